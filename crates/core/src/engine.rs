@@ -1,0 +1,409 @@
+//! The remediation run: parse → plan → act, bounded and resumable.
+//!
+//! Work is done in two passes per notice: describe every named service (batched, 10 per call,
+//! per cluster), then act on those the planner selects. Both passes run with bounded
+//! concurrency; `UpdateService` calls are additionally paced to the ECS token bucket so a
+//! thousand services proceed at the throttling floor instead of in a storm of retries.
+//! Anything not reached before the invocation deadline ends as a retryable failure; a later
+//! attempt re-observes state and picks up where this one stopped.
+
+use std::future::Future;
+use std::num::NonZeroU32;
+use std::time::Duration;
+
+use futures::stream::{self, StreamExt};
+use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
+use serde_json::Value;
+use tokio::time::Instant;
+
+use crate::notice::{parse_value, Parsed, RetirementNotice};
+use crate::outcome::{code, Outcome, Report, Status};
+use crate::plan::{plan_service, ServiceDecision, FORCE_NEW_DEPLOYMENT};
+use crate::ports::{ApiError, ApiErrorKind, EcsServices, MAX_SERVICES_PER_DESCRIBE};
+use crate::target::{ServiceRef, Target};
+
+/// A token bucket: `per_second` refill, `burst` capacity.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Rate {
+    pub per_second: u32,
+    pub burst: u32,
+}
+
+/// Backoff applied on top of the SDK's own retries when a call still ends throttled or failed
+/// transiently.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Backoff {
+    pub rounds: u32,
+    pub initial: Duration,
+    pub max: Duration,
+}
+
+/// Engine settings. `Settings::default()` is what production uses unless configured.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Settings {
+    /// Compute and report the plan without any mutating call.
+    pub dry_run: bool,
+    /// At most this many API calls in flight.
+    pub concurrency: usize,
+    /// The account the clients act in, when known: notices for another account are skipped.
+    pub account: Option<String>,
+    /// The Region the clients act in, when known: notices for another Region are skipped.
+    pub region: Option<String>,
+    /// Client-side pacing of `UpdateService` (ECS "service modify" bucket: 50 burst, 5/s).
+    pub update_service_rate: Option<Rate>,
+    pub backoff: Backoff,
+    /// Stop starting new calls this long before the deadline, to report in time.
+    pub deadline_margin: Duration,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings {
+            dry_run: false,
+            concurrency: 8,
+            account: None,
+            region: None,
+            update_service_rate: Some(Rate {
+                per_second: 5,
+                burst: 50,
+            }),
+            backoff: Backoff {
+                rounds: 6,
+                initial: Duration::from_secs(1),
+                max: Duration::from_secs(20),
+            },
+            deadline_margin: Duration::from_secs(10),
+        }
+    }
+}
+
+/// Runs notices against the ports it is given.
+pub struct Remediator<E> {
+    ecs: E,
+    settings: Settings,
+    update_limiter: Option<DefaultDirectRateLimiter>,
+}
+
+impl<E: EcsServices> Remediator<E> {
+    pub fn new(ecs: E, settings: Settings) -> Self {
+        let update_limiter = settings.update_service_rate.and_then(|rate| {
+            let per_second = NonZeroU32::new(rate.per_second)?;
+            let burst = NonZeroU32::new(rate.burst.max(1))?;
+            Some(RateLimiter::direct(Quota::per_second(per_second).allow_burst(burst)))
+        });
+        Remediator {
+            ecs,
+            settings,
+            update_limiter,
+        }
+    }
+
+    pub fn settings(&self) -> &Settings {
+        &self.settings
+    }
+
+    /// Handles one raw event end to end. Never panics, never returns without a report.
+    pub async fn handle(&self, input: Value, deadline: Option<Instant>) -> Report {
+        match parse_value(input) {
+            Err(error) => Report::rejected(&error, self.settings.dry_run),
+            Ok(Parsed::Ignored(ignored)) => Report::ignored(&ignored, self.settings.dry_run),
+            Ok(Parsed::Retirement(notice)) => {
+                let outcomes = self.remediate(&notice, deadline).await;
+                Report::handled(&notice, outcomes, self.settings.dry_run)
+            }
+        }
+    }
+
+    /// One outcome per target of the notice, in the notice's order.
+    pub async fn remediate(&self, notice: &RetirementNotice, deadline: Option<Instant>) -> Vec<Outcome> {
+        if let Some(skip) = self.out_of_scope(notice) {
+            return notice
+                .targets
+                .iter()
+                .map(|t| Outcome::new(t.clone(), Status::Skipped, skip.0, skip.1.clone()))
+                .collect();
+        }
+
+        let mut outcomes: Vec<Option<Outcome>> = vec![None; notice.targets.len()];
+        // cluster → [(index in notice, service)]
+        let mut by_cluster: Vec<(String, Vec<(usize, ServiceRef)>)> = Vec::new();
+        for (i, target) in notice.targets.iter().enumerate() {
+            match target {
+                Target::Service(s) => {
+                    match by_cluster.iter_mut().find(|(c, _)| *c == s.cluster) {
+                        Some((_, list)) => list.push((i, s.clone())),
+                        None => by_cluster.push((s.cluster.clone(), vec![(i, s.clone())])),
+                    }
+                }
+                Target::Task(_) => {
+                    outcomes[i] = Some(
+                        Outcome::new(
+                            target.clone(),
+                            Status::Skipped,
+                            code::NOT_BUILT_YET,
+                            "standalone task relaunch is not built yet: AWS will stop this task \
+                             and start no replacement; relaunch it before the retirement date",
+                        )
+                        .with_action("relaunch_task"),
+                    )
+                }
+                Target::Unrecognized { raw, why } => {
+                    outcomes[i] = Some(Outcome::failed(
+                        target.clone(),
+                        code::UNRECOGNIZED_ENTITY,
+                        format!("cannot tell which resource {raw:?} is: {why}"),
+                        false,
+                    ))
+                }
+            }
+        }
+
+        // Pass 1: observe, 10 services per DescribeServices call, per cluster.
+        let batches: Vec<(&str, &[(usize, ServiceRef)])> = by_cluster
+            .iter()
+            .flat_map(|(cluster, list)| {
+                list.chunks(MAX_SERVICES_PER_DESCRIBE)
+                    .map(move |chunk| (cluster.as_str(), chunk))
+            })
+            .collect();
+        let decided: Vec<Vec<(usize, ServiceRef, ServiceDecision)>> = stream::iter(batches)
+            .map(|(cluster, chunk)| self.observe_batch(cluster, chunk, notice, deadline))
+            .buffer_unordered(self.settings.concurrency.max(1))
+            .collect()
+            .await;
+
+        // Pass 2: act.
+        let mut to_act = Vec::new();
+        for (i, service, decision) in decided.into_iter().flatten() {
+            match decision {
+                ServiceDecision::Final(outcome) => outcomes[i] = Some(outcome),
+                ServiceDecision::ForceNewDeployment {
+                    previous_deployment,
+                } => to_act.push((i, service, previous_deployment)),
+            }
+        }
+        let acted: Vec<(usize, Outcome)> = stream::iter(to_act)
+            .map(|(i, service, previous)| async move {
+                (i, self.force_new_deployment(service, previous, deadline).await)
+            })
+            .buffer_unordered(self.settings.concurrency.max(1))
+            .collect()
+            .await;
+        for (i, outcome) in acted {
+            outcomes[i] = Some(outcome);
+        }
+
+        outcomes
+            .into_iter()
+            .zip(&notice.targets)
+            .map(|(o, t)| {
+                // Every target was assigned above; this keeps the invariant without a panic.
+                o.unwrap_or_else(|| {
+                    Outcome::failed(t.clone(), code::API_ERROR, "internal: no outcome recorded", true)
+                })
+            })
+            .collect()
+    }
+
+    /// Resources of another account or Region cannot be reached with these clients.
+    fn out_of_scope(&self, notice: &RetirementNotice) -> Option<(&'static str, String)> {
+        if let (Some(affected), Some(ours)) = (
+            notice.affected_account.as_ref().or(notice.account.as_ref()),
+            self.settings.account.as_ref(),
+        ) {
+            if affected != ours {
+                return Some((
+                    code::OTHER_ACCOUNT,
+                    format!("resources are in account {affected}; this remediator acts in {ours}: deploy it in that account"),
+                ));
+            }
+        }
+        if let (Some(theirs), Some(ours)) = (notice.region.as_ref(), self.settings.region.as_ref()) {
+            if theirs != ours {
+                return Some((
+                    code::OTHER_REGION,
+                    format!("resources are in {theirs}; this remediator acts in {ours}: deploy it in that Region"),
+                ));
+            }
+        }
+        None
+    }
+
+    async fn observe_batch(
+        &self,
+        cluster: &str,
+        chunk: &[(usize, ServiceRef)],
+        notice: &RetirementNotice,
+        deadline: Option<Instant>,
+    ) -> Vec<(usize, ServiceRef, ServiceDecision)> {
+        let names: Vec<String> = chunk.iter().map(|(_, s)| s.service.clone()).collect();
+        let described = self
+            .with_backoff(deadline, || self.ecs.describe_services(cluster, &names))
+            .await;
+        chunk
+            .iter()
+            .map(|(i, service)| {
+                let decision = match &described {
+                    Ok(d) => {
+                        let observed = d.services.iter().find(|o| o.name == service.service);
+                        let missing = d
+                            .failures
+                            .iter()
+                            .find(|(arn, _)| {
+                                arn == &service.service || arn.ends_with(&format!("/{}", service.service))
+                            })
+                            .map(|(_, reason)| reason.as_str());
+                        plan_service(service, observed, missing, notice.published_at)
+                    }
+                    Err(Budget::Exhausted) => ServiceDecision::Final(budget_exhausted(service)),
+                    Err(Budget::Api(e)) => ServiceDecision::Final(api_failure(service, e)),
+                };
+                (*i, service.clone(), decision)
+            })
+            .collect()
+    }
+
+    async fn force_new_deployment(
+        &self,
+        service: ServiceRef,
+        previous: Option<String>,
+        deadline: Option<Instant>,
+    ) -> Outcome {
+        let target = Target::Service(service.clone());
+        if self.settings.dry_run {
+            return Outcome::new(
+                target,
+                Status::Planned,
+                code::WOULD_FORCE_NEW_DEPLOYMENT,
+                "dry run: would call UpdateService(forceNewDeployment=true)",
+            )
+            .with_action(FORCE_NEW_DEPLOYMENT)
+            .with_deployments(previous, None);
+        }
+        let result = self
+            .with_backoff(deadline, || async {
+                self.paced(deadline).await?;
+                self.ecs
+                    .force_new_deployment(&service.cluster, &service.service)
+                    .await
+                    .map_err(Budget::Api)
+            })
+            .await;
+        match result {
+            Ok(new_primary) => Outcome::new(
+                target,
+                Status::Acted,
+                code::FORCED_NEW_DEPLOYMENT,
+                "new deployment forced: ECS replaces the tasks under the service's deployment settings",
+            )
+            .with_action(FORCE_NEW_DEPLOYMENT)
+            .with_deployments(previous, new_primary.map(|d| d.id)),
+            Err(Budget::Api(e)) if e.kind == ApiErrorKind::NotFound => Outcome::new(
+                target,
+                Status::Skipped,
+                code::NOT_FOUND,
+                format!("service disappeared before it could be updated: {}", e.message),
+            )
+            .with_deployments(previous, None),
+            Err(Budget::Exhausted) => budget_exhausted(&service).with_deployments(previous, None),
+            Err(Budget::Api(e)) => api_failure(&service, &e)
+                .with_action(FORCE_NEW_DEPLOYMENT)
+                .with_deployments(previous, None),
+        }
+    }
+
+    /// Waits for an `UpdateService` token, but not past the deadline.
+    async fn paced(&self, deadline: Option<Instant>) -> Result<(), Budget> {
+        let Some(limiter) = &self.update_limiter else {
+            return Ok(());
+        };
+        match self.remaining(deadline) {
+            None => {
+                limiter.until_ready().await;
+                Ok(())
+            }
+            Some(left) => tokio::time::timeout(left, limiter.until_ready())
+                .await
+                .map_err(|_| Budget::Exhausted),
+        }
+    }
+
+    /// Time left before the margin, `None` when there is no deadline.
+    fn remaining(&self, deadline: Option<Instant>) -> Option<Duration> {
+        deadline.map(|d| {
+            d.saturating_duration_since(Instant::now())
+                .saturating_sub(self.settings.deadline_margin)
+        })
+    }
+
+    /// Retries throttled and transient failures with exponential backoff, within the deadline.
+    async fn with_backoff<T, F, Fut, Err>(&self, deadline: Option<Instant>, mut call: F) -> Result<T, Budget>
+    where
+        F: FnMut() -> Fut,
+        Fut: Future<Output = Result<T, Err>>,
+        Err: Into<Budget>,
+    {
+        let backoff = self.settings.backoff;
+        let mut delay = backoff.initial;
+        let mut round = 0;
+        loop {
+            if self.remaining(deadline).is_some_and(|left| left.is_zero()) {
+                return Err(Budget::Exhausted);
+            }
+            match call().await.map_err(Into::into) {
+                Err(Budget::Api(e)) if e.is_retryable() && round < backoff.rounds => {
+                    if self.remaining(deadline).is_some_and(|left| left <= delay) {
+                        return Err(Budget::Api(e));
+                    }
+                    tracing::warn!(operation = e.operation, round, delay_ms = delay.as_millis() as u64, "{e}; backing off");
+                    tokio::time::sleep(delay).await;
+                    delay = (delay * 2).min(backoff.max);
+                    round += 1;
+                }
+                other => return other,
+            }
+        }
+    }
+}
+
+/// Why a call did not produce a result.
+enum Budget {
+    Api(ApiError),
+    /// The invocation deadline came first.
+    Exhausted,
+}
+
+impl From<ApiError> for Budget {
+    fn from(e: ApiError) -> Self {
+        Budget::Api(e)
+    }
+}
+
+fn budget_exhausted(service: &ServiceRef) -> Outcome {
+    Outcome::failed(
+        Target::Service(service.clone()),
+        code::TIME_BUDGET_EXHAUSTED,
+        "not reached before the invocation deadline: a retry picks it up",
+        true,
+    )
+}
+
+fn api_failure(service: &ServiceRef, e: &ApiError) -> Outcome {
+    let target = Target::Service(service.clone());
+    match e.kind {
+        ApiErrorKind::NotFound => Outcome::new(
+            target,
+            Status::Skipped,
+            code::NOT_FOUND,
+            format!("not found: {}", e.message),
+        ),
+        ApiErrorKind::Throttled => Outcome::failed(
+            target,
+            code::THROTTLED,
+            format!("still throttled after backing off: {e}"),
+            true,
+        ),
+        ApiErrorKind::Transient => Outcome::failed(target, code::API_ERROR, e.to_string(), true),
+        ApiErrorKind::Rejected => Outcome::failed(target, code::API_ERROR, e.to_string(), false),
+    }
+}

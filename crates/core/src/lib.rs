@@ -1,0 +1,22 @@
+//! The remediator's core: parse a retirement notice, plan what each affected resource needs,
+//! act through narrow ports, and report one outcome per resource.
+//!
+//! ```text
+//! raw event ──parse──▶ Notice ──observe (ports)──▶ plan ──act (ports)──▶ Report
+//! ```
+//!
+//! Nothing here knows about the AWS SDK; `remediator-aws` implements the ports.
+
+pub mod engine;
+pub mod notice;
+pub mod outcome;
+pub mod plan;
+pub mod ports;
+pub mod target;
+#[cfg(test)]
+mod target_tests;
+
+pub use engine::{Backoff, Rate, Remediator, Settings};
+pub use notice::{parse_slice, parse_value, ParseError, Parsed, RetirementNotice};
+pub use outcome::{Disposition, Outcome, Report, Status};
+pub use target::{ServiceRef, TaskRef, Target};

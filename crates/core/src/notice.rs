@@ -1,0 +1,275 @@
+//! Raw EventBridge event → typed retirement notice.
+//!
+//! The ECS retirement notice arrives as an AWS Health event (shape from the AWS Fargate task
+//! maintenance FAQ, `events-fixtures/health-ecs-faq-sample.json`):
+//!
+//! ```json
+//! { "source": "aws.health", "detail-type": "AWS Health Event", "time": "2023-08-16T23:18:51Z",
+//!   "account": "123456789012", "region": "us-east-1",
+//!   "resources": ["cluster/service"],
+//!   "detail": { "eventArn": "arn:aws:health:us-east-1::event/ECS/AWS_ECS_TASK_PATCHING_RETIREMENT/…",
+//!               "service": "ECS", "eventTypeCode": "AWS_ECS_TASK_PATCHING_RETIREMENT",
+//!               "statusCode": "upcoming",
+//!               "startTime": "Wed, 16 Aug 2023 23:18:51 GMT", "endTime": "",
+//!               "affectedEntities": [{ "entityValue": "cluster/service" }] } }
+//! ```
+//!
+//! Parsing is total: every input ends as a [`Parsed::Retirement`], a [`Parsed::Ignored`] with a
+//! stated reason, or a [`ParseError`] that says what is wrong with it. Nothing panics.
+
+use std::collections::HashMap;
+
+use aws_lambda_events::eventbridge::EventBridgeEvent;
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use crate::target::{parse_entity, Target};
+
+/// AWS Health `source` / `detail-type` of the events this project handles.
+pub const HEALTH_SOURCE: &str = "aws.health";
+pub const HEALTH_DETAIL_TYPE: &str = "AWS Health Event";
+/// The Health event type code of a Fargate task patching retirement.
+pub const ECS_RETIREMENT_CODE: &str = "AWS_ECS_TASK_PATCHING_RETIREMENT";
+/// EKS Fargate eviction-failure event (handled by a later capability).
+pub const EKS_SOURCE: &str = "aws.eks";
+pub const EKS_DETAIL_TYPE: &str = "EKS Fargate Pod Scheduled Termination";
+
+/// The input could not be understood at all. Poison input: retrying it cannot help.
+#[derive(Debug, thiserror::Error)]
+pub enum ParseError {
+    #[error("input is not valid JSON: {0}")]
+    NotJson(#[source] serde_json::Error),
+    #[error("input is not an EventBridge event (needs `source`, `detail-type`, `detail`): {0}")]
+    NotEventBridge(#[source] serde_json::Error),
+    #[error("AWS Health event detail is malformed: {0}")]
+    HealthDetail(#[source] serde_json::Error),
+    #[error("AWS Health retirement event has no `{0}`")]
+    MissingField(&'static str),
+    #[error("`{field}` is not an RFC 2822 time: {value:?}")]
+    BadTime { field: &'static str, value: String },
+}
+
+/// What a raw event turned out to be.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Parsed {
+    /// A Fargate task patching retirement that names resources to remediate.
+    Retirement(RetirementNotice),
+    /// A well-formed event that needs no action, with the reason.
+    Ignored(Ignored),
+}
+
+/// A well-formed event this remediator deliberately does nothing about.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Ignored {
+    pub event_id: Option<String>,
+    pub event_arn: Option<String>,
+    pub source: String,
+    pub detail_type: String,
+    /// Stable machine-readable reason: `closed_event`, `other_event_type`, `unsupported_source`.
+    pub code: &'static str,
+    pub reason: String,
+}
+
+/// Health event lifecycle status (`detail.statusCode`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum EventStatus {
+    Upcoming,
+    Open,
+    Closed,
+    Other(String),
+}
+
+/// A typed `AWS_ECS_TASK_PATCHING_RETIREMENT` notice.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RetirementNotice {
+    /// EventBridge event id (differs per delivery copy of a Health event page).
+    pub event_id: Option<String>,
+    /// Health event ARN; several events (pages, updates) can share it.
+    pub event_arn: String,
+    /// Account that received the event.
+    pub account: Option<String>,
+    /// Account the resources live in, when Health events are aggregated (organization view).
+    pub affected_account: Option<String>,
+    pub region: Option<String>,
+    /// When the notice was published (the EventBridge `time`). A service deployment created
+    /// after this instant already runs on patched hosts.
+    pub published_at: DateTime<Utc>,
+    /// When AWS begins retiring tasks.
+    pub start_time: Option<DateTime<Utc>>,
+    pub end_time: Option<DateTime<Utc>>,
+    pub status: Option<EventStatus>,
+    pub communication_id: Option<String>,
+    /// Affected resources from `resources[]` and `detail.affectedEntities[]`, de-duplicated,
+    /// in first-seen order.
+    pub targets: Vec<Target>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct HealthDetail {
+    event_arn: Option<String>,
+    service: Option<String>,
+    event_type_code: Option<String>,
+    status_code: Option<String>,
+    start_time: Option<String>,
+    end_time: Option<String>,
+    last_updated_time: Option<String>,
+    communication_id: Option<String>,
+    affected_account: Option<String>,
+    affected_entities: Option<Vec<AffectedEntity>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct AffectedEntity {
+    entity_value: Option<String>,
+}
+
+/// Parses raw bytes (a file, a Lambda payload).
+pub fn parse_slice(input: &[u8]) -> Result<Parsed, ParseError> {
+    let value: Value = serde_json::from_slice(input).map_err(ParseError::NotJson)?;
+    parse_value(value)
+}
+
+/// Parses an already-decoded JSON value.
+pub fn parse_value(input: Value) -> Result<Parsed, ParseError> {
+    let event: EventBridgeEvent<Value> =
+        serde_json::from_value(input).map_err(ParseError::NotEventBridge)?;
+    match (event.source.as_str(), event.detail_type.as_str()) {
+        (HEALTH_SOURCE, HEALTH_DETAIL_TYPE) => parse_health(event),
+        (EKS_SOURCE, EKS_DETAIL_TYPE) => Ok(Parsed::Ignored(Ignored {
+            event_id: event.id,
+            event_arn: None,
+            code: "not_built_yet",
+            reason: "EKS Fargate pod termination events are not handled yet \
+                     (the EKS capability is not built)"
+                .into(),
+            source: event.source,
+            detail_type: event.detail_type,
+        })),
+        _ => Ok(Parsed::Ignored(Ignored {
+            event_id: event.id,
+            event_arn: None,
+            code: "unsupported_source",
+            reason: format!(
+                "no parser for source {:?} / detail-type {:?}",
+                event.source, event.detail_type
+            ),
+            source: event.source,
+            detail_type: event.detail_type,
+        })),
+    }
+}
+
+fn parse_health(event: EventBridgeEvent<Value>) -> Result<Parsed, ParseError> {
+    let detail: HealthDetail =
+        serde_json::from_value(event.detail).map_err(ParseError::HealthDetail)?;
+    let ignored = |code: &'static str, reason: String| {
+        Ok(Parsed::Ignored(Ignored {
+            event_id: event.id.clone(),
+            event_arn: detail.event_arn.clone(),
+            source: event.source.clone(),
+            detail_type: event.detail_type.clone(),
+            code,
+            reason,
+        }))
+    };
+
+    let service = detail.service.as_deref().unwrap_or_default();
+    let code = detail.event_type_code.as_deref().unwrap_or_default();
+    if service != "ECS" || code != ECS_RETIREMENT_CODE {
+        return ignored(
+            "other_event_type",
+            format!("Health event {service}/{code} is not an ECS task patching retirement"),
+        );
+    }
+    let status = detail.status_code.as_deref().map(|s| match s {
+        "upcoming" => EventStatus::Upcoming,
+        "open" => EventStatus::Open,
+        "closed" => EventStatus::Closed,
+        other => EventStatus::Other(other.to_owned()),
+    });
+    if status == Some(EventStatus::Closed) {
+        return ignored(
+            "closed_event",
+            "the Health event is closed: the retirement is over".into(),
+        );
+    }
+
+    let event_arn = non_empty(detail.event_arn.clone()).ok_or(ParseError::MissingField("detail.eventArn"))?;
+    let start_time = rfc2822("detail.startTime", detail.start_time.as_deref())?;
+    let end_time = rfc2822("detail.endTime", detail.end_time.as_deref())?;
+    let last_updated = rfc2822("detail.lastUpdatedTime", detail.last_updated_time.as_deref())?;
+    // EventBridge always stamps `time`; a hand-made event may lack it, and the Health detail's
+    // own update time is the next best statement of when the notice was published.
+    let published_at = event
+        .time
+        .or(last_updated)
+        .ok_or(ParseError::MissingField("time"))?;
+
+    let raw_entities = event.resources.iter().flatten().cloned().chain(
+        detail
+            .affected_entities
+            .into_iter()
+            .flatten()
+            .filter_map(|e| e.entity_value),
+    );
+    let targets = dedup_targets(raw_entities.map(|raw| parse_entity(&raw)));
+
+    Ok(Parsed::Retirement(RetirementNotice {
+        event_id: event.id,
+        event_arn,
+        account: non_empty(event.account),
+        affected_account: non_empty(detail.affected_account),
+        region: non_empty(event.region),
+        published_at,
+        start_time,
+        end_time,
+        status,
+        communication_id: non_empty(detail.communication_id),
+        targets,
+    }))
+}
+
+fn non_empty(s: Option<String>) -> Option<String> {
+    s.filter(|s| !s.trim().is_empty())
+}
+
+/// Health times are RFC 2822 (`Wed, 16 Aug 2023 23:18:51 GMT`); empty means absent.
+fn rfc2822(field: &'static str, value: Option<&str>) -> Result<Option<DateTime<Utc>>, ParseError> {
+    match value.map(str::trim) {
+        None | Some("") => Ok(None),
+        Some(v) => DateTime::parse_from_rfc2822(v)
+            .map(|t| Some(t.with_timezone(&Utc)))
+            .map_err(|_| ParseError::BadTime {
+                field,
+                value: v.to_owned(),
+            }),
+    }
+}
+
+/// De-duplicates by resource identity, keeping first-seen order. A task named once with its
+/// cluster and once in the short ARN form (no cluster) is one task: the cluster is kept.
+fn dedup_targets(targets: impl Iterator<Item = Target>) -> Vec<Target> {
+    let mut out: Vec<Target> = Vec::new();
+    let mut index: HashMap<String, usize> = HashMap::new();
+    for target in targets {
+        let key = target.identity();
+        match index.get(&key) {
+            Some(&i) => {
+                if let (Target::Task(kept), Target::Task(new)) = (&mut out[i], &target) {
+                    if kept.cluster.is_none() {
+                        kept.cluster.clone_from(&new.cluster);
+                    }
+                }
+            }
+            None => {
+                index.insert(key, out.len());
+                out.push(target);
+            }
+        }
+    }
+    out
+}

@@ -1,0 +1,334 @@
+//! Outcomes and the per-event report.
+//!
+//! Every affected resource ends with exactly one [`Outcome`]. The `status` says where it landed,
+//! `code` is a stable machine-readable name (logs, metrics and notifications reuse it), and
+//! `reason` is for people.
+
+use std::fmt::Write as _;
+
+use serde::{Deserialize, Serialize};
+
+use crate::notice::{Ignored, ParseError, RetirementNotice};
+use crate::target::Target;
+
+/// Where a resource landed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Status {
+    /// A mutating call was made and succeeded.
+    Acted,
+    /// Observation showed the work was already done (e.g. a deployment newer than the notice).
+    AlreadyDone,
+    /// Deliberately not acted on, with the reason (gone, not built yet, other account…).
+    Skipped,
+    /// Could not be remediated; `retryable` says whether a later attempt can succeed.
+    Failed,
+    /// Dry run: this is what would be done.
+    Planned,
+}
+
+impl Status {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::Acted => "acted",
+            Status::AlreadyDone => "already_done",
+            Status::Skipped => "skipped",
+            Status::Failed => "failed",
+            Status::Planned => "planned",
+        }
+    }
+}
+
+/// Stable outcome codes.
+pub mod code {
+    pub const FORCED_NEW_DEPLOYMENT: &str = "forced_new_deployment";
+    pub const WOULD_FORCE_NEW_DEPLOYMENT: &str = "would_force_new_deployment";
+    pub const ALREADY_REPLACED: &str = "already_replaced";
+    pub const NOT_FOUND: &str = "not_found";
+    pub const NOT_BUILT_YET: &str = "not_built_yet";
+    pub const UNRECOGNIZED_ENTITY: &str = "unrecognized_entity";
+    pub const OTHER_ACCOUNT: &str = "other_account";
+    pub const OTHER_REGION: &str = "other_region";
+    pub const THROTTLED: &str = "throttled";
+    pub const API_ERROR: &str = "api_error";
+    pub const TIME_BUDGET_EXHAUSTED: &str = "time_budget_exhausted";
+}
+
+/// The single final word on one affected resource.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Outcome {
+    pub target: Target,
+    pub status: Status,
+    pub code: String,
+    /// The remediation this resource calls for (`force_new_deployment`, …), when there is one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub action: Option<String>,
+    pub reason: String,
+    #[serde(default)]
+    pub retryable: bool,
+    /// PRIMARY deployment id before the action (services).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub deployment_before: Option<String>,
+    /// PRIMARY deployment id after the action, or the one that already replaced the tasks.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub deployment_after: Option<String>,
+}
+
+impl Outcome {
+    pub fn new(target: Target, status: Status, code: &str, reason: impl Into<String>) -> Self {
+        Outcome {
+            target,
+            status,
+            code: code.to_owned(),
+            action: None,
+            reason: reason.into(),
+            retryable: false,
+            deployment_before: None,
+            deployment_after: None,
+        }
+    }
+
+    pub fn failed(target: Target, code: &str, reason: impl Into<String>, retryable: bool) -> Self {
+        Outcome {
+            retryable,
+            ..Outcome::new(target, Status::Failed, code, reason)
+        }
+    }
+
+    pub fn with_action(mut self, action: &str) -> Self {
+        self.action = Some(action.to_owned());
+        self
+    }
+
+    pub fn with_deployments(mut self, before: Option<String>, after: Option<String>) -> Self {
+        self.deployment_before = before;
+        self.deployment_after = after;
+        self
+    }
+}
+
+/// What happened to the event as a whole.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Disposition {
+    /// A retirement notice: see the outcomes.
+    Handled,
+    /// Well-formed but needs nothing (closed, other event type, other source).
+    Ignored,
+    /// The input itself is unusable (malformed JSON, missing fields).
+    Rejected,
+}
+
+/// Counts per status.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Summary {
+    pub acted: usize,
+    pub already_done: usize,
+    pub skipped: usize,
+    pub failed: usize,
+    pub planned: usize,
+    pub retryable_failures: usize,
+}
+
+/// The handler's answer for one event.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Report {
+    pub disposition: Disposition,
+    pub event_id: Option<String>,
+    pub event_arn: Option<String>,
+    pub dry_run: bool,
+    /// One line saying what happened to the event.
+    pub message: String,
+    /// Stable code for ignored/rejected events (`closed_event`, `malformed_input`…).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub code: Option<String>,
+    pub outcomes: Vec<Outcome>,
+    pub summary: Summary,
+}
+
+impl Report {
+    pub fn handled(notice: &RetirementNotice, outcomes: Vec<Outcome>, dry_run: bool) -> Self {
+        let summary = summarize(&outcomes);
+        Report {
+            disposition: Disposition::Handled,
+            event_id: notice.event_id.clone(),
+            event_arn: Some(notice.event_arn.clone()),
+            dry_run,
+            message: format!(
+                "{} affected resource(s): {} acted, {} already done, {} planned, {} skipped, {} failed ({} retryable)",
+                outcomes.len(),
+                summary.acted,
+                summary.already_done,
+                summary.planned,
+                summary.skipped,
+                summary.failed,
+                summary.retryable_failures
+            ),
+            code: None,
+            outcomes,
+            summary,
+        }
+    }
+
+    pub fn ignored(ignored: &Ignored, dry_run: bool) -> Self {
+        Report {
+            disposition: Disposition::Ignored,
+            event_id: ignored.event_id.clone(),
+            event_arn: ignored.event_arn.clone(),
+            dry_run,
+            message: format!("nothing to do: {}", ignored.reason),
+            code: Some(ignored.code.to_owned()),
+            outcomes: Vec::new(),
+            summary: Summary::default(),
+        }
+    }
+
+    pub fn rejected(error: &ParseError, dry_run: bool) -> Self {
+        Report {
+            disposition: Disposition::Rejected,
+            event_id: None,
+            event_arn: None,
+            dry_run,
+            message: format!("input rejected: {error}"),
+            code: Some("malformed_input".to_owned()),
+            outcomes: Vec::new(),
+            summary: Summary::default(),
+        }
+    }
+
+    /// True when a later attempt could still change an outcome.
+    pub fn has_retryable_failure(&self) -> bool {
+        self.summary.retryable_failures > 0
+    }
+
+    /// CLI exit status: 0 all final, 1 any failure, 2 unusable input.
+    pub fn exit_code(&self) -> i32 {
+        match self.disposition {
+            Disposition::Rejected => 2,
+            _ if self.summary.failed > 0 => 1,
+            _ => 0,
+        }
+    }
+
+    /// Emits one structured log line per resource, and one for the event.
+    pub fn log(&self) {
+        let event_arn = self.event_arn.as_deref().unwrap_or("-");
+        for o in &self.outcomes {
+            let resource = o.target.to_string();
+            macro_rules! line {
+                ($level:ident) => {
+                    tracing::$level!(
+                        event_arn,
+                        resource = %resource,
+                        status = o.status.as_str(),
+                        code = %o.code,
+                        action = o.action.as_deref().unwrap_or("-"),
+                        retryable = o.retryable,
+                        deployment_before = o.deployment_before.as_deref().unwrap_or("-"),
+                        deployment_after = o.deployment_after.as_deref().unwrap_or("-"),
+                        dry_run = self.dry_run,
+                        "{}",
+                        o.reason
+                    )
+                };
+            }
+            match o.status {
+                Status::Failed => line!(error),
+                Status::Skipped => line!(warn),
+                _ => line!(info),
+            }
+        }
+        match self.disposition {
+            Disposition::Rejected => tracing::error!(code = "malformed_input", "{}", self.message),
+            Disposition::Ignored => tracing::info!(
+                event_arn,
+                code = self.code.as_deref().unwrap_or("-"),
+                "{}",
+                self.message
+            ),
+            Disposition::Handled => tracing::info!(event_arn, dry_run = self.dry_run, "{}", self.message),
+        }
+    }
+
+    /// A human table: one row per resource.
+    pub fn render_table(&self) -> String {
+        let mut out = String::new();
+        let _ = writeln!(
+            out,
+            "event {} ({}{})",
+            self.event_arn.as_deref().unwrap_or("-"),
+            match self.disposition {
+                Disposition::Handled => "handled",
+                Disposition::Ignored => "ignored",
+                Disposition::Rejected => "rejected",
+            },
+            if self.dry_run { ", dry run" } else { "" }
+        );
+        if !self.outcomes.is_empty() {
+            let rows: Vec<[String; 5]> = self
+                .outcomes
+                .iter()
+                .map(|o| {
+                    let deployments = match (&o.deployment_before, &o.deployment_after) {
+                        (None, None) => "-".to_owned(),
+                        (b, a) => format!(
+                            "{} -> {}",
+                            b.as_deref().unwrap_or("?"),
+                            a.as_deref().unwrap_or("?")
+                        ),
+                    };
+                    [
+                        o.target.to_string(),
+                        o.status.as_str().to_owned(),
+                        if o.retryable { format!("{} (retryable)", o.code) } else { o.code.clone() },
+                        deployments,
+                        o.reason.clone(),
+                    ]
+                })
+                .collect();
+            let header = ["RESOURCE", "STATUS", "CODE", "DEPLOYMENT (before -> after)", "REASON"];
+            let mut widths = header.map(str::len);
+            for row in &rows {
+                for (w, cell) in widths.iter_mut().zip(row) {
+                    *w = (*w).max(cell.len());
+                }
+            }
+            let mut line = |cells: [&str; 5]| {
+                let mut s = String::new();
+                for (i, cell) in cells.iter().enumerate() {
+                    if i == 4 {
+                        s.push_str(cell);
+                    } else {
+                        let _ = write!(s, "{cell:<w$}  ", w = widths[i]);
+                    }
+                }
+                let _ = writeln!(out, "{}", s.trim_end());
+            };
+            line(header);
+            for row in &rows {
+                line([&row[0], &row[1], &row[2], &row[3], &row[4]]);
+            }
+        }
+        let _ = writeln!(out, "{}", self.message);
+        out
+    }
+}
+
+fn summarize(outcomes: &[Outcome]) -> Summary {
+    let mut s = Summary::default();
+    for o in outcomes {
+        match o.status {
+            Status::Acted => s.acted += 1,
+            Status::AlreadyDone => s.already_done += 1,
+            Status::Skipped => s.skipped += 1,
+            Status::Failed => {
+                s.failed += 1;
+                if o.retryable {
+                    s.retryable_failures += 1;
+                }
+            }
+            Status::Planned => s.planned += 1,
+        }
+    }
+    s
+}

@@ -1,0 +1,198 @@
+//! Every fixture in `events-fixtures/` parses to what its README says it is.
+
+use chrono::{TimeZone, Utc};
+use remediator_core::notice::{EventStatus, Ignored};
+use remediator_core::{parse_slice, ParseError, Parsed, RetirementNotice, ServiceRef, TaskRef, Target};
+
+fn fixture(name: &str) -> Vec<u8> {
+    let path = format!("{}/../../events-fixtures/{name}", env!("CARGO_MANIFEST_DIR"));
+    std::fs::read(&path).unwrap_or_else(|e| panic!("read {path}: {e}"))
+}
+
+fn retirement(name: &str) -> RetirementNotice {
+    match parse_slice(&fixture(name)) {
+        Ok(Parsed::Retirement(n)) => n,
+        other => panic!("{name}: expected a retirement notice, got {other:?}"),
+    }
+}
+
+fn ignored(name: &str) -> Ignored {
+    match parse_slice(&fixture(name)) {
+        Ok(Parsed::Ignored(i)) => i,
+        other => panic!("{name}: expected an ignored event, got {other:?}"),
+    }
+}
+
+fn service(cluster: &str, service: &str) -> Target {
+    Target::Service(ServiceRef {
+        cluster: cluster.into(),
+        service: service.into(),
+    })
+}
+
+#[test]
+fn the_aws_faq_sample_parses_with_its_duplicate_entities_collapsed() {
+    let n = retirement("health-ecs-faq-sample.json");
+    assert_eq!(
+        n.event_arn,
+        "arn:aws:health:us-east-1::event/ECS/AWS_ECS_TASK_PATCHING_RETIREMENT/AWS_ECS_TASK_PATCHING_RETIREMENT_test1"
+    );
+    assert_eq!(n.account.as_deref(), Some("123456789012"));
+    assert_eq!(n.region.as_deref(), Some("us-east-1"));
+    assert_eq!(n.published_at, Utc.with_ymd_and_hms(2023, 8, 16, 23, 18, 51).unwrap());
+    assert_eq!(n.start_time, Some(Utc.with_ymd_and_hms(2023, 8, 16, 23, 18, 51).unwrap()));
+    assert_eq!(n.end_time, Some(Utc.with_ymd_and_hms(2023, 8, 18, 23, 18, 51).unwrap()));
+    assert_eq!(n.status, None);
+    assert_eq!(n.targets, vec![service("cluster", "service")]);
+}
+
+#[test]
+fn pipe_separated_services_parse_with_status_and_empty_end_time() {
+    let n = retirement("health-ecs-services-pipe.json");
+    assert_eq!(n.targets, vec![service("prod", "checkout"), service("prod", "payments")]);
+    assert_eq!(n.status, Some(EventStatus::Upcoming));
+    assert_eq!(n.end_time, None, "an empty endTime means absent");
+    assert_eq!(n.start_time, Some(Utc.with_ymd_and_hms(2026, 11, 27, 9, 0, 0).unwrap()));
+}
+
+#[test]
+fn pipe_separated_services_with_spaces_parse() {
+    let n = retirement("health-ecs-services-pipe-spaced.json");
+    assert_eq!(n.targets, vec![service("prod", "checkout")]);
+}
+
+#[test]
+fn slash_separated_services_parse() {
+    let n = retirement("health-ecs-services-slash.json");
+    assert_eq!(n.targets, vec![service("prod", "checkout"), service("staging", "checkout")]);
+}
+
+#[test]
+fn a_full_task_arn_parses_to_a_task_with_its_cluster() {
+    let n = retirement("health-ecs-standalone-task.json");
+    assert_eq!(
+        n.targets,
+        vec![Target::Task(TaskRef {
+            cluster: Some("batch-jobs".into()),
+            task_id: "0d3f6c7e9b2a4f8e8c1d2b3a4f5e6d7c".into(),
+            arn: "arn:aws:ecs:us-east-1:123456789012:task/batch-jobs/0d3f6c7e9b2a4f8e8c1d2b3a4f5e6d7c".into(),
+        })]
+    );
+    assert_eq!(n.status, Some(EventStatus::Open));
+}
+
+#[test]
+fn a_short_task_arn_parses_to_a_task_without_cluster() {
+    let n = retirement("health-ecs-task-short-arn.json");
+    assert_eq!(
+        n.targets,
+        vec![Target::Task(TaskRef {
+            cluster: None,
+            task_id: "9a8b7c6d-5e4f-3a2b-1c0d-0e1f2a3b4c5d".into(),
+            arn: "arn:aws:ecs:us-east-1:123456789012:task/9a8b7c6d-5e4f-3a2b-1c0d-0e1f2a3b4c5d".into(),
+        })]
+    );
+}
+
+#[test]
+fn a_mixed_event_keeps_services_from_resources_and_tasks_from_entities() {
+    let n = retirement("health-ecs-mixed.json");
+    let kinds: Vec<String> = n.targets.iter().map(ToString::to_string).collect();
+    assert_eq!(
+        kinds,
+        vec![
+            "service prod/checkout",
+            "service prod/payments",
+            "task prod/1111aaaa2222bbbb3333cccc4444dddd",
+            "task prod/5555eeee6666ffff7777aaaa8888bbbb",
+        ]
+    );
+}
+
+#[test]
+fn garbage_entities_are_kept_as_unrecognized_so_they_get_an_outcome() {
+    let n = retirement("health-ecs-garbage-entities.json");
+    assert_eq!(n.targets.len(), 4, "{:?}", n.targets);
+    assert_eq!(n.targets[0], service("prod", "checkout"));
+    for t in &n.targets[1..] {
+        assert!(matches!(t, Target::Unrecognized { .. }), "{t:?}");
+    }
+}
+
+#[test]
+fn a_closed_event_is_ignored_as_closed() {
+    let i = ignored("health-ecs-closed.json");
+    assert_eq!(i.code, "closed_event");
+    assert!(i.event_arn.is_some());
+}
+
+#[test]
+fn another_health_service_is_ignored_as_another_event_type() {
+    let i = ignored("health-ec2-other-service.json");
+    assert_eq!(i.code, "other_event_type");
+    assert!(i.reason.contains("EC2/AWS_EC2_INSTANCE_RETIREMENT_SCHEDULED"), "{}", i.reason);
+}
+
+#[test]
+fn an_ecs_operational_issue_is_ignored_as_another_event_type() {
+    assert_eq!(ignored("health-ecs-operational-issue.json").code, "other_event_type");
+}
+
+#[test]
+fn an_eks_event_is_explicitly_not_handled_yet() {
+    let i = ignored("eks-fargate-pod-scheduled-termination.json");
+    assert_eq!(i.code, "not_built_yet");
+}
+
+#[test]
+fn truncated_json_is_rejected_as_not_json() {
+    let e = parse_slice(&fixture("malformed-truncated.json")).unwrap_err();
+    assert!(matches!(e, ParseError::NotJson(_)), "{e}");
+}
+
+#[test]
+fn json_that_is_not_an_eventbridge_event_is_rejected() {
+    let e = parse_slice(&fixture("malformed-not-an-eventbridge-event.json")).unwrap_err();
+    assert!(matches!(e, ParseError::NotEventBridge(_)), "{e}");
+    assert!(e.to_string().contains("detail-type") || e.to_string().contains("source"), "{e}");
+}
+
+#[test]
+fn a_retirement_without_event_arn_is_rejected_naming_the_field() {
+    let e = parse_slice(&fixture("malformed-health-missing-event-arn.json")).unwrap_err();
+    assert_eq!(e.to_string(), "AWS Health retirement event has no `detail.eventArn`");
+}
+
+#[test]
+fn a_retirement_with_an_unparseable_start_time_is_rejected_naming_the_value() {
+    let e = parse_slice(&fixture("malformed-health-bad-start-time.json")).unwrap_err();
+    assert!(matches!(e, ParseError::BadTime { field: "detail.startTime", .. }), "{e}");
+    assert!(e.to_string().contains("next tuesday-ish"), "{e}");
+}
+
+#[test]
+fn a_health_detail_of_the_wrong_shape_is_rejected() {
+    let raw = br#"{"source":"aws.health","detail-type":"AWS Health Event","detail":{"affectedEntities":"prod|x"}}"#;
+    assert!(matches!(parse_slice(raw), Err(ParseError::HealthDetail(_))));
+}
+
+#[test]
+fn every_fixture_parses_or_is_rejected_without_panicking() {
+    let dir = format!("{}/../../events-fixtures", env!("CARGO_MANIFEST_DIR"));
+    let mut seen = 0;
+    for entry in std::fs::read_dir(&dir).expect("fixtures dir") {
+        let path = entry.expect("entry").path();
+        if path.extension().and_then(|e| e.to_str()) != Some("json") {
+            continue;
+        }
+        let name = path.file_name().and_then(|n| n.to_str()).unwrap_or_default().to_owned();
+        let parsed = parse_slice(&std::fs::read(&path).expect("read"));
+        assert_eq!(
+            parsed.is_err(),
+            name.starts_with("malformed-"),
+            "{name}: only malformed-* fixtures may be rejected, got {parsed:?}"
+        );
+        seen += 1;
+    }
+    assert!(seen >= 15, "expected the full fixture set, saw {seen}");
+}
