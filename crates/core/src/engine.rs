@@ -207,6 +207,15 @@ impl<E: EcsServices> Remediator<E> {
 
     /// Resources of another account or Region cannot be reached with these clients.
     fn out_of_scope(&self, notice: &RetirementNotice) -> Option<(&'static str, String)> {
+        // Organization view: Health aggregates events of member accounts into this one.
+        if let (Some(affected), Some(receiving)) = (&notice.affected_account, &notice.account) {
+            if affected != receiving {
+                return Some((
+                    code::OTHER_ACCOUNT,
+                    format!("resources are in account {affected}, the event was received in {receiving}: deploy the remediator in {affected}"),
+                ));
+            }
+        }
         if let (Some(affected), Some(ours)) = (
             notice.affected_account.as_ref().or(notice.account.as_ref()),
             self.settings.account.as_ref(),

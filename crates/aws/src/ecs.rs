@@ -1,0 +1,150 @@
+//! The ECS port, implemented with `aws-sdk-ecs`. SDK types stop here.
+
+use aws_sdk_ecs::error::{ProvideErrorMetadata, SdkError};
+use aws_sdk_ecs::types::Service;
+use aws_smithy_types::error::display::DisplayErrorContext;
+use chrono::{DateTime, Utc};
+use remediator_core::ports::{
+    ApiError, ApiErrorKind, Controller, DeploymentInfo, DescribedServices, EcsServices,
+    ServiceObservation,
+};
+
+/// ECS through the AWS SDK. Cheap to clone: the client is shared.
+#[derive(Clone, Debug)]
+pub struct SdkEcs {
+    client: aws_sdk_ecs::Client,
+}
+
+impl SdkEcs {
+    pub fn new(client: aws_sdk_ecs::Client) -> Self {
+        SdkEcs { client }
+    }
+}
+
+impl EcsServices for SdkEcs {
+    async fn describe_services(
+        &self,
+        cluster: &str,
+        services: &[String],
+    ) -> Result<DescribedServices, ApiError> {
+        const OP: &str = "DescribeServices";
+        let response = self
+            .client
+            .describe_services()
+            .cluster(cluster)
+            .set_services(Some(services.to_vec()))
+            .send()
+            .await;
+        match response {
+            Ok(out) => Ok(DescribedServices {
+                services: out.services().iter().filter_map(observe).collect(),
+                failures: out
+                    .failures()
+                    .iter()
+                    .map(|f| {
+                        (
+                            f.arn().unwrap_or_default().to_owned(),
+                            f.reason().unwrap_or("MISSING").to_owned(),
+                        )
+                    })
+                    .collect(),
+            }),
+            Err(e) => {
+                let e = classify(OP, e);
+                if e.kind == ApiErrorKind::NotFound {
+                    // The cluster is gone: so is every service in it.
+                    Ok(DescribedServices {
+                        services: Vec::new(),
+                        failures: services
+                            .iter()
+                            .map(|s| (s.clone(), format!("cluster {cluster} not found")))
+                            .collect(),
+                    })
+                } else {
+                    Err(e)
+                }
+            }
+        }
+    }
+
+    async fn force_new_deployment(
+        &self,
+        cluster: &str,
+        service: &str,
+    ) -> Result<Option<DeploymentInfo>, ApiError> {
+        let out = self
+            .client
+            .update_service()
+            .cluster(cluster)
+            .service(service)
+            .force_new_deployment(true)
+            .send()
+            .await
+            .map_err(|e| classify("UpdateService", e))?;
+        Ok(out.service().and_then(primary_deployment))
+    }
+}
+
+fn observe(service: &Service) -> Option<ServiceObservation> {
+    let name = service.service_name()?.to_owned();
+    let controller = match service.deployment_controller().map(|c| c.r#type().as_str()) {
+        None | Some("ECS") => Controller::Ecs,
+        Some("CODE_DEPLOY") => Controller::CodeDeploy,
+        Some("EXTERNAL") => Controller::External,
+        Some(other) => Controller::Unknown(other.to_owned()),
+    };
+    Some(ServiceObservation {
+        name,
+        arn: service.service_arn().map(str::to_owned),
+        status: service.status().unwrap_or("ACTIVE").to_owned(),
+        controller,
+        primary_deployment: primary_deployment(service),
+    })
+}
+
+fn primary_deployment(service: &Service) -> Option<DeploymentInfo> {
+    service
+        .deployments()
+        .iter()
+        .find(|d| d.status() == Some("PRIMARY"))
+        .and_then(|d| {
+            Some(DeploymentInfo {
+                id: d.id()?.to_owned(),
+                created_at: d.created_at().and_then(to_chrono),
+            })
+        })
+}
+
+fn to_chrono(t: &aws_smithy_types::DateTime) -> Option<DateTime<Utc>> {
+    DateTime::from_timestamp(t.secs(), t.subsec_nanos())
+}
+
+/// The one place that decides what an SDK error means for the remediation.
+pub fn classify<E, R>(operation: &'static str, error: SdkError<E, R>) -> ApiError
+where
+    E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+    R: std::fmt::Debug,
+{
+    let message = DisplayErrorContext(&error).to_string();
+    let kind = match &error {
+        SdkError::ServiceError(service_error) => {
+            let code = service_error.err().code().unwrap_or_default();
+            match code {
+                "ThrottlingException" | "Throttling" | "TooManyRequestsException"
+                | "RequestLimitExceeded" | "RequestThrottled" => ApiErrorKind::Throttled,
+                "ClusterNotFoundException" | "ServiceNotFoundException"
+                | "ServiceNotActiveException" => ApiErrorKind::NotFound,
+                "ServerException" | "InternalFailure" | "ServiceUnavailable" => {
+                    ApiErrorKind::Transient
+                }
+                _ => ApiErrorKind::Rejected,
+            }
+        }
+        SdkError::TimeoutError(_) | SdkError::DispatchFailure(_) | SdkError::ResponseError(_) => {
+            ApiErrorKind::Transient
+        }
+        // A request that could not even be built will not build next time either.
+        _ => ApiErrorKind::Rejected,
+    };
+    ApiError::new(operation, kind, message)
+}
