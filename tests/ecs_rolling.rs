@@ -50,7 +50,8 @@ fn outcome_of<'a>(report: &'a Report, resource: &str) -> &'a remediator_core::Ou
 }
 
 #[tokio::test]
-async fn a_notice_forces_exactly_the_named_rolling_services_once_and_a_redelivery_changes_nothing() {
+async fn a_notice_forces_exactly_the_named_rolling_services_once_and_a_redelivery_changes_nothing()
+{
     let moto = MotoServer::start();
     let seed = Seed::new(&moto).await;
     seed.cluster("prod").await;
@@ -59,10 +60,17 @@ async fn a_notice_forces_exactly_the_named_rolling_services_once_and_a_redeliver
         seed.service("prod", name, &td, None).await;
     }
     let before: Vec<Option<String>> = futures_ids(&seed, &["checkout", "payments", "search"]).await;
-    let event = event_naming(&["prod|checkout", "prod | payments", "prod|ghost", "nowhere|api"]);
+    let event = event_naming(&[
+        "prod|checkout",
+        "prod | payments",
+        "prod|ghost",
+        "nowhere|api",
+    ]);
     let remediator = remediator(&moto, settings()).await;
 
-    let first = handle(&remediator, invocation(event.clone())).await.expect("first run succeeds");
+    let first = handle(&remediator, invocation(event.clone()))
+        .await
+        .expect("first run succeeds");
 
     assert_eq!(first.disposition, Disposition::Handled);
     assert_eq!(first.outcomes.len(), 4, "{first:#?}");
@@ -77,16 +85,28 @@ async fn a_notice_forces_exactly_the_named_rolling_services_once_and_a_redeliver
     }
     assert_eq!(before[2], after[2], "an unnamed service is not touched");
     assert_eq!(outcome_of(&first, "service prod/ghost").code, "not_found");
-    assert_eq!(outcome_of(&first, "service prod/ghost").status, Status::Skipped);
+    assert_eq!(
+        outcome_of(&first, "service prod/ghost").status,
+        Status::Skipped
+    );
     assert_eq!(outcome_of(&first, "service nowhere/api").code, "not_found");
 
-    let second = handle(&remediator, invocation(event)).await.expect("second run succeeds");
+    let second = handle(&remediator, invocation(event))
+        .await
+        .expect("second run succeeds");
 
     let again: Vec<Option<String>> = futures_ids(&seed, &["checkout", "payments", "search"]).await;
-    assert_eq!(after, again, "the redelivery must make no UpdateService call");
+    assert_eq!(
+        after, again,
+        "the redelivery must make no UpdateService call"
+    );
     for name in ["checkout", "payments"] {
         let o = outcome_of(&second, &format!("service prod/{name}"));
-        assert_eq!((o.status, o.code.as_str()), (Status::AlreadyDone, "already_replaced"), "{o:?}");
+        assert_eq!(
+            (o.status, o.code.as_str()),
+            (Status::AlreadyDone, "already_replaced"),
+            "{o:?}"
+        );
     }
     assert_eq!(second.summary.acted, 0);
 }
@@ -107,14 +127,24 @@ async fn a_dry_run_plans_the_deployment_without_making_it() {
     let td = seed.task_definition("web").await;
     seed.service("prod", "checkout", &td, None).await;
     let before = seed.primary_deployment("prod", "checkout").await;
-    let remediator = remediator(&moto, Settings { dry_run: true, ..settings() }).await;
+    let remediator = remediator(
+        &moto,
+        Settings {
+            dry_run: true,
+            ..settings()
+        },
+    )
+    .await;
 
     let report = handle(&remediator, invocation(event_naming(&["prod|checkout"])))
         .await
         .expect("dry run succeeds");
 
     let o = outcome_of(&report, "service prod/checkout");
-    assert_eq!((o.status, o.code.as_str()), (Status::Planned, "would_force_new_deployment"));
+    assert_eq!(
+        (o.status, o.code.as_str()),
+        (Status::Planned, "would_force_new_deployment")
+    );
     assert!(report.dry_run);
     assert_eq!(seed.primary_deployment("prod", "checkout").await, before);
 }
@@ -125,24 +155,50 @@ async fn other_controllers_and_standalone_tasks_get_an_explicit_not_built_outcom
     let seed = Seed::new(&moto).await;
     seed.cluster("prod").await;
     let td = seed.task_definition("web").await;
-    seed.service("prod", "bluegreen", &td, Some(DeploymentControllerType::CodeDeploy)).await;
-    seed.service("prod", "external", &td, Some(DeploymentControllerType::External)).await;
-    seed.service("prod", "rolling", &td, Some(DeploymentControllerType::Ecs)).await;
+    seed.service(
+        "prod",
+        "bluegreen",
+        &td,
+        Some(DeploymentControllerType::CodeDeploy),
+    )
+    .await;
+    seed.service(
+        "prod",
+        "external",
+        &td,
+        Some(DeploymentControllerType::External),
+    )
+    .await;
+    seed.service("prod", "rolling", &td, Some(DeploymentControllerType::Ecs))
+        .await;
     let mut event = event_naming(&["prod|bluegreen", "prod|external", "prod|rolling"]);
     event["detail"]["affectedEntities"] = json!([
         { "entityValue": "arn:aws:ecs:us-east-1:123456789012:task/prod/0123456789abcdef0123456789abcdef" }
     ]);
     let remediator = remediator(&moto, settings()).await;
 
-    let report = handle(&remediator, invocation(event)).await.expect("handled");
+    let report = handle(&remediator, invocation(event))
+        .await
+        .expect("handled");
 
     assert_eq!(report.outcomes.len(), 4, "{report:#?}");
-    for r in ["service prod/bluegreen", "service prod/external", "task prod/0123456789abcdef0123456789abcdef"] {
+    for r in [
+        "service prod/bluegreen",
+        "service prod/external",
+        "task prod/0123456789abcdef0123456789abcdef",
+    ] {
         let o = outcome_of(&report, r);
-        assert_eq!((o.status, o.code.as_str()), (Status::Skipped, "not_built_yet"), "{r}");
+        assert_eq!(
+            (o.status, o.code.as_str()),
+            (Status::Skipped, "not_built_yet"),
+            "{r}"
+        );
         assert!(o.reason.contains("not built yet"), "{}", o.reason);
     }
-    assert_eq!(outcome_of(&report, "service prod/rolling").status, Status::Acted);
+    assert_eq!(
+        outcome_of(&report, "service prod/rolling").status,
+        Status::Acted
+    );
 }
 
 #[tokio::test]
@@ -159,12 +215,18 @@ async fn more_than_ten_services_in_a_cluster_are_described_in_batches_and_all_ac
     let refs: Vec<&str> = entities.iter().map(String::as_str).collect();
     let remediator = remediator(&moto, settings()).await;
 
-    let report = handle(&remediator, invocation(event_naming(&refs))).await.expect("handled");
+    let report = handle(&remediator, invocation(event_naming(&refs)))
+        .await
+        .expect("handled");
 
     assert_eq!(report.summary.acted, 23, "{}", report.render_table());
     assert_eq!(report.outcomes.len(), 23);
     // Order of the report follows the notice.
-    let order: Vec<String> = report.outcomes.iter().map(|o| o.target.to_string()).collect();
+    let order: Vec<String> = report
+        .outcomes
+        .iter()
+        .map(|o| o.target.to_string())
+        .collect();
     let expected: Vec<String> = names.iter().map(|n| format!("service big/{n}")).collect();
     assert_eq!(order, expected);
 }
@@ -173,13 +235,18 @@ async fn more_than_ten_services_in_a_cluster_are_described_in_batches_and_all_ac
 async fn unusable_input_is_rejected_as_an_error_lambda_can_dead_letter() {
     let moto = MotoServer::start();
     let remediator = remediator(&moto, settings()).await;
-    let raw = std::fs::read(fixture_path("malformed-health-missing-event-arn.json")).expect("fixture");
+    let raw =
+        std::fs::read(fixture_path("malformed-health-missing-event-arn.json")).expect("fixture");
     let payload: Value = serde_json::from_slice(&raw).expect("json");
 
-    let err = handle(&remediator, invocation(payload)).await.expect_err("rejected");
+    let err = handle(&remediator, invocation(payload))
+        .await
+        .expect_err("rejected");
 
     match err {
-        HandlerError::Rejected(message) => assert!(message.contains("detail.eventArn"), "{message}"),
+        HandlerError::Rejected(message) => {
+            assert!(message.contains("detail.eventArn"), "{message}")
+        }
         other => panic!("expected Rejected, got {other:?}"),
     }
 }
@@ -189,9 +256,12 @@ async fn a_closed_event_is_answered_with_nothing_to_do() {
     let moto = MotoServer::start();
     let remediator = remediator(&moto, settings()).await;
 
-    let report = handle(&remediator, invocation(fixture_at("health-ecs-closed.json", Utc::now())))
-        .await
-        .expect("ignored is a success");
+    let report = handle(
+        &remediator,
+        invocation(fixture_at("health-ecs-closed.json", Utc::now())),
+    )
+    .await
+    .expect("ignored is a success");
 
     assert_eq!(report.disposition, Disposition::Ignored);
     assert_eq!(report.code.as_deref(), Some("closed_event"));

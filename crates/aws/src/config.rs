@@ -38,13 +38,18 @@ impl Config {
     /// Reads settings through `lookup` (tests pass a map).
     pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
         let mut settings = Settings::default();
-        let get = |name: &'static str| lookup(name).filter(|v| !v.trim().is_empty()).map(|v| (name, v));
+        let get = |name: &'static str| {
+            lookup(name)
+                .filter(|v| !v.trim().is_empty())
+                .map(|v| (name, v))
+        };
 
         if let Some((name, v)) = get("DRY_RUN") {
             settings.dry_run = parse_bool(name, &v)?;
         }
         if let Some((name, v)) = get("MAX_CONCURRENCY") {
-            settings.concurrency = parse_num(name, &v, 1..=256, "a whole number from 1 to 256")? as usize;
+            settings.concurrency =
+                parse_num(name, &v, 1..=256, "a whole number from 1 to 256")? as usize;
         }
         if let Some((name, v)) = get("UPDATE_SERVICE_RATE") {
             settings.update_service_rate = parse_rate(name, &v)?;
@@ -120,8 +125,10 @@ mod tests {
     use std::collections::HashMap;
 
     fn config(pairs: &[(&str, &str)]) -> Result<Config, ConfigError> {
-        let map: HashMap<String, String> =
-            pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        let map: HashMap<String, String> = pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
         Config::from_lookup(|k| map.get(k).cloned())
     }
 
@@ -130,7 +137,13 @@ mod tests {
         let c = config(&[]).expect("defaults");
         assert!(!c.settings.dry_run);
         assert_eq!(c.settings.concurrency, 8);
-        assert_eq!(c.settings.update_service_rate, Some(Rate { per_second: 5, burst: 50 }));
+        assert_eq!(
+            c.settings.update_service_rate,
+            Some(Rate {
+                per_second: 5,
+                burst: 50
+            })
+        );
         assert_eq!(c.sdk_max_attempts, 5);
     }
 
@@ -147,7 +160,13 @@ mod tests {
         .expect("valid");
         assert!(c.settings.dry_run);
         assert_eq!(c.settings.concurrency, 3);
-        assert_eq!(c.settings.update_service_rate, Some(Rate { per_second: 2, burst: 10 }));
+        assert_eq!(
+            c.settings.update_service_rate,
+            Some(Rate {
+                per_second: 2,
+                burst: 10
+            })
+        );
         assert_eq!(c.settings.backoff.rounds, 0);
         assert_eq!(c.settings.deadline_margin, Duration::from_secs(30));
         assert_eq!(c.sdk_max_attempts, 2);
@@ -155,7 +174,13 @@ mod tests {
 
     #[test]
     fn pacing_can_be_switched_off() {
-        assert_eq!(config(&[("UPDATE_SERVICE_RATE", "off")]).expect("off").settings.update_service_rate, None);
+        assert_eq!(
+            config(&[("UPDATE_SERVICE_RATE", "off")])
+                .expect("off")
+                .settings
+                .update_service_rate,
+            None
+        );
     }
 
     #[test]

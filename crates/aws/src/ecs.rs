@@ -130,9 +130,13 @@ where
         SdkError::ServiceError(service_error) => {
             let code = service_error.err().code().unwrap_or_default();
             match code {
-                "ThrottlingException" | "Throttling" | "TooManyRequestsException"
-                | "RequestLimitExceeded" | "RequestThrottled" => ApiErrorKind::Throttled,
-                "ClusterNotFoundException" | "ServiceNotFoundException"
+                "ThrottlingException"
+                | "Throttling"
+                | "TooManyRequestsException"
+                | "RequestLimitExceeded"
+                | "RequestThrottled" => ApiErrorKind::Throttled,
+                "ClusterNotFoundException"
+                | "ServiceNotFoundException"
                 | "ServiceNotActiveException" => ApiErrorKind::NotFound,
                 "ServerException" | "InternalFailure" | "ServiceUnavailable" => {
                     ApiErrorKind::Transient

@@ -40,7 +40,10 @@ pub async fn handle<E: EcsServices>(
 ) -> Result<Report, HandlerError> {
     let deadline = deadline_instant(event.context.deadline);
     let span = tracing::info_span!("event", request_id = %event.context.request_id);
-    let report = remediator.handle(event.payload, Some(deadline)).instrument(span.clone()).await;
+    let report = remediator
+        .handle(event.payload, Some(deadline))
+        .instrument(span.clone())
+        .await;
     span.in_scope(|| report.log());
     into_result(report)
 }

@@ -89,7 +89,9 @@ impl<E: EcsServices> Remediator<E> {
         let update_limiter = settings.update_service_rate.and_then(|rate| {
             let per_second = NonZeroU32::new(rate.per_second)?;
             let burst = NonZeroU32::new(rate.burst.max(1))?;
-            Some(RateLimiter::direct(Quota::per_second(per_second).allow_burst(burst)))
+            Some(RateLimiter::direct(
+                Quota::per_second(per_second).allow_burst(burst),
+            ))
         });
         Remediator {
             ecs,
@@ -115,7 +117,11 @@ impl<E: EcsServices> Remediator<E> {
     }
 
     /// One outcome per target of the notice, in the notice's order.
-    pub async fn remediate(&self, notice: &RetirementNotice, deadline: Option<Instant>) -> Vec<Outcome> {
+    pub async fn remediate(
+        &self,
+        notice: &RetirementNotice,
+        deadline: Option<Instant>,
+    ) -> Vec<Outcome> {
         if let Some(skip) = self.out_of_scope(notice) {
             return notice
                 .targets
@@ -129,12 +135,10 @@ impl<E: EcsServices> Remediator<E> {
         let mut by_cluster: Vec<(String, Vec<(usize, ServiceRef)>)> = Vec::new();
         for (i, target) in notice.targets.iter().enumerate() {
             match target {
-                Target::Service(s) => {
-                    match by_cluster.iter_mut().find(|(c, _)| *c == s.cluster) {
-                        Some((_, list)) => list.push((i, s.clone())),
-                        None => by_cluster.push((s.cluster.clone(), vec![(i, s.clone())])),
-                    }
-                }
+                Target::Service(s) => match by_cluster.iter_mut().find(|(c, _)| *c == s.cluster) {
+                    Some((_, list)) => list.push((i, s.clone())),
+                    None => by_cluster.push((s.cluster.clone(), vec![(i, s.clone())])),
+                },
                 Target::Task(_) => {
                     outcomes[i] = Some(
                         Outcome::new(
@@ -184,7 +188,10 @@ impl<E: EcsServices> Remediator<E> {
         }
         let acted: Vec<(usize, Outcome)> = stream::iter(to_act)
             .map(|(i, service, previous)| async move {
-                (i, self.force_new_deployment(service, previous, deadline).await)
+                (
+                    i,
+                    self.force_new_deployment(service, previous, deadline).await,
+                )
             })
             .buffer_unordered(self.settings.concurrency.max(1))
             .collect()
@@ -199,7 +206,12 @@ impl<E: EcsServices> Remediator<E> {
             .map(|(o, t)| {
                 // Every target was assigned above; this keeps the invariant without a panic.
                 o.unwrap_or_else(|| {
-                    Outcome::failed(t.clone(), code::API_ERROR, "internal: no outcome recorded", true)
+                    Outcome::failed(
+                        t.clone(),
+                        code::API_ERROR,
+                        "internal: no outcome recorded",
+                        true,
+                    )
                 })
             })
             .collect()
@@ -227,7 +239,8 @@ impl<E: EcsServices> Remediator<E> {
                 ));
             }
         }
-        if let (Some(theirs), Some(ours)) = (notice.region.as_ref(), self.settings.region.as_ref()) {
+        if let (Some(theirs), Some(ours)) = (notice.region.as_ref(), self.settings.region.as_ref())
+        {
             if theirs != ours {
                 return Some((
                     code::OTHER_REGION,
@@ -259,7 +272,8 @@ impl<E: EcsServices> Remediator<E> {
                             .failures
                             .iter()
                             .find(|(arn, _)| {
-                                arn == &service.service || arn.ends_with(&format!("/{}", service.service))
+                                arn == &service.service
+                                    || arn.ends_with(&format!("/{}", service.service))
                             })
                             .map(|(_, reason)| reason.as_str());
                         plan_service(service, observed, missing, notice.published_at)
@@ -346,7 +360,11 @@ impl<E: EcsServices> Remediator<E> {
     }
 
     /// Retries throttled and transient failures with exponential backoff, within the deadline.
-    async fn with_backoff<T, F, Fut, Err>(&self, deadline: Option<Instant>, mut call: F) -> Result<T, Budget>
+    async fn with_backoff<T, F, Fut, Err>(
+        &self,
+        deadline: Option<Instant>,
+        mut call: F,
+    ) -> Result<T, Budget>
     where
         F: FnMut() -> Fut,
         Fut: Future<Output = Result<T, Err>>,
@@ -364,7 +382,12 @@ impl<E: EcsServices> Remediator<E> {
                     if self.remaining(deadline).is_some_and(|left| left <= delay) {
                         return Err(Budget::Api(e));
                     }
-                    tracing::warn!(operation = e.operation, round, delay_ms = delay.as_millis() as u64, "{e}; backing off");
+                    tracing::warn!(
+                        operation = e.operation,
+                        round,
+                        delay_ms = delay.as_millis() as u64,
+                        "{e}; backing off"
+                    );
                     tokio::time::sleep(delay).await;
                     delay = (delay * 2).min(backoff.max);
                     round += 1;

@@ -19,4 +19,4 @@ mod target_tests;
 pub use engine::{Backoff, Rate, Remediator, Settings};
 pub use notice::{parse_slice, parse_value, ParseError, Parsed, RetirementNotice};
 pub use outcome::{Disposition, Outcome, Report, Status};
-pub use target::{ServiceRef, TaskRef, Target};
+pub use target::{ServiceRef, Target, TaskRef};

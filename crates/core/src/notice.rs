@@ -198,10 +198,14 @@ fn parse_health(event: EventBridgeEvent<Value>) -> Result<Parsed, ParseError> {
         );
     }
 
-    let event_arn = non_empty(detail.event_arn.clone()).ok_or(ParseError::MissingField("detail.eventArn"))?;
+    let event_arn =
+        non_empty(detail.event_arn.clone()).ok_or(ParseError::MissingField("detail.eventArn"))?;
     let start_time = rfc2822("detail.startTime", detail.start_time.as_deref())?;
     let end_time = rfc2822("detail.endTime", detail.end_time.as_deref())?;
-    let last_updated = rfc2822("detail.lastUpdatedTime", detail.last_updated_time.as_deref())?;
+    let last_updated = rfc2822(
+        "detail.lastUpdatedTime",
+        detail.last_updated_time.as_deref(),
+    )?;
     // EventBridge always stamps `time`; a hand-made event may lack it, and the Health detail's
     // own update time is the next best statement of when the notice was published.
     let published_at = event

@@ -246,7 +246,9 @@ impl Report {
                 "{}",
                 self.message
             ),
-            Disposition::Handled => tracing::info!(event_arn, dry_run = self.dry_run, "{}", self.message),
+            Disposition::Handled => {
+                tracing::info!(event_arn, dry_run = self.dry_run, "{}", self.message)
+            }
         }
     }
 
@@ -280,13 +282,23 @@ impl Report {
                     [
                         o.target.to_string(),
                         o.status.as_str().to_owned(),
-                        if o.retryable { format!("{} (retryable)", o.code) } else { o.code.clone() },
+                        if o.retryable {
+                            format!("{} (retryable)", o.code)
+                        } else {
+                            o.code.clone()
+                        },
                         deployments,
                         o.reason.clone(),
                     ]
                 })
                 .collect();
-            let header = ["RESOURCE", "STATUS", "CODE", "DEPLOYMENT (before -> after)", "REASON"];
+            let header = [
+                "RESOURCE",
+                "STATUS",
+                "CODE",
+                "DEPLOYMENT (before -> after)",
+                "REASON",
+            ];
             let mut widths = header.map(str::len);
             for row in &rows {
                 for (w, cell) in widths.iter_mut().zip(row) {

@@ -20,7 +20,10 @@ pub enum Target {
     Service(ServiceRef),
     #[serde(rename = "ecs_task")]
     Task(TaskRef),
-    Unrecognized { raw: String, why: String },
+    Unrecognized {
+        raw: String,
+        why: String,
+    },
 }
 
 /// An ECS service, by cluster name and service name.
@@ -74,7 +77,7 @@ pub fn parse_entity(raw: &str) -> Target {
         return unrecognized("empty entity value");
     }
     if trimmed.starts_with("arn:") {
-        return parse_arn(trimmed).unwrap_or_else(|why| unrecognized(why));
+        return parse_arn(trimmed).unwrap_or_else(&unrecognized);
     }
     let parts: Vec<&str> = if trimmed.contains('|') {
         trimmed.split('|').map(str::trim).collect()
@@ -96,14 +99,22 @@ pub fn parse_entity(raw: &str) -> Target {
 /// `arn:PARTITION:ecs:REGION:ACCOUNT:RESOURCE`.
 fn parse_arn(arn: &str) -> Result<Target, &'static str> {
     let mut fields = arn.splitn(6, ':');
-    let (Some("arn"), Some(_partition), Some(service), Some(_region), Some(_account), Some(resource)) = (
+    let (
+        Some("arn"),
+        Some(_partition),
+        Some(service),
+        Some(_region),
+        Some(_account),
+        Some(resource),
+    ) = (
         fields.next(),
         fields.next(),
         fields.next(),
         fields.next(),
         fields.next(),
         fields.next(),
-    ) else {
+    )
+    else {
         return Err("malformed ARN");
     };
     if service != "ecs" {
@@ -111,11 +122,13 @@ fn parse_arn(arn: &str) -> Result<Target, &'static str> {
     }
     let path: Vec<&str> = resource.split('/').collect();
     match path.as_slice() {
-        ["task", cluster, id] if is_ecs_name(cluster) && is_task_id(id) => Ok(Target::Task(TaskRef {
-            cluster: Some((*cluster).to_owned()),
-            task_id: (*id).to_owned(),
-            arn: arn.to_owned(),
-        })),
+        ["task", cluster, id] if is_ecs_name(cluster) && is_task_id(id) => {
+            Ok(Target::Task(TaskRef {
+                cluster: Some((*cluster).to_owned()),
+                task_id: (*id).to_owned(),
+                arn: arn.to_owned(),
+            }))
+        }
         ["task", id] if is_task_id(id) => Ok(Target::Task(TaskRef {
             cluster: None,
             task_id: (*id).to_owned(),
@@ -136,7 +149,8 @@ fn parse_arn(arn: &str) -> Result<Target, &'static str> {
 fn is_ecs_name(s: &str) -> bool {
     !s.is_empty()
         && s.len() <= 255
-        && s.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+        && s.chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
 }
 
 /// Task ids: 32 hex digits today, a UUID in the old format.

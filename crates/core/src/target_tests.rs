@@ -60,7 +60,9 @@ fn a_govcloud_partition_task_arn_is_accepted() {
 
 #[test]
 fn a_short_task_arn_names_a_task_without_cluster() {
-    match parse_entity("arn:aws:ecs:us-east-1:123456789012:task/0b1c2d3e-aaaa-bbbb-cccc-000011112222") {
+    match parse_entity(
+        "arn:aws:ecs:us-east-1:123456789012:task/0b1c2d3e-aaaa-bbbb-cccc-000011112222",
+    ) {
         Target::Task(t) => {
             assert_eq!(t.cluster, None);
             assert_eq!(t.task_id, "0b1c2d3e-aaaa-bbbb-cccc-000011112222");

@@ -2,10 +2,15 @@
 
 use chrono::{TimeZone, Utc};
 use remediator_core::notice::{EventStatus, Ignored};
-use remediator_core::{parse_slice, ParseError, Parsed, RetirementNotice, ServiceRef, TaskRef, Target};
+use remediator_core::{
+    parse_slice, ParseError, Parsed, RetirementNotice, ServiceRef, Target, TaskRef,
+};
 
 fn fixture(name: &str) -> Vec<u8> {
-    let path = format!("{}/../../events-fixtures/{name}", env!("CARGO_MANIFEST_DIR"));
+    let path = format!(
+        "{}/../../events-fixtures/{name}",
+        env!("CARGO_MANIFEST_DIR")
+    );
     std::fs::read(&path).unwrap_or_else(|e| panic!("read {path}: {e}"))
 }
 
@@ -39,9 +44,18 @@ fn the_aws_faq_sample_parses_with_its_duplicate_entities_collapsed() {
     );
     assert_eq!(n.account.as_deref(), Some("123456789012"));
     assert_eq!(n.region.as_deref(), Some("us-east-1"));
-    assert_eq!(n.published_at, Utc.with_ymd_and_hms(2023, 8, 16, 23, 18, 51).unwrap());
-    assert_eq!(n.start_time, Some(Utc.with_ymd_and_hms(2023, 8, 16, 23, 18, 51).unwrap()));
-    assert_eq!(n.end_time, Some(Utc.with_ymd_and_hms(2023, 8, 18, 23, 18, 51).unwrap()));
+    assert_eq!(
+        n.published_at,
+        Utc.with_ymd_and_hms(2023, 8, 16, 23, 18, 51).unwrap()
+    );
+    assert_eq!(
+        n.start_time,
+        Some(Utc.with_ymd_and_hms(2023, 8, 16, 23, 18, 51).unwrap())
+    );
+    assert_eq!(
+        n.end_time,
+        Some(Utc.with_ymd_and_hms(2023, 8, 18, 23, 18, 51).unwrap())
+    );
     assert_eq!(n.status, None);
     assert_eq!(n.targets, vec![service("cluster", "service")]);
 }
@@ -49,10 +63,16 @@ fn the_aws_faq_sample_parses_with_its_duplicate_entities_collapsed() {
 #[test]
 fn pipe_separated_services_parse_with_status_and_empty_end_time() {
     let n = retirement("health-ecs-services-pipe.json");
-    assert_eq!(n.targets, vec![service("prod", "checkout"), service("prod", "payments")]);
+    assert_eq!(
+        n.targets,
+        vec![service("prod", "checkout"), service("prod", "payments")]
+    );
     assert_eq!(n.status, Some(EventStatus::Upcoming));
     assert_eq!(n.end_time, None, "an empty endTime means absent");
-    assert_eq!(n.start_time, Some(Utc.with_ymd_and_hms(2026, 11, 27, 9, 0, 0).unwrap()));
+    assert_eq!(
+        n.start_time,
+        Some(Utc.with_ymd_and_hms(2026, 11, 27, 9, 0, 0).unwrap())
+    );
 }
 
 #[test]
@@ -64,7 +84,10 @@ fn pipe_separated_services_with_spaces_parse() {
 #[test]
 fn slash_separated_services_parse() {
     let n = retirement("health-ecs-services-slash.json");
-    assert_eq!(n.targets, vec![service("prod", "checkout"), service("staging", "checkout")]);
+    assert_eq!(
+        n.targets,
+        vec![service("prod", "checkout"), service("staging", "checkout")]
+    );
 }
 
 #[test]
@@ -89,7 +112,8 @@ fn a_short_task_arn_parses_to_a_task_without_cluster() {
         vec![Target::Task(TaskRef {
             cluster: None,
             task_id: "9a8b7c6d-5e4f-3a2b-1c0d-0e1f2a3b4c5d".into(),
-            arn: "arn:aws:ecs:us-east-1:123456789012:task/9a8b7c6d-5e4f-3a2b-1c0d-0e1f2a3b4c5d".into(),
+            arn: "arn:aws:ecs:us-east-1:123456789012:task/9a8b7c6d-5e4f-3a2b-1c0d-0e1f2a3b4c5d"
+                .into(),
         })]
     );
 }
@@ -130,12 +154,20 @@ fn a_closed_event_is_ignored_as_closed() {
 fn another_health_service_is_ignored_as_another_event_type() {
     let i = ignored("health-ec2-other-service.json");
     assert_eq!(i.code, "other_event_type");
-    assert!(i.reason.contains("EC2/AWS_EC2_INSTANCE_RETIREMENT_SCHEDULED"), "{}", i.reason);
+    assert!(
+        i.reason
+            .contains("EC2/AWS_EC2_INSTANCE_RETIREMENT_SCHEDULED"),
+        "{}",
+        i.reason
+    );
 }
 
 #[test]
 fn an_ecs_operational_issue_is_ignored_as_another_event_type() {
-    assert_eq!(ignored("health-ecs-operational-issue.json").code, "other_event_type");
+    assert_eq!(
+        ignored("health-ecs-operational-issue.json").code,
+        "other_event_type"
+    );
 }
 
 #[test]
@@ -154,19 +186,34 @@ fn truncated_json_is_rejected_as_not_json() {
 fn json_that_is_not_an_eventbridge_event_is_rejected() {
     let e = parse_slice(&fixture("malformed-not-an-eventbridge-event.json")).unwrap_err();
     assert!(matches!(e, ParseError::NotEventBridge(_)), "{e}");
-    assert!(e.to_string().contains("detail-type") || e.to_string().contains("source"), "{e}");
+    assert!(
+        e.to_string().contains("detail-type") || e.to_string().contains("source"),
+        "{e}"
+    );
 }
 
 #[test]
 fn a_retirement_without_event_arn_is_rejected_naming_the_field() {
     let e = parse_slice(&fixture("malformed-health-missing-event-arn.json")).unwrap_err();
-    assert_eq!(e.to_string(), "AWS Health retirement event has no `detail.eventArn`");
+    assert_eq!(
+        e.to_string(),
+        "AWS Health retirement event has no `detail.eventArn`"
+    );
 }
 
 #[test]
 fn a_retirement_with_an_unparseable_start_time_is_rejected_naming_the_value() {
     let e = parse_slice(&fixture("malformed-health-bad-start-time.json")).unwrap_err();
-    assert!(matches!(e, ParseError::BadTime { field: "detail.startTime", .. }), "{e}");
+    assert!(
+        matches!(
+            e,
+            ParseError::BadTime {
+                field: "detail.startTime",
+                ..
+            }
+        ),
+        "{e}"
+    );
     assert!(e.to_string().contains("next tuesday-ish"), "{e}");
 }
 
@@ -185,7 +232,11 @@ fn every_fixture_parses_or_is_rejected_without_panicking() {
         if path.extension().and_then(|e| e.to_str()) != Some("json") {
             continue;
         }
-        let name = path.file_name().and_then(|n| n.to_str()).unwrap_or_default().to_owned();
+        let name = path
+            .file_name()
+            .and_then(|n| n.to_str())
+            .unwrap_or_default()
+            .to_owned();
         let parsed = parse_slice(&std::fs::read(&path).expect("read"));
         assert_eq!(
             parsed.is_err(),

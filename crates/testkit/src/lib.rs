@@ -12,13 +12,13 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use aws_config::retry::RetryConfig;
-use chrono::{DateTime, SecondsFormat, Utc};
 use aws_config::{BehaviorVersion, Region, SdkConfig};
 use aws_sdk_ecs::config::Credentials;
 use aws_sdk_ecs::types::{
     Compatibility, ContainerDefinition, DeploymentController, DeploymentControllerType, LaunchType,
     NetworkMode,
 };
+use chrono::{DateTime, SecondsFormat, Utc};
 
 pub const ACCOUNT: &str = "123456789012";
 pub const REGION: &str = "us-east-1";
@@ -164,7 +164,9 @@ pub struct Seed {
 
 impl Seed {
     pub async fn new(moto: &MotoServer) -> Seed {
-        Seed { ecs: moto.ecs().await }
+        Seed {
+            ecs: moto.ecs().await,
+        }
     }
 
     pub async fn cluster(&self, name: &str) {

@@ -1,1 +1,19 @@
-fn main() {}
+//! Lambda for `AWS_ECS_TASK_PATCHING_RETIREMENT` Health events. Wiring only: the work is in
+//! `remediator-core` (parse, plan, act) and `remediator-aws` (SDK adapters, handler).
+
+use lambda_runtime::{run, service_fn, tracing, Error, LambdaEvent};
+use remediator_aws::{lambda::handle, load_sdk_config, remediator, Config};
+use serde_json::Value;
+
+#[tokio::main]
+async fn main() -> Result<(), Error> {
+    tracing::init_default_subscriber();
+    let config = Config::from_env()?;
+    // Clients are built once per execution environment and reused by every invocation.
+    let sdk = load_sdk_config(None, config.sdk_max_attempts).await;
+    let remediator = remediator(&sdk, config.settings);
+    run(service_fn(|event: LambdaEvent<Value>| {
+        handle(&remediator, event)
+    }))
+    .await
+}

@@ -1,0 +1,230 @@
+//! Faults moto cannot produce (throttling, 5xx, access denied), injected with aws-smithy-mocks
+//! under the real SDK client, its retry policy, and the engine.
+
+use std::time::Duration;
+
+use aws_sdk_ecs::operation::describe_services::DescribeServicesOutput;
+use aws_sdk_ecs::operation::update_service::UpdateServiceOutput;
+use aws_sdk_ecs::types::{Deployment, Service};
+use aws_sdk_ecs::Client;
+use aws_smithy_mocks::{mock, mock_client, Rule, RuleMode};
+use aws_smithy_types::DateTime;
+use remediator_aws::lambda::{into_result, HandlerError};
+use remediator_aws::SdkEcs;
+use remediator_core::{Backoff, Remediator, Report, Settings, Status};
+use serde_json::json;
+
+const THROTTLED: &str = r#"{"__type":"ThrottlingException","message":"Rate exceeded"}"#;
+const SERVER_ERROR: &str = r#"{"__type":"ServerException","message":"Service unavailable"}"#;
+
+fn deployment(id: &str, created_secs: i64) -> Deployment {
+    Deployment::builder()
+        .id(id)
+        .status("PRIMARY")
+        .created_at(DateTime::from_secs(created_secs))
+        .build()
+}
+
+fn service_output(deployment_id: &str) -> Service {
+    Service::builder()
+        .service_name("web")
+        .service_arn("arn:aws:ecs:us-east-1:123456789012:service/prod/web")
+        .status("ACTIVE")
+        .deployments(deployment(deployment_id, 1_600_000_000))
+        .build()
+}
+
+fn describe_ok() -> Rule {
+    mock!(Client::describe_services).then_output(|| {
+        DescribeServicesOutput::builder()
+            .services(service_output("ecs-svc/old"))
+            .build()
+    })
+}
+
+fn update_ok() -> UpdateServiceOutput {
+    UpdateServiceOutput::builder()
+        .service(service_output("ecs-svc/new"))
+        .build()
+}
+
+fn client(rules: &[&Rule], sdk_attempts: u32) -> Client {
+    mock_client!(aws_sdk_ecs, RuleMode::MatchAny, rules, |c| c.retry_config(
+        aws_sdk_ecs::config::retry::RetryConfig::standard()
+            .with_max_attempts(sdk_attempts)
+            .with_initial_backoff(Duration::from_millis(1))
+            .with_max_backoff(Duration::from_millis(5))
+    ))
+}
+
+fn settings(backoff_rounds: u32) -> Settings {
+    Settings {
+        backoff: Backoff {
+            rounds: backoff_rounds,
+            initial: Duration::from_millis(1),
+            max: Duration::from_millis(5),
+        },
+        update_service_rate: None,
+        ..Settings::default()
+    }
+}
+
+fn event() -> serde_json::Value {
+    json!({
+        "version": "0", "id": "e-1", "detail-type": "AWS Health Event", "source": "aws.health",
+        "account": "123456789012", "time": "2026-11-20T09:00:00Z", "region": "us-east-1",
+        "resources": ["prod|web"],
+        "detail": { "eventArn": "arn:aws:health:us-east-1::event/ECS/AWS_ECS_TASK_PATCHING_RETIREMENT/x",
+                    "service": "ECS", "eventTypeCode": "AWS_ECS_TASK_PATCHING_RETIREMENT",
+                    "startTime": "Fri, 27 Nov 2026 09:00:00 GMT" }
+    })
+}
+
+async fn run(client: Client, settings: Settings) -> Report {
+    Remediator::new(SdkEcs::new(client), settings)
+        .handle(event(), None)
+        .await
+}
+
+#[tokio::test]
+async fn a_throttled_update_service_is_retried_by_the_sdk_and_ends_acted() {
+    let update = mock!(Client::update_service)
+        .sequence()
+        .http_status(400, Some(THROTTLED.into()))
+        .times(2)
+        .output(update_ok)
+        .build();
+    let describe = describe_ok();
+
+    let report = run(client(&[&describe, &update], 3), settings(0)).await;
+
+    let o = &report.outcomes[0];
+    assert_eq!(
+        (o.status, o.code.as_str()),
+        (Status::Acted, "forced_new_deployment"),
+        "{o:?}"
+    );
+    assert_eq!(o.deployment_before.as_deref(), Some("ecs-svc/old"));
+    assert_eq!(o.deployment_after.as_deref(), Some("ecs-svc/new"));
+    assert_eq!(
+        update.num_calls(),
+        3,
+        "two throttled attempts, then success"
+    );
+}
+
+#[tokio::test]
+async fn when_the_sdk_gives_up_on_throttling_the_engine_backs_off_and_finishes() {
+    let update = mock!(Client::update_service)
+        .sequence()
+        .http_status(400, Some(THROTTLED.into()))
+        .times(4)
+        .output(update_ok)
+        .build();
+    let describe = describe_ok();
+
+    // The SDK makes one attempt per call; the engine's backoff rounds carry the work through.
+    let report = run(client(&[&describe, &update], 1), settings(5)).await;
+
+    assert_eq!(
+        report.outcomes[0].status,
+        Status::Acted,
+        "{:?}",
+        report.outcomes[0]
+    );
+    assert_eq!(update.num_calls(), 5);
+}
+
+#[tokio::test]
+async fn throttling_that_never_ends_is_a_retryable_failure_that_fails_the_invocation() {
+    let update = mock!(Client::update_service)
+        .sequence()
+        .http_status(400, Some(THROTTLED.into()))
+        .repeatedly()
+        .build();
+    let describe = describe_ok();
+
+    let report = run(client(&[&describe, &update], 2), settings(2)).await;
+
+    let o = &report.outcomes[0];
+    assert_eq!(
+        (o.status, o.code.as_str(), o.retryable),
+        (Status::Failed, "throttled", true),
+        "{o:?}"
+    );
+    assert_eq!(
+        update.num_calls(),
+        6,
+        "2 SDK attempts x (1 + 2 backoff rounds)"
+    );
+    assert!(matches!(
+        into_result(report),
+        Err(HandlerError::Retryable(_))
+    ));
+}
+
+#[tokio::test]
+async fn a_server_error_on_describe_is_retried_and_the_service_is_still_remediated() {
+    let describe = mock!(Client::describe_services)
+        .sequence()
+        .http_status(500, Some(SERVER_ERROR.into()))
+        .output(|| {
+            DescribeServicesOutput::builder()
+                .services(service_output("ecs-svc/old"))
+                .build()
+        })
+        .build();
+    let update = mock!(Client::update_service).then_output(update_ok);
+
+    let report = run(client(&[&describe, &update], 2), settings(0)).await;
+
+    assert_eq!(report.outcomes[0].status, Status::Acted);
+    assert_eq!(describe.num_calls(), 2);
+    assert_eq!(update.num_calls(), 1);
+}
+
+#[tokio::test]
+async fn access_denied_is_a_final_failure_without_retries() {
+    let update = mock!(Client::update_service)
+        .sequence()
+        .http_status(
+            400,
+            Some(
+                r#"{"__type":"AccessDeniedException","message":"not authorized to perform ecs:UpdateService"}"#
+                    .into(),
+            ),
+        )
+        .repeatedly()
+        .build();
+    let describe = describe_ok();
+
+    let report = run(client(&[&describe, &update], 3), settings(3)).await;
+
+    let o = &report.outcomes[0];
+    assert_eq!((o.status, o.retryable), (Status::Failed, false), "{o:?}");
+    assert!(o.reason.contains("not authorized"), "{}", o.reason);
+    assert_eq!(update.num_calls(), 1);
+    assert!(
+        into_result(report).is_ok(),
+        "a final failure is reported, not retried by Lambda"
+    );
+}
+
+#[tokio::test]
+async fn a_deadline_too_close_leaves_work_as_retryable_instead_of_starting_it() {
+    let update = mock!(Client::update_service).then_output(update_ok);
+    let describe = describe_ok();
+    let remediator = Remediator::new(SdkEcs::new(client(&[&describe, &update], 1)), settings(0));
+    // Less time left than the 10 s margin: nothing may start.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+
+    let report = remediator.handle(event(), Some(deadline)).await;
+
+    let o = &report.outcomes[0];
+    assert_eq!(
+        (o.status, o.code.as_str(), o.retryable),
+        (Status::Failed, "time_budget_exhausted", true),
+        "{o:?}"
+    );
+    assert_eq!(describe.num_calls() + update.num_calls(), 0);
+}

@@ -1,0 +1,191 @@
+//! The `remediator` binary against moto server, configured only through the standard AWS
+//! environment variables, as an operator would run it.
+
+use std::path::PathBuf;
+use std::process::{Command, Output};
+
+use chrono::Utc;
+use remediator_core::{Report, Status};
+use remediator_testkit::{fixture_at, fixture_path, MotoServer, Seed};
+use serde_json::json;
+
+fn remediator(moto: &MotoServer, args: &[&str]) -> Output {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_remediator"));
+    cmd.args(args)
+        .env_remove("AWS_PROFILE")
+        .env("SDK_MAX_ATTEMPTS", "2");
+    for (k, v) in moto.env() {
+        cmd.env(k, v);
+    }
+    cmd.output().expect("run remediator")
+}
+
+fn json_report(out: &Output) -> Report {
+    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+        panic!(
+            "stdout is not a report ({e}):\n{}\nstderr:\n{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        )
+    })
+}
+
+fn write_event(name: &str, value: &serde_json::Value) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("remediator-cli-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let path = dir.join(name);
+    std::fs::write(&path, serde_json::to_vec_pretty(value).expect("json")).expect("write event");
+    path
+}
+
+#[tokio::test]
+async fn apply_twice_forces_the_named_services_once_then_reports_already_replaced() {
+    let moto = MotoServer::start();
+    let seed = Seed::new(&moto).await;
+    seed.cluster("prod").await;
+    let td = seed.task_definition("web").await;
+    seed.service("prod", "checkout", &td, None).await;
+    seed.service("prod", "payments", &td, None).await;
+    let before = seed.primary_deployment("prod", "checkout").await;
+    let mut event = fixture_at("health-ecs-services-pipe.json", Utc::now());
+    event["resources"] = json!(["prod|checkout", "prod|payments", "prod|retired-last-week"]);
+    let file = write_event("apply-twice.json", &event);
+    let file = file.to_str().expect("utf-8 path");
+
+    let first = remediator(&moto, &["apply", "--event", file, "--json"]);
+    let after = seed.primary_deployment("prod", "checkout").await;
+    let second = remediator(&moto, &["apply", "--event", file, "--json"]);
+
+    assert_eq!(
+        first.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&first.stderr)
+    );
+    let first = json_report(&first);
+    assert_eq!(first.summary.acted, 2, "{first:#?}");
+    assert_ne!(before, after);
+    let missing = first
+        .outcomes
+        .iter()
+        .find(|o| o.target.to_string() == "service prod/retired-last-week")
+        .expect("outcome for the missing service");
+    assert_eq!(missing.code, "not_found");
+
+    assert_eq!(second.status.code(), Some(0));
+    let second = json_report(&second);
+    assert_eq!(second.summary.acted, 0);
+    assert_eq!(second.summary.already_done, 2, "{second:#?}");
+    assert!(second
+        .outcomes
+        .iter()
+        .filter(|o| o.status == Status::AlreadyDone)
+        .all(|o| o.code == "already_replaced"));
+    assert_eq!(
+        seed.primary_deployment("prod", "checkout").await,
+        after,
+        "no second UpdateService"
+    );
+}
+
+#[tokio::test]
+async fn plan_prints_a_table_and_changes_nothing() {
+    let moto = MotoServer::start();
+    let seed = Seed::new(&moto).await;
+    seed.cluster("prod").await;
+    let td = seed.task_definition("web").await;
+    seed.service("prod", "checkout", &td, None).await;
+    let before = seed.primary_deployment("prod", "checkout").await;
+    let mut event = fixture_at("health-ecs-services-pipe.json", Utc::now());
+    event["resources"] = json!(["prod|checkout"]);
+    let file = write_event("plan.json", &event);
+
+    let out = remediator(&moto, &["plan", "--event", file.to_str().expect("utf-8")]);
+
+    assert_eq!(out.status.code(), Some(0));
+    let table = String::from_utf8_lossy(&out.stdout);
+    assert!(table.contains("RESOURCE"), "{table}");
+    assert!(
+        table.contains("service prod/checkout  planned  would_force_new_deployment"),
+        "{table}"
+    );
+    assert_eq!(seed.primary_deployment("prod", "checkout").await, before);
+}
+
+#[tokio::test]
+async fn unusable_input_exits_2_and_says_why() {
+    let moto = MotoServer::start();
+    for (fixture, says) in [
+        ("malformed-truncated.json", "not valid JSON"),
+        (
+            "malformed-not-an-eventbridge-event.json",
+            "not an EventBridge event",
+        ),
+        ("malformed-health-bad-start-time.json", "detail.startTime"),
+    ] {
+        let path = fixture_path(fixture);
+        let out = remediator(
+            &moto,
+            &["apply", "--event", path.to_str().expect("utf-8"), "--json"],
+        );
+        assert_eq!(out.status.code(), Some(2), "{fixture}");
+        let report = json_report(&out);
+        assert!(
+            report.message.contains(says),
+            "{fixture}: {}",
+            report.message
+        );
+    }
+    let out = remediator(&moto, &["apply", "--event", "/nonexistent/event.json"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("cannot read"));
+}
+
+#[tokio::test]
+async fn an_unrecognised_entity_is_a_failure_and_exits_1() {
+    let moto = MotoServer::start();
+    let seed = Seed::new(&moto).await;
+    seed.cluster("prod").await;
+    let td = seed.task_definition("web").await;
+    seed.service("prod", "checkout", &td, None).await;
+    let file = write_event(
+        "garbage.json",
+        &fixture_at("health-ecs-garbage-entities.json", Utc::now()),
+    );
+
+    let out = remediator(
+        &moto,
+        &["apply", "--event", file.to_str().expect("utf-8"), "--json"],
+    );
+
+    assert_eq!(out.status.code(), Some(1));
+    let report = json_report(&out);
+    assert_eq!(
+        report.summary.acted, 1,
+        "the good service is still remediated"
+    );
+    assert_eq!(report.summary.failed, 3);
+    assert!(report
+        .outcomes
+        .iter()
+        .filter(|o| o.status == Status::Failed)
+        .all(|o| o.code == "unrecognized_entity" && !o.retryable));
+}
+
+#[test]
+fn show_renders_a_saved_report() {
+    let report = r#"{"disposition":"ignored","event_id":"e-1","event_arn":null,"dry_run":false,
+        "message":"nothing to do: the Health event is closed","code":"closed_event",
+        "outcomes":[],"summary":{"acted":0,"already_done":0,"skipped":0,"failed":0,"planned":0,"retryable_failures":0}}"#;
+    let path = write_event("report.json", &serde_json::from_str(report).expect("json"));
+
+    let out = Command::new(env!("CARGO_BIN_EXE_remediator"))
+        .args(["show", "--report", path.to_str().expect("utf-8")])
+        .output()
+        .expect("run");
+
+    assert_eq!(out.status.code(), Some(0));
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("nothing to do: the Health event is closed")
+    );
+}
