@@ -39,7 +39,15 @@ pub async fn handle<E: EcsServices>(
     event: LambdaEvent<Value>,
 ) -> Result<Report, HandlerError> {
     let deadline = deadline_instant(event.context.deadline);
-    let span = tracing::info_span!("event", request_id = %event.context.request_id);
+    let time_left_ms = deadline
+        .saturating_duration_since(tokio::time::Instant::now())
+        .as_millis() as u64;
+    let span = tracing::info_span!(
+        "event",
+        request_id = %event.context.request_id,
+        deadline_ms = event.context.deadline,
+        time_left_ms
+    );
     let report = remediator
         .handle(event.payload, Some(deadline))
         .instrument(span.clone())
@@ -58,16 +66,64 @@ pub fn into_result(report: Report) -> Result<Report, HandlerError> {
 }
 
 /// Lambda gives the deadline in epoch milliseconds; the engine counts on a monotonic clock.
+///
+/// Local emulators differ: `cargo lambda watch` sends the function timeout itself (`600000`),
+/// some send nothing (`0`). A value that is not a plausible epoch time (before 2001) is read as
+/// a relative budget, and a missing one as Lambda's maximum, so the engine never mistakes an
+/// emulator's header for an expired deadline.
 fn deadline_instant(deadline_ms: u64) -> tokio::time::Instant {
-    let now_ms = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_millis() as u64)
-        .unwrap_or(0);
-    // A missing deadline (0, as in some local emulators) means "no rush": give the Lambda maximum.
-    let left = if deadline_ms == 0 {
-        Duration::from_secs(900)
-    } else {
-        Duration::from_millis(deadline_ms.saturating_sub(now_ms))
+    const PLAUSIBLE_EPOCH_MS: u64 = 1_000_000_000_000;
+    let left = match deadline_ms {
+        0 => Duration::from_secs(900),
+        relative if relative < PLAUSIBLE_EPOCH_MS => Duration::from_millis(relative),
+        absolute => {
+            let now_ms = SystemTime::now()
+                .duration_since(UNIX_EPOCH)
+                .map(|d| d.as_millis() as u64)
+                .unwrap_or(0);
+            Duration::from_millis(absolute.saturating_sub(now_ms))
+        }
     };
     tokio::time::Instant::now() + left
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn left(deadline_ms: u64) -> Duration {
+        deadline_instant(deadline_ms).saturating_duration_since(tokio::time::Instant::now())
+    }
+
+    #[test]
+    fn an_epoch_deadline_is_the_time_left_until_it() {
+        let in_a_minute = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map(|d| d.as_millis() as u64 + 60_000)
+            .unwrap_or(0);
+        let l = left(in_a_minute);
+        assert!(
+            l > Duration::from_secs(55) && l <= Duration::from_secs(60),
+            "{l:?}"
+        );
+    }
+
+    #[test]
+    fn a_past_deadline_leaves_no_time() {
+        assert_eq!(left(1_600_000_000_000), Duration::ZERO);
+    }
+
+    #[test]
+    fn an_emulator_timeout_is_read_as_a_relative_budget() {
+        let l = left(600_000);
+        assert!(
+            l > Duration::from_secs(595) && l <= Duration::from_secs(600),
+            "{l:?}"
+        );
+    }
+
+    #[test]
+    fn no_deadline_gets_the_lambda_maximum() {
+        assert!(left(0) > Duration::from_secs(895));
+    }
 }

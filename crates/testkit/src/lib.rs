@@ -141,8 +141,12 @@ pub fn workspace_root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
 }
 
-/// Path of a file in `events-fixtures/`.
+/// Path of a file in `events-fixtures/` (a path to an existing file is taken as it is).
 pub fn fixture_path(name: &str) -> PathBuf {
+    let as_given = PathBuf::from(name);
+    if name.contains('/') && as_given.exists() {
+        return as_given;
+    }
     workspace_root().join("events-fixtures").join(name)
 }
 

@@ -1,0 +1,58 @@
+# Fargate retirement remediator. `make help` lists the targets.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+VENV        ?= .venv
+PYTHON      ?= python3
+FIXTURE     ?= events-fixtures/health-ecs-demo-account.json
+LAMBDA_PORT ?= 9000
+export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
+# Cargo reuses CARGO_TARGET_DIR when set (CI points it outside the clone).
+
+.PHONY: help venv build test fmt lint unit demo watch invoke moto zip clean
+
+help: ## list the targets
+	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
+
+$(VENV)/.installed: requirements-dev.txt
+	$(PYTHON) -m venv $(VENV)
+	$(VENV)/bin/pip install --quiet --disable-pip-version-check -r requirements-dev.txt
+	touch $@
+
+venv: $(VENV)/.installed ## install moto server, cargo-lambda and zig into the project venv
+
+build: ## build every crate and binary (debug)
+	cargo build --workspace --bins
+
+fmt: ## check formatting
+	cargo fmt --all -- --check
+
+lint: ## clippy, warnings are errors
+	cargo clippy --workspace --all-targets --locked -- -D warnings
+
+unit: venv ## run every test (moto-backed ones start their own moto server)
+	@set -o pipefail; cargo test --workspace --locked 2>&1 | tee .test-output.log
+	@awk '/^test result:/ { p += $$4; f += $$6 } END { printf "all tests: %d passed, %d failed\n", p, f }' .test-output.log
+
+test: venv fmt lint unit ## the full check CI runs: fmt, clippy -D warnings, all tests
+
+demo: venv ## seed a local AWS, replay a retirement notice through the Lambda, show the outcome
+	cargo build --workspace --bins --locked
+	FIXTURE=$(FIXTURE) bash tests/local/demo.sh
+
+moto: venv ## run a moto server on 127.0.0.1:5000 in the foreground (for watch/invoke by hand)
+	$(VENV)/bin/moto_server -H 127.0.0.1 -p 5000
+
+watch: venv ## serve the Lambda functions locally with cargo lambda watch (port LAMBDA_PORT)
+	cargo lambda watch -P $(LAMBDA_PORT)
+
+invoke: venv ## replay FIXTURE through the ecs-retirement function served by `make watch`
+	cargo lambda invoke ecs-retirement -P $(LAMBDA_PORT) --data-file $(FIXTURE)
+
+zip: venv ## release build for Lambda (arm64, zip) and its size
+	cargo lambda build --release --arm64 --output-format zip --bin ecs-retirement
+	@ls -l $${CARGO_TARGET_DIR:-target}/lambda/ecs-retirement/bootstrap.zip
+
+clean: ## remove build output and the venv
+	cargo clean
+	rm -rf $(VENV)
