@@ -1,0 +1,157 @@
+//! The pure planner: observation + notice time → action or final outcome.
+
+use chrono::{DateTime, Duration, TimeZone, Utc};
+use remediator_core::plan::{plan_service, ServiceDecision};
+use remediator_core::ports::{Controller, DeploymentInfo, ServiceObservation};
+use remediator_core::{ServiceRef, Status};
+
+fn published() -> DateTime<Utc> {
+    Utc.with_ymd_and_hms(2026, 11, 20, 9, 0, 0).unwrap()
+}
+
+fn web() -> ServiceRef {
+    ServiceRef {
+        cluster: "prod".into(),
+        service: "web".into(),
+    }
+}
+
+/// A chainable observation builder: an ACTIVE rolling service with a PRIMARY deployment
+/// created a day before the notice.
+struct Observed(ServiceObservation);
+
+impl Observed {
+    fn service() -> Self {
+        Observed(ServiceObservation {
+            name: "web".into(),
+            arn: Some("arn:aws:ecs:us-east-1:123456789012:service/prod/web".into()),
+            status: "ACTIVE".into(),
+            controller: Controller::Ecs,
+            primary_deployment: Some(DeploymentInfo {
+                id: "ecs-svc/1".into(),
+                created_at: Some(published() - Duration::days(1)),
+            }),
+        })
+    }
+    fn status(mut self, s: &str) -> Self {
+        self.0.status = s.into();
+        self
+    }
+    fn controller(mut self, c: Controller) -> Self {
+        self.0.controller = c;
+        self
+    }
+    fn primary_created(mut self, at: Option<DateTime<Utc>>) -> Self {
+        if let Some(d) = self.0.primary_deployment.as_mut() {
+            d.created_at = at;
+        }
+        self
+    }
+    fn no_primary(mut self) -> Self {
+        self.0.primary_deployment = None;
+        self
+    }
+}
+
+fn decide(observed: &Observed) -> ServiceDecision {
+    plan_service(&web(), Some(&observed.0), None, published())
+}
+
+fn final_outcome(decision: ServiceDecision) -> (Status, String, bool) {
+    match decision {
+        ServiceDecision::Final(o) => (o.status, o.code, o.retryable),
+        other => panic!("expected a final outcome, got {other:?}"),
+    }
+}
+
+#[test]
+fn a_rolling_service_deployed_before_the_notice_gets_a_forced_deployment() {
+    assert_eq!(
+        decide(&Observed::service()),
+        ServiceDecision::ForceNewDeployment {
+            previous_deployment: Some("ecs-svc/1".into())
+        }
+    );
+}
+
+#[test]
+fn a_service_whose_primary_deployment_is_newer_than_the_notice_is_already_replaced() {
+    let observed = Observed::service().primary_created(Some(published() + Duration::minutes(5)));
+    match decide(&observed) {
+        ServiceDecision::Final(o) => {
+            assert_eq!(
+                (o.status, o.code.as_str()),
+                (Status::AlreadyDone, "already_replaced")
+            );
+            assert_eq!(o.deployment_after.as_deref(), Some("ecs-svc/1"));
+        }
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn a_deployment_created_at_the_very_instant_of_the_notice_is_not_trusted_to_be_patched() {
+    let observed = Observed::service().primary_created(Some(published()));
+    assert!(matches!(
+        decide(&observed),
+        ServiceDecision::ForceNewDeployment { .. }
+    ));
+}
+
+#[test]
+fn a_service_without_deployment_evidence_is_acted_on() {
+    assert!(matches!(
+        decide(&Observed::service().primary_created(None)),
+        ServiceDecision::ForceNewDeployment { .. }
+    ));
+    assert_eq!(
+        decide(&Observed::service().no_primary()),
+        ServiceDecision::ForceNewDeployment {
+            previous_deployment: None
+        }
+    );
+}
+
+#[test]
+fn a_missing_service_is_not_found_with_the_describe_reason() {
+    match plan_service(&web(), None, Some("MISSING"), published()) {
+        ServiceDecision::Final(o) => {
+            assert_eq!((o.status, o.code.as_str()), (Status::Skipped, "not_found"));
+            assert!(o.reason.contains("MISSING"), "{}", o.reason);
+        }
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn inactive_and_draining_services_are_not_found() {
+    for status in ["INACTIVE", "DRAINING"] {
+        let (s, code, _) = final_outcome(decide(&Observed::service().status(status)));
+        assert_eq!(
+            (s, code.as_str()),
+            (Status::Skipped, "not_found"),
+            "{status}"
+        );
+    }
+}
+
+#[test]
+fn codedeploy_and_external_services_are_reported_as_not_built_yet() {
+    for c in [Controller::CodeDeploy, Controller::External] {
+        let (s, code, retryable) =
+            final_outcome(decide(&Observed::service().controller(c.clone())));
+        assert_eq!(
+            (s, code.as_str(), retryable),
+            (Status::Skipped, "not_built_yet", false),
+            "{c:?}"
+        );
+    }
+}
+
+#[test]
+fn an_unknown_controller_is_a_final_failure_not_a_guess() {
+    let (s, _, retryable) = final_outcome(decide(
+        &Observed::service().controller(Controller::Unknown("FUTURE".into())),
+    ));
+    assert_eq!((s, retryable), (Status::Failed, false));
+}
