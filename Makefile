@@ -9,7 +9,7 @@ LAMBDA_PORT ?= 9000
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 # Cargo reuses CARGO_TARGET_DIR when set (CI points it outside the clone).
 
-.PHONY: help venv build test fmt lint unit demo watch invoke moto zip clean
+.PHONY: help venv build test fmt lint unit demo watch invoke moto zip bench clean
 
 help: ## list the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
@@ -56,3 +56,6 @@ zip: venv ## release build for Lambda (arm64, zip) and its size
 clean: ## remove build output and the venv
 	cargo clean
 	rm -rf $(VENV)
+
+bench: ## throughput benchmark: 1,000 services against the ECS throttling floor (SCALE=10 runs 10x faster)
+	cargo run --release -p remediator-aws --example throttle_floor
