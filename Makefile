@@ -9,7 +9,7 @@ LAMBDA_PORT ?= 9000
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 # Cargo reuses CARGO_TARGET_DIR when set (CI points it outside the clone).
 
-.PHONY: help venv build test fmt lint unit demo watch invoke moto zip bench clean
+.PHONY: help venv build test fmt lint unit demo watch invoke moto zip bench bench-init clean
 
 help: ## list the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
@@ -59,3 +59,7 @@ clean: ## remove build output and the venv
 
 bench: ## throughput benchmark: 1,000 services against the ECS throttling floor (SCALE=10 runs 10x faster)
 	cargo run --release -p remediator-aws --example throttle_floor
+
+bench-init: venv ## Lambda init time and peak memory of the release function, against a fake Runtime API and moto
+	cargo build --release -p ecs-retirement
+	$(PYTHON) tests/local/bench_init.py $${CARGO_TARGET_DIR:-target}/release/ecs-retirement $(VENV)/bin/moto_server
