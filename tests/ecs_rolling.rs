@@ -54,12 +54,9 @@ async fn a_notice_forces_exactly_the_named_rolling_services_once_and_a_redeliver
 {
     let moto = MotoServer::start();
     let seed = Seed::new(&moto).await;
-    seed.cluster("prod").await;
-    let td = seed.task_definition("web").await;
-    for name in ["checkout", "payments", "search"] {
-        seed.service("prod", name, &td, None).await;
-    }
-    let before: Vec<Option<String>> = futures_ids(&seed, &["checkout", "payments", "search"]).await;
+    seed.rolling_services("prod", &["checkout", "payments", "search"])
+        .await;
+    let before = deployment_ids(&seed, &["checkout", "payments", "search"]).await;
     let event = event_naming(&[
         "prod|checkout",
         "prod | payments",
@@ -74,7 +71,7 @@ async fn a_notice_forces_exactly_the_named_rolling_services_once_and_a_redeliver
 
     assert_eq!(first.disposition, Disposition::Handled);
     assert_eq!(first.outcomes.len(), 4, "{first:#?}");
-    let after: Vec<Option<String>> = futures_ids(&seed, &["checkout", "payments", "search"]).await;
+    let after = deployment_ids(&seed, &["checkout", "payments", "search"]).await;
     for (i, name) in ["checkout", "payments"].iter().enumerate() {
         let o = outcome_of(&first, &format!("service prod/{name}"));
         assert_eq!(o.status, Status::Acted, "{o:?}");
@@ -95,7 +92,7 @@ async fn a_notice_forces_exactly_the_named_rolling_services_once_and_a_redeliver
         .await
         .expect("second run succeeds");
 
-    let again: Vec<Option<String>> = futures_ids(&seed, &["checkout", "payments", "search"]).await;
+    let again = deployment_ids(&seed, &["checkout", "payments", "search"]).await;
     assert_eq!(
         after, again,
         "the redelivery must make no UpdateService call"
@@ -111,7 +108,7 @@ async fn a_notice_forces_exactly_the_named_rolling_services_once_and_a_redeliver
     assert_eq!(second.summary.acted, 0);
 }
 
-async fn futures_ids(seed: &Seed, names: &[&str]) -> Vec<Option<String>> {
+async fn deployment_ids(seed: &Seed, names: &[&str]) -> Vec<Option<String>> {
     let mut ids = Vec::new();
     for n in names {
         ids.push(seed.primary_deployment("prod", n).await);
@@ -123,9 +120,7 @@ async fn futures_ids(seed: &Seed, names: &[&str]) -> Vec<Option<String>> {
 async fn a_dry_run_plans_the_deployment_without_making_it() {
     let moto = MotoServer::start();
     let seed = Seed::new(&moto).await;
-    seed.cluster("prod").await;
-    let td = seed.task_definition("web").await;
-    seed.service("prod", "checkout", &td, None).await;
+    seed.rolling_services("prod", &["checkout"]).await;
     let before = seed.primary_deployment("prod", "checkout").await;
     let remediator = remediator(
         &moto,
@@ -205,12 +200,9 @@ async fn other_controllers_and_standalone_tasks_get_an_explicit_not_built_outcom
 async fn more_than_ten_services_in_a_cluster_are_described_in_batches_and_all_acted_on() {
     let moto = MotoServer::start();
     let seed = Seed::new(&moto).await;
-    seed.cluster("big").await;
-    let td = seed.task_definition("web").await;
     let names: Vec<String> = (0..23).map(|i| format!("svc-{i:02}")).collect();
-    for n in &names {
-        seed.service("big", n, &td, None).await;
-    }
+    let name_refs: Vec<&str> = names.iter().map(String::as_str).collect();
+    seed.rolling_services("big", &name_refs).await;
     let entities: Vec<String> = names.iter().map(|n| format!("big|{n}")).collect();
     let refs: Vec<&str> = entities.iter().map(String::as_str).collect();
     let remediator = remediator(&moto, settings()).await;

@@ -103,7 +103,10 @@ fn answer(fake: &Mutex<FakeEcs>, target: &str, body: &[u8]) -> (u16, Value) {
             let name = input["service"].as_str().unwrap_or_default();
             (200, json!({ "service": service(name, "ecs-svc/new") }))
         }
-        other => (400, json!({ "__type": "InvalidParameterException", "message": format!("not faked: {other}") })),
+        other => (
+            400,
+            json!({ "__type": "InvalidParameterException", "message": format!("not faked: {other}") }),
+        ),
     }
 }
 
@@ -111,7 +114,9 @@ async fn serve(fake: Arc<Mutex<FakeEcs>>) -> String {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
         .unwrap_or_else(|e| panic!("bind: {e}"));
-    let addr = listener.local_addr().unwrap_or_else(|e| panic!("addr: {e}"));
+    let addr = listener
+        .local_addr()
+        .unwrap_or_else(|e| panic!("addr: {e}"));
     tokio::spawn(async move {
         while let Ok((stream, _)) = listener.accept().await {
             let fake = fake.clone();
@@ -125,7 +130,12 @@ async fn serve(fake: Arc<Mutex<FakeEcs>>) -> String {
                             .and_then(|v| v.to_str().ok())
                             .unwrap_or_default()
                             .to_owned();
-                        let body = req.into_body().collect().await.map(|b| b.to_bytes()).unwrap_or_default();
+                        let body = req
+                            .into_body()
+                            .collect()
+                            .await
+                            .map(|b| b.to_bytes())
+                            .unwrap_or_default();
                         let (status, value) = answer(&fake, &target, &body);
                         let response = Response::builder()
                             .status(status)
@@ -145,7 +155,10 @@ async fn serve(fake: Arc<Mutex<FakeEcs>>) -> String {
 }
 
 fn env_num(name: &str, default: u32) -> u32 {
-    std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
 }
 
 #[tokio::main]
@@ -182,10 +195,13 @@ async fn main() {
         per_second: (f64::from(r.per_second) * scale) as u32,
         burst: r.burst,
     });
-    settings.backoff.initial = Duration::from_secs_f64(settings.backoff.initial.as_secs_f64() / scale);
+    settings.backoff.initial =
+        Duration::from_secs_f64(settings.backoff.initial.as_secs_f64() / scale);
     settings.backoff.max = Duration::from_secs_f64(settings.backoff.max.as_secs_f64() / scale);
     let remediator = remediator(&sdk, settings.clone());
-    let entities: Vec<String> = (0..n).map(|i| format!("cluster-{}|svc-{i:05}", i % 7)).collect();
+    let entities: Vec<String> = (0..n)
+        .map(|i| format!("cluster-{}|svc-{i:05}", i % 7))
+        .collect();
     let event = json!({
         "version": "0", "id": "bench", "detail-type": "AWS Health Event", "source": "aws.health",
         "account": "123456789012", "time": "2026-11-20T09:00:00Z", "region": "us-east-1",
@@ -203,23 +219,41 @@ async fn main() {
     let floor = (n.saturating_sub(50) as f64) / (5.0 * scale);
     let fake = fake.lock().unwrap_or_else(|p| p.into_inner());
     let lost = n - report.outcomes.len();
-    let acted = report.outcomes.iter().filter(|o| o.status == Status::Acted).count();
+    let acted = report
+        .outcomes
+        .iter()
+        .filter(|o| o.status == Status::Acted)
+        .count();
     println!("services                 {n}");
     println!("time scale               ÷{scale} (floor and elapsed below are scaled back to real ECS rates)");
-    println!("pacing                   {:?}", settings.update_service_rate);
+    println!(
+        "pacing                   {:?}",
+        settings.update_service_rate
+    );
     println!("concurrency              {}", settings.concurrency);
     println!("throttling floor         {:.1} s", floor * scale);
     println!("elapsed                  {:.1} s", elapsed * scale);
-    println!("over the floor           {:+.1} %", (elapsed / floor - 1.0) * 100.0);
+    println!(
+        "over the floor           {:+.1} %",
+        (elapsed / floor - 1.0) * 100.0
+    );
     println!("acted                    {acted}");
     println!("other outcomes           {}", report.outcomes.len() - acted);
     println!("lost (no outcome)        {lost}");
     println!("UpdateService ok         {}", fake.updates_ok);
     println!("UpdateService throttled  {}", fake.updates_throttled);
-    println!("DescribeServices ok      {} (at most {} services each)", fake.describes_ok, fake.max_services_per_describe);
+    println!(
+        "DescribeServices ok      {} (at most {} services each)",
+        fake.describes_ok, fake.max_services_per_describe
+    );
     println!("DescribeServices throttled {}", fake.describes_throttled);
     if acted != n {
-        for o in report.outcomes.iter().filter(|o| o.status != Status::Acted).take(5) {
+        for o in report
+            .outcomes
+            .iter()
+            .filter(|o| o.status != Status::Acted)
+            .take(5)
+        {
             println!("  e.g. {} {} {}", o.target, o.code, o.reason);
         }
     }

@@ -42,10 +42,8 @@ fn write_event(name: &str, value: &serde_json::Value) -> PathBuf {
 async fn apply_twice_forces_the_named_services_once_then_reports_already_replaced() {
     let moto = MotoServer::start();
     let seed = Seed::new(&moto).await;
-    seed.cluster("prod").await;
-    let td = seed.task_definition("web").await;
-    seed.service("prod", "checkout", &td, None).await;
-    seed.service("prod", "payments", &td, None).await;
+    seed.rolling_services("prod", &["checkout", "payments"])
+        .await;
     let before = seed.primary_deployment("prod", "checkout").await;
     let mut event = fixture_at("health-ecs-services-pipe.json", Utc::now());
     event["resources"] = json!(["prod|checkout", "prod|payments", "prod|retired-last-week"]);
@@ -92,9 +90,7 @@ async fn apply_twice_forces_the_named_services_once_then_reports_already_replace
 async fn plan_prints_a_table_and_changes_nothing() {
     let moto = MotoServer::start();
     let seed = Seed::new(&moto).await;
-    seed.cluster("prod").await;
-    let td = seed.task_definition("web").await;
-    seed.service("prod", "checkout", &td, None).await;
+    seed.rolling_services("prod", &["checkout"]).await;
     let before = seed.primary_deployment("prod", "checkout").await;
     let mut event = fixture_at("health-ecs-services-pipe.json", Utc::now());
     event["resources"] = json!(["prod|checkout"]);
@@ -145,9 +141,7 @@ async fn unusable_input_exits_2_and_says_why() {
 async fn an_unrecognised_entity_is_a_failure_and_exits_1() {
     let moto = MotoServer::start();
     let seed = Seed::new(&moto).await;
-    seed.cluster("prod").await;
-    let td = seed.task_definition("web").await;
-    seed.service("prod", "checkout", &td, None).await;
+    seed.rolling_services("prod", &["checkout"]).await;
     let file = write_event(
         "garbage.json",
         &fixture_at("health-ecs-garbage-entities.json", Utc::now()),

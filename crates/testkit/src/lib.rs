@@ -238,6 +238,17 @@ impl Seed {
             .unwrap_or_else(|e| panic!("create service {cluster}/{name}: {e:?}"));
     }
 
+    /// A cluster with rolling (controller ECS) services of one task definition; returns the
+    /// task definition ARN.
+    pub async fn rolling_services(&self, cluster: &str, names: &[&str]) -> String {
+        self.cluster(cluster).await;
+        let td = self.task_definition("web").await;
+        for name in names {
+            self.service(cluster, name, &td, None).await;
+        }
+        td
+    }
+
     /// The id of the service's PRIMARY deployment, if any.
     pub async fn primary_deployment(&self, cluster: &str, name: &str) -> Option<String> {
         let out = self
