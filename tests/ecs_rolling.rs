@@ -259,3 +259,18 @@ async fn a_closed_event_is_answered_with_nothing_to_do() {
     assert_eq!(report.code.as_deref(), Some("closed_event"));
     assert!(report.outcomes.is_empty());
 }
+
+#[tokio::test]
+async fn a_reset_moto_server_has_forgotten_the_seeded_account() {
+    let moto = MotoServer::start();
+    let seed = Seed::new(&moto).await;
+    seed.rolling_services("prod", &["checkout"]).await;
+    let remediator = remediator(&moto, settings()).await;
+
+    moto.reset();
+    let report = handle(&remediator, invocation(event_naming(&["prod|checkout"])))
+        .await
+        .expect("handled");
+
+    assert_eq!(outcome_of(&report, "service prod/checkout").code, "not_found");
+}
