@@ -272,5 +272,8 @@ async fn a_reset_moto_server_has_forgotten_the_seeded_account() {
         .await
         .expect("handled");
 
-    assert_eq!(outcome_of(&report, "service prod/checkout").code, "not_found");
+    assert_eq!(
+        outcome_of(&report, "service prod/checkout").code,
+        "not_found"
+    );
 }
