@@ -145,18 +145,11 @@ async fn a_dry_run_plans_the_deployment_without_making_it() {
 }
 
 #[tokio::test]
-async fn other_controllers_and_standalone_tasks_get_an_explicit_not_built_outcome() {
+async fn each_controller_gets_its_own_remediation_and_standalone_tasks_are_reported_not_built() {
     let moto = MotoServer::start();
     let seed = Seed::new(&moto).await;
     seed.cluster("prod").await;
     let td = seed.task_definition("web").await;
-    seed.service(
-        "prod",
-        "bluegreen",
-        &td,
-        Some(DeploymentControllerType::CodeDeploy),
-    )
-    .await;
     seed.service(
         "prod",
         "external",
@@ -166,7 +159,7 @@ async fn other_controllers_and_standalone_tasks_get_an_explicit_not_built_outcom
     .await;
     seed.service("prod", "rolling", &td, Some(DeploymentControllerType::Ecs))
         .await;
-    let mut event = event_naming(&["prod|bluegreen", "prod|external", "prod|rolling"]);
+    let mut event = event_naming(&["prod|external", "prod|rolling"]);
     event["detail"]["affectedEntities"] = json!([
         { "entityValue": "arn:aws:ecs:us-east-1:123456789012:task/prod/0123456789abcdef0123456789abcdef" }
     ]);
@@ -176,20 +169,18 @@ async fn other_controllers_and_standalone_tasks_get_an_explicit_not_built_outcom
         .await
         .expect("handled");
 
-    assert_eq!(report.outcomes.len(), 4, "{report:#?}");
-    for r in [
-        "service prod/bluegreen",
-        "service prod/external",
-        "task prod/0123456789abcdef0123456789abcdef",
-    ] {
-        let o = outcome_of(&report, r);
-        assert_eq!(
-            (o.status, o.code.as_str()),
-            (Status::Skipped, "not_built_yet"),
-            "{r}"
-        );
-        assert!(o.reason.contains("not built yet"), "{}", o.reason);
-    }
+    assert_eq!(report.outcomes.len(), 3, "{report:#?}");
+    let task = outcome_of(&report, "task prod/0123456789abcdef0123456789abcdef");
+    assert_eq!(
+        (task.status, task.code.as_str()),
+        (Status::Skipped, "not_built_yet")
+    );
+    assert!(task.reason.contains("not built yet"), "{}", task.reason);
+    let external = outcome_of(&report, "service prod/external");
+    assert_eq!(
+        (external.status, external.code.as_str()),
+        (Status::Skipped, "external_controller")
+    );
     assert_eq!(
         outcome_of(&report, "service prod/rolling").status,
         Status::Acted

@@ -1,12 +1,13 @@
 //! The ECS port, implemented with `aws-sdk-ecs`. SDK types stop here.
 
 use aws_sdk_ecs::error::{ProvideErrorMetadata, SdkError};
-use aws_sdk_ecs::types::Service;
+use aws_sdk_ecs::types::{CapacityProviderStrategyItem, NetworkConfiguration, Service, TaskSet};
 use aws_smithy_types::error::display::DisplayErrorContext;
 use chrono::{DateTime, Utc};
 use remediator_core::ports::{
-    ApiError, ApiErrorKind, Controller, DeploymentInfo, DescribedServices, EcsServices,
-    ServiceObservation,
+    ApiError, ApiErrorKind, AwsVpc, BlueGreenSpec, CapacityProviderItem, Controller,
+    DeploymentInfo, DescribedServices, EcsServices, LoadBalancerTarget, ServiceObservation,
+    TaskSetInfo,
 };
 
 /// ECS through the AWS SDK. Cheap to clone: the client is shared.
@@ -99,7 +100,56 @@ fn observe(service: &Service) -> Option<ServiceObservation> {
         status: service.status().unwrap_or("ACTIVE").to_owned(),
         controller,
         primary_deployment: primary_deployment(service),
+        blue_green: BlueGreenSpec {
+            primary_task_set: service
+                .task_sets()
+                .iter()
+                .find(|t| t.status() == Some("PRIMARY"))
+                .and_then(task_set),
+            load_balancers: service
+                .load_balancers()
+                .iter()
+                .map(|lb| LoadBalancerTarget {
+                    container_name: lb.container_name().map(str::to_owned),
+                    container_port: lb.container_port(),
+                })
+                .collect(),
+            platform_version: service.platform_version().map(str::to_owned),
+            network: service.network_configuration().and_then(awsvpc),
+            capacity_provider_strategy: strategy(service.capacity_provider_strategy()),
+        },
     })
+}
+
+fn task_set(t: &TaskSet) -> Option<TaskSetInfo> {
+    Some(TaskSetInfo {
+        id: t.id()?.to_owned(),
+        external_id: t.external_id().map(str::to_owned),
+        task_definition: t.task_definition()?.to_owned(),
+        platform_version: t.platform_version().map(str::to_owned),
+        network: t.network_configuration().and_then(awsvpc),
+        capacity_provider_strategy: strategy(t.capacity_provider_strategy()),
+    })
+}
+
+fn awsvpc(n: &NetworkConfiguration) -> Option<AwsVpc> {
+    let vpc = n.awsvpc_configuration()?;
+    Some(AwsVpc {
+        subnets: vpc.subnets().to_vec(),
+        security_groups: vpc.security_groups().to_vec(),
+        assign_public_ip: vpc.assign_public_ip().map(|a| a.as_str().to_owned()),
+    })
+}
+
+fn strategy(items: &[CapacityProviderStrategyItem]) -> Vec<CapacityProviderItem> {
+    items
+        .iter()
+        .map(|i| CapacityProviderItem {
+            provider: i.capacity_provider().to_owned(),
+            weight: i.weight(),
+            base: i.base(),
+        })
+        .collect()
 }
 
 fn primary_deployment(service: &Service) -> Option<DeploymentInfo> {

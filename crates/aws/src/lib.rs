@@ -2,6 +2,7 @@
 //! environment, and the Lambda handler. Production code here never knows whether it talks to
 //! AWS or to a local endpoint: `AWS_ENDPOINT_URL` is honoured by the SDK's standard config chain.
 
+pub mod codedeploy;
 pub mod config;
 pub mod ecs;
 pub mod lambda;
@@ -13,11 +14,12 @@ use aws_config::timeout::TimeoutConfig;
 use aws_config::{BehaviorVersion, Region, SdkConfig};
 use remediator_core::{Remediator, Settings};
 
+pub use codedeploy::SdkCodeDeploy;
 pub use config::{Config, ConfigError};
 pub use ecs::SdkEcs;
 
 /// The production remediator.
-pub type AwsRemediator = Remediator<SdkEcs>;
+pub type AwsRemediator = Remediator<SdkEcs, SdkCodeDeploy>;
 
 /// Loads the standard AWS config chain (env, profile, container/instance credentials,
 /// `AWS_ENDPOINT_URL`) with this project's retry and timeout policy. Credentials resolve lazily,
@@ -44,5 +46,9 @@ pub async fn load_sdk_config(region: Option<String>, max_attempts: u32) -> SdkCo
 /// Builds the remediator over SDK clients made once from `sdk`.
 pub fn remediator(sdk: &SdkConfig, mut settings: Settings) -> AwsRemediator {
     settings.region = sdk.region().map(ToString::to_string);
-    Remediator::new(SdkEcs::new(aws_sdk_ecs::Client::new(sdk)), settings)
+    Remediator::new(
+        SdkEcs::new(aws_sdk_ecs::Client::new(sdk)),
+        SdkCodeDeploy::new(aws_sdk_codedeploy::Client::new(sdk)),
+        settings,
+    )
 }

@@ -10,7 +10,7 @@ use aws_sdk_ecs::Client;
 use aws_smithy_mocks::{mock, mock_client, Rule, RuleMode};
 use aws_smithy_types::DateTime;
 use remediator_aws::lambda::{into_result, HandlerError};
-use remediator_aws::SdkEcs;
+use remediator_aws::{SdkCodeDeploy, SdkEcs};
 use remediator_core::{Backoff, Remediator, Report, Settings, Status};
 use serde_json::json;
 
@@ -80,8 +80,14 @@ fn event() -> serde_json::Value {
     })
 }
 
+/// A CodeDeploy client that must not be called: every test here is about a rolling service.
+fn no_codedeploy() -> SdkCodeDeploy {
+    let none: [&Rule; 0] = [];
+    SdkCodeDeploy::new(mock_client!(aws_sdk_codedeploy, RuleMode::MatchAny, none))
+}
+
 async fn run(client: Client, settings: Settings) -> Report {
-    Remediator::new(SdkEcs::new(client), settings)
+    Remediator::new(SdkEcs::new(client), no_codedeploy(), settings)
         .handle(event(), None)
         .await
 }
@@ -214,7 +220,11 @@ async fn access_denied_is_a_final_failure_without_retries() {
 async fn a_deadline_too_close_leaves_work_as_retryable_instead_of_starting_it() {
     let update = mock!(Client::update_service).then_output(update_ok);
     let describe = describe_ok();
-    let remediator = Remediator::new(SdkEcs::new(client(&[&describe, &update], 1)), settings(0));
+    let remediator = Remediator::new(
+        SdkEcs::new(client(&[&describe, &update], 1)),
+        no_codedeploy(),
+        settings(0),
+    );
     // Less time left than the 10 s margin: nothing may start.
     let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
 

@@ -16,10 +16,17 @@ use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
 use serde_json::Value;
 use tokio::time::Instant;
 
+use crate::appspec;
 use crate::notice::{parse_value, Parsed, RetirementNotice};
 use crate::outcome::{code, Outcome, Report, Status};
-use crate::plan::{plan_service, ServiceDecision, FORCE_NEW_DEPLOYMENT};
-use crate::ports::{ApiError, ApiErrorKind, EcsServices, MAX_SERVICES_PER_DESCRIBE};
+use crate::plan::{
+    check_codedeploy, plan_service, CodeDeployCheck, ServiceDecision, CODEDEPLOY_REDEPLOY,
+    FORCE_NEW_DEPLOYMENT,
+};
+use crate::ports::{
+    ApiError, ApiErrorKind, BlueGreenSpec, CodeDeployApi, CodeDeployment, EcsServices,
+    IN_PROGRESS_STATUSES, MAX_SERVICES_PER_DESCRIBE,
+};
 use crate::target::{ServiceRef, Target};
 
 /// A token bucket: `per_second` refill, `burst` capacity.
@@ -78,14 +85,15 @@ impl Default for Settings {
 }
 
 /// Runs notices against the ports it is given.
-pub struct Remediator<E> {
+pub struct Remediator<E, D> {
     ecs: E,
+    codedeploy: D,
     settings: Settings,
     update_limiter: Option<DefaultDirectRateLimiter>,
 }
 
-impl<E: EcsServices> Remediator<E> {
-    pub fn new(ecs: E, settings: Settings) -> Self {
+impl<E: EcsServices, D: CodeDeployApi> Remediator<E, D> {
+    pub fn new(ecs: E, codedeploy: D, settings: Settings) -> Self {
         let update_limiter = settings.update_service_rate.and_then(|rate| {
             let per_second = NonZeroU32::new(rate.per_second)?;
             let burst = NonZeroU32::new(rate.burst.max(1))?;
@@ -95,6 +103,7 @@ impl<E: EcsServices> Remediator<E> {
         });
         Remediator {
             ecs,
+            codedeploy,
             settings,
             update_limiter,
         }
@@ -181,17 +190,25 @@ impl<E: EcsServices> Remediator<E> {
         for (i, service, decision) in decided.into_iter().flatten() {
             match decision {
                 ServiceDecision::Final(outcome) => outcomes[i] = Some(outcome),
-                ServiceDecision::ForceNewDeployment {
-                    previous_deployment,
-                } => to_act.push((i, service, previous_deployment)),
+                other => to_act.push((i, service, other)),
             }
         }
         let acted: Vec<(usize, Outcome)> = stream::iter(to_act)
-            .map(|(i, service, previous)| async move {
-                (
-                    i,
-                    self.force_new_deployment(service, previous, deadline).await,
-                )
+            .map(|(i, service, decision)| async move {
+                let outcome = match decision {
+                    ServiceDecision::ForceNewDeployment {
+                        previous_deployment,
+                    } => {
+                        self.force_new_deployment(service, previous_deployment, deadline)
+                            .await
+                    }
+                    ServiceDecision::CodeDeployRedeploy { spec } => {
+                        self.codedeploy_redeploy(&service, &spec, notice, deadline)
+                            .await
+                    }
+                    ServiceDecision::Final(outcome) => outcome,
+                };
+                (i, outcome)
             })
             .buffer_unordered(self.settings.concurrency.max(1))
             .collect()
@@ -335,6 +352,177 @@ impl<E: EcsServices> Remediator<E> {
         }
     }
 
+    /// A CodeDeploy deployment that re-deploys what the PRIMARY task set runs, with the hooks
+    /// of the revision that deployed it.
+    async fn codedeploy_redeploy(
+        &self,
+        service: &ServiceRef,
+        spec: &BlueGreenSpec,
+        notice: &RetirementNotice,
+        deadline: Option<Instant>,
+    ) -> Outcome {
+        let target = Target::Service(service.clone());
+        let fail = |e: Budget| match e {
+            Budget::Exhausted => budget_exhausted(service),
+            Budget::Api(e) => api_failure(service, &e).with_action(CODEDEPLOY_REDEPLOY),
+        };
+        // 1. The deployment that created the PRIMARY task set names the group and the revision.
+        let external_id = spec
+            .primary_task_set
+            .as_ref()
+            .and_then(|t| t.external_id.clone());
+        let previous = match &external_id {
+            Some(id) => match self
+                .with_backoff(deadline, || self.codedeploy.get_deployment(id))
+                .await
+            {
+                Ok(previous) => previous,
+                Err(e) => return fail(e),
+            },
+            None => None,
+        };
+        // 2. Fallback: the group whose ecsServices names this service.
+        let group =
+            match &previous {
+                Some(d) => d.group.clone(),
+                None => {
+                    let found = self
+                        .with_backoff(deadline, || {
+                            self.codedeploy
+                                .find_group(&service.cluster, &service.service)
+                        })
+                        .await;
+                    match found {
+                        Ok(Some(group)) => group,
+                        Ok(None) => return Outcome::failed(
+                            target,
+                            code::NO_DEPLOYMENT_GROUP,
+                            "no CodeDeploy ECS deployment group names this service: nothing can \
+                             redeploy it; create a deployment of the same task definition by hand",
+                            false,
+                        )
+                        .with_action(CODEDEPLOY_REDEPLOY),
+                        Err(e) => return fail(e),
+                    }
+                }
+            };
+        // 3. One deployment per group: look before creating.
+        let in_progress = match self
+            .with_backoff(deadline, || {
+                self.codedeploy.deployments(&group, &IN_PROGRESS_STATUSES)
+            })
+            .await
+        {
+            Ok(list) => list,
+            Err(e) => return fail(e),
+        };
+        if let CodeDeployCheck::Final(outcome) = check_codedeploy(
+            service,
+            previous.as_ref(),
+            &in_progress,
+            notice.published_at,
+        ) {
+            let after = outcome.deployment_after.clone();
+            return outcome.with_deployments(external_id.clone(), after);
+        }
+        // 4. The hooks to keep: the PRIMARY task set's revision, else the group's last success.
+        let (hooks, hooks_note) = match self.hooks_source(&group, previous, deadline).await {
+            Ok(found) => found,
+            Err(e) => return fail(e),
+        };
+        let content = match appspec::build(spec, hooks).map(|a| a.to_content()) {
+            Ok(Ok(content)) => content,
+            Ok(Err(e)) => {
+                return Outcome::failed(target, code::CANNOT_BUILD_APPSPEC, e.to_string(), false)
+                    .with_action(CODEDEPLOY_REDEPLOY)
+            }
+            Err(e) => {
+                return Outcome::failed(target, code::CANNOT_BUILD_APPSPEC, e.to_string(), false)
+                    .with_action(CODEDEPLOY_REDEPLOY)
+            }
+        };
+        let where_to = format!("{}/{}", group.application, group.group);
+        if self.settings.dry_run {
+            return Outcome::new(
+                target,
+                Status::Planned,
+                code::WOULD_CREATE_CODEDEPLOY_DEPLOYMENT,
+                format!(
+                    "dry run: would create a CodeDeploy deployment in {where_to}; {hooks_note}"
+                ),
+            )
+            .with_action(CODEDEPLOY_REDEPLOY)
+            .with_deployments(external_id, None);
+        }
+        let description = format!(
+            "Redeploy of the running task definition ahead of a Fargate retirement ({})",
+            notice.event_arn
+        );
+        let sha256 = appspec::sha256_hex(&content);
+        let created = self
+            .with_backoff(deadline, || {
+                self.codedeploy
+                    .create_deployment(&group, &content, &sha256, &description)
+            })
+            .await;
+        match created {
+            Ok(id) => Outcome::new(
+                target,
+                Status::Acted,
+                code::CODEDEPLOY_DEPLOYMENT_CREATED,
+                format!("CodeDeploy deployment {id} created in {where_to}; {hooks_note}"),
+            )
+            .with_action(CODEDEPLOY_REDEPLOY)
+            .with_deployments(external_id, Some(id)),
+            Err(Budget::Api(e)) if e.kind == ApiErrorKind::Busy => Outcome::failed(
+                target,
+                code::DEPLOYMENT_IN_PROGRESS,
+                format!("{where_to} already has a deployment in progress: a later attempt redeploys ({})", e.message),
+                true,
+            )
+            .with_action(CODEDEPLOY_REDEPLOY)
+            .with_deployments(external_id, None),
+            Err(e) => fail(e).with_deployments(external_id, None),
+        }
+    }
+
+    /// The lifecycle hooks to carry over, and a note saying where they came from.
+    async fn hooks_source(
+        &self,
+        group: &crate::ports::DeploymentGroupRef,
+        previous: Option<CodeDeployment>,
+        deadline: Option<Instant>,
+    ) -> Result<(Vec<std::collections::BTreeMap<String, String>>, String), Budget> {
+        let source = match previous {
+            Some(d) => Some(d),
+            None => self
+                .with_backoff(deadline, || {
+                    self.codedeploy.deployments(group, &["Succeeded"])
+                })
+                .await?
+                .into_iter()
+                .next(),
+        };
+        Ok(match source {
+            Some(d) => match d.appspec_content.as_deref().map(appspec::hooks_of) {
+                Some(Some(hooks)) => {
+                    let note = format!("{} lifecycle hook(s) kept from deployment {}", hooks.len(), d.id);
+                    (hooks, note)
+                }
+                Some(None) => (Vec::new(), format!("deployment {}'s AppSpec could not be read: no hooks carried over", d.id)),
+                None => (
+                    Vec::new(),
+                    format!(
+                        "deployment {}'s revision is {}, not AppSpec content: no hooks carried over",
+                        d.id,
+                        d.revision_type.as_deref().unwrap_or("unknown")
+                    ),
+                ),
+            },
+            None => (Vec::new(), "no earlier deployment found: no hooks carried over".to_owned()),
+        })
+    }
+
     /// Waits for an `UpdateService` token, but not past the deadline.
     async fn paced(&self, deadline: Option<Instant>) -> Result<(), Budget> {
         let Some(limiter) = &self.update_limiter else {
@@ -378,7 +566,11 @@ impl<E: EcsServices> Remediator<E> {
                 return Err(Budget::Exhausted);
             }
             match call().await.map_err(Into::into) {
-                Err(Budget::Api(e)) if e.is_retryable() && round < backoff.rounds => {
+                // Busy (a CodeDeploy deployment in progress) takes minutes: not retried here.
+                Err(Budget::Api(e))
+                    if matches!(e.kind, ApiErrorKind::Throttled | ApiErrorKind::Transient)
+                        && round < backoff.rounds =>
+                {
                     if self.remaining(deadline).is_some_and(|left| left <= delay) {
                         return Err(Budget::Api(e));
                     }
@@ -436,6 +628,9 @@ fn api_failure(service: &ServiceRef, e: &ApiError) -> Outcome {
             true,
         ),
         ApiErrorKind::Transient => Outcome::failed(target, code::API_ERROR, e.to_string(), true),
+        ApiErrorKind::Busy => {
+            Outcome::failed(target, code::DEPLOYMENT_IN_PROGRESS, e.to_string(), true)
+        }
         ApiErrorKind::Rejected => Outcome::failed(target, code::API_ERROR, e.to_string(), false),
     }
 }

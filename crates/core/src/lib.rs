@@ -7,6 +7,7 @@
 //!
 //! Nothing here knows about the AWS SDK; `remediator-aws` implements the ports.
 
+pub mod appspec;
 pub mod engine;
 pub mod notice;
 pub mod outcome;

@@ -52,6 +52,12 @@ pub mod code {
     pub const THROTTLED: &str = "throttled";
     pub const API_ERROR: &str = "api_error";
     pub const TIME_BUDGET_EXHAUSTED: &str = "time_budget_exhausted";
+    pub const CODEDEPLOY_DEPLOYMENT_CREATED: &str = "codedeploy_deployment_created";
+    pub const WOULD_CREATE_CODEDEPLOY_DEPLOYMENT: &str = "would_create_codedeploy_deployment";
+    pub const DEPLOYMENT_IN_PROGRESS: &str = "deployment_in_progress";
+    pub const NO_DEPLOYMENT_GROUP: &str = "no_deployment_group";
+    pub const CANNOT_BUILD_APPSPEC: &str = "cannot_build_appspec";
+    pub const EXTERNAL_CONTROLLER: &str = "external_controller";
 }
 
 /// The single final word on one affected resource.

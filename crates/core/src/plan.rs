@@ -3,17 +3,21 @@
 use chrono::{DateTime, Utc};
 
 use crate::outcome::{code, Outcome, Status};
-use crate::ports::{Controller, ServiceObservation};
+use crate::ports::{BlueGreenSpec, CodeDeployment, Controller, ServiceObservation};
 use crate::target::{ServiceRef, Target};
 
 /// Action names, shared by outcomes, logs and metrics.
 pub const FORCE_NEW_DEPLOYMENT: &str = "force_new_deployment";
+pub const CODEDEPLOY_REDEPLOY: &str = "codedeploy_redeploy";
+pub const REPLACE_TASK_SET: &str = "replace_task_set";
 
 /// What to do with one service.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ServiceDecision {
     /// `UpdateService(forceNewDeployment=true)`.
     ForceNewDeployment { previous_deployment: Option<String> },
+    /// A CodeDeploy deployment of what the PRIMARY task set runs (blue/green).
+    CodeDeployRedeploy { spec: Box<BlueGreenSpec> },
     /// Nothing to call: the outcome is already known.
     Final(Outcome),
 }
@@ -51,29 +55,25 @@ pub fn plan_service(
     match &observed.controller {
         Controller::Ecs => {}
         Controller::CodeDeploy => {
-            return ServiceDecision::Final(
-                Outcome::new(
-                    target,
-                    Status::Skipped,
-                    code::NOT_BUILT_YET,
-                    "CODE_DEPLOY (blue/green) services: remediation through a CodeDeploy \
-                     deployment is not built yet; redeploy the same task definition before the \
-                     retirement date",
-                )
-                .with_action("codedeploy_redeploy"),
-            )
+            return ServiceDecision::CodeDeployRedeploy {
+                spec: Box::new(observed.blue_green.clone()),
+            }
         }
         Controller::External => {
+            let service_name = observed.arn.as_deref().unwrap_or(&observed.name);
             return ServiceDecision::Final(
                 Outcome::new(
                     target,
                     Status::Skipped,
-                    code::NOT_BUILT_YET,
-                    "EXTERNAL controller services: task set replacement is not built yet; \
-                     replace the task set with the same task definition before the retirement date",
+                    code::EXTERNAL_CONTROLLER,
+                    format!(
+                        "external controller: its tasks are yours to replace. Replace the task set of {service_name} \
+                         with the same task definition (CreateTaskSet → UpdateServicePrimaryTaskSet → \
+                         DeleteTaskSet) before the retirement date"
+                    ),
                 )
-                .with_action("replace_task_set"),
-            )
+                .with_action(REPLACE_TASK_SET),
+            );
         }
         Controller::Unknown(other) => {
             return ServiceDecision::Final(Outcome::failed(
@@ -109,4 +109,70 @@ pub fn plan_service(
     ServiceDecision::ForceNewDeployment {
         previous_deployment: primary.map(|d| d.id.clone()),
     }
+}
+
+/// What CodeDeploy's own history says about a blue/green service.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CodeDeployCheck {
+    /// Nothing newer than the notice and nothing in the way: create the deployment.
+    Proceed,
+    Final(Outcome),
+}
+
+/// Decides from the deployment that made the PRIMARY task set (`previous`) and the group's
+/// deployments still in progress whether a new deployment is needed and possible.
+pub fn check_codedeploy(
+    service: &ServiceRef,
+    previous: Option<&CodeDeployment>,
+    in_progress: &[CodeDeployment],
+    published_at: DateTime<Utc>,
+) -> CodeDeployCheck {
+    let target = Target::Service(service.clone());
+    let after_notice = |d: &CodeDeployment| d.created_at.is_some_and(|t| t > published_at);
+    if let Some(newer) = in_progress.iter().find(|d| after_notice(d)) {
+        return CodeDeployCheck::Final(
+            Outcome::new(
+                target,
+                Status::AlreadyDone,
+                code::ALREADY_REPLACED,
+                format!(
+                    "CodeDeploy deployment {} ({}) was created after the notice: it replaces the tasks",
+                    newer.id, newer.status
+                ),
+            )
+            .with_action(CODEDEPLOY_REDEPLOY)
+            .with_deployments(None, Some(newer.id.clone())),
+        );
+    }
+    if let Some(busy) = in_progress.first() {
+        return CodeDeployCheck::Final(
+            Outcome::failed(
+                target,
+                code::DEPLOYMENT_IN_PROGRESS,
+                format!(
+                    "CodeDeploy deployment {} of {}/{} is {} since before the notice; one deployment per group \
+                     at a time: a later attempt redeploys",
+                    busy.id, busy.group.application, busy.group.group, busy.status
+                ),
+                true,
+            )
+            .with_action(CODEDEPLOY_REDEPLOY),
+        );
+    }
+    if let Some(previous) = previous.filter(|d| after_notice(d)) {
+        return CodeDeployCheck::Final(
+            Outcome::new(
+                target,
+                Status::AlreadyDone,
+                code::ALREADY_REPLACED,
+                format!(
+                    "the PRIMARY task set comes from CodeDeploy deployment {}, created after the notice",
+                    previous.id
+                ),
+            )
+            .with_action(CODEDEPLOY_REDEPLOY)
+            .with_deployments(None, Some(previous.id.clone())),
+        );
+    }
+    CodeDeployCheck::Proceed
 }

@@ -33,6 +33,55 @@ pub struct ServiceObservation {
     pub controller: Controller,
     /// The deployment with `status == PRIMARY`.
     pub primary_deployment: Option<DeploymentInfo>,
+    /// What a CodeDeploy redeploy needs (task sets, load balancers, network); empty otherwise.
+    pub blue_green: BlueGreenSpec,
+}
+
+/// `awsvpc` network settings.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AwsVpc {
+    pub subnets: Vec<String>,
+    pub security_groups: Vec<String>,
+    /// `ENABLED` / `DISABLED`.
+    pub assign_public_ip: Option<String>,
+}
+
+/// One capacity provider strategy item.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CapacityProviderItem {
+    pub provider: String,
+    pub weight: i32,
+    pub base: i32,
+}
+
+/// A service load balancer's target container.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LoadBalancerTarget {
+    pub container_name: Option<String>,
+    pub container_port: Option<i32>,
+}
+
+/// A task set of a CODE_DEPLOY or EXTERNAL service.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TaskSetInfo {
+    pub id: String,
+    /// For CODE_DEPLOY services: the CodeDeploy deployment id that created the task set.
+    pub external_id: Option<String>,
+    pub task_definition: String,
+    pub platform_version: Option<String>,
+    pub network: Option<AwsVpc>,
+    pub capacity_provider_strategy: Vec<CapacityProviderItem>,
+}
+
+/// What runs now, as far as a blue/green redeploy must reproduce it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct BlueGreenSpec {
+    /// The task set with `status == PRIMARY`.
+    pub primary_task_set: Option<TaskSetInfo>,
+    pub load_balancers: Vec<LoadBalancerTarget>,
+    pub platform_version: Option<String>,
+    pub network: Option<AwsVpc>,
+    pub capacity_provider_strategy: Vec<CapacityProviderItem>,
 }
 
 /// The answer to one batched describe call.
@@ -55,6 +104,9 @@ pub enum ApiErrorKind {
     /// The request was refused for a reason retrying cannot fix (permissions, invalid
     /// parameters): final.
     Rejected,
+    /// The target is busy with other work (CodeDeploy: a deployment of the group is already in
+    /// progress): retry later, not in a tight loop.
+    Busy,
 }
 
 /// An error from a port, classified once, at the edge.
@@ -77,7 +129,10 @@ impl ApiError {
 
     /// Whether waiting and trying again can help.
     pub fn is_retryable(&self) -> bool {
-        matches!(self.kind, ApiErrorKind::Throttled | ApiErrorKind::Transient)
+        matches!(
+            self.kind,
+            ApiErrorKind::Throttled | ApiErrorKind::Transient | ApiErrorKind::Busy
+        )
     }
 }
 
@@ -101,3 +156,68 @@ pub trait EcsServices: Send + Sync {
 
 /// `DescribeServices` accepts at most 10 services per call.
 pub const MAX_SERVICES_PER_DESCRIBE: usize = 10;
+
+/// A CodeDeploy application and deployment group.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeploymentGroupRef {
+    pub application: String,
+    pub group: String,
+}
+
+/// A CodeDeploy deployment as remediation cares.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CodeDeployment {
+    pub id: String,
+    pub group: DeploymentGroupRef,
+    /// `Created`, `Queued`, `InProgress`, `Baking`, `Ready`, `Succeeded`, `Failed`, `Stopped`.
+    pub status: String,
+    pub created_at: Option<DateTime<Utc>>,
+    /// The revision's AppSpec content, when the revision was `AppSpecContent`.
+    pub appspec_content: Option<String>,
+    /// The revision type (`AppSpecContent`, `S3`, `GitHub`, `String`), when known.
+    pub revision_type: Option<String>,
+}
+
+impl CodeDeployment {
+    /// Statuses in which CodeDeploy still counts the deployment against the group's limit of one.
+    pub fn is_in_progress(&self) -> bool {
+        IN_PROGRESS_STATUSES.contains(&self.status.as_str())
+    }
+}
+
+/// CodeDeploy deployment statuses that block a new deployment of the same group.
+pub const IN_PROGRESS_STATUSES: [&str; 5] = ["Created", "Queued", "InProgress", "Baking", "Ready"];
+
+/// The CodeDeploy calls a blue/green redeploy needs.
+pub trait CodeDeployApi: Send + Sync {
+    /// `GetDeployment`; `Ok(None)` when CodeDeploy no longer knows the id.
+    fn get_deployment(
+        &self,
+        id: &str,
+    ) -> impl Future<Output = Result<Option<CodeDeployment>, ApiError>> + Send;
+
+    /// The ECS deployment group whose `ecsServices` names (cluster, service), searching every
+    /// application of the account.
+    fn find_group(
+        &self,
+        cluster: &str,
+        service: &str,
+    ) -> impl Future<Output = Result<Option<DeploymentGroupRef>, ApiError>> + Send;
+
+    /// Deployments of the group in `statuses`, newest first.
+    fn deployments(
+        &self,
+        group: &DeploymentGroupRef,
+        statuses: &[&str],
+    ) -> impl Future<Output = Result<Vec<CodeDeployment>, ApiError>> + Send;
+
+    /// `CreateDeployment` with AppSpec content; returns the new deployment id.
+    /// `DeploymentLimitExceededException` must come back as [`ApiErrorKind::Busy`].
+    fn create_deployment(
+        &self,
+        group: &DeploymentGroupRef,
+        appspec_content: &str,
+        sha256: &str,
+        description: &str,
+    ) -> impl Future<Output = Result<String, ApiError>> + Send;
+}

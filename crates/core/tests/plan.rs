@@ -31,6 +31,7 @@ impl Observed {
                 id: "ecs-svc/1".into(),
                 created_at: Some(published() - Duration::days(1)),
             }),
+            blue_green: Default::default(),
         })
     }
     fn status(mut self, s: &str) -> Self {
@@ -136,15 +137,34 @@ fn inactive_and_draining_services_are_not_found() {
 }
 
 #[test]
-fn codedeploy_and_external_services_are_reported_as_not_built_yet() {
-    for c in [Controller::CodeDeploy, Controller::External] {
-        let (s, code, retryable) =
-            final_outcome(decide(&Observed::service().controller(c.clone())));
-        assert_eq!(
-            (s, code.as_str(), retryable),
-            (Status::Skipped, "not_built_yet", false),
-            "{c:?}"
-        );
+fn a_codedeploy_service_is_redeployed_through_codedeploy() {
+    assert!(matches!(
+        decide(&Observed::service().controller(Controller::CodeDeploy)),
+        ServiceDecision::CodeDeployRedeploy { .. }
+    ));
+}
+
+#[test]
+fn an_external_service_is_left_to_its_controller_with_the_steps_to_take() {
+    match decide(&Observed::service().controller(Controller::External)) {
+        ServiceDecision::Final(o) => {
+            assert_eq!(
+                (o.status, o.code.as_str()),
+                (Status::Skipped, "external_controller")
+            );
+            assert!(
+                o.reason
+                    .contains("CreateTaskSet → UpdateServicePrimaryTaskSet → DeleteTaskSet"),
+                "{}",
+                o.reason
+            );
+            assert!(
+                o.reason.contains("service/prod/web"),
+                "names the service: {}",
+                o.reason
+            );
+        }
+        other => panic!("{other:?}"),
     }
 }
 

@@ -3,20 +3,27 @@
 //!
 //! Each [`MotoServer`] is its own process with its own state, killed when dropped, so tests can
 //! run in parallel. [`MotoServer::reset`] wipes state between scenarios that share one server.
-//! The server binary comes from `MOTO_SERVER`, or the project venv `.venv/bin/moto_server`
-//! that `make venv` creates.
+//! The server runs in-process in a small Python helper (`moto_server.py`, moto's
+//! `ThreadedMotoServer`) so tests can also set state no API reaches, such as a CodeDeploy
+//! deployment's status. Python comes from `MOTO_PYTHON`, or the project venv `make venv` creates.
 
+use std::io::{BufRead, BufReader, Write};
 use std::net::TcpListener;
 use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
+use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use aws_config::retry::RetryConfig;
 use aws_config::{BehaviorVersion, Region, SdkConfig};
+use aws_sdk_codedeploy::types::{
+    AppSpecContent, ComputePlatform, DeploymentOption, DeploymentStyle, DeploymentType, EcsService,
+    RevisionLocation, RevisionLocationType,
+};
 use aws_sdk_ecs::config::Credentials;
 use aws_sdk_ecs::types::{
-    Compatibility, ContainerDefinition, DeploymentController, DeploymentControllerType, LaunchType,
-    NetworkMode,
+    AssignPublicIp, AwsVpcConfiguration, Compatibility, ContainerDefinition, DeploymentController,
+    DeploymentControllerType, LaunchType, LoadBalancer, NetworkConfiguration, NetworkMode,
 };
 use chrono::{DateTime, SecondsFormat, Utc};
 
@@ -27,25 +34,29 @@ pub const REGION: &str = "us-east-1";
 pub struct MotoServer {
     child: Child,
     endpoint: String,
+    /// stdin/stdout of the helper, for control commands.
+    control: Mutex<(ChildStdin, BufReader<ChildStdout>)>,
 }
 
 impl MotoServer {
     /// Starts moto on a free loopback port and waits until it answers. Panics with the reason
     /// when it cannot (this is a test helper).
     pub fn start() -> MotoServer {
-        let bin = moto_binary();
+        let python = venv_python();
+        let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("moto_server.py");
         let mut last_error = String::new();
         for _ in 0..3 {
             let port = free_port();
             let log = std::env::temp_dir().join(format!("moto-{port}.log"));
             let log_file = std::fs::File::create(&log).ok();
-            let mut child = Command::new(&bin)
-                .args(["-H", "127.0.0.1", "-p", &port.to_string()])
-                .stdin(Stdio::null())
-                .stdout(Stdio::null())
+            let mut child = Command::new(&python)
+                .arg(&script)
+                .arg(port.to_string())
+                .stdin(Stdio::piped())
+                .stdout(Stdio::piped())
                 .stderr(log_file.map(Stdio::from).unwrap_or_else(Stdio::null))
                 .spawn()
-                .unwrap_or_else(|e| panic!("cannot start {}: {e}", bin.display()));
+                .unwrap_or_else(|e| panic!("cannot start {}: {e}", python.display()));
             let endpoint = format!("http://127.0.0.1:{port}");
             let started = Instant::now();
             while started.elapsed() < Duration::from_secs(60) {
@@ -54,7 +65,15 @@ impl MotoServer {
                     break;
                 }
                 if ureq::get(&format!("{endpoint}/moto-api/")).call().is_ok() {
-                    return MotoServer { child, endpoint };
+                    let (Some(stdin), Some(stdout)) = (child.stdin.take(), child.stdout.take())
+                    else {
+                        panic!("moto helper has no stdin/stdout");
+                    };
+                    return MotoServer {
+                        child,
+                        endpoint,
+                        control: Mutex::new((stdin, BufReader::new(stdout))),
+                    };
                 }
                 std::thread::sleep(Duration::from_millis(100));
             }
@@ -65,6 +84,56 @@ impl MotoServer {
             }
         }
         panic!("moto server failed to start: {last_error}");
+    }
+
+    /// Sends one control command to the helper (see `moto_server.py`) and returns the words of
+    /// its answer after `ok`; panics on failure.
+    fn control(&self, command: &str) -> Vec<String> {
+        let mut guard = self.control.lock().unwrap_or_else(|p| p.into_inner());
+        let (stdin, stdout) = &mut *guard;
+        writeln!(stdin, "{command}").unwrap_or_else(|e| panic!("moto control: {e}"));
+        stdin
+            .flush()
+            .unwrap_or_else(|e| panic!("moto control: {e}"));
+        let mut answer = String::new();
+        loop {
+            answer.clear();
+            stdout
+                .read_line(&mut answer)
+                .unwrap_or_else(|e| panic!("moto control: {e}"));
+            let mut words = answer.split_whitespace();
+            match words.next() {
+                Some("ready") => continue,
+                Some("ok") => return words.map(str::to_owned).collect(),
+                _ => panic!("moto control {command:?}: {}", answer.trim()),
+            }
+        }
+    }
+
+    /// Sets a CodeDeploy deployment's status (moto leaves every deployment `Created`).
+    pub fn set_codedeploy_status(&self, deployment_id: &str, status: &str) {
+        self.control(&format!(
+            "codedeploy-status {ACCOUNT} {REGION} {deployment_id} {status}"
+        ));
+    }
+
+    /// Removes a CodeDeploy deployment, as if it had aged out of CodeDeploy's history.
+    pub fn forget_codedeploy_deployment(&self, deployment_id: &str) {
+        self.control(&format!(
+            "codedeploy-forget {ACCOUNT} {REGION} {deployment_id}"
+        ));
+    }
+
+    /// Two default-VPC subnets and a security group that exist in moto's EC2 (ECS validates
+    /// awsvpc settings against them).
+    pub fn network(&self) -> Network {
+        match self.control(&format!("network {REGION}")).as_slice() {
+            [a, b, sg] => Network {
+                subnets: vec![a.clone(), b.clone()],
+                security_group: sg.clone(),
+            },
+            other => panic!("moto network: unexpected answer {other:?}"),
+        }
     }
 
     /// `http://127.0.0.1:PORT`, for `AWS_ENDPOINT_URL`.
@@ -121,17 +190,17 @@ fn free_port() -> u16 {
         .unwrap_or_else(|e| panic!("no free loopback port: {e}"))
 }
 
-fn moto_binary() -> PathBuf {
-    if let Some(p) = std::env::var_os("MOTO_SERVER") {
+/// The Python that has moto: `MOTO_PYTHON`, or the project venv that `make venv` creates.
+fn venv_python() -> PathBuf {
+    if let Some(p) = std::env::var_os("MOTO_PYTHON") {
         return PathBuf::from(p);
     }
-    let root = workspace_root();
-    let venv = root.join(".venv/bin/moto_server");
+    let venv = workspace_root().join(".venv/bin/python");
     if venv.exists() {
         return venv;
     }
     panic!(
-        "moto_server not found at {}: run `make venv` (or set MOTO_SERVER)",
+        "{} not found: run `make venv` (or set MOTO_PYTHON to a python with moto[server])",
         venv.display()
     );
 }
@@ -161,16 +230,225 @@ pub fn fixture_at(name: &str, time: DateTime<Utc>) -> serde_json::Value {
     value
 }
 
-/// Seeds ECS state through the SDK, as a user's account would have it.
+/// Seeds ECS and CodeDeploy state through the SDK, as a user's account would have it.
 pub struct Seed {
     pub ecs: aws_sdk_ecs::Client,
+    pub codedeploy: aws_sdk_codedeploy::Client,
+    /// Real subnets and security group of the account, when seeding moto.
+    pub network: Option<Network>,
 }
+
+/// Subnets and a security group that exist in moto's EC2.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Network {
+    pub subnets: Vec<String>,
+    pub security_group: String,
+}
+
+/// A blue/green service as [`Seed::blue_green_service`] made it.
+#[derive(Debug, Clone)]
+pub struct BlueGreenFixture {
+    pub network: Network,
+    pub application: String,
+    pub group: String,
+    /// The earlier CodeDeploy deployment that created the PRIMARY task set.
+    pub previous_deployment: String,
+    pub task_definition: String,
+    pub task_set_id: String,
+}
+
+/// The AppSpec of the earlier release, as a user would have written it (YAML, with hooks).
+pub const PREVIOUS_APPSPEC: &str = "version: 0.0
+Resources:
+  - TargetService:
+      Type: AWS::ECS::Service
+      Properties:
+        TaskDefinition: \"<TASK_DEFINITION>\"
+        LoadBalancerInfo:
+          ContainerName: \"app\"
+          ContainerPort: 8080
+Hooks:
+  - BeforeInstall: \"PreflightChecks\"
+  - AfterAllowTestTraffic: \"arn:aws:lambda:us-east-1:123456789012:function:SmokeTests\"
+";
 
 impl Seed {
     pub async fn new(moto: &MotoServer) -> Seed {
+        let sdk = moto.sdk_config().await;
         Seed {
-            ecs: moto.ecs().await,
+            ecs: aws_sdk_ecs::Client::new(&sdk),
+            codedeploy: aws_sdk_codedeploy::Client::new(&sdk),
+            network: Some(moto.network()),
         }
+    }
+
+    /// A CODE_DEPLOY service behind a load balancer (container `app`, port 8080), its
+    /// CodeDeploy application and ECS deployment group, an earlier deployment whose revision is
+    /// [`PREVIOUS_APPSPEC`], and the PRIMARY task set that deployment created.
+    pub async fn blue_green_service(&self, cluster: &str, service: &str) -> BlueGreenFixture {
+        let td = self.task_definition(&format!("{service}-td")).await;
+        let net = self
+            .network
+            .clone()
+            .unwrap_or_else(|| panic!("blue_green_service needs Seed::new(&moto)"));
+        let network = NetworkConfiguration::builder()
+            .awsvpc_configuration(
+                AwsVpcConfiguration::builder()
+                    .set_subnets(Some(net.subnets.clone()))
+                    .security_groups(&net.security_group)
+                    .assign_public_ip(AssignPublicIp::Disabled)
+                    .build()
+                    .unwrap_or_else(|e| panic!("awsvpc: {e}")),
+            )
+            .build();
+        let lb = LoadBalancer::builder()
+            .target_group_arn(format!(
+                "arn:aws:elasticloadbalancing:{REGION}:{ACCOUNT}:targetgroup/{service}-blue/0123456789abcdef"
+            ))
+            .container_name("app")
+            .container_port(8080)
+            .build();
+        self.ecs
+            .create_service()
+            .cluster(cluster)
+            .service_name(service)
+            .task_definition(&td)
+            .desired_count(2)
+            .launch_type(LaunchType::Fargate)
+            .load_balancers(lb.clone())
+            .network_configuration(network.clone())
+            .deployment_controller(
+                DeploymentController::builder()
+                    .r#type(DeploymentControllerType::CodeDeploy)
+                    .build()
+                    .unwrap_or_else(|e| panic!("controller: {e}")),
+            )
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("create service {cluster}/{service}: {e:?}"));
+
+        let application = format!("{service}-app");
+        let group = format!("{service}-dg");
+        self.codedeploy
+            .create_application()
+            .application_name(&application)
+            .compute_platform(ComputePlatform::Ecs)
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("create application: {e:?}"));
+        self.codedeploy
+            .create_deployment_group()
+            .application_name(&application)
+            .deployment_group_name(&group)
+            .service_role_arn(format!("arn:aws:iam::{ACCOUNT}:role/CodeDeployECS"))
+            .deployment_config_name("CodeDeployDefault.ECSAllAtOnce")
+            .deployment_style(
+                DeploymentStyle::builder()
+                    .deployment_type(DeploymentType::BlueGreen)
+                    .deployment_option(DeploymentOption::WithTrafficControl)
+                    .build(),
+            )
+            .ecs_services(
+                EcsService::builder()
+                    .service_name(service)
+                    .cluster_name(cluster)
+                    .build(),
+            )
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("create deployment group: {e:?}"));
+        let previous_deployment = self
+            .appspec_deployment(&application, &group, PREVIOUS_APPSPEC)
+            .await;
+
+        let task_set = self
+            .ecs
+            .create_task_set()
+            .cluster(cluster)
+            .service(service)
+            .task_definition(&td)
+            .external_id(&previous_deployment)
+            .launch_type(LaunchType::Fargate)
+            .platform_version("1.4.0")
+            .network_configuration(network)
+            .load_balancers(lb)
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("create task set: {e:?}"));
+        let task_set = task_set
+            .task_set()
+            .unwrap_or_else(|| panic!("no task set returned"));
+        let task_set_arn = task_set.task_set_arn().unwrap_or_default().to_owned();
+        let task_set_id = task_set.id().unwrap_or_default().to_owned();
+        self.ecs
+            .update_service_primary_task_set()
+            .cluster(cluster)
+            .service(service)
+            .primary_task_set(&task_set_arn)
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("primary task set: {e:?}"));
+        BlueGreenFixture {
+            network: net,
+            application,
+            group,
+            previous_deployment,
+            task_definition: td,
+            task_set_id,
+        }
+    }
+
+    /// A CodeDeploy deployment with AppSpec content; returns its id.
+    pub async fn appspec_deployment(
+        &self,
+        application: &str,
+        group: &str,
+        content: &str,
+    ) -> String {
+        let out = self
+            .codedeploy
+            .create_deployment()
+            .application_name(application)
+            .deployment_group_name(group)
+            .revision(
+                RevisionLocation::builder()
+                    .revision_type(RevisionLocationType::AppSpecContent)
+                    .app_spec_content(AppSpecContent::builder().content(content).build())
+                    .build(),
+            )
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("create deployment: {e:?}"));
+        out.deployment_id().unwrap_or_default().to_owned()
+    }
+
+    /// Every deployment of a group, any status.
+    pub async fn codedeploy_deployments(&self, application: &str, group: &str) -> Vec<String> {
+        self.codedeploy
+            .list_deployments()
+            .application_name(application)
+            .deployment_group_name(group)
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("list deployments: {e:?}"))
+            .deployments()
+            .to_vec()
+    }
+
+    /// The AppSpec content of a deployment's revision.
+    pub async fn appspec_of(&self, deployment_id: &str) -> String {
+        self.codedeploy
+            .get_deployment()
+            .deployment_id(deployment_id)
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("get deployment: {e:?}"))
+            .deployment_info()
+            .and_then(|d| d.revision())
+            .and_then(|r| r.app_spec_content())
+            .and_then(|c| c.content())
+            .unwrap_or_default()
+            .to_owned()
     }
 
     pub async fn cluster(&self, name: &str) {

@@ -41,6 +41,8 @@ async fn main() -> ExitCode {
     let sdk = remediator_aws::load_sdk_config(None, 2).await;
     let seed = Seed {
         ecs: aws_sdk_ecs::Client::new(&sdk),
+        codedeploy: aws_sdk_codedeploy::Client::new(&sdk),
+        network: None,
     };
     match (args.get(1).map(String::as_str), arg("--state")) {
         (Some("seed"), Some(state)) => {

@@ -1,0 +1,75 @@
+"""moto server for the test kit, run in-process so tests can reach state the API cannot set.
+
+Usage: python moto_server.py PORT
+Serves the AWS APIs on 127.0.0.1:PORT (moto's ThreadedMotoServer) and reads control commands,
+one per line, on stdin, answering `ok` or `error ...` on stdout:
+
+    codedeploy-status ACCOUNT REGION DEPLOYMENT_ID STATUS   # moto leaves deployments `Created`
+    codedeploy-forget ACCOUNT REGION DEPLOYMENT_ID          # a deployment aged out of CodeDeploy
+    network REGION        # -> ok SUBNET SUBNET SECURITY_GROUP: two default-VPC subnets and a
+                          #    security group, which ECS checks awsvpc settings against
+
+Exits when stdin closes (the test kit dropped it).
+"""
+
+import os
+import sys
+
+from moto.server import ThreadedMotoServer
+
+# Answers go to the real stdout; anything else moto or its libraries print goes to stderr, so
+# an unread stdout pipe can never fill up and stall the server.
+ANSWERS = os.fdopen(os.dup(1), "w", buffering=1)
+os.dup2(2, 1)
+sys.stdout = sys.stderr
+
+
+def control(words, port):
+    """Runs one command; returns the words to answer after `ok`."""
+    from moto.codedeploy.models import codedeploy_backends
+
+    if words[0] == "codedeploy-status" and len(words) == 5:
+        _, account, region, deployment_id, status = words
+        codedeploy_backends[account][region].deployments[deployment_id].status = status
+    elif words[0] == "codedeploy-forget" and len(words) == 4:
+        _, account, region, deployment_id = words
+        del codedeploy_backends[account][region].deployments[deployment_id]
+    elif words[0] == "network" and len(words) == 2:
+        import boto3
+
+        ec2 = boto3.client(
+            "ec2", region_name=words[1], endpoint_url=f"http://127.0.0.1:{port}",
+            aws_access_key_id="testing", aws_secret_access_key="testing",
+        )
+        subnets = ec2.describe_subnets(Filters=[{"Name": "default-for-az", "Values": ["true"]}])["Subnets"]
+        vpc = subnets[0]["VpcId"]
+        existing = ec2.describe_security_groups(
+            Filters=[{"Name": "group-name", "Values": ["remediator-test"]}, {"Name": "vpc-id", "Values": [vpc]}]
+        )["SecurityGroups"]
+        group = existing[0]["GroupId"] if existing else ec2.create_security_group(
+            GroupName="remediator-test", Description="test kit", VpcId=vpc
+        )["GroupId"]
+        return [subnets[0]["SubnetId"], subnets[1]["SubnetId"], group]
+    else:
+        raise ValueError(f"unknown command {' '.join(words)!r}")
+
+
+def main():
+    port = int(sys.argv[1])
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+    server.start()
+    print("ready", file=ANSWERS)
+    for line in sys.stdin:
+        words = line.split()
+        if not words:
+            continue
+        try:
+            answer = control(words, port) or []
+            print(" ".join(["ok", *answer]), file=ANSWERS)
+        except Exception as e:  # report, keep serving
+            print(f"error {e!r}", file=ANSWERS)
+    server.stop()
+
+
+if __name__ == "__main__":
+    main()
