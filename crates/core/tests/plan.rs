@@ -175,3 +175,62 @@ fn an_unknown_controller_is_a_final_failure_not_a_guess() {
     ));
     assert_eq!((s, retryable), (Status::Failed, false));
 }
+
+mod codedeploy_history {
+    use super::*;
+    use remediator_core::plan::{check_codedeploy, CodeDeployCheck};
+    use remediator_core::ports::{CodeDeployment, DeploymentGroupRef};
+
+    fn deployment(id: &str, status: &str, created: DateTime<Utc>) -> CodeDeployment {
+        CodeDeployment {
+            id: id.into(),
+            group: DeploymentGroupRef {
+                application: "shop-app".into(),
+                group: "shop-dg".into(),
+            },
+            status: status.into(),
+            created_at: Some(created),
+            appspec_content: None,
+            revision_type: Some("AppSpecContent".into()),
+        }
+    }
+
+    fn outcome(check: CodeDeployCheck) -> (Status, String, bool) {
+        match check {
+            CodeDeployCheck::Final(o) => (o.status, o.code, o.retryable),
+            CodeDeployCheck::Proceed => panic!("expected a final outcome"),
+        }
+    }
+
+    #[test]
+    fn an_old_finished_release_and_nothing_in_progress_means_redeploy() {
+        let previous = deployment("d-1", "Succeeded", published() - Duration::days(3));
+        assert_eq!(
+            check_codedeploy(&web(), Some(&previous), &[], published()),
+            CodeDeployCheck::Proceed
+        );
+    }
+
+    #[test]
+    fn a_deployment_in_progress_since_after_the_notice_already_replaces_the_tasks() {
+        let ours = deployment("d-2", "InProgress", published() + Duration::minutes(1));
+        let (s, code, _) = outcome(check_codedeploy(&web(), None, &[ours], published()));
+        assert_eq!((s, code.as_str()), (Status::AlreadyDone, "already_replaced"));
+    }
+
+    #[test]
+    fn a_release_in_progress_since_before_the_notice_blocks_and_is_retryable() {
+        let theirs = deployment("d-3", "Baking", published() - Duration::hours(1));
+        assert_eq!(
+            outcome(check_codedeploy(&web(), None, &[theirs], published())),
+            (Status::Failed, "deployment_in_progress".into(), true)
+        );
+    }
+
+    #[test]
+    fn a_primary_task_set_deployed_after_the_notice_is_already_replaced() {
+        let previous = deployment("d-4", "Succeeded", published() + Duration::hours(2));
+        let (s, code, _) = outcome(check_codedeploy(&web(), Some(&previous), &[], published()));
+        assert_eq!((s, code.as_str()), (Status::AlreadyDone, "already_replaced"));
+    }
+}
