@@ -29,16 +29,39 @@ wait_for() { # host port what log: until something accepts connections on the po
 }
 
 moto_port=$(free_port)
-"$venv/bin/moto_server" -H 127.0.0.1 -p "$moto_port" >"$work/moto.log" 2>&1 &
+# moto runs in the test kit's helper, whose stdin takes control commands (see
+# crates/testkit/moto_server.py): the demo needs two of them that no AWS API offers.
+mkfifo "$work/moto.ctl"
+exec 3<>"$work/moto.ctl"
+"$venv/bin/python" "$root/crates/testkit/moto_server.py" "$moto_port" <"$work/moto.ctl" >"$work/moto.answers" 2>"$work/moto.log" &
 pids+=($!)
 wait_for 127.0.0.1 "$moto_port" "moto server" "$work/moto.log"
 echo "== local AWS: moto server on 127.0.0.1:$moto_port"
+moto_control() { # command... -> prints the answer's words after "ok"
+    local before
+    before=$(grep -c '' "$work/moto.answers" || true)
+    echo "$*" >&3
+    for _ in $(seq 1 100); do
+        if [ "$(grep -c '' "$work/moto.answers" || true)" -gt "$before" ]; then
+            local answer
+            answer=$(tail -n 1 "$work/moto.answers")
+            case "$answer" in ok*) echo "${answer#ok}"; return 0 ;; *) echo "demo: moto control: $answer" >&2; exit 1 ;; esac
+        fi
+        sleep 0.1
+    done
+    echo "demo: moto control did not answer" >&2
+    exit 1
+}
 
 export AWS_ENDPOINT_URL="http://127.0.0.1:$moto_port"
 export AWS_ACCESS_KEY_ID=demo AWS_SECRET_ACCESS_KEY=demo AWS_REGION=us-east-1 AWS_EC2_METADATA_DISABLED=true
 unset AWS_PROFILE
 
-"$target/debug/demo-account" seed --event-in "$root/$fixture" --event-out "$work/event.json" --state "$work/before.json"
+read -r subnet_a subnet_b security_group <<<"$(moto_control network us-east-1)"
+previous=$("$target/debug/demo-account" seed --event-in "$root/$fixture" --event-out "$work/event.json" \
+    --state "$work/before.json" --subnets "$subnet_a,$subnet_b" --security-group "$security_group")
+# The blue/green service's earlier release has finished (moto leaves every deployment `Created`).
+moto_control codedeploy-status 123456789012 us-east-1 "$previous" Succeeded >/dev/null
 
 lambda_port=$(free_port)
 echo "== cargo lambda watch on 127.0.0.1:$lambda_port, invoking ecs-retirement with $fixture"

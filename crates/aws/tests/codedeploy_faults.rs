@@ -11,7 +11,9 @@ use aws_sdk_codedeploy::types::{
     AppSpecContent, DeploymentInfo, DeploymentStatus, RevisionLocation, RevisionLocationType,
 };
 use aws_sdk_ecs::operation::describe_services::DescribeServicesOutput;
-use aws_sdk_ecs::types::{DeploymentController, DeploymentControllerType, LoadBalancer, Service, TaskSet};
+use aws_sdk_ecs::types::{
+    DeploymentController, DeploymentControllerType, LoadBalancer, Service, TaskSet,
+};
 use aws_smithy_mocks::{mock, mock_client, Rule, RuleMode};
 use aws_smithy_types::DateTime;
 use remediator_aws::{SdkCodeDeploy, SdkEcs};
@@ -33,13 +35,20 @@ fn ecs() -> aws_sdk_ecs::Client {
                             .build()
                             .expect("controller"),
                     )
-                    .load_balancers(LoadBalancer::builder().container_name("app").container_port(8080).build())
+                    .load_balancers(
+                        LoadBalancer::builder()
+                            .container_name("app")
+                            .container_port(8080)
+                            .build(),
+                    )
                     .task_sets(
                         TaskSet::builder()
                             .id("ecs-svc/1")
                             .status("PRIMARY")
                             .external_id(PREVIOUS)
-                            .task_definition("arn:aws:ecs:us-east-1:123456789012:task-definition/shop:7")
+                            .task_definition(
+                                "arn:aws:ecs:us-east-1:123456789012:task-definition/shop:7",
+                            )
                             .build(),
                     )
                     .build(),
@@ -78,11 +87,12 @@ fn get_previous() -> Rule {
 }
 
 fn codedeploy(rules: &[&Rule]) -> aws_sdk_codedeploy::Client {
-    mock_client!(aws_sdk_codedeploy, RuleMode::MatchAny, rules, |c| c.retry_config(
-        aws_sdk_codedeploy::config::retry::RetryConfig::standard()
-            .with_max_attempts(3)
-            .with_initial_backoff(Duration::from_millis(1))
-    ))
+    mock_client!(aws_sdk_codedeploy, RuleMode::MatchAny, rules, |c| c
+        .retry_config(
+            aws_sdk_codedeploy::config::retry::RetryConfig::standard()
+                .with_max_attempts(3)
+                .with_initial_backoff(Duration::from_millis(1))
+        ))
 }
 
 async fn outcome(codedeploy: aws_sdk_codedeploy::Client) -> Outcome {
@@ -134,15 +144,21 @@ async fn a_deployment_limit_is_a_retryable_outcome_without_a_second_create_deplo
 #[tokio::test]
 async fn a_release_in_progress_since_before_the_notice_is_retryable_and_nothing_is_created() {
     let get = get_previous();
-    let list = mock!(aws_sdk_codedeploy::Client::list_deployments)
-        .then_output(|| ListDeploymentsOutput::builder().deployments("d-BUSY").build());
+    let list = mock!(aws_sdk_codedeploy::Client::list_deployments).then_output(|| {
+        ListDeploymentsOutput::builder()
+            .deployments("d-BUSY")
+            .build()
+    });
     let batch = mock!(aws_sdk_codedeploy::Client::batch_get_deployments).then_output(|| {
         BatchGetDeploymentsOutput::builder()
             .deployments_info(deployment("d-BUSY", DeploymentStatus::InProgress))
             .build()
     });
-    let create = mock!(aws_sdk_codedeploy::Client::create_deployment)
-        .then_output(|| CreateDeploymentOutput::builder().deployment_id("d-NEW").build());
+    let create = mock!(aws_sdk_codedeploy::Client::create_deployment).then_output(|| {
+        CreateDeploymentOutput::builder()
+            .deployment_id("d-NEW")
+            .build()
+    });
 
     let o = outcome(codedeploy(&[&get, &list, &batch, &create])).await;
 
@@ -162,15 +178,30 @@ async fn a_throttled_create_deployment_is_retried_and_creates_one_deployment() {
         .then_output(|| ListDeploymentsOutput::builder().build());
     let create = mock!(aws_sdk_codedeploy::Client::create_deployment)
         .sequence()
-        .http_status(400, Some(r#"{"__type":"ThrottlingException","message":"Rate exceeded"}"#.into()))
-        .output(|| CreateDeploymentOutput::builder().deployment_id("d-NEW").build())
+        .http_status(
+            400,
+            Some(r#"{"__type":"ThrottlingException","message":"Rate exceeded"}"#.into()),
+        )
+        .output(|| {
+            CreateDeploymentOutput::builder()
+                .deployment_id("d-NEW")
+                .build()
+        })
         .build();
 
     let o = outcome(codedeploy(&[&get, &list, &create])).await;
 
-    assert_eq!((o.status, o.code.as_str()), (Status::Acted, "codedeploy_deployment_created"), "{o:?}");
+    assert_eq!(
+        (o.status, o.code.as_str()),
+        (Status::Acted, "codedeploy_deployment_created"),
+        "{o:?}"
+    );
     assert_eq!(o.deployment_before.as_deref(), Some(PREVIOUS));
     assert_eq!(o.deployment_after.as_deref(), Some("d-NEW"));
-    assert!(o.reason.contains("1 lifecycle hook(s) kept"), "{}", o.reason);
+    assert!(
+        o.reason.contains("1 lifecycle hook(s) kept"),
+        "{}",
+        o.reason
+    );
     assert_eq!(create.num_calls(), 2);
 }

@@ -215,7 +215,10 @@ mod codedeploy_history {
     fn a_deployment_in_progress_since_after_the_notice_already_replaces_the_tasks() {
         let ours = deployment("d-2", "InProgress", published() + Duration::minutes(1));
         let (s, code, _) = outcome(check_codedeploy(&web(), None, &[ours], published()));
-        assert_eq!((s, code.as_str()), (Status::AlreadyDone, "already_replaced"));
+        assert_eq!(
+            (s, code.as_str()),
+            (Status::AlreadyDone, "already_replaced")
+        );
     }
 
     #[test]
@@ -231,6 +234,9 @@ mod codedeploy_history {
     fn a_primary_task_set_deployed_after_the_notice_is_already_replaced() {
         let previous = deployment("d-4", "Succeeded", published() + Duration::hours(2));
         let (s, code, _) = outcome(check_codedeploy(&web(), Some(&previous), &[], published()));
-        assert_eq!((s, code.as_str()), (Status::AlreadyDone, "already_replaced"));
+        assert_eq!(
+            (s, code.as_str()),
+            (Status::AlreadyDone, "already_replaced")
+        );
     }
 }

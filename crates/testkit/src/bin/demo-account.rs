@@ -1,33 +1,45 @@
 //! `demo-account`: seeds a local AWS (moto) with the demo account and shows what changed.
 //!
 //! ```text
-//! demo-account seed --event-in FIXTURE --event-out FILE --state FILE
+//! demo-account seed --event-in FIXTURE --event-out FILE --state FILE \
+//!                   --subnets SUBNET,SUBNET --security-group SG
 //! demo-account compare --state FILE
 //! ```
-//! `seed` creates the clusters and services named by `events-fixtures/health-ecs-demo-account.json`,
-//! records each service's PRIMARY deployment id in `--state`, and writes the fixture stamped with
-//! the current time (moto creates the services just now; a real notice is published after they
-//! were deployed). `compare` prints before/after deployment ids from the same account.
+//! `seed` creates the clusters and services named by `events-fixtures/health-ecs-demo-account.json`:
+//! rolling services, and one blue/green service with its CodeDeploy application, deployment group,
+//! an earlier release (with lifecycle hooks) and the PRIMARY task set it made. It records each
+//! service's current deployment in `--state`, prints the earlier release's id (for the caller to
+//! mark finished, which no API can), and writes the fixture stamped with the current time (moto
+//! creates the services just now; a real notice is published after they were deployed).
+//! `compare` prints before/after deployment ids from the same account.
 //! AWS access: the standard environment (`AWS_ENDPOINT_URL` points it at moto).
 
 use std::process::ExitCode;
 
-use aws_sdk_ecs::types::DeploymentControllerType;
 use chrono::Utc;
-use remediator_testkit::{fixture_at, Seed};
+use remediator_testkit::{fixture_at, Network, Seed};
+use serde::{Deserialize, Serialize};
 
-/// (cluster, service, controller)
-const SERVICES: &[(&str, &str, Option<DeploymentControllerType>)] = &[
-    ("prod", "checkout", None),
-    ("prod", "payments", None),
-    ("prod", "search", None),
-    ("staging", "web", Some(DeploymentControllerType::Ecs)),
-    (
-        "staging",
-        "legacy-bluegreen",
-        Some(DeploymentControllerType::CodeDeploy),
-    ),
+/// Rolling services: (cluster, service).
+const ROLLING: &[(&str, &str)] = &[
+    ("prod", "checkout"),
+    ("prod", "payments"),
+    ("prod", "search"),
+    ("staging", "web"),
 ];
+/// The blue/green service.
+const BLUE_GREEN: (&str, &str) = ("staging", "legacy-bluegreen");
+
+/// What `seed` saw, for `compare`.
+#[derive(Serialize, Deserialize)]
+struct State {
+    /// (cluster/service, PRIMARY ECS deployment id)
+    rolling: Vec<(String, Option<String>)>,
+    application: String,
+    group: String,
+    /// CodeDeploy deployments of the blue/green group at seeding time.
+    codedeploy: Vec<String>,
+}
 
 #[tokio::main]
 async fn main() -> ExitCode {
@@ -39,79 +51,113 @@ async fn main() -> ExitCode {
             .cloned()
     };
     let sdk = remediator_aws::load_sdk_config(None, 2).await;
-    let seed = Seed {
+    let mut seed = Seed {
         ecs: aws_sdk_ecs::Client::new(&sdk),
         codedeploy: aws_sdk_codedeploy::Client::new(&sdk),
         network: None,
     };
-    match (args.get(1).map(String::as_str), arg("--state")) {
+    let result = match (args.get(1).map(String::as_str), arg("--state")) {
         (Some("seed"), Some(state)) => {
-            let (Some(event_in), Some(event_out)) = (arg("--event-in"), arg("--event-out")) else {
-                eprintln!(
-                    "usage: demo-account seed --event-in FIXTURE --event-out FILE --state FILE"
-                );
-                return ExitCode::from(2);
-            };
-            for cluster in ["prod", "staging"] {
-                seed.cluster(cluster).await;
-            }
-            let td = seed.task_definition("demo-web").await;
-            for (cluster, name, controller) in SERVICES {
-                seed.service(cluster, name, &td, controller.clone()).await;
-            }
-            let ids = deployments(&seed).await;
-            let state_json = serde_json::to_vec_pretty(&ids).unwrap_or_default();
-            let event = fixture_at(&event_in, Utc::now());
-            let event_json = serde_json::to_vec_pretty(&event).unwrap_or_default();
-            if let Err(e) = std::fs::write(&state, state_json)
-                .and_then(|_| std::fs::write(&event_out, event_json))
-            {
-                eprintln!("demo-account: cannot write: {e}");
-                return ExitCode::from(1);
-            }
-            println!("seeded clusters prod, staging with {} services; {event_out} is {event_in} stamped now", SERVICES.len());
-            ExitCode::SUCCESS
-        }
-        (Some("compare"), Some(state)) => {
-            let before: Vec<(String, String, Option<String>)> = match std::fs::read(&state)
-                .map_err(|e| e.to_string())
-                .and_then(|raw| serde_json::from_slice(&raw).map_err(|e| e.to_string()))
-            {
-                Ok(b) => b,
-                Err(e) => {
-                    eprintln!("demo-account: cannot read {state}: {e}");
-                    return ExitCode::from(1);
+            match (arg("--event-in"), arg("--event-out"), arg("--subnets"), arg("--security-group")) {
+                (Some(event_in), Some(event_out), Some(subnets), Some(security_group)) => {
+                    seed.network = Some(Network {
+                        subnets: subnets.split(',').map(str::to_owned).collect(),
+                        security_group,
+                    });
+                    run_seed(&seed, &event_in, &event_out, &state).await
                 }
-            };
-            let after = deployments(&seed).await;
-            println!(
-                "{:<26} {:<36} {:<36} CHANGED",
-                "SERVICE", "DEPLOYMENT BEFORE", "DEPLOYMENT AFTER"
-            );
-            for ((cluster, name, b), (_, _, a)) in before.iter().zip(&after) {
-                let show = |d: &Option<String>| d.clone().unwrap_or_else(|| "-".into());
-                println!(
-                    "{:<26} {:<36} {:<36} {}",
-                    format!("{cluster}/{name}"),
-                    show(b),
-                    show(a),
-                    if b != a { "yes" } else { "no" }
-                );
+                _ => Err("usage: demo-account seed --event-in FIXTURE --event-out FILE --state FILE --subnets A,B --security-group SG".into()),
             }
-            ExitCode::SUCCESS
         }
-        _ => {
-            eprintln!("usage: demo-account seed --event-in FIXTURE --event-out FILE --state FILE | compare --state FILE");
+        (Some("compare"), Some(state)) => compare(&seed, &state).await,
+        _ => Err("usage: demo-account seed … | compare --state FILE".into()),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("demo-account: {e}");
             ExitCode::from(2)
         }
     }
 }
 
-async fn deployments(seed: &Seed) -> Vec<(String, String, Option<String>)> {
+async fn run_seed(seed: &Seed, event_in: &str, event_out: &str, state: &str) -> Result<(), String> {
+    for cluster in ["prod", "staging"] {
+        seed.cluster(cluster).await;
+    }
+    let td = seed.task_definition("demo-web").await;
+    for (cluster, name) in ROLLING {
+        seed.service(cluster, name, &td, None).await;
+    }
+    let bg = seed.blue_green_service(BLUE_GREEN.0, BLUE_GREEN.1).await;
+    let saved = State {
+        rolling: rolling_deployments(seed).await,
+        codedeploy: seed
+            .codedeploy_deployments(&bg.application, &bg.group)
+            .await,
+        application: bg.application,
+        group: bg.group,
+    };
+    let state_json = serde_json::to_vec_pretty(&saved).map_err(|e| e.to_string())?;
+    let event_json =
+        serde_json::to_vec_pretty(&fixture_at(event_in, Utc::now())).map_err(|e| e.to_string())?;
+    std::fs::write(state, state_json)
+        .and_then(|_| std::fs::write(event_out, event_json))
+        .map_err(|e| format!("cannot write: {e}"))?;
+    eprintln!(
+        "seeded clusters prod, staging: {} rolling services, blue/green {}/{} (CodeDeploy {}/{}); {event_out} is the fixture stamped now",
+        ROLLING.len(),
+        BLUE_GREEN.0,
+        BLUE_GREEN.1,
+        saved.application,
+        saved.group
+    );
+    // The earlier release, for the caller to mark finished.
+    println!("{}", bg.previous_deployment);
+    Ok(())
+}
+
+async fn compare(seed: &Seed, state: &str) -> Result<(), String> {
+    let before: State = std::fs::read(state)
+        .map_err(|e| e.to_string())
+        .and_then(|raw| serde_json::from_slice(&raw).map_err(|e| e.to_string()))
+        .map_err(|e| format!("cannot read {state}: {e}"))?;
+    let after = rolling_deployments(seed).await;
+    println!("{:<28} {:<38} {:<38} CHANGED", "SERVICE", "BEFORE", "AFTER");
+    let show = |d: &Option<String>| d.clone().unwrap_or_else(|| "-".into());
+    for ((name, b), (_, a)) in before.rolling.iter().zip(&after) {
+        println!(
+            "{name:<28} {:<38} {:<38} {}",
+            show(b),
+            show(a),
+            if b != a { "yes" } else { "no" }
+        );
+    }
+    let now = seed
+        .codedeploy_deployments(&before.application, &before.group)
+        .await;
+    let new: Vec<&String> = now
+        .iter()
+        .filter(|d| !before.codedeploy.contains(d))
+        .collect();
+    println!(
+        "{:<28} {:<38} {:<38} {}",
+        format!("{}/{}", BLUE_GREEN.0, BLUE_GREEN.1),
+        format!("codedeploy {}", before.codedeploy.join(",")),
+        format!(
+            "codedeploy +{}",
+            new.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(",")
+        ),
+        if new.is_empty() { "no" } else { "yes" }
+    );
+    Ok(())
+}
+
+async fn rolling_deployments(seed: &Seed) -> Vec<(String, Option<String>)> {
     let mut out = Vec::new();
-    for (cluster, name, _) in SERVICES {
+    for (cluster, name) in ROLLING {
         let id = seed.primary_deployment(cluster, name).await;
-        out.push(((*cluster).to_owned(), (*name).to_owned(), id));
+        out.push((format!("{cluster}/{name}"), id));
     }
     out
 }
