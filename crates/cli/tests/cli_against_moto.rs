@@ -183,3 +183,64 @@ fn show_renders_a_saved_report() {
         String::from_utf8_lossy(&out.stdout).contains("nothing to do: the Health event is closed")
     );
 }
+
+#[tokio::test]
+async fn apply_twice_redeploys_a_blue_green_service_through_codedeploy_exactly_once() {
+    let moto = MotoServer::start();
+    let seed = Seed::new(&moto).await;
+    seed.cluster("prod").await;
+    let bg = seed.blue_green_service("prod", "shop").await;
+    moto.set_codedeploy_status(&bg.previous_deployment, "Succeeded");
+    let mut event = fixture_at("health-ecs-services-pipe.json", Utc::now());
+    event["resources"] = json!(["prod|shop"]);
+    event["detail"]["affectedEntities"] = json!([{ "entityValue": "prod | shop" }]);
+    let file = write_event("blue-green.json", &event);
+    let file = file.to_str().expect("utf-8 path");
+
+    let first = remediator(&moto, &["apply", "--event", file, "--json"]);
+    let after_first = seed
+        .codedeploy_deployments(&bg.application, &bg.group)
+        .await;
+    let second = remediator(&moto, &["apply", "--event", file, "--json"]);
+
+    assert_eq!(
+        first.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&first.stderr)
+    );
+    let first = json_report(&first);
+    let created = &first.outcomes[0];
+    assert_eq!(created.code, "codedeploy_deployment_created", "{created:?}");
+    assert_eq!(
+        after_first.len(),
+        2,
+        "one new deployment besides the earlier release"
+    );
+    let new_id = created.deployment_after.clone().expect("new deployment id");
+    let appspec: serde_json::Value =
+        serde_json::from_str(&seed.appspec_of(&new_id).await).expect("JSON AppSpec");
+    let props = &appspec["Resources"][0]["TargetService"]["Properties"];
+    assert_eq!(props["TaskDefinition"], bg.task_definition.as_str());
+    assert_eq!(
+        props["LoadBalancerInfo"],
+        json!({ "ContainerName": "app", "ContainerPort": 8080 })
+    );
+    assert_eq!(
+        appspec["Hooks"],
+        json!([
+            { "BeforeInstall": "PreflightChecks" },
+            { "AfterAllowTestTraffic": "arn:aws:lambda:us-east-1:123456789012:function:SmokeTests" }
+        ])
+    );
+
+    assert_eq!(second.status.code(), Some(0));
+    assert_eq!(json_report(&second).outcomes[0].code, "already_replaced");
+    assert_eq!(
+        seed.codedeploy_deployments(&bg.application, &bg.group)
+            .await
+            .len(),
+        2,
+        "the second run creates none"
+    );
+}
