@@ -145,7 +145,7 @@ async fn a_dry_run_plans_the_deployment_without_making_it() {
 }
 
 #[tokio::test]
-async fn each_controller_gets_its_own_remediation_and_standalone_tasks_are_reported_not_built() {
+async fn each_controller_gets_its_own_remediation_and_a_task_that_is_gone_is_reported() {
     let moto = MotoServer::start();
     let seed = Seed::new(&moto).await;
     seed.cluster("prod").await;
@@ -173,9 +173,9 @@ async fn each_controller_gets_its_own_remediation_and_standalone_tasks_are_repor
     let task = outcome_of(&report, "task prod/0123456789abcdef0123456789abcdef");
     assert_eq!(
         (task.status, task.code.as_str()),
-        (Status::Skipped, "not_built_yet")
+        (Status::Skipped, "not_found")
     );
-    assert!(task.reason.contains("not built yet"), "{}", task.reason);
+    assert!(task.reason.contains("gone"), "{}", task.reason);
     let external = outcome_of(&report, "service prod/external");
     assert_eq!(
         (external.status, external.code.as_str()),

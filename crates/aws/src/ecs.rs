@@ -10,15 +10,30 @@ use remediator_core::ports::{
     TaskSetInfo,
 };
 
-/// ECS through the AWS SDK. Cheap to clone: the client is shared.
+/// ECS through the AWS SDK (and EC2, for task network interfaces). Cheap to clone: the
+/// clients are shared.
 #[derive(Clone, Debug)]
 pub struct SdkEcs {
-    client: aws_sdk_ecs::Client,
+    pub(crate) client: aws_sdk_ecs::Client,
+    pub(crate) ec2: Option<aws_sdk_ec2::Client>,
+    pub(crate) health_cache: crate::tasks::HealthCache,
 }
 
 impl SdkEcs {
+    /// ECS only: enough for services; relaunching awsvpc tasks needs [`SdkEcs::with_ec2`].
     pub fn new(client: aws_sdk_ecs::Client) -> Self {
-        SdkEcs { client }
+        SdkEcs {
+            client,
+            ec2: None,
+            health_cache: Default::default(),
+        }
+    }
+
+    pub fn with_ec2(client: aws_sdk_ecs::Client, ec2: aws_sdk_ec2::Client) -> Self {
+        SdkEcs {
+            ec2: Some(ec2),
+            ..SdkEcs::new(client)
+        }
     }
 }
 

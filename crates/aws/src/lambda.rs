@@ -3,7 +3,7 @@
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use lambda_runtime::{Diagnostic, LambdaEvent};
-use remediator_core::ports::{CodeDeployApi, EcsServices};
+use remediator_core::ports::{CodeDeployApi, EcsServices, EcsTasks};
 use remediator_core::{Disposition, Remediator, Report};
 use serde_json::Value;
 use tracing::Instrument;
@@ -34,7 +34,7 @@ impl From<HandlerError> for Diagnostic {
 }
 
 /// Handles one invocation with the shared remediator.
-pub async fn handle<E: EcsServices, D: CodeDeployApi>(
+pub async fn handle<E: EcsServices + EcsTasks, D: CodeDeployApi>(
     remediator: &Remediator<E, D>,
     event: LambdaEvent<Value>,
 ) -> Result<Report, HandlerError> {

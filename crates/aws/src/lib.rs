@@ -6,6 +6,7 @@ pub mod codedeploy;
 pub mod config;
 pub mod ecs;
 pub mod lambda;
+pub mod tasks;
 
 use std::time::Duration;
 
@@ -47,7 +48,7 @@ pub async fn load_sdk_config(region: Option<String>, max_attempts: u32) -> SdkCo
 pub fn remediator(sdk: &SdkConfig, mut settings: Settings) -> AwsRemediator {
     settings.region = sdk.region().map(ToString::to_string);
     Remediator::new(
-        SdkEcs::new(aws_sdk_ecs::Client::new(sdk)),
+        SdkEcs::with_ec2(aws_sdk_ecs::Client::new(sdk), aws_sdk_ec2::Client::new(sdk)),
         SdkCodeDeploy::new(aws_sdk_codedeploy::Client::new(sdk)),
         settings,
     )

@@ -20,14 +20,14 @@ use crate::appspec;
 use crate::notice::{parse_value, Parsed, RetirementNotice};
 use crate::outcome::{code, Outcome, Report, Status};
 use crate::plan::{
-    check_codedeploy, plan_service, CodeDeployCheck, ServiceDecision, CODEDEPLOY_REDEPLOY,
-    FORCE_NEW_DEPLOYMENT,
+    check_codedeploy, plan_service, plan_task, CodeDeployCheck, ServiceDecision, TaskDecision,
+    CODEDEPLOY_REDEPLOY, FORCE_NEW_DEPLOYMENT, RELAUNCH_TASK, REPLACES_TAG,
 };
 use crate::ports::{
-    ApiError, ApiErrorKind, BlueGreenSpec, CodeDeployApi, CodeDeployment, EcsServices,
-    IN_PROGRESS_STATUSES, MAX_SERVICES_PER_DESCRIBE,
+    ApiError, ApiErrorKind, BlueGreenSpec, CodeDeployApi, CodeDeployment, EcsServices, EcsTasks,
+    TaskObservation, IN_PROGRESS_STATUSES, MAX_SERVICES_PER_DESCRIBE, MAX_TASKS_PER_DESCRIBE,
 };
-use crate::target::{ServiceRef, Target};
+use crate::target::{ServiceRef, Target, TaskRef};
 
 /// A token bucket: `per_second` refill, `burst` capacity.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -61,6 +61,10 @@ pub struct Settings {
     pub backoff: Backoff,
     /// Stop starting new calls this long before the deadline, to report in time.
     pub deadline_margin: Duration,
+    /// How often a replacement task is looked at while it starts.
+    pub task_poll: Duration,
+    /// How long to wait for a replacement to run (and be healthy) when there is no deadline.
+    pub replacement_wait: Duration,
 }
 
 impl Default for Settings {
@@ -80,6 +84,8 @@ impl Default for Settings {
                 max: Duration::from_secs(20),
             },
             deadline_margin: Duration::from_secs(10),
+            task_poll: Duration::from_secs(5),
+            replacement_wait: Duration::from_secs(600),
         }
     }
 }
@@ -92,7 +98,7 @@ pub struct Remediator<E, D> {
     update_limiter: Option<DefaultDirectRateLimiter>,
 }
 
-impl<E: EcsServices, D: CodeDeployApi> Remediator<E, D> {
+impl<E: EcsServices + EcsTasks, D: CodeDeployApi> Remediator<E, D> {
     pub fn new(ecs: E, codedeploy: D, settings: Settings) -> Self {
         let update_limiter = settings.update_service_rate.and_then(|rate| {
             let per_second = NonZeroU32::new(rate.per_second)?;
@@ -140,26 +146,12 @@ impl<E: EcsServices, D: CodeDeployApi> Remediator<E, D> {
         }
 
         let mut outcomes: Vec<Option<Outcome>> = vec![None; notice.targets.len()];
-        // cluster → [(index in notice, service)]
-        let mut by_cluster: Vec<(String, Vec<(usize, ServiceRef)>)> = Vec::new();
+        let mut services: Vec<(usize, ServiceRef)> = Vec::new();
+        let mut tasks: Vec<(usize, TaskRef)> = Vec::new();
         for (i, target) in notice.targets.iter().enumerate() {
             match target {
-                Target::Service(s) => match by_cluster.iter_mut().find(|(c, _)| *c == s.cluster) {
-                    Some((_, list)) => list.push((i, s.clone())),
-                    None => by_cluster.push((s.cluster.clone(), vec![(i, s.clone())])),
-                },
-                Target::Task(_) => {
-                    outcomes[i] = Some(
-                        Outcome::new(
-                            target.clone(),
-                            Status::Skipped,
-                            code::NOT_BUILT_YET,
-                            "standalone task relaunch is not built yet: AWS will stop this task \
-                             and start no replacement; relaunch it before the retirement date",
-                        )
-                        .with_action("relaunch_task"),
-                    )
-                }
+                Target::Service(s) => services.push((i, s.clone())),
+                Target::Task(t) => tasks.push((i, t.clone())),
                 Target::Unrecognized { raw, why } => {
                     outcomes[i] = Some(Outcome::failed(
                         target.clone(),
@@ -171,7 +163,42 @@ impl<E: EcsServices, D: CodeDeployApi> Remediator<E, D> {
             }
         }
 
-        // Pass 1: observe, 10 services per DescribeServices call, per cluster.
+        // Pass 0: observe standalone tasks, 100 per DescribeTasks call, per cluster.
+        let mut relaunches = Vec::new();
+        // (task index, index whose outcome it shares): tasks that belong to a service.
+        let mut as_service: Vec<(usize, usize)> = Vec::new();
+        for (i, decision, observed) in self.observe_tasks(&tasks, deadline).await {
+            match (decision, observed) {
+                (TaskDecision::Final(outcome), _) => outcomes[i] = Some(outcome),
+                (TaskDecision::Relaunch, Some(task)) => relaunches.push((i, task)),
+                (TaskDecision::Relaunch, None) => {
+                    outcomes[i] = Some(Outcome::failed(
+                        notice.targets[i].clone(),
+                        code::API_ERROR,
+                        "internal: relaunch planned without an observation",
+                        true,
+                    ))
+                }
+                (TaskDecision::AsService(service), _) => {
+                    match services.iter().find(|(_, s)| *s == service) {
+                        Some((j, _)) => as_service.push((i, *j)),
+                        None => {
+                            services.push((i, service));
+                            as_service.push((i, i));
+                        }
+                    }
+                }
+            }
+        }
+
+        // Pass 1: observe services, 10 per DescribeServices call, per cluster.
+        let mut by_cluster: Vec<(String, Vec<(usize, ServiceRef)>)> = Vec::new();
+        for (i, s) in services {
+            match by_cluster.iter_mut().find(|(c, _)| *c == s.cluster) {
+                Some((_, list)) => list.push((i, s)),
+                None => by_cluster.push((s.cluster.clone(), vec![(i, s)])),
+            }
+        }
         let batches: Vec<(&str, &[(usize, ServiceRef)])> = by_cluster
             .iter()
             .flat_map(|(cluster, list)| {
@@ -185,28 +212,37 @@ impl<E: EcsServices, D: CodeDeployApi> Remediator<E, D> {
             .collect()
             .await;
 
-        // Pass 2: act.
-        let mut to_act = Vec::new();
+        // Pass 2: act on services and tasks together, bounded.
+        enum Work<L> {
+            Service(ServiceRef, ServiceDecision),
+            Task(TaskObservation<L>),
+        }
+        let mut work = Vec::new();
         for (i, service, decision) in decided.into_iter().flatten() {
             match decision {
                 ServiceDecision::Final(outcome) => outcomes[i] = Some(outcome),
-                other => to_act.push((i, service, other)),
+                other => work.push((i, Work::Service(service, other))),
             }
         }
-        let acted: Vec<(usize, Outcome)> = stream::iter(to_act)
-            .map(|(i, service, decision)| async move {
-                let outcome = match decision {
-                    ServiceDecision::ForceNewDeployment {
-                        previous_deployment,
-                    } => {
+        work.extend(relaunches.into_iter().map(|(i, t)| (i, Work::Task(t))));
+        let acted: Vec<(usize, Outcome)> = stream::iter(work)
+            .map(|(i, item)| async move {
+                let outcome = match item {
+                    Work::Service(
+                        service,
+                        ServiceDecision::ForceNewDeployment {
+                            previous_deployment,
+                        },
+                    ) => {
                         self.force_new_deployment(service, previous_deployment, deadline)
                             .await
                     }
-                    ServiceDecision::CodeDeployRedeploy { spec } => {
+                    Work::Service(service, ServiceDecision::CodeDeployRedeploy { spec }) => {
                         self.codedeploy_redeploy(&service, &spec, notice, deadline)
                             .await
                     }
-                    ServiceDecision::Final(outcome) => outcome,
+                    Work::Service(_, ServiceDecision::Final(outcome)) => outcome,
+                    Work::Task(task) => self.relaunch(&notice.targets[i], task, deadline).await,
                 };
                 (i, outcome)
             })
@@ -215,6 +251,19 @@ impl<E: EcsServices, D: CodeDeployApi> Remediator<E, D> {
             .await;
         for (i, outcome) in acted {
             outcomes[i] = Some(outcome);
+        }
+
+        // Tasks of a service share the service's outcome, under their own name.
+        for (i, j) in as_service {
+            if let Some(mut outcome) = outcomes[j].clone() {
+                let service = outcome.target.to_string();
+                outcome.target = notice.targets[i].clone();
+                outcome.reason = format!(
+                    "task belongs to {service}, remediated as such: {}",
+                    outcome.reason
+                );
+                outcomes[i] = Some(outcome);
+            }
         }
 
         outcomes
@@ -523,6 +572,245 @@ impl<E: EcsServices, D: CodeDeployApi> Remediator<E, D> {
         })
     }
 
+    /// Describes the named tasks (per cluster, 100 per call; tasks named without a cluster are
+    /// looked for in every cluster) and decides for each.
+    async fn observe_tasks(
+        &self,
+        tasks: &[(usize, TaskRef)],
+        deadline: Option<Instant>,
+    ) -> Vec<(usize, TaskDecision, Option<TaskObservation<E::Launch>>)> {
+        let mut found: Vec<Option<TaskObservation<E::Launch>>> = vec![None; tasks.len()];
+        let mut failed: Vec<Option<Outcome>> = vec![None; tasks.len()];
+        let mut clusters: Vec<String> = Vec::new();
+        for (_, t) in tasks {
+            if let Some(c) = &t.cluster {
+                if !clusters.contains(c) {
+                    clusters.push(c.clone());
+                }
+            }
+        }
+        if tasks.iter().any(|(_, t)| t.cluster.is_none()) {
+            match self
+                .with_backoff(deadline, || self.ecs.list_clusters())
+                .await
+            {
+                Ok(all) => {
+                    for c in all {
+                        if !clusters.contains(&c) {
+                            clusters.push(c);
+                        }
+                    }
+                }
+                Err(e) => {
+                    for (k, (i, t)) in tasks.iter().enumerate() {
+                        if t.cluster.is_none() {
+                            failed[k] = Some(budget_failure(&self.target_of(*i, t), e.clone()));
+                        }
+                    }
+                }
+            }
+        }
+        for cluster in &clusters {
+            // Still unplaced tasks that may be in this cluster.
+            let wanted: Vec<usize> = (0..tasks.len())
+                .filter(|&k| found[k].is_none() && failed[k].is_none())
+                .filter(|&k| tasks[k].1.cluster.as_deref().is_none_or(|c| c == cluster))
+                .collect();
+            for chunk in wanted.chunks(MAX_TASKS_PER_DESCRIBE) {
+                let ids: Vec<String> = chunk.iter().map(|&k| tasks[k].1.task_id.clone()).collect();
+                match self
+                    .with_backoff(deadline, || self.ecs.describe_tasks(cluster, &ids))
+                    .await
+                {
+                    Ok(described) => {
+                        for task in described.tasks {
+                            if let Some(&k) = chunk.iter().find(|&&k| tasks[k].1.task_id == task.id)
+                            {
+                                found[k] = Some(task);
+                            }
+                        }
+                    }
+                    Err(e) => {
+                        for &k in chunk {
+                            if tasks[k].1.cluster.is_some() {
+                                failed[k] = Some(budget_failure(
+                                    &self.target_of(tasks[k].0, &tasks[k].1),
+                                    e.clone(),
+                                ));
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        tasks
+            .iter()
+            .enumerate()
+            .map(|(k, (i, t))| {
+                let target = self.target_of(*i, t);
+                if let Some(outcome) = failed[k].take() {
+                    return (*i, TaskDecision::Final(outcome), None);
+                }
+                let observed = found[k].take();
+                // A task this remediator already replaced and stopped says so in its reason.
+                if let Some(task) = observed.as_ref() {
+                    if let Some(reason) = task
+                        .stopped_reason
+                        .as_deref()
+                        .filter(|r| r.contains(STOP_REASON_MARK))
+                    {
+                        let outcome = Outcome::new(
+                            target,
+                            Status::AlreadyDone,
+                            code::ALREADY_REPLACED,
+                            format!("already relaunched and stopped: {reason}"),
+                        )
+                        .with_action(RELAUNCH_TASK);
+                        return (*i, TaskDecision::Final(outcome), None);
+                    }
+                }
+                (*i, plan_task(&target, observed.as_ref()), observed)
+            })
+            .collect()
+    }
+
+    fn target_of(&self, _index: usize, task: &TaskRef) -> Target {
+        Target::Task(task.clone())
+    }
+
+    /// Relaunches a standalone task and stops it once the replacement runs (and is healthy).
+    async fn relaunch(
+        &self,
+        target: &Target,
+        task: TaskObservation<E::Launch>,
+        deadline: Option<Instant>,
+    ) -> Outcome {
+        let fail = |e: Budget| budget_failure(target, e).with_action(RELAUNCH_TASK);
+        let existing = match self
+            .with_backoff(deadline, || self.ecs.find_replacement(&task, REPLACES_TAG))
+            .await
+        {
+            Ok(existing) => existing,
+            Err(e) => return fail(e),
+        };
+        if self.settings.dry_run {
+            let reason = match &existing {
+                Some(r) => format!("dry run: replacement {} exists; would stop this task once it runs", r.id),
+                None => "dry run: would RunTask a replacement with the same launch parameters, then stop this task".to_owned(),
+            };
+            return Outcome::new(
+                target.clone(),
+                Status::Planned,
+                code::WOULD_RELAUNCH,
+                reason,
+            )
+            .with_action(RELAUNCH_TASK)
+            .with_deployments(Some(task.id.clone()), existing.map(|r| r.id));
+        }
+        let replacement = match existing {
+            Some(r) => r,
+            None => {
+                let token = client_token(&task.id);
+                match self
+                    .with_backoff(deadline, || {
+                        self.ecs
+                            .run_replacement(&task, (REPLACES_TAG, &task.id), &token)
+                    })
+                    .await
+                {
+                    Ok(r) => r,
+                    Err(e) => return fail(e),
+                }
+            }
+        };
+        let before = Some(task.id.clone());
+        let after = Some(replacement.id.clone());
+        match self.wait_ready(replacement, deadline).await {
+            Err(e) => fail(e).with_deployments(before, after),
+            Ok(Readiness::Stopped(r)) => Outcome::failed(
+                target.clone(),
+                code::REPLACEMENT_FAILED,
+                format!(
+                    "replacement {} stopped before it was ready ({}): the original task was left running",
+                    r.id,
+                    r.stopped_reason.as_deref().unwrap_or("no reason given")
+                ),
+                false,
+            )
+            .with_action(RELAUNCH_TASK)
+            .with_deployments(before, after),
+            Ok(Readiness::Pending(r)) => Outcome::failed(
+                target.clone(),
+                code::REPLACEMENT_PENDING,
+                format!(
+                    "replacement {} is {} (health {}): the original keeps running until a later attempt sees it ready",
+                    r.id,
+                    r.last_status,
+                    r.health_status.as_deref().unwrap_or("UNKNOWN")
+                ),
+                true,
+            )
+            .with_action(RELAUNCH_TASK)
+            .with_deployments(before, after),
+            Ok(Readiness::Ready(r)) => {
+                let reason = format!("{STOP_REASON_MARK}: replaced by task {} ahead of a Fargate retirement", r.id);
+                match self
+                    .with_backoff(deadline, || self.ecs.stop_task(&task.cluster, &task.arn, &reason))
+                    .await
+                {
+                    Ok(()) => Outcome::new(
+                        target.clone(),
+                        Status::Acted,
+                        code::RELAUNCHED,
+                        format!("replacement {} is running; this task was stopped", r.id),
+                    )
+                    .with_action(RELAUNCH_TASK)
+                    .with_deployments(before, after),
+                    Err(e) => fail(e).with_deployments(before, after),
+                }
+            }
+        }
+    }
+
+    /// Polls the replacement until it runs (and is healthy when the task definition has health
+    /// checks), stops, or time runs out.
+    async fn wait_ready(
+        &self,
+        mut replacement: TaskObservation<E::Launch>,
+        deadline: Option<Instant>,
+    ) -> Result<Readiness<E::Launch>, Budget> {
+        let give_up = match deadline {
+            Some(d) => d
+                .checked_sub(self.settings.deadline_margin)
+                .unwrap_or_else(Instant::now),
+            None => Instant::now() + self.settings.replacement_wait,
+        };
+        loop {
+            if replacement.last_status == "STOPPED" || replacement.desired_status == "STOPPED" {
+                return Ok(Readiness::Stopped(replacement));
+            }
+            let healthy = !replacement.has_health_checks
+                || replacement.health_status.as_deref() == Some("HEALTHY");
+            if replacement.last_status == "RUNNING" && healthy {
+                return Ok(Readiness::Ready(replacement));
+            }
+            if Instant::now() + self.settings.task_poll >= give_up {
+                return Ok(Readiness::Pending(replacement));
+            }
+            tokio::time::sleep(self.settings.task_poll).await;
+            let ids = [replacement.id.clone()];
+            let described = self
+                .with_backoff(deadline, || {
+                    self.ecs.describe_tasks(&replacement.cluster, &ids)
+                })
+                .await?;
+            match described.tasks.into_iter().next() {
+                Some(t) => replacement = t,
+                None => return Ok(Readiness::Stopped(replacement)),
+            }
+        }
+    }
+
     /// Waits for an `UpdateService` token, but not past the deadline.
     async fn paced(&self, deadline: Option<Instant>) -> Result<(), Budget> {
         let Some(limiter) = &self.update_limiter else {
@@ -591,6 +879,7 @@ impl<E: EcsServices, D: CodeDeployApi> Remediator<E, D> {
 }
 
 /// Why a call did not produce a result.
+#[derive(Clone)]
 enum Budget {
     Api(ApiError),
     /// The invocation deadline came first.
@@ -632,5 +921,54 @@ fn api_failure(service: &ServiceRef, e: &ApiError) -> Outcome {
             Outcome::failed(target, code::DEPLOYMENT_IN_PROGRESS, e.to_string(), true)
         }
         ApiErrorKind::Rejected => Outcome::failed(target, code::API_ERROR, e.to_string(), false),
+    }
+}
+
+/// Where a replacement stands after waiting.
+enum Readiness<L> {
+    Ready(TaskObservation<L>),
+    Stopped(TaskObservation<L>),
+    Pending(TaskObservation<L>),
+}
+
+/// Marks the stop reason of a task this remediator replaced (ECS keeps it on the stopped task).
+pub const STOP_REASON_MARK: &str = "retirement-remediator";
+
+/// `RunTask`'s idempotency token (up to 64 characters), derived from the retiring task so that a
+/// retry of the same relaunch cannot start a second replacement.
+pub fn client_token(task_id: &str) -> String {
+    let mut token = format!("retire-{task_id}");
+    token.truncate(64);
+    token
+}
+
+fn budget_failure(target: &Target, e: Budget) -> Outcome {
+    match e {
+        Budget::Exhausted => Outcome::failed(
+            target.clone(),
+            code::TIME_BUDGET_EXHAUSTED,
+            "not reached before the invocation deadline: a retry picks it up",
+            true,
+        ),
+        Budget::Api(e) => match e.kind {
+            ApiErrorKind::NotFound => Outcome::new(
+                target.clone(),
+                Status::Skipped,
+                code::NOT_FOUND,
+                format!("not found: {}", e.message),
+            ),
+            ApiErrorKind::Throttled => Outcome::failed(
+                target.clone(),
+                code::THROTTLED,
+                format!("still throttled after backing off: {e}"),
+                true,
+            ),
+            ApiErrorKind::Transient | ApiErrorKind::Busy => {
+                Outcome::failed(target.clone(), code::API_ERROR, e.to_string(), true)
+            }
+            ApiErrorKind::Rejected => {
+                Outcome::failed(target.clone(), code::API_ERROR, e.to_string(), false)
+            }
+        },
     }
 }

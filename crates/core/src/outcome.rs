@@ -58,6 +58,11 @@ pub mod code {
     pub const NO_DEPLOYMENT_GROUP: &str = "no_deployment_group";
     pub const CANNOT_BUILD_APPSPEC: &str = "cannot_build_appspec";
     pub const EXTERNAL_CONTROLLER: &str = "external_controller";
+    pub const OWNED_BY_ORCHESTRATOR: &str = "owned_by_orchestrator";
+    pub const RELAUNCHED: &str = "relaunched";
+    pub const WOULD_RELAUNCH: &str = "would_relaunch";
+    pub const REPLACEMENT_PENDING: &str = "replacement_pending";
+    pub const REPLACEMENT_FAILED: &str = "replacement_failed";
 }
 
 /// The single final word on one affected resource.

@@ -176,3 +176,102 @@ pub fn check_codedeploy(
     }
     CodeDeployCheck::Proceed
 }
+
+pub const RELAUNCH_TASK: &str = "relaunch_task";
+
+/// The tag a replacement carries, naming the id of the task it replaces. It is how a retry or
+/// a redelivered notice finds the replacement instead of starting a second one.
+pub const REPLACES_TAG: &str = "retirement-remediator/replaces";
+
+/// What to do with one standalone task.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TaskDecision {
+    /// Relaunch it with the same parameters, then stop it.
+    Relaunch,
+    /// It belongs to a service: remediate the service.
+    AsService(ServiceRef),
+    Final(Outcome),
+}
+
+/// Who else launches standalone tasks and would run them again on its own. Each rule says where
+/// it comes from; a task matching one is left to its owner.
+fn owner_of<L>(task: &crate::ports::TaskObservation<L>) -> Option<&'static str> {
+    let started_by = task.started_by.as_deref().unwrap_or_default();
+    // Step Functions' ECS integration (`arn:aws:states:::ecs:runTask`) starts tasks with
+    // `startedBy: "AWS Step Functions"` (as in the Step Functions developer guide's ECS sample
+    // output); the state machine handles task failure and retries.
+    if started_by == "AWS Step Functions" {
+        return Some("AWS Step Functions");
+    }
+    // AWS Batch runs Fargate jobs in ECS clusters it creates for each compute environment, named
+    // `AWSBatch-<compute environment>-<uuid>`, and tags jobs' resources with `aws:batch:*` keys;
+    // Batch's job retry strategy owns reruns.
+    if task.cluster.starts_with("AWSBatch-")
+        || task.tags.iter().any(|(k, _)| k.starts_with("aws:batch:"))
+    {
+        return Some("AWS Batch");
+    }
+    // EventBridge rules with an ECS target start tasks with `startedBy: "events-rule/<rule>"`;
+    // a scheduled job runs again at its next schedule, and a relaunch would run this one twice.
+    if started_by.starts_with("events-rule/") {
+        return Some("an EventBridge rule");
+    }
+    // EventBridge Scheduler's ECS RunTask target (uncertain: documented for the target's
+    // parameters, not for the resulting `startedBy`) — tasks it starts carry its tag namespace.
+    if task
+        .tags
+        .iter()
+        .any(|(k, _)| k.starts_with("aws:scheduler:"))
+    {
+        return Some("EventBridge Scheduler");
+    }
+    None
+}
+
+/// Decides for one task, given what `DescribeTasks` returned for it (`None`: missing).
+pub fn plan_task<L>(
+    target: &Target,
+    observed: Option<&crate::ports::TaskObservation<L>>,
+) -> TaskDecision {
+    let Some(task) = observed else {
+        return TaskDecision::Final(Outcome::new(
+            target.clone(),
+            Status::Skipped,
+            code::NOT_FOUND,
+            "task not found: already gone, nothing to relaunch",
+        ));
+    };
+    if task.last_status == "STOPPED" || task.desired_status == "STOPPED" {
+        return TaskDecision::Final(Outcome::new(
+            target.clone(),
+            Status::Skipped,
+            code::NOT_FOUND,
+            format!(
+                "task is {} (desired {}): already gone, nothing to relaunch",
+                task.last_status, task.desired_status
+            ),
+        ));
+    }
+    if let Some(service) = task
+        .group
+        .as_deref()
+        .and_then(|g| g.strip_prefix("service:"))
+    {
+        return TaskDecision::AsService(ServiceRef {
+            cluster: task.cluster.clone(),
+            service: service.to_owned(),
+        });
+    }
+    if let Some(owner) = owner_of(task) {
+        return TaskDecision::Final(
+            Outcome::new(
+                target.clone(),
+                Status::Skipped,
+                code::OWNED_BY_ORCHESTRATOR,
+                format!("task was started by {owner}, which runs it again on its own terms: not relaunched behind its back"),
+            )
+            .with_action(RELAUNCH_TASK),
+        );
+    }
+    TaskDecision::Relaunch
+}

@@ -221,3 +221,85 @@ pub trait CodeDeployApi: Send + Sync {
         description: &str,
     ) -> impl Future<Output = Result<String, ApiError>> + Send;
 }
+
+/// One standalone task as `DescribeTasks` showed it. `L` is the adapter's own record of how the
+/// task was launched (overrides, network, capacity…), carried back to it untouched to relaunch.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TaskObservation<L> {
+    pub arn: String,
+    pub id: String,
+    /// Cluster name.
+    pub cluster: String,
+    pub last_status: String,
+    pub desired_status: String,
+    pub group: Option<String>,
+    pub started_by: Option<String>,
+    pub task_definition: String,
+    pub tags: Vec<(String, String)>,
+    /// `HEALTHY`, `UNHEALTHY`, `UNKNOWN` (no health checks, or not yet known).
+    pub health_status: Option<String>,
+    /// Whether the task definition declares container health checks.
+    pub has_health_checks: bool,
+    pub stopped_reason: Option<String>,
+    pub launch: L,
+}
+
+impl<L> TaskObservation<L> {
+    pub fn tag(&self, key: &str) -> Option<&str> {
+        self.tags
+            .iter()
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+/// The answer to one batched `DescribeTasks`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DescribedTasks<L> {
+    pub tasks: Vec<TaskObservation<L>>,
+    /// `(arn or id, reason)` pairs from the response's `failures[]`.
+    pub failures: Vec<(String, String)>,
+}
+
+/// `DescribeTasks` accepts at most 100 tasks per call.
+pub const MAX_TASKS_PER_DESCRIBE: usize = 100;
+
+/// The ECS calls standalone-task relaunch needs.
+pub trait EcsTasks: Send + Sync {
+    /// How the adapter remembers a task's launch parameters.
+    type Launch: Clone + Send + Sync + std::fmt::Debug + 'static;
+
+    /// Describes up to [`MAX_TASKS_PER_DESCRIBE`] tasks of one cluster, with their tags. A
+    /// cluster that does not exist is reported as every task missing.
+    fn describe_tasks(
+        &self,
+        cluster: &str,
+        tasks: &[String],
+    ) -> impl Future<Output = Result<DescribedTasks<Self::Launch>, ApiError>> + Send;
+
+    /// Names of every cluster (to place tasks named by the old short ARN).
+    fn list_clusters(&self) -> impl Future<Output = Result<Vec<String>, ApiError>> + Send;
+
+    /// A task of the same cluster and family, not stopped, tagged `marker_key = original.id`.
+    fn find_replacement(
+        &self,
+        original: &TaskObservation<Self::Launch>,
+        marker_key: &str,
+    ) -> impl Future<Output = Result<Option<TaskObservation<Self::Launch>>, ApiError>> + Send;
+
+    /// `RunTask` with the original's launch parameters, its tags plus `marker`, and `client_token`.
+    fn run_replacement(
+        &self,
+        original: &TaskObservation<Self::Launch>,
+        marker: (&str, &str),
+        client_token: &str,
+    ) -> impl Future<Output = Result<TaskObservation<Self::Launch>, ApiError>> + Send;
+
+    /// `StopTask` with a reason.
+    fn stop_task(
+        &self,
+        cluster: &str,
+        task_arn: &str,
+        reason: &str,
+    ) -> impl Future<Output = Result<(), ApiError>> + Send;
+}

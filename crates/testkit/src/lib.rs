@@ -22,8 +22,9 @@ use aws_sdk_codedeploy::types::{
 };
 use aws_sdk_ecs::config::Credentials;
 use aws_sdk_ecs::types::{
-    AssignPublicIp, AwsVpcConfiguration, Compatibility, ContainerDefinition, DeploymentController,
-    DeploymentControllerType, LaunchType, LoadBalancer, NetworkConfiguration, NetworkMode,
+    AssignPublicIp, AwsVpcConfiguration, Compatibility, ContainerDefinition, ContainerOverride,
+    DeploymentController, DeploymentControllerType, DesiredStatus, KeyValuePair, LaunchType,
+    LoadBalancer, NetworkConfiguration, NetworkMode, Tag, TaskField, TaskOverride,
 };
 use chrono::{DateTime, SecondsFormat, Utc};
 
@@ -152,6 +153,22 @@ impl MotoServer {
         ]
     }
 
+    /// Keeps every ECS task in the status it has: by default moto moves a task one step towards
+    /// STOPPED each time it is described.
+    pub fn pin_task_status(&self) {
+        let body = serde_json::json!({
+            "model_name": "ecs::task",
+            "transition": { "progression": "manual", "times": 1_000_000 }
+        });
+        ureq::post(&format!(
+            "{}/moto-api/state-manager/set-transition",
+            self.endpoint
+        ))
+        .header("content-type", "application/json")
+        .send(body.to_string())
+        .unwrap_or_else(|e| panic!("moto set-transition failed: {e}"));
+    }
+
     /// Wipes all state.
     pub fn reset(&self) {
         ureq::post(&format!("{}/moto-api/reset", self.endpoint))
@@ -243,6 +260,15 @@ pub struct Seed {
 pub struct Network {
     pub subnets: Vec<String>,
     pub security_group: String,
+}
+
+/// What [`Seed::standalone_task`] launched it with.
+#[derive(Debug, Clone)]
+pub struct StandaloneTask {
+    pub arn: String,
+    pub id: String,
+    pub task_definition: String,
+    pub network: Network,
 }
 
 /// A blue/green service as [`Seed::blue_green_service`] made it.
@@ -396,6 +422,106 @@ impl Seed {
             task_definition: td,
             task_set_id,
         }
+    }
+
+    /// A standalone FARGATE task in `cluster`, launched as a user would: awsvpc network,
+    /// container overrides, group, startedBy and tags.
+    pub async fn standalone_task(
+        &self,
+        cluster: &str,
+        family: &str,
+        started_by: &str,
+    ) -> StandaloneTask {
+        let td = self.task_definition(family).await;
+        let net = self
+            .network
+            .clone()
+            .unwrap_or_else(|| panic!("standalone_task needs Seed::new(&moto)"));
+        let out = self
+            .ecs
+            .run_task()
+            .cluster(cluster)
+            .task_definition(&td)
+            .launch_type(LaunchType::Fargate)
+            .platform_version("1.4.0")
+            .network_configuration(
+                NetworkConfiguration::builder()
+                    .awsvpc_configuration(
+                        AwsVpcConfiguration::builder()
+                            .subnets(&net.subnets[0])
+                            .security_groups(&net.security_group)
+                            .assign_public_ip(AssignPublicIp::Disabled)
+                            .build()
+                            .unwrap_or_else(|e| panic!("awsvpc: {e}")),
+                    )
+                    .build(),
+            )
+            .overrides(
+                TaskOverride::builder()
+                    .container_overrides(
+                        ContainerOverride::builder()
+                            .name("app")
+                            .command("worker")
+                            .command("--queue=payments")
+                            .environment(
+                                KeyValuePair::builder()
+                                    .name("MODE")
+                                    .value("drain-safe")
+                                    .build(),
+                            )
+                            .build(),
+                    )
+                    .build(),
+            )
+            .group("workers")
+            .started_by(started_by)
+            .tags(Tag::builder().key("team").value("payments").build())
+            .tags(Tag::builder().key("cost-center").value("cc-42").build())
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("run task: {e:?}"));
+        let task = out
+            .tasks()
+            .first()
+            .unwrap_or_else(|| panic!("RunTask started nothing: {out:?}"));
+        let arn = task.task_arn().unwrap_or_default().to_owned();
+        StandaloneTask {
+            id: arn.rsplit('/').next().unwrap_or_default().to_owned(),
+            arn,
+            task_definition: td,
+            network: net,
+        }
+    }
+
+    /// Tasks of a cluster with the given desired status, described with tags.
+    pub async fn tasks(
+        &self,
+        cluster: &str,
+        desired: DesiredStatus,
+    ) -> Vec<aws_sdk_ecs::types::Task> {
+        let arns = self
+            .ecs
+            .list_tasks()
+            .cluster(cluster)
+            .desired_status(desired)
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("list tasks: {e:?}"))
+            .task_arns()
+            .to_vec();
+        if arns.is_empty() {
+            return Vec::new();
+        }
+        self.ecs
+            .describe_tasks()
+            .cluster(cluster)
+            .set_tasks(Some(arns))
+            .include(TaskField::Tags)
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("describe tasks: {e:?}"))
+            .tasks()
+            .to_vec()
     }
 
     /// A CodeDeploy deployment with AppSpec content; returns its id.

@@ -1,5 +1,7 @@
 //! Lambda for `AWS_ECS_TASK_PATCHING_RETIREMENT` Health events. Wiring only: the work is in
 //! `remediator-core` (parse, plan, act) and `remediator-aws` (SDK adapters, handler).
+// The handler's future nests the engine's passes, the SDK calls and the runtime's layers.
+#![recursion_limit = "256"]
 
 use lambda_runtime::{run, service_fn, tracing, Error, LambdaEvent};
 use remediator_aws::{lambda::handle, load_sdk_config, remediator, Config};

@@ -1,0 +1,411 @@
+//! The standalone-task port, implemented with `aws-sdk-ecs` (and `aws-sdk-ec2` for the security
+//! groups of a task's network interface, which `DescribeTasks` does not return).
+//!
+//! What `RunTask` gets back from the running task, and from where:
+//! | RunTask parameter | source |
+//! |---|---|
+//! | cluster, taskDefinition (exact revision) | DescribeTasks `clusterArn`, `taskDefinitionArn` |
+//! | launchType / capacityProviderStrategy | `launchType`, or `capacityProviderName` as a one-item strategy |
+//! | platformVersion | `platformVersion` |
+//! | awsvpc subnets | the ENI attachment's `subnetId` (the subnet the task landed in) |
+//! | awsvpc securityGroups, assignPublicIp | EC2 DescribeNetworkInterfaces on the attachment's `networkInterfaceId` |
+//! | overrides | `overrides` (container env/command/cpu/memory, task role, execution role, ephemeral storage) |
+//! | group, startedBy | `group`, `startedBy` |
+//! | tags (+ the `replaces` marker) | DescribeTasks `include=[TAGS]`; `aws:` keys are AWS's own and cannot be set |
+//! | enableECSManagedTags | set when the task carries `aws:ecs:` managed tags |
+//! | enableExecuteCommand | `enableExecuteCommand` |
+//! | clientToken | derived from the retiring task's id |
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use aws_sdk_ecs::types::{
+    AssignPublicIp, AwsVpcConfiguration, CapacityProviderStrategyItem, DesiredStatus, LaunchType,
+    NetworkConfiguration, Tag, Task, TaskField, TaskOverride,
+};
+use remediator_core::ports::{
+    ApiError, ApiErrorKind, DescribedTasks, EcsTasks, TaskObservation, MAX_TASKS_PER_DESCRIBE,
+};
+
+use crate::ecs::{classify, SdkEcs};
+
+/// How a task was launched, as far as the SDK tells it: handed back to `RunTask` untouched.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SdkLaunch {
+    cluster_arn: String,
+    launch_type: Option<LaunchType>,
+    capacity_provider: Option<String>,
+    platform_version: Option<String>,
+    overrides: Option<TaskOverride>,
+    subnet_id: Option<String>,
+    eni_id: Option<String>,
+    enable_execute_command: bool,
+    tags: Vec<Tag>,
+}
+
+/// Health-check presence per task definition ARN (task definitions are immutable).
+pub(crate) type HealthCache = Arc<Mutex<HashMap<String, bool>>>;
+
+impl SdkEcs {
+    async fn has_health_checks(&self, task_definition: &str) -> Result<bool, ApiError> {
+        if let Some(known) = self
+            .health_cache
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(task_definition)
+        {
+            return Ok(*known);
+        }
+        let out = self
+            .client
+            .describe_task_definition()
+            .task_definition(task_definition)
+            .send()
+            .await
+            .map_err(|e| classify("DescribeTaskDefinition", e))?;
+        let has = out
+            .task_definition()
+            .map(|td| {
+                td.container_definitions()
+                    .iter()
+                    .any(|c| c.health_check().is_some())
+            })
+            .unwrap_or(false);
+        self.health_cache
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(task_definition.to_owned(), has);
+        Ok(has)
+    }
+
+    async fn observe(&self, task: &Task) -> Result<Option<TaskObservation<SdkLaunch>>, ApiError> {
+        let (Some(arn), Some(cluster_arn), Some(task_definition)) = (
+            task.task_arn(),
+            task.cluster_arn(),
+            task.task_definition_arn(),
+        ) else {
+            return Ok(None);
+        };
+        let detail = |name: &str| {
+            task.attachments()
+                .iter()
+                .filter(|a| a.r#type() == Some("ElasticNetworkInterface"))
+                .flat_map(|a| a.details())
+                .find(|d| d.name() == Some(name))
+                .and_then(|d| d.value())
+                .map(str::to_owned)
+        };
+        Ok(Some(TaskObservation {
+            arn: arn.to_owned(),
+            id: arn.rsplit('/').next().unwrap_or(arn).to_owned(),
+            cluster: cluster_arn
+                .rsplit('/')
+                .next()
+                .unwrap_or(cluster_arn)
+                .to_owned(),
+            last_status: task.last_status().unwrap_or("UNKNOWN").to_owned(),
+            desired_status: task.desired_status().unwrap_or("UNKNOWN").to_owned(),
+            group: task.group().map(str::to_owned),
+            started_by: task.started_by().map(str::to_owned),
+            task_definition: task_definition.to_owned(),
+            tags: task
+                .tags()
+                .iter()
+                .filter_map(|t| {
+                    Some((
+                        t.key()?.to_owned(),
+                        t.value().unwrap_or_default().to_owned(),
+                    ))
+                })
+                .collect(),
+            health_status: task.health_status().map(|h| h.as_str().to_owned()),
+            has_health_checks: self.has_health_checks(task_definition).await?,
+            stopped_reason: task.stopped_reason().map(str::to_owned),
+            launch: SdkLaunch {
+                cluster_arn: cluster_arn.to_owned(),
+                launch_type: task.launch_type().cloned(),
+                capacity_provider: task.capacity_provider_name().map(str::to_owned),
+                platform_version: task.platform_version().map(str::to_owned),
+                overrides: task.overrides().cloned(),
+                subnet_id: detail("subnetId"),
+                eni_id: detail("networkInterfaceId"),
+                enable_execute_command: task.enable_execute_command(),
+                tags: task.tags().to_vec(),
+            },
+        }))
+    }
+
+    /// Security groups and public-IP setting of the original task's network interface.
+    async fn interface_settings(
+        &self,
+        eni: &str,
+    ) -> Result<(Vec<String>, AssignPublicIp), ApiError> {
+        let Some(ec2) = &self.ec2 else {
+            return Err(ApiError::new(
+                "DescribeNetworkInterfaces",
+                ApiErrorKind::Rejected,
+                "no EC2 client: the task's security groups cannot be recovered",
+            ));
+        };
+        let out = ec2
+            .describe_network_interfaces()
+            .network_interface_ids(eni)
+            .send()
+            .await
+            .map_err(|e| classify("DescribeNetworkInterfaces", e))?;
+        let interface = out.network_interfaces().first().ok_or_else(|| {
+            ApiError::new(
+                "DescribeNetworkInterfaces",
+                ApiErrorKind::NotFound,
+                format!("network interface {eni} not found"),
+            )
+        })?;
+        let groups = interface
+            .groups()
+            .iter()
+            .filter_map(|g| g.group_id().map(str::to_owned))
+            .collect();
+        let public = if interface
+            .association()
+            .and_then(|a| a.public_ip())
+            .is_some()
+        {
+            AssignPublicIp::Enabled
+        } else {
+            AssignPublicIp::Disabled
+        };
+        Ok((groups, public))
+    }
+}
+
+impl EcsTasks for SdkEcs {
+    type Launch = SdkLaunch;
+
+    async fn describe_tasks(
+        &self,
+        cluster: &str,
+        tasks: &[String],
+    ) -> Result<DescribedTasks<SdkLaunch>, ApiError> {
+        let response = self
+            .client
+            .describe_tasks()
+            .cluster(cluster)
+            .set_tasks(Some(tasks.to_vec()))
+            .include(TaskField::Tags)
+            .send()
+            .await;
+        let out = match response {
+            Ok(out) => out,
+            Err(e) => {
+                let e = classify("DescribeTasks", e);
+                if e.kind == ApiErrorKind::NotFound {
+                    return Ok(DescribedTasks {
+                        tasks: Vec::new(),
+                        failures: tasks
+                            .iter()
+                            .map(|t| (t.clone(), format!("cluster {cluster} not found")))
+                            .collect(),
+                    });
+                }
+                return Err(e);
+            }
+        };
+        let mut observed = Vec::new();
+        for task in out.tasks() {
+            if let Some(o) = self.observe(task).await? {
+                observed.push(o);
+            }
+        }
+        Ok(DescribedTasks {
+            tasks: observed,
+            failures: out
+                .failures()
+                .iter()
+                .map(|f| {
+                    (
+                        f.arn().unwrap_or_default().to_owned(),
+                        f.reason().unwrap_or("MISSING").to_owned(),
+                    )
+                })
+                .collect(),
+        })
+    }
+
+    async fn list_clusters(&self) -> Result<Vec<String>, ApiError> {
+        let mut names = Vec::new();
+        let mut next = None;
+        loop {
+            let out = self
+                .client
+                .list_clusters()
+                .set_next_token(next)
+                .send()
+                .await
+                .map_err(|e| classify("ListClusters", e))?;
+            names.extend(
+                out.cluster_arns()
+                    .iter()
+                    .map(|a| a.rsplit('/').next().unwrap_or(a).to_owned()),
+            );
+            next = out
+                .next_token()
+                .filter(|t| !t.is_empty())
+                .map(str::to_owned);
+            if next.is_none() {
+                return Ok(names);
+            }
+        }
+    }
+
+    async fn find_replacement(
+        &self,
+        original: &TaskObservation<SdkLaunch>,
+        marker_key: &str,
+    ) -> Result<Option<TaskObservation<SdkLaunch>>, ApiError> {
+        // `arn:…:task-definition/FAMILY:REVISION`
+        let family = original
+            .task_definition
+            .rsplit('/')
+            .next()
+            .and_then(|f| f.split(':').next())
+            .unwrap_or_default();
+        let mut arns = Vec::new();
+        let mut next = None;
+        loop {
+            let out = self
+                .client
+                .list_tasks()
+                .cluster(&original.cluster)
+                .family(family)
+                .desired_status(DesiredStatus::Running)
+                .set_next_token(next)
+                .send()
+                .await
+                .map_err(|e| classify("ListTasks", e))?;
+            arns.extend(out.task_arns().iter().cloned());
+            next = out
+                .next_token()
+                .filter(|t| !t.is_empty())
+                .map(str::to_owned);
+            if next.is_none() {
+                break;
+            }
+        }
+        arns.retain(|a| *a != original.arn);
+        for chunk in arns.chunks(MAX_TASKS_PER_DESCRIBE) {
+            let described = self.describe_tasks(&original.cluster, chunk).await?;
+            if let Some(found) = described.tasks.into_iter().find(|t| {
+                t.tag(marker_key) == Some(original.id.as_str()) && t.desired_status != "STOPPED"
+            }) {
+                return Ok(Some(found));
+            }
+        }
+        Ok(None)
+    }
+
+    async fn run_replacement(
+        &self,
+        original: &TaskObservation<SdkLaunch>,
+        marker: (&str, &str),
+        client_token: &str,
+    ) -> Result<TaskObservation<SdkLaunch>, ApiError> {
+        let launch = &original.launch;
+        let network = match (&launch.subnet_id, &launch.eni_id) {
+            (Some(subnet), Some(eni)) => {
+                let (groups, public) = self.interface_settings(eni).await?;
+                Some(
+                    NetworkConfiguration::builder()
+                        .awsvpc_configuration(
+                            AwsVpcConfiguration::builder()
+                                .subnets(subnet)
+                                .set_security_groups(Some(groups))
+                                .assign_public_ip(public)
+                                .build()
+                                .map_err(|e| {
+                                    ApiError::new("RunTask", ApiErrorKind::Rejected, e.to_string())
+                                })?,
+                        )
+                        .build(),
+                )
+            }
+            _ => None,
+        };
+        let managed_tags = launch
+            .tags
+            .iter()
+            .any(|t| t.key().is_some_and(|k| k.starts_with("aws:ecs:")));
+        let mut tags: Vec<Tag> = launch
+            .tags
+            .iter()
+            .filter(|t| {
+                t.key()
+                    .is_some_and(|k| !k.starts_with("aws:") && k != marker.0)
+            })
+            .cloned()
+            .collect();
+        tags.push(Tag::builder().key(marker.0).value(marker.1).build());
+        let mut request = self
+            .client
+            .run_task()
+            .cluster(&launch.cluster_arn)
+            .task_definition(&original.task_definition)
+            .count(1)
+            .client_token(client_token)
+            .set_platform_version(launch.platform_version.clone())
+            .set_network_configuration(network)
+            .set_overrides(launch.overrides.clone())
+            .set_group(original.group.clone())
+            .set_started_by(original.started_by.clone())
+            .set_tags(Some(tags))
+            .enable_ecs_managed_tags(managed_tags)
+            .enable_execute_command(launch.enable_execute_command);
+        request = match &launch.capacity_provider {
+            Some(provider) => request.capacity_provider_strategy(
+                CapacityProviderStrategyItem::builder()
+                    .capacity_provider(provider)
+                    .weight(1)
+                    .build()
+                    .map_err(|e| ApiError::new("RunTask", ApiErrorKind::Rejected, e.to_string()))?,
+            ),
+            None => request.set_launch_type(launch.launch_type.clone()),
+        };
+        let out = request.send().await.map_err(|e| classify("RunTask", e))?;
+        if let Some(failure) = out.failures().first() {
+            return Err(ApiError::new(
+                "RunTask",
+                ApiErrorKind::Transient,
+                format!(
+                    "RunTask failed: {} {}",
+                    failure.reason().unwrap_or("unknown reason"),
+                    failure.detail().unwrap_or_default()
+                ),
+            ));
+        }
+        let task = out.tasks().first().ok_or_else(|| {
+            ApiError::new(
+                "RunTask",
+                ApiErrorKind::Transient,
+                "RunTask started no task",
+            )
+        })?;
+        self.observe(task).await?.ok_or_else(|| {
+            ApiError::new(
+                "RunTask",
+                ApiErrorKind::Transient,
+                "RunTask answered an incomplete task",
+            )
+        })
+    }
+
+    async fn stop_task(&self, cluster: &str, task_arn: &str, reason: &str) -> Result<(), ApiError> {
+        self.client
+            .stop_task()
+            .cluster(cluster)
+            .task(task_arn)
+            .reason(reason)
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(|e| classify("StopTask", e))
+    }
+}
