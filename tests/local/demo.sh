@@ -58,6 +58,11 @@ export AWS_ACCESS_KEY_ID=demo AWS_SECRET_ACCESS_KEY=demo AWS_REGION=us-east-1 AW
 unset AWS_PROFILE
 
 read -r subnet_a subnet_b security_group <<<"$(moto_control network us-east-1)"
+# moto moves a task one step towards STOPPED each time it is described unless told otherwise.
+python3 -c 'import json, sys, urllib.request
+urllib.request.urlopen(urllib.request.Request(sys.argv[1] + "/moto-api/state-manager/set-transition",
+    data=json.dumps({"model_name": "ecs::task", "transition": {"progression": "manual", "times": 1000000}}).encode(),
+    headers={"Content-Type": "application/json"}))' "$AWS_ENDPOINT_URL"
 previous=$("$target/debug/demo-account" seed --event-in "$root/$fixture" --event-out "$work/event.json" \
     --state "$work/before.json" --subnets "$subnet_a,$subnet_b" --security-group "$security_group")
 # The blue/green service's earlier release has finished (moto leaves every deployment `Created`).

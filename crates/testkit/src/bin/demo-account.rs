@@ -6,8 +6,9 @@
 //! demo-account compare --state FILE
 //! ```
 //! `seed` creates the clusters and services named by `events-fixtures/health-ecs-demo-account.json`:
-//! rolling services, and one blue/green service with its CodeDeploy application, deployment group,
-//! an earlier release (with lifecycle hooks) and the PRIMARY task set it made. It records each
+//! rolling services, one blue/green service with its CodeDeploy application, deployment group,
+//! an earlier release (with lifecycle hooks) and the PRIMARY task set it made, and a standalone
+//! task (which the stamped event names as well, since its id is only known now). It records each
 //! service's current deployment in `--state`, prints the earlier release's id (for the caller to
 //! mark finished, which no API can), and writes the fixture stamped with the current time (moto
 //! creates the services just now; a real notice is published after they were deployed).
@@ -90,6 +91,10 @@ async fn run_seed(seed: &Seed, event_in: &str, event_out: &str, state: &str) -> 
         seed.service(cluster, name, &td, None).await;
     }
     let bg = seed.blue_green_service(BLUE_GREEN.0, BLUE_GREEN.1).await;
+    // A lone worker started by hand: AWS would stop it and start nothing in its place.
+    let worker = seed
+        .standalone_task("prod", "ledger-worker", "ops-runbook")
+        .await;
     let saved = State {
         rolling: rolling_deployments(seed).await,
         codedeploy: seed
@@ -99,18 +104,22 @@ async fn run_seed(seed: &Seed, event_in: &str, event_out: &str, state: &str) -> 
         group: bg.group,
     };
     let state_json = serde_json::to_vec_pretty(&saved).map_err(|e| e.to_string())?;
-    let event_json =
-        serde_json::to_vec_pretty(&fixture_at(event_in, Utc::now())).map_err(|e| e.to_string())?;
+    let mut event = fixture_at(event_in, Utc::now());
+    if let Some(entities) = event["detail"]["affectedEntities"].as_array_mut() {
+        entities.push(serde_json::json!({ "entityValue": worker.arn }));
+    }
+    let event_json = serde_json::to_vec_pretty(&event).map_err(|e| e.to_string())?;
     std::fs::write(state, state_json)
         .and_then(|_| std::fs::write(event_out, event_json))
         .map_err(|e| format!("cannot write: {e}"))?;
     eprintln!(
-        "seeded clusters prod, staging: {} rolling services, blue/green {}/{} (CodeDeploy {}/{}); {event_out} is the fixture stamped now",
+        "seeded clusters prod, staging: {} rolling services, blue/green {}/{} (CodeDeploy {}/{}), standalone task {}; {event_out} is the fixture stamped now, naming that task too",
         ROLLING.len(),
         BLUE_GREEN.0,
         BLUE_GREEN.1,
         saved.application,
-        saved.group
+        saved.group,
+        worker.id
     );
     // The earlier release, for the caller to mark finished.
     println!("{}", bg.previous_deployment);
@@ -150,6 +159,46 @@ async fn compare(seed: &Seed, state: &str) -> Result<(), String> {
         ),
         if new.is_empty() { "no" } else { "yes" }
     );
+    for task in seed
+        .tasks("prod", aws_sdk_ecs::types::DesiredStatus::Stopped)
+        .await
+    {
+        println!(
+            "{:<28} {:<38} {:<38} {}",
+            "prod standalone task",
+            format!(
+                "{} STOPPED",
+                task.task_arn()
+                    .and_then(|a| a.rsplit('/').next())
+                    .unwrap_or("?")
+            ),
+            "",
+            task.stopped_reason().unwrap_or_default()
+        );
+    }
+    for task in seed
+        .tasks("prod", aws_sdk_ecs::types::DesiredStatus::Running)
+        .await
+    {
+        let replaces = task
+            .tags()
+            .iter()
+            .find(|t| t.key() == Some("retirement-remediator/replaces"))
+            .and_then(|t| t.value())
+            .unwrap_or("-");
+        println!(
+            "{:<28} {:<38} {:<38} replaces {replaces}",
+            "prod standalone task",
+            "",
+            format!(
+                "{} {}",
+                task.task_arn()
+                    .and_then(|a| a.rsplit('/').next())
+                    .unwrap_or("?"),
+                task.last_status().unwrap_or("?")
+            ),
+        );
+    }
     Ok(())
 }
 
