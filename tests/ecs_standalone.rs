@@ -282,7 +282,7 @@ async fn a_task_of_a_service_is_remediated_as_its_service_and_a_gone_task_is_rep
     assert_ne!(seed.primary_deployment("jobs", "api").await, before);
     assert_eq!(
         (report.outcomes[1].status, report.outcomes[1].code.as_str()),
-        (Status::Skipped, "not_found")
+        (Status::Skipped, "gone")
     );
 }
 

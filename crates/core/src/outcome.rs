@@ -59,6 +59,8 @@ pub mod code {
     pub const CANNOT_BUILD_APPSPEC: &str = "cannot_build_appspec";
     pub const EXTERNAL_CONTROLLER: &str = "external_controller";
     pub const OWNED_BY_ORCHESTRATOR: &str = "owned_by_orchestrator";
+    /// A task that is already stopped or unknown.
+    pub const GONE: &str = "gone";
     pub const RELAUNCHED: &str = "relaunched";
     pub const WOULD_RELAUNCH: &str = "would_relaunch";
     pub const REPLACEMENT_PENDING: &str = "replacement_pending";

@@ -237,7 +237,7 @@ pub fn plan_task<L>(
         return TaskDecision::Final(Outcome::new(
             target.clone(),
             Status::Skipped,
-            code::NOT_FOUND,
+            code::GONE,
             "task not found: already gone, nothing to relaunch",
         ));
     };
@@ -245,7 +245,7 @@ pub fn plan_task<L>(
         return TaskDecision::Final(Outcome::new(
             target.clone(),
             Status::Skipped,
-            code::NOT_FOUND,
+            code::GONE,
             format!(
                 "task is {} (desired {}): already gone, nothing to relaunch",
                 task.last_status, task.desired_status

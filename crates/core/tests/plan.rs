@@ -240,3 +240,106 @@ mod codedeploy_history {
         );
     }
 }
+
+mod standalone_tasks {
+    use super::*;
+    use remediator_core::plan::{plan_task, TaskDecision};
+    use remediator_core::ports::TaskObservation;
+    use remediator_core::{Target, TaskRef};
+
+    fn target() -> Target {
+        Target::Task(TaskRef {
+            cluster: Some("jobs".into()),
+            task_id: "abc".into(),
+            arn: "arn:aws:ecs:us-east-1:123456789012:task/jobs/abc".into(),
+        })
+    }
+
+    fn task() -> TaskObservation<()> {
+        TaskObservation {
+            arn: "arn:aws:ecs:us-east-1:123456789012:task/jobs/abc".into(),
+            id: "abc".into(),
+            cluster: "jobs".into(),
+            last_status: "RUNNING".into(),
+            desired_status: "RUNNING".into(),
+            group: Some("family:worker".into()),
+            started_by: Some("ops".into()),
+            task_definition: "arn:aws:ecs:us-east-1:123456789012:task-definition/worker:3".into(),
+            tags: vec![],
+            health_status: None,
+            has_health_checks: false,
+            stopped_reason: None,
+            launch: (),
+        }
+    }
+
+    fn code_of(decision: TaskDecision) -> String {
+        match decision {
+            TaskDecision::Final(o) => o.code,
+            other => panic!("expected a final outcome, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_running_task_started_by_hand_is_relaunched() {
+        assert_eq!(plan_task(&target(), Some(&task())), TaskDecision::Relaunch);
+    }
+
+    #[test]
+    fn a_stopped_or_missing_task_is_gone() {
+        let stopping = TaskObservation {
+            desired_status: "STOPPED".into(),
+            ..task()
+        };
+        assert_eq!(code_of(plan_task(&target(), Some(&stopping))), "gone");
+        assert_eq!(code_of(plan_task::<()>(&target(), None)), "gone");
+    }
+
+    #[test]
+    fn a_task_of_a_service_is_handed_to_its_service() {
+        let t = TaskObservation {
+            group: Some("service:api".into()),
+            ..task()
+        };
+        assert_eq!(
+            plan_task(&target(), Some(&t)),
+            TaskDecision::AsService(ServiceRef {
+                cluster: "jobs".into(),
+                service: "api".into()
+            })
+        );
+    }
+
+    #[test]
+    fn orchestrated_tasks_are_left_to_their_orchestrator() {
+        let cases = [
+            TaskObservation {
+                started_by: Some("AWS Step Functions".into()),
+                ..task()
+            },
+            TaskObservation {
+                cluster: "AWSBatch-ce-1234".into(),
+                ..task()
+            },
+            TaskObservation {
+                tags: vec![("aws:batch:job-queue".into(), "q".into())],
+                ..task()
+            },
+            TaskObservation {
+                started_by: Some("events-rule/nightly-report".into()),
+                ..task()
+            },
+            TaskObservation {
+                tags: vec![("aws:scheduler:schedule-arn".into(), "x".into())],
+                ..task()
+            },
+        ];
+        for t in cases {
+            assert_eq!(
+                code_of(plan_task(&target(), Some(&t))),
+                "owned_by_orchestrator",
+                "{t:?}"
+            );
+        }
+    }
+}
