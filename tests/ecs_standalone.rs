@@ -259,14 +259,39 @@ async fn a_task_of_a_service_is_remediated_as_its_service_and_a_gone_task_is_rep
                 )
                 .build(),
         )
+        .count(2)
         .send()
         .await
-        .expect("service-like task");
-    let grouped_arn = grouped.tasks()[0].task_arn().unwrap_or_default().to_owned();
+        .expect("service-like tasks");
+    let grouped: Vec<String> = grouped
+        .tasks()
+        .iter()
+        .map(|t| t.task_arn().unwrap_or_default().to_owned())
+        .collect();
+    assert_eq!(grouped.len(), 2);
     let gone =
         "arn:aws:ecs:us-east-1:123456789012:task/jobs/00000000000000000000000000000000".to_owned();
 
-    let report = run(&moto, event_naming(&[grouped_arn, gone])).await;
+    let report = run(
+        &moto,
+        event_naming(&[grouped[0].clone(), gone, grouped[1].clone()]),
+    )
+    .await;
+
+    // Two tasks of one service that the notice does not name: one deployment, shared.
+    let second_task = &report.outcomes[2];
+    assert_eq!(second_task.code, "forced_new_deployment", "{second_task:?}");
+    assert!(
+        second_task
+            .reason
+            .starts_with("task belongs to service jobs/api"),
+        "{}",
+        second_task.reason
+    );
+    assert_eq!(
+        second_task.deployment_after,
+        report.outcomes[0].deployment_after
+    );
 
     let as_service = &report.outcomes[0];
     assert_eq!(

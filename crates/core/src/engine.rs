@@ -253,9 +253,14 @@ impl<E: EcsServices + EcsTasks, D: CodeDeployApi> Remediator<E, D> {
             outcomes[i] = Some(outcome);
         }
 
-        // Tasks of a service share the service's outcome, under their own name.
-        for (i, j) in as_service {
-            if let Some(mut outcome) = outcomes[j].clone() {
+        // Tasks of a service share the service's outcome, under their own name. Take every
+        // service outcome before renaming any: several tasks can share one.
+        let shared: Vec<(usize, Option<Outcome>)> = as_service
+            .iter()
+            .map(|&(i, j)| (i, outcomes[j].clone()))
+            .collect();
+        for (i, service_outcome) in shared {
+            if let Some(mut outcome) = service_outcome {
                 let service = outcome.target.to_string();
                 outcome.target = notice.targets[i].clone();
                 outcome.reason = format!(
