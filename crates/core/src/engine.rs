@@ -586,6 +586,7 @@ impl<E: EcsServices + EcsTasks, D: CodeDeployApi> Remediator<E, D> {
     ) -> Vec<(usize, TaskDecision, Option<TaskObservation<E::Launch>>)> {
         let mut found: Vec<Option<TaskObservation<E::Launch>>> = vec![None; tasks.len()];
         let mut failed: Vec<Option<Outcome>> = vec![None; tasks.len()];
+        let mut unsure: Vec<Option<Budget>> = vec![None; tasks.len()];
         let mut clusters: Vec<String> = Vec::new();
         for (_, t) in tasks {
             if let Some(c) = &t.cluster {
@@ -642,9 +643,19 @@ impl<E: EcsServices + EcsTasks, D: CodeDeployApi> Remediator<E, D> {
                                     &self.target_of(tasks[k].0, &tasks[k].1),
                                     e.clone(),
                                 ));
+                            } else {
+                                // It may be in this cluster: "not found" would be a guess.
+                                unsure[k] = Some(e.clone());
                             }
                         }
                     }
+                }
+            }
+        }
+        for k in 0..tasks.len() {
+            if found[k].is_none() && failed[k].is_none() {
+                if let Some(e) = unsure[k].take() {
+                    failed[k] = Some(budget_failure(&self.target_of(tasks[k].0, &tasks[k].1), e));
                 }
             }
         }
