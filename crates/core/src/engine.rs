@@ -124,6 +124,24 @@ impl<E: EcsServices + EcsTasks, D: CodeDeployApi> Remediator<E, D> {
         match parse_value(input) {
             Err(error) => Report::rejected(&error, self.settings.dry_run),
             Ok(Parsed::Ignored(ignored)) => Report::ignored(&ignored, self.settings.dry_run),
+            Ok(Parsed::PodTermination(pod)) => Report::ignored(
+                &crate::notice::Ignored {
+                    event_id: pod.event_id.clone(),
+                    event_arn: None,
+                    source: crate::notice::EKS_SOURCE.into(),
+                    detail_type: crate::notice::EKS_DETAIL_TYPE.into(),
+                    code: "not_built_yet",
+                    reason: format!(
+                        "EKS Fargate pod {}/{} in cluster {}: restarting its owning workload is not built yet; \
+                         EKS deletes it at {}",
+                        pod.namespace,
+                        pod.pod,
+                        pod.cluster,
+                        pod.scheduled_termination.to_rfc3339()
+                    ),
+                },
+                self.settings.dry_run,
+            ),
             Ok(Parsed::Retirement(notice)) => {
                 let outcomes = self.remediate(&notice, deadline).await;
                 Report::handled(&notice, outcomes, self.settings.dry_run)

@@ -18,6 +18,6 @@ pub mod target;
 mod target_tests;
 
 pub use engine::{Backoff, Rate, Remediator, Settings};
-pub use notice::{parse_slice, parse_value, ParseError, Parsed, RetirementNotice};
+pub use notice::{parse_slice, parse_value, ParseError, Parsed, PodNotice, RetirementNotice};
 pub use outcome::{Disposition, Outcome, Report, Status};
 pub use target::{ServiceRef, Target, TaskRef};

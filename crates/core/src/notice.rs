@@ -44,9 +44,11 @@ pub enum ParseError {
     NotEventBridge(#[source] serde_json::Error),
     #[error("AWS Health event detail is malformed: {0}")]
     HealthDetail(#[source] serde_json::Error),
-    #[error("AWS Health retirement event has no `{0}`")]
+    #[error("EKS pod termination event detail is malformed: {0}")]
+    EksDetail(#[source] serde_json::Error),
+    #[error("event has no `{0}`")]
     MissingField(&'static str),
-    #[error("`{field}` is not an RFC 2822 time: {value:?}")]
+    #[error("`{field}` is not a time: {value:?}")]
     BadTime { field: &'static str, value: String },
 }
 
@@ -55,6 +57,8 @@ pub enum ParseError {
 pub enum Parsed {
     /// A Fargate task patching retirement that names resources to remediate.
     Retirement(RetirementNotice),
+    /// EKS could not evict a Fargate pod for patching and will delete it.
+    PodTermination(PodNotice),
     /// A well-formed event that needs no action, with the reason.
     Ignored(Ignored),
 }
@@ -139,16 +143,7 @@ pub fn parse_value(input: Value) -> Result<Parsed, ParseError> {
         serde_json::from_value(input).map_err(ParseError::NotEventBridge)?;
     match (event.source.as_str(), event.detail_type.as_str()) {
         (HEALTH_SOURCE, HEALTH_DETAIL_TYPE) => parse_health(event),
-        (EKS_SOURCE, EKS_DETAIL_TYPE) => Ok(Parsed::Ignored(Ignored {
-            event_id: event.id,
-            event_arn: None,
-            code: "not_built_yet",
-            reason: "EKS Fargate pod termination events are not handled yet \
-                     (the EKS capability is not built)"
-                .into(),
-            source: event.source,
-            detail_type: event.detail_type,
-        })),
+        (EKS_SOURCE, EKS_DETAIL_TYPE) => parse_eks(event),
         _ => Ok(Parsed::Ignored(Ignored {
             event_id: event.id,
             event_arn: None,
@@ -276,4 +271,77 @@ fn dedup_targets(targets: impl Iterator<Item = Target>) -> Vec<Target> {
         }
     }
     out
+}
+
+/// An `EKS Fargate Pod Scheduled Termination` event (EKS user guide, "Fargate OS patching"):
+///
+/// ```json
+/// { "source": "aws.eks", "detail-type": "EKS Fargate Pod Scheduled Termination",
+///   "time": "2021-06-22T12:52:49Z", "resources": ["default/my-deployment-5d8c9c5d4b"],
+///   "detail": { "clusterName": "my-cluster", "fargateProfileName": "my-fargate-profile",
+///               "podName": "my-deployment-5d8c9c5d4b-8jx7l", "podNamespace": "default",
+///               "evictErrorMessage": "Cannot evict pod as it would violate the pod's disruption budget",
+///               "scheduledTerminationTime": "2021-06-30T12:52:44.832Z[UTC]" } }
+/// ```
+#[derive(Debug, Clone, PartialEq)]
+pub struct PodNotice {
+    pub event_id: Option<String>,
+    pub account: Option<String>,
+    pub region: Option<String>,
+    /// When EKS published the event.
+    pub published_at: DateTime<Utc>,
+    pub cluster: String,
+    pub fargate_profile: Option<String>,
+    pub namespace: String,
+    pub pod: String,
+    /// Why the eviction failed (usually a PodDisruptionBudget).
+    pub evict_error: Option<String>,
+    /// When EKS deletes the pod regardless.
+    pub scheduled_termination: DateTime<Utc>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct EksDetail {
+    cluster_name: Option<String>,
+    fargate_profile_name: Option<String>,
+    pod_name: Option<String>,
+    pod_namespace: Option<String>,
+    evict_error_message: Option<String>,
+    scheduled_termination_time: Option<String>,
+}
+
+fn parse_eks(event: EventBridgeEvent<Value>) -> Result<Parsed, ParseError> {
+    let detail: EksDetail = serde_json::from_value(event.detail).map_err(ParseError::EksDetail)?;
+    let required = |v: Option<String>, field: &'static str| {
+        non_empty(v).ok_or(ParseError::MissingField(field))
+    };
+    let raw_time = required(
+        detail.scheduled_termination_time,
+        "detail.scheduledTerminationTime",
+    )?;
+    let scheduled_termination = termination_time(&raw_time)?;
+    Ok(Parsed::PodTermination(PodNotice {
+        event_id: event.id,
+        account: non_empty(event.account),
+        region: non_empty(event.region),
+        published_at: event.time.ok_or(ParseError::MissingField("time"))?,
+        cluster: required(detail.cluster_name, "detail.clusterName")?,
+        fargate_profile: non_empty(detail.fargate_profile_name),
+        namespace: required(detail.pod_namespace, "detail.podNamespace")?,
+        pod: required(detail.pod_name, "detail.podName")?,
+        evict_error: non_empty(detail.evict_error_message),
+        scheduled_termination,
+    }))
+}
+
+/// `2021-06-30T12:52:44.832Z[UTC]`: RFC 3339 with a zone suffix in brackets.
+fn termination_time(raw: &str) -> Result<DateTime<Utc>, ParseError> {
+    let without_zone = raw.split_once('[').map_or(raw, |(t, _)| t).trim();
+    DateTime::parse_from_rfc3339(without_zone)
+        .map(|t| t.with_timezone(&Utc))
+        .map_err(|_| ParseError::BadTime {
+            field: "detail.scheduledTerminationTime",
+            value: raw.to_owned(),
+        })
 }

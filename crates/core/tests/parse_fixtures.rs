@@ -171,9 +171,36 @@ fn an_ecs_operational_issue_is_ignored_as_another_event_type() {
 }
 
 #[test]
-fn an_eks_event_is_explicitly_not_handled_yet() {
-    let i = ignored("eks-fargate-pod-scheduled-termination.json");
-    assert_eq!(i.code, "not_built_yet");
+fn the_eks_sample_parses_with_the_zone_suffix_stripped() {
+    let n = match parse_slice(&fixture("eks-fargate-pod-scheduled-termination.json")) {
+        Ok(Parsed::PodTermination(n)) => n,
+        other => panic!("expected a pod notice, got {other:?}"),
+    };
+    assert_eq!(n.cluster, "my-cluster");
+    assert_eq!(
+        (n.namespace.as_str(), n.pod.as_str()),
+        ("default", "my-deployment-5d8c9c5d4b-8jx7l")
+    );
+    assert_eq!(n.fargate_profile.as_deref(), Some("my-fargate-profile"));
+    assert!(n
+        .evict_error
+        .as_deref()
+        .is_some_and(|e| e.contains("disruption budget")));
+    assert_eq!(
+        n.scheduled_termination,
+        Utc.with_ymd_and_hms(2021, 6, 30, 12, 52, 44).unwrap()
+            + chrono::Duration::milliseconds(832)
+    );
+    assert_eq!(
+        n.published_at,
+        Utc.with_ymd_and_hms(2021, 6, 22, 12, 52, 49).unwrap()
+    );
+}
+
+#[test]
+fn an_eks_event_without_a_pod_name_is_rejected_naming_the_field() {
+    let e = parse_slice(&fixture("malformed-eks-missing-pod-name.json")).unwrap_err();
+    assert_eq!(e.to_string(), "event has no `detail.podName`");
 }
 
 #[test]
@@ -195,10 +222,7 @@ fn json_that_is_not_an_eventbridge_event_is_rejected() {
 #[test]
 fn a_retirement_without_event_arn_is_rejected_naming_the_field() {
     let e = parse_slice(&fixture("malformed-health-missing-event-arn.json")).unwrap_err();
-    assert_eq!(
-        e.to_string(),
-        "AWS Health retirement event has no `detail.eventArn`"
-    );
+    assert_eq!(e.to_string(), "event has no `detail.eventArn`");
 }
 
 #[test]
