@@ -170,6 +170,14 @@ impl<E: EcsServices + EcsTasks, D: CodeDeployApi> Remediator<E, D> {
             match target {
                 Target::Service(s) => services.push((i, s.clone())),
                 Target::Task(t) => tasks.push((i, t.clone())),
+                Target::Pod(_) => {
+                    outcomes[i] = Some(Outcome::failed(
+                        target.clone(),
+                        code::UNRECOGNIZED_ENTITY,
+                        "an EKS pod is not an ECS resource",
+                        false,
+                    ))
+                }
                 Target::Unrecognized { raw, why } => {
                     outcomes[i] = Some(Outcome::failed(
                         target.clone(),

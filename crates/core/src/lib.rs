@@ -20,4 +20,4 @@ mod target_tests;
 pub use engine::{Backoff, Rate, Remediator, Settings};
 pub use notice::{parse_slice, parse_value, ParseError, Parsed, PodNotice, RetirementNotice};
 pub use outcome::{Disposition, Outcome, Report, Status};
-pub use target::{ServiceRef, Target, TaskRef};
+pub use target::{PodRef, ServiceRef, Target, TaskRef};

@@ -108,6 +108,12 @@ impl Outcome {
         }
     }
 
+    /// The same outcome, about `target`.
+    pub fn retarget(mut self, target: Target) -> Self {
+        self.target = target;
+        self
+    }
+
     pub fn with_action(mut self, action: &str) -> Self {
         self.action = Some(action.to_owned());
         self

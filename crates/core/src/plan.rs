@@ -116,7 +116,7 @@ pub fn plan_service(
 pub enum CodeDeployCheck {
     /// Nothing newer than the notice and nothing in the way: create the deployment.
     Proceed,
-    Final(Outcome),
+    Final(Box<Outcome>),
 }
 
 /// Decides from the deployment that made the PRIMARY task set (`previous`) and the group's
@@ -130,7 +130,7 @@ pub fn check_codedeploy(
     let target = Target::Service(service.clone());
     let after_notice = |d: &CodeDeployment| d.created_at.is_some_and(|t| t > published_at);
     if let Some(newer) = in_progress.iter().find(|d| after_notice(d)) {
-        return CodeDeployCheck::Final(
+        return CodeDeployCheck::Final(Box::new(
             Outcome::new(
                 target,
                 Status::AlreadyDone,
@@ -142,10 +142,10 @@ pub fn check_codedeploy(
             )
             .with_action(CODEDEPLOY_REDEPLOY)
             .with_deployments(None, Some(newer.id.clone())),
-        );
+        ));
     }
     if let Some(busy) = in_progress.first() {
-        return CodeDeployCheck::Final(
+        return CodeDeployCheck::Final(Box::new(
             Outcome::failed(
                 target,
                 code::DEPLOYMENT_IN_PROGRESS,
@@ -157,10 +157,10 @@ pub fn check_codedeploy(
                 true,
             )
             .with_action(CODEDEPLOY_REDEPLOY),
-        );
+        ));
     }
     if let Some(previous) = previous.filter(|d| after_notice(d)) {
-        return CodeDeployCheck::Final(
+        return CodeDeployCheck::Final(Box::new(
             Outcome::new(
                 target,
                 Status::AlreadyDone,
@@ -172,7 +172,7 @@ pub fn check_codedeploy(
             )
             .with_action(CODEDEPLOY_REDEPLOY)
             .with_deployments(None, Some(previous.id.clone())),
-        );
+        ));
     }
     CodeDeployCheck::Proceed
 }

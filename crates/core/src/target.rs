@@ -20,6 +20,8 @@ pub enum Target {
     Service(ServiceRef),
     #[serde(rename = "ecs_task")]
     Task(TaskRef),
+    #[serde(rename = "eks_pod")]
+    Pod(PodRef),
     Unrecognized {
         raw: String,
         why: String,
@@ -31,6 +33,14 @@ pub enum Target {
 pub struct ServiceRef {
     pub cluster: String,
     pub service: String,
+}
+
+/// An EKS pod.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PodRef {
+    pub cluster: String,
+    pub namespace: String,
+    pub name: String,
 }
 
 /// A standalone ECS task.
@@ -48,6 +58,7 @@ impl Target {
         match self {
             Target::Service(s) => format!("service:{}/{}", s.cluster, s.service),
             Target::Task(t) => format!("task:{}", t.task_id),
+            Target::Pod(p) => format!("pod:{}/{}/{}", p.cluster, p.namespace, p.name),
             Target::Unrecognized { raw, .. } => format!("raw:{raw}"),
         }
     }
@@ -61,6 +72,7 @@ impl fmt::Display for Target {
                 Some(c) => write!(f, "task {c}/{}", t.task_id),
                 None => write!(f, "task {}", t.task_id),
             },
+            Target::Pod(p) => write!(f, "pod {}/{}/{}", p.cluster, p.namespace, p.name),
             Target::Unrecognized { raw, .. } => write!(f, "entity {raw:?}"),
         }
     }

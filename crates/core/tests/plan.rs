@@ -197,7 +197,7 @@ mod codedeploy_history {
 
     fn outcome(check: CodeDeployCheck) -> (Status, String, bool) {
         match check {
-            CodeDeployCheck::Final(o) => (o.status, o.code, o.retryable),
+            CodeDeployCheck::Final(o) => (o.status, o.code.clone(), o.retryable),
             CodeDeployCheck::Proceed => panic!("expected a final outcome"),
         }
     }
