@@ -8,6 +8,7 @@ one per line, on stdin, answering `ok` or `error ...` on stdout:
     codedeploy-forget ACCOUNT REGION DEPLOYMENT_ID          # a deployment aged out of CodeDeploy
     network REGION        # -> ok SUBNET SUBNET SECURITY_GROUP: two default-VPC subnets and a
                           #    security group, which ECS checks awsvpc settings against
+    eks-cluster REGION NAME   # an EKS cluster (moto gives it a fake endpoint and CA)
 
 Exits when stdin closes (the test kit dropped it).
 """
@@ -50,6 +51,17 @@ def control(words, port):
             GroupName="remediator-test", Description="test kit", VpcId=vpc
         )["GroupId"]
         return [subnets[0]["SubnetId"], subnets[1]["SubnetId"], group]
+    elif words[0] == "eks-cluster" and len(words) == 3:
+        import boto3
+
+        eks = boto3.client(
+            "eks", region_name=words[1], endpoint_url=f"http://127.0.0.1:{port}",
+            aws_access_key_id="testing", aws_secret_access_key="testing",
+        )
+        eks.create_cluster(
+            name=words[2], roleArn="arn:aws:iam::123456789012:role/eks",
+            resourcesVpcConfig={"subnetIds": ["subnet-0aaa", "subnet-0bbb"]},
+        )
     else:
         raise ValueError(f"unknown command {' '.join(words)!r}")
 

@@ -8,6 +8,8 @@
 //! Exit status: 0 every resource reached a final outcome, 1 any failed, 2 the input is unusable.
 //! AWS access uses the standard config chain: `AWS_PROFILE` for a real account,
 //! `AWS_ENDPOINT_URL` for a local one. The Region is the event's, unless the event has none.
+//! EKS pod events go to the cluster's API server (`EKS_ENDPOINT_URL` overrides the endpoint
+//! DescribeCluster returns, for a local fake API server).
 //! The report is the output; logs go to stderr at `warn` (backoff, SDK trouble) unless
 //! `RUST_LOG` says otherwise.
 
@@ -18,6 +20,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 use remediator_aws::{load_sdk_config, remediator, Config};
 use remediator_core::{parse_slice, ParseError, Parsed, Report};
+use remediator_kube::{handler::remediate_pod, EksConnector};
 
 #[derive(Parser)]
 #[command(
@@ -87,8 +90,10 @@ async fn run_event(args: EventArgs, dry_run: bool) -> u8 {
             return 2;
         }
     };
-    let region = match parse_slice(&raw) {
-        Ok(Parsed::Retirement(n)) => n.region,
+    let parsed = parse_slice(&raw);
+    let region = match &parsed {
+        Ok(Parsed::Retirement(n)) => n.region.clone(),
+        Ok(Parsed::PodTermination(n)) => n.region.clone(),
         _ => None,
     };
     let payload = match serde_json::from_slice(&raw) {
@@ -102,8 +107,12 @@ async fn run_event(args: EventArgs, dry_run: bool) -> u8 {
     let mut settings = config.settings;
     settings.dry_run = dry_run;
     let sdk = load_sdk_config(region, config.sdk_max_attempts).await;
-    let remediator = remediator(&sdk, settings);
-    let report = remediator.handle(payload, None).await;
+    let report = if let Ok(Parsed::PodTermination(notice)) = &parsed {
+        let connector = EksConnector::new(&sdk, std::env::var("EKS_ENDPOINT_URL").ok());
+        remediate_pod(&connector, notice, dry_run).await
+    } else {
+        remediator(&sdk, settings).handle(payload, None).await
+    };
     print_report(&report, args.json);
     exit_code(&report)
 }

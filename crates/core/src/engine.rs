@@ -130,14 +130,10 @@ impl<E: EcsServices + EcsTasks, D: CodeDeployApi> Remediator<E, D> {
                     event_arn: None,
                     source: crate::notice::EKS_SOURCE.into(),
                     detail_type: crate::notice::EKS_DETAIL_TYPE.into(),
-                    code: "not_built_yet",
+                    code: "wrong_function",
                     reason: format!(
-                        "EKS Fargate pod {}/{} in cluster {}: restarting its owning workload is not built yet; \
-                         EKS deletes it at {}",
-                        pod.namespace,
-                        pod.pod,
-                        pod.cluster,
-                        pod.scheduled_termination.to_rfc3339()
+                        "EKS Fargate pod {}/{} in cluster {}: the eks-fargate-pod function handles it",
+                        pod.namespace, pod.pod, pod.cluster
                     ),
                 },
                 self.settings.dry_run,

@@ -8,7 +8,7 @@ use std::fmt::Write as _;
 
 use serde::{Deserialize, Serialize};
 
-use crate::notice::{Ignored, ParseError, RetirementNotice};
+use crate::notice::{Ignored, ParseError, PodNotice, RetirementNotice};
 use crate::target::Target;
 
 /// Where a resource landed.
@@ -185,6 +185,29 @@ impl Report {
             ),
             code: None,
             outcomes,
+            summary,
+        }
+    }
+
+    /// The report for one EKS pod notice.
+    pub fn for_pod(notice: &PodNotice, outcome: Outcome, dry_run: bool) -> Self {
+        let summary = summarize(std::slice::from_ref(&outcome));
+        Report {
+            disposition: Disposition::Handled,
+            event_id: notice.event_id.clone(),
+            event_arn: None,
+            dry_run,
+            message: format!(
+                "EKS pod {}/{}/{} (deleted by EKS at {}): {} {}",
+                notice.cluster,
+                notice.namespace,
+                notice.pod,
+                notice.scheduled_termination.to_rfc3339(),
+                outcome.status.as_str(),
+                outcome.code
+            ),
+            code: None,
+            outcomes: vec![outcome],
             summary,
         }
     }

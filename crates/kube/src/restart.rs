@@ -6,7 +6,7 @@
 //! Owner chains followed (controller ownerReferences): Pod → ReplicaSet → Deployment,
 //! Pod → StatefulSet, Pod → DaemonSet. Anything else has nothing to restart.
 
-use chrono::{DateTime, SecondsFormat, Utc};
+use chrono::{DateTime, SecondsFormat, SubsecRound, Utc};
 use k8s_openapi::api::apps::v1::{DaemonSet, Deployment, ReplicaSet, StatefulSet};
 use k8s_openapi::api::core::v1::Pod;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, OwnerReference};
@@ -175,10 +175,9 @@ impl PodRestarter {
                 format!("{label} is already gone"),
             ));
         };
-        if let Some(at) = workload
-            .restarted_at
-            .filter(|at| *at >= notice.published_at)
-        {
+        // `restartedAt` has whole seconds (as kubectl writes it): compare at that precision.
+        let published = notice.published_at.trunc_subsecs(0);
+        if let Some(at) = workload.restarted_at.filter(|at| *at >= published) {
             return Ok(Outcome::new(
                 placeholder,
                 Status::AlreadyDone,

@@ -28,6 +28,8 @@ use aws_sdk_ecs::types::{
 };
 use chrono::{DateTime, SecondsFormat, Utc};
 
+pub mod fake_kube;
+
 pub const ACCOUNT: &str = "123456789012";
 pub const REGION: &str = "us-east-1";
 
@@ -167,6 +169,11 @@ impl MotoServer {
         .header("content-type", "application/json")
         .send(body.to_string())
         .unwrap_or_else(|e| panic!("moto set-transition failed: {e}"));
+    }
+
+    /// An EKS cluster named `name` (moto gives it a fake endpoint and CA data).
+    pub fn eks_cluster(&self, name: &str) {
+        self.control(&format!("eks-cluster {REGION} {name}"));
     }
 
     /// Wipes all state.

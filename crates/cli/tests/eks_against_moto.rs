@@ -1,0 +1,109 @@
+//! `remediator apply` on the EKS sample event (shared/seeds/004, in
+//! `events-fixtures/eks-fargate-pod-scheduled-termination.json`): DescribeCluster answered by moto,
+//! the Kubernetes API by a local stateful fake reached through `EKS_ENDPOINT_URL`.
+
+use std::process::{Command, Output};
+
+use chrono::{Duration, SecondsFormat, Utc};
+use remediator_core::{Report, Status};
+use remediator_testkit::fake_kube::FakeKube;
+use remediator_testkit::{fixture_at, MotoServer};
+use serde_json::json;
+
+const POD: &str = "/api/v1/namespaces/default/pods/my-deployment-5d8c9c5d4b-8jx7l";
+const RS: &str = "/apis/apps/v1/namespaces/default/replicasets/my-deployment-5d8c9c5d4b";
+const DEPLOYMENT: &str = "/apis/apps/v1/namespaces/default/deployments/my-deployment";
+
+fn owned(name: &str, kind: &str, owner: &str) -> serde_json::Value {
+    json!({ "name": name, "namespace": "default", "generation": 2,
+            "ownerReferences": [{ "apiVersion": "apps/v1", "kind": kind, "name": owner, "uid": "u", "controller": true }] })
+}
+
+async fn fake_cluster() -> FakeKube {
+    FakeKube::start(vec![
+        (POD, json!({ "apiVersion": "v1", "kind": "Pod",
+                      "metadata": owned("my-deployment-5d8c9c5d4b-8jx7l", "ReplicaSet", "my-deployment-5d8c9c5d4b") })),
+        (RS, json!({ "apiVersion": "apps/v1", "kind": "ReplicaSet",
+                     "metadata": owned("my-deployment-5d8c9c5d4b", "Deployment", "my-deployment"),
+                     "spec": { "selector": {} } })),
+        (DEPLOYMENT, json!({ "apiVersion": "apps/v1", "kind": "Deployment",
+                             "metadata": { "name": "my-deployment", "namespace": "default", "generation": 2 },
+                             "spec": { "replicas": 2, "selector": {}, "template": { "metadata": {} } },
+                             "status": { "observedGeneration": 2, "replicas": 2, "updatedReplicas": 2 } })),
+    ])
+    .await
+}
+
+fn apply(moto: &MotoServer, kube: &FakeKube, event: &std::path::Path) -> Output {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_remediator"));
+    cmd.args(["apply", "--event", event.to_str().expect("utf-8"), "--json"])
+        .env_remove("AWS_PROFILE")
+        .env("EKS_ENDPOINT_URL", kube.url())
+        .env("SDK_MAX_ATTEMPTS", "2");
+    for (k, v) in moto.env() {
+        cmd.env(k, v);
+    }
+    cmd.output().expect("run remediator")
+}
+
+// Multi-threaded: the fake API server must keep serving while the test blocks on the CLI.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn apply_on_the_eks_sample_restarts_the_deployment_once() {
+    let moto = MotoServer::start();
+    moto.eks_cluster("my-cluster");
+    let kube = fake_cluster().await;
+    // The sample's times are from 2021: re-stamp them so the pod is not past its termination.
+    let mut event = fixture_at("eks-fargate-pod-scheduled-termination.json", Utc::now());
+    event["detail"]["scheduledTerminationTime"] = json!(format!(
+        "{}[UTC]",
+        (Utc::now() + Duration::days(5)).to_rfc3339_opts(SecondsFormat::Millis, true)
+    ));
+    let dir = std::env::temp_dir().join(format!("remediator-eks-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("dir");
+    let file = dir.join("eks.json");
+    std::fs::write(&file, serde_json::to_vec(&event).expect("json")).expect("write");
+
+    let first = apply(&moto, &kube, &file);
+
+    assert_eq!(
+        first.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&first.stderr)
+    );
+    let report: Report = serde_json::from_slice(&first.stdout).expect("report");
+    let o = &report.outcomes[0];
+    assert_eq!(
+        (o.status, o.code.as_str()),
+        (Status::Acted, "restarted"),
+        "{o:?}"
+    );
+    let requests: Vec<(String, String)> = kube
+        .seen()
+        .into_iter()
+        .map(|s| (s.method, s.path))
+        .collect();
+    assert_eq!(
+        requests,
+        vec![
+            ("GET".to_owned(), POD.to_owned()),
+            ("GET".to_owned(), RS.to_owned()),
+            ("GET".to_owned(), DEPLOYMENT.to_owned()),
+            ("PATCH".to_owned(), DEPLOYMENT.to_owned()),
+        ]
+    );
+    let restarted = kube.object(DEPLOYMENT).expect("deployment");
+    assert!(restarted["spec"]["template"]["metadata"]["annotations"]
+        ["kubectl.kubernetes.io/restartedAt"]
+        .is_string());
+
+    let second = apply(&moto, &kube, &file);
+
+    let report: Report = serde_json::from_slice(&second.stdout).expect("report");
+    assert_eq!(report.outcomes[0].code, "already_restarted", "{report:?}");
+    assert_eq!(
+        kube.seen().iter().filter(|s| s.method == "PATCH").count(),
+        1,
+        "no second PATCH"
+    );
+}

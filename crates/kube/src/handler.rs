@@ -1,0 +1,56 @@
+//! One EKS event in, one report out: shared by the `eks-fargate-pod` Lambda and the CLI.
+
+use chrono::Utc;
+use remediator_core::outcome::{Outcome, Report, Status};
+use remediator_core::{parse_value, Parsed, PodNotice, PodRef, Target};
+use serde_json::Value;
+
+use crate::connect::{ConnectError, EksConnector};
+use crate::restart::{code, PodRestarter};
+
+/// Remediates the pod a notice names: connect to its cluster, restart its owner.
+pub async fn remediate_pod(connector: &EksConnector, notice: &PodNotice, dry_run: bool) -> Report {
+    let outcome = match connector.client(&notice.cluster).await {
+        Ok(client) => {
+            PodRestarter::new(client)
+                .remediate(notice, Utc::now(), dry_run)
+                .await
+        }
+        Err(e) => connect_failure(notice, &e),
+    };
+    Report::for_pod(notice, outcome, dry_run)
+}
+
+/// Handles a raw event meant for the EKS path.
+pub async fn handle_value(connector: &EksConnector, input: Value, dry_run: bool) -> Report {
+    match parse_value(input) {
+        Err(error) => Report::rejected(&error, dry_run),
+        Ok(Parsed::Ignored(ignored)) => Report::ignored(&ignored, dry_run),
+        Ok(Parsed::PodTermination(notice)) => remediate_pod(connector, &notice, dry_run).await,
+        Ok(Parsed::Retirement(notice)) => Report::ignored(
+            &remediator_core::notice::Ignored {
+                event_id: notice.event_id.clone(),
+                event_arn: Some(notice.event_arn.clone()),
+                source: remediator_core::notice::HEALTH_SOURCE.into(),
+                detail_type: remediator_core::notice::HEALTH_DETAIL_TYPE.into(),
+                code: "wrong_function",
+                reason: "an ECS retirement notice: the ecs-retirement function handles it".into(),
+            },
+            dry_run,
+        ),
+    }
+}
+
+fn connect_failure(notice: &PodNotice, e: &ConnectError) -> Outcome {
+    let target = Target::Pod(PodRef {
+        cluster: notice.cluster.clone(),
+        namespace: notice.namespace.clone(),
+        name: notice.pod.clone(),
+    });
+    match e {
+        ConnectError::ClusterNotFound(_) => {
+            Outcome::new(target, Status::Skipped, code::GONE, e.to_string())
+        }
+        _ => Outcome::failed(target, code::API_ERROR, e.to_string(), e.is_retryable()),
+    }
+}

@@ -1,0 +1,151 @@
+//! A stateful fake Kubernetes API server on a loopback port, for running the real client
+//! (through `EKS_ENDPOINT_URL`) end to end: objects live at their API paths, `GET` returns them
+//! (404 otherwise), `PATCH` applies a JSON merge patch, and every request is recorded.
+
+use std::collections::HashMap;
+use std::convert::Infallible;
+use std::sync::{Arc, Mutex};
+
+use http_body_util::{BodyExt, Full};
+use hyper::body::{Bytes, Incoming};
+use hyper::{Request, Response};
+use hyper_util::rt::TokioIo;
+use serde_json::{json, Value};
+
+/// One request the fake saw.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Seen {
+    pub method: String,
+    pub path: String,
+    pub query: String,
+    pub body: Option<Value>,
+}
+
+#[derive(Default)]
+struct State {
+    objects: HashMap<String, Value>,
+    seen: Vec<Seen>,
+}
+
+/// The running fake. It stops with the test's runtime.
+#[derive(Clone)]
+pub struct FakeKube {
+    url: String,
+    state: Arc<Mutex<State>>,
+}
+
+impl FakeKube {
+    /// Serves `objects` (API path → object) on a free loopback port.
+    pub async fn start(objects: Vec<(&str, Value)>) -> FakeKube {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .unwrap_or_else(|e| panic!("bind: {e}"));
+        let url = format!(
+            "http://{}",
+            listener
+                .local_addr()
+                .unwrap_or_else(|e| panic!("addr: {e}"))
+        );
+        let state = Arc::new(Mutex::new(State {
+            objects: objects
+                .into_iter()
+                .map(|(p, o)| (p.to_owned(), o))
+                .collect(),
+            seen: Vec::new(),
+        }));
+        let shared = state.clone();
+        tokio::spawn(async move {
+            while let Ok((stream, _)) = listener.accept().await {
+                let state = shared.clone();
+                tokio::spawn(async move {
+                    let service = hyper::service::service_fn(move |req: Request<Incoming>| {
+                        let state = state.clone();
+                        async move { Ok::<_, Infallible>(answer(&state, req).await) }
+                    });
+                    let _ = hyper::server::conn::http1::Builder::new()
+                        .serve_connection(TokioIo::new(stream), service)
+                        .await;
+                });
+            }
+        });
+        FakeKube { url, state }
+    }
+
+    /// `http://127.0.0.1:PORT`, for `EKS_ENDPOINT_URL`.
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+
+    /// Every request so far.
+    pub fn seen(&self) -> Vec<Seen> {
+        self.state
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .seen
+            .clone()
+    }
+
+    /// The object stored at `path`.
+    pub fn object(&self, path: &str) -> Option<Value> {
+        self.state
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .objects
+            .get(path)
+            .cloned()
+    }
+}
+
+async fn answer(state: &Mutex<State>, req: Request<Incoming>) -> Response<Full<Bytes>> {
+    let method = req.method().as_str().to_owned();
+    let path = req.uri().path().to_owned();
+    let query = req.uri().query().unwrap_or_default().to_owned();
+    let bytes = req
+        .into_body()
+        .collect()
+        .await
+        .map(|b| b.to_bytes())
+        .unwrap_or_default();
+    let body: Option<Value> = serde_json::from_slice(&bytes).ok();
+    let mut state = state.lock().unwrap_or_else(|p| p.into_inner());
+    state.seen.push(Seen {
+        method: method.clone(),
+        path: path.clone(),
+        query,
+        body: body.clone(),
+    });
+    let (status, value) = match (method.as_str(), state.objects.get_mut(&path)) {
+        ("GET", Some(object)) => (200, object.clone()),
+        ("PATCH", Some(object)) => {
+            if let Some(patch) = &body {
+                merge(object, patch);
+            }
+            (200, object.clone())
+        }
+        _ => (
+            404,
+            json!({ "kind": "Status", "apiVersion": "v1", "status": "Failure", "reason": "NotFound", "code": 404 }),
+        ),
+    };
+    Response::builder()
+        .status(status)
+        .header("content-type", "application/json")
+        .body(Full::new(Bytes::from(value.to_string())))
+        .unwrap_or_else(|_| Response::new(Full::new(Bytes::new())))
+}
+
+/// RFC 7386 JSON merge patch.
+fn merge(target: &mut Value, patch: &Value) {
+    match (target, patch) {
+        (Value::Object(t), Value::Object(p)) => {
+            for (k, v) in p {
+                if v.is_null() {
+                    t.remove(k);
+                } else {
+                    merge(t.entry(k.clone()).or_insert(Value::Null), v);
+                }
+            }
+        }
+        (t, p) => *t = p.clone(),
+    }
+}
