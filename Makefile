@@ -5,6 +5,7 @@ SHELL := /bin/bash
 VENV        ?= .venv
 PYTHON      ?= python3
 FIXTURE     ?= events-fixtures/health-ecs-demo-account.json
+FUNCTION    ?= ecs-retirement
 LAMBDA_PORT ?= 9000
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 # Cargo reuses CARGO_TARGET_DIR when set (CI points it outside the clone).
@@ -46,12 +47,12 @@ moto: venv ## run a moto server on 127.0.0.1:5000 in the foreground (for watch/i
 watch: venv ## serve the Lambda functions locally with cargo lambda watch (port LAMBDA_PORT)
 	cargo lambda watch -P $(LAMBDA_PORT)
 
-invoke: venv ## replay FIXTURE through the ecs-retirement function served by `make watch`
-	cargo lambda invoke ecs-retirement -P $(LAMBDA_PORT) --data-file $(FIXTURE)
+invoke: venv ## replay FIXTURE through FUNCTION (ecs-retirement, eks-fargate-pod) served by `make watch`
+	cargo lambda invoke $(FUNCTION) -P $(LAMBDA_PORT) --data-file $(FIXTURE)
 
-zip: venv ## release build for Lambda (arm64, zip) and its size
-	cargo lambda build --release --arm64 --output-format zip --bin ecs-retirement
-	@ls -l $${CARGO_TARGET_DIR:-target}/lambda/ecs-retirement/bootstrap.zip
+zip: venv ## release builds for Lambda (arm64, zip) of both functions and their sizes
+	cargo lambda build --release --arm64 --output-format zip --bin ecs-retirement --bin eks-fargate-pod
+	@ls -l $${CARGO_TARGET_DIR:-target}/lambda/*/bootstrap.zip
 
 clean: ## remove build output and the venv
 	cargo clean
