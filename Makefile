@@ -10,7 +10,7 @@ LAMBDA_PORT ?= 9000
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 # Cargo reuses CARGO_TARGET_DIR when set (CI points it outside the clone).
 
-.PHONY: help venv build test fmt lint unit demo watch invoke moto zip bench bench-init clean
+.PHONY: help venv build test fmt lint unit demo watch invoke moto zip bench bench-init infra clean
 
 help: ## list the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
@@ -35,7 +35,11 @@ unit: venv ## run every test (moto-backed ones start their own moto server)
 	@set -o pipefail; cargo test --workspace --locked 2>&1 | tee .test-output.log
 	@awk '/^test result:/ { p += $$4; f += $$6 } END { printf "all tests: %d passed, %d failed\n", p, f }' .test-output.log
 
-test: venv fmt lint unit ## the full check CI runs: fmt, clippy -D warnings, all tests
+infra: venv ## lint the SAM template (cfn-lint: errors fail, warnings pass) and test its rule patterns and IAM
+	$(VENV)/bin/cfn-lint infra/sam/template.yaml; rc=$$?; if [ $$rc -ne 0 ] && [ $$rc -ne 4 ]; then exit $$rc; fi
+	@set -o pipefail; $(VENV)/bin/python -m unittest discover -s tests/infra -v 2>&1 | { grep -v '"POST / HTTP' || true; }
+
+test: venv fmt lint unit infra ## the full check CI runs: fmt, clippy -D warnings, all tests, infra checks
 
 demo: venv ## seed a local AWS, replay a retirement notice through the Lambda, show the outcome
 	cargo build --workspace --bins --locked
