@@ -22,6 +22,11 @@ $(VENV)/.installed: requirements-dev.txt
 
 venv: $(VENV)/.installed ## install moto server, cargo-lambda and zig into the project venv
 
+.venv-sam/.installed: requirements-sam.txt
+	$(PYTHON) -m venv .venv-sam
+	.venv-sam/bin/pip install --quiet --disable-pip-version-check -r requirements-sam.txt
+	touch $@
+
 build: ## build every crate and binary (debug)
 	cargo build --workspace --bins
 
@@ -35,8 +40,9 @@ unit: venv ## run every test (moto-backed ones start their own moto server)
 	@set -o pipefail; cargo test --workspace --locked 2>&1 | tee .test-output.log
 	@awk '/^test result:/ { p += $$4; f += $$6 } END { printf "all tests: %d passed, %d failed\n", p, f }' .test-output.log
 
-infra: venv ## lint the SAM template (cfn-lint: errors fail, warnings pass) and test its rule patterns and IAM
+infra: venv .venv-sam/.installed ## check the SAM template: cfn-lint (errors fail, warnings pass), sam validate --lint, rule patterns and IAM tests
 	$(VENV)/bin/cfn-lint infra/sam/template.yaml; rc=$$?; if [ $$rc -ne 0 ] && [ $$rc -ne 4 ]; then exit $$rc; fi
+	SAM_CLI_TELEMETRY=0 .venv-sam/bin/sam validate --lint --template infra/sam/template.yaml --region us-east-1
 	@set -o pipefail; $(VENV)/bin/python -m unittest discover -s tests/infra -v 2>&1 | { grep -v '"POST / HTTP' || true; }
 
 test: venv fmt lint unit infra ## the full check CI runs: fmt, clippy -D warnings, all tests, infra checks
@@ -58,9 +64,9 @@ zip: venv ## release builds for Lambda (arm64, zip) of both functions and their 
 	cargo lambda build --release --arm64 --output-format zip --bin ecs-retirement --bin eks-fargate-pod
 	@ls -l $${CARGO_TARGET_DIR:-target}/lambda/*/bootstrap.zip
 
-clean: ## remove build output and the venv
+clean: ## remove build output and the venvs
 	cargo clean
-	rm -rf $(VENV)
+	rm -rf $(VENV) .venv-sam
 
 bench: ## throughput benchmark: 1,000 services against the ECS throttling floor (SCALE=10 runs 10x faster)
 	cargo run --release -p remediator-aws --example throttle_floor
