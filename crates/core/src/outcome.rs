@@ -19,7 +19,7 @@ pub enum Status {
     Acted,
     /// Observation showed the work was already done (e.g. a deployment newer than the notice).
     AlreadyDone,
-    /// Deliberately not acted on, with the reason (gone, not built yet, other account…).
+    /// Deliberately not acted on, with the reason (gone, owned by another scheduler, other account…).
     Skipped,
     /// Could not be remediated; `retryable` says whether a later attempt can succeed.
     Failed,
@@ -45,7 +45,6 @@ pub mod code {
     pub const WOULD_FORCE_NEW_DEPLOYMENT: &str = "would_force_new_deployment";
     pub const ALREADY_REPLACED: &str = "already_replaced";
     pub const NOT_FOUND: &str = "not_found";
-    pub const NOT_BUILT_YET: &str = "not_built_yet";
     pub const UNRECOGNIZED_ENTITY: &str = "unrecognized_entity";
     pub const OTHER_ACCOUNT: &str = "other_account";
     pub const OTHER_REGION: &str = "other_region";
