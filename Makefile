@@ -10,7 +10,7 @@ LAMBDA_PORT ?= 9000
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 # Cargo reuses CARGO_TARGET_DIR when set (CI points it outside the clone).
 
-.PHONY: help venv build test fmt lint unit demo watch invoke moto zip bench bench-init infra clean
+.PHONY: help venv build test fmt lint unit demo watch invoke moto zip bench bench-init infra cdk clean
 
 help: ## list the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
@@ -45,7 +45,15 @@ infra: venv .venv-sam/.installed ## check the SAM template: cfn-lint (errors fai
 	SAM_CLI_TELEMETRY=0 .venv-sam/bin/sam validate --lint --template infra/sam/template.yaml --region us-east-1
 	@set -o pipefail; $(VENV)/bin/python -m unittest discover -s tests/infra -v 2>&1 | { grep -v '"POST / HTTP' || true; }
 
-test: venv fmt lint unit infra ## the full check CI runs: fmt, clippy -D warnings, all tests, infra checks
+cdk: ## CDK app: npm ci, the assertions + cdk-nag tests, and an offline cdk synth with stand-in assets
+	cd infra/cdk && npm ci --no-audit --no-fund --loglevel=error
+	cd infra/cdk && npm test
+	@assets=$$(mktemp -d) && mkdir -p $$assets/ecs-retirement $$assets/eks-fargate-pod \
+	  && touch $$assets/ecs-retirement/bootstrap $$assets/eks-fargate-pod/bootstrap \
+	  && cd infra/cdk && CDK_DISABLE_VERSION_CHECK=1 npx cdk synth --no-notices --quiet -c assetsDir=$$assets \
+	  && echo "cdk synth: ok"
+
+test: venv fmt lint unit infra cdk ## the full check CI runs: fmt, clippy -D warnings, all tests, SAM and CDK checks
 
 demo: venv ## seed a local AWS, replay a retirement notice through the Lambda, show the outcome
 	cargo build --workspace --bins --locked
