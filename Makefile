@@ -17,14 +17,14 @@ help: ## list the targets
 
 $(VENV)/.installed: requirements-dev.txt
 	$(PYTHON) -m venv $(VENV)
-	$(VENV)/bin/pip install --quiet --disable-pip-version-check -r requirements-dev.txt
+	$(VENV)/bin/python -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
 	touch $@
 
 venv: $(VENV)/.installed ## install moto server, cargo-lambda and zig into the project venv
 
 .venv-sam/.installed: requirements-sam.txt
 	$(PYTHON) -m venv .venv-sam
-	.venv-sam/bin/pip install --quiet --disable-pip-version-check -r requirements-sam.txt
+	.venv-sam/bin/python -m pip install --quiet --disable-pip-version-check -r requirements-sam.txt
 	touch $@
 
 build: ## build every crate and binary (debug)
@@ -42,7 +42,7 @@ unit: venv ## run every test (moto-backed ones start their own moto server)
 
 infra: venv .venv-sam/.installed ## check the SAM template: cfn-lint (errors fail, warnings pass), sam validate --lint, rule patterns and IAM tests
 	$(VENV)/bin/cfn-lint infra/sam/template.yaml; rc=$$?; if [ $$rc -ne 0 ] && [ $$rc -ne 4 ]; then exit $$rc; fi
-	SAM_CLI_TELEMETRY=0 .venv-sam/bin/sam validate --lint --template infra/sam/template.yaml --region us-east-1
+	SAM_CLI_TELEMETRY=0 .venv-sam/bin/python -m samcli validate --lint --template infra/sam/template.yaml --region us-east-1
 	@set -o pipefail; $(VENV)/bin/python -m unittest discover -s tests/infra -v 2>&1 | { grep -v '"POST / HTTP' || true; }
 
 cdk: ## CDK app: npm ci, the assertions + cdk-nag tests, and an offline cdk synth with stand-in assets
