@@ -630,9 +630,9 @@ impl<E: EcsServices + EcsTasks, D: CodeDeployApi> Remediator<E, D> {
                     }
                 }
                 Err(e) => {
-                    for (k, (i, t)) in tasks.iter().enumerate() {
+                    for (k, (_, t)) in tasks.iter().enumerate() {
                         if t.cluster.is_none() {
-                            failed[k] = Some(budget_failure(&self.target_of(*i, t), e.clone()));
+                            failed[k] = Some(budget_failure(&task_target(t), e.clone()));
                         }
                     }
                 }
@@ -661,10 +661,8 @@ impl<E: EcsServices + EcsTasks, D: CodeDeployApi> Remediator<E, D> {
                     Err(e) => {
                         for &k in chunk {
                             if tasks[k].1.cluster.is_some() {
-                                failed[k] = Some(budget_failure(
-                                    &self.target_of(tasks[k].0, &tasks[k].1),
-                                    e.clone(),
-                                ));
+                                failed[k] =
+                                    Some(budget_failure(&task_target(&tasks[k].1), e.clone()));
                             } else {
                                 // It may be in this cluster: "not found" would be a guess.
                                 unsure[k] = Some(e.clone());
@@ -677,7 +675,7 @@ impl<E: EcsServices + EcsTasks, D: CodeDeployApi> Remediator<E, D> {
         for k in 0..tasks.len() {
             if found[k].is_none() && failed[k].is_none() {
                 if let Some(e) = unsure[k].take() {
-                    failed[k] = Some(budget_failure(&self.target_of(tasks[k].0, &tasks[k].1), e));
+                    failed[k] = Some(budget_failure(&task_target(&tasks[k].1), e));
                 }
             }
         }
@@ -685,7 +683,7 @@ impl<E: EcsServices + EcsTasks, D: CodeDeployApi> Remediator<E, D> {
             .iter()
             .enumerate()
             .map(|(k, (i, t))| {
-                let target = self.target_of(*i, t);
+                let target = task_target(t);
                 if let Some(outcome) = failed[k].take() {
                     return (*i, TaskDecision::Final(outcome), None);
                 }
@@ -710,10 +708,6 @@ impl<E: EcsServices + EcsTasks, D: CodeDeployApi> Remediator<E, D> {
                 (*i, plan_task(&target, observed.as_ref()), observed)
             })
             .collect()
-    }
-
-    fn target_of(&self, _index: usize, task: &TaskRef) -> Target {
-        Target::Task(task.clone())
     }
 
     /// Relaunches a standalone task and stops it once the replacement runs (and is healthy).
@@ -1009,4 +1003,8 @@ fn budget_failure(target: &Target, e: Budget) -> Outcome {
             }
         },
     }
+}
+
+fn task_target(task: &TaskRef) -> Target {
+    Target::Task(task.clone())
 }
