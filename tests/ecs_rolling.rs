@@ -265,3 +265,139 @@ async fn a_reset_moto_server_has_forgotten_the_seeded_account() {
         "not_found"
     );
 }
+
+async fn tag(seed: &Seed, arn: &str, key: &str, value: &str) {
+    seed.ecs
+        .tag_resource()
+        .resource_arn(arn)
+        .tags(
+            aws_sdk_ecs::types::Tag::builder()
+                .key(key)
+                .value(value)
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("tag {arn}: {e:?}"));
+}
+
+fn service_arn(cluster: &str, service: &str) -> String {
+    format!("arn:aws:ecs:us-east-1:123456789012:service/{cluster}/{service}")
+}
+
+#[tokio::test]
+async fn an_opted_out_service_or_cluster_is_not_touched() {
+    let moto = MotoServer::start();
+    let seed = Seed::new(&moto).await;
+    seed.rolling_services("prod", &["checkout", "payments"])
+        .await;
+    seed.rolling_services("legacy", &["batch"]).await;
+    tag(
+        &seed,
+        &service_arn("prod", "checkout"),
+        "retirement-remediator/skip",
+        "true",
+    )
+    .await;
+    tag(
+        &seed,
+        "arn:aws:ecs:us-east-1:123456789012:cluster/legacy",
+        "retirement-remediator/skip",
+        "true",
+    )
+    .await;
+    let before = seed.primary_deployment("prod", "checkout").await;
+    let remediator = remediator(&moto, settings()).await;
+
+    let report = handle(
+        &remediator,
+        invocation(event_naming(&[
+            "prod|checkout",
+            "prod|payments",
+            "legacy|batch",
+        ])),
+    )
+    .await
+    .expect("handled");
+
+    let checkout = outcome_of(&report, "service prod/checkout");
+    assert_eq!(
+        (checkout.status, checkout.code.as_str()),
+        (Status::Skipped, "opted_out"),
+        "{checkout:?}"
+    );
+    assert!(
+        checkout.reason.contains("the resource is tagged"),
+        "{}",
+        checkout.reason
+    );
+    let batch = outcome_of(&report, "service legacy/batch");
+    assert_eq!(batch.code, "opted_out");
+    assert!(batch.reason.contains("its cluster"), "{}", batch.reason);
+    assert_eq!(
+        outcome_of(&report, "service prod/payments").status,
+        Status::Acted
+    );
+    assert_eq!(
+        seed.primary_deployment("prod", "checkout").await,
+        before,
+        "no UpdateService"
+    );
+}
+
+#[tokio::test]
+async fn opt_in_mode_acts_only_on_tagged_services_or_clusters() {
+    let moto = MotoServer::start();
+    let seed = Seed::new(&moto).await;
+    seed.rolling_services("prod", &["checkout", "payments"])
+        .await;
+    seed.rolling_services("enrolled", &["web"]).await;
+    tag(
+        &seed,
+        &service_arn("prod", "payments"),
+        "retirement-remediator/enabled",
+        "true",
+    )
+    .await;
+    tag(
+        &seed,
+        "arn:aws:ecs:us-east-1:123456789012:cluster/enrolled",
+        "retirement-remediator/enabled",
+        "true",
+    )
+    .await;
+    let before = seed.primary_deployment("prod", "checkout").await;
+    let remediator = remediator(
+        &moto,
+        Settings {
+            opt_in_only: true,
+            ..settings()
+        },
+    )
+    .await;
+
+    let report = handle(
+        &remediator,
+        invocation(event_naming(&[
+            "prod|checkout",
+            "prod|payments",
+            "enrolled|web",
+        ])),
+    )
+    .await
+    .expect("handled");
+
+    assert_eq!(
+        outcome_of(&report, "service prod/checkout").code,
+        "not_opted_in"
+    );
+    assert_eq!(
+        outcome_of(&report, "service prod/payments").status,
+        Status::Acted
+    );
+    assert_eq!(
+        outcome_of(&report, "service enrolled/web").status,
+        Status::Acted
+    );
+    assert_eq!(seed.primary_deployment("prod", "checkout").await, before);
+}

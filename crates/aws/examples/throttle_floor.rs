@@ -103,6 +103,8 @@ fn answer(fake: &Mutex<FakeEcs>, target: &str, body: &[u8]) -> (u16, Value) {
             let name = input["service"].as_str().unwrap_or_default();
             (200, json!({ "service": service(name, "ecs-svc/new") }))
         }
+        // Opt-out tags: no cluster carries any.
+        "DescribeClusters" => (200, json!({ "clusters": [], "failures": [] })),
         other => (
             400,
             json!({ "__type": "InvalidParameterException", "message": format!("not faked: {other}") }),

@@ -3,6 +3,7 @@
 //! | variable | default | meaning |
 //! |---|---|---|
 //! | `DRY_RUN` | `false` | compute and report the plan, make no mutating call |
+//! | `OPT_IN_ONLY` | `false` | act only on resources or clusters tagged `retirement-remediator/enabled=true` |
 //! | `MAX_CONCURRENCY` | `8` | API calls in flight at once |
 //! | `UPDATE_SERVICE_RATE` | `5/50` | client-side pacing of UpdateService: `PER_SECOND/BURST`, `off` to disable |
 //! | `SDK_MAX_ATTEMPTS` | `5` | attempts per call by the SDK's standard retry (throttling included) |
@@ -46,6 +47,9 @@ impl Config {
 
         if let Some((name, v)) = get("DRY_RUN") {
             settings.dry_run = parse_bool(name, &v)?;
+        }
+        if let Some((name, v)) = get("OPT_IN_ONLY") {
+            settings.opt_in_only = parse_bool(name, &v)?;
         }
         if let Some((name, v)) = get("MAX_CONCURRENCY") {
             settings.concurrency =

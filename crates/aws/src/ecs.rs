@@ -1,7 +1,10 @@
 //! The ECS port, implemented with `aws-sdk-ecs`. SDK types stop here.
 
 use aws_sdk_ecs::error::{ProvideErrorMetadata, SdkError};
-use aws_sdk_ecs::types::{CapacityProviderStrategyItem, NetworkConfiguration, Service, TaskSet};
+use aws_sdk_ecs::types::{
+    CapacityProviderStrategyItem, ClusterField, NetworkConfiguration, Service, ServiceField,
+    TaskSet,
+};
 use aws_smithy_types::error::display::DisplayErrorContext;
 use chrono::{DateTime, Utc};
 use remediator_core::ports::{
@@ -49,6 +52,7 @@ impl EcsServices for SdkEcs {
             .describe_services()
             .cluster(cluster)
             .set_services(Some(services.to_vec()))
+            .include(ServiceField::Tags)
             .send()
             .await;
         match response {
@@ -83,6 +87,30 @@ impl EcsServices for SdkEcs {
         }
     }
 
+    async fn cluster_tags(
+        &self,
+        clusters: &[String],
+    ) -> Result<std::collections::HashMap<String, Vec<(String, String)>>, ApiError> {
+        let mut tags = std::collections::HashMap::new();
+        // DescribeClusters takes up to 100 clusters per call.
+        for chunk in clusters.chunks(100) {
+            let out = self
+                .client
+                .describe_clusters()
+                .set_clusters(Some(chunk.to_vec()))
+                .include(ClusterField::Tags)
+                .send()
+                .await
+                .map_err(|e| classify("DescribeClusters", e))?;
+            for cluster in out.clusters() {
+                if let Some(name) = cluster.cluster_name() {
+                    tags.insert(name.to_owned(), tag_pairs(cluster.tags()));
+                }
+            }
+        }
+        Ok(tags)
+    }
+
     async fn force_new_deployment(
         &self,
         cluster: &str,
@@ -115,6 +143,7 @@ fn observe(service: &Service) -> Option<ServiceObservation> {
         status: service.status().unwrap_or("ACTIVE").to_owned(),
         controller,
         primary_deployment: primary_deployment(service),
+        tags: tag_pairs(service.tags()),
         blue_green: BlueGreenSpec {
             primary_task_set: service
                 .task_sets()
@@ -216,4 +245,15 @@ where
         _ => ApiErrorKind::Rejected,
     };
     ApiError::new(operation, kind, message)
+}
+
+fn tag_pairs(tags: &[aws_sdk_ecs::types::Tag]) -> Vec<(String, String)> {
+    tags.iter()
+        .filter_map(|t| {
+            Some((
+                t.key()?.to_owned(),
+                t.value().unwrap_or_default().to_owned(),
+            ))
+        })
+        .collect()
 }

@@ -55,7 +55,10 @@ fn ecs() -> aws_sdk_ecs::Client {
             )
             .build()
     });
-    mock_client!(aws_sdk_ecs, RuleMode::MatchAny, [&describe])
+    let clusters = mock!(aws_sdk_ecs::Client::describe_clusters).then_output(|| {
+        aws_sdk_ecs::operation::describe_clusters::DescribeClustersOutput::builder().build()
+    });
+    mock_client!(aws_sdk_ecs, RuleMode::MatchAny, [&describe, &clusters])
 }
 
 fn deployment(id: &str, status: DeploymentStatus) -> DeploymentInfo {

@@ -48,7 +48,10 @@ fn update_ok() -> UpdateServiceOutput {
         .build()
 }
 
+/// A mocked ECS client; `DescribeClusters` (opt-out tags) answers "no tags".
 fn client(rules: &[&Rule], sdk_attempts: u32) -> Client {
+    let clusters = no_cluster_tags();
+    let rules: Vec<&Rule> = rules.iter().copied().chain([&clusters]).collect();
     mock_client!(aws_sdk_ecs, RuleMode::MatchAny, rules, |c| c.retry_config(
         aws_sdk_ecs::config::retry::RetryConfig::standard()
             .with_max_attempts(sdk_attempts)
@@ -237,4 +240,10 @@ async fn a_deadline_too_close_leaves_work_as_retryable_instead_of_starting_it() 
         "{o:?}"
     );
     assert_eq!(describe.num_calls() + update.num_calls(), 0);
+}
+
+fn no_cluster_tags() -> Rule {
+    mock!(aws_sdk_ecs::Client::describe_clusters).then_output(|| {
+        aws_sdk_ecs::operation::describe_clusters::DescribeClustersOutput::builder().build()
+    })
 }

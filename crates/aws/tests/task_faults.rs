@@ -105,7 +105,10 @@ fn ec2() -> aws_sdk_ec2::Client {
     mock_client!(aws_sdk_ec2, RuleMode::MatchAny, [&eni])
 }
 
+/// A mocked ECS client; `DescribeClusters` (opt-out tags) answers "no tags".
 fn ecs(rules: &[&Rule]) -> aws_sdk_ecs::Client {
+    let clusters = no_cluster_tags();
+    let rules: Vec<&Rule> = rules.iter().copied().chain([&clusters]).collect();
     mock_client!(aws_sdk_ecs, RuleMode::MatchAny, rules, |c| c.retry_config(
         aws_sdk_ecs::config::retry::RetryConfig::standard()
             .with_max_attempts(3)
@@ -249,4 +252,10 @@ async fn a_throttled_run_task_is_retried_and_the_original_stopped_once_the_repla
     );
     assert_eq!(run.num_calls(), 2);
     assert_eq!(stop.num_calls(), 1);
+}
+
+fn no_cluster_tags() -> Rule {
+    mock!(aws_sdk_ecs::Client::describe_clusters).then_output(|| {
+        aws_sdk_ecs::operation::describe_clusters::DescribeClustersOutput::builder().build()
+    })
 }

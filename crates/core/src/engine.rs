@@ -7,6 +7,7 @@
 //! Anything not reached before the invocation deadline ends as a retryable failure; a later
 //! attempt re-observes state and picks up where this one stopped.
 
+use std::collections::HashMap;
 use std::future::Future;
 use std::num::NonZeroU32;
 use std::time::Duration;
@@ -65,6 +66,8 @@ pub struct Settings {
     pub task_poll: Duration,
     /// How long to wait for a replacement to run (and be healthy) when there is no deadline.
     pub replacement_wait: Duration,
+    /// Act only on resources (or clusters) tagged `retirement-remediator/enabled=true`.
+    pub opt_in_only: bool,
 }
 
 impl Default for Settings {
@@ -86,6 +89,7 @@ impl Default for Settings {
             deadline_margin: Duration::from_secs(10),
             task_poll: Duration::from_secs(5),
             replacement_wait: Duration::from_secs(600),
+            opt_in_only: false,
         }
     }
 }
@@ -213,6 +217,32 @@ impl<E: EcsServices + EcsTasks, D: CodeDeployApi> Remediator<E, D> {
             }
         }
 
+        // Opt-out / opt-in tags of every cluster involved, in one DescribeClusters call.
+        let mut clusters: Vec<String> = services.iter().map(|(_, s)| s.cluster.clone()).collect();
+        clusters.extend(relaunches.iter().map(|(_, t)| t.cluster.clone()));
+        clusters.sort();
+        clusters.dedup();
+        let cluster_tags: ClusterTags = if clusters.is_empty() {
+            Ok(HashMap::new())
+        } else {
+            self.with_backoff(deadline, || self.ecs.cluster_tags(&clusters))
+                .await
+        };
+        relaunches.retain(|(i, task)| {
+            match self.consent(
+                &notice.targets[*i],
+                &task.tags,
+                &task.cluster,
+                &cluster_tags,
+            ) {
+                Some(outcome) => {
+                    outcomes[*i] = Some(outcome);
+                    false
+                }
+                None => true,
+            }
+        });
+
         // Pass 1: observe services, 10 per DescribeServices call, per cluster.
         let mut by_cluster: Vec<(String, Vec<(usize, ServiceRef)>)> = Vec::new();
         for (i, s) in services {
@@ -229,7 +259,9 @@ impl<E: EcsServices + EcsTasks, D: CodeDeployApi> Remediator<E, D> {
             })
             .collect();
         let decided: Vec<Vec<(usize, ServiceRef, ServiceDecision)>> = stream::iter(batches)
-            .map(|(cluster, chunk)| self.observe_batch(cluster, chunk, notice, deadline))
+            .map(|(cluster, chunk)| {
+                self.observe_batch(cluster, chunk, notice, &cluster_tags, deadline)
+            })
             .buffer_unordered(self.settings.concurrency.max(1))
             .collect()
             .await;
@@ -310,6 +342,26 @@ impl<E: EcsServices + EcsTasks, D: CodeDeployApi> Remediator<E, D> {
             .collect()
     }
 
+    /// The operator's word on a resource, from its tags and its cluster's. Without the cluster's
+    /// tags (the lookup failed) nothing is acted on: an opted-out cluster must stay untouched.
+    fn consent(
+        &self,
+        target: &Target,
+        resource_tags: &[(String, String)],
+        cluster: &str,
+        cluster_tags: &ClusterTags,
+    ) -> Option<Outcome> {
+        match cluster_tags {
+            Ok(all) => crate::plan::consent(
+                target,
+                resource_tags,
+                all.get(cluster).map(Vec::as_slice).unwrap_or(&[]),
+                self.settings.opt_in_only,
+            ),
+            Err(e) => Some(budget_failure(target, e.clone())),
+        }
+    }
+
     /// Resources of another account or Region cannot be reached with these clients.
     fn out_of_scope(&self, notice: &RetirementNotice) -> Option<(&'static str, String)> {
         // Organization view: Health aggregates events of member accounts into this one.
@@ -349,6 +401,7 @@ impl<E: EcsServices + EcsTasks, D: CodeDeployApi> Remediator<E, D> {
         cluster: &str,
         chunk: &[(usize, ServiceRef)],
         notice: &RetirementNotice,
+        cluster_tags: &ClusterTags,
         deadline: Option<Instant>,
     ) -> Vec<(usize, ServiceRef, ServiceDecision)> {
         let names: Vec<String> = chunk.iter().map(|(_, s)| s.service.clone()).collect();
@@ -369,7 +422,23 @@ impl<E: EcsServices + EcsTasks, D: CodeDeployApi> Remediator<E, D> {
                                     || arn.ends_with(&format!("/{}", service.service))
                             })
                             .map(|(_, reason)| reason.as_str());
-                        plan_service(service, observed, missing, notice.published_at)
+                        let decision =
+                            plan_service(service, observed, missing, notice.published_at);
+                        match (decision, observed) {
+                            (ServiceDecision::Final(o), _) => ServiceDecision::Final(o),
+                            (acting, Some(observed)) => {
+                                match self.consent(
+                                    &Target::Service(service.clone()),
+                                    &observed.tags,
+                                    cluster,
+                                    cluster_tags,
+                                ) {
+                                    Some(outcome) => ServiceDecision::Final(outcome),
+                                    None => acting,
+                                }
+                            }
+                            (acting, None) => acting,
+                        }
                     }
                     Err(Budget::Exhausted) => ServiceDecision::Final(budget_exhausted(service)),
                     Err(Budget::Api(e)) => ServiceDecision::Final(api_failure(service, e)),
@@ -909,6 +978,9 @@ impl<E: EcsServices + EcsTasks, D: CodeDeployApi> Remediator<E, D> {
         }
     }
 }
+
+/// Tags per cluster name, or why they could not be read.
+type ClusterTags = Result<HashMap<String, Vec<(String, String)>>, Budget>;
 
 /// Why a call did not produce a result.
 #[derive(Clone)]

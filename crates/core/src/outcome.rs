@@ -58,6 +58,8 @@ pub mod code {
     pub const CANNOT_BUILD_APPSPEC: &str = "cannot_build_appspec";
     pub const EXTERNAL_CONTROLLER: &str = "external_controller";
     pub const OWNED_BY_ORCHESTRATOR: &str = "owned_by_orchestrator";
+    pub const OPTED_OUT: &str = "opted_out";
+    pub const NOT_OPTED_IN: &str = "not_opted_in";
     /// A task that is already stopped or unknown.
     pub const GONE: &str = "gone";
     pub const RELAUNCHED: &str = "relaunched";

@@ -275,3 +275,50 @@ pub fn plan_task<L>(
     }
     TaskDecision::Relaunch
 }
+
+/// Tag (ECS) that excludes a resource, or every resource of a cluster, when set to `true`.
+pub const SKIP_TAG: &str = "retirement-remediator/skip";
+/// Tag (ECS) that, in opt-in mode, includes a resource or every resource of a cluster.
+pub const ENABLED_TAG: &str = "retirement-remediator/enabled";
+
+fn tagged_true(tags: &[(String, String)], key: &str) -> bool {
+    tags.iter()
+        .any(|(k, v)| k == key && v.trim().eq_ignore_ascii_case("true"))
+}
+
+/// Whether the operator lets the remediator act on a resource, from its own tags and its
+/// cluster's. `None`: go ahead; `Some(outcome)`: leave it alone, with the reason.
+pub fn consent(
+    target: &Target,
+    resource_tags: &[(String, String)],
+    cluster_tags: &[(String, String)],
+    opt_in_only: bool,
+) -> Option<Outcome> {
+    if tagged_true(resource_tags, SKIP_TAG) || tagged_true(cluster_tags, SKIP_TAG) {
+        let on = if tagged_true(resource_tags, SKIP_TAG) {
+            "the resource"
+        } else {
+            "its cluster"
+        };
+        return Some(Outcome::new(
+            target.clone(),
+            Status::Skipped,
+            code::OPTED_OUT,
+            format!("opted out: {on} is tagged {SKIP_TAG}=true"),
+        ));
+    }
+    if opt_in_only
+        && !tagged_true(resource_tags, ENABLED_TAG)
+        && !tagged_true(cluster_tags, ENABLED_TAG)
+    {
+        return Some(Outcome::new(
+            target.clone(),
+            Status::Skipped,
+            code::NOT_OPTED_IN,
+            format!(
+                "opt-in mode: neither the resource nor its cluster is tagged {ENABLED_TAG}=true"
+            ),
+        ));
+    }
+    None
+}

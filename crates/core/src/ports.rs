@@ -35,6 +35,8 @@ pub struct ServiceObservation {
     pub primary_deployment: Option<DeploymentInfo>,
     /// What a CodeDeploy redeploy needs (task sets, load balancers, network); empty otherwise.
     pub blue_green: BlueGreenSpec,
+    /// The service's tags (opt-out / opt-in).
+    pub tags: Vec<(String, String)>,
 }
 
 /// `awsvpc` network settings.
@@ -145,6 +147,14 @@ pub trait EcsServices: Send + Sync {
         cluster: &str,
         services: &[String],
     ) -> impl Future<Output = Result<DescribedServices, ApiError>> + Send;
+
+    /// Tags of each named cluster (clusters that do not exist are left out).
+    fn cluster_tags(
+        &self,
+        clusters: &[String],
+    ) -> impl Future<
+        Output = Result<std::collections::HashMap<String, Vec<(String, String)>>, ApiError>,
+    > + Send;
 
     /// `UpdateService(forceNewDeployment=true)`; returns the new PRIMARY deployment.
     fn force_new_deployment(

@@ -32,6 +32,7 @@ impl Observed {
                 created_at: Some(published() - Duration::days(1)),
             }),
             blue_green: Default::default(),
+            tags: vec![],
         })
     }
     fn status(mut self, s: &str) -> Self {
@@ -341,5 +342,67 @@ mod standalone_tasks {
                 "{t:?}"
             );
         }
+    }
+}
+
+mod operator_consent {
+    use remediator_core::plan::consent;
+    use remediator_core::{ServiceRef, Target};
+
+    fn target() -> Target {
+        Target::Service(ServiceRef {
+            cluster: "prod".into(),
+            service: "web".into(),
+        })
+    }
+
+    fn tags(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    #[test]
+    fn untagged_resources_are_remediated_by_default() {
+        assert_eq!(consent(&target(), &[], &[], false), None);
+    }
+
+    #[test]
+    fn a_skip_tag_on_the_resource_or_its_cluster_opts_out_even_in_opt_in_mode() {
+        let skip = tags(&[("retirement-remediator/skip", "TRUE")]);
+        let enabled = tags(&[("retirement-remediator/enabled", "true")]);
+        assert_eq!(
+            consent(&target(), &skip, &[], false).map(|o| o.code),
+            Some("opted_out".into())
+        );
+        assert_eq!(
+            consent(&target(), &enabled, &skip, true).map(|o| o.code),
+            Some("opted_out".into())
+        );
+    }
+
+    #[test]
+    fn a_skip_tag_set_to_anything_but_true_does_not_opt_out() {
+        assert_eq!(
+            consent(
+                &target(),
+                &tags(&[("retirement-remediator/skip", "false")]),
+                &[],
+                false
+            ),
+            None
+        );
+    }
+
+    #[test]
+    fn opt_in_mode_needs_the_enabled_tag_on_the_resource_or_its_cluster() {
+        let enabled = tags(&[("retirement-remediator/enabled", "true")]);
+        assert_eq!(
+            consent(&target(), &[], &[], true).map(|o| o.code),
+            Some("not_opted_in".into())
+        );
+        assert_eq!(consent(&target(), &enabled, &[], true), None);
+        assert_eq!(consent(&target(), &[], &enabled, true), None);
     }
 }

@@ -83,6 +83,7 @@ export class RemediatorStack extends Stack {
     allow(['ecs:RunTask'], [arn('ecs', 'task-definition/*:*')]);
     allow(['ecs:TagResource'], [arn('ecs', 'task/*/*')], { StringEquals: { 'ecs:CreateAction': 'RunTask' } });
     allow(['ecs:ListTasks'], [arn('ecs', 'container-instance/*/*')]);
+    allow(['ecs:DescribeClusters'], [arn('ecs', 'cluster/*')]);
     // These actions have no resource-level permissions.
     allow(['ecs:ListClusters', 'ecs:DescribeTaskDefinition', 'ec2:DescribeNetworkInterfaces'], ['*']);
     allow(['iam:PassRole'], [`arn:${this.partition}:iam::${this.account}:role/*`], {
