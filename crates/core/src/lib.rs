@@ -16,6 +16,7 @@ pub mod ports;
 pub mod target;
 #[cfg(test)]
 mod target_tests;
+pub mod window;
 
 pub use engine::{Backoff, Rate, Remediator, Settings};
 pub use notice::{parse_slice, parse_value, ParseError, Parsed, PodNotice, RetirementNotice};
