@@ -226,8 +226,8 @@ fn ranges_daily_and_full_day_names_are_understood() {
         .timing(at("2026-11-25T12:00:00Z"), None, DAY)
         .acts_now());
     assert_eq!(
-        windows("saturday 01:00-02:00 UTC"),
-        windows("Sat 01:00-02:00 UTC")
+        windows("saturday 01:00-02:00 UTC").0[0].days,
+        windows("Sat 01:00-02:00 UTC").0[0].days
     );
 }
 
