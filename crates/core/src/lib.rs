@@ -8,6 +8,7 @@
 //! Nothing here knows about the AWS SDK; `remediator-aws` implements the ports.
 
 pub mod appspec;
+pub mod defer;
 pub mod engine;
 pub mod notice;
 pub mod outcome;

@@ -6,6 +6,7 @@
 
 use std::fmt::Write as _;
 
+use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::notice::{Ignored, ParseError, PodNotice, RetirementNotice};
@@ -25,6 +26,9 @@ pub enum Status {
     Failed,
     /// Dry run: this is what would be done.
     Planned,
+    /// Outside the maintenance windows: a one-time schedule re-runs the event at the next
+    /// window start, before AWS's deadline.
+    Deferred,
 }
 
 impl Status {
@@ -35,6 +39,7 @@ impl Status {
             Status::Skipped => "skipped",
             Status::Failed => "failed",
             Status::Planned => "planned",
+            Status::Deferred => "deferred",
         }
     }
 }
@@ -66,6 +71,8 @@ pub mod code {
     pub const WOULD_RELAUNCH: &str = "would_relaunch";
     pub const REPLACEMENT_PENDING: &str = "replacement_pending";
     pub const REPLACEMENT_FAILED: &str = "replacement_failed";
+    pub const DEFERRED: &str = "deferred";
+    pub const WOULD_DEFER: &str = "would_defer";
 }
 
 /// The single final word on one affected resource.
@@ -147,6 +154,8 @@ pub struct Summary {
     pub skipped: usize,
     pub failed: usize,
     pub planned: usize,
+    #[serde(default)]
+    pub deferred: usize,
     pub retryable_failures: usize,
 }
 
@@ -164,6 +173,15 @@ pub struct Report {
     pub code: Option<String>,
     pub outcomes: Vec<Outcome>,
     pub summary: Summary,
+    /// When the notice was published (handled events): the start of time-to-remediate.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub published_at: Option<DateTime<Utc>>,
+    /// When AWS retires the resources, if the notice says (ECS `startTime`, EKS termination).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub deadline: Option<DateTime<Utc>>,
+    /// Why the event was acted on now or deferred (maintenance windows), when windows are set.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timing: Option<String>,
 }
 
 impl Report {
@@ -175,11 +193,12 @@ impl Report {
             event_arn: Some(notice.event_arn.clone()),
             dry_run,
             message: format!(
-                "{} affected resource(s): {} acted, {} already done, {} planned, {} skipped, {} failed ({} retryable)",
+                "{} affected resource(s): {} acted, {} already done, {} planned, {} deferred, {} skipped, {} failed ({} retryable)",
                 outcomes.len(),
                 summary.acted,
                 summary.already_done,
                 summary.planned,
+                summary.deferred,
                 summary.skipped,
                 summary.failed,
                 summary.retryable_failures
@@ -187,6 +206,9 @@ impl Report {
             code: None,
             outcomes,
             summary,
+            published_at: Some(notice.published_at),
+            deadline: notice.start_time,
+            timing: None,
         }
     }
 
@@ -210,6 +232,9 @@ impl Report {
             code: None,
             outcomes: vec![outcome],
             summary,
+            published_at: Some(notice.published_at),
+            deadline: Some(notice.scheduled_termination),
+            timing: None,
         }
     }
 
@@ -223,6 +248,9 @@ impl Report {
             code: Some(ignored.code.to_owned()),
             outcomes: Vec::new(),
             summary: Summary::default(),
+            published_at: None,
+            deadline: None,
+            timing: None,
         }
     }
 
@@ -236,7 +264,16 @@ impl Report {
             code: Some("malformed_input".to_owned()),
             outcomes: Vec::new(),
             summary: Summary::default(),
+            published_at: None,
+            deadline: None,
+            timing: None,
         }
+    }
+
+    /// The same report, saying why it acted now or waits (maintenance windows).
+    pub fn with_timing(mut self, timing: Option<String>) -> Self {
+        self.timing = timing;
+        self
     }
 
     /// True when a later attempt could still change an outcome.
@@ -289,9 +326,13 @@ impl Report {
                 "{}",
                 self.message
             ),
-            Disposition::Handled => {
-                tracing::info!(event_arn, dry_run = self.dry_run, "{}", self.message)
-            }
+            Disposition::Handled => tracing::info!(
+                event_arn,
+                dry_run = self.dry_run,
+                timing = self.timing.as_deref().unwrap_or("-"),
+                "{}",
+                self.message
+            ),
         }
     }
 
@@ -364,6 +405,9 @@ impl Report {
                 line([&row[0], &row[1], &row[2], &row[3], &row[4]]);
             }
         }
+        if let Some(timing) = &self.timing {
+            let _ = writeln!(out, "timing: {timing}");
+        }
         let _ = writeln!(out, "{}", self.message);
         out
     }
@@ -383,6 +427,7 @@ fn summarize(outcomes: &[Outcome]) -> Summary {
                 }
             }
             Status::Planned => s.planned += 1,
+            Status::Deferred => s.deferred += 1,
         }
     }
     s
