@@ -10,6 +10,7 @@
 pub mod appspec;
 pub mod defer;
 pub mod engine;
+pub mod metrics;
 pub mod notice;
 pub mod outcome;
 pub mod plan;

@@ -1,0 +1,159 @@
+//! CloudWatch Embedded Metric Format: metrics as log lines, no API calls.
+//!
+//! Per handled event:
+//! - `Outcomes` (Count) by `Function`, `Action`, `Result` (and rolled up by `Function`, `Result`):
+//!   one document per action/result pair;
+//! - `TimeToRemediate` (Seconds, notice published → acted) and `HeadroomBeforeRetirement`
+//!   (Seconds, acted → AWS's deadline) by `Function`, `Action`, for acted resources;
+//! - `Events` (Count) by `Function`, `Disposition` for every event, handled or not.
+//!
+//! Format reference: the EMF specification (`_aws.Timestamp`, `_aws.CloudWatchMetrics[]` with
+//! `Namespace`, `Dimensions`, `Metrics`; each dimension a string member of the root, each metric
+//! a number or an array of at most 100 numbers).
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, Utc};
+use serde_json::{json, Map, Value};
+
+use crate::outcome::{Disposition, Report, Status};
+
+/// Default `METRICS_NAMESPACE`.
+pub const DEFAULT_NAMESPACE: &str = "RetirementRemediator";
+
+/// The EMF spec allows at most 100 values per metric in one document.
+const MAX_VALUES: usize = 100;
+
+/// The EMF documents for one report, one JSON object per log line.
+pub fn documents(
+    report: &Report,
+    namespace: &str,
+    function: &str,
+    now: DateTime<Utc>,
+) -> Vec<Value> {
+    let timestamp = now.timestamp_millis();
+    let mut docs = Vec::new();
+    let disposition = match report.disposition {
+        Disposition::Handled => "handled",
+        Disposition::Ignored => "ignored",
+        Disposition::Rejected => "rejected",
+    };
+    docs.push(document(
+        timestamp,
+        namespace,
+        &[&["Function", "Disposition"]],
+        &[("Events", "Count")],
+        [
+            ("Function", json!(function)),
+            ("Disposition", json!(disposition)),
+            ("Events", json!(1)),
+        ],
+    ));
+
+    let mut counts: BTreeMap<(&str, &str), (u64, BTreeMap<&str, u64>)> = BTreeMap::new();
+    let mut acted: BTreeMap<&str, (Vec<i64>, Vec<i64>)> = BTreeMap::new();
+    for o in &report.outcomes {
+        let action = o.action.as_deref().unwrap_or("none");
+        let entry = counts.entry((action, o.status.as_str())).or_default();
+        entry.0 += 1;
+        *entry.1.entry(o.code.as_str()).or_default() += 1;
+        if o.status == Status::Acted {
+            let (ttr, headroom) = acted.entry(action).or_default();
+            if let Some(published) = report.published_at {
+                ttr.push((now - published).num_seconds().max(0));
+            }
+            if let Some(deadline) = report.deadline {
+                headroom.push((deadline - now).num_seconds());
+            }
+        }
+    }
+    for ((action, result), (n, codes)) in counts {
+        let mut doc = document(
+            timestamp,
+            namespace,
+            &[&["Function", "Action", "Result"], &["Function", "Result"]],
+            &[("Outcomes", "Count")],
+            [
+                ("Function", json!(function)),
+                ("Action", json!(action)),
+                ("Result", json!(result)),
+                ("Outcomes", json!(n)),
+            ],
+        );
+        // Properties (not metrics) make the line searchable in Logs Insights.
+        doc["Codes"] = json!(codes);
+        doc["EventArn"] = json!(report.event_arn);
+        docs.push(doc);
+    }
+    for (action, (ttr, headroom)) in acted {
+        let chunks = ttr.len().max(headroom.len()).div_ceil(MAX_VALUES);
+        for i in 0..chunks {
+            let slice = |v: &Vec<i64>| -> Vec<i64> {
+                v.iter()
+                    .skip(i * MAX_VALUES)
+                    .take(MAX_VALUES)
+                    .copied()
+                    .collect()
+            };
+            let (t, h) = (slice(&ttr), slice(&headroom));
+            let mut metrics = Vec::new();
+            let mut members = vec![("Function", json!(function)), ("Action", json!(action))];
+            if !t.is_empty() {
+                metrics.push(("TimeToRemediate", "Seconds"));
+                members.push(("TimeToRemediate", json!(t)));
+            }
+            if !h.is_empty() {
+                metrics.push(("HeadroomBeforeRetirement", "Seconds"));
+                members.push(("HeadroomBeforeRetirement", json!(h)));
+            }
+            if !metrics.is_empty() {
+                docs.push(document(
+                    timestamp,
+                    namespace,
+                    &[&["Function", "Action"]],
+                    &metrics,
+                    members,
+                ));
+            }
+        }
+    }
+    docs
+}
+
+fn document<'a>(
+    timestamp: i64,
+    namespace: &str,
+    dimensions: &[&[&str]],
+    metrics: &[(&str, &str)],
+    members: impl IntoIterator<Item = (&'a str, Value)>,
+) -> Value {
+    let mut root = Map::new();
+    root.insert(
+        "_aws".into(),
+        json!({
+            "Timestamp": timestamp,
+            "CloudWatchMetrics": [{
+                "Namespace": namespace,
+                "Dimensions": dimensions,
+                "Metrics": metrics.iter().map(|(name, unit)| json!({"Name": name, "Unit": unit})).collect::<Vec<_>>(),
+            }],
+        }),
+    );
+    for (k, v) in members {
+        root.insert(k.into(), v);
+    }
+    Value::Object(root)
+}
+
+/// Writes the documents to stdout, one per line, where Lambda's log capture finds them.
+pub fn emit(docs: &[Value]) {
+    use std::io::Write as _;
+    let mut out = std::io::stdout().lock();
+    for d in docs {
+        let _ = writeln!(out, "{d}");
+    }
+}
+
+#[cfg(test)]
+#[path = "metrics_tests.rs"]
+mod tests;
