@@ -12,6 +12,7 @@ pub mod defer;
 pub mod engine;
 pub mod metrics;
 pub mod notice;
+pub mod notify;
 pub mod outcome;
 pub mod plan;
 pub mod ports;

@@ -1,0 +1,299 @@
+//! The per-event summary for people: an AWS Chatbot (Amazon Q Developer in chat applications)
+//! custom notification, so it renders in Slack/Teams, and a plain-text version of the same for
+//! e-mail and anything else that does not read JSON.
+//!
+//! Custom-notification shape:
+//! `{"version":"1.0","source":"custom","content":{"textType":"client-markdown","title",
+//! "description","nextSteps":[…],"keywords":[…]},"metadata":{…}}`.
+
+use std::fmt::Write as _;
+
+use serde_json::{json, Value};
+
+use crate::outcome::{code, Disposition, Outcome, Report, Status};
+
+/// Resources listed one by one before the rest are summarised (chat messages have to stay short).
+const MAX_LISTED: usize = 25;
+/// Characters per reason in the chat rendering.
+const MAX_REASON: usize = 160;
+
+/// The one-line headline: what happened to how many resources.
+pub fn title(report: &Report) -> String {
+    let s = &report.summary;
+    let mut parts = Vec::new();
+    for (n, label) in [
+        (s.acted, "remediated"),
+        (s.deferred, "deferred"),
+        (s.already_done, "already done"),
+        (s.planned, "planned (dry run)"),
+        (s.skipped, "skipped"),
+        (s.failed, "failed"),
+    ] {
+        if n > 0 {
+            parts.push(format!("{n} {label}"));
+        }
+    }
+    let what = if parts.is_empty() {
+        report.message.clone()
+    } else {
+        parts.join(", ")
+    };
+    let icon = if s.failed > 0 { "⚠️" } else { "✅" };
+    format!("{icon} Fargate retirement: {what}")
+}
+
+/// SNS e-mail subject: ASCII, at most 100 characters.
+pub fn subject(report: &Report) -> String {
+    let title: String = title(report)
+        .chars()
+        .filter(|c| c.is_ascii() && !c.is_ascii_control())
+        .collect();
+    title.trim().chars().take(100).collect()
+}
+
+/// What the operator should do next, derived from the outcomes.
+pub fn next_steps(report: &Report) -> Vec<String> {
+    let mut steps = Vec::new();
+    let any = |f: &dyn Fn(&Outcome) -> bool| report.outcomes.iter().any(f);
+    let deadline = report
+        .deadline
+        .map(|d| format!(" before {}", d.to_rfc3339()))
+        .unwrap_or_default();
+    if any(&|o| o.status == Status::Failed && o.retryable) {
+        steps.push(
+            "Retryable failures: Lambda runs the event again; if it keeps failing it lands in the dead-letter queue (alarmed)."
+                .into(),
+        );
+    }
+    if any(&|o| o.status == Status::Failed && !o.retryable) {
+        steps.push(format!(
+            "Replace the failed resources by hand{deadline}: see each reason."
+        ));
+    }
+    if any(&|o| {
+        o.status == Status::Skipped
+            && [code::EXTERNAL_CONTROLLER, code::OWNED_BY_ORCHESTRATOR].contains(&o.code.as_str())
+    }) {
+        steps.push(format!(
+            "Some resources are managed elsewhere (external controller, Step Functions, Batch…): replace them yourself{deadline}."
+        ));
+    }
+    if report.summary.deferred > 0 {
+        steps.push("Deferred resources are handled automatically at the start of the next maintenance window.".into());
+    }
+    if any(&|o| o.status == Status::Acted) {
+        steps.push("Watch the new deployments/tasks reach steady state.".into());
+    }
+    steps
+}
+
+/// Markdown body for chat: the timing, then one line per resource.
+pub fn markdown(report: &Report) -> String {
+    let mut out = String::new();
+    if let Some(arn) = &report.event_arn {
+        let _ = writeln!(out, "*Event* `{arn}`");
+    }
+    if let Some(d) = report.deadline {
+        let _ = writeln!(out, "*AWS retires from* {}", d.to_rfc3339());
+    }
+    if let Some(t) = &report.timing {
+        let _ = writeln!(out, "*Timing* {t}");
+    }
+    if report.dry_run {
+        let _ = writeln!(out, "*Dry run*: nothing was changed.");
+    }
+    for o in report.outcomes.iter().take(MAX_LISTED) {
+        let reason: String = o.reason.chars().take(MAX_REASON).collect();
+        let ellipsis = if o.reason.chars().count() > MAX_REASON {
+            "…"
+        } else {
+            ""
+        };
+        let _ = writeln!(
+            out,
+            "• `{}` *{}* `{}`: {reason}{ellipsis}",
+            o.target,
+            o.status.as_str(),
+            o.code
+        );
+    }
+    if report.outcomes.len() > MAX_LISTED {
+        let _ = writeln!(
+            out,
+            "…and {} more: see the function's log for every resource.",
+            report.outcomes.len() - MAX_LISTED
+        );
+    }
+    let _ = write!(out, "{}", report.message);
+    out
+}
+
+/// The Chatbot custom notification for one report.
+pub fn chatbot(report: &Report) -> Value {
+    let mut keywords = vec!["fargate-retirement".to_owned()];
+    for status in [Status::Failed, Status::Deferred, Status::Acted] {
+        if report.outcomes.iter().any(|o| o.status == status) {
+            keywords.push(status.as_str().to_owned());
+        }
+    }
+    json!({
+        "version": "1.0",
+        "source": "custom",
+        "id": report.event_id,
+        "content": {
+            "textType": "client-markdown",
+            "title": title(report),
+            "description": markdown(report),
+            "nextSteps": next_steps(report),
+            "keywords": keywords,
+        },
+        "metadata": {
+            "threadId": report.event_arn.as_deref().or(report.event_id.as_deref()),
+            "summary": title(report),
+            "eventType": "FargateRetirementRemediation",
+            "relatedResources": report.outcomes.iter().map(|o| o.target.to_string()).take(MAX_LISTED).collect::<Vec<_>>(),
+            "additionalContext": {
+                "acted": report.summary.acted.to_string(),
+                "deferred": report.summary.deferred.to_string(),
+                "failed": report.summary.failed.to_string(),
+            },
+        },
+    })
+}
+
+/// The same summary as plain text, every resource listed.
+pub fn plain_text(report: &Report) -> String {
+    let mut out = String::new();
+    let _ = writeln!(out, "{}", subject(report));
+    let _ = writeln!(out);
+    if let Some(arn) = &report.event_arn {
+        let _ = writeln!(out, "Event: {arn}");
+    }
+    if let Some(d) = report.deadline {
+        let _ = writeln!(out, "AWS retires from: {}", d.to_rfc3339());
+    }
+    if let Some(t) = &report.timing {
+        let _ = writeln!(out, "Timing: {t}");
+    }
+    if report.dry_run {
+        let _ = writeln!(out, "Dry run: nothing was changed.");
+    }
+    let _ = writeln!(out);
+    for o in &report.outcomes {
+        let _ = writeln!(
+            out,
+            "- {}: {} ({}) - {}",
+            o.target,
+            o.status.as_str(),
+            o.code,
+            o.reason
+        );
+    }
+    let _ = writeln!(out);
+    let _ = writeln!(out, "{}", report.message);
+    let steps = next_steps(report);
+    if !steps.is_empty() {
+        let _ = writeln!(out, "\nNext steps:");
+        for s in steps {
+            let _ = writeln!(out, "- {s}");
+        }
+    }
+    out
+}
+
+/// Whether a report deserves a message: handled events only (ignored ones need nothing; rejected
+/// ones reach the dead-letter queue and its alarm).
+pub fn worth_sending(report: &Report) -> bool {
+    report.disposition == Disposition::Handled
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::notice::{parse_slice, Parsed};
+    use crate::target::{ServiceRef, Target};
+
+    fn report(outcomes: Vec<Outcome>) -> Report {
+        let raw = include_bytes!("../../../events-fixtures/health-ecs-services-pipe.json");
+        let Ok(Parsed::Retirement(notice)) = parse_slice(raw) else {
+            panic!("fixture is a retirement notice");
+        };
+        Report::handled(&notice, outcomes, false)
+    }
+
+    fn service(name: &str) -> Target {
+        Target::Service(ServiceRef {
+            cluster: "prod".into(),
+            service: name.into(),
+        })
+    }
+
+    #[test]
+    fn the_chatbot_message_has_the_custom_notification_shape() {
+        let r = report(vec![
+            Outcome::new(
+                service("web"),
+                Status::Acted,
+                code::FORCED_NEW_DEPLOYMENT,
+                "forced",
+            ),
+            Outcome::failed(service("api"), code::THROTTLED, "throttled", true),
+        ]);
+        let m = chatbot(&r);
+        assert_eq!(m["version"], "1.0");
+        assert_eq!(m["source"], "custom");
+        assert_eq!(m["content"]["textType"], "client-markdown");
+        let title = m["content"]["title"].as_str().unwrap_or_default();
+        assert!(title.contains("1 remediated, 1 failed"), "{title}");
+        let description = m["content"]["description"].as_str().unwrap_or_default();
+        assert!(
+            description.contains("`service prod/web` *acted* `forced_new_deployment`"),
+            "{description}"
+        );
+        assert!(
+            description.contains("`service prod/api` *failed* `throttled`"),
+            "{description}"
+        );
+        assert!(m["content"]["nextSteps"]
+            .as_array()
+            .is_some_and(|s| !s.is_empty()));
+        assert_eq!(
+            m["content"]["keywords"],
+            json!(["fargate-retirement", "failed", "acted"])
+        );
+    }
+
+    #[test]
+    fn long_lists_are_cut_in_chat_but_complete_in_plain_text() {
+        let outcomes = (0..40)
+            .map(|i| {
+                Outcome::new(
+                    service(&format!("s{i}")),
+                    Status::Acted,
+                    code::FORCED_NEW_DEPLOYMENT,
+                    "forced",
+                )
+            })
+            .collect();
+        let r = report(outcomes);
+        let description = markdown(&r);
+        assert!(description.contains("…and 15 more"), "{description}");
+        assert!(!description.contains("prod/s39"));
+        assert!(plain_text(&r).contains("service prod/s39: acted (forced_new_deployment)"));
+    }
+
+    #[test]
+    fn the_subject_is_ascii_and_fits_sns() {
+        let r = report(vec![Outcome::failed(
+            service("api"),
+            code::API_ERROR,
+            "x",
+            false,
+        )]);
+        let s = subject(&r);
+        assert!(
+            s.is_ascii() && s.len() <= 100 && s.starts_with("Fargate retirement: 1 failed"),
+            "{s}"
+        );
+    }
+}
