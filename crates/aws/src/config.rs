@@ -9,10 +9,25 @@
 //! | `SDK_MAX_ATTEMPTS` | `5` | attempts per call by the SDK's standard retry (throttling included) |
 //! | `BACKOFF_ROUNDS` | `6` | extra backoff rounds when a call still ends throttled (1 s doubling to 20 s) |
 //! | `DEADLINE_MARGIN_SECS` | `10` | stop starting calls this long before the Lambda deadline |
+//! | `MAINTENANCE_WINDOWS` | none | `DAYS HH:MM-HH:MM ZONE; …`: act only inside these windows (see `remediator_core::window`) |
+//! | `DEADLINE_MARGIN` | `24h` | with windows: the last window start must be this long before AWS's retirement time |
+//! | `SCHEDULE_ROLE_ARN` | none | with windows: role EventBridge Scheduler assumes to re-invoke the function (required) |
+//! | `SCHEDULE_TARGET_ARN` | the invoked function | with windows: what the one-time schedule invokes |
+//! | `SCHEDULE_GROUP` | `default` | with windows: the schedule group |
+//! | `SCHEDULE_DLQ_ARN` | none | with windows: SQS queue for schedule invocations that could not be delivered |
+//! | `NOTIFICATION_TOPIC_ARN` | none | SNS topic for one summary per handled event (Chatbot JSON + plain-text e-mail) |
+//! | `METRICS_NAMESPACE` | `RetirementRemediator` | CloudWatch EMF namespace; `off` to emit no metrics |
 
 use std::time::Duration;
 
+use std::borrow::Cow;
+
+use remediator_core::defer::{Deferral, DEFAULT_MARGIN};
+use remediator_core::metrics::DEFAULT_NAMESPACE;
+use remediator_core::window::{parse_duration, Windows};
 use remediator_core::{Rate, Settings};
+
+use crate::scheduler::ScheduleSettings;
 
 /// A setting that could not be read. Reported at start-up, before any event is handled.
 #[derive(Debug, thiserror::Error)]
@@ -20,7 +35,7 @@ use remediator_core::{Rate, Settings};
 pub struct ConfigError {
     pub name: &'static str,
     pub value: String,
-    pub expected: &'static str,
+    pub expected: Cow<'static, str>,
 }
 
 /// Everything configurable, read once.
@@ -28,6 +43,33 @@ pub struct ConfigError {
 pub struct Config {
     pub settings: Settings,
     pub sdk_max_attempts: u32,
+    pub controls: ControlSettings,
+}
+
+/// Operator controls around the remediation: windows, notifications, metrics.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ControlSettings {
+    /// Maintenance windows and margin; `None`: act as soon as an event arrives.
+    pub deferral: Option<Deferral>,
+    /// How to make schedules (set whenever `deferral` is).
+    pub schedule: Option<ScheduleSettings>,
+    /// What schedules invoke; `None`: the function that was invoked.
+    pub schedule_target_arn: Option<String>,
+    pub notification_topic_arn: Option<String>,
+    /// `None`: no metrics.
+    pub metrics_namespace: Option<String>,
+}
+
+impl Default for ControlSettings {
+    fn default() -> Self {
+        ControlSettings {
+            deferral: None,
+            schedule: None,
+            schedule_target_arn: None,
+            notification_topic_arn: None,
+            metrics_namespace: Some(DEFAULT_NAMESPACE.to_owned()),
+        }
+    }
 }
 
 impl Config {
@@ -69,11 +111,66 @@ impl Config {
             Some((name, v)) => parse_num(name, &v, 1..=20, "a whole number from 1 to 20")?,
             None => 5,
         };
+        let controls = controls(&get)?;
         Ok(Config {
             settings,
             sdk_max_attempts,
+            controls,
         })
     }
+}
+
+fn controls(
+    get: &impl Fn(&'static str) -> Option<(&'static str, String)>,
+) -> Result<ControlSettings, ConfigError> {
+    let mut c = ControlSettings::default();
+    let margin = match get("DEADLINE_MARGIN") {
+        Some((name, v)) => parse_duration(&v)
+            .ok()
+            .filter(|d| *d >= chrono::Duration::zero() && *d <= chrono::Duration::days(14))
+            .ok_or(ConfigError {
+                name,
+                value: v.clone(),
+                expected: "a duration from 0s to 14d, like 24h, 12h, 90m".into(),
+            })?,
+        None => DEFAULT_MARGIN,
+    };
+    if let Some((name, v)) = get("MAINTENANCE_WINDOWS") {
+        let windows: Windows = v
+            .parse()
+            .map_err(|e: remediator_core::window::WindowError| ConfigError {
+                name,
+                value: v.clone(),
+                expected: e.to_string().into(),
+            })?;
+        if !windows.is_empty() {
+            let Some((_, role_arn)) = get("SCHEDULE_ROLE_ARN") else {
+                return Err(ConfigError {
+                    name,
+                    value: v,
+                    expected: "SCHEDULE_ROLE_ARN as well: deferring to a window needs a role EventBridge Scheduler can invoke the function with".into(),
+                });
+            };
+            c.deferral = Some(Deferral { windows, margin });
+            c.schedule = Some(ScheduleSettings {
+                role_arn: role_arn.trim().to_owned(),
+                group: get("SCHEDULE_GROUP")
+                    .map(|(_, g)| g.trim().to_owned())
+                    .unwrap_or_else(|| "default".to_owned()),
+                dead_letter_arn: get("SCHEDULE_DLQ_ARN").map(|(_, a)| a.trim().to_owned()),
+            });
+            c.schedule_target_arn = get("SCHEDULE_TARGET_ARN").map(|(_, a)| a.trim().to_owned());
+        }
+    }
+    c.notification_topic_arn = get("NOTIFICATION_TOPIC_ARN").map(|(_, a)| a.trim().to_owned());
+    if let Some((_, v)) = get("METRICS_NAMESPACE") {
+        c.metrics_namespace = if v.trim().eq_ignore_ascii_case("off") {
+            None
+        } else {
+            Some(v.trim().to_owned())
+        };
+    }
+    Ok(c)
 }
 
 fn parse_bool(name: &'static str, v: &str) -> Result<bool, ConfigError> {
@@ -83,7 +180,7 @@ fn parse_bool(name: &'static str, v: &str) -> Result<bool, ConfigError> {
         _ => Err(ConfigError {
             name,
             value: v.to_owned(),
-            expected: "true or false",
+            expected: "true or false".into(),
         }),
     }
 }
@@ -101,7 +198,7 @@ fn parse_num(
         .ok_or(ConfigError {
             name,
             value: v.to_owned(),
-            expected,
+            expected: expected.into(),
         })
 }
 
@@ -109,7 +206,7 @@ fn parse_rate(name: &'static str, v: &str) -> Result<Option<Rate>, ConfigError> 
     let err = || ConfigError {
         name,
         value: v.to_owned(),
-        expected: "PER_SECOND/BURST (e.g. 5/50) or off",
+        expected: "PER_SECOND/BURST (e.g. 5/50) or off".into(),
     };
     if v.trim().eq_ignore_ascii_case("off") {
         return Ok(None);
@@ -174,6 +271,61 @@ mod tests {
         assert_eq!(c.settings.backoff.rounds, 0);
         assert_eq!(c.settings.deadline_margin, Duration::from_secs(30));
         assert_eq!(c.sdk_max_attempts, 2);
+    }
+
+    #[test]
+    fn maintenance_windows_need_a_schedule_role_and_read_the_margin() {
+        let e = config(&[("MAINTENANCE_WINDOWS", "Sat 02:00-05:00 UTC")]).expect_err("no role");
+        assert!(e.to_string().contains("SCHEDULE_ROLE_ARN"), "{e}");
+        let c = config(&[
+            (
+                "MAINTENANCE_WINDOWS",
+                "Sat 02:00-05:00 UTC; Wed 22:00-23:30 Europe/Paris",
+            ),
+            ("DEADLINE_MARGIN", "12h"),
+            (
+                "SCHEDULE_ROLE_ARN",
+                "arn:aws:iam::123456789012:role/scheduler",
+            ),
+            ("SCHEDULE_GROUP", "retirement-remediator"),
+        ])
+        .expect("valid");
+        let deferral = c.controls.deferral.expect("windows");
+        assert_eq!(deferral.margin, chrono::Duration::hours(12));
+        assert_eq!(
+            deferral.windows.to_string(),
+            "Sat 02:00-05:00 UTC; Wed 22:00-23:30 Europe/Paris"
+        );
+        let schedule = c.controls.schedule.expect("schedule settings");
+        assert_eq!(schedule.group, "retirement-remediator");
+        assert_eq!(c.controls.schedule_target_arn, None);
+    }
+
+    #[test]
+    fn without_windows_nothing_is_deferred_and_metrics_are_on() {
+        let c = config(&[]).expect("defaults");
+        assert_eq!(c.controls.deferral, None);
+        assert_eq!(
+            c.controls.metrics_namespace.as_deref(),
+            Some("RetirementRemediator")
+        );
+        let off = config(&[("METRICS_NAMESPACE", "off")]).expect("off");
+        assert_eq!(off.controls.metrics_namespace, None);
+    }
+
+    #[test]
+    fn a_bad_window_names_the_variable_and_the_entry() {
+        let e = config(&[
+            (
+                "MAINTENANCE_WINDOWS",
+                "Sat 02:00-05:00 UTC; Funday 01:00-02:00 UTC",
+            ),
+            ("SCHEDULE_ROLE_ARN", "arn:role"),
+        ])
+        .expect_err("bad day");
+        assert_eq!(e.name, "MAINTENANCE_WINDOWS");
+        assert!(e.to_string().contains("Funday"), "{e}");
+        assert!(config(&[("DEADLINE_MARGIN", "forever")]).is_err());
     }
 
     #[test]

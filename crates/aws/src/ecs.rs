@@ -232,9 +232,11 @@ where
                 "ClusterNotFoundException"
                 | "ServiceNotFoundException"
                 | "ServiceNotActiveException" => ApiErrorKind::NotFound,
-                "ServerException" | "InternalFailure" | "ServiceUnavailable" => {
-                    ApiErrorKind::Transient
-                }
+                "ServerException"
+                | "InternalFailure"
+                | "InternalServerException"
+                | "InternalError"
+                | "ServiceUnavailable" => ApiErrorKind::Transient,
                 _ => ApiErrorKind::Rejected,
             }
         }

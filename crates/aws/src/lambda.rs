@@ -2,9 +2,13 @@
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use chrono::{DateTime, Utc};
 use lambda_runtime::{Diagnostic, LambdaEvent};
+use remediator_core::defer::Gate;
 use remediator_core::ports::{CodeDeployApi, EcsServices, EcsTasks};
-use remediator_core::{Disposition, Remediator, Report};
+use remediator_core::{parse_value, Disposition, Parsed, Remediator, Report};
+
+use crate::controls::Controls;
 use serde_json::Value;
 use tracing::Instrument;
 
@@ -33,10 +37,21 @@ impl From<HandlerError> for Diagnostic {
     }
 }
 
-/// Handles one invocation with the shared remediator.
+/// Handles one invocation with the shared remediator and no operator controls.
 pub async fn handle<E: EcsServices + EcsTasks, D: CodeDeployApi>(
     remediator: &Remediator<E, D>,
     event: LambdaEvent<Value>,
+) -> Result<Report, HandlerError> {
+    handle_with(remediator, &Controls::none(), event, Utc::now()).await
+}
+
+/// Handles one invocation: maintenance-window gate, remediation, metrics and notification.
+/// `now` is the wall clock (tests pass a fixed one).
+pub async fn handle_with<E: EcsServices + EcsTasks, D: CodeDeployApi>(
+    remediator: &Remediator<E, D>,
+    controls: &Controls,
+    event: LambdaEvent<Value>,
+    now: DateTime<Utc>,
 ) -> Result<Report, HandlerError> {
     let deadline = deadline_instant(event.context.deadline);
     let time_left_ms = deadline
@@ -48,11 +63,42 @@ pub async fn handle<E: EcsServices + EcsTasks, D: CodeDeployApi>(
         deadline_ms = event.context.deadline,
         time_left_ms
     );
-    let report = remediator
-        .handle(event.payload, Some(deadline))
-        .instrument(span.clone())
-        .await;
+    let invoked_arn = event.context.invoked_function_arn;
+    let raw = event.payload;
+    let work = async {
+        match parse_value(raw.clone()) {
+            Ok(Parsed::Retirement(notice)) => {
+                let verdict = controls
+                    .gate(
+                        &raw,
+                        notice.event_id.as_deref(),
+                        notice.start_time,
+                        notice.targets.clone(),
+                        &invoked_arn,
+                        now,
+                    )
+                    .await;
+                let dry_run = remediator.settings().dry_run;
+                match verdict {
+                    Some(Gate::Held(outcomes, why)) => {
+                        Report::handled(&notice, outcomes, dry_run).with_timing(Some(why))
+                    }
+                    proceed => {
+                        let outcomes = remediator.remediate(&notice, Some(deadline)).await;
+                        let timing = match proceed {
+                            Some(Gate::Proceed(why)) => Some(why),
+                            _ => None,
+                        };
+                        Report::handled(&notice, outcomes, dry_run).with_timing(timing)
+                    }
+                }
+            }
+            parsed => remediator.handle_parsed(parsed, Some(deadline)).await,
+        }
+    };
+    let report = work.instrument(span.clone()).await;
     span.in_scope(|| report.log());
+    controls.finish(&report, Utc::now()).instrument(span).await;
     into_result(report)
 }
 

@@ -4,8 +4,11 @@
 
 pub mod codedeploy;
 pub mod config;
+pub mod controls;
 pub mod ecs;
 pub mod lambda;
+pub mod notify;
+pub mod scheduler;
 pub mod tasks;
 
 use std::time::Duration;

@@ -18,7 +18,7 @@ use serde_json::Value;
 use tokio::time::Instant;
 
 use crate::appspec;
-use crate::notice::{parse_value, Parsed, RetirementNotice};
+use crate::notice::{parse_value, ParseError, Parsed, RetirementNotice};
 use crate::outcome::{code, Outcome, Report, Status};
 use crate::plan::{
     check_codedeploy, plan_service, plan_task, CodeDeployCheck, ServiceDecision, TaskDecision,
@@ -125,7 +125,16 @@ impl<E: EcsServices + EcsTasks, D: CodeDeployApi> Remediator<E, D> {
 
     /// Handles one raw event end to end. Never panics, never returns without a report.
     pub async fn handle(&self, input: Value, deadline: Option<Instant>) -> Report {
-        match parse_value(input) {
+        self.handle_parsed(parse_value(input), deadline).await
+    }
+
+    /// [`Remediator::handle`] for an event parsed already.
+    pub async fn handle_parsed(
+        &self,
+        parsed: Result<Parsed, ParseError>,
+        deadline: Option<Instant>,
+    ) -> Report {
+        match parsed {
             Err(error) => Report::rejected(&error, self.settings.dry_run),
             Ok(Parsed::Ignored(ignored)) => Report::ignored(&ignored, self.settings.dry_run),
             Ok(Parsed::PodTermination(pod)) => Report::ignored(

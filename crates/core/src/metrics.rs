@@ -50,7 +50,9 @@ pub fn documents(
         ],
     ));
 
-    let mut counts: BTreeMap<(&str, &str), (u64, BTreeMap<&str, u64>)> = BTreeMap::new();
+    // (action, result) → (count, count per outcome code)
+    type Tally<'r> = (u64, BTreeMap<&'r str, u64>);
+    let mut counts: BTreeMap<(&str, &str), Tally> = BTreeMap::new();
     let mut acted: BTreeMap<&str, (Vec<i64>, Vec<i64>)> = BTreeMap::new();
     for o in &report.outcomes {
         let action = o.action.as_deref().unwrap_or("none");

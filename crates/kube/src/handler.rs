@@ -1,8 +1,10 @@
 //! One EKS event in, one report out: shared by the `eks-fargate-pod` Lambda and the CLI.
 
-use chrono::Utc;
+use chrono::{DateTime, Utc};
+use remediator_aws::controls::Controls;
+use remediator_core::defer::Gate;
 use remediator_core::outcome::{Outcome, Report, Status};
-use remediator_core::{parse_value, Parsed, PodNotice, PodRef, Target};
+use remediator_core::{parse_value, ParseError, Parsed, PodNotice, PodRef, Target};
 use serde_json::Value;
 
 use crate::connect::{ConnectError, EksConnector};
@@ -21,9 +23,60 @@ pub async fn remediate_pod(connector: &EksConnector, notice: &PodNotice, dry_run
     Report::for_pod(notice, outcome, dry_run)
 }
 
+/// The Lambda path: maintenance-window gate, restart, metrics and notification. `now` is the
+/// wall clock; `invoked_arn` the function (default target of a deferral schedule).
+pub async fn handle_with(
+    connector: &EksConnector,
+    controls: &Controls,
+    raw: Value,
+    invoked_arn: &str,
+    now: DateTime<Utc>,
+    dry_run: bool,
+) -> Report {
+    let report = match parse_value(raw.clone()) {
+        Ok(Parsed::PodTermination(notice)) => {
+            let verdict = controls
+                .gate(
+                    &raw,
+                    notice.event_id.as_deref(),
+                    Some(notice.scheduled_termination),
+                    vec![pod_target(&notice)],
+                    invoked_arn,
+                    now,
+                )
+                .await;
+            match verdict {
+                Some(Gate::Held(mut outcomes, why)) => match outcomes.pop() {
+                    Some(outcome) => {
+                        Report::for_pod(&notice, outcome, dry_run).with_timing(Some(why))
+                    }
+                    None => remediate_pod(connector, &notice, dry_run).await,
+                },
+                Some(Gate::Proceed(why)) => remediate_pod(connector, &notice, dry_run)
+                    .await
+                    .with_timing(Some(why)),
+                None => remediate_pod(connector, &notice, dry_run).await,
+            }
+        }
+        parsed => handle_parsed(connector, parsed, dry_run).await,
+    };
+    report.log();
+    controls.finish(&report, Utc::now()).await;
+    report
+}
+
 /// Handles a raw event meant for the EKS path.
 pub async fn handle_value(connector: &EksConnector, input: Value, dry_run: bool) -> Report {
-    match parse_value(input) {
+    handle_parsed(connector, parse_value(input), dry_run).await
+}
+
+/// [`handle_value`] for an event parsed already.
+pub async fn handle_parsed(
+    connector: &EksConnector,
+    parsed: Result<Parsed, ParseError>,
+    dry_run: bool,
+) -> Report {
+    match parsed {
         Err(error) => Report::rejected(&error, dry_run),
         Ok(Parsed::Ignored(ignored)) => Report::ignored(&ignored, dry_run),
         Ok(Parsed::PodTermination(notice)) => remediate_pod(connector, &notice, dry_run).await,
@@ -39,6 +92,15 @@ pub async fn handle_value(connector: &EksConnector, input: Value, dry_run: bool)
             dry_run,
         ),
     }
+}
+
+/// The target a pod notice names.
+pub fn pod_target(notice: &PodNotice) -> Target {
+    Target::Pod(PodRef {
+        cluster: notice.cluster.clone(),
+        namespace: notice.namespace.clone(),
+        name: notice.pod.clone(),
+    })
 }
 
 fn connect_failure(notice: &PodNotice, e: &ConnectError) -> Outcome {

@@ -4,7 +4,8 @@
 #![recursion_limit = "256"]
 
 use lambda_runtime::{run, service_fn, tracing, Error, LambdaEvent};
-use remediator_aws::{lambda::handle, load_sdk_config, remediator, Config};
+use remediator_aws::controls::Controls;
+use remediator_aws::{lambda::handle_with, load_sdk_config, remediator, Config};
 use serde_json::Value;
 
 #[tokio::main]
@@ -13,9 +14,15 @@ async fn main() -> Result<(), Error> {
     let config = Config::from_env()?;
     // Clients are built once per execution environment and reused by every invocation.
     let sdk = load_sdk_config(None, config.sdk_max_attempts).await;
+    let controls = Controls::new(
+        &sdk,
+        &config.controls,
+        "ecs-retirement",
+        config.settings.dry_run,
+    );
     let remediator = remediator(&sdk, config.settings);
     run(service_fn(|event: LambdaEvent<Value>| {
-        handle(&remediator, event)
+        handle_with(&remediator, &controls, event, chrono::Utc::now())
     }))
     .await
 }

@@ -2,10 +2,13 @@
 //! `remediator-kube` (connect, owner chain, restart) and `remediator-core` (parsing, reports).
 #![recursion_limit = "256"]
 
+use chrono::Utc;
 use lambda_runtime::{run, service_fn, tracing, Error, LambdaEvent};
+use remediator_aws::controls::Controls;
 use remediator_aws::lambda::into_result;
 use remediator_aws::{load_sdk_config, Config};
-use remediator_kube::{handler::handle_value, EksConnector};
+use remediator_kube::handler::handle_with;
+use remediator_kube::EksConnector;
 use serde_json::Value;
 
 #[tokio::main]
@@ -16,11 +19,19 @@ async fn main() -> Result<(), Error> {
     // Kubernetes clients are made per cluster on first use and cached across invocations.
     let connector = EksConnector::new(&sdk, std::env::var("EKS_ENDPOINT_URL").ok());
     let dry_run = config.settings.dry_run;
+    let controls = Controls::new(&sdk, &config.controls, "eks-fargate-pod", dry_run);
     run(service_fn(|event: LambdaEvent<Value>| {
-        let connector = &connector;
+        let (connector, controls) = (&connector, &controls);
         async move {
-            let report = handle_value(connector, event.payload, dry_run).await;
-            report.log();
+            let report = handle_with(
+                connector,
+                controls,
+                event.payload,
+                &event.context.invoked_function_arn,
+                Utc::now(),
+                dry_run,
+            )
+            .await;
             into_result(report)
         }
     }))

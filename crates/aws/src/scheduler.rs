@@ -1,0 +1,87 @@
+//! EventBridge Scheduler adapter: one-time schedules that re-run a deferred event.
+
+use aws_sdk_scheduler::types::{
+    ActionAfterCompletion, DeadLetterConfig, FlexibleTimeWindow, FlexibleTimeWindowMode,
+    RetryPolicy, Target,
+};
+use aws_smithy_types::error::metadata::ProvideErrorMetadata;
+use remediator_core::defer::{ScheduleRequest, Scheduled, Scheduler};
+use remediator_core::ports::{ApiError, ApiErrorKind};
+
+use crate::ecs::classify;
+
+/// How schedules are made: who invokes the target, in which group, where failures go.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ScheduleSettings {
+    /// Role EventBridge Scheduler assumes to invoke the function (`SCHEDULE_ROLE_ARN`).
+    pub role_arn: String,
+    /// Schedule group (`SCHEDULE_GROUP`, default `default`).
+    pub group: String,
+    /// Where Scheduler sends an invocation it could not deliver (`SCHEDULE_DLQ_ARN`).
+    pub dead_letter_arn: Option<String>,
+}
+
+/// Creates one-time `at(...)` schedules in UTC that delete themselves after firing.
+#[derive(Debug, Clone)]
+pub struct SdkScheduler {
+    client: aws_sdk_scheduler::Client,
+    settings: ScheduleSettings,
+}
+
+impl SdkScheduler {
+    pub fn new(client: aws_sdk_scheduler::Client, settings: ScheduleSettings) -> Self {
+        SdkScheduler { client, settings }
+    }
+}
+
+fn invalid(e: impl std::fmt::Display) -> ApiError {
+    ApiError::new("CreateSchedule", ApiErrorKind::Rejected, e.to_string())
+}
+
+impl Scheduler for SdkScheduler {
+    async fn schedule_once(&self, request: &ScheduleRequest) -> Result<Scheduled, ApiError> {
+        let target = Target::builder()
+            .arn(&request.target_arn)
+            .role_arn(&self.settings.role_arn)
+            .input(&request.input)
+            // Scheduler retries delivery itself; after that the event goes to the DLQ.
+            .retry_policy(
+                RetryPolicy::builder()
+                    .maximum_retry_attempts(10)
+                    .maximum_event_age_in_seconds(6 * 3600)
+                    .build(),
+            )
+            .set_dead_letter_config(
+                self.settings
+                    .dead_letter_arn
+                    .as_ref()
+                    .map(|arn| DeadLetterConfig::builder().arn(arn).build()),
+            )
+            .build()
+            .map_err(invalid)?;
+        let window = FlexibleTimeWindow::builder()
+            .mode(FlexibleTimeWindowMode::Off)
+            .build()
+            .map_err(invalid)?;
+        let result = self
+            .client
+            .create_schedule()
+            .name(&request.name)
+            .group_name(&self.settings.group)
+            .schedule_expression(format!("at({})", request.at.format("%Y-%m-%dT%H:%M:%S")))
+            .schedule_expression_timezone("UTC")
+            .flexible_time_window(window)
+            .target(target)
+            .action_after_completion(ActionAfterCompletion::Delete)
+            .description(request.description.chars().take(512).collect::<String>())
+            // Same name, same token: a retried request cannot make a second schedule.
+            .client_token(&request.name)
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(Scheduled::Created),
+            Err(e) if e.code() == Some("ConflictException") => Ok(Scheduled::AlreadyExists),
+            Err(e) => Err(classify("CreateSchedule", e)),
+        }
+    }
+}
