@@ -1,0 +1,332 @@
+//! Operator controls end to end against moto: maintenance windows deferring through EventBridge
+//! Scheduler, and the SNS summary as an SQS subscriber receives it. The window decision runs on
+//! a fixed clock; everything else is the real handler over real HTTP.
+
+use chrono::{DateTime, Duration, Timelike, Utc};
+use lambda_runtime::{Context, LambdaEvent};
+use remediator_aws::config::{Config, ControlSettings};
+use remediator_aws::controls::Controls;
+use remediator_aws::lambda::handle_with;
+use remediator_core::{Report, Settings, Status};
+use remediator_testkit::{fixture_at, MotoServer, Seed};
+use serde_json::{json, Value};
+
+const FUNCTION_ARN: &str = "arn:aws:lambda:us-east-1:123456789012:function:ecs-retirement";
+const SCHEDULER_ROLE: &str = "arn:aws:iam::123456789012:role/retirement-scheduler";
+
+fn at(s: &str) -> DateTime<Utc> {
+    DateTime::parse_from_rfc3339(s)
+        .map(|t| t.with_timezone(&Utc))
+        .unwrap_or_else(|e| panic!("{e}"))
+}
+
+fn settings() -> Settings {
+    Settings {
+        backoff: remediator_core::Backoff {
+            rounds: 0,
+            ..Settings::default().backoff
+        },
+        ..Settings::default()
+    }
+}
+
+fn invocation(payload: Value) -> LambdaEvent<Value> {
+    let mut context = Context::default();
+    context.request_id = "test-request".into();
+    context.invoked_function_arn = FUNCTION_ARN.into();
+    context.deadline = (Utc::now().timestamp_millis() + 60_000) as u64;
+    LambdaEvent::new(payload, context)
+}
+
+/// A notice for `prod|checkout` and `prod|payments`, published at `published`, retiring from
+/// `retires` (Health's RFC 2822 form).
+fn notice(published: DateTime<Utc>, retires: DateTime<Utc>) -> Value {
+    let mut event = fixture_at("health-ecs-services-pipe.json", published);
+    event["detail"]["startTime"] = json!(retires.format("%a, %d %b %Y %H:%M:%S GMT").to_string());
+    event
+}
+
+/// Controls from the same environment variables the function reads.
+async fn controls(moto: &MotoServer, env: &[(&str, &str)]) -> Controls {
+    let config = Config::from_lookup(|k| {
+        env.iter()
+            .find(|(name, _)| *name == k)
+            .map(|(_, v)| v.to_string())
+    })
+    .unwrap_or_else(|e| panic!("{e}"));
+    Controls::new(
+        &moto.sdk_config().await,
+        &config.controls,
+        "ecs-retirement",
+        false,
+    )
+}
+
+async fn schedules(
+    moto: &MotoServer,
+) -> Vec<aws_sdk_scheduler::operation::get_schedule::GetScheduleOutput> {
+    let client = aws_sdk_scheduler::Client::new(&moto.sdk_config().await);
+    let listed = client
+        .list_schedules()
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("ListSchedules: {e:?}"));
+    let mut out = Vec::new();
+    for s in listed.schedules() {
+        let name = s.name().unwrap_or_default();
+        out.push(
+            client
+                .get_schedule()
+                .name(name)
+                .send()
+                .await
+                .unwrap_or_else(|e| panic!("GetSchedule {name}: {e:?}")),
+        );
+    }
+    out
+}
+
+fn statuses(report: &Report) -> Vec<(String, Status, String)> {
+    report
+        .outcomes
+        .iter()
+        .map(|o| (o.target.to_string(), o.status, o.code.clone()))
+        .collect()
+}
+
+#[tokio::test]
+async fn an_event_outside_the_windows_makes_one_schedule_at_the_next_window_with_the_original_event_and_a_redelivery_makes_none(
+) {
+    let moto = MotoServer::start();
+    let seed = Seed::new(&moto).await;
+    seed.rolling_services("prod", &["checkout", "payments"])
+        .await;
+    let before = seed.primary_deployment("prod", "checkout").await;
+    let controls = controls(
+        &moto,
+        &[
+            (
+                "MAINTENANCE_WINDOWS",
+                "Sat,Sun 02:00-05:00 Asia/Tokyo; Sat 02:00-05:00 UTC",
+            ),
+            ("SCHEDULE_ROLE_ARN", SCHEDULER_ROLE),
+        ],
+    )
+    .await;
+    let remediator = remediator_aws::remediator(&moto.sdk_config().await, settings());
+    // Wednesday noon UTC; AWS retires from the next Wednesday. Saturday 02:00 in Tokyo is
+    // Friday 17:00 UTC, the earlier of the two windows.
+    let now = at("2026-11-25T12:00:00Z");
+    let event = notice(now - Duration::hours(1), at("2026-12-02T00:00:00Z"));
+
+    let first = handle_with(&remediator, &controls, invocation(event.clone()), now)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let second = handle_with(&remediator, &controls, invocation(event.clone()), now)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+
+    for report in [&first, &second] {
+        assert_eq!(
+            statuses(report),
+            vec![
+                (
+                    "service prod/checkout".into(),
+                    Status::Deferred,
+                    "deferred".into()
+                ),
+                (
+                    "service prod/payments".into(),
+                    Status::Deferred,
+                    "deferred".into()
+                ),
+            ]
+        );
+        assert!(report.outcomes[0]
+            .reason
+            .starts_with("deferred until 2026-11-27T17:00:00+00:00"));
+    }
+    assert!(
+        second.outcomes[0].reason.contains("already existed"),
+        "{}",
+        second.outcomes[0].reason
+    );
+    let timing = first.timing.clone().unwrap_or_default();
+    assert!(
+        timing.contains("Sat,Sun 02:00-05:00 Asia/Tokyo"),
+        "{timing}"
+    );
+
+    let made = schedules(&moto).await;
+    assert_eq!(made.len(), 1, "exactly one schedule: {made:#?}");
+    let schedule = &made[0];
+    assert_eq!(
+        schedule.schedule_expression(),
+        Some("at(2026-11-27T17:00:00)")
+    );
+    assert_eq!(schedule.schedule_expression_timezone(), Some("UTC"));
+    let target = schedule.target().unwrap_or_else(|| panic!("no target"));
+    assert_eq!(target.arn(), FUNCTION_ARN);
+    assert_eq!(target.role_arn(), SCHEDULER_ROLE);
+    let input: Value = serde_json::from_str(target.input().unwrap_or_default())
+        .unwrap_or_else(|e| panic!("schedule input is not JSON: {e}"));
+    assert_eq!(input, event, "the schedule carries the original event");
+    // Nothing was touched in the meantime.
+    assert_eq!(seed.primary_deployment("prod", "checkout").await, before);
+}
+
+#[tokio::test]
+async fn an_event_whose_deadline_is_too_close_for_any_window_acts_at_once() {
+    let moto = MotoServer::start();
+    let seed = Seed::new(&moto).await;
+    seed.rolling_services("prod", &["checkout", "payments"])
+        .await;
+    let before = seed.primary_deployment("prod", "checkout").await;
+    // A daily one-hour window twelve hours away: now is outside it.
+    let now = Utc::now();
+    let window = format!(
+        "Daily {:02}:00-{:02}:00 UTC",
+        (now.hour() + 12) % 24,
+        (now.hour() + 13) % 24
+    );
+    let controls = controls(
+        &moto,
+        &[
+            ("MAINTENANCE_WINDOWS", window.as_str()),
+            ("SCHEDULE_ROLE_ARN", SCHEDULER_ROLE),
+            ("DEADLINE_MARGIN", "24h"),
+        ],
+    )
+    .await;
+    let remediator = remediator_aws::remediator(&moto.sdk_config().await, settings());
+    // Published now (after the services' deployments), retiring in six hours.
+    let event = notice(now + Duration::seconds(1), now + Duration::hours(6));
+
+    let report = handle_with(&remediator, &controls, invocation(event), now)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+
+    assert_eq!(
+        statuses(&report),
+        vec![
+            (
+                "service prod/checkout".into(),
+                Status::Acted,
+                "forced_new_deployment".into()
+            ),
+            (
+                "service prod/payments".into(),
+                Status::Acted,
+                "forced_new_deployment".into()
+            ),
+        ]
+    );
+    let timing = report.timing.clone().unwrap_or_default();
+    assert!(
+        timing.contains("less than the 24h margin away: acting now"),
+        "{timing}"
+    );
+    assert_ne!(seed.primary_deployment("prod", "checkout").await, before);
+    assert!(
+        schedules(&moto).await.is_empty(),
+        "no schedule when acting now"
+    );
+}
+
+#[tokio::test]
+async fn an_sqs_subscriber_of_the_topic_gets_one_chatbot_summary_per_handled_event() {
+    let moto = MotoServer::start();
+    let seed = Seed::new(&moto).await;
+    seed.rolling_services("prod", &["checkout"]).await;
+    let sdk = moto.sdk_config().await;
+    let sns = aws_sdk_sns::Client::new(&sdk);
+    let sqs = aws_sdk_sqs::Client::new(&sdk);
+    let topic = sns
+        .create_topic()
+        .name("retirements")
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("{e:?}"))
+        .topic_arn()
+        .unwrap_or_default()
+        .to_owned();
+    let queue_url = sqs
+        .create_queue()
+        .queue_name("chat")
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("{e:?}"))
+        .queue_url()
+        .unwrap_or_default()
+        .to_owned();
+    let queue_arn = "arn:aws:sqs:us-east-1:123456789012:chat";
+    sns.subscribe()
+        .topic_arn(&topic)
+        .protocol("sqs")
+        .endpoint(queue_arn)
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("{e:?}"));
+    let controls = controls(&moto, &[("NOTIFICATION_TOPIC_ARN", topic.as_str())]).await;
+    let remediator = remediator_aws::remediator(&sdk, settings());
+
+    let mut event = notice(
+        Utc::now() + Duration::seconds(1),
+        Utc::now() + Duration::days(7),
+    );
+    event["resources"] = json!(["prod|checkout", "prod|ghost"]);
+    event["detail"]["affectedEntities"] =
+        json!([{"entityValue": "prod|checkout"}, {"entityValue": "prod|ghost"}]);
+    handle_with(
+        &remediator,
+        &controls,
+        invocation(event.clone()),
+        Utc::now(),
+    )
+    .await
+    .unwrap_or_else(|e| panic!("{e}"));
+    // A closed event is ignored: no message for it.
+    let mut closed = event.clone();
+    closed["detail"]["statusCode"] = json!("closed");
+    handle_with(&remediator, &controls, invocation(closed), Utc::now())
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+
+    let received = sqs
+        .receive_message()
+        .queue_url(&queue_url)
+        .max_number_of_messages(10)
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("{e:?}"));
+    let messages = received.messages();
+    assert_eq!(
+        messages.len(),
+        1,
+        "one message per handled event: {messages:#?}"
+    );
+    let envelope: Value = serde_json::from_str(messages[0].body().unwrap_or_default())
+        .unwrap_or_else(|e| panic!("SNS envelope: {e}"));
+    let summary: Value = serde_json::from_str(envelope["Message"].as_str().unwrap_or_default())
+        .unwrap_or_else(|e| panic!("the default message is Chatbot JSON: {e}"));
+    assert_eq!(summary["version"], "1.0");
+    assert_eq!(summary["source"], "custom");
+    assert_eq!(summary["content"]["textType"], "client-markdown");
+    let title = summary["content"]["title"].as_str().unwrap_or_default();
+    assert!(title.contains("1 remediated, 1 skipped"), "{title}");
+    let description = summary["content"]["description"]
+        .as_str()
+        .unwrap_or_default();
+    assert!(
+        description.contains("`service prod/checkout` *acted* `forced_new_deployment`"),
+        "{description}"
+    );
+    assert!(
+        description.contains("`service prod/ghost` *skipped* `not_found`"),
+        "{description}"
+    );
+    assert_eq!(
+        envelope["Subject"].as_str().unwrap_or_default(),
+        "Fargate retirement: 1 remediated, 1 skipped"
+    );
+}
