@@ -4,7 +4,7 @@
 
 use chrono::{DateTime, Duration, Timelike, Utc};
 use lambda_runtime::{Context, LambdaEvent};
-use remediator_aws::config::{Config, ControlSettings};
+use remediator_aws::config::Config;
 use remediator_aws::controls::Controls;
 use remediator_aws::lambda::handle_with;
 use remediator_core::{Report, Settings, Status};
