@@ -109,7 +109,7 @@ async fn run_event(args: EventArgs, dry_run: bool) -> u8 {
     let sdk = load_sdk_config(region, config.sdk_max_attempts).await;
     let report = if let Ok(Parsed::PodTermination(notice)) = &parsed {
         let connector = EksConnector::new(&sdk, std::env::var("EKS_ENDPOINT_URL").ok());
-        remediate_pod(&connector, notice, dry_run).await
+        remediate_pod(&connector, notice, dry_run, settings.opt_in_only).await
     } else {
         remediator(&sdk, settings).handle(payload, None).await
     };

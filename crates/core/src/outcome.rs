@@ -122,6 +122,12 @@ impl Outcome {
         self
     }
 
+    /// The same outcome, its reason prefixed with `what` (`Deployment shop/web: …`).
+    pub fn with_reason_prefix(mut self, what: &str) -> Self {
+        self.reason = format!("{what}: {}", self.reason);
+        self
+    }
+
     pub fn with_action(mut self, action: &str) -> Self {
         self.action = Some(action.to_owned());
         self

@@ -276,10 +276,30 @@ pub fn plan_task<L>(
     TaskDecision::Relaunch
 }
 
-/// Tag (ECS) that excludes a resource, or every resource of a cluster, when set to `true`.
+/// Tag (ECS) or annotation (Kubernetes) that excludes a resource, or everything in its cluster
+/// or namespace, when set to `true`.
 pub const SKIP_TAG: &str = "retirement-remediator/skip";
-/// Tag (ECS) that, in opt-in mode, includes a resource or every resource of a cluster.
+/// Tag or annotation that, in opt-in mode, includes a resource or everything in its cluster or
+/// namespace.
 pub const ENABLED_TAG: &str = "retirement-remediator/enabled";
+
+/// Where the operator's marks live.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Marking {
+    /// ECS tags on a service or task and on its cluster.
+    EcsTags,
+    /// Kubernetes annotations on a workload and on its namespace.
+    KubeAnnotations,
+}
+
+impl Marking {
+    fn words(self) -> (&'static str, &'static str) {
+        match self {
+            Marking::EcsTags => ("tagged", "cluster"),
+            Marking::KubeAnnotations => ("annotated", "namespace"),
+        }
+    }
+}
 
 fn tagged_true(tags: &[(String, String)], key: &str) -> bool {
     tags.iter()
@@ -294,29 +314,44 @@ pub fn consent(
     cluster_tags: &[(String, String)],
     opt_in_only: bool,
 ) -> Option<Outcome> {
-    if tagged_true(resource_tags, SKIP_TAG) || tagged_true(cluster_tags, SKIP_TAG) {
-        let on = if tagged_true(resource_tags, SKIP_TAG) {
-            "the resource"
+    consent_by(
+        target,
+        resource_tags,
+        cluster_tags,
+        opt_in_only,
+        Marking::EcsTags,
+    )
+}
+
+/// [`consent`] for any kind of marks: the resource's own and its parent's (cluster, namespace).
+pub fn consent_by(
+    target: &Target,
+    own: &[(String, String)],
+    parent: &[(String, String)],
+    opt_in_only: bool,
+    marking: Marking,
+) -> Option<Outcome> {
+    let (verb, parent_kind) = marking.words();
+    if tagged_true(own, SKIP_TAG) || tagged_true(parent, SKIP_TAG) {
+        let on = if tagged_true(own, SKIP_TAG) {
+            "the resource".to_owned()
         } else {
-            "its cluster"
+            format!("its {parent_kind}")
         };
         return Some(Outcome::new(
             target.clone(),
             Status::Skipped,
             code::OPTED_OUT,
-            format!("opted out: {on} is tagged {SKIP_TAG}=true"),
+            format!("opted out: {on} is {verb} {SKIP_TAG}=true"),
         ));
     }
-    if opt_in_only
-        && !tagged_true(resource_tags, ENABLED_TAG)
-        && !tagged_true(cluster_tags, ENABLED_TAG)
-    {
+    if opt_in_only && !tagged_true(own, ENABLED_TAG) && !tagged_true(parent, ENABLED_TAG) {
         return Some(Outcome::new(
             target.clone(),
             Status::Skipped,
             code::NOT_OPTED_IN,
             format!(
-                "opt-in mode: neither the resource nor its cluster is tagged {ENABLED_TAG}=true"
+                "opt-in mode: neither the resource nor its {parent_kind} is {verb} {ENABLED_TAG}=true"
             ),
         ));
     }

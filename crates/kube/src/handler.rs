@@ -4,17 +4,23 @@ use chrono::{DateTime, Utc};
 use remediator_aws::controls::Controls;
 use remediator_core::defer::Gate;
 use remediator_core::outcome::{Outcome, Report, Status};
-use remediator_core::{parse_value, ParseError, Parsed, PodNotice, PodRef, Target};
+use remediator_core::{parse_value, ParseError, Parsed, PodNotice, PodRef, Settings, Target};
 use serde_json::Value;
 
 use crate::connect::{ConnectError, EksConnector};
 use crate::restart::{code, PodRestarter};
 
 /// Remediates the pod a notice names: connect to its cluster, restart its owner.
-pub async fn remediate_pod(connector: &EksConnector, notice: &PodNotice, dry_run: bool) -> Report {
+pub async fn remediate_pod(
+    connector: &EksConnector,
+    notice: &PodNotice,
+    dry_run: bool,
+    opt_in_only: bool,
+) -> Report {
     let outcome = match connector.client(&notice.cluster).await {
         Ok(client) => {
             PodRestarter::new(client)
+                .opt_in_only(opt_in_only)
                 .remediate(notice, Utc::now(), dry_run)
                 .await
         }
@@ -31,8 +37,9 @@ pub async fn handle_with(
     raw: Value,
     invoked_arn: &str,
     now: DateTime<Utc>,
-    dry_run: bool,
+    settings: &Settings,
 ) -> Report {
+    let (dry_run, opt_in_only) = (settings.dry_run, settings.opt_in_only);
     let report = match parse_value(raw.clone()) {
         Ok(Parsed::PodTermination(notice)) => {
             let verdict = controls
@@ -50,15 +57,15 @@ pub async fn handle_with(
                     Some(outcome) => {
                         Report::for_pod(&notice, outcome, dry_run).with_timing(Some(why))
                     }
-                    None => remediate_pod(connector, &notice, dry_run).await,
+                    None => remediate_pod(connector, &notice, dry_run, opt_in_only).await,
                 },
-                Some(Gate::Proceed(why)) => remediate_pod(connector, &notice, dry_run)
+                Some(Gate::Proceed(why)) => remediate_pod(connector, &notice, dry_run, opt_in_only)
                     .await
                     .with_timing(Some(why)),
-                None => remediate_pod(connector, &notice, dry_run).await,
+                None => remediate_pod(connector, &notice, dry_run, opt_in_only).await,
             }
         }
-        parsed => handle_parsed(connector, parsed, dry_run).await,
+        parsed => handle_parsed(connector, parsed, settings).await,
     };
     report.log();
     controls.finish(&report, Utc::now()).await;
@@ -66,20 +73,23 @@ pub async fn handle_with(
 }
 
 /// Handles a raw event meant for the EKS path.
-pub async fn handle_value(connector: &EksConnector, input: Value, dry_run: bool) -> Report {
-    handle_parsed(connector, parse_value(input), dry_run).await
+pub async fn handle_value(connector: &EksConnector, input: Value, settings: &Settings) -> Report {
+    handle_parsed(connector, parse_value(input), settings).await
 }
 
 /// [`handle_value`] for an event parsed already.
 pub async fn handle_parsed(
     connector: &EksConnector,
     parsed: Result<Parsed, ParseError>,
-    dry_run: bool,
+    settings: &Settings,
 ) -> Report {
+    let (dry_run, opt_in_only) = (settings.dry_run, settings.opt_in_only);
     match parsed {
         Err(error) => Report::rejected(&error, dry_run),
         Ok(Parsed::Ignored(ignored)) => Report::ignored(&ignored, dry_run),
-        Ok(Parsed::PodTermination(notice)) => remediate_pod(connector, &notice, dry_run).await,
+        Ok(Parsed::PodTermination(notice)) => {
+            remediate_pod(connector, &notice, dry_run, opt_in_only).await
+        }
         Ok(Parsed::Retirement(notice)) => Report::ignored(
             &remediator_core::notice::Ignored {
                 event_id: notice.event_id.clone(),

@@ -8,11 +8,12 @@
 
 use chrono::{DateTime, SecondsFormat, SubsecRound, Utc};
 use k8s_openapi::api::apps::v1::{DaemonSet, Deployment, ReplicaSet, StatefulSet};
-use k8s_openapi::api::core::v1::Pod;
+use k8s_openapi::api::core::v1::{Namespace, Pod};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, OwnerReference};
 use kube::api::{Api, Patch, PatchParams};
 use kube::Client;
 use remediator_core::outcome::{Outcome, Status};
+use remediator_core::plan::{consent_by, Marking};
 use remediator_core::{PodNotice, Target};
 use serde_json::json;
 
@@ -55,16 +56,29 @@ impl WorkloadKind {
 struct Workload {
     restarted_at: Option<DateTime<Utc>>,
     rolling_out: bool,
+    /// The workload's own annotations (not its pod template's).
+    annotations: Vec<(String, String)>,
 }
 
 /// Restarts pod owners through one Kubernetes client.
 pub struct PodRestarter {
     client: Client,
+    opt_in_only: bool,
 }
 
 impl PodRestarter {
     pub fn new(client: Client) -> Self {
-        PodRestarter { client }
+        PodRestarter {
+            client,
+            opt_in_only: false,
+        }
+    }
+
+    /// Restart only workloads annotated (or in a namespace annotated)
+    /// `retirement-remediator/enabled=true`.
+    pub fn opt_in_only(mut self, yes: bool) -> Self {
+        self.opt_in_only = yes;
+        self
     }
 
     /// One outcome for the pod the notice names. `now` is the restart timestamp.
@@ -196,6 +210,20 @@ impl PodRestarter {
                 format!("{label} is mid-rollout: its pods are being replaced already"),
             ));
         }
+        // The operator's word: annotations on the workload or its namespace.
+        let namespace = Api::<Namespace>::all(self.client.clone())
+            .get_opt(ns)
+            .await?;
+        let ns_annotations = pairs(namespace.as_ref().map(|n| &n.metadata));
+        if let Some(no) = consent_by(
+            &placeholder,
+            &workload.annotations,
+            &ns_annotations,
+            self.opt_in_only,
+            Marking::KubeAnnotations,
+        ) {
+            return Ok(no.with_reason_prefix(&label));
+        }
         if dry_run {
             return Ok(Outcome::new(
                 placeholder,
@@ -263,6 +291,7 @@ impl PodRestarter {
                     Workload {
                         restarted_at: restarted_at(d.spec.template.metadata.as_ref()),
                         rolling_out: observed < generation || updated < spec_replicas,
+                        annotations: pairs(Some(&d.metadata)),
                     }
                 }),
             WorkloadKind::StatefulSet => Api::<StatefulSet>::namespaced(self.client.clone(), ns)
@@ -276,6 +305,7 @@ impl PodRestarter {
                             st.update_revision.is_some()
                                 && st.update_revision != st.current_revision
                         }),
+                        annotations: pairs(Some(&s.metadata)),
                     }
                 }),
             WorkloadKind::DaemonSet => Api::<DaemonSet>::namespaced(self.client.clone(), ns)
@@ -288,10 +318,18 @@ impl PodRestarter {
                         rolling_out: status.is_some_and(|st| {
                             st.updated_number_scheduled.unwrap_or(0) < st.desired_number_scheduled
                         }),
+                        annotations: pairs(Some(&d.metadata)),
                     }
                 }),
         })
     }
+}
+
+/// An object's annotations as key/value pairs.
+fn pairs(meta: Option<&ObjectMeta>) -> Vec<(String, String)> {
+    meta.and_then(|m| m.annotations.as_ref())
+        .map(|a| a.iter().map(|(k, v)| (k.clone(), v.clone())).collect())
+        .unwrap_or_default()
 }
 
 /// The controller ownerReference, if any.

@@ -141,14 +141,32 @@ fn deployment(restarted_at: Option<&str>, updated_replicas: i32) -> Value {
             "status": { "observedGeneration": 4, "replicas": 3, "updatedReplicas": updated_replicas } })
 }
 
+fn namespace(annotations: &[(&str, &str)]) -> Value {
+    let annotations: serde_json::Map<String, Value> = annotations
+        .iter()
+        .map(|(k, v)| (k.to_string(), json!(v)))
+        .collect();
+    json!({ "apiVersion": "v1", "kind": "Namespace", "metadata": { "name": "shop", "annotations": annotations } })
+}
+
 async fn run(
     scenario: Vec<Expect>,
     notice: PodNotice,
     dry_run: bool,
 ) -> (remediator_core::Outcome, Vec<(String, Value)>) {
+    run_with(scenario, notice, dry_run, false).await
+}
+
+async fn run_with(
+    scenario: Vec<Expect>,
+    notice: PodNotice,
+    dry_run: bool,
+    opt_in_only: bool,
+) -> (remediator_core::Outcome, Vec<(String, Value)>) {
     let (service, handle) = mock::pair::<Request<Body>, Response<Body>>();
     let fake = tokio::spawn(serve(handle, scenario));
     let outcome = PodRestarter::new(Client::new(service, "default"))
+        .opt_in_only(opt_in_only)
         .remediate(&notice, now(), dry_run)
         .await;
     (outcome, fake.await.expect("fake API server"))
@@ -157,6 +175,7 @@ async fn run(
 const POD: &str = "/api/v1/namespaces/shop/pods/web-5d8c9c5d4b-8jx7l";
 const RS: &str = "/apis/apps/v1/namespaces/shop/replicasets/web-5d8c9c5d4b";
 const DEPLOYMENT: &str = "/apis/apps/v1/namespaces/shop/deployments/web";
+const NAMESPACE: &str = "/api/v1/namespaces/shop";
 
 #[tokio::test]
 async fn a_deployment_pod_restarts_its_deployment_with_one_patch_of_the_annotation() {
@@ -165,6 +184,7 @@ async fn a_deployment_pod_restarts_its_deployment_with_one_patch_of_the_annotati
             get(POD, pod(Some(("ReplicaSet", "web-5d8c9c5d4b")))),
             get(RS, replica_set()),
             get(DEPLOYMENT, deployment(None, 3)),
+            get(NAMESPACE, namespace(&[])),
             patch(DEPLOYMENT),
         ],
         notice(),
@@ -219,6 +239,7 @@ async fn a_restart_from_before_the_event_does_not_count() {
             get(POD, pod(Some(("ReplicaSet", "web-5d8c9c5d4b")))),
             get(RS, replica_set()),
             get(DEPLOYMENT, deployment(Some("2026-11-20T08:00:00Z"), 3)),
+            get(NAMESPACE, namespace(&[])),
             patch(DEPLOYMENT),
         ],
         notice(),
@@ -261,6 +282,7 @@ async fn a_statefulset_pod_restarts_its_statefulset() {
         vec![
             get(POD, pod(Some(("StatefulSet", "db")))),
             get(STS, sts),
+            get(NAMESPACE, namespace(&[])),
             patch(STS),
         ],
         notice(),
@@ -339,6 +361,7 @@ async fn a_dry_run_reads_the_chain_and_patches_nothing() {
             get(POD, pod(Some(("ReplicaSet", "web-5d8c9c5d4b")))),
             get(RS, replica_set()),
             get(DEPLOYMENT, deployment(None, 3)),
+            get(NAMESPACE, namespace(&[])),
         ],
         notice(),
         true,
@@ -351,4 +374,110 @@ async fn a_dry_run_reads_the_chain_and_patches_nothing() {
         "{o:?}"
     );
     assert!(patches.is_empty());
+}
+
+fn annotated(mut workload: Value, key: &str, value: &str) -> Value {
+    workload["metadata"]["annotations"] = json!({ key: value });
+    workload
+}
+
+#[tokio::test]
+async fn a_workload_annotated_skip_is_not_restarted() {
+    let (o, patches) = run(
+        vec![
+            get(POD, pod(Some(("ReplicaSet", "web-5d8c9c5d4b")))),
+            get(RS, replica_set()),
+            get(
+                DEPLOYMENT,
+                annotated(deployment(None, 3), "retirement-remediator/skip", "true"),
+            ),
+            get(NAMESPACE, namespace(&[])),
+        ],
+        notice(),
+        false,
+    )
+    .await;
+
+    assert_eq!(
+        (o.status, o.code.as_str()),
+        (Status::Skipped, "opted_out"),
+        "{o:?}"
+    );
+    assert!(o.reason.contains("Deployment shop/web: opted out: the resource is annotated retirement-remediator/skip=true"), "{}", o.reason);
+    assert!(patches.is_empty());
+}
+
+#[tokio::test]
+async fn a_namespace_annotated_skip_opts_out_every_workload_in_it() {
+    let (o, patches) = run(
+        vec![
+            get(POD, pod(Some(("ReplicaSet", "web-5d8c9c5d4b")))),
+            get(RS, replica_set()),
+            get(DEPLOYMENT, deployment(None, 3)),
+            get(
+                NAMESPACE,
+                namespace(&[("retirement-remediator/skip", "true")]),
+            ),
+        ],
+        notice(),
+        false,
+    )
+    .await;
+
+    assert_eq!(
+        (o.status, o.code.as_str()),
+        (Status::Skipped, "opted_out"),
+        "{o:?}"
+    );
+    assert!(
+        o.reason.contains("its namespace is annotated"),
+        "{}",
+        o.reason
+    );
+    assert!(patches.is_empty());
+}
+
+#[tokio::test]
+async fn opt_in_mode_leaves_unannotated_workloads_alone_and_restarts_enabled_namespaces() {
+    let (o, patches) = run_with(
+        vec![
+            get(POD, pod(Some(("ReplicaSet", "web-5d8c9c5d4b")))),
+            get(RS, replica_set()),
+            get(DEPLOYMENT, deployment(None, 3)),
+            get(NAMESPACE, namespace(&[])),
+        ],
+        notice(),
+        false,
+        true,
+    )
+    .await;
+    assert_eq!(
+        (o.status, o.code.as_str()),
+        (Status::Skipped, "not_opted_in"),
+        "{o:?}"
+    );
+    assert!(patches.is_empty());
+
+    let (o, patches) = run_with(
+        vec![
+            get(POD, pod(Some(("ReplicaSet", "web-5d8c9c5d4b")))),
+            get(RS, replica_set()),
+            get(DEPLOYMENT, deployment(None, 3)),
+            get(
+                NAMESPACE,
+                namespace(&[("retirement-remediator/enabled", "true")]),
+            ),
+            patch(DEPLOYMENT),
+        ],
+        notice(),
+        false,
+        true,
+    )
+    .await;
+    assert_eq!(
+        (o.status, o.code.as_str()),
+        (Status::Acted, "restarted"),
+        "{o:?}"
+    );
+    assert_eq!(patches.len(), 1);
 }

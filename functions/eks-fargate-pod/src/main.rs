@@ -18,10 +18,10 @@ async fn main() -> Result<(), Error> {
     let sdk = load_sdk_config(None, config.sdk_max_attempts).await;
     // Kubernetes clients are made per cluster on first use and cached across invocations.
     let connector = EksConnector::new(&sdk, std::env::var("EKS_ENDPOINT_URL").ok());
-    let dry_run = config.settings.dry_run;
-    let controls = Controls::new(&sdk, &config.controls, "eks-fargate-pod", dry_run);
+    let settings = config.settings;
+    let controls = Controls::new(&sdk, &config.controls, "eks-fargate-pod", settings.dry_run);
     run(service_fn(|event: LambdaEvent<Value>| {
-        let (connector, controls) = (&connector, &controls);
+        let (connector, controls, settings) = (&connector, &controls, &settings);
         async move {
             let report = handle_with(
                 connector,
@@ -29,7 +29,7 @@ async fn main() -> Result<(), Error> {
                 event.payload,
                 &event.context.invoked_function_arn,
                 Utc::now(),
-                dry_run,
+                settings,
             )
             .await;
             into_result(report)
