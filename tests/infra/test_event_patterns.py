@@ -129,15 +129,48 @@ class LeastPrivilege(unittest.TestCase):
             for action in actions:
                 self.assertNotIn("*", action, f"{name}/{statement.get('Sid')}: {action}")
 
-    def test_pass_role_only_to_ecs_tasks(self):
-        found = False
+    def test_pass_role_only_to_ecs_tasks_and_to_scheduler(self):
+        passed_to = set()
         for name, statement in self.statements():
             if "iam:PassRole" in statement["Action"]:
-                found = True
-                self.assertEqual(
-                    statement["Condition"]["StringEquals"]["iam:PassedToService"], "ecs-tasks.amazonaws.com"
-                )
-        self.assertTrue(found, "the ECS function needs iam:PassRole to relaunch tasks with their roles")
+                service = statement["Condition"]["StringEquals"]["iam:PassedToService"]
+                self.assertIn(service, {"ecs-tasks.amazonaws.com", "scheduler.amazonaws.com"})
+                passed_to.add((name, service))
+        self.assertIn(("EcsRetirementFunction", "ecs-tasks.amazonaws.com"), passed_to,
+                      "the ECS function needs iam:PassRole to relaunch tasks with their roles")
+        for name in ("EcsRetirementFunction", "EksFargatePodFunction"):
+            self.assertIn((name, "scheduler.amazonaws.com"), passed_to, f"{name} defers through the scheduler role")
+
+    def test_only_the_scheduler_may_assume_the_scheduler_role(self):
+        role = template()["Resources"]["SchedulerRole"]["Properties"]["AssumeRolePolicyDocument"]
+        principals = [s["Principal"] for s in role["Statement"]]
+        self.assertEqual(principals, [{"Service": "scheduler.amazonaws.com"}])
+
+
+def template():
+    with open(os.path.join(ROOT, "infra", "sam", "template.yaml")) as f:
+        return yaml.load(f, Loader=CfnLoader)
+
+
+class Settings(unittest.TestCase):
+    def test_every_setting_the_functions_read_is_set_by_the_template(self):
+        """Each environment variable crates/aws/src/config.rs reads is set for both functions
+        (SCHEDULE_TARGET_ARN excepted: unset, a schedule targets the invoked function itself)."""
+        import re
+        with open(os.path.join(ROOT, "crates", "aws", "src", "config.rs")) as f:
+            read = set(re.findall(r'get\("([A-Z_]+)"\)', f.read()))
+        self.assertIn("MAINTENANCE_WINDOWS", read)
+        t = template()
+        globals_env = set(t["Globals"]["Function"]["Environment"]["Variables"])
+        for name in ("EcsRetirementFunction", "EksFargatePodFunction"):
+            own = set(((t["Resources"][name]["Properties"].get("Environment") or {}).get("Variables") or {}))
+            missing = read - {"SCHEDULE_TARGET_ARN"} - globals_env - own
+            if name == "EksFargatePodFunction":
+                missing -= {"UPDATE_SERVICE_RATE"}  # ECS pacing only
+            self.assertEqual(missing, set(), f"{name} does not set {sorted(missing)}")
+
+    def test_a_dashboard_shows_the_outcome_metrics(self):
+        self.assertEqual(template()["Resources"]["Dashboard"]["Type"], "AWS::CloudWatch::Dashboard")
 
 
 if __name__ == "__main__":
