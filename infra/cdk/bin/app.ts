@@ -15,6 +15,11 @@ new RemediatorStack(app, 'FargateRetirementRemediator', {
   assetsDir,
   dryRun: app.node.tryGetContext('dryRun') !== 'false',
   eksClusterNames: clusters,
+  optInOnly: app.node.tryGetContext('optInOnly') === 'true',
+  maintenanceWindows: app.node.tryGetContext('maintenanceWindows'),
+  deadlineMargin: app.node.tryGetContext('deadlineMargin'),
+  notificationTopicArn: app.node.tryGetContext('notificationTopicArn'),
+  metricsNamespace: app.node.tryGetContext('metricsNamespace'),
   env: {
     account: process.env.CDK_DEFAULT_ACCOUNT ?? '123456789012',
     region: process.env.CDK_DEFAULT_REGION ?? 'us-east-1',

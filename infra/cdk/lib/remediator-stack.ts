@@ -7,6 +7,7 @@ import * as targets from 'aws-cdk-lib/aws-events-targets';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
 import * as logs from 'aws-cdk-lib/aws-logs';
+import * as scheduler from 'aws-cdk-lib/aws-scheduler';
 import * as sqs from 'aws-cdk-lib/aws-sqs';
 import { NagSuppressions } from 'cdk-nag';
 import { Construct } from 'constructs';
@@ -18,6 +19,16 @@ export interface RemediatorProps extends StackProps {
   readonly dryRun?: boolean;
   /** EKS clusters whose Fargate pods may be restarted. */
   readonly eksClusterNames?: string[];
+  /** Act only on resources tagged/annotated retirement-remediator/enabled=true. */
+  readonly optInOnly?: boolean;
+  /** `DAYS HH:MM-HH:MM ZONE; …`: act only inside these windows, deferring to the next one before AWS's deadline. */
+  readonly maintenanceWindows?: string;
+  /** Margin kept before AWS's retirement time when choosing a window (default 24h). */
+  readonly deadlineMargin?: string;
+  /** SNS topic for one summary per handled event (Chatbot JSON, plain-text e-mail). */
+  readonly notificationTopicArn?: string;
+  /** CloudWatch namespace of the EMF outcome metrics (default RetirementRemediator). */
+  readonly metricsNamespace?: string;
 }
 
 export const ECS_PATTERN: events.EventPattern = {
@@ -35,6 +46,7 @@ export class RemediatorStack extends Stack {
   constructor(scope: Construct, id: string, props: RemediatorProps) {
     super(scope, id, props);
     const dryRun = String(props.dryRun ?? true);
+    const namespace = props.metricsNamespace ?? 'RetirementRemediator';
 
     const deadLetters = new sqs.Queue(this, 'DeadLetterQueue', {
       retentionPeriod: Duration.days(14),
@@ -44,6 +56,27 @@ export class RemediatorStack extends Stack {
     NagSuppressions.addResourceSuppressions(deadLetters, [
       { id: 'AwsSolutions-SQS3', reason: 'This queue is the dead-letter queue of both functions.' },
     ]);
+
+    // Maintenance windows: a deferred event is re-run by a one-time schedule in this group that
+    // invokes the function (the invoked ARN: SCHEDULE_TARGET_ARN stays unset) with the original event.
+    const scheduleGroup = new scheduler.CfnScheduleGroup(this, 'ScheduleGroup', { name: `${this.stackName}-deferrals` });
+    const schedulerRole = new iam.Role(this, 'SchedulerRole', {
+      description: 'EventBridge Scheduler re-invokes the remediator at the start of a maintenance window.',
+      assumedBy: new iam.ServicePrincipal('scheduler.amazonaws.com', {
+        conditions: { StringEquals: { 'aws:SourceAccount': this.account } },
+      }),
+    });
+    deadLetters.grantSendMessages(schedulerRole);
+    const controlsEnvironment: Record<string, string> = {
+      OPT_IN_ONLY: String(props.optInOnly ?? false),
+      MAINTENANCE_WINDOWS: props.maintenanceWindows ?? '',
+      DEADLINE_MARGIN: props.deadlineMargin ?? '24h',
+      SCHEDULE_ROLE_ARN: schedulerRole.roleArn,
+      SCHEDULE_GROUP: scheduleGroup.ref,
+      SCHEDULE_DLQ_ARN: deadLetters.queueArn,
+      NOTIFICATION_TOPIC_ARN: props.notificationTopicArn ?? '',
+      METRICS_NAMESPACE: namespace,
+    };
 
     const fn = (name: string, binary: string, environment: Record<string, string>) => {
       const logGroup = new logs.LogGroup(this, `${name}Logs`, { retention: logs.RetentionDays.ONE_MONTH });
@@ -59,8 +92,30 @@ export class RemediatorStack extends Stack {
         maxEventAge: Duration.hours(6),
         loggingFormat: lambda.LoggingFormat.JSON,
         logGroup,
-        environment: { DRY_RUN: dryRun, MAX_CONCURRENCY: '8', ...environment },
+        environment: { DRY_RUN: dryRun, MAX_CONCURRENCY: '8', ...controlsEnvironment, ...environment },
       });
+      // Defer: create schedules in the group, handing them the scheduler role; notify.
+      f.addToRolePolicy(
+        new iam.PolicyStatement({
+          actions: ['scheduler:CreateSchedule'],
+          resources: [
+            `arn:${this.partition}:scheduler:${this.region}:${this.account}:schedule/${scheduleGroup.ref}/retirement-*`,
+          ],
+        }),
+      );
+      f.addToRolePolicy(
+        new iam.PolicyStatement({
+          actions: ['iam:PassRole'],
+          resources: [schedulerRole.roleArn],
+          conditions: { StringEquals: { 'iam:PassedToService': 'scheduler.amazonaws.com' } },
+        }),
+      );
+      if (props.notificationTopicArn) {
+        f.addToRolePolicy(new iam.PolicyStatement({ actions: ['sns:Publish'], resources: [props.notificationTopicArn] }));
+      }
+      schedulerRole.addToPolicy(
+        new iam.PolicyStatement({ actions: ['lambda:InvokeFunction'], resources: [f.functionArn, `${f.functionArn}:*`] }),
+      );
       new cloudwatch.Alarm(this, `${name}Errors`, {
         alarmDescription: `${binary} failed invocations (retryable outcomes or rejected input).`,
         metric: f.metricErrors({ period: Duration.minutes(5), statistic: 'Sum' }),
@@ -125,6 +180,55 @@ export class RemediatorStack extends Stack {
       evaluationPeriods: 1,
       comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
       treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
+    });
+
+    const search = (dims: string, metric: string, stat: string, period: number) =>
+      new cloudwatch.MathExpression({
+        expression: `SEARCH('{${namespace},${dims}} MetricName="${metric}"', '${stat}', ${period})`,
+        usingMetrics: {},
+        period: Duration.seconds(period),
+      });
+    new cloudwatch.Dashboard(this, 'Dashboard', {
+      dashboardName: `${this.stackName}-retirements`,
+      widgets: [
+        [
+          new cloudwatch.GraphWidget({ title: 'Outcomes by result', left: [search('Function,Result', 'Outcomes', 'Sum', 3600)], stacked: true, width: 12 }),
+          new cloudwatch.GraphWidget({
+            title: 'Outcomes by action and result',
+            left: [search('Function,Action,Result', 'Outcomes', 'Sum', 86400)],
+            view: cloudwatch.GraphWidgetView.BAR,
+            width: 12,
+          }),
+        ],
+        [
+          new cloudwatch.GraphWidget({ title: 'Time to remediate (s, notice to action)', left: [search('Function,Action', 'TimeToRemediate', 'Maximum', 3600)], width: 12 }),
+          new cloudwatch.GraphWidget({
+            title: 'Headroom before AWS retires (s, minimum)',
+            left: [search('Function,Action', 'HeadroomBeforeRetirement', 'Minimum', 3600)],
+            width: 12,
+          }),
+        ],
+        [
+          new cloudwatch.GraphWidget({
+            title: 'Dead letters and failed invocations',
+            left: [deadLetters.metricApproximateNumberOfMessagesVisible({ statistic: 'Maximum' })],
+            right: [ecs.metricErrors({ statistic: 'Sum' }), eks.metricErrors({ statistic: 'Sum' })],
+            width: 12,
+          }),
+          new cloudwatch.LogQueryWidget({
+            title: 'Latest outcomes',
+            logGroupNames: [ecs.logGroup.logGroupName, eks.logGroup.logGroupName],
+            view: cloudwatch.LogQueryVisualizationType.TABLE,
+            queryLines: [
+              'fields @timestamp, fields.resource, fields.status, fields.code, fields.message',
+              'filter ispresent(fields.status)',
+              'sort @timestamp desc',
+              'limit 100',
+            ],
+            width: 12,
+          }),
+        ],
+      ],
     });
 
     NagSuppressions.addStackSuppressions(this, [

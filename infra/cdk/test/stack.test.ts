@@ -21,6 +21,8 @@ function stack() {
   const s = new RemediatorStack(app, 'Test', {
     assetsDir: assets,
     eksClusterNames: ['prod'],
+    maintenanceWindows: 'Sat,Sun 02:00-05:00 Asia/Tokyo',
+    notificationTopicArn: 'arn:aws:sns:us-east-1:123456789012:retirements',
     env: { account: '123456789012', region: 'us-east-1' },
   });
   Aspects.of(app).add(new AwsSolutionsChecks());
@@ -58,19 +60,45 @@ test('the rules match the ECS retirement and the EKS pod termination exactly', (
   });
 });
 
-test('no IAM statement allows a wildcard action, and PassRole only goes to ECS tasks', () => {
-  let passRole = 0;
+test('no IAM statement allows a wildcard action, and PassRole only goes to ECS tasks or the scheduler', () => {
+  const passedTo: string[] = [];
   for (const policy of Object.values(template.findResources('AWS::IAM::Policy'))) {
     for (const statement of (policy as any).Properties.PolicyDocument.Statement) {
       const actions: string[] = Array.isArray(statement.Action) ? statement.Action : [statement.Action];
       for (const action of actions) assert.ok(!action.includes('*'), `wildcard action ${action}`);
       if (actions.includes('iam:PassRole')) {
-        passRole += 1;
-        assert.equal(statement.Condition.StringEquals['iam:PassedToService'], 'ecs-tasks.amazonaws.com');
+        passedTo.push(statement.Condition.StringEquals['iam:PassedToService']);
       }
     }
   }
-  assert.equal(passRole, 1);
+  assert.deepEqual(passedTo.sort(), ['ecs-tasks.amazonaws.com', 'scheduler.amazonaws.com', 'scheduler.amazonaws.com']);
+});
+
+test('both functions get the operator controls and may defer through the scheduler role', () => {
+  template.allResourcesProperties('AWS::Lambda::Function', {
+    Environment: {
+      Variables: Match.objectLike({
+        MAINTENANCE_WINDOWS: 'Sat,Sun 02:00-05:00 Asia/Tokyo',
+        DEADLINE_MARGIN: '24h',
+        SCHEDULE_ROLE_ARN: Match.anyValue(),
+        SCHEDULE_GROUP: Match.anyValue(),
+        NOTIFICATION_TOPIC_ARN: 'arn:aws:sns:us-east-1:123456789012:retirements',
+        METRICS_NAMESPACE: 'RetirementRemediator',
+      }),
+    },
+  });
+  template.resourceCountIs('AWS::Scheduler::ScheduleGroup', 1);
+  template.hasResourceProperties('AWS::IAM::Role', {
+    AssumeRolePolicyDocument: {
+      Statement: [Match.objectLike({ Principal: { Service: 'scheduler.amazonaws.com' } })],
+    },
+  });
+  template.hasResourceProperties('AWS::IAM::Policy', {
+    PolicyDocument: {
+      Statement: Match.arrayWith([Match.objectLike({ Action: 'sns:Publish', Resource: 'arn:aws:sns:us-east-1:123456789012:retirements' })]),
+    },
+  });
+  template.resourceCountIs('AWS::CloudWatch::Dashboard', 1);
 });
 
 test('eks:DescribeCluster is allowed on the configured clusters only', () => {
