@@ -89,6 +89,8 @@ async fn apply_on_the_eks_sample_restarts_the_deployment_once() {
             ("GET".to_owned(), POD.to_owned()),
             ("GET".to_owned(), RS.to_owned()),
             ("GET".to_owned(), DEPLOYMENT.to_owned()),
+            // The namespace's opt-out / opt-in annotations.
+            ("GET".to_owned(), "/api/v1/namespaces/default".to_owned()),
             ("PATCH".to_owned(), DEPLOYMENT.to_owned()),
         ]
     );
