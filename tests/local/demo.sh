@@ -68,23 +68,44 @@ previous=$("$target/debug/demo-account" seed --event-in "$root/$fixture" --event
 # The blue/green service's earlier release has finished (moto leaves every deployment `Created`).
 moto_control codedeploy-status 123456789012 us-east-1 "$previous" Succeeded >/dev/null
 
+# Where the operator's chat would be: an SNS topic with an SQS queue subscribed.
+topic_arn=$("$venv/bin/python" - <<'PY'
+import boto3
+sns, sqs = boto3.client("sns"), boto3.client("sqs")
+topic = sns.create_topic(Name="retirements")["TopicArn"]
+sqs.create_queue(QueueName="chat")
+sns.subscribe(TopicArn=topic, Protocol="sqs", Endpoint="arn:aws:sqs:us-east-1:123456789012:chat")
+print(topic)
+PY
+)
+
+watch() { # port log extra-env...: cargo lambda watch for the functions, on loopback
+    local port=$1 log=$2
+    shift 2
+    local env=()
+    for kv in "$@"; do env+=(--env-var "$kv"); done
+    (cd "$root" && PATH="$venv/bin:$PATH" cargo lambda watch --ignore-changes \
+        -A 127.0.0.1 -P "$port" \
+        --env-var "AWS_ENDPOINT_URL=$AWS_ENDPOINT_URL" --env-var AWS_ACCESS_KEY_ID=demo \
+        --env-var AWS_SECRET_ACCESS_KEY=demo --env-var AWS_REGION=us-east-1 \
+        --env-var AWS_EC2_METADATA_DISABLED=true "${env[@]}" >"$log" 2>&1) &
+    pids+=($!)
+    wait_for 127.0.0.1 "$port" "cargo lambda watch" "$log"
+}
+
 lambda_port=$(free_port)
 echo "== cargo lambda watch on 127.0.0.1:$lambda_port, invoking ecs-retirement with $fixture"
-(cd "$root" && PATH="$venv/bin:$PATH" cargo lambda watch --ignore-changes \
-    -A 127.0.0.1 -P "$lambda_port" \
-    --env-var "AWS_ENDPOINT_URL=$AWS_ENDPOINT_URL" --env-var AWS_ACCESS_KEY_ID=demo \
-    --env-var AWS_SECRET_ACCESS_KEY=demo --env-var AWS_REGION=us-east-1 \
-    --env-var AWS_EC2_METADATA_DISABLED=true >"$work/watch.log" 2>&1) &
-pids+=($!)
-wait_for 127.0.0.1 "$lambda_port" "cargo lambda watch" "$work/watch.log"
+echo "   (summaries to SNS topic $topic_arn, metrics as EMF lines in the function log)"
+watch "$lambda_port" "$work/watch.log" "NOTIFICATION_TOPIC_ARN=$topic_arn"
 
-invoke() { # report-file
-    if ! PATH="$venv/bin:$PATH" cargo lambda invoke ecs-retirement -A 127.0.0.1 -P "$lambda_port" \
-        --data-file "$work/event.json" --output-format json >"$1" 2>"$work/invoke.err"; then
+invoke() { # report-file [event-file] [port] [log]
+    local event=${2:-$work/event.json} port=${3:-$lambda_port} log=${4:-$work/watch.log}
+    if ! PATH="$venv/bin:$PATH" cargo lambda invoke ecs-retirement -A 127.0.0.1 -P "$port" \
+        --data-file "$event" --output-format json >"$1" 2>"$work/invoke.err"; then
         echo "demo: the invocation failed:" >&2
         cat "$work/invoke.err" >&2
         echo "--- function log:" >&2
-        tail -n 40 "$work/watch.log" >&2
+        tail -n 40 "$log" >&2
         exit 1
     fi
 }
@@ -101,3 +122,59 @@ echo
 echo "== the same event delivered again (EventBridge delivers at least once)"
 invoke "$work/report-again.json"
 "$target/debug/remediator" show --report "$work/report-again.json" || true
+
+echo
+echo "== the chat summaries (SNS -> SQS; Chatbot custom-notification JSON), one per event"
+"$venv/bin/python" - <<'PY'
+import json, boto3
+sqs = boto3.client("sqs")
+url = sqs.get_queue_url(QueueName="chat")["QueueUrl"]
+messages = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10).get("Messages", [])
+for m in messages:
+    chat = json.loads(json.loads(m["Body"])["Message"])
+    print(chat["content"]["title"])
+    for line in chat["content"]["description"].splitlines():
+        print("   ", line)
+print(f"{len(messages)} message(s)")
+PY
+
+echo
+echo "== metrics: CloudWatch EMF lines the function printed"
+grep -o '{"_aws".*' "$work/watch.log" | "$venv/bin/python" -c '
+import json, sys
+docs = [json.loads(line) for line in sys.stdin]
+for d in docs:
+    if "Outcomes" in d:
+        print(f"  Outcomes  Action={d['Action']:<22} Result={d['Result']:<13} {d['Outcomes']}")
+print(f"  {len(docs)} EMF line(s), namespace {docs[0]['_aws']['CloudWatchMetrics'][0]['Namespace']}")'
+
+echo
+echo "== maintenance windows: a notice outside the window is deferred to the next window start"
+window_start=$(( ($(date -u +%-H) + 6) % 24 ))
+windows=$(printf 'Daily %02d:00-%02d:00 UTC' "$window_start" $(( (window_start + 2) % 24 )))
+"$venv/bin/python" - "$work/event.json" "$work/deferred-event.json" <<'PY'
+import json, sys, uuid, datetime
+event = json.load(open(sys.argv[1]))
+event["id"] = str(uuid.uuid4())
+retires = datetime.datetime.now(datetime.timezone.utc) + datetime.timedelta(days=7)
+event["detail"]["startTime"] = retires.strftime("%a, %d %b %Y 00:00:00 GMT")
+json.dump(event, open(sys.argv[2], "w"))
+PY
+deferring_port=$(free_port)
+echo "   MAINTENANCE_WINDOWS='$windows', AWS retires in 7 days"
+watch "$deferring_port" "$work/watch-windows.log" "MAINTENANCE_WINDOWS=$windows" \
+    "SCHEDULE_ROLE_ARN=arn:aws:iam::123456789012:role/retirement-scheduler"
+invoke "$work/report-deferred.json" "$work/deferred-event.json" "$deferring_port" "$work/watch-windows.log"
+"$target/debug/remediator" show --report "$work/report-deferred.json" || true
+invoke "$work/report-deferred-again.json" "$work/deferred-event.json" "$deferring_port" "$work/watch-windows.log"
+"$venv/bin/python" - <<'PY'
+import json, boto3
+scheduler = boto3.client("scheduler")
+schedules = scheduler.list_schedules()["Schedules"]
+for s in schedules:
+    full = scheduler.get_schedule(Name=s["Name"])
+    event = json.loads(full["Target"]["Input"])
+    print(f"   schedule {full['Name']}: {full['ScheduleExpression']} {full['ScheduleExpressionTimezone']} -> "
+          f"{full['Target']['Arn']} with event {event['id']}")
+print(f"   {len(schedules)} schedule(s) after the event was delivered twice")
+PY
