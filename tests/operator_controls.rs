@@ -330,3 +330,59 @@ async fn an_sqs_subscriber_of_the_topic_gets_one_chatbot_summary_per_handled_eve
         "Fargate retirement: 1 remediated, 1 skipped"
     );
 }
+
+#[tokio::test]
+async fn an_eks_pod_notice_outside_the_windows_is_deferred_without_touching_the_cluster() {
+    let moto = MotoServer::start();
+    let sdk = moto.sdk_config().await;
+    let controls = controls(
+        &moto,
+        &[
+            ("MAINTENANCE_WINDOWS", "Sun 01:00-03:00 UTC"),
+            ("SCHEDULE_ROLE_ARN", SCHEDULER_ROLE),
+        ],
+    )
+    .await;
+    // No cluster exists in moto: a connection attempt would end `gone`, not `deferred`.
+    let connector = remediator_kube::EksConnector::new(&sdk, None);
+    let event: Value = serde_json::from_slice(
+        &std::fs::read(remediator_testkit::fixture_path(
+            "eks-fargate-pod-scheduled-termination.json",
+        ))
+        .unwrap_or_else(|e| panic!("{e}")),
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    // Friday; EKS deletes the pod the next Wednesday 12:52Z; the window opens Sunday 01:00Z.
+    let now = at("2021-06-25T00:00:00Z");
+    let function = "arn:aws:lambda:us-east-1:123456789012:function:eks-fargate-pod";
+
+    let report = remediator_kube::handler::handle_with(
+        &connector,
+        &controls,
+        event.clone(),
+        function,
+        now,
+        &settings(),
+    )
+    .await;
+
+    assert_eq!(
+        statuses(&report),
+        vec![(
+            "pod my-cluster/default/my-deployment-5d8c9c5d4b-8jx7l".into(),
+            Status::Deferred,
+            "deferred".into()
+        )]
+    );
+    let made = schedules(&moto).await;
+    assert_eq!(made.len(), 1);
+    assert_eq!(
+        made[0].schedule_expression(),
+        Some("at(2021-06-27T01:00:00)")
+    );
+    let target = made[0].target().unwrap_or_else(|| panic!("no target"));
+    assert_eq!(target.arn(), function);
+    let input: Value =
+        serde_json::from_str(target.input().unwrap_or_default()).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(input, event);
+}

@@ -87,20 +87,29 @@ pub fn next_steps(report: &Report) -> Vec<String> {
     steps
 }
 
+/// The facts above the resource list: (label, value) pairs.
+fn header(report: &Report) -> Vec<(&'static str, String)> {
+    let mut lines = Vec::new();
+    if let Some(arn) = &report.event_arn {
+        lines.push(("Event", arn.clone()));
+    }
+    if let Some(d) = report.deadline {
+        lines.push(("AWS retires from", d.to_rfc3339()));
+    }
+    if let Some(t) = &report.timing {
+        lines.push(("Timing", t.clone()));
+    }
+    if report.dry_run {
+        lines.push(("Dry run", "nothing was changed.".into()));
+    }
+    lines
+}
+
 /// Markdown body for chat: the timing, then one line per resource.
 pub fn markdown(report: &Report) -> String {
     let mut out = String::new();
-    if let Some(arn) = &report.event_arn {
-        let _ = writeln!(out, "*Event* `{arn}`");
-    }
-    if let Some(d) = report.deadline {
-        let _ = writeln!(out, "*AWS retires from* {}", d.to_rfc3339());
-    }
-    if let Some(t) = &report.timing {
-        let _ = writeln!(out, "*Timing* {t}");
-    }
-    if report.dry_run {
-        let _ = writeln!(out, "*Dry run*: nothing was changed.");
+    for (label, value) in header(report) {
+        let _ = writeln!(out, "*{label}*: {value}");
     }
     for o in report.outcomes.iter().take(MAX_LISTED) {
         let reason: String = o.reason.chars().take(MAX_REASON).collect();
@@ -166,17 +175,8 @@ pub fn plain_text(report: &Report) -> String {
     let mut out = String::new();
     let _ = writeln!(out, "{}", subject(report));
     let _ = writeln!(out);
-    if let Some(arn) = &report.event_arn {
-        let _ = writeln!(out, "Event: {arn}");
-    }
-    if let Some(d) = report.deadline {
-        let _ = writeln!(out, "AWS retires from: {}", d.to_rfc3339());
-    }
-    if let Some(t) = &report.timing {
-        let _ = writeln!(out, "Timing: {t}");
-    }
-    if report.dry_run {
-        let _ = writeln!(out, "Dry run: nothing was changed.");
+    for (label, value) in header(report) {
+        let _ = writeln!(out, "{label}: {value}");
     }
     let _ = writeln!(out);
     for o in &report.outcomes {
