@@ -54,7 +54,7 @@ moto_control() { # command... -> prints the answer's words after "ok"
 }
 
 export AWS_ENDPOINT_URL="http://127.0.0.1:$moto_port"
-export AWS_ACCESS_KEY_ID=demo AWS_SECRET_ACCESS_KEY=demo AWS_REGION=us-east-1 AWS_EC2_METADATA_DISABLED=true
+export AWS_ACCESS_KEY_ID=demo AWS_SECRET_ACCESS_KEY=demo AWS_REGION=us-east-1 AWS_DEFAULT_REGION=us-east-1 AWS_EC2_METADATA_DISABLED=true
 unset AWS_PROFILE
 
 read -r subnet_a subnet_b security_group <<<"$(moto_control network us-east-1)"
@@ -140,13 +140,14 @@ PY
 
 echo
 echo "== metrics: CloudWatch EMF lines the function printed"
-grep -o '{"_aws".*' "$work/watch.log" | "$venv/bin/python" -c '
+"$venv/bin/python" - "$work/watch.log" <<'PY'
 import json, sys
-docs = [json.loads(line) for line in sys.stdin]
+docs = [json.loads(line) for line in open(sys.argv[1]) if line.startswith("{") and '"_aws"' in line]
 for d in docs:
     if "Outcomes" in d:
         print(f"  Outcomes  Action={d['Action']:<22} Result={d['Result']:<13} {d['Outcomes']}")
-print(f"  {len(docs)} EMF line(s), namespace {docs[0]['_aws']['CloudWatchMetrics'][0]['Namespace']}")'
+print(f"  {len(docs)} EMF line(s), namespace {docs[0]['_aws']['CloudWatchMetrics'][0]['Namespace']}")
+PY
 
 echo
 echo "== maintenance windows: a notice outside the window is deferred to the next window start"
