@@ -145,10 +145,9 @@ pub fn chatbot(report: &Report) -> Value {
             keywords.push(status.as_str().to_owned());
         }
     }
-    json!({
+    let mut message = json!({
         "version": "1.0",
         "source": "custom",
-        "id": report.event_id,
         "content": {
             "textType": "client-markdown",
             "title": title(report),
@@ -157,7 +156,6 @@ pub fn chatbot(report: &Report) -> Value {
             "keywords": keywords,
         },
         "metadata": {
-            "threadId": report.event_arn.as_deref().or(report.event_id.as_deref()),
             "summary": title(report),
             "eventType": "FargateRetirementRemediation",
             "relatedResources": report.outcomes.iter().map(|o| o.target.to_string()).take(MAX_LISTED).collect::<Vec<_>>(),
@@ -167,7 +165,15 @@ pub fn chatbot(report: &Report) -> Value {
                 "failed": report.summary.failed.to_string(),
             },
         },
-    })
+    });
+    // Optional members are left out rather than sent as null.
+    if let Some(id) = &report.event_id {
+        message["id"] = json!(id);
+    }
+    if let Some(thread) = report.event_arn.as_deref().or(report.event_id.as_deref()) {
+        message["metadata"]["threadId"] = json!(thread);
+    }
+    message
 }
 
 /// The same summary as plain text, every resource listed.
@@ -261,6 +267,19 @@ mod tests {
             m["content"]["keywords"],
             json!(["fargate-retirement", "failed", "acted"])
         );
+        assert_eq!(m["id"], "6f1c2a3e-1b5d-4c8e-9a01-000000000001");
+        fn no_nulls(v: &Value) -> bool {
+            match v {
+                Value::Null => false,
+                Value::Array(a) => a.iter().all(no_nulls),
+                Value::Object(o) => o.values().all(no_nulls),
+                _ => true,
+            }
+        }
+        let mut anonymous = r.clone();
+        anonymous.event_id = None;
+        anonymous.event_arn = None;
+        assert!(no_nulls(&chatbot(&anonymous)), "{}", chatbot(&anonymous));
     }
 
     #[test]
