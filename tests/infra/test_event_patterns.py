@@ -169,8 +169,32 @@ class Settings(unittest.TestCase):
                 missing -= {"UPDATE_SERVICE_RATE"}  # ECS pacing only
             self.assertEqual(missing, set(), f"{name} does not set {sorted(missing)}")
 
-    def test_a_dashboard_shows_the_outcome_metrics(self):
-        self.assertEqual(template()["Resources"]["Dashboard"]["Type"], "AWS::CloudWatch::Dashboard")
+    def test_the_dashboard_body_is_json_over_the_outcome_metrics(self):
+        """The !Sub'd DashboardBody, with every ${...} filled in, is valid JSON whose widgets
+        search the EMF metrics the functions emit."""
+        import re
+
+        class SubLoader(yaml.SafeLoader):
+            pass
+
+        def construct(loader, suffix, node):
+            if isinstance(node, yaml.SequenceNode):
+                return loader.construct_sequence(node, deep=True)
+            if isinstance(node, yaml.MappingNode):
+                return loader.construct_mapping(node, deep=True)
+            return loader.construct_scalar(node)
+
+        SubLoader.add_multi_constructor("!", construct)
+        with open(os.path.join(ROOT, "infra", "sam", "template.yaml")) as f:
+            t = yaml.load(f, Loader=SubLoader)
+        dashboard = t["Resources"]["Dashboard"]
+        self.assertEqual(dashboard["Type"], "AWS::CloudWatch::Dashboard")
+        body_template = dashboard["Properties"]["DashboardBody"][0]
+        body = json.loads(re.sub(r"\$\{[A-Za-z0-9:.]+\}", "X", body_template))
+        text = json.dumps(body)
+        for metric in ("Outcomes", "TimeToRemediate", "HeadroomBeforeRetirement"):
+            self.assertIn(f'MetricName=\\"{metric}\\"', text)
+        self.assertGreaterEqual(len(body["widgets"]), 5)
 
 
 if __name__ == "__main__":
