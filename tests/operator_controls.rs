@@ -6,7 +6,7 @@ use chrono::{DateTime, Duration, Timelike, Utc};
 use lambda_runtime::{Context, LambdaEvent};
 use remediator_aws::config::Config;
 use remediator_aws::controls::Controls;
-use remediator_aws::lambda::handle_with;
+use remediator_aws::lambda::{handle_with, HandlerError};
 use remediator_core::{Report, Settings, Status};
 use remediator_testkit::{fixture_at, MotoServer, Seed};
 use serde_json::{json, Value};
@@ -385,4 +385,36 @@ async fn an_eks_pod_notice_outside_the_windows_is_deferred_without_touching_the_
     let input: Value =
         serde_json::from_str(target.input().unwrap_or_default()).unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(input, event);
+}
+
+#[tokio::test]
+async fn a_schedule_that_cannot_be_made_fails_the_invocation_for_the_dead_letter_queue_and_touches_nothing(
+) {
+    let moto = MotoServer::start();
+    let seed = Seed::new(&moto).await;
+    seed.rolling_services("prod", &["checkout", "payments"])
+        .await;
+    let before = seed.primary_deployment("prod", "checkout").await;
+    let controls = controls(
+        &moto,
+        &[
+            ("MAINTENANCE_WINDOWS", "Sat 02:00-05:00 UTC"),
+            ("SCHEDULE_ROLE_ARN", SCHEDULER_ROLE),
+            ("SCHEDULE_GROUP", "no-such-group"),
+        ],
+    )
+    .await;
+    let remediator = remediator_aws::remediator(&moto.sdk_config().await, settings());
+    let now = at("2026-11-25T12:00:00Z");
+    let event = notice(now - Duration::hours(1), at("2026-12-02T00:00:00Z"));
+
+    let result = handle_with(&remediator, &controls, invocation(event), now).await;
+
+    // The invocation fails, so Lambda retries it and then dead-letters it (alarmed).
+    let Err(HandlerError::Retryable(message)) = result else {
+        panic!("a refused schedule must fail the invocation: {result:?}");
+    };
+    assert!(message.contains("2 failed (2 retryable)"), "{message}");
+    assert_eq!(seed.primary_deployment("prod", "checkout").await, before);
+    assert!(schedules(&moto).await.is_empty());
 }

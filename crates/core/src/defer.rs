@@ -157,15 +157,14 @@ pub async fn gate<S: Scheduler>(
             Gate::Held(each(Status::Deferred, code::DEFERRED, reason, false), why)
         }
         Err(e) => {
+            // Always retryable, whatever the cause: the event must not end as a quiet success
+            // with nothing done. Lambda retries it, then it waits in the (alarmed) dead-letter
+            // queue until the schedule settings are fixed and it is redriven.
             let reason = format!(
-                "could not defer until {} ({e}); nothing was done: fix the schedule permissions/target or clear MAINTENANCE_WINDOWS",
+                "could not defer until {} ({e}); nothing was done: fix the schedule role, group or permissions (or clear MAINTENANCE_WINDOWS) and redrive the event",
                 at.to_rfc3339()
             );
-            let retryable = e.is_retryable();
-            Gate::Held(
-                each(Status::Failed, code::API_ERROR, reason, retryable),
-                why,
-            )
+            Gate::Held(each(Status::Failed, code::API_ERROR, reason, true), why)
         }
     }
 }
@@ -295,9 +294,9 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn a_refused_schedule_fails_every_resource_and_says_whether_to_retry() {
+    async fn a_refused_schedule_fails_every_resource_for_a_retry() {
         let s = Recorder {
-            fail: Some(ApiErrorKind::Throttled),
+            fail: Some(ApiErrorKind::Rejected),
             ..Recorder::default()
         };
         let raw = serde_json::json!({"id": "e-1"});
