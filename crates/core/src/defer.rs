@@ -102,6 +102,9 @@ pub async fn gate<S: Scheduler>(
     now: DateTime<Utc>,
     dry_run: bool,
 ) -> Gate {
+    if event.targets.is_empty() {
+        return Gate::Proceed("the notice names no resource: nothing to defer".into());
+    }
     let (occurrence, latest) = match deferral
         .windows
         .timing(now, event.deadline, deferral.margin)
@@ -306,6 +309,29 @@ mod tests {
         assert!(outcomes
             .iter()
             .all(|o| o.status == Status::Failed && o.retryable));
+    }
+
+    #[tokio::test]
+    async fn a_notice_naming_nothing_makes_no_schedule() {
+        let s = Recorder::default();
+        let raw = serde_json::json!({"id": "e-1"});
+        let event = GatedEvent {
+            raw: &raw,
+            event_id: Some("e-1"),
+            deadline: Some(at("2026-12-02T00:00:00Z")),
+            targets: Vec::new(),
+        };
+        let verdict = gate(
+            &s,
+            &deferral(),
+            event,
+            "arn:fn",
+            at("2026-11-25T12:00:00Z"),
+            false,
+        )
+        .await;
+        assert!(matches!(verdict, Gate::Proceed(_)), "{verdict:?}");
+        assert_eq!(s.made.lock().map(|m| m.len()).unwrap_or(1), 0);
     }
 
     #[test]
