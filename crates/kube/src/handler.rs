@@ -114,11 +114,7 @@ pub fn pod_target(notice: &PodNotice) -> Target {
 }
 
 fn connect_failure(notice: &PodNotice, e: &ConnectError) -> Outcome {
-    let target = Target::Pod(PodRef {
-        cluster: notice.cluster.clone(),
-        namespace: notice.namespace.clone(),
-        name: notice.pod.clone(),
-    });
+    let target = pod_target(notice);
     match e {
         ConnectError::ClusterNotFound(_) => {
             Outcome::new(target, Status::Skipped, code::GONE, e.to_string())
