@@ -169,6 +169,11 @@ class Settings(unittest.TestCase):
                 missing -= {"UPDATE_SERVICE_RATE"}  # ECS pacing only
             self.assertEqual(missing, set(), f"{name} does not set {sorted(missing)}")
 
+    def test_each_function_runs_one_event_at_a_time_by_default(self):
+        t = template()
+        self.assertEqual(t["Parameters"]["FunctionConcurrency"]["Default"], 1)
+        self.assertIn("ReservedConcurrentExecutions", t["Globals"]["Function"])
+
     def test_the_dashboard_body_is_json_over_the_outcome_metrics(self):
         """The !Sub'd DashboardBody, with every ${...} filled in, is valid JSON whose widgets
         search the EMF metrics the functions emit."""

@@ -29,6 +29,11 @@ export interface RemediatorProps extends StackProps {
   readonly notificationTopicArn?: string;
   /** CloudWatch namespace of the EMF outcome metrics (default RetirementRemediator). */
   readonly metricsNamespace?: string;
+  /**
+   * Invocations of each function at once (default 1: events are serialized, so that two copies
+   * of an event delivered together cannot both act before either sees the other's work).
+   */
+  readonly functionConcurrency?: number;
 }
 
 export const ECS_PATTERN: events.EventPattern = {
@@ -87,6 +92,7 @@ export class RemediatorStack extends Stack {
         code: lambda.Code.fromAsset(path.join(props.assetsDir, binary)),
         memorySize: 128,
         timeout: Duration.minutes(15),
+        reservedConcurrentExecutions: props.functionConcurrency ?? 1,
         deadLetterQueue: deadLetters,
         retryAttempts: 2,
         maxEventAge: Duration.hours(6),
