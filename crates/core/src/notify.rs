@@ -16,6 +16,9 @@ use crate::outcome::{code, Disposition, Outcome, Report, Status};
 const MAX_LISTED: usize = 25;
 /// Characters per reason in the chat rendering.
 const MAX_REASON: usize = 160;
+/// Bytes of resource lines in the plain text: with the chat message beside it, the SNS message
+/// stays under SNS's 256 KiB limit however many resources a notice names.
+const MAX_TEXT_LINES_BYTES: usize = 160 * 1024;
 
 /// The one-line headline: what happened to how many resources.
 pub fn title(report: &Report) -> String {
@@ -176,7 +179,8 @@ pub fn chatbot(report: &Report) -> Value {
     message
 }
 
-/// The same summary as plain text, every resource listed.
+/// The same summary as plain text, every resource listed (up to a size SNS accepts; the rest
+/// are counted and are in the function's log).
 pub fn plain_text(report: &Report) -> String {
     let mut out = String::new();
     let _ = writeln!(out, "{}", subject(report));
@@ -185,15 +189,25 @@ pub fn plain_text(report: &Report) -> String {
         let _ = writeln!(out, "{label}: {value}");
     }
     let _ = writeln!(out);
-    for o in &report.outcomes {
-        let _ = writeln!(
-            out,
-            "- {}: {} ({}) - {}",
+    let mut listed_bytes = 0;
+    for (i, o) in report.outcomes.iter().enumerate() {
+        let line = format!(
+            "- {}: {} ({}) - {}\n",
             o.target,
             o.status.as_str(),
             o.code,
             o.reason
         );
+        listed_bytes += line.len();
+        if listed_bytes > MAX_TEXT_LINES_BYTES {
+            let _ = writeln!(
+                out,
+                "…and {} more: see the function's log for every resource.",
+                report.outcomes.len() - i
+            );
+            break;
+        }
+        out.push_str(&line);
     }
     let _ = writeln!(out);
     let _ = writeln!(out, "{}", report.message);
@@ -299,6 +313,30 @@ mod tests {
         assert!(description.contains("…and 15 more"), "{description}");
         assert!(!description.contains("prod/s39"));
         assert!(plain_text(&r).contains("service prod/s39: acted (forced_new_deployment)"));
+    }
+
+    #[test]
+    fn a_notice_naming_thousands_of_resources_still_fits_one_sns_message() {
+        let outcomes = (0..20_000)
+            .map(|i| {
+                Outcome::new(
+                    service(&format!("service-with-a-long-name-{i}")),
+                    Status::Acted,
+                    code::FORCED_NEW_DEPLOYMENT,
+                    "new deployment forced: ECS replaces the tasks under the service's deployment settings",
+                )
+            })
+            .collect();
+        let r = report(outcomes);
+        let text = plain_text(&r);
+        let message = json!({ "default": chatbot(&r).to_string(), "email": text });
+        assert!(
+            message.to_string().len() < 256 * 1024,
+            "{} bytes",
+            message.to_string().len()
+        );
+        assert!(text.contains("more: see the function's log"));
+        assert!(text.contains("20000 affected resource(s)"));
     }
 
     #[test]
