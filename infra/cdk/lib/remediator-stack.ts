@@ -64,7 +64,8 @@ export class RemediatorStack extends Stack {
 
     // Maintenance windows: a deferred event is re-run by a one-time schedule in this group that
     // invokes the function (the invoked ARN: SCHEDULE_TARGET_ARN stays unset) with the original event.
-    const scheduleGroup = new scheduler.CfnScheduleGroup(this, 'ScheduleGroup', { name: `${this.stackName}-deferrals` });
+    // No explicit name: CloudFormation makes one that fits Scheduler's 64 characters.
+    const scheduleGroup = new scheduler.CfnScheduleGroup(this, 'ScheduleGroup', {});
     const schedulerRole = new iam.Role(this, 'SchedulerRole', {
       description: 'EventBridge Scheduler re-invokes the remediator at the start of a maintenance window.',
       assumedBy: new iam.ServicePrincipal('scheduler.amazonaws.com', {
