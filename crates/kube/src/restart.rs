@@ -211,9 +211,23 @@ impl PodRestarter {
             ));
         }
         // The operator's word: annotations on the workload or its namespace.
-        let namespace = Api::<Namespace>::all(self.client.clone())
+        let namespace = match Api::<Namespace>::all(self.client.clone())
             .get_opt(ns)
-            .await?;
+            .await
+        {
+            Ok(namespace) => namespace,
+            Err(kube::Error::Api(status)) if status.code == 403 => {
+                return Ok(Outcome::failed(
+                    placeholder,
+                    code::API_ERROR,
+                    format!(
+                        "{label}: not restarted: cannot read namespace {ns} for its retirement-remediator annotations (forbidden); apply infra/kubernetes/rbac.yaml, which allows get on namespaces"
+                    ),
+                    false,
+                ))
+            }
+            Err(e) => return Err(e),
+        };
         let ns_annotations = pairs(namespace.as_ref().map(|n| &n.metadata));
         if let Some(no) = consent_by(
             &placeholder,

@@ -39,6 +39,16 @@ fn missing(path: &'static str) -> Expect {
     }
 }
 
+fn forbidden(path: &'static str) -> Expect {
+    Expect {
+        method: Method::GET,
+        path,
+        status: 403,
+        answer: json!({ "kind": "Status", "apiVersion": "v1", "status": "Failure", "reason": "Forbidden", "code": 403,
+                        "message": "namespaces \"shop\" is forbidden" }),
+    }
+}
+
 fn patch(path: &'static str) -> Expect {
     Expect {
         method: Method::PATCH,
@@ -480,4 +490,31 @@ async fn opt_in_mode_leaves_unannotated_workloads_alone_and_restarts_enabled_nam
         "{o:?}"
     );
     assert_eq!(patches.len(), 1);
+}
+
+#[tokio::test]
+async fn a_namespace_it_may_not_read_stops_the_restart_and_names_the_rbac_fix() {
+    let (o, patches) = run(
+        vec![
+            get(POD, pod(Some(("ReplicaSet", "web-5d8c9c5d4b")))),
+            get(RS, replica_set()),
+            get(DEPLOYMENT, deployment(None, 3)),
+            forbidden(NAMESPACE),
+        ],
+        notice(),
+        false,
+    )
+    .await;
+
+    assert_eq!(
+        (o.status, o.code.as_str(), o.retryable),
+        (Status::Failed, "api_error", false),
+        "{o:?}"
+    );
+    assert!(
+        o.reason.contains("infra/kubernetes/rbac.yaml"),
+        "{}",
+        o.reason
+    );
+    assert!(patches.is_empty());
 }
