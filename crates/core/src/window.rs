@@ -322,13 +322,16 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
         }
         let n: i64 = digits.parse().map_err(|_| bad())?;
         digits.clear();
-        total += match c.to_ascii_lowercase() {
-            'd' => Duration::days(n),
-            'h' => Duration::hours(n),
-            'm' => Duration::minutes(n),
-            's' => Duration::seconds(n),
+        // Checked all the way: a huge number is a bad value, not a panic at start-up.
+        let part = match c.to_ascii_lowercase() {
+            'd' => Duration::try_days(n),
+            'h' => Duration::try_hours(n),
+            'm' => Duration::try_minutes(n),
+            's' => Duration::try_seconds(n),
             _ => return Err(bad()),
-        };
+        }
+        .ok_or_else(bad)?;
+        total = total.checked_add(&part).ok_or_else(bad)?;
         any = true;
     }
     if !digits.is_empty() || !any {
