@@ -3,51 +3,14 @@
 
 use std::collections::BTreeMap;
 
-use chrono::Utc;
-use lambda_runtime::{Context, LambdaEvent};
-use remediator_aws::lambda::handle;
 use remediator_core::appspec::AppSpec;
-use remediator_core::{Backoff, Outcome, Report, Settings, Status};
-use remediator_testkit::{fixture_at, BlueGreenFixture, MotoServer, Seed};
-use serde_json::{json, Value};
+use remediator_core::{parse_value, pipeline, Settings, Status};
+use remediator_lambda::handle;
+use remediator_testkit::events::{event_naming, invocation, only, remediator, run, settings};
+use remediator_testkit::{BlueGreenFixture, MotoServer, Seed};
 
-fn settings() -> Settings {
-    Settings {
-        backoff: Backoff {
-            rounds: 0,
-            ..Settings::default().backoff
-        },
-        ..Settings::default()
-    }
-}
-
-fn invocation(payload: Value) -> LambdaEvent<Value> {
-    let mut context = Context::default();
-    context.deadline = (Utc::now().timestamp_millis() + 60_000) as u64;
-    LambdaEvent::new(payload, context)
-}
-
-fn event_naming(entities: &[&str]) -> Value {
-    let mut event = fixture_at("health-ecs-services-pipe.json", Utc::now());
-    event["resources"] = json!(entities);
-    event["detail"]["affectedEntities"] = json!([]);
-    event
-}
-
-/// The report the handler computes for `event` (whether or not Lambda would see it as an error).
-async fn run_event(moto: &MotoServer, settings: Settings, event: Value) -> Report {
-    let remediator = remediator_aws::remediator(&moto.sdk_config().await, settings);
-    remediator.handle(event, None).await
-}
-
-async fn run(moto: &MotoServer, settings: Settings, entities: &[&str]) -> Report {
-    run_event(moto, settings, event_naming(entities)).await
-}
-
-fn only(report: &Report) -> &Outcome {
-    assert_eq!(report.outcomes.len(), 1, "{report:#?}");
-    &report.outcomes[0]
-}
+/// A notice naming services as `cluster|service`.
+const SERVICES: &str = "health-ecs-services-pipe.json";
 
 /// A blue/green service whose earlier release has finished (moto leaves deployments `Created`).
 async fn finished_blue_green(moto: &MotoServer, seed: &Seed) -> BlueGreenFixture {
@@ -71,9 +34,9 @@ async fn a_blue_green_service_gets_one_codedeploy_deployment_of_what_runs_with_t
     let moto = MotoServer::start();
     let seed = Seed::new(&moto).await;
     let fixture = finished_blue_green(&moto, &seed).await;
-    let event = event_naming(&["prod|shop"]);
+    let event = event_naming(SERVICES, &["prod|shop"]);
 
-    let first = run_event(&moto, settings(), event.clone()).await;
+    let first = run(&moto, settings(), event.clone()).await;
 
     let o = only(&first);
     assert_eq!(
@@ -120,7 +83,7 @@ async fn a_blue_green_service_gets_one_codedeploy_deployment_of_what_runs_with_t
     );
 
     // The same notice delivered again while CodeDeploy works on the first deployment.
-    let second = run_event(&moto, settings(), event).await;
+    let second = run(&moto, settings(), event).await;
 
     let o = only(&second);
     assert_eq!(
@@ -153,7 +116,7 @@ async fn when_the_task_sets_deployment_is_gone_the_group_is_found_by_its_ecs_ser
     moto.set_codedeploy_status(&later, "Succeeded");
     moto.forget_codedeploy_deployment(&fixture.previous_deployment);
 
-    let report = run(&moto, settings(), &["prod|shop"]).await;
+    let report = run(&moto, settings(), event_naming(SERVICES, &["prod|shop"])).await;
 
     let o = only(&report);
     assert_eq!(
@@ -183,14 +146,19 @@ async fn an_earlier_release_still_in_progress_makes_a_retryable_outcome_and_no_d
     // Left `Created`: CodeDeploy counts it as in progress.
     let fixture = seed.blue_green_service("prod", "shop").await;
 
-    let remediator = remediator_aws::remediator(&moto.sdk_config().await, settings());
-    let result = handle(&remediator, invocation(event_naming(&["prod|shop"]))).await;
+    let remediator = remediator(&moto, settings()).await;
+    let result = handle(
+        &remediator,
+        invocation(event_naming(SERVICES, &["prod|shop"])),
+    )
+    .await;
 
     assert!(
         result.is_err(),
         "a retryable outcome fails the invocation so Lambda retries"
     );
-    let report = remediator.handle(event_naming(&["prod|shop"]), None).await;
+    let event = event_naming(SERVICES, &["prod|shop"]);
+    let report = pipeline::run(&remediator, parse_value(event), None).await;
     let o = only(&report);
     assert_eq!(
         (o.status, o.code.as_str(), o.retryable),
@@ -217,7 +185,7 @@ async fn a_dry_run_names_the_group_and_creates_nothing() {
             dry_run: true,
             ..settings()
         },
-        &["prod|shop"],
+        event_naming(SERVICES, &["prod|shop"]),
     )
     .await;
 
@@ -249,7 +217,7 @@ async fn a_blue_green_service_no_deployment_group_names_is_a_final_failure() {
     )
     .await;
 
-    let report = run(&moto, settings(), &["prod|orphan"]).await;
+    let report = run(&moto, settings(), event_naming(SERVICES, &["prod|orphan"])).await;
 
     let o = only(&report);
     assert_eq!(
@@ -272,7 +240,7 @@ async fn an_external_service_is_explained_and_left_alone() {
     )
     .await;
 
-    let report = run(&moto, settings(), &["prod|ext"]).await;
+    let report = run(&moto, settings(), event_naming(SERVICES, &["prod|ext"])).await;
 
     let o = only(&report);
     assert_eq!(

@@ -3,51 +3,14 @@
 
 use aws_sdk_ecs::types::DeploymentControllerType;
 use chrono::Utc;
-use lambda_runtime::{Context, LambdaEvent};
-use remediator_aws::lambda::{handle, HandlerError};
-use remediator_core::{Disposition, Report, Settings, Status};
+use remediator_core::{Disposition, Settings, Status};
+use remediator_lambda::{handle, HandlerError};
+use remediator_testkit::events::{event_naming, invocation, outcome_of, remediator, settings};
 use remediator_testkit::{fixture_at, fixture_path, MotoServer, Seed};
 use serde_json::{json, Value};
 
-fn settings() -> Settings {
-    Settings {
-        backoff: remediator_core::Backoff {
-            rounds: 0,
-            ..Settings::default().backoff
-        },
-        ..Settings::default()
-    }
-}
-
-async fn remediator(moto: &MotoServer, settings: Settings) -> remediator_aws::AwsRemediator {
-    remediator_aws::remediator(&moto.sdk_config().await, settings)
-}
-
-fn invocation(payload: Value) -> LambdaEvent<Value> {
-    let mut context = Context::default();
-    context.request_id = "test-request".into();
-    context.deadline = (Utc::now().timestamp_millis() + 60_000) as u64;
-    LambdaEvent::new(payload, context)
-}
-
-/// An event naming services in `resources` as `cluster|service`, published now.
-fn event_naming(entities: &[&str]) -> Value {
-    let mut event = fixture_at("health-ecs-services-pipe.json", Utc::now());
-    event["resources"] = json!(entities);
-    event["detail"]["affectedEntities"] = json!(entities
-        .iter()
-        .map(|e| json!({ "entityValue": e }))
-        .collect::<Vec<_>>());
-    event
-}
-
-fn outcome_of<'a>(report: &'a Report, resource: &str) -> &'a remediator_core::Outcome {
-    report
-        .outcomes
-        .iter()
-        .find(|o| o.target.to_string() == resource)
-        .unwrap_or_else(|| panic!("no outcome for {resource} in {report:#?}"))
-}
+/// A notice naming services as `cluster|service`.
+const SERVICES: &str = "health-ecs-services-pipe.json";
 
 #[tokio::test]
 async fn a_notice_forces_exactly_the_named_rolling_services_once_and_a_redelivery_changes_nothing()
@@ -57,12 +20,15 @@ async fn a_notice_forces_exactly_the_named_rolling_services_once_and_a_redeliver
     seed.rolling_services("prod", &["checkout", "payments", "search"])
         .await;
     let before = deployment_ids(&seed, &["checkout", "payments", "search"]).await;
-    let event = event_naming(&[
-        "prod|checkout",
-        "prod | payments",
-        "prod|ghost",
-        "nowhere|api",
-    ]);
+    let event = event_naming(
+        SERVICES,
+        &[
+            "prod|checkout",
+            "prod | payments",
+            "prod|ghost",
+            "nowhere|api",
+        ],
+    );
     let remediator = remediator(&moto, settings()).await;
 
     let first = handle(&remediator, invocation(event.clone()))
@@ -131,9 +97,12 @@ async fn a_dry_run_plans_the_deployment_without_making_it() {
     )
     .await;
 
-    let report = handle(&remediator, invocation(event_naming(&["prod|checkout"])))
-        .await
-        .expect("dry run succeeds");
+    let report = handle(
+        &remediator,
+        invocation(event_naming(SERVICES, &["prod|checkout"])),
+    )
+    .await
+    .expect("dry run succeeds");
 
     let o = outcome_of(&report, "service prod/checkout");
     assert_eq!(
@@ -159,7 +128,7 @@ async fn each_controller_gets_its_own_remediation_and_a_task_that_is_gone_is_rep
     .await;
     seed.service("prod", "rolling", &td, Some(DeploymentControllerType::Ecs))
         .await;
-    let mut event = event_naming(&["prod|external", "prod|rolling"]);
+    let mut event = event_naming(SERVICES, &["prod|external", "prod|rolling"]);
     event["detail"]["affectedEntities"] = json!([
         { "entityValue": "arn:aws:ecs:us-east-1:123456789012:task/prod/0123456789abcdef0123456789abcdef" }
     ]);
@@ -195,7 +164,7 @@ async fn more_than_ten_services_in_a_cluster_are_described_in_batches_and_all_ac
     let refs: Vec<&str> = entities.iter().map(String::as_str).collect();
     let remediator = remediator(&moto, settings()).await;
 
-    let report = handle(&remediator, invocation(event_naming(&refs)))
+    let report = handle(&remediator, invocation(event_naming(SERVICES, &refs)))
         .await
         .expect("handled");
 
@@ -256,9 +225,12 @@ async fn a_reset_moto_server_has_forgotten_the_seeded_account() {
     let remediator = remediator(&moto, settings()).await;
 
     moto.reset();
-    let report = handle(&remediator, invocation(event_naming(&["prod|checkout"])))
-        .await
-        .expect("handled");
+    let report = handle(
+        &remediator,
+        invocation(event_naming(SERVICES, &["prod|checkout"])),
+    )
+    .await
+    .expect("handled");
 
     assert_eq!(
         outcome_of(&report, "service prod/checkout").code,
@@ -311,11 +283,10 @@ async fn an_opted_out_service_or_cluster_is_not_touched() {
 
     let report = handle(
         &remediator,
-        invocation(event_naming(&[
-            "prod|checkout",
-            "prod|payments",
-            "legacy|batch",
-        ])),
+        invocation(event_naming(
+            SERVICES,
+            &["prod|checkout", "prod|payments", "legacy|batch"],
+        )),
     )
     .await
     .expect("handled");
@@ -378,11 +349,10 @@ async fn opt_in_mode_acts_only_on_tagged_services_or_clusters() {
 
     let report = handle(
         &remediator,
-        invocation(event_naming(&[
-            "prod|checkout",
-            "prod|payments",
-            "enrolled|web",
-        ])),
+        invocation(event_naming(
+            SERVICES,
+            &["prod|checkout", "prod|payments", "enrolled|web"],
+        )),
     )
     .await
     .expect("handled");

@@ -1,44 +1,18 @@
 //! End to end: standalone tasks relaunched with the same launch parameters, through the real
 //! handler and SDK clients, against moto server (tasks pinned in their status).
 
-use std::time::Duration;
-
 use aws_sdk_ecs::types::{DesiredStatus, Task};
-use chrono::Utc;
-use remediator_core::{Backoff, Outcome, Report, Settings, Status};
-use remediator_testkit::{fixture_at, MotoServer, Seed};
-use serde_json::{json, Value};
+use remediator_core::{Report, Settings, Status};
+use remediator_testkit::events::{event_naming, only, task_settings};
+use remediator_testkit::{MotoServer, Seed};
+use serde_json::Value;
 
-fn settings() -> Settings {
-    Settings {
-        backoff: Backoff {
-            rounds: 0,
-            ..Settings::default().backoff
-        },
-        task_poll: Duration::from_millis(50),
-        replacement_wait: Duration::from_secs(5),
-        ..Settings::default()
-    }
-}
+/// A notice naming standalone tasks by ARN.
+const TASKS: &str = "health-ecs-standalone-task.json";
 
-fn event_naming(entities: &[String]) -> Value {
-    let mut event = fixture_at("health-ecs-standalone-task.json", Utc::now());
-    event["resources"] = json!([]);
-    event["detail"]["affectedEntities"] = json!(entities
-        .iter()
-        .map(|e| json!({ "entityValue": e }))
-        .collect::<Vec<_>>());
-    event
-}
-
+/// The report of `event`, with replacements looked at every 50 ms.
 async fn run(moto: &MotoServer, event: Value) -> Report {
-    let remediator = remediator_aws::remediator(&moto.sdk_config().await, settings());
-    remediator.handle(event, None).await
-}
-
-fn only(report: &Report) -> &Outcome {
-    assert_eq!(report.outcomes.len(), 1, "{report:#?}");
-    &report.outcomes[0]
+    remediator_testkit::events::run(moto, task_settings(), event).await
 }
 
 fn tags(task: &Task) -> Vec<(String, String)> {
@@ -70,7 +44,7 @@ async fn a_standalone_task_is_relaunched_with_the_same_parameters_then_stopped_a
     let original = seed
         .standalone_task("jobs", "payments-worker", "ops-runbook")
         .await;
-    let event = event_naming(std::slice::from_ref(&original.arn));
+    let event = event_naming(TASKS, std::slice::from_ref(&original.arn));
 
     let first = run(&moto, event.clone()).await;
 
@@ -176,7 +150,11 @@ async fn a_retry_after_the_replacement_started_finishes_the_job_without_a_second
         .expect("earlier replacement");
     let earlier_arn = earlier.tasks()[0].task_arn().unwrap_or_default().to_owned();
 
-    let report = run(&moto, event_naming(std::slice::from_ref(&original.arn))).await;
+    let report = run(
+        &moto,
+        event_naming(TASKS, std::slice::from_ref(&original.arn)),
+    )
+    .await;
 
     let o = only(&report);
     assert_eq!(
@@ -207,7 +185,7 @@ async fn tasks_owned_by_step_functions_or_batch_are_not_relaunched() {
 
     let report = run(
         &moto,
-        event_naming(&[by_sfn.arn.clone(), by_batch.arn.clone()]),
+        event_naming(TASKS, &[by_sfn.arn.clone(), by_batch.arn.clone()]),
     )
     .await;
 
@@ -274,7 +252,7 @@ async fn a_task_of_a_service_is_remediated_as_its_service_and_a_gone_task_is_rep
 
     let report = run(
         &moto,
-        event_naming(&[grouped[0].clone(), gone, grouped[1].clone()]),
+        event_naming(TASKS, &[grouped[0].clone(), gone, grouped[1].clone()]),
     )
     .await;
 
@@ -320,15 +298,13 @@ async fn a_task_named_by_the_short_arn_is_found_in_its_cluster_and_a_dry_run_sta
         .standalone_task("jobs", "payments-worker", "ops-runbook")
         .await;
     let short = format!("arn:aws:ecs:us-east-1:123456789012:task/{}", original.id);
-    let remediator = remediator_aws::remediator(
-        &moto.sdk_config().await,
-        Settings {
-            dry_run: true,
-            ..settings()
-        },
-    );
+    let dry_run = Settings {
+        dry_run: true,
+        ..task_settings()
+    };
 
-    let report = remediator.handle(event_naming(&[short]), None).await;
+    let report =
+        remediator_testkit::events::run(&moto, dry_run, event_naming(TASKS, &[short])).await;
 
     let o = only(&report);
     assert_eq!(

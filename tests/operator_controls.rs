@@ -3,39 +3,20 @@
 //! a fixed clock; everything else is the real handler over real HTTP.
 
 use chrono::{DateTime, Duration, Timelike, Utc};
-use lambda_runtime::{Context, LambdaEvent};
-use remediator_aws::config::Config;
-use remediator_aws::controls::Controls;
-use remediator_aws::lambda::{handle_with, HandlerError};
-use remediator_core::{Report, Settings, Status};
+use remediator_core::{Report, Status};
+use remediator_lambda::{handle_with, Config, Controls, HandlerError};
+use remediator_testkit::events::{
+    invocation, invocation_of, remediator, settings, ECS_FUNCTION_ARN,
+};
 use remediator_testkit::{fixture_at, MotoServer, Seed};
 use serde_json::{json, Value};
 
-const FUNCTION_ARN: &str = "arn:aws:lambda:us-east-1:123456789012:function:ecs-retirement";
 const SCHEDULER_ROLE: &str = "arn:aws:iam::123456789012:role/retirement-scheduler";
 
 fn at(s: &str) -> DateTime<Utc> {
     DateTime::parse_from_rfc3339(s)
         .map(|t| t.with_timezone(&Utc))
         .unwrap_or_else(|e| panic!("{e}"))
-}
-
-fn settings() -> Settings {
-    Settings {
-        backoff: remediator_core::Backoff {
-            rounds: 0,
-            ..Settings::default().backoff
-        },
-        ..Settings::default()
-    }
-}
-
-fn invocation(payload: Value) -> LambdaEvent<Value> {
-    let mut context = Context::default();
-    context.request_id = "test-request".into();
-    context.invoked_function_arn = FUNCTION_ARN.into();
-    context.deadline = (Utc::now().timestamp_millis() + 60_000) as u64;
-    LambdaEvent::new(payload, context)
 }
 
 /// A notice for `prod|checkout` and `prod|payments`, published at `published`, retiring from
@@ -113,7 +94,7 @@ async fn an_event_outside_the_windows_makes_one_schedule_at_the_next_window_with
         ],
     )
     .await;
-    let remediator = remediator_aws::remediator(&moto.sdk_config().await, settings());
+    let remediator = remediator(&moto, settings()).await;
     // Wednesday noon UTC; AWS retires from the next Wednesday. Saturday 02:00 in Tokyo is
     // Friday 17:00 UTC, the earlier of the two windows.
     let now = at("2026-11-25T12:00:00Z");
@@ -166,7 +147,7 @@ async fn an_event_outside_the_windows_makes_one_schedule_at_the_next_window_with
     );
     assert_eq!(schedule.schedule_expression_timezone(), Some("UTC"));
     let target = schedule.target().unwrap_or_else(|| panic!("no target"));
-    assert_eq!(target.arn(), FUNCTION_ARN);
+    assert_eq!(target.arn(), ECS_FUNCTION_ARN);
     assert_eq!(target.role_arn(), SCHEDULER_ROLE);
     let input: Value = serde_json::from_str(target.input().unwrap_or_default())
         .unwrap_or_else(|e| panic!("schedule input is not JSON: {e}"));
@@ -198,7 +179,7 @@ async fn an_event_whose_deadline_is_too_close_for_any_window_acts_at_once() {
         ],
     )
     .await;
-    let remediator = remediator_aws::remediator(&moto.sdk_config().await, settings());
+    let remediator = remediator(&moto, settings()).await;
     // Published now (after the services' deployments), retiring in six hours.
     let event = notice(now + Duration::seconds(1), now + Duration::hours(6));
 
@@ -268,7 +249,7 @@ async fn an_sqs_subscriber_of_the_topic_gets_one_chatbot_summary_per_handled_eve
         .await
         .unwrap_or_else(|e| panic!("{e:?}"));
     let controls = controls(&moto, &[("NOTIFICATION_TOPIC_ARN", topic.as_str())]).await;
-    let remediator = remediator_aws::remediator(&sdk, settings());
+    let remediator = remediator(&moto, settings()).await;
 
     let mut event = notice(
         Utc::now() + Duration::seconds(1),
@@ -356,15 +337,16 @@ async fn an_eks_pod_notice_outside_the_windows_is_deferred_without_touching_the_
     let now = at("2021-06-25T00:00:00Z");
     let function = "arn:aws:lambda:us-east-1:123456789012:function:eks-fargate-pod";
 
-    let report = remediator_kube::handler::handle_with(
-        &connector,
+    let pods = remediator_kube::PodRemediator::new(connector, &settings());
+
+    let report = handle_with(
+        &pods,
         &controls,
-        event.clone(),
-        function,
+        invocation_of(event.clone(), function),
         now,
-        &settings(),
     )
-    .await;
+    .await
+    .unwrap_or_else(|e| panic!("a deferral is a success: {e}"));
 
     assert_eq!(
         statuses(&report),
@@ -404,7 +386,7 @@ async fn a_schedule_that_cannot_be_made_fails_the_invocation_for_the_dead_letter
         ],
     )
     .await;
-    let remediator = remediator_aws::remediator(&moto.sdk_config().await, settings());
+    let remediator = remediator(&moto, settings()).await;
     let now = at("2026-11-25T12:00:00Z");
     let event = notice(now - Duration::hours(1), at("2026-12-02T00:00:00Z"));
 

@@ -23,8 +23,11 @@ use http_body_util::{BodyExt, Full};
 use hyper::body::{Bytes, Incoming};
 use hyper::{Request, Response};
 use hyper_util::rt::TokioIo;
-use remediator_aws::{load_sdk_config, remediator, Config};
+use remediator_aws::remediator;
+use remediator_core::parse_value;
+use remediator_core::pipeline::run;
 use remediator_core::{Rate, Status};
+use remediator_lambda::{load_sdk_config, Config};
 use serde_json::{json, Value};
 
 /// An ECS token bucket.
@@ -215,7 +218,7 @@ async fn main() {
     let started = Instant::now();
     // A Lambda invocation lives at most 15 minutes.
     let deadline = tokio::time::Instant::now() + Duration::from_secs(900);
-    let report = remediator.handle(event, Some(deadline)).await;
+    let report = run(&remediator, parse_value(event), Some(deadline)).await;
     let elapsed = started.elapsed().as_secs_f64();
 
     let floor = (n.saturating_sub(50) as f64) / (5.0 * scale);

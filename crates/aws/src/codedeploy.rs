@@ -10,7 +10,7 @@ use remediator_core::ports::{
     ApiError, ApiErrorKind, CodeDeployApi, CodeDeployment, DeploymentGroupRef,
 };
 
-use crate::ecs::classify;
+use remediator_sdk::{classify_with, has_code};
 
 /// CodeDeploy through the AWS SDK. Cheap to clone: the client is shared.
 #[derive(Clone, Debug)]
@@ -32,7 +32,7 @@ impl CodeDeployApi for SdkCodeDeploy {
         match self.client.get_deployment().deployment_id(id).send().await {
             Ok(out) => Ok(out.deployment_info().and_then(deployment)),
             Err(e)
-                if is_code(
+                if has_code(
                     &e,
                     &[
                         "DeploymentDoesNotExistException",
@@ -51,40 +51,26 @@ impl CodeDeployApi for SdkCodeDeploy {
         cluster: &str,
         service: &str,
     ) -> Result<Option<DeploymentGroupRef>, ApiError> {
-        let mut applications = Vec::new();
-        let mut next = None;
-        loop {
-            let out = self
-                .client
-                .list_applications()
-                .set_next_token(next)
-                .send()
-                .await
-                .map_err(|e| classify_cd("ListApplications", e))?;
-            applications.extend(out.applications().iter().cloned());
-            next = next_page(out.next_token());
-            if next.is_none() {
-                break;
-            }
-        }
+        let applications: Vec<String> = self
+            .client
+            .list_applications()
+            .into_paginator()
+            .items()
+            .send()
+            .try_collect()
+            .await
+            .map_err(|e| classify_cd("ListApplications", e))?;
         for application in applications {
-            let mut groups = Vec::new();
-            let mut next = None;
-            loop {
-                let out = self
-                    .client
-                    .list_deployment_groups()
-                    .application_name(&application)
-                    .set_next_token(next)
-                    .send()
-                    .await
-                    .map_err(|e| classify_cd("ListDeploymentGroups", e))?;
-                groups.extend(out.deployment_groups().iter().cloned());
-                next = next_page(out.next_token());
-                if next.is_none() {
-                    break;
-                }
-            }
+            let groups: Vec<String> = self
+                .client
+                .list_deployment_groups()
+                .application_name(&application)
+                .into_paginator()
+                .items()
+                .send()
+                .try_collect()
+                .await
+                .map_err(|e| classify_cd("ListDeploymentGroups", e))?;
             for group in groups {
                 // BatchGetDeploymentGroups would save calls; GetDeploymentGroup is what every
                 // CodeDeploy implementation (moto included) answers.
@@ -126,30 +112,24 @@ impl CodeDeployApi for SdkCodeDeploy {
         group: &DeploymentGroupRef,
         statuses: &[&str],
     ) -> Result<Vec<CodeDeployment>, ApiError> {
-        let mut ids = Vec::new();
-        let mut next = None;
-        loop {
-            let out = self
-                .client
-                .list_deployments()
-                .application_name(&group.application)
-                .deployment_group_name(&group.group)
-                .set_include_only_statuses(Some(
-                    statuses
-                        .iter()
-                        .map(|s| DeploymentStatus::from(*s))
-                        .collect(),
-                ))
-                .set_next_token(next)
-                .send()
-                .await
-                .map_err(|e| classify_cd("ListDeployments", e))?;
-            ids.extend(out.deployments().iter().cloned());
-            next = next_page(out.next_token());
-            if next.is_none() {
-                break;
-            }
-        }
+        // SDK paginators end on a missing or empty token, so a listing cannot loop for ever.
+        let ids: Vec<String> = self
+            .client
+            .list_deployments()
+            .application_name(&group.application)
+            .deployment_group_name(&group.group)
+            .set_include_only_statuses(Some(
+                statuses
+                    .iter()
+                    .map(|s| DeploymentStatus::from(*s))
+                    .collect(),
+            ))
+            .into_paginator()
+            .items()
+            .send()
+            .try_collect()
+            .await
+            .map_err(|e| classify_cd("ListDeployments", e))?;
         let mut found = Vec::new();
         for chunk in ids.chunks(MAX_DEPLOYMENTS_PER_BATCH) {
             let out = self
@@ -192,7 +172,7 @@ impl CodeDeployApi for SdkCodeDeploy {
             .send()
             .await
             .map_err(|e| {
-                if is_code(&e, &["DeploymentLimitExceededException"]) {
+                if has_code(&e, &["DeploymentLimitExceededException"]) {
                     ApiError::new("CreateDeployment", ApiErrorKind::Busy, e.to_string())
                 } else {
                     classify_cd("CreateDeployment", e)
@@ -233,35 +213,17 @@ fn deployment(info: &DeploymentInfo) -> Option<CodeDeployment> {
     })
 }
 
-fn is_code<E: ProvideErrorMetadata, R>(e: &SdkError<E, R>, codes: &[&str]) -> bool {
-    match e {
-        SdkError::ServiceError(se) => se.err().code().is_some_and(|c| codes.contains(&c)),
-        _ => false,
-    }
-}
+/// CodeDeploy's own names for "not found", on top of the common ones.
+const CODEDEPLOY_NOT_FOUND: &[&str] = &[
+    "ApplicationDoesNotExistException",
+    "DeploymentGroupDoesNotExistException",
+];
 
-/// CodeDeploy's error names for the same classes as ECS's.
+/// [`classify_with`] CodeDeploy's not-found names.
 fn classify_cd<E, R>(operation: &'static str, error: SdkError<E, R>) -> ApiError
 where
     E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
     R: std::fmt::Debug,
 {
-    let not_found = is_code(
-        &error,
-        &[
-            "ApplicationDoesNotExistException",
-            "DeploymentGroupDoesNotExistException",
-        ],
-    );
-    let mut e = classify(operation, error);
-    if not_found {
-        e.kind = ApiErrorKind::NotFound;
-    }
-    e
-}
-
-/// The token of the next page. An empty token ends the listing too (some implementations send
-/// `""` on the last page), so a listing cannot loop for ever.
-fn next_page(token: Option<&str>) -> Option<String> {
-    token.filter(|t| !t.is_empty()).map(str::to_owned)
+    classify_with(operation, error, CODEDEPLOY_NOT_FOUND)
 }

@@ -1,17 +1,19 @@
 //! The ECS port, implemented with `aws-sdk-ecs`. SDK types stop here.
 
-use aws_sdk_ecs::error::{ProvideErrorMetadata, SdkError};
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
 use aws_sdk_ecs::types::{
     CapacityProviderStrategyItem, ClusterField, NetworkConfiguration, Service, ServiceField,
     TaskSet,
 };
-use aws_smithy_types::error::display::DisplayErrorContext;
 use chrono::{DateTime, Utc};
 use remediator_core::ports::{
     ApiError, ApiErrorKind, AwsVpc, BlueGreenSpec, CapacityProviderItem, Controller,
     DeploymentInfo, DescribedServices, EcsServices, LoadBalancerTarget, ServiceObservation,
     TaskSetInfo,
 };
+use remediator_sdk::classify;
 
 /// ECS through the AWS SDK (and EC2, for task network interfaces). Cheap to clone: the
 /// clients are shared.
@@ -19,8 +21,12 @@ use remediator_core::ports::{
 pub struct SdkEcs {
     pub(crate) client: aws_sdk_ecs::Client,
     pub(crate) ec2: Option<aws_sdk_ec2::Client>,
-    pub(crate) health_cache: crate::tasks::HealthCache,
+    pub(crate) health_cache: HealthCache,
 }
+
+/// Health-check presence per task definition ARN (task definitions are immutable), so a
+/// relaunch looks each one up once per execution environment.
+pub(crate) type HealthCache = Arc<Mutex<HashMap<String, bool>>>;
 
 impl SdkEcs {
     /// ECS only: enough for services; relaunching awsvpc tasks needs [`SdkEcs::with_ec2`].
@@ -211,42 +217,6 @@ fn primary_deployment(service: &Service) -> Option<DeploymentInfo> {
 
 fn to_chrono(t: &aws_smithy_types::DateTime) -> Option<DateTime<Utc>> {
     DateTime::from_timestamp(t.secs(), t.subsec_nanos())
-}
-
-/// The one place that decides what an SDK error means for the remediation.
-pub fn classify<E, R>(operation: &'static str, error: SdkError<E, R>) -> ApiError
-where
-    E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
-    R: std::fmt::Debug,
-{
-    let message = DisplayErrorContext(&error).to_string();
-    let kind = match &error {
-        SdkError::ServiceError(service_error) => {
-            let code = service_error.err().code().unwrap_or_default();
-            match code {
-                "ThrottlingException"
-                | "Throttling"
-                | "TooManyRequestsException"
-                | "RequestLimitExceeded"
-                | "RequestThrottled" => ApiErrorKind::Throttled,
-                "ClusterNotFoundException"
-                | "ServiceNotFoundException"
-                | "ServiceNotActiveException" => ApiErrorKind::NotFound,
-                "ServerException"
-                | "InternalFailure"
-                | "InternalServerException"
-                | "InternalError"
-                | "ServiceUnavailable" => ApiErrorKind::Transient,
-                _ => ApiErrorKind::Rejected,
-            }
-        }
-        SdkError::TimeoutError(_) | SdkError::DispatchFailure(_) | SdkError::ResponseError(_) => {
-            ApiErrorKind::Transient
-        }
-        // A request that could not even be built will not build next time either.
-        _ => ApiErrorKind::Rejected,
-    };
-    ApiError::new(operation, kind, message)
 }
 
 fn tag_pairs(tags: &[aws_sdk_ecs::types::Tag]) -> Vec<(String, String)> {

@@ -16,9 +16,6 @@
 //! | enableExecuteCommand | `enableExecuteCommand` |
 //! | clientToken | derived from the retiring task's id |
 
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
-
 use aws_sdk_ecs::types::{
     AssignPublicIp, AwsVpcConfiguration, CapacityProviderStrategyItem, DesiredStatus, LaunchType,
     NetworkConfiguration, Tag, Task, TaskField, TaskOverride,
@@ -27,7 +24,9 @@ use remediator_core::ports::{
     ApiError, ApiErrorKind, DescribedTasks, EcsTasks, TaskObservation, MAX_TASKS_PER_DESCRIBE,
 };
 
-use crate::ecs::{classify, SdkEcs};
+use remediator_sdk::classify;
+
+use crate::ecs::SdkEcs;
 
 /// How a task was launched, as far as the SDK tells it: handed back to `RunTask` untouched.
 #[derive(Debug, Clone, PartialEq)]
@@ -42,9 +41,6 @@ pub struct SdkLaunch {
     enable_execute_command: bool,
     tags: Vec<Tag>,
 }
-
-/// Health-check presence per task definition ARN (task definitions are immutable).
-pub(crate) type HealthCache = Arc<Mutex<HashMap<String, bool>>>;
 
 impl SdkEcs {
     async fn has_health_checks(&self, task_definition: &str) -> Result<bool, ApiError> {
@@ -232,29 +228,20 @@ impl EcsTasks for SdkEcs {
     }
 
     async fn list_clusters(&self) -> Result<Vec<String>, ApiError> {
-        let mut names = Vec::new();
-        let mut next = None;
-        loop {
-            let out = self
-                .client
-                .list_clusters()
-                .set_next_token(next)
-                .send()
-                .await
-                .map_err(|e| classify("ListClusters", e))?;
-            names.extend(
-                out.cluster_arns()
-                    .iter()
-                    .map(|a| a.rsplit('/').next().unwrap_or(a).to_owned()),
-            );
-            next = out
-                .next_token()
-                .filter(|t| !t.is_empty())
-                .map(str::to_owned);
-            if next.is_none() {
-                return Ok(names);
-            }
-        }
+        // SDK paginators end on a missing or empty token, so a listing cannot loop for ever.
+        let arns: Vec<String> = self
+            .client
+            .list_clusters()
+            .into_paginator()
+            .items()
+            .send()
+            .try_collect()
+            .await
+            .map_err(|e| classify("ListClusters", e))?;
+        Ok(arns
+            .iter()
+            .map(|a| a.rsplit('/').next().unwrap_or(a).to_owned())
+            .collect())
     }
 
     async fn find_replacement(
@@ -269,28 +256,18 @@ impl EcsTasks for SdkEcs {
             .next()
             .and_then(|f| f.split(':').next())
             .unwrap_or_default();
-        let mut arns = Vec::new();
-        let mut next = None;
-        loop {
-            let out = self
-                .client
-                .list_tasks()
-                .cluster(&original.cluster)
-                .family(family)
-                .desired_status(DesiredStatus::Running)
-                .set_next_token(next)
-                .send()
-                .await
-                .map_err(|e| classify("ListTasks", e))?;
-            arns.extend(out.task_arns().iter().cloned());
-            next = out
-                .next_token()
-                .filter(|t| !t.is_empty())
-                .map(str::to_owned);
-            if next.is_none() {
-                break;
-            }
-        }
+        let mut arns: Vec<String> = self
+            .client
+            .list_tasks()
+            .cluster(&original.cluster)
+            .family(family)
+            .desired_status(DesiredStatus::Running)
+            .into_paginator()
+            .items()
+            .send()
+            .try_collect()
+            .await
+            .map_err(|e| classify("ListTasks", e))?;
         arns.retain(|a| *a != original.arn);
         for chunk in arns.chunks(MAX_TASKS_PER_DESCRIBE) {
             let described = self.describe_tasks(&original.cluster, chunk).await?;

@@ -17,7 +17,8 @@ use aws_sdk_ecs::types::{
 use aws_smithy_mocks::{mock, mock_client, Rule, RuleMode};
 use aws_smithy_types::DateTime;
 use remediator_aws::{SdkCodeDeploy, SdkEcs};
-use remediator_core::{Backoff, Outcome, Remediator, Settings, Status};
+use remediator_core::pipeline::run;
+use remediator_core::{parse_value, Backoff, Outcome, Remediator, Settings, Status};
 use serde_json::json;
 
 const PREVIOUS: &str = "d-PREVIOUS";
@@ -113,9 +114,8 @@ async fn outcome(codedeploy: aws_sdk_codedeploy::Client) -> Outcome {
         "detail": { "eventArn": "arn:aws:health:us-east-1::event/ECS/AWS_ECS_TASK_PATCHING_RETIREMENT/x",
                     "service": "ECS", "eventTypeCode": "AWS_ECS_TASK_PATCHING_RETIREMENT" }
     });
-    let report = Remediator::new(SdkEcs::new(ecs()), SdkCodeDeploy::new(codedeploy), settings)
-        .handle(event, None)
-        .await;
+    let remediator = Remediator::new(SdkEcs::new(ecs()), SdkCodeDeploy::new(codedeploy), settings);
+    let report = run(&remediator, parse_value(event), None).await;
     assert_eq!(report.outcomes.len(), 1, "{report:#?}");
     report.outcomes[0].clone()
 }

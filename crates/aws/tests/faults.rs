@@ -9,9 +9,9 @@ use aws_sdk_ecs::types::{Deployment, Service};
 use aws_sdk_ecs::Client;
 use aws_smithy_mocks::{mock, mock_client, Rule, RuleMode};
 use aws_smithy_types::DateTime;
-use remediator_aws::lambda::{into_result, HandlerError};
 use remediator_aws::{SdkCodeDeploy, SdkEcs};
-use remediator_core::{Backoff, Remediator, Report, Settings, Status};
+use remediator_core::{parse_value, pipeline, Backoff, Remediator, Report, Settings, Status};
+use remediator_lambda::{into_result, HandlerError};
 use serde_json::json;
 
 const THROTTLED: &str = r#"{"__type":"ThrottlingException","message":"Rate exceeded"}"#;
@@ -90,9 +90,8 @@ fn no_codedeploy() -> SdkCodeDeploy {
 }
 
 async fn run(client: Client, settings: Settings) -> Report {
-    Remediator::new(SdkEcs::new(client), no_codedeploy(), settings)
-        .handle(event(), None)
-        .await
+    let remediator = Remediator::new(SdkEcs::new(client), no_codedeploy(), settings);
+    pipeline::run(&remediator, parse_value(event()), None).await
 }
 
 #[tokio::test]
@@ -231,7 +230,7 @@ async fn a_deadline_too_close_leaves_work_as_retryable_instead_of_starting_it() 
     // Less time left than the 10 s margin: nothing may start.
     let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
 
-    let report = remediator.handle(event(), Some(deadline)).await;
+    let report = pipeline::run(&remediator, parse_value(event()), Some(deadline)).await;
 
     let o = &report.outcomes[0];
     assert_eq!(

@@ -17,7 +17,8 @@ use aws_sdk_ecs::types::{
 };
 use aws_smithy_mocks::{mock, mock_client, Rule, RuleMode};
 use remediator_aws::{SdkCodeDeploy, SdkEcs};
-use remediator_core::{Backoff, Outcome, Remediator, Settings, Status};
+use remediator_core::pipeline::run;
+use remediator_core::{parse_value, Backoff, Outcome, Remediator, Settings, Status};
 use serde_json::json;
 
 const CLUSTER: &str = "arn:aws:ecs:us-east-1:123456789012:cluster/jobs";
@@ -134,13 +135,12 @@ async fn outcome(ecs: aws_sdk_ecs::Client) -> Outcome {
         "detail": { "eventArn": "arn:aws:health:us-east-1::event/ECS/AWS_ECS_TASK_PATCHING_RETIREMENT/x",
                     "service": "ECS", "eventTypeCode": "AWS_ECS_TASK_PATCHING_RETIREMENT" }
     });
-    let report = Remediator::new(
+    let remediator = Remediator::new(
         SdkEcs::with_ec2(ecs, ec2()),
         SdkCodeDeploy::new(mock_client!(aws_sdk_codedeploy, RuleMode::MatchAny, none)),
         settings,
-    )
-    .handle(event, None)
-    .await;
+    );
+    let report = run(&remediator, parse_value(event), None).await;
     assert_eq!(report.outcomes.len(), 1, "{report:#?}");
     report.outcomes[0].clone()
 }

@@ -18,9 +18,11 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
-use remediator_aws::{load_sdk_config, remediator, Config};
-use remediator_core::{parse_slice, ParseError, Parsed, Report};
-use remediator_kube::{handler::remediate_pod, EksConnector};
+use remediator_aws::remediator;
+use remediator_core::pipeline::run;
+use remediator_core::{parse_slice, Parsed, Report};
+use remediator_kube::{EksConnector, PodRemediator};
+use remediator_lambda::{load_sdk_config, Config};
 
 #[derive(Parser)]
 #[command(
@@ -91,27 +93,21 @@ async fn run_event(args: EventArgs, dry_run: bool) -> u8 {
         }
     };
     let parsed = parse_slice(&raw);
-    let region = match &parsed {
-        Ok(Parsed::Retirement(n)) => n.region.clone(),
-        Ok(Parsed::PodTermination(n)) => n.region.clone(),
-        _ => None,
-    };
-    let payload = match serde_json::from_slice(&raw) {
-        Ok(v) => v,
-        Err(e) => {
-            let report = Report::rejected(&ParseError::NotJson(e), dry_run);
-            print_report(&report, args.json);
-            return exit_code(&report);
-        }
-    };
+    let region = parsed
+        .as_ref()
+        .ok()
+        .and_then(|p| p.region())
+        .map(str::to_owned);
     let mut settings = config.settings;
     settings.dry_run = dry_run;
     let sdk = load_sdk_config(region, config.sdk_max_attempts).await;
-    let report = if let Ok(Parsed::PodTermination(notice)) = &parsed {
-        let connector = EksConnector::new(&sdk, std::env::var("EKS_ENDPOINT_URL").ok());
-        remediate_pod(&connector, notice, dry_run, settings.opt_in_only).await
-    } else {
-        remediator(&sdk, settings).handle(payload, None).await
+    // The one choice the CLI makes that the Lambda functions make by their EventBridge rules.
+    let report = match parsed {
+        Ok(Parsed::PodTermination(_)) => {
+            let connector = EksConnector::new(&sdk, config.eks_endpoint_url);
+            run(&PodRemediator::new(connector, &settings), parsed, None).await
+        }
+        parsed => run(&remediator(&sdk, settings), parsed, None).await,
     };
     print_report(&report, args.json);
     exit_code(&report)

@@ -14,7 +14,9 @@ pub mod metrics;
 pub mod notice;
 pub mod notify;
 pub mod outcome;
+pub mod pipeline;
 pub mod plan;
+pub mod pod;
 pub mod ports;
 pub mod target;
 #[cfg(test)]
@@ -24,4 +26,5 @@ pub mod window;
 pub use engine::{Backoff, Rate, Remediator, Settings};
 pub use notice::{parse_slice, parse_value, ParseError, Parsed, PodNotice, RetirementNotice};
 pub use outcome::{Disposition, Outcome, Report, Status};
+pub use pipeline::{Notice, Remediate};
 pub use target::{PodRef, ServiceRef, Target, TaskRef};

@@ -63,6 +63,35 @@ pub enum Parsed {
     Ignored(Ignored),
 }
 
+impl Parsed {
+    /// The Region the event comes from, when it says.
+    pub fn region(&self) -> Option<&str> {
+        match self {
+            Parsed::Retirement(n) => n.region.as_deref(),
+            Parsed::PodTermination(n) => n.region.as_deref(),
+            Parsed::Ignored(_) => None,
+        }
+    }
+
+    /// The EventBridge event id, when the event has one.
+    pub fn event_id(&self) -> Option<&str> {
+        match self {
+            Parsed::Retirement(n) => n.event_id.as_deref(),
+            Parsed::PodTermination(n) => n.event_id.as_deref(),
+            Parsed::Ignored(i) => i.event_id.as_deref(),
+        }
+    }
+
+    /// The AWS Health event ARN, when the event has one.
+    pub fn event_arn(&self) -> Option<&str> {
+        match self {
+            Parsed::Retirement(n) => Some(&n.event_arn),
+            Parsed::PodTermination(_) => None,
+            Parsed::Ignored(i) => i.event_arn.as_deref(),
+        }
+    }
+}
+
 /// A well-formed event this remediator deliberately does nothing about.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Ignored {

@@ -218,25 +218,28 @@ impl Report {
         }
     }
 
-    /// The report for one EKS pod notice.
-    pub fn for_pod(notice: &PodNotice, outcome: Outcome, dry_run: bool) -> Self {
-        let summary = summarize(std::slice::from_ref(&outcome));
+    /// The report for one EKS pod notice (one target: the pod).
+    pub fn for_pod(notice: &PodNotice, outcomes: Vec<Outcome>, dry_run: bool) -> Self {
+        let summary = summarize(&outcomes);
+        let said = outcomes
+            .iter()
+            .map(|o| format!("{} {}", o.status.as_str(), o.code))
+            .collect::<Vec<_>>()
+            .join(", ");
         Report {
             disposition: Disposition::Handled,
             event_id: notice.event_id.clone(),
             event_arn: None,
             dry_run,
             message: format!(
-                "EKS pod {}/{}/{} (deleted by EKS at {}): {} {}",
+                "EKS pod {}/{}/{} (deleted by EKS at {}): {said}",
                 notice.cluster,
                 notice.namespace,
                 notice.pod,
                 notice.scheduled_termination.to_rfc3339(),
-                outcome.status.as_str(),
-                outcome.code
             ),
             code: None,
-            outcomes: vec![outcome],
+            outcomes,
             summary,
             published_at: Some(notice.published_at),
             deadline: Some(notice.scheduled_termination),

@@ -2,6 +2,7 @@
 
 use chrono::{DateTime, Utc};
 
+use crate::notice::RetirementNotice;
 use crate::outcome::{code, Outcome, Status};
 use crate::ports::{BlueGreenSpec, CodeDeployment, Controller, ServiceObservation};
 use crate::target::{ServiceRef, Target};
@@ -354,6 +355,50 @@ pub fn consent_by(
                 "opt-in mode: neither the resource nor its {parent_kind} is {verb} {ENABLED_TAG}=true"
             ),
         ));
+    }
+    None
+}
+
+/// Whether a notice's resources can be reached by clients acting in `account` and `region`
+/// (each `None` when unknown: not checked). `None`: in scope; `Some((code, reason))`: every
+/// target is skipped with that code and reason.
+///
+/// Resources of another account or Region cannot be reached with these clients.
+pub fn out_of_scope(
+    notice: &RetirementNotice,
+    account: Option<&str>,
+    region: Option<&str>,
+) -> Option<(&'static str, String)> {
+    // Organization view: Health aggregates events of member accounts into this one.
+    if let (Some(affected), Some(receiving)) = (&notice.affected_account, &notice.account) {
+        if affected != receiving {
+            return Some((
+                code::OTHER_ACCOUNT,
+                format!("resources are in account {affected}, the event was received in {receiving}: deploy the remediator in {affected}"),
+            ));
+        }
+    }
+    if let (Some(affected), Some(ours)) = (
+        notice
+            .affected_account
+            .as_deref()
+            .or(notice.account.as_deref()),
+        account,
+    ) {
+        if affected != ours {
+            return Some((
+                code::OTHER_ACCOUNT,
+                format!("resources are in account {affected}; this remediator acts in {ours}: deploy it in that account"),
+            ));
+        }
+    }
+    if let (Some(theirs), Some(ours)) = (notice.region.as_deref(), region) {
+        if theirs != ours {
+            return Some((
+                code::OTHER_REGION,
+                format!("resources are in {theirs}; this remediator acts in {ours}: deploy it in that Region"),
+            ));
+        }
     }
     None
 }

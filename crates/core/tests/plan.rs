@@ -406,3 +406,105 @@ mod operator_consent {
         assert_eq!(consent(&target(), &[], &enabled, true), None);
     }
 }
+
+/// The scope check: which notices the clients of one account and Region can act on.
+mod scope {
+    use super::published;
+    use remediator_core::plan::out_of_scope;
+    use remediator_core::{RetirementNotice, Target};
+
+    /// A notice received in `account`, about resources in `affected` (organization view), in
+    /// `region`.
+    fn notice(
+        account: Option<&str>,
+        affected: Option<&str>,
+        region: Option<&str>,
+    ) -> RetirementNotice {
+        RetirementNotice {
+            event_id: Some("e-1".into()),
+            event_arn: "arn:aws:health:us-east-1::event/ECS/AWS_ECS_TASK_PATCHING_RETIREMENT/1"
+                .into(),
+            account: account.map(Into::into),
+            affected_account: affected.map(Into::into),
+            region: region.map(Into::into),
+            published_at: published(),
+            start_time: None,
+            end_time: None,
+            status: None,
+            communication_id: None,
+            targets: vec![Target::Service(super::web())],
+        }
+    }
+
+    fn code_of(found: Option<(&'static str, String)>) -> Option<&'static str> {
+        found.map(|(code, _)| code)
+    }
+
+    #[test]
+    fn a_member_account_event_received_in_the_management_account_is_out_of_scope() {
+        let n = notice(
+            Some("111111111111"),
+            Some("222222222222"),
+            Some("us-east-1"),
+        );
+        let found = out_of_scope(&n, Some("111111111111"), Some("us-east-1"));
+        let (code, reason) = found.clone().unwrap_or_default();
+        assert_eq!(code, "other_account");
+        assert!(reason.contains("account 222222222222"), "{reason}");
+        assert!(reason.contains("received in 111111111111"), "{reason}");
+        // Whatever the clients' account, even unknown.
+        assert_eq!(code_of(out_of_scope(&n, None, None)), Some("other_account"));
+    }
+
+    #[test]
+    fn resources_of_another_account_than_the_clients_are_out_of_scope() {
+        let n = notice(Some("222222222222"), None, Some("us-east-1"));
+        let (code, reason) =
+            out_of_scope(&n, Some("111111111111"), Some("us-east-1")).unwrap_or_default();
+        assert_eq!(code, "other_account");
+        assert!(
+            reason.contains("this remediator acts in 111111111111"),
+            "{reason}"
+        );
+        // The affected account counts when it agrees with the receiving one.
+        let n = notice(
+            Some("222222222222"),
+            Some("222222222222"),
+            Some("us-east-1"),
+        );
+        assert_eq!(
+            code_of(out_of_scope(&n, Some("111111111111"), Some("us-east-1"))),
+            Some("other_account")
+        );
+    }
+
+    #[test]
+    fn resources_in_another_region_are_out_of_scope() {
+        let n = notice(Some("111111111111"), None, Some("eu-west-1"));
+        let (code, reason) =
+            out_of_scope(&n, Some("111111111111"), Some("us-east-1")).unwrap_or_default();
+        assert_eq!(code, "other_region");
+        assert!(reason.contains("resources are in eu-west-1"), "{reason}");
+        assert!(reason.contains("acts in us-east-1"), "{reason}");
+    }
+
+    #[test]
+    fn the_same_account_and_region_is_in_scope() {
+        let n = notice(
+            Some("111111111111"),
+            Some("111111111111"),
+            Some("us-east-1"),
+        );
+        assert_eq!(
+            out_of_scope(&n, Some("111111111111"), Some("us-east-1")),
+            None
+        );
+        let n = notice(Some("111111111111"), None, Some("us-east-1"));
+        assert_eq!(
+            out_of_scope(&n, Some("111111111111"), Some("us-east-1")),
+            None
+        );
+        // What the clients' account or Region is not known for is not checked.
+        assert_eq!(out_of_scope(&n, None, None), None);
+    }
+}

@@ -5,12 +5,13 @@
 //! - [`token`]: the EKS bearer token (`k8s-aws-v1.` + a presigned STS `GetCallerIdentity` URL).
 //!
 //! - [`connect`]: DescribeCluster + token → a cached `kube::Client` per cluster.
-//! - [`handler`]: one EKS event in, one report out (the `eks-fargate-pod` Lambda and the CLI).
+//! - [`pods`]: the function's [`remediator_core::Remediate`]: connect, then restart.
 
 pub mod connect;
-pub mod handler;
+pub mod pods;
 pub mod restart;
 pub mod token;
 
 pub use connect::EksConnector;
+pub use pods::PodRemediator;
 pub use restart::PodRestarter;

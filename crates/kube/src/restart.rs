@@ -5,60 +5,31 @@
 //!
 //! Owner chains followed (controller ownerReferences): Pod → ReplicaSet → Deployment,
 //! Pod → StatefulSet, Pod → DaemonSet. Anything else has nothing to restart.
+//!
+//! What to do is decided by the pure planner in [`remediator_core::pod`]; this module only
+//! reads the objects it asks for, one at a time and in its order, and sends the patch.
 
-use chrono::{DateTime, SecondsFormat, SubsecRound, Utc};
+use chrono::{DateTime, Utc};
 use k8s_openapi::api::apps::v1::{DaemonSet, Deployment, ReplicaSet, StatefulSet};
 use k8s_openapi::api::core::v1::{Namespace, Pod};
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, OwnerReference};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use kube::api::{Api, Patch, PatchParams};
 use kube::Client;
-use remediator_core::outcome::{Outcome, Status};
-use remediator_core::plan::{consent_by, Marking};
-use remediator_core::{PodNotice, Target};
+use remediator_core::outcome::Outcome;
+use remediator_core::pod::{
+    self, Look, NamespaceSeen, Observed, Owner, PodSeen, ReplicaSetSeen, Seen, Step, WorkloadSeen,
+};
+use remediator_core::PodNotice;
 use serde_json::json;
+
+/// Stable outcome codes of the pod path (defined next to the planner that uses them).
+pub use remediator_core::pod::code;
+pub use remediator_core::pod::WorkloadKind;
 
 /// The annotation `kubectl rollout restart` sets.
 pub const RESTARTED_AT: &str = "kubectl.kubernetes.io/restartedAt";
 /// The field manager named on every patch.
 pub const FIELD_MANAGER: &str = "retirement-remediator";
-
-/// Stable outcome codes of the pod path.
-pub mod code {
-    pub const RESTARTED: &str = "restarted";
-    pub const WOULD_RESTART: &str = "would_restart";
-    pub const ALREADY_RESTARTED: &str = "already_restarted";
-    pub const ROLLOUT_IN_PROGRESS: &str = "rollout_in_progress";
-    pub const NO_OWNER: &str = "no_owner_to_restart";
-    pub const GONE: &str = "gone";
-    pub const TOO_LATE: &str = "too_late";
-    pub const API_ERROR: &str = "api_error";
-}
-
-/// A workload kind that a rolling restart applies to.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum WorkloadKind {
-    Deployment,
-    StatefulSet,
-    DaemonSet,
-}
-
-impl WorkloadKind {
-    fn as_str(self) -> &'static str {
-        match self {
-            WorkloadKind::Deployment => "Deployment",
-            WorkloadKind::StatefulSet => "StatefulSet",
-            WorkloadKind::DaemonSet => "DaemonSet",
-        }
-    }
-}
-
-/// What the remediator needs to know of a workload.
-struct Workload {
-    restarted_at: Option<DateTime<Utc>>,
-    rolling_out: bool,
-    /// The workload's own annotations (not its pod template's).
-    annotations: Vec<(String, String)>,
-}
 
 /// Restarts pod owners through one Kubernetes client.
 pub struct PodRestarter {
@@ -67,6 +38,7 @@ pub struct PodRestarter {
 }
 
 impl PodRestarter {
+    /// Restarts any workload not opted out (see [`PodRestarter::opt_in_only`]).
     pub fn new(client: Client) -> Self {
         PodRestarter {
             client,
@@ -88,165 +60,98 @@ impl PodRestarter {
         now: DateTime<Utc>,
         dry_run: bool,
     ) -> Outcome {
-        let target = Target::Pod(remediator_core::PodRef {
-            cluster: notice.cluster.clone(),
-            namespace: notice.namespace.clone(),
-            name: notice.pod.clone(),
-        });
-        match self.decide(notice, now, dry_run).await {
-            Ok(outcome) => outcome.retarget(target),
-            Err(e) => Outcome::failed(target, code::API_ERROR, e.to_string(), is_retryable(&e)),
+        match self.run(notice, now, dry_run).await {
+            Ok(outcome) => outcome,
+            Err(e) => pod::api_error(notice, e.to_string(), is_retryable(&e)),
         }
     }
 
-    async fn decide(
+    /// Reads what the planner asks for, one object at a time, then patches if it says restart.
+    async fn run(
         &self,
         notice: &PodNotice,
         now: DateTime<Utc>,
         dry_run: bool,
     ) -> Result<Outcome, kube::Error> {
-        let placeholder = Target::Unrecognized {
-            raw: String::new(),
-            why: String::new(),
-        };
-        if now >= notice.scheduled_termination {
-            return Ok(Outcome::new(
-                placeholder,
-                Status::Skipped,
-                code::TOO_LATE,
-                format!(
-                    "EKS scheduled the pod's deletion for {}; it is too late to restart ahead of it",
-                    notice.scheduled_termination.to_rfc3339()
-                ),
-            ));
-        }
-        let ns = notice.namespace.as_str();
-        let pods: Api<Pod> = Api::namespaced(self.client.clone(), ns);
-        let Some(pod) = pods.get_opt(&notice.pod).await? else {
-            return Ok(Outcome::new(
-                placeholder,
-                Status::Skipped,
-                code::GONE,
-                "pod is already gone",
-            ));
-        };
-        let hint = notice
-            .evict_error
-            .as_deref()
-            .map(|e| format!(" (eviction failed: {e}; check the pod's PodDisruptionBudgets)"))
-            .unwrap_or_default();
-        let (kind, name) = match controller(&pod.metadata) {
-            Some(owner) if owner.kind == "ReplicaSet" => {
-                let replica_sets: Api<ReplicaSet> = Api::namespaced(self.client.clone(), ns);
-                let rs = replica_sets.get_opt(&owner.name).await?;
-                match rs.as_ref().and_then(|rs| controller(&rs.metadata)) {
-                    Some(d) if d.kind == "Deployment" => (WorkloadKind::Deployment, d.name.clone()),
-                    _ => {
-                        return Ok(Outcome::new(
-                            placeholder,
-                            Status::Skipped,
-                            code::NO_OWNER,
-                            format!("pod belongs to ReplicaSet {} that no Deployment owns: nothing to restart{hint}", owner.name),
-                        ))
-                    }
-                }
-            }
-            Some(owner) if owner.kind == "StatefulSet" => {
-                (WorkloadKind::StatefulSet, owner.name.clone())
-            }
-            Some(owner) if owner.kind == "DaemonSet" => {
-                (WorkloadKind::DaemonSet, owner.name.clone())
-            }
-            Some(owner) => {
-                return Ok(Outcome::new(
-                    placeholder,
-                    Status::Skipped,
-                    code::NO_OWNER,
-                    format!(
-                        "pod is owned by {} {}, which has no rolling restart{hint}",
-                        owner.kind, owner.name
-                    ),
-                ))
-            }
-            None => {
-                return Ok(Outcome::new(
-                    placeholder,
-                    Status::Skipped,
-                    code::NO_OWNER,
-                    format!(
-                        "bare pod without an owner: nothing to restart; EKS deletes it at {}{hint}",
-                        notice.scheduled_termination.to_rfc3339()
-                    ),
-                ))
+        let mut seen = Observed::default();
+        // The loop ends: each look fills a part of `seen` that was still unknown, so the planner
+        // asks at most four times before a final step or a restart.
+        let (kind, name) = loop {
+            match pod::plan_pod(notice, &seen, now, self.opt_in_only) {
+                Step::Look(look) => self.look(notice, look, &mut seen).await?,
+                Step::Final(outcome) => return Ok(outcome),
+                Step::Restart { kind, name } => break (kind, name),
             }
         };
-        let label = format!("{} {ns}/{name}", kind.as_str());
-        let Some(workload) = self.workload(kind, ns, &name).await? else {
-            return Ok(Outcome::new(
-                placeholder,
-                Status::Skipped,
-                code::GONE,
-                format!("{label} is already gone"),
-            ));
-        };
-        // `restartedAt` has whole seconds (as kubectl writes it): compare at that precision.
-        let published = notice.published_at.trunc_subsecs(0);
-        if let Some(at) = workload.restarted_at.filter(|at| *at >= published) {
-            return Ok(Outcome::new(
-                placeholder,
-                Status::AlreadyDone,
-                code::ALREADY_RESTARTED,
-                format!(
-                    "{label} was restarted at {} after the event: its pods are being replaced",
-                    at.to_rfc3339()
-                ),
-            ));
-        }
-        if workload.rolling_out {
-            return Ok(Outcome::new(
-                placeholder,
-                Status::AlreadyDone,
-                code::ROLLOUT_IN_PROGRESS,
-                format!("{label} is mid-rollout: its pods are being replaced already"),
-            ));
-        }
-        // The operator's word: annotations on the workload or its namespace.
-        let namespace = match Api::<Namespace>::all(self.client.clone())
-            .get_opt(ns)
-            .await
-        {
-            Ok(namespace) => namespace,
-            Err(kube::Error::Api(status)) if status.code == 403 => {
-                return Ok(Outcome::failed(
-                    placeholder,
-                    code::API_ERROR,
-                    format!(
-                        "{label}: not restarted: cannot read namespace {ns} for its retirement-remediator annotations (forbidden); apply infra/kubernetes/rbac.yaml, which allows get on namespaces"
-                    ),
-                    false,
-                ))
-            }
-            Err(e) => return Err(e),
-        };
-        let ns_annotations = pairs(namespace.as_ref().map(|n| &n.metadata));
-        if let Some(no) = consent_by(
-            &placeholder,
-            &workload.annotations,
-            &ns_annotations,
-            self.opt_in_only,
-            Marking::KubeAnnotations,
-        ) {
-            return Ok(no.with_reason_prefix(&label));
-        }
         if dry_run {
-            return Ok(Outcome::new(
-                placeholder,
-                Status::Planned,
-                code::WOULD_RESTART,
-                format!("dry run: would restart {label}"),
-            ));
+            return Ok(pod::would_restart(notice, kind, &name));
         }
-        let stamp = now.to_rfc3339_opts(SecondsFormat::Secs, true);
+        let stamp = pod::restart_stamp(now);
+        self.patch(&notice.namespace, kind, &name, &stamp).await?;
+        Ok(pod::restarted(notice, kind, &name, &stamp))
+    }
+
+    /// Reads one object and records what the planner needs of it in `seen`.
+    async fn look(
+        &self,
+        notice: &PodNotice,
+        look: Look,
+        seen: &mut Observed,
+    ) -> Result<(), kube::Error> {
+        let ns = notice.namespace.as_str();
+        match look {
+            Look::Pod => {
+                let pod = Api::<Pod>::namespaced(self.client.clone(), ns)
+                    .get_opt(&notice.pod)
+                    .await?;
+                seen.pod = Some(
+                    pod.map(|p| PodSeen {
+                        owner: controller(&p.metadata),
+                    })
+                    .into(),
+                );
+            }
+            Look::ReplicaSet(name) => {
+                let rs = Api::<ReplicaSet>::namespaced(self.client.clone(), ns)
+                    .get_opt(&name)
+                    .await?;
+                seen.replica_set = Some(
+                    rs.map(|rs| ReplicaSetSeen {
+                        owner: controller(&rs.metadata),
+                    })
+                    .into(),
+                );
+            }
+            Look::Workload(kind, name) => {
+                seen.workload = Some(self.workload(kind, ns, &name).await?);
+            }
+            Look::Namespace => {
+                seen.namespace = Some(
+                    match Api::<Namespace>::all(self.client.clone()).get_opt(ns).await {
+                        Ok(Some(namespace)) => {
+                            NamespaceSeen::Found(pairs(Some(&namespace.metadata)))
+                        }
+                        Ok(None) => NamespaceSeen::Missing,
+                        // RBAC, not a transient failure: the planner says how to fix it.
+                        Err(kube::Error::Api(status)) if status.code == 403 => {
+                            NamespaceSeen::Forbidden
+                        }
+                        Err(e) => return Err(e),
+                    },
+                );
+            }
+        }
+        Ok(())
+    }
+
+    /// Sets the pod template's `restartedAt`, as `kubectl rollout restart` does.
+    async fn patch(
+        &self,
+        ns: &str,
+        kind: WorkloadKind,
+        name: &str,
+        stamp: &str,
+    ) -> Result<(), kube::Error> {
         let patch = json!({ "spec": { "template": { "metadata": { "annotations": { RESTARTED_AT: stamp } } } } });
         let params = PatchParams {
             field_manager: Some(FIELD_MANAGER.to_owned()),
@@ -255,37 +160,31 @@ impl PodRestarter {
         match kind {
             WorkloadKind::Deployment => {
                 Api::<Deployment>::namespaced(self.client.clone(), ns)
-                    .patch(&name, &params, &Patch::Merge(&patch))
+                    .patch(name, &params, &Patch::Merge(&patch))
                     .await?;
             }
             WorkloadKind::StatefulSet => {
                 Api::<StatefulSet>::namespaced(self.client.clone(), ns)
-                    .patch(&name, &params, &Patch::Merge(&patch))
+                    .patch(name, &params, &Patch::Merge(&patch))
                     .await?;
             }
             WorkloadKind::DaemonSet => {
                 Api::<DaemonSet>::namespaced(self.client.clone(), ns)
-                    .patch(&name, &params, &Patch::Merge(&patch))
+                    .patch(name, &params, &Patch::Merge(&patch))
                     .await?;
             }
         }
-        Ok(Outcome::new(
-            placeholder,
-            Status::Acted,
-            code::RESTARTED,
-            format!(
-                "{label} restarted (restartedAt {stamp}) before EKS deletes the pod at {}",
-                notice.scheduled_termination.to_rfc3339()
-            ),
-        ))
+        Ok(())
     }
 
+    /// Reads the workload and what the planner needs of it: its last restart, whether a
+    /// rollout is under way (each kind says so differently), and its own annotations.
     async fn workload(
         &self,
         kind: WorkloadKind,
         ns: &str,
         name: &str,
-    ) -> Result<Option<Workload>, kube::Error> {
+    ) -> Result<Seen<WorkloadSeen>, kube::Error> {
         let restarted_at = |meta: Option<&ObjectMeta>| {
             meta.and_then(|m| m.annotations.as_ref())
                 .and_then(|a| a.get(RESTARTED_AT))
@@ -302,18 +201,19 @@ impl PodRestarter {
                     let status = d.status.as_ref();
                     let observed = status.and_then(|s| s.observed_generation).unwrap_or(0);
                     let updated = status.and_then(|s| s.updated_replicas).unwrap_or(0);
-                    Workload {
+                    WorkloadSeen {
                         restarted_at: restarted_at(d.spec.template.metadata.as_ref()),
                         rolling_out: observed < generation || updated < spec_replicas,
                         annotations: pairs(Some(&d.metadata)),
                     }
-                }),
+                })
+                .into(),
             WorkloadKind::StatefulSet => Api::<StatefulSet>::namespaced(self.client.clone(), ns)
                 .get_opt(name)
                 .await?
                 .map(|s| {
                     let status = s.status.as_ref();
-                    Workload {
+                    WorkloadSeen {
                         restarted_at: restarted_at(s.spec.template.metadata.as_ref()),
                         rolling_out: status.is_some_and(|st| {
                             st.update_revision.is_some()
@@ -321,20 +221,22 @@ impl PodRestarter {
                         }),
                         annotations: pairs(Some(&s.metadata)),
                     }
-                }),
+                })
+                .into(),
             WorkloadKind::DaemonSet => Api::<DaemonSet>::namespaced(self.client.clone(), ns)
                 .get_opt(name)
                 .await?
                 .map(|d| {
                     let status = d.status.as_ref();
-                    Workload {
+                    WorkloadSeen {
                         restarted_at: restarted_at(d.spec.template.metadata.as_ref()),
                         rolling_out: status.is_some_and(|st| {
                             st.updated_number_scheduled.unwrap_or(0) < st.desired_number_scheduled
                         }),
                         annotations: pairs(Some(&d.metadata)),
                     }
-                }),
+                })
+                .into(),
         })
     }
 }
@@ -346,12 +248,16 @@ fn pairs(meta: Option<&ObjectMeta>) -> Vec<(String, String)> {
         .unwrap_or_default()
 }
 
-/// The controller ownerReference, if any.
-fn controller(meta: &ObjectMeta) -> Option<&OwnerReference> {
+/// The controller ownerReference, if any: the object that manages this one.
+fn controller(meta: &ObjectMeta) -> Option<Owner> {
     meta.owner_references
         .as_ref()?
         .iter()
         .find(|o| o.controller == Some(true))
+        .map(|o| Owner {
+            kind: o.kind.clone(),
+            name: o.name.clone(),
+        })
 }
 
 /// Kubernetes API errors worth a later attempt: throttling, server errors, timeouts, transport.

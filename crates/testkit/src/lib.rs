@@ -28,6 +28,7 @@ use aws_sdk_ecs::types::{
 };
 use chrono::{DateTime, SecondsFormat, Utc};
 
+pub mod events;
 pub mod fake_kube;
 
 pub const ACCOUNT: &str = "123456789012";

@@ -51,7 +51,7 @@ async fn main() -> ExitCode {
             .and_then(|i| args.get(i + 1))
             .cloned()
     };
-    let sdk = remediator_aws::load_sdk_config(None, 2).await;
+    let sdk = remediator_sdk::load_sdk_config(None, 2).await;
     let mut seed = Seed {
         ecs: aws_sdk_ecs::Client::new(&sdk),
         codedeploy: aws_sdk_codedeploy::Client::new(&sdk),

@@ -5,8 +5,8 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use chrono::{DateTime, Utc};
 use lambda_runtime::{Diagnostic, LambdaEvent};
 use remediator_core::defer::Gate;
-use remediator_core::ports::{CodeDeployApi, EcsServices, EcsTasks};
-use remediator_core::{parse_value, Disposition, Parsed, Remediator, Report};
+use remediator_core::pipeline::{route, Notice, Remediate, Route};
+use remediator_core::{parse_value, Disposition, Report};
 
 use crate::controls::Controls;
 use serde_json::Value;
@@ -37,18 +37,18 @@ impl From<HandlerError> for Diagnostic {
     }
 }
 
-/// Handles one invocation with the shared remediator and no operator controls.
-pub async fn handle<E: EcsServices + EcsTasks, D: CodeDeployApi>(
-    remediator: &Remediator<E, D>,
+/// Handles one invocation with no operator controls.
+pub async fn handle<R: Remediate>(
+    remediator: &R,
     event: LambdaEvent<Value>,
 ) -> Result<Report, HandlerError> {
     handle_with(remediator, &Controls::none(), event, Utc::now()).await
 }
 
-/// Handles one invocation: maintenance-window gate, remediation, metrics and notification.
-/// `now` is the wall clock (tests pass a fixed one).
-pub async fn handle_with<E: EcsServices + EcsTasks, D: CodeDeployApi>(
-    remediator: &Remediator<E, D>,
+/// Handles one invocation: parse, claim, maintenance-window gate, remediation, the report's log
+/// lines, metrics and notification. `now` is the wall clock (tests pass a fixed one).
+pub async fn handle_with<R: Remediate>(
+    remediator: &R,
     controls: &Controls,
     event: LambdaEvent<Value>,
     now: DateTime<Utc>,
@@ -57,43 +57,49 @@ pub async fn handle_with<E: EcsServices + EcsTasks, D: CodeDeployApi>(
     let time_left_ms = deadline
         .saturating_duration_since(tokio::time::Instant::now())
         .as_millis() as u64;
+    let invoked_arn = event.context.invoked_function_arn;
+    let raw = event.payload;
+    let parsed = parse_value(raw.clone());
+    let (event_id, event_arn) = match &parsed {
+        Ok(p) => (p.event_id(), p.event_arn()),
+        Err(_) => (None, None),
+    };
     let span = tracing::info_span!(
         "event",
         request_id = %event.context.request_id,
+        event_id = event_id.unwrap_or("-"),
+        event_arn = event_arn.unwrap_or("-"),
         deadline_ms = event.context.deadline,
         time_left_ms
     );
-    let invoked_arn = event.context.invoked_function_arn;
-    let raw = event.payload;
     let work = async {
-        match parse_value(raw.clone()) {
-            Ok(Parsed::Retirement(notice)) => {
-                let verdict = controls
-                    .gate(
-                        &raw,
-                        notice.event_id.as_deref(),
-                        notice.start_time,
-                        notice.targets.clone(),
-                        &invoked_arn,
-                        now,
-                    )
-                    .await;
-                let dry_run = remediator.settings().dry_run;
-                match verdict {
-                    Some(Gate::Held(outcomes, why)) => {
-                        Report::handled(&notice, outcomes, dry_run).with_timing(Some(why))
-                    }
-                    proceed => {
-                        let outcomes = remediator.remediate(&notice, Some(deadline)).await;
-                        let timing = match proceed {
-                            Some(Gate::Proceed(why)) => Some(why),
-                            _ => None,
-                        };
-                        Report::handled(&notice, outcomes, dry_run).with_timing(timing)
-                    }
-                }
+        let notice = match route(remediator, parsed) {
+            Route::Remediate(notice) => notice,
+            Route::Answered(report) => return *report,
+        };
+        let dry_run = remediator.dry_run();
+        let verdict = controls
+            .gate(
+                &raw,
+                notice.event_id(),
+                notice.deadline(),
+                notice.targets(),
+                &invoked_arn,
+                now,
+            )
+            .await;
+        match verdict {
+            Some(Gate::Held(outcomes, why)) => {
+                notice.report(outcomes, dry_run).with_timing(Some(why))
             }
-            parsed => remediator.handle_parsed(parsed, Some(deadline)).await,
+            proceed => {
+                let outcomes = remediator.remediate(&notice, Some(deadline)).await;
+                let timing = match proceed {
+                    Some(Gate::Proceed(why)) => Some(why),
+                    _ => None,
+                };
+                notice.report(outcomes, dry_run).with_timing(timing)
+            }
         }
     };
     let report = work.instrument(span.clone()).await;

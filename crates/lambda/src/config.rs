@@ -17,6 +17,7 @@
 //! | `SCHEDULE_DLQ_ARN` | none | with windows: SQS queue for schedule invocations that could not be delivered |
 //! | `NOTIFICATION_TOPIC_ARN` | none | SNS topic for one summary per handled event (Chatbot JSON + plain-text e-mail) |
 //! | `METRICS_NAMESPACE` | `RetirementRemediator` | CloudWatch EMF namespace; `off` to emit no metrics |
+//! | `EKS_ENDPOINT_URL` | the endpoint DescribeCluster returns | EKS pods: the Kubernetes API server to use instead (a local fake; plain `http://` only here) |
 
 use std::time::Duration;
 
@@ -44,6 +45,8 @@ pub struct Config {
     pub settings: Settings,
     pub sdk_max_attempts: u32,
     pub controls: ControlSettings,
+    /// `EKS_ENDPOINT_URL`: the Kubernetes API server to reach instead of the cluster's own.
+    pub eks_endpoint_url: Option<String>,
 }
 
 /// Operator controls around the remediation: windows, notifications, metrics.
@@ -116,6 +119,7 @@ impl Config {
             settings,
             sdk_max_attempts,
             controls,
+            eks_endpoint_url: get("EKS_ENDPOINT_URL").map(|(_, url)| url.trim().to_owned()),
         })
     }
 }

@@ -6,7 +6,7 @@ use remediator_core::ports::ApiError;
 use remediator_core::Report;
 use serde_json::json;
 
-use crate::ecs::classify;
+use remediator_sdk::classify;
 
 /// Publishes report summaries to `NOTIFICATION_TOPIC_ARN`.
 #[derive(Debug, Clone)]

@@ -1,0 +1,197 @@
+//! CodeDeploy redeploys: a blue/green (CodeDeploy-controlled) service cannot be forced through
+//! ECS, so a CodeDeploy deployment re-deploys what its PRIMARY task set runs, keeping the
+//! lifecycle hooks of the revision that deployed it.
+//!
+//! One deployment per group: the group's in-progress deployments are looked at before one is
+//! created, and `DeploymentLimitExceeded` (`Busy`) ends as a retryable "deployment in progress".
+
+use std::collections::BTreeMap;
+
+use tokio::time::Instant;
+
+use super::budget::{failure_outcome, Budget};
+use super::Remediator;
+use crate::appspec;
+use crate::notice::RetirementNotice;
+use crate::outcome::{code, Outcome, Status};
+use crate::plan::{check_codedeploy, CodeDeployCheck, CODEDEPLOY_REDEPLOY};
+use crate::ports::{
+    ApiErrorKind, BlueGreenSpec, CodeDeployApi, CodeDeployment, DeploymentGroupRef, EcsServices,
+    EcsTasks, IN_PROGRESS_STATUSES,
+};
+use crate::target::{ServiceRef, Target};
+
+impl<E: EcsServices + EcsTasks, D: CodeDeployApi> Remediator<E, D> {
+    /// A CodeDeploy deployment that re-deploys what the PRIMARY task set runs, with the hooks
+    /// of the revision that deployed it.
+    pub(super) async fn codedeploy_redeploy(
+        &self,
+        service: &ServiceRef,
+        spec: &BlueGreenSpec,
+        notice: &RetirementNotice,
+        deadline: Option<Instant>,
+    ) -> Outcome {
+        let target = Target::Service(service.clone());
+        // Not reached in time names no action; a failed call names the redeploy.
+        let fail = |e: Budget| match e {
+            Budget::Exhausted => failure_outcome(&Target::Service(service.clone()), e),
+            Budget::Api(_) => failure_outcome(&Target::Service(service.clone()), e)
+                .with_action(CODEDEPLOY_REDEPLOY),
+        };
+        // 1. The deployment that created the PRIMARY task set names the group and the revision.
+        let external_id = spec
+            .primary_task_set
+            .as_ref()
+            .and_then(|t| t.external_id.clone());
+        let previous = match &external_id {
+            Some(id) => match self
+                .with_backoff(deadline, || self.codedeploy.get_deployment(id))
+                .await
+            {
+                Ok(previous) => previous,
+                Err(e) => return fail(e),
+            },
+            None => None,
+        };
+        // 2. Fallback: the group whose ecsServices names this service.
+        let group =
+            match &previous {
+                Some(d) => d.group.clone(),
+                None => {
+                    let found = self
+                        .with_backoff(deadline, || {
+                            self.codedeploy
+                                .find_group(&service.cluster, &service.service)
+                        })
+                        .await;
+                    match found {
+                        Ok(Some(group)) => group,
+                        Ok(None) => return Outcome::failed(
+                            target,
+                            code::NO_DEPLOYMENT_GROUP,
+                            "no CodeDeploy ECS deployment group names this service: nothing can \
+                             redeploy it; create a deployment of the same task definition by hand",
+                            false,
+                        )
+                        .with_action(CODEDEPLOY_REDEPLOY),
+                        Err(e) => return fail(e),
+                    }
+                }
+            };
+        // 3. One deployment per group: look before creating.
+        let in_progress = match self
+            .with_backoff(deadline, || {
+                self.codedeploy.deployments(&group, &IN_PROGRESS_STATUSES)
+            })
+            .await
+        {
+            Ok(list) => list,
+            Err(e) => return fail(e),
+        };
+        if let CodeDeployCheck::Final(outcome) = check_codedeploy(
+            service,
+            previous.as_ref(),
+            &in_progress,
+            notice.published_at,
+        ) {
+            let after = outcome.deployment_after.clone();
+            return outcome.with_deployments(external_id.clone(), after);
+        }
+        // 4. The hooks to keep: the PRIMARY task set's revision, else the group's last success.
+        let (hooks, hooks_note) = match self.hooks_source(&group, previous, deadline).await {
+            Ok(found) => found,
+            Err(e) => return fail(e),
+        };
+        let content = match appspec::build(spec, hooks).map(|a| a.to_content()) {
+            Ok(Ok(content)) => content,
+            Ok(Err(e)) => {
+                return Outcome::failed(target, code::CANNOT_BUILD_APPSPEC, e.to_string(), false)
+                    .with_action(CODEDEPLOY_REDEPLOY)
+            }
+            Err(e) => {
+                return Outcome::failed(target, code::CANNOT_BUILD_APPSPEC, e.to_string(), false)
+                    .with_action(CODEDEPLOY_REDEPLOY)
+            }
+        };
+        let where_to = format!("{}/{}", group.application, group.group);
+        if self.settings.dry_run {
+            return Outcome::new(
+                target,
+                Status::Planned,
+                code::WOULD_CREATE_CODEDEPLOY_DEPLOYMENT,
+                format!(
+                    "dry run: would create a CodeDeploy deployment in {where_to}; {hooks_note}"
+                ),
+            )
+            .with_action(CODEDEPLOY_REDEPLOY)
+            .with_deployments(external_id, None);
+        }
+        let description = format!(
+            "Redeploy of the running task definition ahead of a Fargate retirement ({})",
+            notice.event_arn
+        );
+        let sha256 = appspec::sha256_hex(&content);
+        let created = self
+            .with_backoff(deadline, || {
+                self.codedeploy
+                    .create_deployment(&group, &content, &sha256, &description)
+            })
+            .await;
+        match created {
+            Ok(id) => Outcome::new(
+                target,
+                Status::Acted,
+                code::CODEDEPLOY_DEPLOYMENT_CREATED,
+                format!("CodeDeploy deployment {id} created in {where_to}; {hooks_note}"),
+            )
+            .with_action(CODEDEPLOY_REDEPLOY)
+            .with_deployments(external_id, Some(id)),
+            Err(Budget::Api(e)) if e.kind == ApiErrorKind::Busy => Outcome::failed(
+                target,
+                code::DEPLOYMENT_IN_PROGRESS,
+                format!("{where_to} already has a deployment in progress: a later attempt redeploys ({})", e.message),
+                true,
+            )
+            .with_action(CODEDEPLOY_REDEPLOY)
+            .with_deployments(external_id, None),
+            Err(e) => fail(e).with_deployments(external_id, None),
+        }
+    }
+
+    /// The lifecycle hooks to carry over, and a note saying where they came from.
+    async fn hooks_source(
+        &self,
+        group: &DeploymentGroupRef,
+        previous: Option<CodeDeployment>,
+        deadline: Option<Instant>,
+    ) -> Result<(Vec<BTreeMap<String, String>>, String), Budget> {
+        let source = match previous {
+            Some(d) => Some(d),
+            None => self
+                .with_backoff(deadline, || {
+                    self.codedeploy.deployments(group, &["Succeeded"])
+                })
+                .await?
+                .into_iter()
+                .next(),
+        };
+        Ok(match source {
+            Some(d) => match d.appspec_content.as_deref().map(appspec::hooks_of) {
+                Some(Some(hooks)) => {
+                    let note = format!("{} lifecycle hook(s) kept from deployment {}", hooks.len(), d.id);
+                    (hooks, note)
+                }
+                Some(None) => (Vec::new(), format!("deployment {}'s AppSpec could not be read: no hooks carried over", d.id)),
+                None => (
+                    Vec::new(),
+                    format!(
+                        "deployment {}'s revision is {}, not AppSpec content: no hooks carried over",
+                        d.id,
+                        d.revision_type.as_deref().unwrap_or("unknown")
+                    ),
+                ),
+            },
+            None => (Vec::new(), "no earlier deployment found: no hooks carried over".to_owned()),
+        })
+    }
+}

@@ -1,0 +1,304 @@
+//! The remediation run: parse → plan → act, bounded and resumable.
+//!
+//! Work is done in two passes per notice: describe every named service (batched, 10 per call,
+//! per cluster), then act on those the planner selects. Both passes run with bounded
+//! concurrency; `UpdateService` calls are additionally paced to the ECS token bucket so a
+//! thousand services proceed at the throttling floor instead of in a storm of retries.
+//! Anything not reached before the invocation deadline ends as a retryable failure; a later
+//! attempt re-observes state and picks up where this one stopped.
+//!
+//! This module orchestrates the passes ([`Remediator::remediate`]); each job lives beside it:
+//! `settings` (what can be tuned), `budget` (retries, pacing, deadline, and the one mapping of
+//! a failed call to an outcome), `observe` (describe services, tasks and cluster tags, and ask
+//! the planner), `services` (forced deployments), `codedeploy` (blue/green redeploys) and
+//! `tasks` (standalone-task relaunch). The scope check (other account / Region) is pure and
+//! lives with the planner: [`crate::plan::out_of_scope`].
+
+mod budget;
+mod codedeploy;
+mod observe;
+mod services;
+mod settings;
+mod tasks;
+
+use std::collections::HashMap;
+use std::num::NonZeroU32;
+
+use futures::stream::{self, StreamExt};
+use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
+use serde_json::Value;
+use tokio::time::Instant;
+
+use crate::notice::{parse_value, ParseError, Parsed, RetirementNotice};
+use crate::outcome::{code, Outcome, Report, Status};
+use crate::plan::{out_of_scope, ServiceDecision, TaskDecision};
+use crate::ports::{
+    CodeDeployApi, EcsServices, EcsTasks, TaskObservation, MAX_SERVICES_PER_DESCRIBE,
+};
+use crate::target::{ServiceRef, Target, TaskRef};
+
+use observe::ClusterTags;
+pub use settings::{Backoff, Rate, Settings};
+pub use tasks::{client_token, STOP_REASON_MARK};
+
+/// Runs notices against the ports it is given.
+pub struct Remediator<E, D> {
+    ecs: E,
+    codedeploy: D,
+    settings: Settings,
+    update_limiter: Option<DefaultDirectRateLimiter>,
+}
+
+impl<E: EcsServices + EcsTasks, D: CodeDeployApi> Remediator<E, D> {
+    pub fn new(ecs: E, codedeploy: D, settings: Settings) -> Self {
+        let update_limiter = settings.update_service_rate.and_then(|rate| {
+            let per_second = NonZeroU32::new(rate.per_second)?;
+            let burst = NonZeroU32::new(rate.burst.max(1))?;
+            Some(RateLimiter::direct(
+                Quota::per_second(per_second).allow_burst(burst),
+            ))
+        });
+        Remediator {
+            ecs,
+            codedeploy,
+            settings,
+            update_limiter,
+        }
+    }
+
+    pub fn settings(&self) -> &Settings {
+        &self.settings
+    }
+
+    /// Handles one raw event end to end. Never panics, never returns without a report.
+    pub async fn handle(&self, input: Value, deadline: Option<Instant>) -> Report {
+        self.handle_parsed(parse_value(input), deadline).await
+    }
+
+    /// [`Remediator::handle`] for an event parsed already.
+    pub async fn handle_parsed(
+        &self,
+        parsed: Result<Parsed, ParseError>,
+        deadline: Option<Instant>,
+    ) -> Report {
+        match parsed {
+            Err(error) => Report::rejected(&error, self.settings.dry_run),
+            Ok(Parsed::Ignored(ignored)) => Report::ignored(&ignored, self.settings.dry_run),
+            Ok(Parsed::PodTermination(pod)) => Report::ignored(
+                &crate::notice::Ignored {
+                    event_id: pod.event_id.clone(),
+                    event_arn: None,
+                    source: crate::notice::EKS_SOURCE.into(),
+                    detail_type: crate::notice::EKS_DETAIL_TYPE.into(),
+                    code: "wrong_function",
+                    reason: format!(
+                        "EKS Fargate pod {}/{} in cluster {}: the eks-fargate-pod function handles it",
+                        pod.namespace, pod.pod, pod.cluster
+                    ),
+                },
+                self.settings.dry_run,
+            ),
+            Ok(Parsed::Retirement(notice)) => {
+                let outcomes = self.remediate(&notice, deadline).await;
+                Report::handled(&notice, outcomes, self.settings.dry_run)
+            }
+        }
+    }
+
+    /// One outcome per target of the notice, in the notice's order.
+    pub async fn remediate(
+        &self,
+        notice: &RetirementNotice,
+        deadline: Option<Instant>,
+    ) -> Vec<Outcome> {
+        if let Some((code, reason)) = out_of_scope(
+            notice,
+            self.settings.account.as_deref(),
+            self.settings.region.as_deref(),
+        ) {
+            return notice
+                .targets
+                .iter()
+                .map(|t| Outcome::new(t.clone(), Status::Skipped, code, reason.clone()))
+                .collect();
+        }
+
+        let mut outcomes: Vec<Option<Outcome>> = vec![None; notice.targets.len()];
+        let mut services: Vec<(usize, ServiceRef)> = Vec::new();
+        let mut tasks: Vec<(usize, TaskRef)> = Vec::new();
+        for (i, target) in notice.targets.iter().enumerate() {
+            match target {
+                Target::Service(s) => services.push((i, s.clone())),
+                Target::Task(t) => tasks.push((i, t.clone())),
+                Target::Pod(_) => {
+                    outcomes[i] = Some(Outcome::failed(
+                        target.clone(),
+                        code::UNRECOGNIZED_ENTITY,
+                        "an EKS pod is not an ECS resource",
+                        false,
+                    ))
+                }
+                Target::Unrecognized { raw, why } => {
+                    outcomes[i] = Some(Outcome::failed(
+                        target.clone(),
+                        code::UNRECOGNIZED_ENTITY,
+                        format!("cannot tell which resource {raw:?} is: {why}"),
+                        false,
+                    ))
+                }
+            }
+        }
+
+        // Pass 0: observe standalone tasks, 100 per DescribeTasks call, per cluster.
+        let mut relaunches = Vec::new();
+        // (task index, index whose outcome it shares): tasks that belong to a service.
+        let mut as_service: Vec<(usize, usize)> = Vec::new();
+        for (i, decision, observed) in self.observe_tasks(&tasks, deadline).await {
+            match (decision, observed) {
+                (TaskDecision::Final(outcome), _) => outcomes[i] = Some(outcome),
+                (TaskDecision::Relaunch, Some(task)) => relaunches.push((i, task)),
+                (TaskDecision::Relaunch, None) => {
+                    outcomes[i] = Some(Outcome::failed(
+                        notice.targets[i].clone(),
+                        code::API_ERROR,
+                        "internal: relaunch planned without an observation",
+                        true,
+                    ))
+                }
+                (TaskDecision::AsService(service), _) => {
+                    match services.iter().find(|(_, s)| *s == service) {
+                        Some((j, _)) => as_service.push((i, *j)),
+                        None => {
+                            services.push((i, service));
+                            as_service.push((i, i));
+                        }
+                    }
+                }
+            }
+        }
+
+        // Opt-out / opt-in tags of every cluster involved, in one DescribeClusters call.
+        let mut clusters: Vec<String> = services.iter().map(|(_, s)| s.cluster.clone()).collect();
+        clusters.extend(relaunches.iter().map(|(_, t)| t.cluster.clone()));
+        clusters.sort();
+        clusters.dedup();
+        let cluster_tags: ClusterTags = if clusters.is_empty() {
+            Ok(HashMap::new())
+        } else {
+            self.with_backoff(deadline, || self.ecs.cluster_tags(&clusters))
+                .await
+        };
+        relaunches.retain(|(i, task)| {
+            match self.consent(
+                &notice.targets[*i],
+                &task.tags,
+                &task.cluster,
+                &cluster_tags,
+            ) {
+                Some(outcome) => {
+                    outcomes[*i] = Some(outcome);
+                    false
+                }
+                None => true,
+            }
+        });
+
+        // Pass 1: observe services, 10 per DescribeServices call, per cluster.
+        let mut by_cluster: Vec<(String, Vec<(usize, ServiceRef)>)> = Vec::new();
+        for (i, s) in services {
+            match by_cluster.iter_mut().find(|(c, _)| *c == s.cluster) {
+                Some((_, list)) => list.push((i, s)),
+                None => by_cluster.push((s.cluster.clone(), vec![(i, s)])),
+            }
+        }
+        let batches: Vec<(&str, &[(usize, ServiceRef)])> = by_cluster
+            .iter()
+            .flat_map(|(cluster, list)| {
+                list.chunks(MAX_SERVICES_PER_DESCRIBE)
+                    .map(move |chunk| (cluster.as_str(), chunk))
+            })
+            .collect();
+        let decided: Vec<Vec<(usize, ServiceRef, ServiceDecision)>> = stream::iter(batches)
+            .map(|(cluster, chunk)| {
+                self.observe_batch(cluster, chunk, notice, &cluster_tags, deadline)
+            })
+            .buffer_unordered(self.settings.concurrency.max(1))
+            .collect()
+            .await;
+
+        // Pass 2: act on services and tasks together, bounded.
+        enum Work<L> {
+            Service(ServiceRef, ServiceDecision),
+            Task(TaskObservation<L>),
+        }
+        let mut work = Vec::new();
+        for (i, service, decision) in decided.into_iter().flatten() {
+            match decision {
+                ServiceDecision::Final(outcome) => outcomes[i] = Some(outcome),
+                other => work.push((i, Work::Service(service, other))),
+            }
+        }
+        work.extend(relaunches.into_iter().map(|(i, t)| (i, Work::Task(t))));
+        let acted: Vec<(usize, Outcome)> = stream::iter(work)
+            .map(|(i, item)| async move {
+                let outcome = match item {
+                    Work::Service(
+                        service,
+                        ServiceDecision::ForceNewDeployment {
+                            previous_deployment,
+                        },
+                    ) => {
+                        self.force_new_deployment(service, previous_deployment, deadline)
+                            .await
+                    }
+                    Work::Service(service, ServiceDecision::CodeDeployRedeploy { spec }) => {
+                        self.codedeploy_redeploy(&service, &spec, notice, deadline)
+                            .await
+                    }
+                    Work::Service(_, ServiceDecision::Final(outcome)) => outcome,
+                    Work::Task(task) => self.relaunch(&notice.targets[i], task, deadline).await,
+                };
+                (i, outcome)
+            })
+            .buffer_unordered(self.settings.concurrency.max(1))
+            .collect()
+            .await;
+        for (i, outcome) in acted {
+            outcomes[i] = Some(outcome);
+        }
+
+        // Tasks of a service share the service's outcome, under their own name. Take every
+        // service outcome before renaming any: several tasks can share one.
+        let shared: Vec<(usize, Option<Outcome>)> = as_service
+            .iter()
+            .map(|&(i, j)| (i, outcomes[j].clone()))
+            .collect();
+        for (i, service_outcome) in shared {
+            if let Some(mut outcome) = service_outcome {
+                let service = outcome.target.to_string();
+                outcome.target = notice.targets[i].clone();
+                outcome.reason = format!(
+                    "task belongs to {service}, remediated as such: {}",
+                    outcome.reason
+                );
+                outcomes[i] = Some(outcome);
+            }
+        }
+
+        outcomes
+            .into_iter()
+            .zip(&notice.targets)
+            .map(|(o, t)| {
+                // Every target was assigned above; this keeps the invariant without a panic.
+                o.unwrap_or_else(|| {
+                    Outcome::failed(
+                        t.clone(),
+                        code::API_ERROR,
+                        "internal: no outcome recorded",
+                        true,
+                    )
+                })
+            })
+            .collect()
+    }
+}

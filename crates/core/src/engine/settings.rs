@@ -1,0 +1,71 @@
+//! Engine settings: what the operator can tune (dry run, concurrency, the account and Region
+//! the clients act in, pacing, backoff, time budgets, opt-in mode).
+//!
+//! Kept apart from the engine so that the knobs and their production defaults read in one
+//! place, without the machinery that uses them.
+
+use std::time::Duration;
+
+/// A token bucket: `per_second` refill, `burst` capacity.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Rate {
+    pub per_second: u32,
+    pub burst: u32,
+}
+
+/// Backoff applied on top of the SDK's own retries when a call still ends throttled or failed
+/// transiently.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Backoff {
+    pub rounds: u32,
+    pub initial: Duration,
+    pub max: Duration,
+}
+
+/// Engine settings. `Settings::default()` is what production uses unless configured.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Settings {
+    /// Compute and report the plan without any mutating call.
+    pub dry_run: bool,
+    /// At most this many API calls in flight.
+    pub concurrency: usize,
+    /// The account the clients act in, when known: notices for another account are skipped.
+    pub account: Option<String>,
+    /// The Region the clients act in, when known: notices for another Region are skipped.
+    pub region: Option<String>,
+    /// Client-side pacing of `UpdateService` (ECS "service modify" bucket: 50 burst, 5/s).
+    pub update_service_rate: Option<Rate>,
+    pub backoff: Backoff,
+    /// Stop starting new calls this long before the deadline, to report in time.
+    pub deadline_margin: Duration,
+    /// How often a replacement task is looked at while it starts.
+    pub task_poll: Duration,
+    /// How long to wait for a replacement to run (and be healthy) when there is no deadline.
+    pub replacement_wait: Duration,
+    /// Act only on resources (or clusters) tagged `retirement-remediator/enabled=true`.
+    pub opt_in_only: bool,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings {
+            dry_run: false,
+            concurrency: 8,
+            account: None,
+            region: None,
+            update_service_rate: Some(Rate {
+                per_second: 5,
+                burst: 50,
+            }),
+            backoff: Backoff {
+                rounds: 6,
+                initial: Duration::from_secs(1),
+                max: Duration::from_secs(20),
+            },
+            deadline_margin: Duration::from_secs(10),
+            task_poll: Duration::from_secs(5),
+            replacement_wait: Duration::from_secs(600),
+            opt_in_only: false,
+        }
+    }
+}

@@ -1,0 +1,169 @@
+//! Standalone-task relaunch: a task no service owns has nothing to replace it, so the
+//! remediator runs a replacement with the same launch parameters, waits for it to run (and be
+//! healthy), and only then stops the retiring task.
+//!
+//! Idempotent across retries: the replacement is tagged with the task it replaces and started
+//! with a client token derived from it, and the stop reason carries [`STOP_REASON_MARK`] so a
+//! later attempt sees the task was already replaced.
+
+use tokio::time::Instant;
+
+use super::budget::{failure_outcome, Budget};
+use super::Remediator;
+use crate::outcome::{code, Outcome, Status};
+use crate::plan::{RELAUNCH_TASK, REPLACES_TAG};
+use crate::ports::{CodeDeployApi, EcsServices, EcsTasks, TaskObservation};
+use crate::target::Target;
+
+/// Marks the stop reason of a task this remediator replaced (ECS keeps it on the stopped task).
+pub const STOP_REASON_MARK: &str = "retirement-remediator";
+
+/// `RunTask`'s idempotency token (up to 64 characters), derived from the retiring task so that a
+/// retry of the same relaunch cannot start a second replacement.
+pub fn client_token(task_id: &str) -> String {
+    let mut token = format!("retire-{task_id}");
+    token.truncate(64);
+    token
+}
+
+/// Where a replacement stands after waiting.
+enum Readiness<L> {
+    Ready(TaskObservation<L>),
+    Stopped(TaskObservation<L>),
+    Pending(TaskObservation<L>),
+}
+
+impl<E: EcsServices + EcsTasks, D: CodeDeployApi> Remediator<E, D> {
+    /// Relaunches a standalone task and stops it once the replacement runs (and is healthy).
+    pub(super) async fn relaunch(
+        &self,
+        target: &Target,
+        task: TaskObservation<E::Launch>,
+        deadline: Option<Instant>,
+    ) -> Outcome {
+        let fail = |e: Budget| failure_outcome(target, e).with_action(RELAUNCH_TASK);
+        let existing = match self
+            .with_backoff(deadline, || self.ecs.find_replacement(&task, REPLACES_TAG))
+            .await
+        {
+            Ok(existing) => existing,
+            Err(e) => return fail(e),
+        };
+        if self.settings.dry_run {
+            let reason = match &existing {
+                Some(r) => format!("dry run: replacement {} exists; would stop this task once it runs", r.id),
+                None => "dry run: would RunTask a replacement with the same launch parameters, then stop this task".to_owned(),
+            };
+            return Outcome::new(
+                target.clone(),
+                Status::Planned,
+                code::WOULD_RELAUNCH,
+                reason,
+            )
+            .with_action(RELAUNCH_TASK)
+            .with_deployments(Some(task.id.clone()), existing.map(|r| r.id));
+        }
+        let replacement = match existing {
+            Some(r) => r,
+            None => {
+                let token = client_token(&task.id);
+                match self
+                    .with_backoff(deadline, || {
+                        self.ecs
+                            .run_replacement(&task, (REPLACES_TAG, &task.id), &token)
+                    })
+                    .await
+                {
+                    Ok(r) => r,
+                    Err(e) => return fail(e),
+                }
+            }
+        };
+        let before = Some(task.id.clone());
+        let after = Some(replacement.id.clone());
+        match self.wait_ready(replacement, deadline).await {
+            Err(e) => fail(e).with_deployments(before, after),
+            Ok(Readiness::Stopped(r)) => Outcome::failed(
+                target.clone(),
+                code::REPLACEMENT_FAILED,
+                format!(
+                    "replacement {} stopped before it was ready ({}): the original task was left running",
+                    r.id,
+                    r.stopped_reason.as_deref().unwrap_or("no reason given")
+                ),
+                false,
+            )
+            .with_action(RELAUNCH_TASK)
+            .with_deployments(before, after),
+            Ok(Readiness::Pending(r)) => Outcome::failed(
+                target.clone(),
+                code::REPLACEMENT_PENDING,
+                format!(
+                    "replacement {} is {} (health {}): the original keeps running until a later attempt sees it ready",
+                    r.id,
+                    r.last_status,
+                    r.health_status.as_deref().unwrap_or("UNKNOWN")
+                ),
+                true,
+            )
+            .with_action(RELAUNCH_TASK)
+            .with_deployments(before, after),
+            Ok(Readiness::Ready(r)) => {
+                let reason = format!("{STOP_REASON_MARK}: replaced by task {} ahead of a Fargate retirement", r.id);
+                match self
+                    .with_backoff(deadline, || self.ecs.stop_task(&task.cluster, &task.arn, &reason))
+                    .await
+                {
+                    Ok(()) => Outcome::new(
+                        target.clone(),
+                        Status::Acted,
+                        code::RELAUNCHED,
+                        format!("replacement {} is running; this task was stopped", r.id),
+                    )
+                    .with_action(RELAUNCH_TASK)
+                    .with_deployments(before, after),
+                    Err(e) => fail(e).with_deployments(before, after),
+                }
+            }
+        }
+    }
+
+    /// Polls the replacement until it runs (and is healthy when the task definition has health
+    /// checks), stops, or time runs out.
+    async fn wait_ready(
+        &self,
+        mut replacement: TaskObservation<E::Launch>,
+        deadline: Option<Instant>,
+    ) -> Result<Readiness<E::Launch>, Budget> {
+        let give_up = match deadline {
+            Some(d) => d
+                .checked_sub(self.settings.deadline_margin)
+                .unwrap_or_else(Instant::now),
+            None => Instant::now() + self.settings.replacement_wait,
+        };
+        loop {
+            if replacement.last_status == "STOPPED" || replacement.desired_status == "STOPPED" {
+                return Ok(Readiness::Stopped(replacement));
+            }
+            let healthy = !replacement.has_health_checks
+                || replacement.health_status.as_deref() == Some("HEALTHY");
+            if replacement.last_status == "RUNNING" && healthy {
+                return Ok(Readiness::Ready(replacement));
+            }
+            if Instant::now() + self.settings.task_poll >= give_up {
+                return Ok(Readiness::Pending(replacement));
+            }
+            tokio::time::sleep(self.settings.task_poll).await;
+            let ids = [replacement.id.clone()];
+            let described = self
+                .with_backoff(deadline, || {
+                    self.ecs.describe_tasks(&replacement.cluster, &ids)
+                })
+                .await?;
+            match described.tasks.into_iter().next() {
+                Some(t) => replacement = t,
+                None => return Ok(Readiness::Stopped(replacement)),
+            }
+        }
+    }
+}

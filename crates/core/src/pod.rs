@@ -1,0 +1,323 @@
+//! Pure decisions for one EKS Fargate pod: notice + what was seen of its owner chain → the next
+//! step. No I/O and no Kubernetes types here; `remediator-kube` fetches what a [`Step::Look`]
+//! asks for, records it in [`Observed`] and asks again, then patches on [`Step::Restart`].
+//!
+//! ```text
+//! too late? ─▶ Pod ─▶ [ReplicaSet] ─▶ Deployment | StatefulSet | DaemonSet ─▶ Namespace ─▶ Restart
+//! ```
+//!
+//! Asking one step at a time keeps the requests exactly as few as the decision needs: nothing at
+//! all when it is too late, and no namespace read once the workload alone settles it.
+
+use chrono::{DateTime, SecondsFormat, SubsecRound, Utc};
+
+use crate::notice::PodNotice;
+use crate::outcome::{Outcome, Status};
+use crate::pipeline::pod_target;
+use crate::plan::{consent_by, Marking};
+
+/// Stable outcome codes of the pod path.
+pub mod code {
+    pub use crate::outcome::code::{API_ERROR, GONE};
+
+    pub const RESTARTED: &str = "restarted";
+    pub const WOULD_RESTART: &str = "would_restart";
+    pub const ALREADY_RESTARTED: &str = "already_restarted";
+    pub const ROLLOUT_IN_PROGRESS: &str = "rollout_in_progress";
+    pub const NO_OWNER: &str = "no_owner_to_restart";
+    pub const TOO_LATE: &str = "too_late";
+}
+
+/// A workload kind that a rolling restart applies to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WorkloadKind {
+    Deployment,
+    StatefulSet,
+    DaemonSet,
+}
+
+impl WorkloadKind {
+    /// The Kubernetes `kind`, as outcomes name it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            WorkloadKind::Deployment => "Deployment",
+            WorkloadKind::StatefulSet => "StatefulSet",
+            WorkloadKind::DaemonSet => "DaemonSet",
+        }
+    }
+}
+
+/// An object's controller ownerReference (the one with `controller: true`): who manages it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Owner {
+    pub kind: String,
+    pub name: String,
+}
+
+/// What one read found: the object, or a 404.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Seen<T> {
+    Found(T),
+    /// The API answered 404: the object is gone.
+    Missing,
+}
+
+impl<T> From<Option<T>> for Seen<T> {
+    /// `get_opt`'s answer: `None` is a 404.
+    fn from(found: Option<T>) -> Self {
+        found.map_or(Seen::Missing, Seen::Found)
+    }
+}
+
+/// What the planner needs of the pod.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PodSeen {
+    pub owner: Option<Owner>,
+}
+
+/// What the planner needs of the ReplicaSet that owns the pod.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReplicaSetSeen {
+    /// The Deployment, when one manages it.
+    pub owner: Option<Owner>,
+}
+
+/// What the planner needs of the workload to restart.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WorkloadSeen {
+    /// The pod template's `kubectl.kubernetes.io/restartedAt`, when set and valid RFC 3339.
+    pub restarted_at: Option<DateTime<Utc>>,
+    /// Whether the workload is replacing its pods already (per-kind status arithmetic).
+    pub rolling_out: bool,
+    /// The workload's own annotations (not its pod template's): the operator's marks.
+    pub annotations: Vec<(String, String)>,
+}
+
+/// What reading the pod's namespace found. It is read only for its annotations.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum NamespaceSeen {
+    /// The namespace's own annotations.
+    Found(Vec<(String, String)>),
+    /// 404: no namespace, so no marks on it.
+    Missing,
+    /// 403: the remediator's RBAC does not allow `get` on namespaces. Without the namespace's
+    /// marks an opt-out could be missed, so this stops the restart.
+    Forbidden,
+}
+
+/// What has been read so far. `None`: not read yet; each field is filled by answering the
+/// [`Look`] that asked for it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Observed {
+    pub pod: Option<Seen<PodSeen>>,
+    /// The ReplicaSet [`Look::ReplicaSet`] named.
+    pub replica_set: Option<Seen<ReplicaSetSeen>>,
+    /// The workload [`Look::Workload`] named.
+    pub workload: Option<Seen<WorkloadSeen>>,
+    pub namespace: Option<NamespaceSeen>,
+}
+
+/// The one object the planner needs to see next. All live in the notice's namespace.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Look {
+    /// The pod the notice names; answer in [`Observed::pod`].
+    Pod,
+    /// The ReplicaSet of that name; answer in [`Observed::replica_set`].
+    ReplicaSet(String),
+    /// The workload of that kind and name; answer in [`Observed::workload`].
+    Workload(WorkloadKind, String),
+    /// The notice's namespace; answer in [`Observed::namespace`].
+    Namespace,
+}
+
+/// What to do next for the pod.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Step {
+    /// Read this, record it, and ask again.
+    Look(Look),
+    /// Nothing (more) to call: the outcome is known.
+    Final(Outcome),
+    /// Set the workload's `restartedAt` (or, in a dry run, say so with [`would_restart`]).
+    Restart { kind: WorkloadKind, name: String },
+}
+
+/// Decides the next step for the pod `notice` names, from what has been `observed` so far.
+///
+/// Each [`Step::Look`] asks for a field of `observed` that is still `None`, so filling it in
+/// always moves the plan on: at most four looks before a final step.
+pub fn plan_pod(
+    notice: &PodNotice,
+    observed: &Observed,
+    now: DateTime<Utc>,
+    opt_in_only: bool,
+) -> Step {
+    let target = pod_target(notice);
+    let skipped = |code: &str, reason: String| {
+        Step::Final(Outcome::new(target.clone(), Status::Skipped, code, reason))
+    };
+    // Checked before any read: past the termination time EKS deletes the pod regardless.
+    if now >= notice.scheduled_termination {
+        return skipped(
+            code::TOO_LATE,
+            format!(
+                "EKS scheduled the pod's deletion for {}; it is too late to restart ahead of it",
+                notice.scheduled_termination.to_rfc3339()
+            ),
+        );
+    }
+    let pod = match &observed.pod {
+        None => return Step::Look(Look::Pod),
+        Some(Seen::Missing) => return skipped(code::GONE, "pod is already gone".to_owned()),
+        Some(Seen::Found(pod)) => pod,
+    };
+    // The eviction error usually names the PodDisruptionBudget that made EKS give up: when
+    // nothing can be restarted, that budget is what the operator has to look at.
+    let hint = notice
+        .evict_error
+        .as_deref()
+        .map(|e| format!(" (eviction failed: {e}; check the pod's PodDisruptionBudgets)"))
+        .unwrap_or_default();
+    let (kind, name) = match &pod.owner {
+        Some(owner) if owner.kind == "ReplicaSet" => {
+            let deployment = match &observed.replica_set {
+                None => return Step::Look(Look::ReplicaSet(owner.name.clone())),
+                Some(Seen::Found(rs)) => rs.owner.as_ref().filter(|d| d.kind == "Deployment"),
+                Some(Seen::Missing) => None,
+            };
+            match deployment {
+                Some(d) => (WorkloadKind::Deployment, d.name.clone()),
+                None => {
+                    return skipped(
+                        code::NO_OWNER,
+                        format!(
+                            "pod belongs to ReplicaSet {} that no Deployment owns: nothing to restart{hint}",
+                            owner.name
+                        ),
+                    )
+                }
+            }
+        }
+        Some(owner) if owner.kind == "StatefulSet" => {
+            (WorkloadKind::StatefulSet, owner.name.clone())
+        }
+        Some(owner) if owner.kind == "DaemonSet" => (WorkloadKind::DaemonSet, owner.name.clone()),
+        Some(owner) => {
+            return skipped(
+                code::NO_OWNER,
+                format!(
+                    "pod is owned by {} {}, which has no rolling restart{hint}",
+                    owner.kind, owner.name
+                ),
+            )
+        }
+        None => {
+            return skipped(
+                code::NO_OWNER,
+                format!(
+                    "bare pod without an owner: nothing to restart; EKS deletes it at {}{hint}",
+                    notice.scheduled_termination.to_rfc3339()
+                ),
+            )
+        }
+    };
+    let label = label(notice, kind, &name);
+    let workload = match &observed.workload {
+        None => return Step::Look(Look::Workload(kind, name)),
+        Some(Seen::Missing) => return skipped(code::GONE, format!("{label} is already gone")),
+        Some(Seen::Found(workload)) => workload,
+    };
+    // `restartedAt` has whole seconds (as kubectl writes it): compare at that precision.
+    let published = notice.published_at.trunc_subsecs(0);
+    if let Some(at) = workload.restarted_at.filter(|at| *at >= published) {
+        return Step::Final(Outcome::new(
+            target,
+            Status::AlreadyDone,
+            code::ALREADY_RESTARTED,
+            format!(
+                "{label} was restarted at {} after the event: its pods are being replaced",
+                at.to_rfc3339()
+            ),
+        ));
+    }
+    if workload.rolling_out {
+        return Step::Final(Outcome::new(
+            target,
+            Status::AlreadyDone,
+            code::ROLLOUT_IN_PROGRESS,
+            format!("{label} is mid-rollout: its pods are being replaced already"),
+        ));
+    }
+    // The operator's word: annotations on the workload or its namespace.
+    let ns_annotations: &[(String, String)] = match &observed.namespace {
+        None => return Step::Look(Look::Namespace),
+        Some(NamespaceSeen::Forbidden) => {
+            return Step::Final(Outcome::failed(
+                target,
+                code::API_ERROR,
+                format!(
+                    "{label}: not restarted: cannot read namespace {} for its retirement-remediator annotations (forbidden); apply infra/kubernetes/rbac.yaml, which allows get on namespaces",
+                    notice.namespace
+                ),
+                // Only an RBAC change fixes it: retrying the same request would be refused again.
+                false,
+            ));
+        }
+        Some(NamespaceSeen::Missing) => &[],
+        Some(NamespaceSeen::Found(annotations)) => annotations,
+    };
+    if let Some(no) = consent_by(
+        &target,
+        &workload.annotations,
+        ns_annotations,
+        opt_in_only,
+        Marking::KubeAnnotations,
+    ) {
+        return Step::Final(no.with_reason_prefix(&label));
+    }
+    Step::Restart { kind, name }
+}
+
+/// The `restartedAt` value for a restart at `now`: whole seconds in UTC, as kubectl writes it
+/// (and as [`plan_pod`] compares it).
+pub fn restart_stamp(now: DateTime<Utc>) -> String {
+    now.to_rfc3339_opts(SecondsFormat::Secs, true)
+}
+
+/// The dry-run outcome of a [`Step::Restart`].
+pub fn would_restart(notice: &PodNotice, kind: WorkloadKind, name: &str) -> Outcome {
+    Outcome::new(
+        pod_target(notice),
+        Status::Planned,
+        code::WOULD_RESTART,
+        format!("dry run: would restart {}", label(notice, kind, name)),
+    )
+}
+
+/// The outcome of a [`Step::Restart`] whose patch succeeded, setting `restartedAt` to `stamp`.
+pub fn restarted(notice: &PodNotice, kind: WorkloadKind, name: &str, stamp: &str) -> Outcome {
+    Outcome::new(
+        pod_target(notice),
+        Status::Acted,
+        code::RESTARTED,
+        format!(
+            "{} restarted (restartedAt {stamp}) before EKS deletes the pod at {}",
+            label(notice, kind, name),
+            notice.scheduled_termination.to_rfc3339()
+        ),
+    )
+}
+
+/// The outcome of a Kubernetes API call that failed; `reason` is the client's error.
+pub fn api_error(notice: &PodNotice, reason: impl Into<String>, retryable: bool) -> Outcome {
+    Outcome::failed(pod_target(notice), code::API_ERROR, reason, retryable)
+}
+
+/// How outcomes name a workload: `Deployment shop/web`.
+fn label(notice: &PodNotice, kind: WorkloadKind, name: &str) -> String {
+    format!("{} {}/{name}", kind.as_str(), notice.namespace)
+}
+
+// Beside this file rather than in `pod/`, like the crate's other `*_tests.rs`.
+#[cfg(test)]
+#[path = "pod_tests.rs"]
+mod pod_tests;

@@ -1,0 +1,43 @@
+//! The Lambda shell both functions share. One path for every event:
+//!
+//! ```text
+//! span ─▶ parse ─▶ claim ─▶ gate (maintenance windows) ─▶ remediate ─▶ log ─▶ metrics + notification ─▶ Lambda result
+//! ```
+//!
+//! A function is this shell plus a [`remediator_core::Remediate`] (the ECS engine, the pod
+//! restarter): `functions/*/src/main.rs` call [`serve`] with one and nothing else.
+
+pub mod config;
+pub mod controls;
+pub mod handler;
+pub mod notify;
+pub mod scheduler;
+
+use aws_config::SdkConfig;
+use lambda_runtime::{service_fn, LambdaEvent};
+use remediator_core::Remediate;
+use serde_json::Value;
+
+pub use config::{Config, ConfigError};
+pub use controls::Controls;
+pub use handler::{handle, handle_with, into_result, HandlerError};
+pub use remediator_sdk::load_sdk_config;
+
+/// Runs a Lambda function: tracing (JSON when Lambda asks for it), configuration from the
+/// environment, SDK clients and the remediator built once per execution environment, then the
+/// runtime loop. `function` names the function in metrics (`ecs-retirement`, `eks-fargate-pod`).
+pub async fn serve<R, B>(function: &'static str, build: B) -> Result<(), lambda_runtime::Error>
+where
+    R: Remediate,
+    B: FnOnce(&SdkConfig, &Config) -> R,
+{
+    lambda_runtime::tracing::init_default_subscriber();
+    let config = Config::from_env()?;
+    let sdk = load_sdk_config(None, config.sdk_max_attempts).await;
+    let controls = Controls::new(&sdk, &config.controls, function, config.settings.dry_run);
+    let remediator = build(&sdk, &config);
+    lambda_runtime::run(service_fn(|event: LambdaEvent<Value>| {
+        handle_with(&remediator, &controls, event, chrono::Utc::now())
+    }))
+    .await
+}

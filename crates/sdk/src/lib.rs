@@ -1,0 +1,36 @@
+//! The AWS SDK edge shared by every adapter (ECS, CodeDeploy, EC2, EKS, Scheduler, SNS):
+//! one way to load the SDK config and one way to read an SDK error. Production code never knows
+//! whether it talks to AWS or to a local endpoint: `AWS_ENDPOINT_URL` is honoured by the SDK's
+//! standard config chain.
+
+pub mod error;
+
+use std::time::Duration;
+
+use aws_config::retry::RetryConfig;
+use aws_config::timeout::TimeoutConfig;
+use aws_config::{BehaviorVersion, Region, SdkConfig};
+
+pub use error::{classify, classify_with, has_code};
+
+/// Loads the standard AWS config chain (env, profile, container/instance credentials,
+/// `AWS_ENDPOINT_URL`) with this project's retry and timeout policy. Credentials resolve lazily,
+/// so this makes no network call.
+pub async fn load_sdk_config(region: Option<String>, max_attempts: u32) -> SdkConfig {
+    let mut loader = aws_config::defaults(BehaviorVersion::latest())
+        .retry_config(
+            RetryConfig::standard()
+                .with_max_attempts(max_attempts)
+                .with_max_backoff(Duration::from_secs(20)),
+        )
+        .timeout_config(
+            TimeoutConfig::builder()
+                .connect_timeout(Duration::from_secs(5))
+                .operation_attempt_timeout(Duration::from_secs(30))
+                .build(),
+        );
+    if let Some(region) = region {
+        loader = loader.region(Region::new(region));
+    }
+    loader.load().await
+}

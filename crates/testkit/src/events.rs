@@ -1,0 +1,88 @@
+//! Events, invocations and runs as the end-to-end tests need them: one definition each, so a
+//! test reads as what it does, not how it builds its input.
+
+use std::time::Duration;
+
+use chrono::Utc;
+use lambda_runtime::{Context, LambdaEvent};
+use remediator_core::{parse_value, pipeline, Backoff, Outcome, Report, Settings};
+use serde_json::{json, Value};
+
+use crate::{fixture_at, MotoServer};
+
+/// The ARN tests invoke the ECS function as (a deferral's default schedule target).
+pub const ECS_FUNCTION_ARN: &str = "arn:aws:lambda:us-east-1:123456789012:function:ecs-retirement";
+
+/// Production settings without the engine's own backoff rounds, so faults surface at once.
+pub fn settings() -> Settings {
+    Settings {
+        backoff: Backoff {
+            rounds: 0,
+            ..Settings::default().backoff
+        },
+        ..Settings::default()
+    }
+}
+
+/// [`settings`] that look at a starting replacement task every 50 ms, for 5 s at most.
+pub fn task_settings() -> Settings {
+    Settings {
+        task_poll: Duration::from_millis(50),
+        replacement_wait: Duration::from_secs(5),
+        ..settings()
+    }
+}
+
+/// A Lambda invocation of the ECS function with `payload` and a minute left.
+pub fn invocation(payload: Value) -> LambdaEvent<Value> {
+    invocation_of(payload, ECS_FUNCTION_ARN)
+}
+
+/// A Lambda invocation of `function_arn` with `payload` and a minute left.
+pub fn invocation_of(payload: Value, function_arn: &str) -> LambdaEvent<Value> {
+    let mut context = Context::default();
+    context.request_id = "test-request".into();
+    context.invoked_function_arn = function_arn.into();
+    context.deadline =
+        (Utc::now().timestamp_millis() + Duration::from_secs(60).as_millis() as i64) as u64;
+    LambdaEvent::new(payload, context)
+}
+
+/// The Health `fixture` published now, naming `entities` in both `resources` and
+/// `affectedEntities` (as Health does) and nothing else.
+pub fn event_naming<S: AsRef<str>>(fixture: &str, entities: &[S]) -> Value {
+    let entities: Vec<&str> = entities.iter().map(AsRef::as_ref).collect();
+    let mut event = fixture_at(fixture, Utc::now());
+    event["resources"] = json!(entities);
+    event["detail"]["affectedEntities"] = json!(entities
+        .iter()
+        .map(|e| json!({ "entityValue": e }))
+        .collect::<Vec<_>>());
+    event
+}
+
+/// The ECS remediator over moto's endpoint.
+pub async fn remediator(moto: &MotoServer, settings: Settings) -> remediator_aws::AwsRemediator {
+    remediator_aws::remediator(&moto.sdk_config().await, settings)
+}
+
+/// The report the ECS pipeline makes of `event` against moto (whether or not Lambda would see
+/// it as an error).
+pub async fn run(moto: &MotoServer, settings: Settings, event: Value) -> Report {
+    pipeline::run(&remediator(moto, settings).await, parse_value(event), None).await
+}
+
+/// The report's one outcome.
+pub fn only(report: &Report) -> &Outcome {
+    assert_eq!(report.outcomes.len(), 1, "{report:#?}");
+    &report.outcomes[0]
+}
+
+/// The outcome about `resource` (as the report names it).
+pub fn outcome_of<'a>(report: &'a Report, resource: &str) -> &'a Outcome {
+    report
+        .outcomes
+        .iter()
+        .find(|o| o.target.to_string() == resource)
+        .unwrap_or_else(|| panic!("no outcome for {resource} in {report:#?}"))
+}
