@@ -194,27 +194,3 @@ pub fn claim_pod(parsed: Parsed) -> Claim<PodNotice> {
         }),
     }
 }
-
-impl<E, D> Remediate for crate::engine::Remediator<E, D>
-where
-    E: crate::ports::EcsServices + crate::ports::EcsTasks,
-    D: crate::ports::CodeDeployApi,
-{
-    type Notice = RetirementNotice;
-
-    fn dry_run(&self) -> bool {
-        self.settings().dry_run
-    }
-
-    fn claim(&self, parsed: Parsed) -> Claim<RetirementNotice> {
-        claim_retirement(parsed)
-    }
-
-    fn remediate(
-        &self,
-        notice: &RetirementNotice,
-        deadline: Option<Instant>,
-    ) -> impl Future<Output = Vec<Outcome>> {
-        crate::engine::Remediator::remediate(self, notice, deadline)
-    }
-}

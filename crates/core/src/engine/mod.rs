@@ -7,7 +7,7 @@
 //! Anything not reached before the invocation deadline ends as a retryable failure; a later
 //! attempt re-observes state and picks up where this one stopped.
 //!
-//! This module orchestrates the passes ([`Remediator::remediate`]); each job lives beside it:
+//! This module orchestrates the passes (`Remediator::passes`, the [`Remediate`] impl); each job lives beside it:
 //! `settings` (what can be tuned), `budget` (retries, pacing, deadline, and the one mapping of
 //! a failed call to an outcome), `observe` (describe services, tasks and cluster tags, and ask
 //! the planner), `services` (forced deployments), `codedeploy` (blue/green redeploys) and
@@ -26,11 +26,11 @@ use std::num::NonZeroU32;
 
 use futures::stream::{self, StreamExt};
 use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
-use serde_json::Value;
 use tokio::time::Instant;
 
-use crate::notice::{parse_value, ParseError, Parsed, RetirementNotice};
-use crate::outcome::{code, Outcome, Report, Status};
+use crate::notice::{Parsed, RetirementNotice};
+use crate::outcome::{code, Outcome, Status};
+use crate::pipeline::{claim_retirement, Claim, Remediate};
 use crate::plan::{out_of_scope, ServiceDecision, TaskDecision};
 use crate::ports::{
     CodeDeployApi, EcsServices, EcsTasks, TaskObservation, MAX_SERVICES_PER_DESCRIBE,
@@ -70,47 +70,8 @@ impl<E: EcsServices + EcsTasks, D: CodeDeployApi> Remediator<E, D> {
         &self.settings
     }
 
-    /// Handles one raw event end to end. Never panics, never returns without a report.
-    pub async fn handle(&self, input: Value, deadline: Option<Instant>) -> Report {
-        self.handle_parsed(parse_value(input), deadline).await
-    }
-
-    /// [`Remediator::handle`] for an event parsed already.
-    pub async fn handle_parsed(
-        &self,
-        parsed: Result<Parsed, ParseError>,
-        deadline: Option<Instant>,
-    ) -> Report {
-        match parsed {
-            Err(error) => Report::rejected(&error, self.settings.dry_run),
-            Ok(Parsed::Ignored(ignored)) => Report::ignored(&ignored, self.settings.dry_run),
-            Ok(Parsed::PodTermination(pod)) => Report::ignored(
-                &crate::notice::Ignored {
-                    event_id: pod.event_id.clone(),
-                    event_arn: None,
-                    source: crate::notice::EKS_SOURCE.into(),
-                    detail_type: crate::notice::EKS_DETAIL_TYPE.into(),
-                    code: "wrong_function",
-                    reason: format!(
-                        "EKS Fargate pod {}/{} in cluster {}: the eks-fargate-pod function handles it",
-                        pod.namespace, pod.pod, pod.cluster
-                    ),
-                },
-                self.settings.dry_run,
-            ),
-            Ok(Parsed::Retirement(notice)) => {
-                let outcomes = self.remediate(&notice, deadline).await;
-                Report::handled(&notice, outcomes, self.settings.dry_run)
-            }
-        }
-    }
-
-    /// One outcome per target of the notice, in the notice's order.
-    pub async fn remediate(
-        &self,
-        notice: &RetirementNotice,
-        deadline: Option<Instant>,
-    ) -> Vec<Outcome> {
+    /// One outcome per target of the notice, in the notice's order: the passes, in order.
+    async fn passes(&self, notice: &RetirementNotice, deadline: Option<Instant>) -> Vec<Outcome> {
         if let Some((code, reason)) = out_of_scope(
             notice,
             self.settings.account.as_deref(),
@@ -300,5 +261,26 @@ impl<E: EcsServices + EcsTasks, D: CodeDeployApi> Remediator<E, D> {
                 })
             })
             .collect()
+    }
+}
+
+/// The `ecs-retirement` function's remediation: Health retirement notices, through the engine.
+impl<E: EcsServices + EcsTasks, D: CodeDeployApi> Remediate for Remediator<E, D> {
+    type Notice = RetirementNotice;
+
+    fn dry_run(&self) -> bool {
+        self.settings.dry_run
+    }
+
+    fn claim(&self, parsed: Parsed) -> Claim<RetirementNotice> {
+        claim_retirement(parsed)
+    }
+
+    async fn remediate(
+        &self,
+        notice: &RetirementNotice,
+        deadline: Option<Instant>,
+    ) -> Vec<Outcome> {
+        self.passes(notice, deadline).await
     }
 }
