@@ -39,6 +39,7 @@ impl Remediate for PodRemediator {
     }
 
     /// One outcome: the pod's. A restart is one PATCH, well inside any invocation deadline.
+    #[tracing::instrument(name = "pod", skip_all, fields(cluster = %notice.cluster, namespace = %notice.namespace, pod = %notice.pod))]
     async fn remediate(&self, notice: &PodNotice, _deadline: Option<Instant>) -> Vec<Outcome> {
         let outcome = match self.connector.client(&notice.cluster).await {
             Ok(client) => {

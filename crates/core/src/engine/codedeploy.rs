@@ -24,6 +24,7 @@ use crate::target::{ServiceRef, Target};
 impl<E: EcsServices + EcsTasks, D: CodeDeployApi> Remediator<E, D> {
     /// A CodeDeploy deployment that re-deploys what the PRIMARY task set runs, with the hooks
     /// of the revision that deployed it.
+    #[tracing::instrument(name = "service", skip_all, fields(cluster = %service.cluster, service = %service.service))]
     pub(super) async fn codedeploy_redeploy(
         &self,
         service: &ServiceRef,

@@ -43,6 +43,7 @@ impl<E: EcsServices + EcsTasks, D: CodeDeployApi> Remediator<E, D> {
     }
 
     /// Describes one batch of services of `cluster` and decides for each.
+    #[tracing::instrument(name = "describe_services", skip_all, fields(cluster = %cluster, services = chunk.len()))]
     pub(super) async fn observe_batch(
         &self,
         cluster: &str,

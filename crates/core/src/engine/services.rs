@@ -16,6 +16,7 @@ use crate::target::{ServiceRef, Target};
 
 impl<E: EcsServices + EcsTasks, D: CodeDeployApi> Remediator<E, D> {
     /// `UpdateService(forceNewDeployment=true)`, paced, and what came of it.
+    #[tracing::instrument(name = "service", skip_all, fields(cluster = %service.cluster, service = %service.service))]
     pub(super) async fn force_new_deployment(
         &self,
         service: ServiceRef,

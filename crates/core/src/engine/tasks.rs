@@ -35,6 +35,7 @@ enum Readiness<L> {
 
 impl<E: EcsServices + EcsTasks, D: CodeDeployApi> Remediator<E, D> {
     /// Relaunches a standalone task and stops it once the replacement runs (and is healthy).
+    #[tracing::instrument(name = "task", skip_all, fields(cluster = %task.cluster, task = %task.id))]
     pub(super) async fn relaunch(
         &self,
         target: &Target,
