@@ -71,7 +71,7 @@ fn statuses(report: &Report) -> Vec<(String, Status, String)> {
     report
         .outcomes
         .iter()
-        .map(|o| (o.target.to_string(), o.status, o.code.clone()))
+        .map(|o| (o.target.to_string(), o.status, o.code.to_string()))
         .collect()
 }
 

@@ -12,13 +12,11 @@ use chrono::{DateTime, Duration, Utc};
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
-use crate::outcome::{code, Outcome, Status};
+use crate::names::{Action, Code};
+use crate::outcome::{Outcome, Status};
 use crate::ports::ApiError;
 use crate::target::Target;
 use crate::window::{human, Timing, Windows};
-
-/// The action name in outcomes, logs and metrics.
-pub const DEFER: &str = "defer";
 
 /// A one-time schedule that invokes `target_arn` with `input` at `at`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -125,19 +123,19 @@ pub async fn gate<S: Scheduler>(
         human(deferral.margin),
         latest.to_rfc3339()
     );
-    let each = |status: Status, code: &str, reason: String, retryable: bool| -> Vec<Outcome> {
+    let each = |status: Status, code: Code, reason: String, retryable: bool| -> Vec<Outcome> {
         event
             .targets
             .iter()
             .map(|t| Outcome {
                 retryable,
-                ..Outcome::new(t.clone(), status, code, reason.clone()).with_action(DEFER)
+                ..Outcome::new(t.clone(), status, code, reason.clone()).with_action(Action::Defer)
             })
             .collect()
     };
     if dry_run {
         let reason = format!("would defer until {}: {why}", at.to_rfc3339());
-        return Gate::Held(each(Status::Planned, code::WOULD_DEFER, reason, false), why);
+        return Gate::Held(each(Status::Planned, Code::WouldDefer, reason, false), why);
     }
     let request = ScheduleRequest {
         name: name.clone(),
@@ -157,7 +155,7 @@ pub async fn gate<S: Scheduler>(
                 Scheduled::AlreadyExists => "already existed (redelivered event)",
             };
             let reason = format!("deferred until {}: schedule {name} {how}", at.to_rfc3339());
-            Gate::Held(each(Status::Deferred, code::DEFERRED, reason, false), why)
+            Gate::Held(each(Status::Deferred, Code::Deferred, reason, false), why)
         }
         Err(e) => {
             // Always retryable, whatever the cause: the event must not end as a quiet success
@@ -167,7 +165,7 @@ pub async fn gate<S: Scheduler>(
                 "could not defer until {} ({e}); nothing was done: fix the schedule role, group or permissions (or clear MAINTENANCE_WINDOWS) and redrive the event",
                 at.to_rfc3339()
             );
-            Gate::Held(each(Status::Failed, code::API_ERROR, reason, true), why)
+            Gate::Held(each(Status::Failed, Code::ApiError, reason, true), why)
         }
     }
 }
@@ -280,7 +278,7 @@ mod tests {
         let Gate::Held(outcomes, _) = run(&s, &raw, "2026-12-02T00:00:00Z", true).await else {
             panic!("expected a planned deferral");
         };
-        assert!(outcomes.iter().all(|o| o.code == code::WOULD_DEFER));
+        assert!(outcomes.iter().all(|o| o.code == Code::WouldDefer));
         assert_eq!(s.made.lock().map(|m| m.len()).unwrap_or(1), 0);
     }
 

@@ -11,6 +11,7 @@ pub mod appspec;
 pub mod defer;
 pub mod engine;
 pub mod metrics;
+pub mod names;
 pub mod notice;
 pub mod notify;
 pub mod outcome;
@@ -24,6 +25,7 @@ mod target_tests;
 pub mod window;
 
 pub use engine::{Backoff, Rate, Remediator, Settings};
+pub use names::{Action, Code, EventCode};
 pub use notice::{parse_slice, parse_value, ParseError, Parsed, PodNotice, RetirementNotice};
 pub use outcome::{Disposition, Outcome, Report, Status};
 pub use pipeline::{Notice, Remediate};

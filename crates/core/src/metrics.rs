@@ -16,6 +16,7 @@ use std::collections::BTreeMap;
 use chrono::{DateTime, Utc};
 use serde_json::{json, Map, Value};
 
+use crate::names::Action;
 use crate::outcome::{Disposition, Report, Status};
 
 /// Default `METRICS_NAMESPACE`.
@@ -55,7 +56,7 @@ pub fn documents(
     let mut counts: BTreeMap<(&str, &str), Tally> = BTreeMap::new();
     let mut acted: BTreeMap<&str, (Vec<i64>, Vec<i64>)> = BTreeMap::new();
     for o in &report.outcomes {
-        let action = o.action.as_deref().unwrap_or("none");
+        let action = o.action.map_or("none", Action::as_str);
         let entry = counts.entry((action, o.status.as_str())).or_default();
         entry.0 += 1;
         *entry.1.entry(o.code.as_str()).or_default() += 1;

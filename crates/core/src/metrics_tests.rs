@@ -1,6 +1,7 @@
 use super::*;
+use crate::names::{Action, Code};
 use crate::notice::{parse_slice, Parsed};
-use crate::outcome::{code, Outcome};
+use crate::outcome::Outcome;
 use crate::target::Target;
 
 /// Checks one document against the EMF specification's rules, returning what is wrong.
@@ -94,7 +95,7 @@ fn at(s: &str) -> DateTime<Utc> {
         .unwrap_or_else(|e| panic!("{e}"))
 }
 
-fn report(statuses: &[(Status, &str, Option<&str>)]) -> Report {
+fn report(statuses: &[(Status, Code, Option<Action>)]) -> Report {
     let raw = include_bytes!("../../../events-fixtures/health-ecs-services-pipe.json");
     let Ok(Parsed::Retirement(notice)) = parse_slice(raw) else {
         panic!("fixture is a retirement notice");
@@ -109,11 +110,11 @@ fn report(statuses: &[(Status, &str, Option<&str>)]) -> Report {
                     service: format!("s{i}"),
                 }),
                 *status,
-                code,
+                *code,
                 "test",
             );
             match action {
-                Some(a) => o.with_action(a),
+                Some(a) => o.with_action(*a),
                 None => o,
             }
         })
@@ -128,19 +129,19 @@ fn every_line_is_valid_emf() {
     let r = report(&[
         (
             Status::Acted,
-            code::FORCED_NEW_DEPLOYMENT,
-            Some("force_new_deployment"),
+            Code::ForcedNewDeployment,
+            Some(Action::ForceNewDeployment),
         ),
         (
             Status::Acted,
-            code::FORCED_NEW_DEPLOYMENT,
-            Some("force_new_deployment"),
+            Code::ForcedNewDeployment,
+            Some(Action::ForceNewDeployment),
         ),
-        (Status::Skipped, code::NOT_FOUND, None),
+        (Status::Skipped, Code::NotFound, None),
         (
             Status::Failed,
-            code::THROTTLED,
-            Some("force_new_deployment"),
+            Code::Throttled,
+            Some(Action::ForceNewDeployment),
         ),
     ]);
     let docs = documents(&r, DEFAULT_NAMESPACE, "ecs-retirement", at(NOW));
@@ -162,15 +163,15 @@ fn outcomes_are_counted_by_action_and_result() {
     let r = report(&[
         (
             Status::Acted,
-            code::FORCED_NEW_DEPLOYMENT,
-            Some("force_new_deployment"),
+            Code::ForcedNewDeployment,
+            Some(Action::ForceNewDeployment),
         ),
         (
             Status::Acted,
-            code::FORCED_NEW_DEPLOYMENT,
-            Some("force_new_deployment"),
+            Code::ForcedNewDeployment,
+            Some(Action::ForceNewDeployment),
         ),
-        (Status::Skipped, code::NOT_FOUND, None),
+        (Status::Skipped, Code::NotFound, None),
     ]);
     let docs = documents(&r, "NS", "f", at(NOW));
     let count = |action: &str, result: &str| {
@@ -194,8 +195,8 @@ fn time_to_remediate_runs_from_the_notice_and_headroom_to_the_deadline() {
     // The fixture was published 2026-11-20T09:00Z and retires from 2026-11-27T09:00Z.
     let r = report(&[(
         Status::Acted,
-        code::FORCED_NEW_DEPLOYMENT,
-        Some("force_new_deployment"),
+        Code::ForcedNewDeployment,
+        Some(Action::ForceNewDeployment),
     )]);
     let docs = documents(&r, "NS", "f", at(NOW));
     let ttr = docs
@@ -210,11 +211,11 @@ fn time_to_remediate_runs_from_the_notice_and_headroom_to_the_deadline() {
 
 #[test]
 fn many_acted_resources_are_split_into_documents_of_at_most_100_values() {
-    let many: Vec<(Status, &str, Option<&str>)> = vec![
+    let many: Vec<(Status, Code, Option<Action>)> = vec![
         (
             Status::Acted,
-            code::FORCED_NEW_DEPLOYMENT,
-            Some("force_new_deployment")
+            Code::ForcedNewDeployment,
+            Some(Action::ForceNewDeployment)
         );
         250
     ];

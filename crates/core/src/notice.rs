@@ -24,6 +24,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+use crate::names::EventCode;
 use crate::target::{parse_entity, Target};
 
 /// AWS Health `source` / `detail-type` of the events this project handles.
@@ -100,7 +101,7 @@ pub struct Ignored {
     pub source: String,
     pub detail_type: String,
     /// Stable machine-readable reason: `closed_event`, `other_event_type`, `unsupported_source`.
-    pub code: &'static str,
+    pub code: EventCode,
     pub reason: String,
 }
 
@@ -176,7 +177,7 @@ pub fn parse_value(input: Value) -> Result<Parsed, ParseError> {
         _ => Ok(Parsed::Ignored(Ignored {
             event_id: event.id,
             event_arn: None,
-            code: "unsupported_source",
+            code: EventCode::UnsupportedSource,
             reason: format!(
                 "no parser for source {:?} / detail-type {:?}",
                 event.source, event.detail_type
@@ -190,7 +191,7 @@ pub fn parse_value(input: Value) -> Result<Parsed, ParseError> {
 fn parse_health(event: EventBridgeEvent<Value>) -> Result<Parsed, ParseError> {
     let detail: HealthDetail =
         serde_json::from_value(event.detail).map_err(ParseError::HealthDetail)?;
-    let ignored = |code: &'static str, reason: String| {
+    let ignored = |code: EventCode, reason: String| {
         Ok(Parsed::Ignored(Ignored {
             event_id: event.id.clone(),
             event_arn: detail.event_arn.clone(),
@@ -205,7 +206,7 @@ fn parse_health(event: EventBridgeEvent<Value>) -> Result<Parsed, ParseError> {
     let code = detail.event_type_code.as_deref().unwrap_or_default();
     if service != "ECS" || code != ECS_RETIREMENT_CODE {
         return ignored(
-            "other_event_type",
+            EventCode::OtherEventType,
             format!("Health event {service}/{code} is not an ECS task patching retirement"),
         );
     }
@@ -217,7 +218,7 @@ fn parse_health(event: EventBridgeEvent<Value>) -> Result<Parsed, ParseError> {
     });
     if status == Some(EventStatus::Closed) {
         return ignored(
-            "closed_event",
+            EventCode::ClosedEvent,
             "the Health event is closed: the retirement is over".into(),
         );
     }

@@ -10,7 +10,8 @@ use std::fmt::Write as _;
 
 use serde_json::{json, Value};
 
-use crate::outcome::{code, Disposition, Outcome, Report, Status};
+use crate::names::Code;
+use crate::outcome::{Disposition, Outcome, Report, Status};
 
 /// Resources listed one by one before the rest are summarised (chat messages have to stay short).
 const MAX_LISTED: usize = 25;
@@ -75,7 +76,7 @@ pub fn next_steps(report: &Report) -> Vec<String> {
     }
     if any(&|o| {
         o.status == Status::Skipped
-            && [code::EXTERNAL_CONTROLLER, code::OWNED_BY_ORCHESTRATOR].contains(&o.code.as_str())
+            && [Code::ExternalController, Code::OwnedByOrchestrator].contains(&o.code)
     }) {
         steps.push(format!(
             "Some resources are managed elsewhere (external controller, Step Functions, Batch…): replace them yourself{deadline}."
@@ -254,10 +255,10 @@ mod tests {
             Outcome::new(
                 service("web"),
                 Status::Acted,
-                code::FORCED_NEW_DEPLOYMENT,
+                Code::ForcedNewDeployment,
                 "forced",
             ),
-            Outcome::failed(service("api"), code::THROTTLED, "throttled", true),
+            Outcome::failed(service("api"), Code::Throttled, "throttled", true),
         ]);
         let m = chatbot(&r);
         assert_eq!(m["version"], "1.0");
@@ -303,7 +304,7 @@ mod tests {
                 Outcome::new(
                     service(&format!("s{i}")),
                     Status::Acted,
-                    code::FORCED_NEW_DEPLOYMENT,
+                    Code::ForcedNewDeployment,
                     "forced",
                 )
             })
@@ -322,7 +323,7 @@ mod tests {
                 Outcome::new(
                     service(&format!("service-with-a-long-name-{i}")),
                     Status::Acted,
-                    code::FORCED_NEW_DEPLOYMENT,
+                    Code::ForcedNewDeployment,
                     "new deployment forced: ECS replaces the tasks under the service's deployment settings",
                 )
             })
@@ -343,7 +344,7 @@ mod tests {
     fn the_subject_is_ascii_and_fits_sns() {
         let r = report(vec![Outcome::failed(
             service("api"),
-            code::API_ERROR,
+            Code::ApiError,
             "x",
             false,
         )]);

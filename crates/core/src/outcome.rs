@@ -9,6 +9,7 @@ use std::fmt::Write as _;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
+use crate::names::{Action, Code, EventCode};
 use crate::notice::{Ignored, ParseError, PodNotice, RetirementNotice};
 use crate::target::Target;
 
@@ -44,46 +45,15 @@ impl Status {
     }
 }
 
-/// Stable outcome codes.
-pub mod code {
-    pub const FORCED_NEW_DEPLOYMENT: &str = "forced_new_deployment";
-    pub const WOULD_FORCE_NEW_DEPLOYMENT: &str = "would_force_new_deployment";
-    pub const ALREADY_REPLACED: &str = "already_replaced";
-    pub const NOT_FOUND: &str = "not_found";
-    pub const UNRECOGNIZED_ENTITY: &str = "unrecognized_entity";
-    pub const OTHER_ACCOUNT: &str = "other_account";
-    pub const OTHER_REGION: &str = "other_region";
-    pub const THROTTLED: &str = "throttled";
-    pub const API_ERROR: &str = "api_error";
-    pub const TIME_BUDGET_EXHAUSTED: &str = "time_budget_exhausted";
-    pub const CODEDEPLOY_DEPLOYMENT_CREATED: &str = "codedeploy_deployment_created";
-    pub const WOULD_CREATE_CODEDEPLOY_DEPLOYMENT: &str = "would_create_codedeploy_deployment";
-    pub const DEPLOYMENT_IN_PROGRESS: &str = "deployment_in_progress";
-    pub const NO_DEPLOYMENT_GROUP: &str = "no_deployment_group";
-    pub const CANNOT_BUILD_APPSPEC: &str = "cannot_build_appspec";
-    pub const EXTERNAL_CONTROLLER: &str = "external_controller";
-    pub const OWNED_BY_ORCHESTRATOR: &str = "owned_by_orchestrator";
-    pub const OPTED_OUT: &str = "opted_out";
-    pub const NOT_OPTED_IN: &str = "not_opted_in";
-    /// A task that is already stopped or unknown.
-    pub const GONE: &str = "gone";
-    pub const RELAUNCHED: &str = "relaunched";
-    pub const WOULD_RELAUNCH: &str = "would_relaunch";
-    pub const REPLACEMENT_PENDING: &str = "replacement_pending";
-    pub const REPLACEMENT_FAILED: &str = "replacement_failed";
-    pub const DEFERRED: &str = "deferred";
-    pub const WOULD_DEFER: &str = "would_defer";
-}
-
 /// The single final word on one affected resource.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Outcome {
     pub target: Target,
     pub status: Status,
-    pub code: String,
+    pub code: Code,
     /// The remediation this resource calls for (`force_new_deployment`, …), when there is one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub action: Option<String>,
+    pub action: Option<Action>,
     pub reason: String,
     #[serde(default)]
     pub retryable: bool,
@@ -96,11 +66,11 @@ pub struct Outcome {
 }
 
 impl Outcome {
-    pub fn new(target: Target, status: Status, code: &str, reason: impl Into<String>) -> Self {
+    pub fn new(target: Target, status: Status, code: Code, reason: impl Into<String>) -> Self {
         Outcome {
             target,
             status,
-            code: code.to_owned(),
+            code,
             action: None,
             reason: reason.into(),
             retryable: false,
@@ -109,7 +79,7 @@ impl Outcome {
         }
     }
 
-    pub fn failed(target: Target, code: &str, reason: impl Into<String>, retryable: bool) -> Self {
+    pub fn failed(target: Target, code: Code, reason: impl Into<String>, retryable: bool) -> Self {
         Outcome {
             retryable,
             ..Outcome::new(target, Status::Failed, code, reason)
@@ -128,8 +98,8 @@ impl Outcome {
         self
     }
 
-    pub fn with_action(mut self, action: &str) -> Self {
-        self.action = Some(action.to_owned());
+    pub fn with_action(mut self, action: Action) -> Self {
+        self.action = Some(action);
         self
     }
 
@@ -176,7 +146,7 @@ pub struct Report {
     pub message: String,
     /// Stable code for ignored/rejected events (`closed_event`, `malformed_input`…).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub code: Option<String>,
+    pub code: Option<EventCode>,
     pub outcomes: Vec<Outcome>,
     pub summary: Summary,
     /// When the notice was published (handled events): the start of time-to-remediate.
@@ -254,7 +224,7 @@ impl Report {
             event_arn: ignored.event_arn.clone(),
             dry_run,
             message: format!("nothing to do: {}", ignored.reason),
-            code: Some(ignored.code.to_owned()),
+            code: Some(ignored.code),
             outcomes: Vec::new(),
             summary: Summary::default(),
             published_at: None,
@@ -270,7 +240,7 @@ impl Report {
             event_arn: None,
             dry_run,
             message: format!("input rejected: {error}"),
-            code: Some("malformed_input".to_owned()),
+            code: Some(EventCode::MalformedInput),
             outcomes: Vec::new(),
             summary: Summary::default(),
             published_at: None,
@@ -311,7 +281,7 @@ impl Report {
                         resource = %resource,
                         status = o.status.as_str(),
                         code = %o.code,
-                        action = o.action.as_deref().unwrap_or("-"),
+                        action = o.action.map_or("-", Action::as_str),
                         retryable = o.retryable,
                         deployment_before = o.deployment_before.as_deref().unwrap_or("-"),
                         deployment_after = o.deployment_after.as_deref().unwrap_or("-"),
@@ -328,10 +298,16 @@ impl Report {
             }
         }
         match self.disposition {
-            Disposition::Rejected => tracing::error!(code = "malformed_input", "{}", self.message),
+            Disposition::Rejected => {
+                tracing::error!(
+                    code = EventCode::MalformedInput.as_str(),
+                    "{}",
+                    self.message
+                )
+            }
             Disposition::Ignored => tracing::info!(
                 event_arn,
-                code = self.code.as_deref().unwrap_or("-"),
+                code = self.code.map_or("-", EventCode::as_str),
                 "{}",
                 self.message
             ),
@@ -378,7 +354,7 @@ impl Report {
                         if o.retryable {
                             format!("{} (retryable)", o.code)
                         } else {
-                            o.code.clone()
+                            o.code.to_string()
                         },
                         deployments,
                         o.reason.clone(),

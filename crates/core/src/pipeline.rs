@@ -15,6 +15,7 @@ use std::future::Future;
 use chrono::{DateTime, Utc};
 use tokio::time::Instant;
 
+use crate::names::EventCode;
 use crate::notice::{
     Ignored, ParseError, Parsed, PodNotice, RetirementNotice, EKS_DETAIL_TYPE, EKS_SOURCE,
     HEALTH_DETAIL_TYPE, HEALTH_SOURCE,
@@ -170,7 +171,7 @@ pub fn claim_retirement(parsed: Parsed) -> Claim<RetirementNotice> {
             event_arn: None,
             source: EKS_SOURCE.into(),
             detail_type: EKS_DETAIL_TYPE.into(),
-            code: "wrong_function",
+            code: EventCode::WrongFunction,
             reason: format!(
                 "EKS Fargate pod {}/{} in cluster {}: the eks-fargate-pod function handles it",
                 pod.namespace, pod.pod, pod.cluster
@@ -189,7 +190,7 @@ pub fn claim_pod(parsed: Parsed) -> Claim<PodNotice> {
             event_arn: Some(notice.event_arn.clone()),
             source: HEALTH_SOURCE.into(),
             detail_type: HEALTH_DETAIL_TYPE.into(),
-            code: "wrong_function",
+            code: EventCode::WrongFunction,
             reason: "an ECS retirement notice: the ecs-retirement function handles it".into(),
         }),
     }

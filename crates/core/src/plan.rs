@@ -2,15 +2,11 @@
 
 use chrono::{DateTime, Utc};
 
+use crate::names::{Action, Code};
 use crate::notice::RetirementNotice;
-use crate::outcome::{code, Outcome, Status};
+use crate::outcome::{Outcome, Status};
 use crate::ports::{BlueGreenSpec, CodeDeployment, Controller, ServiceObservation};
 use crate::target::{ServiceRef, Target};
-
-/// Action names, shared by outcomes, logs and metrics.
-pub const FORCE_NEW_DEPLOYMENT: &str = "force_new_deployment";
-pub const CODEDEPLOY_REDEPLOY: &str = "codedeploy_redeploy";
-pub const REPLACE_TASK_SET: &str = "replace_task_set";
 
 /// What to do with one service.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -38,7 +34,7 @@ pub fn plan_service(
         return ServiceDecision::Final(Outcome::new(
             target,
             Status::Skipped,
-            code::NOT_FOUND,
+            Code::NotFound,
             format!(
                 "service not found ({}): nothing left to retire",
                 missing_reason.unwrap_or("not returned by DescribeServices")
@@ -49,7 +45,7 @@ pub fn plan_service(
         return ServiceDecision::Final(Outcome::new(
             target,
             Status::Skipped,
-            code::NOT_FOUND,
+            Code::NotFound,
             format!("service is {}: nothing left to retire", observed.status),
         ));
     }
@@ -66,20 +62,20 @@ pub fn plan_service(
                 Outcome::new(
                     target,
                     Status::Skipped,
-                    code::EXTERNAL_CONTROLLER,
+                    Code::ExternalController,
                     format!(
                         "external controller: its tasks are yours to replace. Replace the task set of {service_name} \
                          with the same task definition (CreateTaskSet → UpdateServicePrimaryTaskSet → \
                          DeleteTaskSet) before the retirement date"
                     ),
                 )
-                .with_action(REPLACE_TASK_SET),
+                .with_action(Action::ReplaceTaskSet),
             );
         }
         Controller::Unknown(other) => {
             return ServiceDecision::Final(Outcome::failed(
                 target,
-                code::API_ERROR,
+                Code::ApiError,
                 format!("unknown deployment controller {other:?}: not acting on it"),
                 false,
             ))
@@ -93,7 +89,7 @@ pub fn plan_service(
                     Outcome::new(
                         target,
                         Status::AlreadyDone,
-                        code::ALREADY_REPLACED,
+                        Code::AlreadyReplaced,
                         format!(
                             "PRIMARY deployment {} was created at {} after the notice ({}): tasks already replaced",
                             deployment.id,
@@ -101,7 +97,7 @@ pub fn plan_service(
                             published_at.to_rfc3339()
                         ),
                     )
-                    .with_action(FORCE_NEW_DEPLOYMENT)
+                    .with_action(Action::ForceNewDeployment)
                     .with_deployments(None, Some(deployment.id.clone())),
                 );
             }
@@ -135,13 +131,13 @@ pub fn check_codedeploy(
             Outcome::new(
                 target,
                 Status::AlreadyDone,
-                code::ALREADY_REPLACED,
+                Code::AlreadyReplaced,
                 format!(
                     "CodeDeploy deployment {} ({}) was created after the notice: it replaces the tasks",
                     newer.id, newer.status
                 ),
             )
-            .with_action(CODEDEPLOY_REDEPLOY)
+            .with_action(Action::CodedeployRedeploy)
             .with_deployments(None, Some(newer.id.clone())),
         ));
     }
@@ -149,7 +145,7 @@ pub fn check_codedeploy(
         return CodeDeployCheck::Final(Box::new(
             Outcome::failed(
                 target,
-                code::DEPLOYMENT_IN_PROGRESS,
+                Code::DeploymentInProgress,
                 format!(
                     "CodeDeploy deployment {} of {}/{} is {} since before the notice; one deployment per group \
                      at a time: a later attempt redeploys",
@@ -157,7 +153,7 @@ pub fn check_codedeploy(
                 ),
                 true,
             )
-            .with_action(CODEDEPLOY_REDEPLOY),
+            .with_action(Action::CodedeployRedeploy),
         ));
     }
     if let Some(previous) = previous.filter(|d| after_notice(d)) {
@@ -165,20 +161,18 @@ pub fn check_codedeploy(
             Outcome::new(
                 target,
                 Status::AlreadyDone,
-                code::ALREADY_REPLACED,
+                Code::AlreadyReplaced,
                 format!(
                     "the PRIMARY task set comes from CodeDeploy deployment {}, created after the notice",
                     previous.id
                 ),
             )
-            .with_action(CODEDEPLOY_REDEPLOY)
+            .with_action(Action::CodedeployRedeploy)
             .with_deployments(None, Some(previous.id.clone())),
         ));
     }
     CodeDeployCheck::Proceed
 }
-
-pub const RELAUNCH_TASK: &str = "relaunch_task";
 
 /// The tag a replacement carries, naming the id of the task it replaces. It is how a retry or
 /// a redelivered notice finds the replacement instead of starting a second one.
@@ -238,7 +232,7 @@ pub fn plan_task<L>(
         return TaskDecision::Final(Outcome::new(
             target.clone(),
             Status::Skipped,
-            code::GONE,
+            Code::Gone,
             "task not found: already gone, nothing to relaunch",
         ));
     };
@@ -246,7 +240,7 @@ pub fn plan_task<L>(
         return TaskDecision::Final(Outcome::new(
             target.clone(),
             Status::Skipped,
-            code::GONE,
+            Code::Gone,
             format!(
                 "task is {} (desired {}): already gone, nothing to relaunch",
                 task.last_status, task.desired_status
@@ -268,10 +262,10 @@ pub fn plan_task<L>(
             Outcome::new(
                 target.clone(),
                 Status::Skipped,
-                code::OWNED_BY_ORCHESTRATOR,
+                Code::OwnedByOrchestrator,
                 format!("task was started by {owner}, which runs it again on its own terms: not relaunched behind its back"),
             )
-            .with_action(RELAUNCH_TASK),
+            .with_action(Action::RelaunchTask),
         );
     }
     TaskDecision::Relaunch
@@ -342,7 +336,7 @@ pub fn consent_by(
         return Some(Outcome::new(
             target.clone(),
             Status::Skipped,
-            code::OPTED_OUT,
+            Code::OptedOut,
             format!("opted out: {on} is {verb} {SKIP_TAG}=true"),
         ));
     }
@@ -350,7 +344,7 @@ pub fn consent_by(
         return Some(Outcome::new(
             target.clone(),
             Status::Skipped,
-            code::NOT_OPTED_IN,
+            Code::NotOptedIn,
             format!(
                 "opt-in mode: neither the resource nor its {parent_kind} is {verb} {ENABLED_TAG}=true"
             ),
@@ -368,12 +362,12 @@ pub fn out_of_scope(
     notice: &RetirementNotice,
     account: Option<&str>,
     region: Option<&str>,
-) -> Option<(&'static str, String)> {
+) -> Option<(Code, String)> {
     // Organization view: Health aggregates events of member accounts into this one.
     if let (Some(affected), Some(receiving)) = (&notice.affected_account, &notice.account) {
         if affected != receiving {
             return Some((
-                code::OTHER_ACCOUNT,
+                Code::OtherAccount,
                 format!("resources are in account {affected}, the event was received in {receiving}: deploy the remediator in {affected}"),
             ));
         }
@@ -387,7 +381,7 @@ pub fn out_of_scope(
     ) {
         if affected != ours {
             return Some((
-                code::OTHER_ACCOUNT,
+                Code::OtherAccount,
                 format!("resources are in account {affected}; this remediator acts in {ours}: deploy it in that account"),
             ));
         }
@@ -395,7 +389,7 @@ pub fn out_of_scope(
     if let (Some(theirs), Some(ours)) = (notice.region.as_deref(), region) {
         if theirs != ours {
             return Some((
-                code::OTHER_REGION,
+                Code::OtherRegion,
                 format!("resources are in {theirs}; this remediator acts in {ours}: deploy it in that Region"),
             ));
         }

@@ -11,22 +11,11 @@
 
 use chrono::{DateTime, SecondsFormat, SubsecRound, Utc};
 
+use crate::names::Code;
 use crate::notice::PodNotice;
 use crate::outcome::{Outcome, Status};
 use crate::pipeline::pod_target;
 use crate::plan::{consent_by, Marking};
-
-/// Stable outcome codes of the pod path.
-pub mod code {
-    pub use crate::outcome::code::{API_ERROR, GONE};
-
-    pub const RESTARTED: &str = "restarted";
-    pub const WOULD_RESTART: &str = "would_restart";
-    pub const ALREADY_RESTARTED: &str = "already_restarted";
-    pub const ROLLOUT_IN_PROGRESS: &str = "rollout_in_progress";
-    pub const NO_OWNER: &str = "no_owner_to_restart";
-    pub const TOO_LATE: &str = "too_late";
-}
 
 /// A workload kind that a rolling restart applies to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -152,13 +141,13 @@ pub fn plan_pod(
     opt_in_only: bool,
 ) -> Step {
     let target = pod_target(notice);
-    let skipped = |code: &str, reason: String| {
+    let skipped = |code: Code, reason: String| {
         Step::Final(Outcome::new(target.clone(), Status::Skipped, code, reason))
     };
     // Checked before any read: past the termination time EKS deletes the pod regardless.
     if now >= notice.scheduled_termination {
         return skipped(
-            code::TOO_LATE,
+            Code::TooLate,
             format!(
                 "EKS scheduled the pod's deletion for {}; it is too late to restart ahead of it",
                 notice.scheduled_termination.to_rfc3339()
@@ -167,7 +156,7 @@ pub fn plan_pod(
     }
     let pod = match &observed.pod {
         None => return Step::Look(Look::Pod),
-        Some(Seen::Missing) => return skipped(code::GONE, "pod is already gone".to_owned()),
+        Some(Seen::Missing) => return skipped(Code::Gone, "pod is already gone".to_owned()),
         Some(Seen::Found(pod)) => pod,
     };
     // The eviction error usually names the PodDisruptionBudget that made EKS give up: when
@@ -188,7 +177,7 @@ pub fn plan_pod(
                 Some(d) => (WorkloadKind::Deployment, d.name.clone()),
                 None => {
                     return skipped(
-                        code::NO_OWNER,
+                        Code::NoOwnerToRestart,
                         format!(
                             "pod belongs to ReplicaSet {} that no Deployment owns: nothing to restart{hint}",
                             owner.name
@@ -203,7 +192,7 @@ pub fn plan_pod(
         Some(owner) if owner.kind == "DaemonSet" => (WorkloadKind::DaemonSet, owner.name.clone()),
         Some(owner) => {
             return skipped(
-                code::NO_OWNER,
+                Code::NoOwnerToRestart,
                 format!(
                     "pod is owned by {} {}, which has no rolling restart{hint}",
                     owner.kind, owner.name
@@ -212,7 +201,7 @@ pub fn plan_pod(
         }
         None => {
             return skipped(
-                code::NO_OWNER,
+                Code::NoOwnerToRestart,
                 format!(
                     "bare pod without an owner: nothing to restart; EKS deletes it at {}{hint}",
                     notice.scheduled_termination.to_rfc3339()
@@ -223,7 +212,7 @@ pub fn plan_pod(
     let label = label(notice, kind, &name);
     let workload = match &observed.workload {
         None => return Step::Look(Look::Workload(kind, name)),
-        Some(Seen::Missing) => return skipped(code::GONE, format!("{label} is already gone")),
+        Some(Seen::Missing) => return skipped(Code::Gone, format!("{label} is already gone")),
         Some(Seen::Found(workload)) => workload,
     };
     // `restartedAt` has whole seconds (as kubectl writes it): compare at that precision.
@@ -232,7 +221,7 @@ pub fn plan_pod(
         return Step::Final(Outcome::new(
             target,
             Status::AlreadyDone,
-            code::ALREADY_RESTARTED,
+            Code::AlreadyRestarted,
             format!(
                 "{label} was restarted at {} after the event: its pods are being replaced",
                 at.to_rfc3339()
@@ -243,7 +232,7 @@ pub fn plan_pod(
         return Step::Final(Outcome::new(
             target,
             Status::AlreadyDone,
-            code::ROLLOUT_IN_PROGRESS,
+            Code::RolloutInProgress,
             format!("{label} is mid-rollout: its pods are being replaced already"),
         ));
     }
@@ -253,7 +242,7 @@ pub fn plan_pod(
         Some(NamespaceSeen::Forbidden) => {
             return Step::Final(Outcome::failed(
                 target,
-                code::API_ERROR,
+                Code::ApiError,
                 format!(
                     "{label}: not restarted: cannot read namespace {} for its retirement-remediator annotations (forbidden); apply infra/kubernetes/rbac.yaml, which allows get on namespaces",
                     notice.namespace
@@ -288,7 +277,7 @@ pub fn would_restart(notice: &PodNotice, kind: WorkloadKind, name: &str) -> Outc
     Outcome::new(
         pod_target(notice),
         Status::Planned,
-        code::WOULD_RESTART,
+        Code::WouldRestart,
         format!("dry run: would restart {}", label(notice, kind, name)),
     )
 }
@@ -298,7 +287,7 @@ pub fn restarted(notice: &PodNotice, kind: WorkloadKind, name: &str, stamp: &str
     Outcome::new(
         pod_target(notice),
         Status::Acted,
-        code::RESTARTED,
+        Code::Restarted,
         format!(
             "{} restarted (restartedAt {stamp}) before EKS deletes the pod at {}",
             label(notice, kind, name),
@@ -309,7 +298,7 @@ pub fn restarted(notice: &PodNotice, kind: WorkloadKind, name: &str, stamp: &str
 
 /// The outcome of a Kubernetes API call that failed; `reason` is the client's error.
 pub fn api_error(notice: &PodNotice, reason: impl Into<String>, retryable: bool) -> Outcome {
-    Outcome::failed(pod_target(notice), code::API_ERROR, reason, retryable)
+    Outcome::failed(pod_target(notice), Code::ApiError, reason, retryable)
 }
 
 /// How outcomes name a workload: `Deployment shop/web`.

@@ -94,8 +94,8 @@ fn outcome(step: Step) -> Outcome {
     }
 }
 
-fn said(o: &Outcome) -> (Status, &str) {
-    (o.status, o.code.as_str())
+fn said(o: &Outcome) -> (Status, Code) {
+    (o.status, o.code)
 }
 
 fn restart_web() -> Step {
@@ -156,7 +156,7 @@ fn a_notice_past_its_termination_time_is_too_late_before_any_look() {
 
     let o = outcome(plan_pod(&late, &Observed::default(), now(), false));
 
-    assert_eq!(said(&o), (Status::Skipped, code::TOO_LATE));
+    assert_eq!(said(&o), (Status::Skipped, Code::TooLate));
     assert!(o.reason.contains("too late"), "{}", o.reason);
 }
 
@@ -167,14 +167,14 @@ fn a_pod_already_gone_is_reported_gone() {
         ..Observed::default()
     };
 
-    assert_eq!(said(&outcome(plan(&seen))), (Status::Skipped, code::GONE));
+    assert_eq!(said(&outcome(plan(&seen))), (Status::Skipped, Code::Gone));
 }
 
 #[test]
 fn a_bare_pod_has_nothing_to_restart_and_the_reason_points_at_the_budget() {
     let o = outcome(plan(&pod_owned_by(None)));
 
-    assert_eq!(said(&o), (Status::Skipped, code::NO_OWNER));
+    assert_eq!(said(&o), (Status::Skipped, Code::NoOwnerToRestart));
     assert!(o.reason.contains("bare pod"), "{}", o.reason);
     assert!(o.reason.contains("PodDisruptionBudget"), "{}", o.reason);
 }
@@ -183,7 +183,7 @@ fn a_bare_pod_has_nothing_to_restart_and_the_reason_points_at_the_budget() {
 fn a_job_pod_has_no_rolling_restart() {
     let o = outcome(plan(&pod_owned_by(owner("Job", "nightly-report"))));
 
-    assert_eq!(said(&o), (Status::Skipped, code::NO_OWNER));
+    assert_eq!(said(&o), (Status::Skipped, Code::NoOwnerToRestart));
     assert!(
         o.reason
             .contains("owned by Job nightly-report, which has no rolling restart"),
@@ -201,7 +201,7 @@ fn a_replica_set_no_deployment_owns_has_nothing_to_restart() {
 
     let o = outcome(plan(&seen));
 
-    assert_eq!(said(&o), (Status::Skipped, code::NO_OWNER));
+    assert_eq!(said(&o), (Status::Skipped, Code::NoOwnerToRestart));
     assert!(
         o.reason.contains("ReplicaSet web-5d8c9c5d4b"),
         "{}",
@@ -218,7 +218,7 @@ fn a_workload_already_gone_is_reported_gone_by_its_name() {
 
     let o = outcome(plan(&seen));
 
-    assert_eq!(said(&o), (Status::Skipped, code::GONE));
+    assert_eq!(said(&o), (Status::Skipped, Code::Gone));
     assert_eq!(o.reason, "Deployment shop/web is already gone");
 }
 
@@ -231,7 +231,7 @@ fn a_restart_after_the_event_means_already_restarted_with_no_namespace_read() {
 
     let o = outcome(plan(&seen));
 
-    assert_eq!(said(&o), (Status::AlreadyDone, code::ALREADY_RESTARTED));
+    assert_eq!(said(&o), (Status::AlreadyDone, Code::AlreadyRestarted));
     assert!(
         o.reason.starts_with("Deployment shop/web was restarted at"),
         "{}",
@@ -250,7 +250,7 @@ fn a_restart_in_the_same_second_as_a_sub_second_event_counts_as_after_it() {
 
     let o = outcome(plan_pod(&precise, &seen, now(), false));
 
-    assert_eq!(said(&o), (Status::AlreadyDone, code::ALREADY_RESTARTED));
+    assert_eq!(said(&o), (Status::AlreadyDone, Code::AlreadyRestarted));
 }
 
 #[test]
@@ -272,7 +272,7 @@ fn a_workload_mid_rollout_is_left_to_finish_without_reading_the_namespace() {
 
     let o = outcome(plan(&seen));
 
-    assert_eq!(said(&o), (Status::AlreadyDone, code::ROLLOUT_IN_PROGRESS));
+    assert_eq!(said(&o), (Status::AlreadyDone, Code::RolloutInProgress));
     assert!(
         o.reason.contains("Deployment shop/web is mid-rollout"),
         "{}",
@@ -292,7 +292,7 @@ fn a_workload_annotated_skip_is_opted_out() {
 
     let o = outcome(plan(&seen));
 
-    assert_eq!(said(&o), (Status::Skipped, crate::outcome::code::OPTED_OUT));
+    assert_eq!(said(&o), (Status::Skipped, Code::OptedOut));
     assert_eq!(
         o.reason,
         "Deployment shop/web: opted out: the resource is annotated retirement-remediator/skip=true"
@@ -305,7 +305,7 @@ fn a_namespace_annotated_skip_opts_out_its_workloads() {
 
     let o = outcome(plan(&seen));
 
-    assert_eq!(said(&o), (Status::Skipped, crate::outcome::code::OPTED_OUT));
+    assert_eq!(said(&o), (Status::Skipped, Code::OptedOut));
     assert!(
         o.reason.contains("its namespace is annotated"),
         "{}",
@@ -322,10 +322,7 @@ fn opt_in_mode_without_any_annotation_is_not_opted_in() {
         true,
     ));
 
-    assert_eq!(
-        said(&o),
-        (Status::Skipped, crate::outcome::code::NOT_OPTED_IN)
-    );
+    assert_eq!(said(&o), (Status::Skipped, Code::NotOptedIn));
     assert!(
         o.reason.starts_with("Deployment shop/web: opt-in mode"),
         "{}",
@@ -361,7 +358,7 @@ fn a_namespace_it_may_not_read_stops_the_restart_for_good_and_names_the_rbac_fix
 
     assert_eq!(
         (said(&o), o.retryable),
-        ((Status::Failed, code::API_ERROR), false)
+        ((Status::Failed, Code::ApiError), false)
     );
     assert!(
         o.reason.contains("infra/kubernetes/rbac.yaml"),
@@ -403,7 +400,7 @@ fn every_outcome_is_about_the_pod_the_notice_names() {
 fn a_dry_run_restart_is_planned_and_names_the_workload() {
     let o = would_restart(&notice(), WorkloadKind::StatefulSet, "db");
 
-    assert_eq!(said(&o), (Status::Planned, code::WOULD_RESTART));
+    assert_eq!(said(&o), (Status::Planned, Code::WouldRestart));
     assert_eq!(o.reason, "dry run: would restart StatefulSet shop/db");
 }
 
@@ -413,7 +410,7 @@ fn a_done_restart_says_the_stamp_it_wrote_and_when_eks_deletes_the_pod() {
 
     let o = restarted(&notice(), WorkloadKind::Deployment, "web", &stamp);
 
-    assert_eq!(said(&o), (Status::Acted, code::RESTARTED));
+    assert_eq!(said(&o), (Status::Acted, Code::Restarted));
     assert_eq!(
         o.reason,
         "Deployment shop/web restarted (restartedAt 2026-11-25T10:05:00Z) before EKS deletes the pod at 2026-11-30T12:00:00+00:00"
@@ -434,7 +431,7 @@ fn an_api_error_keeps_the_clients_words_and_retryability() {
 
     assert_eq!(
         (said(&o), o.retryable),
-        ((Status::Failed, code::API_ERROR), true)
+        ((Status::Failed, Code::ApiError), true)
     );
     assert_eq!(o.reason, "ApiError: Internal error (500)");
 }

@@ -61,7 +61,7 @@ fn decide(observed: &Observed) -> ServiceDecision {
 
 fn final_outcome(decision: ServiceDecision) -> (Status, String, bool) {
     match decision {
-        ServiceDecision::Final(o) => (o.status, o.code, o.retryable),
+        ServiceDecision::Final(o) => (o.status, o.code.to_string(), o.retryable),
         other => panic!("expected a final outcome, got {other:?}"),
     }
 }
@@ -198,7 +198,7 @@ mod codedeploy_history {
 
     fn outcome(check: CodeDeployCheck) -> (Status, String, bool) {
         match check {
-            CodeDeployCheck::Final(o) => (o.status, o.code.clone(), o.retryable),
+            CodeDeployCheck::Final(o) => (o.status, o.code.to_string(), o.retryable),
             CodeDeployCheck::Proceed => panic!("expected a final outcome"),
         }
     }
@@ -276,7 +276,7 @@ mod standalone_tasks {
 
     fn code_of(decision: TaskDecision) -> String {
         match decision {
-            TaskDecision::Final(o) => o.code,
+            TaskDecision::Final(o) => o.code.to_string(),
             other => panic!("expected a final outcome, got {other:?}"),
         }
     }
@@ -373,11 +373,11 @@ mod operator_consent {
         let skip = tags(&[("retirement-remediator/skip", "TRUE")]);
         let enabled = tags(&[("retirement-remediator/enabled", "true")]);
         assert_eq!(
-            consent(&target(), &skip, &[], false).map(|o| o.code),
+            consent(&target(), &skip, &[], false).map(|o| o.code.to_string()),
             Some("opted_out".into())
         );
         assert_eq!(
-            consent(&target(), &enabled, &skip, true).map(|o| o.code),
+            consent(&target(), &enabled, &skip, true).map(|o| o.code.to_string()),
             Some("opted_out".into())
         );
     }
@@ -399,7 +399,7 @@ mod operator_consent {
     fn opt_in_mode_needs_the_enabled_tag_on_the_resource_or_its_cluster() {
         let enabled = tags(&[("retirement-remediator/enabled", "true")]);
         assert_eq!(
-            consent(&target(), &[], &[], true).map(|o| o.code),
+            consent(&target(), &[], &[], true).map(|o| o.code.to_string()),
             Some("not_opted_in".into())
         );
         assert_eq!(consent(&target(), &enabled, &[], true), None);
@@ -436,8 +436,8 @@ mod scope {
         }
     }
 
-    fn code_of(found: Option<(&'static str, String)>) -> Option<&'static str> {
-        found.map(|(code, _)| code)
+    fn code_of(found: Option<(remediator_core::Code, String)>) -> Option<&'static str> {
+        found.map(|(code, _)| code.as_str())
     }
 
     #[test]
@@ -448,7 +448,9 @@ mod scope {
             Some("us-east-1"),
         );
         let found = out_of_scope(&n, Some("111111111111"), Some("us-east-1"));
-        let (code, reason) = found.clone().unwrap_or_default();
+        let (code, reason) = found
+            .clone()
+            .unwrap_or_else(|| panic!("out of scope expected"));
         assert_eq!(code, "other_account");
         assert!(reason.contains("account 222222222222"), "{reason}");
         assert!(reason.contains("received in 111111111111"), "{reason}");
@@ -459,8 +461,8 @@ mod scope {
     #[test]
     fn resources_of_another_account_than_the_clients_are_out_of_scope() {
         let n = notice(Some("222222222222"), None, Some("us-east-1"));
-        let (code, reason) =
-            out_of_scope(&n, Some("111111111111"), Some("us-east-1")).unwrap_or_default();
+        let (code, reason) = out_of_scope(&n, Some("111111111111"), Some("us-east-1"))
+            .unwrap_or_else(|| panic!("out of scope expected"));
         assert_eq!(code, "other_account");
         assert!(
             reason.contains("this remediator acts in 111111111111"),
@@ -481,8 +483,8 @@ mod scope {
     #[test]
     fn resources_in_another_region_are_out_of_scope() {
         let n = notice(Some("111111111111"), None, Some("eu-west-1"));
-        let (code, reason) =
-            out_of_scope(&n, Some("111111111111"), Some("us-east-1")).unwrap_or_default();
+        let (code, reason) = out_of_scope(&n, Some("111111111111"), Some("us-east-1"))
+            .unwrap_or_else(|| panic!("out of scope expected"));
         assert_eq!(code, "other_region");
         assert!(reason.contains("resources are in eu-west-1"), "{reason}");
         assert!(reason.contains("acts in us-east-1"), "{reason}");

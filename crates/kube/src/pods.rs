@@ -4,11 +4,12 @@
 use chrono::Utc;
 use remediator_core::outcome::{Outcome, Status};
 use remediator_core::pipeline::{claim_pod, pod_target, Claim, Remediate};
+use remediator_core::Code;
 use remediator_core::{Parsed, PodNotice, Settings};
 use tokio::time::Instant;
 
 use crate::connect::{ConnectError, EksConnector};
-use crate::restart::{code, PodRestarter};
+use crate::restart::PodRestarter;
 
 /// Restarts the owners of the pods EKS notices name, through cached per-cluster clients.
 pub struct PodRemediator {
@@ -58,8 +59,8 @@ fn connect_failure(notice: &PodNotice, e: &ConnectError) -> Outcome {
     let target = pod_target(notice);
     match e {
         ConnectError::ClusterNotFound(_) => {
-            Outcome::new(target, Status::Skipped, code::GONE, e.to_string())
+            Outcome::new(target, Status::Skipped, Code::Gone, e.to_string())
         }
-        _ => Outcome::failed(target, code::API_ERROR, e.to_string(), e.is_retryable()),
+        _ => Outcome::failed(target, Code::ApiError, e.to_string(), e.is_retryable()),
     }
 }

@@ -22,8 +22,6 @@ use remediator_core::pod::{
 use remediator_core::PodNotice;
 use serde_json::json;
 
-/// Stable outcome codes of the pod path (defined next to the planner that uses them).
-pub use remediator_core::pod::code;
 pub use remediator_core::pod::WorkloadKind;
 
 /// The annotation `kubectl rollout restart` sets.

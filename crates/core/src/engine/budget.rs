@@ -12,7 +12,8 @@ use std::time::Duration;
 use tokio::time::Instant;
 
 use super::Remediator;
-use crate::outcome::{code, Outcome, Status};
+use crate::names::Code;
+use crate::outcome::{Outcome, Status};
 use crate::ports::{ApiError, ApiErrorKind, CodeDeployApi, EcsServices, EcsTasks};
 use crate::target::Target;
 
@@ -38,7 +39,7 @@ pub(super) fn failure_outcome(target: &Target, e: Budget) -> Outcome {
     match e {
         Budget::Exhausted => Outcome::failed(
             target.clone(),
-            code::TIME_BUDGET_EXHAUSTED,
+            Code::TimeBudgetExhausted,
             "not reached before the invocation deadline: a retry picks it up",
             true,
         ),
@@ -46,26 +47,26 @@ pub(super) fn failure_outcome(target: &Target, e: Budget) -> Outcome {
             ApiErrorKind::NotFound => Outcome::new(
                 target.clone(),
                 Status::Skipped,
-                code::NOT_FOUND,
+                Code::NotFound,
                 format!("not found: {}", e.message),
             ),
             ApiErrorKind::Throttled => Outcome::failed(
                 target.clone(),
-                code::THROTTLED,
+                Code::Throttled,
                 format!("still throttled after backing off: {e}"),
                 true,
             ),
             ApiErrorKind::Transient => {
-                Outcome::failed(target.clone(), code::API_ERROR, e.to_string(), true)
+                Outcome::failed(target.clone(), Code::ApiError, e.to_string(), true)
             }
             ApiErrorKind::Busy => Outcome::failed(
                 target.clone(),
-                code::DEPLOYMENT_IN_PROGRESS,
+                Code::DeploymentInProgress,
                 e.to_string(),
                 true,
             ),
             ApiErrorKind::Rejected => {
-                Outcome::failed(target.clone(), code::API_ERROR, e.to_string(), false)
+                Outcome::failed(target.clone(), Code::ApiError, e.to_string(), false)
             }
         },
     }

@@ -12,9 +12,10 @@ use tokio::time::Instant;
 use super::budget::{failure_outcome, Budget};
 use super::Remediator;
 use crate::appspec;
+use crate::names::{Action, Code};
 use crate::notice::RetirementNotice;
-use crate::outcome::{code, Outcome, Status};
-use crate::plan::{check_codedeploy, CodeDeployCheck, CODEDEPLOY_REDEPLOY};
+use crate::outcome::{Outcome, Status};
+use crate::plan::{check_codedeploy, CodeDeployCheck};
 use crate::ports::{
     ApiErrorKind, BlueGreenSpec, CodeDeployApi, CodeDeployment, DeploymentGroupRef, EcsServices,
     EcsTasks, IN_PROGRESS_STATUSES,
@@ -37,7 +38,7 @@ impl<E: EcsServices + EcsTasks, D: CodeDeployApi> Remediator<E, D> {
         let fail = |e: Budget| match e {
             Budget::Exhausted => failure_outcome(&Target::Service(service.clone()), e),
             Budget::Api(_) => failure_outcome(&Target::Service(service.clone()), e)
-                .with_action(CODEDEPLOY_REDEPLOY),
+                .with_action(Action::CodedeployRedeploy),
         };
         // 1. The deployment that created the PRIMARY task set names the group and the revision.
         let external_id = spec
@@ -69,12 +70,12 @@ impl<E: EcsServices + EcsTasks, D: CodeDeployApi> Remediator<E, D> {
                         Ok(Some(group)) => group,
                         Ok(None) => return Outcome::failed(
                             target,
-                            code::NO_DEPLOYMENT_GROUP,
+                            Code::NoDeploymentGroup,
                             "no CodeDeploy ECS deployment group names this service: nothing can \
                              redeploy it; create a deployment of the same task definition by hand",
                             false,
                         )
-                        .with_action(CODEDEPLOY_REDEPLOY),
+                        .with_action(Action::CodedeployRedeploy),
                         Err(e) => return fail(e),
                     }
                 }
@@ -106,12 +107,12 @@ impl<E: EcsServices + EcsTasks, D: CodeDeployApi> Remediator<E, D> {
         let content = match appspec::build(spec, hooks).map(|a| a.to_content()) {
             Ok(Ok(content)) => content,
             Ok(Err(e)) => {
-                return Outcome::failed(target, code::CANNOT_BUILD_APPSPEC, e.to_string(), false)
-                    .with_action(CODEDEPLOY_REDEPLOY)
+                return Outcome::failed(target, Code::CannotBuildAppspec, e.to_string(), false)
+                    .with_action(Action::CodedeployRedeploy)
             }
             Err(e) => {
-                return Outcome::failed(target, code::CANNOT_BUILD_APPSPEC, e.to_string(), false)
-                    .with_action(CODEDEPLOY_REDEPLOY)
+                return Outcome::failed(target, Code::CannotBuildAppspec, e.to_string(), false)
+                    .with_action(Action::CodedeployRedeploy)
             }
         };
         let where_to = format!("{}/{}", group.application, group.group);
@@ -119,12 +120,12 @@ impl<E: EcsServices + EcsTasks, D: CodeDeployApi> Remediator<E, D> {
             return Outcome::new(
                 target,
                 Status::Planned,
-                code::WOULD_CREATE_CODEDEPLOY_DEPLOYMENT,
+                Code::WouldCreateCodedeployDeployment,
                 format!(
                     "dry run: would create a CodeDeploy deployment in {where_to}; {hooks_note}"
                 ),
             )
-            .with_action(CODEDEPLOY_REDEPLOY)
+            .with_action(Action::CodedeployRedeploy)
             .with_deployments(external_id, None);
         }
         let description = format!(
@@ -142,18 +143,18 @@ impl<E: EcsServices + EcsTasks, D: CodeDeployApi> Remediator<E, D> {
             Ok(id) => Outcome::new(
                 target,
                 Status::Acted,
-                code::CODEDEPLOY_DEPLOYMENT_CREATED,
+                Code::CodedeployDeploymentCreated,
                 format!("CodeDeploy deployment {id} created in {where_to}; {hooks_note}"),
             )
-            .with_action(CODEDEPLOY_REDEPLOY)
+            .with_action(Action::CodedeployRedeploy)
             .with_deployments(external_id, Some(id)),
             Err(Budget::Api(e)) if e.kind == ApiErrorKind::Busy => Outcome::failed(
                 target,
-                code::DEPLOYMENT_IN_PROGRESS,
+                Code::DeploymentInProgress,
                 format!("{where_to} already has a deployment in progress: a later attempt redeploys ({})", e.message),
                 true,
             )
-            .with_action(CODEDEPLOY_REDEPLOY)
+            .with_action(Action::CodedeployRedeploy)
             .with_deployments(external_id, None),
             Err(e) => fail(e).with_deployments(external_id, None),
         }

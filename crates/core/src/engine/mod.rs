@@ -28,8 +28,9 @@ use futures::stream::{self, StreamExt};
 use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
 use tokio::time::Instant;
 
+use crate::names::Code;
 use crate::notice::{Parsed, RetirementNotice};
-use crate::outcome::{code, Outcome, Status};
+use crate::outcome::{Outcome, Status};
 use crate::pipeline::{claim_retirement, Claim, Remediate};
 use crate::plan::{out_of_scope, ServiceDecision, TaskDecision};
 use crate::ports::{
@@ -94,7 +95,7 @@ impl<E: EcsServices + EcsTasks, D: CodeDeployApi> Remediator<E, D> {
                 Target::Pod(_) => {
                     outcomes[i] = Some(Outcome::failed(
                         target.clone(),
-                        code::UNRECOGNIZED_ENTITY,
+                        Code::UnrecognizedEntity,
                         "an EKS pod is not an ECS resource",
                         false,
                     ))
@@ -102,7 +103,7 @@ impl<E: EcsServices + EcsTasks, D: CodeDeployApi> Remediator<E, D> {
                 Target::Unrecognized { raw, why } => {
                     outcomes[i] = Some(Outcome::failed(
                         target.clone(),
-                        code::UNRECOGNIZED_ENTITY,
+                        Code::UnrecognizedEntity,
                         format!("cannot tell which resource {raw:?} is: {why}"),
                         false,
                     ))
@@ -121,7 +122,7 @@ impl<E: EcsServices + EcsTasks, D: CodeDeployApi> Remediator<E, D> {
                 (TaskDecision::Relaunch, None) => {
                     outcomes[i] = Some(Outcome::failed(
                         notice.targets[i].clone(),
-                        code::API_ERROR,
+                        Code::ApiError,
                         "internal: relaunch planned without an observation",
                         true,
                     ))
@@ -254,7 +255,7 @@ impl<E: EcsServices + EcsTasks, D: CodeDeployApi> Remediator<E, D> {
                 o.unwrap_or_else(|| {
                     Outcome::failed(
                         t.clone(),
-                        code::API_ERROR,
+                        Code::ApiError,
                         "internal: no outcome recorded",
                         true,
                     )

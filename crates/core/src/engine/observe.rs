@@ -12,9 +12,10 @@ use tokio::time::Instant;
 use super::budget::{failure_outcome, Budget};
 use super::tasks::STOP_REASON_MARK;
 use super::Remediator;
+use crate::names::{Action, Code};
 use crate::notice::RetirementNotice;
-use crate::outcome::{code, Outcome, Status};
-use crate::plan::{plan_service, plan_task, ServiceDecision, TaskDecision, RELAUNCH_TASK};
+use crate::outcome::{Outcome, Status};
+use crate::plan::{plan_service, plan_task, ServiceDecision, TaskDecision};
 use crate::ports::{CodeDeployApi, EcsServices, EcsTasks, TaskObservation, MAX_TASKS_PER_DESCRIBE};
 use crate::target::{ServiceRef, Target, TaskRef};
 
@@ -197,10 +198,10 @@ impl<E: EcsServices + EcsTasks, D: CodeDeployApi> Remediator<E, D> {
                         let outcome = Outcome::new(
                             target,
                             Status::AlreadyDone,
-                            code::ALREADY_REPLACED,
+                            Code::AlreadyReplaced,
                             format!("already relaunched and stopped: {reason}"),
                         )
-                        .with_action(RELAUNCH_TASK);
+                        .with_action(Action::RelaunchTask);
                         return (*i, TaskDecision::Final(outcome), None);
                     }
                 }

@@ -9,8 +9,8 @@ use tokio::time::Instant;
 
 use super::budget::{failure_outcome, Budget};
 use super::Remediator;
-use crate::outcome::{code, Outcome, Status};
-use crate::plan::FORCE_NEW_DEPLOYMENT;
+use crate::names::{Action, Code};
+use crate::outcome::{Outcome, Status};
 use crate::ports::{ApiErrorKind, CodeDeployApi, EcsServices, EcsTasks};
 use crate::target::{ServiceRef, Target};
 
@@ -28,10 +28,10 @@ impl<E: EcsServices + EcsTasks, D: CodeDeployApi> Remediator<E, D> {
             return Outcome::new(
                 target,
                 Status::Planned,
-                code::WOULD_FORCE_NEW_DEPLOYMENT,
+                Code::WouldForceNewDeployment,
                 "dry run: would call UpdateService(forceNewDeployment=true)",
             )
-            .with_action(FORCE_NEW_DEPLOYMENT)
+            .with_action(Action::ForceNewDeployment)
             .with_deployments(previous, None);
         }
         let result = self
@@ -47,15 +47,15 @@ impl<E: EcsServices + EcsTasks, D: CodeDeployApi> Remediator<E, D> {
             Ok(new_primary) => Outcome::new(
                 target,
                 Status::Acted,
-                code::FORCED_NEW_DEPLOYMENT,
+                Code::ForcedNewDeployment,
                 "new deployment forced: ECS replaces the tasks under the service's deployment settings",
             )
-            .with_action(FORCE_NEW_DEPLOYMENT)
+            .with_action(Action::ForceNewDeployment)
             .with_deployments(previous, new_primary.map(|d| d.id)),
             Err(Budget::Api(e)) if e.kind == ApiErrorKind::NotFound => Outcome::new(
                 target,
                 Status::Skipped,
-                code::NOT_FOUND,
+                Code::NotFound,
                 format!("service disappeared before it could be updated: {}", e.message),
             )
             .with_deployments(previous, None),
@@ -64,7 +64,7 @@ impl<E: EcsServices + EcsTasks, D: CodeDeployApi> Remediator<E, D> {
                 failure_outcome(&target, e).with_deployments(previous, None)
             }
             Err(e) => failure_outcome(&target, e)
-                .with_action(FORCE_NEW_DEPLOYMENT)
+                .with_action(Action::ForceNewDeployment)
                 .with_deployments(previous, None),
         }
     }

@@ -10,8 +10,9 @@ use tokio::time::Instant;
 
 use super::budget::{failure_outcome, Budget};
 use super::Remediator;
-use crate::outcome::{code, Outcome, Status};
-use crate::plan::{RELAUNCH_TASK, REPLACES_TAG};
+use crate::names::{Action, Code};
+use crate::outcome::{Outcome, Status};
+use crate::plan::REPLACES_TAG;
 use crate::ports::{CodeDeployApi, EcsServices, EcsTasks, TaskObservation};
 use crate::target::Target;
 
@@ -42,7 +43,7 @@ impl<E: EcsServices + EcsTasks, D: CodeDeployApi> Remediator<E, D> {
         task: TaskObservation<E::Launch>,
         deadline: Option<Instant>,
     ) -> Outcome {
-        let fail = |e: Budget| failure_outcome(target, e).with_action(RELAUNCH_TASK);
+        let fail = |e: Budget| failure_outcome(target, e).with_action(Action::RelaunchTask);
         let existing = match self
             .with_backoff(deadline, || self.ecs.find_replacement(&task, REPLACES_TAG))
             .await
@@ -55,14 +56,9 @@ impl<E: EcsServices + EcsTasks, D: CodeDeployApi> Remediator<E, D> {
                 Some(r) => format!("dry run: replacement {} exists; would stop this task once it runs", r.id),
                 None => "dry run: would RunTask a replacement with the same launch parameters, then stop this task".to_owned(),
             };
-            return Outcome::new(
-                target.clone(),
-                Status::Planned,
-                code::WOULD_RELAUNCH,
-                reason,
-            )
-            .with_action(RELAUNCH_TASK)
-            .with_deployments(Some(task.id.clone()), existing.map(|r| r.id));
+            return Outcome::new(target.clone(), Status::Planned, Code::WouldRelaunch, reason)
+                .with_action(Action::RelaunchTask)
+                .with_deployments(Some(task.id.clone()), existing.map(|r| r.id));
         }
         let replacement = match existing {
             Some(r) => r,
@@ -86,7 +82,7 @@ impl<E: EcsServices + EcsTasks, D: CodeDeployApi> Remediator<E, D> {
             Err(e) => fail(e).with_deployments(before, after),
             Ok(Readiness::Stopped(r)) => Outcome::failed(
                 target.clone(),
-                code::REPLACEMENT_FAILED,
+                Code::ReplacementFailed,
                 format!(
                     "replacement {} stopped before it was ready ({}): the original task was left running",
                     r.id,
@@ -94,11 +90,11 @@ impl<E: EcsServices + EcsTasks, D: CodeDeployApi> Remediator<E, D> {
                 ),
                 false,
             )
-            .with_action(RELAUNCH_TASK)
+            .with_action(Action::RelaunchTask)
             .with_deployments(before, after),
             Ok(Readiness::Pending(r)) => Outcome::failed(
                 target.clone(),
-                code::REPLACEMENT_PENDING,
+                Code::ReplacementPending,
                 format!(
                     "replacement {} is {} (health {}): the original keeps running until a later attempt sees it ready",
                     r.id,
@@ -107,7 +103,7 @@ impl<E: EcsServices + EcsTasks, D: CodeDeployApi> Remediator<E, D> {
                 ),
                 true,
             )
-            .with_action(RELAUNCH_TASK)
+            .with_action(Action::RelaunchTask)
             .with_deployments(before, after),
             Ok(Readiness::Ready(r)) => {
                 let reason = format!("{STOP_REASON_MARK}: replaced by task {} ahead of a Fargate retirement", r.id);
@@ -118,10 +114,10 @@ impl<E: EcsServices + EcsTasks, D: CodeDeployApi> Remediator<E, D> {
                     Ok(()) => Outcome::new(
                         target.clone(),
                         Status::Acted,
-                        code::RELAUNCHED,
+                        Code::Relaunched,
                         format!("replacement {} is running; this task was stopped", r.id),
                     )
-                    .with_action(RELAUNCH_TASK)
+                    .with_action(Action::RelaunchTask)
                     .with_deployments(before, after),
                     Err(e) => fail(e).with_deployments(before, after),
                 }

@@ -1,0 +1,210 @@
+//! The stable names the remediator speaks in: outcome codes, actions and event codes. Reports,
+//! logs, metric dimensions, notifications, the CLI table and the README's table all use these
+//! strings; dashboards and alarms depend on them, so a variant's string never changes.
+
+use serde::{Deserialize, Serialize};
+
+/// What became of one resource, for machines (`reason` is for people).
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Hash,
+    PartialOrd,
+    Ord,
+    Serialize,
+    Deserialize,
+    strum::IntoStaticStr,
+    strum::EnumIter,
+)]
+#[serde(rename_all = "snake_case")]
+#[strum(serialize_all = "snake_case")]
+pub enum Code {
+    // ECS services, rolling (ECS controller).
+    ForcedNewDeployment,
+    WouldForceNewDeployment,
+    /// Observation shows the tasks already replaced after the notice.
+    AlreadyReplaced,
+    // ECS services, blue/green (CODE_DEPLOY controller).
+    CodedeployDeploymentCreated,
+    WouldCreateCodedeployDeployment,
+    DeploymentInProgress,
+    NoDeploymentGroup,
+    CannotBuildAppspec,
+    ExternalController,
+    // Standalone tasks.
+    Relaunched,
+    WouldRelaunch,
+    ReplacementPending,
+    ReplacementFailed,
+    OwnedByOrchestrator,
+    // EKS pods.
+    Restarted,
+    WouldRestart,
+    AlreadyRestarted,
+    RolloutInProgress,
+    NoOwnerToRestart,
+    TooLate,
+    // Any resource.
+    NotFound,
+    /// A task or pod already stopped, deleted or unknown.
+    Gone,
+    UnrecognizedEntity,
+    OtherAccount,
+    OtherRegion,
+    OptedOut,
+    NotOptedIn,
+    Throttled,
+    ApiError,
+    TimeBudgetExhausted,
+    Deferred,
+    WouldDefer,
+}
+
+/// The remediation a resource calls for.
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Hash,
+    PartialOrd,
+    Ord,
+    Serialize,
+    Deserialize,
+    strum::IntoStaticStr,
+    strum::EnumIter,
+)]
+#[serde(rename_all = "snake_case")]
+#[strum(serialize_all = "snake_case")]
+pub enum Action {
+    /// `UpdateService(forceNewDeployment=true)`.
+    ForceNewDeployment,
+    /// A CodeDeploy deployment of what the PRIMARY task set runs.
+    CodedeployRedeploy,
+    /// EXTERNAL controller: the operator replaces the task set.
+    ReplaceTaskSet,
+    /// RunTask a replacement, then StopTask the original.
+    RelaunchTask,
+    /// A one-time schedule at the next maintenance window.
+    Defer,
+}
+
+/// Why a whole event was not handled (ignored or rejected).
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Hash,
+    PartialOrd,
+    Ord,
+    Serialize,
+    Deserialize,
+    strum::IntoStaticStr,
+    strum::EnumIter,
+)]
+#[serde(rename_all = "snake_case")]
+#[strum(serialize_all = "snake_case")]
+pub enum EventCode {
+    /// A Health event whose `statusCode` is `closed`.
+    ClosedEvent,
+    /// Another Health event type.
+    OtherEventType,
+    /// Neither AWS Health nor EKS.
+    UnsupportedSource,
+    /// A notice the other function handles.
+    WrongFunction,
+    /// The input itself is unusable.
+    MalformedInput,
+}
+
+macro_rules! stable_name {
+    ($($t:ty),*) => {$(
+        impl $t {
+            /// The stable string (serde and logs use the same).
+            pub fn as_str(self) -> &'static str {
+                self.into()
+            }
+        }
+
+        impl std::fmt::Display for $t {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str(self.as_str())
+            }
+        }
+
+        impl PartialEq<&str> for $t {
+            fn eq(&self, other: &&str) -> bool {
+                self.as_str() == *other
+            }
+        }
+
+        impl PartialEq<str> for $t {
+            fn eq(&self, other: &str) -> bool {
+                self.as_str() == other
+            }
+        }
+    )*};
+}
+
+stable_name!(Code, Action, EventCode);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use strum::IntoEnumIterator;
+
+    #[test]
+    fn serde_and_as_str_agree_on_every_name() {
+        for code in Code::iter() {
+            assert_eq!(
+                serde_json::to_value(code).ok(),
+                Some(serde_json::Value::from(code.as_str()))
+            );
+        }
+        for action in Action::iter() {
+            assert_eq!(
+                serde_json::to_value(action).ok(),
+                Some(serde_json::Value::from(action.as_str()))
+            );
+        }
+        for code in EventCode::iter() {
+            assert_eq!(
+                serde_json::to_value(code).ok(),
+                Some(serde_json::Value::from(code.as_str()))
+            );
+        }
+    }
+
+    #[test]
+    fn the_names_dashboards_use_are_unchanged() {
+        assert_eq!(
+            Code::CodedeployDeploymentCreated,
+            "codedeploy_deployment_created"
+        );
+        assert_eq!(Code::CannotBuildAppspec, "cannot_build_appspec");
+        assert_eq!(Code::NoOwnerToRestart, "no_owner_to_restart");
+        assert_eq!(Code::ApiError, "api_error");
+        assert_eq!(Action::CodedeployRedeploy, "codedeploy_redeploy");
+        assert_eq!(EventCode::MalformedInput, "malformed_input");
+    }
+
+    #[test]
+    fn every_outcome_code_and_action_is_in_the_readme() {
+        let readme =
+            std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../README.md"))
+                .unwrap_or_else(|e| panic!("README.md: {e}"));
+        let missing: Vec<&str> = Code::iter()
+            .map(Code::as_str)
+            .chain(Action::iter().map(Action::as_str))
+            .chain(EventCode::iter().map(EventCode::as_str))
+            .filter(|name| !readme.contains(&format!("`{name}`")))
+            .collect();
+        assert!(missing.is_empty(), "README.md does not name {missing:?}");
+    }
+}
