@@ -3,6 +3,7 @@
 //! a fixed clock; everything else is the real handler over real HTTP.
 
 use chrono::{DateTime, Duration, Timelike, Utc};
+use remediator_core::testing::at;
 use remediator_core::{Report, Status};
 use remediator_lambda::{handle_with, Config, Controls, HandlerError};
 use remediator_testkit::events::{
@@ -12,12 +13,6 @@ use remediator_testkit::{fixture_at, MotoServer, Seed};
 use serde_json::{json, Value};
 
 const SCHEDULER_ROLE: &str = "arn:aws:iam::123456789012:role/retirement-scheduler";
-
-fn at(s: &str) -> DateTime<Utc> {
-    DateTime::parse_from_rfc3339(s)
-        .map(|t| t.with_timezone(&Utc))
-        .unwrap_or_else(|e| panic!("{e}"))
-}
 
 /// A notice for `prod|checkout` and `prod|payments`, published at `published`, retiring from
 /// `retires` (Health's RFC 2822 form).

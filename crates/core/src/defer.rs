@@ -175,6 +175,7 @@ mod tests {
     use super::*;
     use crate::ports::ApiErrorKind;
     use crate::target::ServiceRef;
+    use crate::testing::at;
     use std::sync::Mutex;
 
     #[derive(Default)]
@@ -197,12 +198,6 @@ mod tests {
             made.push(r.clone());
             Ok(Scheduled::Created)
         }
-    }
-
-    fn at(s: &str) -> DateTime<Utc> {
-        DateTime::parse_from_rfc3339(s)
-            .map(|t| t.with_timezone(&Utc))
-            .unwrap_or_else(|e| panic!("{e}"))
     }
 
     fn deferral() -> Deferral {

@@ -22,6 +22,8 @@ pub mod ports;
 pub mod target;
 #[cfg(test)]
 mod target_tests;
+#[cfg(any(test, feature = "test-util"))]
+pub mod testing;
 pub mod window;
 
 pub use engine::{Backoff, Rate, Remediator, Settings};

@@ -3,6 +3,7 @@ use crate::names::{Action, Code};
 use crate::notice::{parse_slice, Parsed};
 use crate::outcome::Outcome;
 use crate::target::Target;
+use crate::testing::at;
 
 /// Checks one document against the EMF specification's rules, returning what is wrong.
 fn emf_violations(doc: &Value) -> Vec<String> {
@@ -87,12 +88,6 @@ fn emf_violations(doc: &Value) -> Vec<String> {
         }
     }
     problems
-}
-
-fn at(s: &str) -> DateTime<Utc> {
-    DateTime::parse_from_rfc3339(s)
-        .map(|t| t.with_timezone(&Utc))
-        .unwrap_or_else(|e| panic!("{e}"))
 }
 
 fn report(statuses: &[(Status, Code, Option<Action>)]) -> Report {

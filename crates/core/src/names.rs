@@ -4,23 +4,48 @@
 
 use serde::{Deserialize, Serialize};
 
+/// Each name type: serde and strum agree on the snake_case strings, and `as_str`, `Display` and
+/// comparison with a `&str` come with it.
+macro_rules! stable_names {
+    ($($(#[$meta:meta])* pub enum $name:ident { $($body:tt)* })*) => {$(
+        $(#[$meta])*
+        #[derive(
+            Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord,
+            Serialize, Deserialize, strum::IntoStaticStr, strum::EnumIter,
+        )]
+        #[serde(rename_all = "snake_case")]
+        #[strum(serialize_all = "snake_case")]
+        pub enum $name { $($body)* }
+
+        impl $name {
+            /// The stable string (serde and logs use the same).
+            pub fn as_str(self) -> &'static str {
+                self.into()
+            }
+        }
+
+        impl std::fmt::Display for $name {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str(self.as_str())
+            }
+        }
+
+        impl PartialEq<&str> for $name {
+            fn eq(&self, other: &&str) -> bool {
+                self.as_str() == *other
+            }
+        }
+
+        impl PartialEq<str> for $name {
+            fn eq(&self, other: &str) -> bool {
+                self.as_str() == other
+            }
+        }
+    )*};
+}
+
+stable_names! {
 /// What became of one resource, for machines (`reason` is for people).
-#[derive(
-    Debug,
-    Clone,
-    Copy,
-    PartialEq,
-    Eq,
-    Hash,
-    PartialOrd,
-    Ord,
-    Serialize,
-    Deserialize,
-    strum::IntoStaticStr,
-    strum::EnumIter,
-)]
-#[serde(rename_all = "snake_case")]
-#[strum(serialize_all = "snake_case")]
 pub enum Code {
     // ECS services, rolling (ECS controller).
     ForcedNewDeployment,
@@ -64,22 +89,6 @@ pub enum Code {
 }
 
 /// The remediation a resource calls for.
-#[derive(
-    Debug,
-    Clone,
-    Copy,
-    PartialEq,
-    Eq,
-    Hash,
-    PartialOrd,
-    Ord,
-    Serialize,
-    Deserialize,
-    strum::IntoStaticStr,
-    strum::EnumIter,
-)]
-#[serde(rename_all = "snake_case")]
-#[strum(serialize_all = "snake_case")]
 pub enum Action {
     /// `UpdateService(forceNewDeployment=true)`.
     ForceNewDeployment,
@@ -94,22 +103,6 @@ pub enum Action {
 }
 
 /// Why a whole event was not handled (ignored or rejected).
-#[derive(
-    Debug,
-    Clone,
-    Copy,
-    PartialEq,
-    Eq,
-    Hash,
-    PartialOrd,
-    Ord,
-    Serialize,
-    Deserialize,
-    strum::IntoStaticStr,
-    strum::EnumIter,
-)]
-#[serde(rename_all = "snake_case")]
-#[strum(serialize_all = "snake_case")]
 pub enum EventCode {
     /// A Health event whose `statusCode` is `closed`.
     ClosedEvent,
@@ -122,37 +115,7 @@ pub enum EventCode {
     /// The input itself is unusable.
     MalformedInput,
 }
-
-macro_rules! stable_name {
-    ($($t:ty),*) => {$(
-        impl $t {
-            /// The stable string (serde and logs use the same).
-            pub fn as_str(self) -> &'static str {
-                self.into()
-            }
-        }
-
-        impl std::fmt::Display for $t {
-            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-                f.write_str(self.as_str())
-            }
-        }
-
-        impl PartialEq<&str> for $t {
-            fn eq(&self, other: &&str) -> bool {
-                self.as_str() == *other
-            }
-        }
-
-        impl PartialEq<str> for $t {
-            fn eq(&self, other: &str) -> bool {
-                self.as_str() == other
-            }
-        }
-    )*};
 }
-
-stable_name!(Code, Action, EventCode);
 
 #[cfg(test)]
 mod tests {

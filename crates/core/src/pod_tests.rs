@@ -4,29 +4,11 @@ use chrono::{DateTime, Utc};
 
 use super::*;
 use crate::target::{PodRef, Target};
-
-fn at(s: &str) -> DateTime<Utc> {
-    DateTime::parse_from_rfc3339(s)
-        .map(|t| t.with_timezone(&Utc))
-        .unwrap_or_else(|e| panic!("bad test instant {s}: {e}"))
-}
+use crate::testing::{at, pod_notice};
 
 /// Published at 10:00, deleted by EKS five days later, eviction blocked by a budget.
 fn notice() -> PodNotice {
-    PodNotice {
-        event_id: Some("e-1".into()),
-        account: Some("123456789012".into()),
-        region: Some("us-east-1".into()),
-        published_at: at("2026-11-25T10:00:00Z"),
-        cluster: "prod".into(),
-        fargate_profile: Some("fp".into()),
-        namespace: "shop".into(),
-        pod: "web-5d8c9c5d4b-8jx7l".into(),
-        evict_error: Some(
-            "Cannot evict pod as it would violate the pod's disruption budget".into(),
-        ),
-        scheduled_termination: at("2026-11-30T12:00:00Z"),
-    }
+    pod_notice(at("2026-11-25T10:00:00Z"), at("2026-11-30T12:00:00Z"))
 }
 
 fn now() -> DateTime<Utc> {

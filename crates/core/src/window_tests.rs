@@ -1,12 +1,7 @@
 //! Window arithmetic. Expected instants were computed independently with Python's `zoneinfo`.
 
 use super::*;
-
-fn at(s: &str) -> DateTime<Utc> {
-    DateTime::parse_from_rfc3339(s)
-        .map(|t| t.with_timezone(&Utc))
-        .unwrap_or_else(|e| panic!("bad test instant {s}: {e}"))
-}
+use crate::testing::at;
 
 fn windows(s: &str) -> Windows {
     s.parse().unwrap_or_else(|e| panic!("{e}"))

@@ -8,6 +8,7 @@ use chrono::{DateTime, TimeZone, Utc};
 use http::{Method, Request, Response};
 use kube::client::Body;
 use kube::Client;
+use remediator_core::testing::{at, pod_notice};
 use remediator_core::{PodNotice, Status};
 use remediator_kube::PodRestarter;
 use serde_json::{json, Value};
@@ -107,20 +108,7 @@ fn now() -> DateTime<Utc> {
 }
 
 fn notice() -> PodNotice {
-    PodNotice {
-        event_id: Some("e-1".into()),
-        account: Some("123456789012".into()),
-        region: Some("us-east-1".into()),
-        published_at: published(),
-        cluster: "prod".into(),
-        fargate_profile: Some("fp".into()),
-        namespace: "shop".into(),
-        pod: "web-5d8c9c5d4b-8jx7l".into(),
-        evict_error: Some(
-            "Cannot evict pod as it would violate the pod's disruption budget".into(),
-        ),
-        scheduled_termination: Utc.with_ymd_and_hms(2026, 11, 30, 12, 0, 0).unwrap(),
-    }
+    pod_notice(published(), at("2026-11-30T12:00:00Z"))
 }
 
 fn meta(name: &str, owner: Option<(&str, &str)>) -> Value {
