@@ -64,16 +64,7 @@ impl EcsServices for SdkEcs {
         match response {
             Ok(out) => Ok(DescribedServices {
                 services: out.services().iter().filter_map(observe).collect(),
-                failures: out
-                    .failures()
-                    .iter()
-                    .map(|f| {
-                        (
-                            f.arn().unwrap_or_default().to_owned(),
-                            f.reason().unwrap_or("MISSING").to_owned(),
-                        )
-                    })
-                    .collect(),
+                failures: failures(out.failures()),
             }),
             Err(e) => {
                 let e = classify(OP, e);
@@ -217,6 +208,19 @@ fn primary_deployment(service: &Service) -> Option<DeploymentInfo> {
 
 fn to_chrono(t: &aws_smithy_types::DateTime) -> Option<DateTime<Utc>> {
     DateTime::from_timestamp(t.secs(), t.subsec_nanos())
+}
+
+/// A describe call's `failures[]` as `(arn or name, reason)` pairs.
+pub(crate) fn failures(failures: &[aws_sdk_ecs::types::Failure]) -> Vec<(String, String)> {
+    failures
+        .iter()
+        .map(|f| {
+            (
+                f.arn().unwrap_or_default().to_owned(),
+                f.reason().unwrap_or("MISSING").to_owned(),
+            )
+        })
+        .collect()
 }
 
 fn tag_pairs(tags: &[aws_sdk_ecs::types::Tag]) -> Vec<(String, String)> {

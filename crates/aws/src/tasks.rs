@@ -26,7 +26,7 @@ use remediator_core::ports::{
 
 use remediator_sdk::classify;
 
-use crate::ecs::SdkEcs;
+use crate::ecs::{failures, SdkEcs};
 
 /// How a task was launched, as far as the SDK tells it: handed back to `RunTask` untouched.
 #[derive(Debug, Clone, PartialEq)]
@@ -214,16 +214,7 @@ impl EcsTasks for SdkEcs {
         }
         Ok(DescribedTasks {
             tasks: observed,
-            failures: out
-                .failures()
-                .iter()
-                .map(|f| {
-                    (
-                        f.arn().unwrap_or_default().to_owned(),
-                        f.reason().unwrap_or("MISSING").to_owned(),
-                    )
-                })
-                .collect(),
+            failures: failures(out.failures()),
         })
     }
 
