@@ -195,3 +195,106 @@ pub fn claim_pod(parsed: Parsed) -> Claim<PodNotice> {
         }),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    use super::*;
+    use crate::names::{Code, EventCode};
+    use crate::notice::parse_slice;
+    use crate::outcome::{Disposition, Status};
+
+    /// A function that claims Health retirements and says `acted` for each target, counting calls.
+    #[derive(Default)]
+    struct Counting {
+        calls: AtomicUsize,
+    }
+
+    impl Remediate for Counting {
+        type Notice = RetirementNotice;
+
+        fn dry_run(&self) -> bool {
+            false
+        }
+
+        fn claim(&self, parsed: Parsed) -> Claim<RetirementNotice> {
+            claim_retirement(parsed)
+        }
+
+        async fn remediate(&self, notice: &RetirementNotice, _: Option<Instant>) -> Vec<Outcome> {
+            self.calls.fetch_add(1, Ordering::SeqCst);
+            notice
+                .targets
+                .iter()
+                .map(|t| Outcome::new(t.clone(), Status::Acted, Code::ForcedNewDeployment, "done"))
+                .collect()
+        }
+    }
+
+    fn fixture(name: &str) -> Result<Parsed, ParseError> {
+        let path = format!(
+            "{}/../../events-fixtures/{name}",
+            env!("CARGO_MANIFEST_DIR")
+        );
+        parse_slice(&std::fs::read(&path).unwrap_or_else(|e| panic!("{path}: {e}")))
+    }
+
+    #[tokio::test]
+    async fn the_other_functions_notice_is_an_explicit_no_op_that_never_reaches_the_remediation() {
+        let ecs = Counting::default();
+
+        let report = run(
+            &ecs,
+            fixture("eks-fargate-pod-scheduled-termination.json"),
+            None,
+        )
+        .await;
+
+        assert_eq!(report.disposition, Disposition::Ignored);
+        assert_eq!(report.code, Some(EventCode::WrongFunction));
+        assert!(
+            report
+                .message
+                .contains("eks-fargate-pod function handles it"),
+            "{}",
+            report.message
+        );
+        assert_eq!(ecs.calls.load(Ordering::SeqCst), 0);
+    }
+
+    #[tokio::test]
+    async fn a_claimed_notice_is_remediated_once_with_one_outcome_per_target() {
+        let ecs = Counting::default();
+
+        let report = run(&ecs, fixture("health-ecs-services-pipe.json"), None).await;
+
+        assert_eq!(report.disposition, Disposition::Handled);
+        assert_eq!(ecs.calls.load(Ordering::SeqCst), 1);
+        assert!(!report.outcomes.is_empty());
+        assert_eq!(report.summary.acted, report.outcomes.len());
+    }
+
+    #[tokio::test]
+    async fn unusable_input_is_rejected_without_reaching_the_remediation() {
+        let ecs = Counting::default();
+
+        let report = run(&ecs, fixture("malformed-truncated.json"), None).await;
+
+        assert_eq!(report.disposition, Disposition::Rejected);
+        assert_eq!(report.code, Some(EventCode::MalformedInput));
+        assert_eq!(ecs.calls.load(Ordering::SeqCst), 0);
+    }
+
+    #[test]
+    fn the_pod_function_leaves_a_retirement_notice_to_the_ecs_function() {
+        let Ok(parsed) = fixture("health-ecs-services-pipe.json") else {
+            panic!("fixture parses");
+        };
+        let Claim::NotMine(ignored) = claim_pod(parsed) else {
+            panic!("a retirement notice is not the pod function's");
+        };
+        assert_eq!(ignored.code, EventCode::WrongFunction);
+        assert!(ignored.event_arn.is_some());
+    }
+}
