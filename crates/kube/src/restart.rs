@@ -28,6 +28,8 @@ pub use remediator_core::pod::WorkloadKind;
 pub const RESTARTED_AT: &str = "kubectl.kubernetes.io/restartedAt";
 /// The field manager named on every patch.
 pub const FIELD_MANAGER: &str = "retirement-remediator";
+/// Pod, ReplicaSet, workload, namespace: the most reads one decision takes.
+const MAX_LOOKS: usize = 4;
 
 /// Restarts pod owners through one Kubernetes client.
 pub struct PodRestarter {
@@ -72,14 +74,26 @@ impl PodRestarter {
         dry_run: bool,
     ) -> Result<Outcome, kube::Error> {
         let mut seen = Observed::default();
-        // The loop ends: each look fills a part of `seen` that was still unknown, so the planner
-        // asks at most four times before a final step or a restart.
-        let (kind, name) = loop {
+        // Each look fills a part of `seen` that was still unknown, so the planner asks at most
+        // four times before a final step or a restart; the bound keeps a planner bug from
+        // becoming an endless stream of GETs.
+        let mut restart = None;
+        for _ in 0..=MAX_LOOKS {
             match pod::plan_pod(notice, &seen, now, self.opt_in_only) {
                 Step::Look(look) => self.look(notice, look, &mut seen).await?,
                 Step::Final(outcome) => return Ok(outcome),
-                Step::Restart { kind, name } => break (kind, name),
+                Step::Restart { kind, name } => {
+                    restart = Some((kind, name));
+                    break;
+                }
             }
+        }
+        let Some((kind, name)) = restart else {
+            return Ok(pod::api_error(
+                notice,
+                format!("internal: no decision after {MAX_LOOKS} reads of the owner chain"),
+                false,
+            ));
         };
         if dry_run {
             return Ok(pod::would_restart(notice, kind, &name));
