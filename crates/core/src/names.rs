@@ -73,6 +73,12 @@ pub enum Code {
     NoOwnerToRestart,
     TooLate,
     // Any resource.
+    /// The ledger remembers acting on (or finding done) this resource for this notice.
+    AlreadyHandled,
+    /// Another invocation holds the resource's claim in the ledger.
+    HandledElsewhere,
+    /// The ledger could not be read or written: nothing is acted on without it.
+    LedgerUnavailable,
     NotFound,
     /// A task or pod already stopped, deleted or unknown.
     Gone,

@@ -12,13 +12,19 @@
 
 use std::future::Future;
 
+use futures::stream::{self, StreamExt};
+
 use chrono::{DateTime, Utc};
 use tokio::time::Instant;
 
-use crate::names::EventCode;
+use crate::ledger::{
+    handled_elsewhere, notice_key, recall, settle, ClaimRequest, Claimed, Entry, Ledger,
+    LedgerError, Memory,
+};
+use crate::names::{Code, EventCode};
 use crate::notice::{
-    Ignored, ParseError, Parsed, PodNotice, RetirementNotice, EKS_DETAIL_TYPE, EKS_SOURCE,
-    HEALTH_DETAIL_TYPE, HEALTH_SOURCE,
+    EventStatus, Ignored, ParseError, Parsed, PodNotice, RetirementNotice, EKS_DETAIL_TYPE,
+    EKS_SOURCE, HEALTH_DETAIL_TYPE, HEALTH_SOURCE,
 };
 use crate::outcome::{Outcome, Report};
 use crate::target::{PodRef, Target};
@@ -35,6 +41,12 @@ pub trait Notice: Send + Sync {
     fn targets(&self) -> Vec<Target>;
     /// The report of this notice with these outcomes.
     fn report(&self, outcomes: Vec<Outcome>, dry_run: bool) -> Report;
+    /// The notice's key in the ledger: the same for every update and copy of the notice.
+    fn ledger_key(&self) -> String;
+    /// The notice's lifecycle status, when it has one (`upcoming`, `open`…).
+    fn status(&self) -> Option<String>;
+    /// The same notice, naming only `targets` (the ones this invocation claimed).
+    fn narrowed(&self, targets: Vec<Target>) -> Self;
 }
 
 impl Notice for RetirementNotice {
@@ -57,6 +69,26 @@ impl Notice for RetirementNotice {
     fn report(&self, outcomes: Vec<Outcome>, dry_run: bool) -> Report {
         Report::handled(self, outcomes, dry_run)
     }
+
+    fn ledger_key(&self) -> String {
+        notice_key(&self.event_arn, self.affected_account.as_deref())
+    }
+
+    fn status(&self) -> Option<String> {
+        self.status.as_ref().map(|s| match s {
+            EventStatus::Upcoming => "upcoming".to_owned(),
+            EventStatus::Open => "open".to_owned(),
+            EventStatus::Closed => "closed".to_owned(),
+            EventStatus::Other(other) => other.clone(),
+        })
+    }
+
+    fn narrowed(&self, targets: Vec<Target>) -> Self {
+        RetirementNotice {
+            targets,
+            ..self.clone()
+        }
+    }
 }
 
 impl Notice for PodNotice {
@@ -78,6 +110,20 @@ impl Notice for PodNotice {
 
     fn report(&self, outcomes: Vec<Outcome>, dry_run: bool) -> Report {
         Report::for_pod(self, outcomes, dry_run)
+    }
+
+    /// EKS events have no ARN: a redelivery keeps its id, and the pod is the resource.
+    fn ledger_key(&self) -> String {
+        format!("eks:{}", self.event_id.as_deref().unwrap_or("-"))
+    }
+
+    fn status(&self) -> Option<String> {
+        None
+    }
+
+    /// One target only: the pod. A pod notice is remediated whole or not at all.
+    fn narrowed(&self, _targets: Vec<Target>) -> Self {
+        self.clone()
     }
 }
 
@@ -161,6 +207,179 @@ pub async fn run<R: Remediate>(
     }
 }
 
+/// Who is remediating, for the ledger.
+#[derive(Debug, Clone)]
+pub struct Invocation {
+    /// The Lambda request id (or the CLI's run id): the owner of the claims.
+    pub owner: String,
+    /// The wall clock at the start.
+    pub now: DateTime<Utc>,
+    /// Claims last this long past the invocation deadline, so a crashed run's claims free up.
+    pub lease_margin: chrono::Duration,
+    /// Entries are kept this long after AWS's deadline.
+    pub retention: chrono::Duration,
+    /// Ledger calls in flight at once.
+    pub concurrency: usize,
+}
+
+/// [`Remediate::remediate`] with the ledger's memory around it: resources already handled for
+/// this notice are answered from memory, resources another invocation holds are left to it, and
+/// the rest are claimed (conditional writes, in parallel), remediated together, and recorded.
+///
+/// Without memory nothing is acted on: when the ledger cannot be read, or a claim cannot be
+/// written, the resource fails as retryable with the reason to fix.
+pub async fn remediate_remembering<R: Remediate, L: Ledger>(
+    remediator: &R,
+    ledger: &L,
+    notice: &R::Notice,
+    deadline: Option<Instant>,
+    invocation: &Invocation,
+) -> Vec<Outcome> {
+    let started = Instant::now();
+    let targets = notice.targets();
+    let key = notice.ledger_key();
+    let resources: Vec<String> = targets.iter().map(Target::identity).collect();
+    let known = match ledger.read(&key, &resources).await {
+        Ok(known) => known,
+        Err(e) => return targets.iter().map(|t| without_memory(t, &e)).collect(),
+    };
+    let now = invocation.now;
+    let mut outcomes: Vec<Option<Outcome>> = vec![None; targets.len()];
+    let mut to_claim = Vec::new();
+    for (i, target) in targets.iter().enumerate() {
+        match recall(target, known.get(&resources[i]), now) {
+            Memory::Settled(outcome) | Memory::Elsewhere(outcome) => outcomes[i] = Some(outcome),
+            Memory::Claim => to_claim.push(i),
+        }
+    }
+    if remediator.dry_run() {
+        // A dry run claims and records nothing: it shows what memory says and plans the rest.
+        return finish(remediator, notice, &targets, outcomes, to_claim, deadline).await;
+    }
+
+    let lease_until =
+        now + deadline.map_or(chrono::Duration::minutes(15), |d| {
+            chrono::Duration::from_std(d.saturating_duration_since(Instant::now()))
+                .unwrap_or(chrono::Duration::minutes(15))
+        }) + invocation.lease_margin;
+    let expires_at = notice.deadline().unwrap_or(now) + invocation.retention;
+    let request = |i: usize| ClaimRequest {
+        notice: key.clone(),
+        resource: resources[i].clone(),
+        target: targets[i].to_string(),
+        owner: invocation.owner.clone(),
+        now,
+        lease_until,
+        notice_status: notice.status(),
+        deadline: notice.deadline(),
+        expires_at,
+    };
+    let claims: Vec<(usize, Result<Claimed, LedgerError>)> = stream::iter(to_claim)
+        .map(|i| {
+            let request = request(i);
+            async move { (i, ledger.claim(&request).await) }
+        })
+        .buffer_unordered(invocation.concurrency.max(1))
+        .collect()
+        .await;
+    let mut won = Vec::new();
+    for (i, claimed) in claims {
+        match claimed {
+            Ok(Claimed::Won) => won.push(i),
+            Ok(Claimed::Lost(entry)) => {
+                outcomes[i] = Some(match recall(&targets[i], Some(&entry), now) {
+                    Memory::Settled(outcome) | Memory::Elsewhere(outcome) => outcome,
+                    // Lost to a claim that ended meanwhile: still someone else's run.
+                    Memory::Claim => handled_elsewhere(&targets[i], &entry),
+                })
+            }
+            Err(e) => outcomes[i] = Some(without_memory(&targets[i], &e)),
+        }
+    }
+    won.sort_unstable();
+
+    let acted = remediate_some(remediator, notice, &targets, &won, deadline).await;
+    // The invocation's clock moved on by the time the work took (tests pass a fixed start).
+    let settled_at = now + chrono::Duration::from_std(started.elapsed()).unwrap_or_default();
+    let entries: Vec<Entry> = acted
+        .iter()
+        .map(|(i, outcome)| {
+            let claim = request(*i);
+            settle(&claim, known.get(&resources[*i]), outcome, settled_at)
+        })
+        .collect();
+    if let Err(e) = ledger.record(&entries).await {
+        // The work is done; what is lost is the memory of it. The claims run out with their
+        // lease, and a later delivery re-observes (a forced deployment newer than the notice
+        // still reads `already_replaced`).
+        tracing::error!(error = %e, fix = e.fix, resources = entries.len(), "outcomes not recorded in the ledger");
+    }
+    for (i, outcome) in acted {
+        outcomes[i] = Some(outcome);
+    }
+    collect(&targets, outcomes)
+}
+
+/// Remediates the targets at `indexes` (all of them in one call) and pairs each outcome with
+/// its index.
+async fn remediate_some<R: Remediate>(
+    remediator: &R,
+    notice: &R::Notice,
+    targets: &[Target],
+    indexes: &[usize],
+    deadline: Option<Instant>,
+) -> Vec<(usize, Outcome)> {
+    if indexes.is_empty() {
+        return Vec::new();
+    }
+    let narrowed = notice.narrowed(indexes.iter().map(|&i| targets[i].clone()).collect());
+    let outcomes = remediator.remediate(&narrowed, deadline).await;
+    indexes.iter().copied().zip(outcomes).collect()
+}
+
+/// A dry run's remaining targets, planned, and every outcome in the notice's order.
+async fn finish<R: Remediate>(
+    remediator: &R,
+    notice: &R::Notice,
+    targets: &[Target],
+    mut outcomes: Vec<Option<Outcome>>,
+    rest: Vec<usize>,
+    deadline: Option<Instant>,
+) -> Vec<Outcome> {
+    for (i, outcome) in remediate_some(remediator, notice, targets, &rest, deadline).await {
+        outcomes[i] = Some(outcome);
+    }
+    collect(targets, outcomes)
+}
+
+/// One outcome per target; a target left without one (never expected) fails as retryable.
+fn collect(targets: &[Target], outcomes: Vec<Option<Outcome>>) -> Vec<Outcome> {
+    outcomes
+        .into_iter()
+        .zip(targets)
+        .map(|(o, t)| {
+            o.unwrap_or_else(|| {
+                Outcome::failed(
+                    t.clone(),
+                    Code::ApiError,
+                    "internal: no outcome recorded",
+                    true,
+                )
+            })
+        })
+        .collect()
+}
+
+/// The outcome of a resource that cannot be acted on without the ledger.
+fn without_memory(target: &Target, e: &LedgerError) -> Outcome {
+    Outcome::failed(
+        target.clone(),
+        Code::LedgerUnavailable,
+        format!("not acted on without the ledger: {e}; {}", e.fix),
+        true,
+    )
+}
+
 /// The claim of the `ecs-retirement` function: Health retirement notices.
 pub fn claim_retirement(parsed: Parsed) -> Claim<RetirementNotice> {
     match parsed {
@@ -205,10 +424,21 @@ mod tests {
     use crate::notice::parse_slice;
     use crate::outcome::{Disposition, Status};
 
-    /// A function that claims Health retirements and says `acted` for each target, counting calls.
+    /// A function that claims Health retirements and says `acted` for each target, counting calls
+    /// and acts per resource.
     #[derive(Default)]
     struct Counting {
         calls: AtomicUsize,
+        acts: std::sync::Mutex<std::collections::HashMap<String, usize>>,
+    }
+
+    impl Counting {
+        fn acts(&self, resource: &str) -> usize {
+            self.acts
+                .lock()
+                .map(|a| a.get(resource).copied().unwrap_or(0))
+                .unwrap_or(0)
+        }
     }
 
     impl Remediate for Counting {
@@ -224,6 +454,13 @@ mod tests {
 
         async fn remediate(&self, notice: &RetirementNotice, _: Option<Instant>) -> Vec<Outcome> {
             self.calls.fetch_add(1, Ordering::SeqCst);
+            // Let a concurrent delivery run between the claim and the act.
+            tokio::task::yield_now().await;
+            if let Ok(mut acts) = self.acts.lock() {
+                for t in &notice.targets {
+                    *acts.entry(t.to_string()).or_default() += 1;
+                }
+            }
             notice
                 .targets
                 .iter()
@@ -296,5 +533,238 @@ mod tests {
         };
         assert_eq!(ignored.code, EventCode::WrongFunction);
         assert!(ignored.event_arn.is_some());
+    }
+
+    fn notice_naming(services: &[&str], published: &str, status: &str) -> RetirementNotice {
+        let Ok(Parsed::Retirement(mut notice)) = fixture("health-ecs-services-pipe.json") else {
+            panic!("fixture is a retirement notice");
+        };
+        notice.targets = services
+            .iter()
+            .map(|s| crate::target::parse_entity(s))
+            .collect();
+        notice.published_at = crate::testing::at(published);
+        notice.status = Some(match status {
+            "open" => EventStatus::Open,
+            _ => EventStatus::Upcoming,
+        });
+        notice
+    }
+
+    fn invocation(owner: &str, now: &str) -> Invocation {
+        Invocation {
+            owner: owner.into(),
+            now: crate::testing::at(now),
+            lease_margin: chrono::Duration::minutes(1),
+            retention: chrono::Duration::days(90),
+            concurrency: 4,
+        }
+    }
+
+    fn said(outcomes: &[Outcome]) -> Vec<(String, Status, Code)> {
+        outcomes
+            .iter()
+            .map(|o| (o.target.to_string(), o.status, o.code))
+            .collect()
+    }
+
+    #[tokio::test]
+    async fn an_update_of_the_notice_acts_only_on_the_resource_it_adds() {
+        let ecs = Counting::default();
+        let ledger = crate::ledger::MemoryLedger::default();
+        let first = notice_naming(
+            &["prod|web", "prod|api"],
+            "2026-11-20T09:00:00Z",
+            "upcoming",
+        );
+        remediate_remembering(
+            &ecs,
+            &ledger,
+            &first,
+            None,
+            &invocation("r1", "2026-11-20T09:01:00Z"),
+        )
+        .await;
+
+        // Health republishes the notice at startTime: status open, a later time, one more service.
+        let update = notice_naming(
+            &["prod|web", "prod|api", "prod|cart"],
+            "2026-11-27T09:00:00Z",
+            "open",
+        );
+        let outcomes = remediate_remembering(
+            &ecs,
+            &ledger,
+            &update,
+            None,
+            &invocation("r2", "2026-11-27T09:00:05Z"),
+        )
+        .await;
+
+        assert_eq!(
+            said(&outcomes),
+            vec![
+                (
+                    "service prod/web".into(),
+                    Status::AlreadyDone,
+                    Code::AlreadyHandled
+                ),
+                (
+                    "service prod/api".into(),
+                    Status::AlreadyDone,
+                    Code::AlreadyHandled
+                ),
+                (
+                    "service prod/cart".into(),
+                    Status::Acted,
+                    Code::ForcedNewDeployment
+                ),
+            ]
+        );
+        assert!(
+            outcomes[0].reason.contains("2026-11-20T09:01"),
+            "{}",
+            outcomes[0].reason
+        );
+        assert_eq!(
+            (ecs.acts("service prod/web"), ecs.acts("service prod/cart")),
+            (1, 1)
+        );
+    }
+
+    #[tokio::test]
+    async fn two_deliveries_at_once_act_on_each_resource_exactly_once() {
+        let ecs = Counting::default();
+        let ledger = crate::ledger::MemoryLedger::with_latency(std::time::Duration::from_millis(2));
+        let notice = notice_naming(
+            &["prod|a", "prod|b", "prod|c", "prod|d"],
+            "2026-11-20T09:00:00Z",
+            "upcoming",
+        );
+
+        let (first, second) = (
+            invocation("r1", "2026-11-20T09:01:00Z"),
+            invocation("r2", "2026-11-20T09:01:00Z"),
+        );
+        let (one, two) = tokio::join!(
+            remediate_remembering(&ecs, &ledger, &notice, None, &first),
+            remediate_remembering(&ecs, &ledger, &notice, None, &second),
+        );
+
+        for service in [
+            "service prod/a",
+            "service prod/b",
+            "service prod/c",
+            "service prod/d",
+        ] {
+            assert_eq!(ecs.acts(service), 1, "{service}");
+        }
+        let elsewhere = one
+            .iter()
+            .chain(&two)
+            .filter(|o| o.code == Code::HandledElsewhere || o.code == Code::AlreadyHandled)
+            .count();
+        assert_eq!(elsewhere, 4, "{one:#?} {two:#?}");
+    }
+
+    #[tokio::test]
+    async fn a_claim_left_by_a_crashed_run_is_taken_over_once_its_lease_ends() {
+        let ecs = Counting::default();
+        let ledger = crate::ledger::MemoryLedger::default();
+        let notice = notice_naming(&["prod|web"], "2026-11-20T09:00:00Z", "upcoming");
+        let crashed = ClaimRequest {
+            notice: notice.ledger_key(),
+            resource: "service:prod/web".into(),
+            target: "service prod/web".into(),
+            owner: "crashed".into(),
+            now: crate::testing::at("2026-11-20T09:01:00Z"),
+            lease_until: crate::testing::at("2026-11-20T09:17:00Z"),
+            notice_status: None,
+            deadline: None,
+            expires_at: crate::testing::at("2027-02-20T09:00:00Z"),
+        };
+        assert_eq!(ledger.claim(&crashed).await.ok(), Some(Claimed::Won));
+
+        let during = remediate_remembering(
+            &ecs,
+            &ledger,
+            &notice,
+            None,
+            &invocation("r2", "2026-11-20T09:10:00Z"),
+        )
+        .await;
+        let after = remediate_remembering(
+            &ecs,
+            &ledger,
+            &notice,
+            None,
+            &invocation("r3", "2026-11-20T09:17:01Z"),
+        )
+        .await;
+
+        assert_eq!(said(&during)[0].2, Code::HandledElsewhere);
+        assert!(during[0].reason.contains("crashed"), "{}", during[0].reason);
+        assert_eq!(said(&after)[0].2, Code::ForcedNewDeployment);
+        assert_eq!(ecs.acts("service prod/web"), 1);
+    }
+
+    /// A ledger that cannot be reached.
+    struct Unreachable;
+
+    impl Ledger for Unreachable {
+        async fn read(
+            &self,
+            _: &str,
+            _: &[String],
+        ) -> Result<std::collections::HashMap<String, Entry>, LedgerError> {
+            Err(LedgerError {
+                table: "remediator-ledger".into(),
+                operation: "BatchGetItem",
+                message: "ResourceNotFoundException".into(),
+                fix: "create it",
+            })
+        }
+        async fn claim(&self, _: &ClaimRequest) -> Result<Claimed, LedgerError> {
+            Ok(Claimed::Won)
+        }
+        async fn record(&self, _: &[Entry]) -> Result<(), LedgerError> {
+            Ok(())
+        }
+        async fn notice(&self, _: &str) -> Result<Vec<Entry>, LedgerError> {
+            Ok(Vec::new())
+        }
+        async fn all(&self) -> Result<Vec<Entry>, LedgerError> {
+            Ok(Vec::new())
+        }
+    }
+
+    #[tokio::test]
+    async fn without_the_ledger_nothing_is_acted_on_and_the_failure_is_retryable_and_names_the_table(
+    ) {
+        let ecs = Counting::default();
+        let notice = notice_naming(
+            &["prod|web", "prod|api"],
+            "2026-11-20T09:00:00Z",
+            "upcoming",
+        );
+
+        let outcomes = remediate_remembering(
+            &ecs,
+            &Unreachable,
+            &notice,
+            None,
+            &invocation("r1", "2026-11-20T09:01:00Z"),
+        )
+        .await;
+
+        assert_eq!(ecs.calls.load(Ordering::SeqCst), 0);
+        assert!(outcomes.iter().all(|o| o.status == Status::Failed
+            && o.retryable
+            && o.code == Code::LedgerUnavailable));
+        assert!(
+            outcomes[0].reason.contains("remediator-ledger"),
+            "{}",
+            outcomes[0].reason
+        );
     }
 }
