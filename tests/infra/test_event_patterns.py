@@ -203,5 +203,111 @@ class Settings(unittest.TestCase):
         self.assertGreaterEqual(len(body["widgets"]), 5)
 
 
+class IntrinsicLoader(yaml.SafeLoader):
+    """YAML with CloudFormation's short-form tags read as their long forms: `!Ref X` as
+    {"Ref": "X"}, `!GetAtt X.Arn` as {"Fn::GetAtt": ["X", "Arn"]}, `!Sub s` as {"Fn::Sub": "s"}."""
+
+
+def _intrinsic(loader, suffix, node):
+    if isinstance(node, yaml.SequenceNode):
+        value = loader.construct_sequence(node, deep=True)
+    elif isinstance(node, yaml.MappingNode):
+        value = loader.construct_mapping(node, deep=True)
+    else:
+        value = loader.construct_scalar(node)
+    if suffix == "Ref":
+        return {"Ref": value}
+    if suffix == "GetAtt" and isinstance(value, str):
+        value = value.split(".", 1)
+    return {f"Fn::{suffix}": value}
+
+
+IntrinsicLoader.add_multi_constructor("!", _intrinsic)
+
+LEDGER_ACTIONS = ["dynamodb:BatchGetItem", "dynamodb:GetItem", "dynamodb:UpdateItem", "dynamodb:BatchWriteItem"]
+FUNCTIONS = ("EcsRetirementFunction", "EksFargatePodFunction")
+
+
+def template_with_intrinsics():
+    with open(os.path.join(ROOT, "infra", "sam", "template.yaml")) as f:
+        return yaml.load(f, Loader=IntrinsicLoader)
+
+
+class Ledger(unittest.TestCase):
+    """The ledger table: what was done per (notice, resource), and who may read and record it."""
+
+    def setUp(self):
+        self.t = template_with_intrinsics()
+
+    def test_one_ledger_table_on_demand_keyed_by_notice_and_resource(self):
+        tables = {n: r for n, r in self.t["Resources"].items() if r["Type"] == "AWS::DynamoDB::Table"}
+        self.assertEqual(list(tables), ["LedgerTable"])
+        p = tables["LedgerTable"]["Properties"]
+        self.assertEqual(p["BillingMode"], "PAY_PER_REQUEST")
+        self.assertNotIn("ProvisionedThroughput", p)
+        self.assertEqual(p["KeySchema"], [{"AttributeName": "notice", "KeyType": "HASH"},
+                                          {"AttributeName": "resource", "KeyType": "RANGE"}])
+        self.assertEqual(p["AttributeDefinitions"], [{"AttributeName": "notice", "AttributeType": "S"},
+                                                     {"AttributeName": "resource", "AttributeType": "S"}])
+        self.assertNotIn("TableName", p, "CloudFormation names the table, like the schedule group")
+
+    def test_the_ledger_table_has_pitr_aws_managed_sse_and_ttl_on_expires(self):
+        p = self.t["Resources"]["LedgerTable"]["Properties"]
+        self.assertEqual(p["PointInTimeRecoverySpecification"], {"PointInTimeRecoveryEnabled": True})
+        # The AWS-managed KMS key: SSE on, no customer key named.
+        self.assertEqual(p["SSESpecification"], {"SSEEnabled": True})
+        self.assertEqual(p["TimeToLiveSpecification"], {"AttributeName": "expires", "Enabled": True})
+
+    def test_the_ledger_table_is_retained_on_deletion_and_replacement(self):
+        table = self.t["Resources"]["LedgerTable"]
+        self.assertEqual(table.get("DeletionPolicy"), "Retain")
+        self.assertEqual(table.get("UpdateReplacePolicy"), "Retain")
+
+    def test_both_functions_get_the_ledger_table_and_its_retention(self):
+        env = self.t["Globals"]["Function"]["Environment"]["Variables"]
+        self.assertEqual(env["LEDGER_TABLE"], {"Ref": "LedgerTable"})
+        self.assertEqual(env["LEDGER_RETENTION"], {"Ref": "LedgerRetention"})
+        for name in FUNCTIONS:  # no function overrides them
+            own = (self.t["Resources"][name]["Properties"].get("Environment") or {}).get("Variables") or {}
+            self.assertFalse({"LEDGER_TABLE", "LEDGER_RETENTION"} & set(own), name)
+        retention = self.t["Parameters"]["LedgerRetention"]
+        self.assertEqual((retention["Type"], retention["Default"]), ("String", "90d"))
+        self.assertEqual(self.t["Outputs"]["LedgerTableName"]["Value"], {"Ref": "LedgerTable"})
+
+    def test_each_function_may_only_read_and_record_items_of_the_ledger_table(self):
+        for name in FUNCTIONS:
+            statements = [st for policy in self.t["Resources"][name]["Properties"]["Policies"]
+                          for st in policy["Statement"]]
+            dynamodb = [st for st in statements
+                        if any(a.startswith("dynamodb:") for a in self.actions(st))]
+            self.assertEqual(len(dynamodb), 1, f"{name}: one DynamoDB statement")
+            st = dynamodb[0]
+            self.assertEqual(st["Effect"], "Allow")
+            self.assertEqual(sorted(self.actions(st)), sorted(LEDGER_ACTIONS), name)
+            self.assertEqual(len(self.actions(st)), len(LEDGER_ACTIONS), name)
+            resources = st["Resource"] if isinstance(st["Resource"], list) else [st["Resource"]]
+            self.assertEqual(resources, [{"Fn::GetAtt": ["LedgerTable", "Arn"]}], f"{name}: the table only")
+            self.assertNotIn("*", json.dumps(resources), name)
+            self.assertNotIn("Condition", st, name)
+
+    def test_nothing_else_gets_dynamodb(self):
+        """Only the two functions' ledger statements name DynamoDB (the scheduler role does not;
+        `remediator status` queries with the operator's own credentials)."""
+        for name, resource in self.t["Resources"].items():
+            props = resource.get("Properties", {})
+            documents = [p for p in props.get("Policies") or [] if isinstance(p, dict)]
+            if "PolicyDocument" in props:
+                documents.append(props["PolicyDocument"])
+            for document in documents:
+                for st in document.get("Statement", []):
+                    if any(a.startswith("dynamodb:") for a in self.actions(st)):
+                        self.assertIn(name, FUNCTIONS, f"{name} grants {self.actions(st)}")
+
+    @staticmethod
+    def actions(statement):
+        a = statement.get("Action", [])
+        return a if isinstance(a, list) else [a]
+
+
 if __name__ == "__main__":
     unittest.main()

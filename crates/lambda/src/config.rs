@@ -17,6 +17,8 @@
 //! | `SCHEDULE_DLQ_ARN` | none | with windows: SQS queue for schedule invocations that could not be delivered |
 //! | `NOTIFICATION_TOPIC_ARN` | none | SNS topic for one summary per handled event (Chatbot JSON + plain-text e-mail) |
 //! | `METRICS_NAMESPACE` | `RetirementRemediator` | CloudWatch EMF namespace; `off` to emit no metrics |
+//! | `LEDGER_TABLE` | none | DynamoDB table remembering what was done per notice and resource (see `remediator_core::ledger`) |
+//! | `LEDGER_RETENTION` | `90d` | how long ledger entries are kept after AWS's deadline |
 //! | `EKS_ENDPOINT_URL` | the endpoint DescribeCluster returns | EKS pods: the Kubernetes API server to use instead (a local fake; plain `http://` only here) |
 
 use std::time::Duration;
@@ -61,6 +63,16 @@ pub struct ControlSettings {
     pub notification_topic_arn: Option<String>,
     /// `None`: no metrics.
     pub metrics_namespace: Option<String>,
+    /// The ledger; `None`: observation alone (an update of a notice cannot be told apart).
+    pub ledger: Option<LedgerSettings>,
+}
+
+/// Where the ledger lives and how long it remembers.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LedgerSettings {
+    pub table: String,
+    /// Entries are kept this long after AWS's deadline (DynamoDB TTL).
+    pub retention: chrono::Duration,
 }
 
 impl Default for ControlSettings {
@@ -71,6 +83,7 @@ impl Default for ControlSettings {
             schedule_target_arn: None,
             notification_topic_arn: None,
             metrics_namespace: Some(DEFAULT_NAMESPACE.to_owned()),
+            ledger: None,
         }
     }
 }
@@ -167,6 +180,21 @@ fn controls(
         }
     }
     c.notification_topic_arn = get("NOTIFICATION_TOPIC_ARN").map(|(_, a)| a.trim().to_owned());
+    let retention = match get("LEDGER_RETENTION") {
+        Some((name, v)) => parse_duration(&v)
+            .ok()
+            .filter(|d| *d >= chrono::Duration::days(1) && *d <= chrono::Duration::days(3650))
+            .ok_or(ConfigError {
+                name,
+                value: v.clone(),
+                expected: "a duration from 1d to 3650d, like 30d or 90d".into(),
+            })?,
+        None => remediator_core::ledger::default_retention(),
+    };
+    c.ledger = get("LEDGER_TABLE").map(|(_, table)| LedgerSettings {
+        table: table.trim().to_owned(),
+        retention,
+    });
     if let Some((_, v)) = get("METRICS_NAMESPACE") {
         c.metrics_namespace = if v.trim().eq_ignore_ascii_case("off") {
             None
@@ -330,6 +358,31 @@ mod tests {
         assert_eq!(e.name, "MAINTENANCE_WINDOWS");
         assert!(e.to_string().contains("Funday"), "{e}");
         assert!(config(&[("DEADLINE_MARGIN", "forever")]).is_err());
+    }
+
+    #[test]
+    fn the_ledger_is_read_with_its_retention() {
+        assert_eq!(config(&[]).expect("defaults").controls.ledger, None);
+        let c = config(&[
+            ("LEDGER_TABLE", "remediator-ledger"),
+            ("LEDGER_RETENTION", "30d"),
+        ])
+        .expect("valid");
+        assert_eq!(
+            c.controls.ledger,
+            Some(LedgerSettings {
+                table: "remediator-ledger".into(),
+                retention: chrono::Duration::days(30),
+            })
+        );
+        let default = config(&[("LEDGER_TABLE", "t")]).expect("valid");
+        assert_eq!(
+            default.controls.ledger.map(|l| l.retention),
+            Some(chrono::Duration::days(90))
+        );
+        let e =
+            config(&[("LEDGER_TABLE", "t"), ("LEDGER_RETENTION", "1h")]).expect_err("too short");
+        assert_eq!(e.name, "LEDGER_RETENTION");
     }
 
     #[test]

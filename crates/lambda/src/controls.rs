@@ -1,13 +1,22 @@
-//! Operator controls around each event: the maintenance-window gate before acting, and the
-//! metrics and notification after. Shared by both Lambda functions.
+//! Operator controls around each event: the maintenance-window gate before acting, the ledger's
+//! memory around the remediation, and the metrics and notification after. Shared by both Lambda
+//! functions.
 
 use aws_config::SdkConfig;
 use chrono::{DateTime, Utc};
 use remediator_core::defer::{gate, Deferral, Gate, GatedEvent};
-use remediator_core::{metrics, Report, Target};
+use remediator_core::pipeline::{remediate_remembering, Invocation, Remediate};
+use remediator_core::{metrics, Outcome, Report, Target};
+use tokio::time::Instant;
+
+/// Claims outlive the invocation deadline by this much: a crashed run's claims free up soon after.
+const LEASE_MARGIN: chrono::Duration = chrono::Duration::minutes(1);
+/// Ledger calls (claims) in flight at once: enough that a thousand claims take about a second.
+const LEDGER_CONCURRENCY: usize = 16;
 use serde_json::Value;
 
 use crate::config::ControlSettings;
+use crate::ledger::DynamoLedger;
 use crate::notify::SnsNotifier;
 use crate::scheduler::SdkScheduler;
 
@@ -17,6 +26,7 @@ pub struct Controls {
     deferral: Option<(Deferral, SdkScheduler)>,
     schedule_target_arn: Option<String>,
     notifier: Option<SnsNotifier>,
+    ledger: Option<(DynamoLedger, chrono::Duration)>,
     metrics_namespace: Option<String>,
     /// Stable logical name for metric dimensions (`ecs-retirement`, `eks-fargate-pod`).
     function: String,
@@ -40,6 +50,12 @@ impl Controls {
                 .as_ref()
                 .map(|topic| SnsNotifier::new(aws_sdk_sns::Client::new(sdk), topic)),
             metrics_namespace: settings.metrics_namespace.clone(),
+            ledger: settings.ledger.as_ref().map(|l| {
+                (
+                    DynamoLedger::new(aws_sdk_dynamodb::Client::new(sdk), &l.table),
+                    l.retention,
+                )
+            }),
             function: function.to_owned(),
             dry_run,
         }
@@ -51,6 +67,7 @@ impl Controls {
             deferral: None,
             schedule_target_arn: None,
             notifier: None,
+            ledger: None,
             metrics_namespace: None,
             function: String::new(),
             dry_run: false,
@@ -82,6 +99,36 @@ impl Controls {
             Gate::Held(_, why) => tracing::info!(timing = %why, "not acting now"),
         }
         Some(verdict)
+    }
+
+    /// The ledger, when `LEDGER_TABLE` names one.
+    pub fn ledger(&self) -> Option<&DynamoLedger> {
+        self.ledger.as_ref().map(|(ledger, _)| ledger)
+    }
+
+    /// Remediates `notice` through `remediator`, with the ledger's memory around it when there is
+    /// a ledger. `owner` names this invocation on its claims; `now` is the wall clock.
+    pub async fn remediate<R: Remediate>(
+        &self,
+        remediator: &R,
+        notice: &R::Notice,
+        deadline: Option<Instant>,
+        owner: &str,
+        now: DateTime<Utc>,
+    ) -> Vec<Outcome> {
+        match &self.ledger {
+            Some((ledger, retention)) => {
+                let invocation = Invocation {
+                    owner: owner.to_owned(),
+                    now,
+                    lease_margin: LEASE_MARGIN,
+                    retention: *retention,
+                    concurrency: LEDGER_CONCURRENCY,
+                };
+                remediate_remembering(remediator, ledger, notice, deadline, &invocation).await
+            }
+            None => remediator.remediate(notice, deadline).await,
+        }
     }
 
     /// After an event: EMF metric lines on stdout, then the SNS summary. A notification that

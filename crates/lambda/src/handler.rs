@@ -58,6 +58,7 @@ pub async fn handle_with<R: Remediate>(
         .saturating_duration_since(tokio::time::Instant::now())
         .as_millis() as u64;
     let invoked_arn = event.context.invoked_function_arn;
+    let request_id = event.context.request_id;
     let raw = event.payload;
     let parsed = parse_value(raw.clone());
     let (event_id, event_arn) = match &parsed {
@@ -66,7 +67,7 @@ pub async fn handle_with<R: Remediate>(
     };
     let span = tracing::info_span!(
         "event",
-        request_id = %event.context.request_id,
+        request_id = %request_id,
         event_id = event_id.unwrap_or("-"),
         event_arn = event_arn.unwrap_or("-"),
         deadline_ms = event.context.deadline,
@@ -93,7 +94,9 @@ pub async fn handle_with<R: Remediate>(
                 notice.report(outcomes, dry_run).with_timing(Some(why))
             }
             proceed => {
-                let outcomes = remediator.remediate(&notice, Some(deadline)).await;
+                let outcomes = controls
+                    .remediate(remediator, &notice, Some(deadline), &request_id, now)
+                    .await;
                 let timing = match proceed {
                     Some(Gate::Proceed(why)) => Some(why),
                     _ => None,

@@ -10,6 +10,7 @@
 pub mod config;
 pub mod controls;
 pub mod handler;
+pub mod ledger;
 pub mod notify;
 pub mod scheduler;
 

@@ -20,6 +20,7 @@ new RemediatorStack(app, 'FargateRetirementRemediator', {
   deadlineMargin: app.node.tryGetContext('deadlineMargin'),
   notificationTopicArn: app.node.tryGetContext('notificationTopicArn'),
   metricsNamespace: app.node.tryGetContext('metricsNamespace'),
+  ledgerRetention: app.node.tryGetContext('ledgerRetention'),
   env: {
     account: process.env.CDK_DEFAULT_ACCOUNT ?? '123456789012',
     region: process.env.CDK_DEFAULT_REGION ?? 'us-east-1',

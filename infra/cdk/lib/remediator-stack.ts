@@ -1,7 +1,8 @@
 // The remediator in one account and Region: the same resources as infra/sam/template.yaml.
 import * as path from 'path';
-import { Duration, Stack, StackProps } from 'aws-cdk-lib';
+import { CfnOutput, Duration, RemovalPolicy, Stack, StackProps } from 'aws-cdk-lib';
 import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
+import * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
 import * as events from 'aws-cdk-lib/aws-events';
 import * as targets from 'aws-cdk-lib/aws-events-targets';
 import * as iam from 'aws-cdk-lib/aws-iam';
@@ -34,6 +35,8 @@ export interface RemediatorProps extends StackProps {
    * of an event delivered together cannot both act before either sees the other's work).
    */
   readonly functionConcurrency?: number;
+  /** How long ledger entries are kept after AWS's retirement deadline, e.g. 30d, 90d (default 90d). */
+  readonly ledgerRetention?: string;
 }
 
 export const ECS_PATTERN: events.EventPattern = {
@@ -73,6 +76,21 @@ export class RemediatorStack extends Stack {
       }),
     });
     deadLetters.grantSendMessages(schedulerRole);
+
+    // The ledger: per (notice, resource), what was done, so that a redelivered or retried event
+    // answers settled resources from memory. Items carry `expires` (epoch seconds: AWS's deadline
+    // plus the retention), which TTL deletes. `Table`, not `TableV2`: the same
+    // AWS::DynamoDB::Table as the SAM template (and cdk-nag's PITR rule checks that type).
+    // No explicit name; kept when the stack is deleted or the table replaced.
+    const ledger = new dynamodb.Table(this, 'LedgerTable', {
+      partitionKey: { name: 'notice', type: dynamodb.AttributeType.STRING },
+      sortKey: { name: 'resource', type: dynamodb.AttributeType.STRING },
+      billingMode: dynamodb.BillingMode.PAY_PER_REQUEST,
+      pointInTimeRecoverySpecification: { pointInTimeRecoveryEnabled: true },
+      encryption: dynamodb.TableEncryption.AWS_MANAGED,
+      timeToLiveAttribute: 'expires',
+      removalPolicy: RemovalPolicy.RETAIN,
+    });
     const controlsEnvironment: Record<string, string> = {
       OPT_IN_ONLY: String(props.optInOnly ?? false),
       MAINTENANCE_WINDOWS: props.maintenanceWindows ?? '',
@@ -82,6 +100,8 @@ export class RemediatorStack extends Stack {
       SCHEDULE_DLQ_ARN: deadLetters.queueArn,
       NOTIFICATION_TOPIC_ARN: props.notificationTopicArn ?? '',
       METRICS_NAMESPACE: namespace,
+      LEDGER_TABLE: ledger.tableName,
+      LEDGER_RETENTION: props.ledgerRetention ?? '90d',
     };
 
     const fn = (name: string, binary: string, environment: Record<string, string>) => {
@@ -115,6 +135,15 @@ export class RemediatorStack extends Stack {
           actions: ['iam:PassRole'],
           resources: [schedulerRole.roleArn],
           conditions: { StringEquals: { 'iam:PassedToService': 'scheduler.amazonaws.com' } },
+        }),
+      );
+      // The ledger: read and record per (notice, resource), on this table only. Not
+      // grantReadWriteData, which adds Query, Scan, DeleteItem, PutItem, ConditionCheckItem…;
+      // `remediator status` queries with the operator's own credentials.
+      f.addToRolePolicy(
+        new iam.PolicyStatement({
+          actions: ['dynamodb:BatchGetItem', 'dynamodb:GetItem', 'dynamodb:UpdateItem', 'dynamodb:BatchWriteItem'],
+          resources: [ledger.tableArn],
         }),
       );
       if (props.notificationTopicArn) {
@@ -236,6 +265,11 @@ export class RemediatorStack extends Stack {
           }),
         ],
       ],
+    });
+
+    new CfnOutput(this, 'LedgerTableName', {
+      description: "The ledger, what was done per (notice, resource); `remediator status` reads it with the operator's credentials.",
+      value: ledger.tableName,
     });
 
     NagSuppressions.addStackSuppressions(this, [

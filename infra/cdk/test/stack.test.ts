@@ -8,9 +8,9 @@ import * as path from 'path';
 import { App, Aspects } from 'aws-cdk-lib';
 import { Annotations, Match, Template } from 'aws-cdk-lib/assertions';
 import { AwsSolutionsChecks } from 'cdk-nag';
-import { RemediatorStack } from '../lib/remediator-stack';
+import { RemediatorProps, RemediatorStack } from '../lib/remediator-stack';
 
-function stack() {
+function stack(extra: Partial<RemediatorProps> = {}) {
   // Stand-in build output: synthesis only needs the asset directories to exist.
   const assets = fs.mkdtempSync(path.join(os.tmpdir(), 'remediator-assets-'));
   for (const bin of ['ecs-retirement', 'eks-fargate-pod']) {
@@ -24,6 +24,7 @@ function stack() {
     maintenanceWindows: 'Sat,Sun 02:00-05:00 Asia/Tokyo',
     notificationTopicArn: 'arn:aws:sns:us-east-1:123456789012:retirements',
     env: { account: '123456789012', region: 'us-east-1' },
+    ...extra,
   });
   Aspects.of(app).add(new AwsSolutionsChecks());
   app.synth();
@@ -121,4 +122,75 @@ test('cdk-nag reports no unsuppressed AwsSolutions error or warning', () => {
   const warnings = Annotations.fromStack(s).findWarning('*', Match.stringLikeRegexp('AwsSolutions-.*'));
   assert.deepEqual(errors.map((e) => e.entry.data), []);
   assert.deepEqual(warnings.map((w) => w.entry.data), []);
+});
+
+// The ledger: one table, read and written by both functions with four item actions on it alone.
+const LEDGER_ACTIONS = ['dynamodb:BatchGetItem', 'dynamodb:GetItem', 'dynamodb:UpdateItem', 'dynamodb:BatchWriteItem'];
+
+function ledgerTable(): [string, any] {
+  const tables = Object.entries(template.findResources('AWS::DynamoDB::Table'));
+  assert.equal(tables.length, 1, 'one DynamoDB table, the ledger');
+  return tables[0] as [string, any];
+}
+
+test('the ledger table is on-demand, keyed by notice and resource, with PITR, AWS-managed SSE, TTL on expires, retained', () => {
+  const [, table] = ledgerTable();
+  assert.equal(table.DeletionPolicy, 'Retain');
+  assert.equal(table.UpdateReplacePolicy, 'Retain');
+  const p = table.Properties;
+  assert.equal(p.BillingMode, 'PAY_PER_REQUEST');
+  assert.equal(p.ProvisionedThroughput, undefined);
+  assert.deepEqual(p.KeySchema, [
+    { AttributeName: 'notice', KeyType: 'HASH' },
+    { AttributeName: 'resource', KeyType: 'RANGE' },
+  ]);
+  assert.deepEqual(p.AttributeDefinitions, [
+    { AttributeName: 'notice', AttributeType: 'S' },
+    { AttributeName: 'resource', AttributeType: 'S' },
+  ]);
+  assert.deepEqual(p.PointInTimeRecoverySpecification, { PointInTimeRecoveryEnabled: true });
+  // AWS-managed KMS key: SSE on, no customer key named.
+  assert.deepEqual(p.SSESpecification, { SSEEnabled: true });
+  assert.deepEqual(p.TimeToLiveSpecification, { AttributeName: 'expires', Enabled: true });
+  assert.equal(p.TableName, undefined, 'CloudFormation names the table');
+});
+
+test('both functions get LEDGER_TABLE (the table) and LEDGER_RETENTION (90d unless set)', () => {
+  const [id] = ledgerTable();
+  template.resourceCountIs('AWS::Lambda::Function', 2);
+  template.allResourcesProperties('AWS::Lambda::Function', {
+    Environment: { Variables: Match.objectLike({ LEDGER_TABLE: { Ref: id }, LEDGER_RETENTION: '90d' }) },
+  });
+  template.hasOutput('LedgerTableName', { Value: { Ref: id } });
+  Template.fromStack(stack({ ledgerRetention: '30d' })).allResourcesProperties('AWS::Lambda::Function', {
+    Environment: { Variables: Match.objectLike({ LEDGER_RETENTION: '30d' }) },
+  });
+});
+
+test('each function may only BatchGetItem, GetItem, UpdateItem and BatchWriteItem, on the ledger table only', () => {
+  const [id] = ledgerTable();
+  const policies = Object.values(template.findResources('AWS::IAM::Policy')) as any[];
+  const functions = template.findResources('AWS::Lambda::Function');
+  assert.equal(Object.keys(functions).length, 2);
+  const functionRoles = new Set<string>();
+  for (const [name, f] of Object.entries(functions) as [string, any][]) {
+    const role = f.Properties.Role['Fn::GetAtt'][0];
+    functionRoles.add(role);
+    const ledgerStatements = policies
+      .filter((p) => p.Properties.Roles.some((r: any) => r.Ref === role))
+      .flatMap((p) => p.Properties.PolicyDocument.Statement)
+      .filter((st: any) => [st.Action].flat().some((a: string) => a.startsWith('dynamodb:')));
+    assert.deepEqual(
+      ledgerStatements,
+      [{ Effect: 'Allow', Action: LEDGER_ACTIONS, Resource: { 'Fn::GetAtt': [id, 'Arn'] } }],
+      `${name}: the ledger statement`,
+    );
+  }
+  // No other role (the scheduler's) gets DynamoDB at all.
+  for (const p of policies) {
+    if (p.Properties.Roles.some((r: any) => functionRoles.has(r.Ref))) continue;
+    for (const st of p.Properties.PolicyDocument.Statement) {
+      assert.ok(![st.Action].flat().some((a: string) => a.startsWith('dynamodb:')), JSON.stringify(st));
+    }
+  }
 });

@@ -1,0 +1,424 @@
+//! The ledger in DynamoDB (`LEDGER_TABLE`): one item per (notice, resource).
+//!
+//! | attribute | meaning |
+//! |---|---|
+//! | `notice` (partition key) | the Health `eventArn` (`#account` in the organization view), `eks:<event id>` |
+//! | `resource` (sort key) | the resource's canonical id (`service:prod/web`, `task:<id>`, `pod:c/ns/name`) |
+//! | `state` | `claimed`, `acted`, `done`, `skipped`, `failed`, `deferred` |
+//! | `lease_ms` | a claim's lease end, epoch milliseconds (the claim condition compares it) |
+//! | `expires` | epoch seconds: DynamoDB's TTL deletes the item then (deadline + `LEDGER_RETENTION`) |
+//! | the rest | [`remediator_core::ledger::Entry`], as serde_dynamo writes it |
+//!
+//! The functions need `BatchGetItem`, `GetItem`, `UpdateItem` and `BatchWriteItem` on the table;
+//! `remediator status` also Queries and Scans it with the operator's credentials.
+
+use std::collections::HashMap;
+
+use aws_sdk_dynamodb::types::{
+    AttributeDefinition, AttributeValue, BillingMode, KeySchemaElement, KeyType, KeysAndAttributes,
+    PointInTimeRecoverySpecification, PutRequest, ScalarAttributeType, SseSpecification,
+    TimeToLiveSpecification, WriteRequest,
+};
+use aws_smithy_types::error::display::DisplayErrorContext;
+use remediator_core::ledger::{
+    claim_entry, ClaimRequest, Claimed, Entry, Ledger, LedgerError, State,
+};
+use remediator_sdk::has_code;
+
+/// BatchGetItem reads at most 100 keys per call, BatchWriteItem writes at most 25 items.
+const MAX_READ: usize = 100;
+const MAX_WRITE: usize = 25;
+/// Unprocessed keys/items are sent again this many times before the call counts as failed.
+const UNPROCESSED_ROUNDS: u32 = 5;
+
+/// The ledger table through the AWS SDK.
+#[derive(Debug, Clone)]
+pub struct DynamoLedger {
+    client: aws_sdk_dynamodb::Client,
+    table: String,
+}
+
+impl DynamoLedger {
+    pub fn new(client: aws_sdk_dynamodb::Client, table: impl Into<String>) -> Self {
+        DynamoLedger {
+            client,
+            table: table.into(),
+        }
+    }
+
+    pub fn table(&self) -> &str {
+        &self.table
+    }
+
+    fn error<E, R>(
+        &self,
+        operation: &'static str,
+        e: aws_sdk_dynamodb::error::SdkError<E, R>,
+    ) -> LedgerError
+    where
+        E: aws_sdk_dynamodb::error::ProvideErrorMetadata
+            + std::error::Error
+            + Send
+            + Sync
+            + 'static,
+        R: std::fmt::Debug,
+    {
+        let fix = if has_code(&e, &["ResourceNotFoundException"]) {
+            "create the table (`remediator ledger init`, or deploy the template) or set LEDGER_TABLE to its name"
+        } else if has_code(
+            &e,
+            &["AccessDeniedException", "UnrecognizedClientException"],
+        ) {
+            "allow the function's role dynamodb:BatchGetItem, GetItem, UpdateItem and BatchWriteItem on the table"
+        } else if has_code(
+            &e,
+            &[
+                "ProvisionedThroughputExceededException",
+                "ThrottlingException",
+                "RequestLimitExceeded",
+            ],
+        ) {
+            "throttled after the SDK's retries: the next delivery tries again (on-demand billing avoids most of it)"
+        } else {
+            "the next delivery tries again; nothing was acted on without the ledger"
+        };
+        LedgerError {
+            table: self.table.clone(),
+            operation,
+            message: DisplayErrorContext(&e).to_string(),
+            fix,
+        }
+    }
+
+    fn decode_error(&self, operation: &'static str, e: impl std::fmt::Display) -> LedgerError {
+        LedgerError {
+            table: self.table.clone(),
+            operation,
+            message: format!("an item is not a ledger entry: {e}"),
+            fix: "the table holds items this remediator did not write: point LEDGER_TABLE at the ledger's own table",
+        }
+    }
+
+    fn key(notice: &str, resource: &str) -> HashMap<String, AttributeValue> {
+        HashMap::from([
+            ("notice".to_owned(), AttributeValue::S(notice.to_owned())),
+            (
+                "resource".to_owned(),
+                AttributeValue::S(resource.to_owned()),
+            ),
+        ])
+    }
+
+    fn item(&self, entry: &Entry) -> Result<HashMap<String, AttributeValue>, LedgerError> {
+        let mut item: HashMap<String, AttributeValue> =
+            serde_dynamo::to_item(entry).map_err(|e| self.decode_error("encode", e))?;
+        item.insert(
+            "expires".to_owned(),
+            AttributeValue::N(entry.expires_at.timestamp().to_string()),
+        );
+        if let Some(until) = entry.lease_until {
+            item.insert(
+                "lease_ms".to_owned(),
+                AttributeValue::N(until.timestamp_millis().to_string()),
+            );
+        }
+        Ok(item)
+    }
+
+    fn entry(
+        &self,
+        operation: &'static str,
+        item: HashMap<String, AttributeValue>,
+    ) -> Result<Entry, LedgerError> {
+        serde_dynamo::from_item(item).map_err(|e| self.decode_error(operation, e))
+    }
+
+    /// Creates the table as the templates define it (on-demand, encrypted, point-in-time
+    /// recovery, TTL on `expires`). Idempotent: an existing table only gets its settings checked.
+    pub async fn create_table(&self) -> Result<bool, LedgerError> {
+        let attribute = |name: &str| {
+            AttributeDefinition::builder()
+                .attribute_name(name)
+                .attribute_type(ScalarAttributeType::S)
+                .build()
+        };
+        let key = |name: &str, kind: KeyType| {
+            KeySchemaElement::builder()
+                .attribute_name(name)
+                .key_type(kind)
+                .build()
+        };
+        let invalid = |e: aws_sdk_dynamodb::error::BuildError| self.decode_error("CreateTable", e);
+        let created = self
+            .client
+            .create_table()
+            .table_name(&self.table)
+            .billing_mode(BillingMode::PayPerRequest)
+            .attribute_definitions(attribute("notice").map_err(invalid)?)
+            .attribute_definitions(attribute("resource").map_err(invalid)?)
+            .key_schema(key("notice", KeyType::Hash).map_err(invalid)?)
+            .key_schema(key("resource", KeyType::Range).map_err(invalid)?)
+            .sse_specification(SseSpecification::builder().enabled(true).build())
+            .send()
+            .await;
+        let created = match created {
+            Ok(_) => true,
+            Err(e) if has_code(&e, &["ResourceInUseException"]) => false,
+            Err(e) => return Err(self.error("CreateTable", e)),
+        };
+        self.client
+            .update_time_to_live()
+            .table_name(&self.table)
+            .time_to_live_specification(
+                TimeToLiveSpecification::builder()
+                    .attribute_name("expires")
+                    .enabled(true)
+                    .build()
+                    .map_err(invalid)?,
+            )
+            .send()
+            .await
+            .map(|_| ())
+            .or_else(|e| {
+                // Asking for the TTL it already has is refused; that is the idempotent case.
+                if has_code(&e, &["ValidationException"]) {
+                    Ok(())
+                } else {
+                    Err(self.error("UpdateTimeToLive", e))
+                }
+            })?;
+        self.client
+            .update_continuous_backups()
+            .table_name(&self.table)
+            .point_in_time_recovery_specification(
+                PointInTimeRecoverySpecification::builder()
+                    .point_in_time_recovery_enabled(true)
+                    .build()
+                    .map_err(invalid)?,
+            )
+            .send()
+            .await
+            .map_err(|e| self.error("UpdateContinuousBackups", e))?;
+        Ok(created)
+    }
+}
+
+impl Ledger for DynamoLedger {
+    async fn read(
+        &self,
+        notice: &str,
+        resources: &[String],
+    ) -> Result<HashMap<String, Entry>, LedgerError> {
+        let mut found = HashMap::new();
+        let mut unique: Vec<&String> = resources.iter().collect();
+        unique.sort();
+        unique.dedup();
+        for chunk in unique.chunks(MAX_READ) {
+            let mut keys = KeysAndAttributes::builder()
+                .set_keys(Some(chunk.iter().map(|r| Self::key(notice, r)).collect()))
+                .consistent_read(true)
+                .build()
+                .map_err(|e| self.decode_error("BatchGetItem", e))?;
+            for round in 0..=UNPROCESSED_ROUNDS {
+                let out = self
+                    .client
+                    .batch_get_item()
+                    .request_items(&self.table, keys.clone())
+                    .send()
+                    .await
+                    .map_err(|e| self.error("BatchGetItem", e))?;
+                for item in out
+                    .responses()
+                    .and_then(|r| r.get(&self.table))
+                    .into_iter()
+                    .flatten()
+                {
+                    let entry = self.entry("BatchGetItem", item.clone())?;
+                    found.insert(entry.resource.clone(), entry);
+                }
+                match out.unprocessed_keys().and_then(|u| u.get(&self.table)) {
+                    Some(rest) if !rest.keys().is_empty() && round < UNPROCESSED_ROUNDS => {
+                        keys = rest.clone();
+                        tokio::time::sleep(std::time::Duration::from_millis(50 << round)).await;
+                    }
+                    Some(rest) if !rest.keys().is_empty() => {
+                        return Err(LedgerError {
+                            table: self.table.clone(),
+                            operation: "BatchGetItem",
+                            message: format!("{} key(s) still unprocessed", rest.keys().len()),
+                            fix: "throttled after the SDK's retries: the next delivery tries again",
+                        })
+                    }
+                    _ => break,
+                }
+            }
+        }
+        Ok(found)
+    }
+
+    async fn claim(&self, request: &ClaimRequest) -> Result<Claimed, LedgerError> {
+        let claim = claim_entry(request, None);
+        let s = |v: &str| AttributeValue::S(v.to_owned());
+        let mut update = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(Self::key(&request.notice, &request.resource)))
+            // Free: no item, an unsettled one, or a claim whose lease has ended.
+            .condition_expression(
+                "attribute_not_exists(#notice) OR #state IN (:skipped, :failed, :deferred) \
+                 OR (#state = :claimed AND lease_ms <= :now_ms)",
+            )
+            .expression_attribute_names("#notice", "notice")
+            .expression_attribute_names("#state", "state")
+            .expression_attribute_names("#owner", "owner")
+            .expression_attribute_values(":claimed", s(State::Claimed.as_str()))
+            .expression_attribute_values(":skipped", s(State::Skipped.as_str()))
+            .expression_attribute_values(":failed", s(State::Failed.as_str()))
+            .expression_attribute_values(":deferred", s(State::Deferred.as_str()))
+            .expression_attribute_values(
+                ":now_ms",
+                AttributeValue::N(request.now.timestamp_millis().to_string()),
+            )
+            .expression_attribute_values(
+                ":lease_ms",
+                AttributeValue::N(request.lease_until.timestamp_millis().to_string()),
+            )
+            .expression_attribute_values(":lease_until", s(&request.lease_until.to_rfc3339()))
+            .expression_attribute_values(":owner", s(&request.owner))
+            .expression_attribute_values(":target", s(&request.target))
+            .expression_attribute_values(":now", s(&request.now.to_rfc3339()))
+            .expression_attribute_values(
+                ":expires",
+                AttributeValue::N(request.expires_at.timestamp().to_string()),
+            )
+            .expression_attribute_values(":expires_at", s(&request.expires_at.to_rfc3339()))
+            .expression_attribute_values(":reason", s(&claim.reason))
+            .expression_attribute_values(":zero", AttributeValue::N("0".into()))
+            .expression_attribute_values(":one", AttributeValue::N("1".into()));
+        let mut sets = vec![
+            "#state = :claimed",
+            "lease_ms = :lease_ms",
+            "lease_until = :lease_until",
+            "#owner = :owner",
+            "target = :target",
+            "updated_at = :now",
+            "expires = :expires",
+            "expires_at = :expires_at",
+            "reason = :reason",
+            "first_seen = if_not_exists(first_seen, :now)",
+            "attempts = if_not_exists(attempts, :zero) + :one",
+        ];
+        if let Some(status) = &request.notice_status {
+            update = update.expression_attribute_values(":status", s(status));
+            sets.push("notice_status = :status");
+        }
+        if let Some(deadline) = request.deadline {
+            update = update.expression_attribute_values(":deadline", s(&deadline.to_rfc3339()));
+            sets.push("deadline = :deadline");
+        }
+        update = update.update_expression(format!("SET {}", sets.join(", ")));
+        match update.send().await {
+            Ok(_) => Ok(Claimed::Won),
+            Err(e) if has_code(&e, &["ConditionalCheckFailedException"]) => {
+                let out = self
+                    .client
+                    .get_item()
+                    .table_name(&self.table)
+                    .set_key(Some(Self::key(&request.notice, &request.resource)))
+                    .consistent_read(true)
+                    .send()
+                    .await
+                    .map_err(|e| self.error("GetItem", e))?;
+                let entry = match out.item {
+                    Some(item) => self.entry("GetItem", item)?,
+                    // Deleted between the two calls (TTL): someone else's all the same.
+                    None => claim,
+                };
+                Ok(Claimed::Lost(Box::new(entry)))
+            }
+            Err(e) => Err(self.error("UpdateItem", e)),
+        }
+    }
+
+    async fn record(&self, entries: &[Entry]) -> Result<(), LedgerError> {
+        for chunk in entries.chunks(MAX_WRITE) {
+            let mut requests = chunk
+                .iter()
+                .map(|e| {
+                    let put = PutRequest::builder()
+                        .set_item(Some(self.item(e)?))
+                        .build()
+                        .map_err(|e| self.decode_error("BatchWriteItem", e))?;
+                    Ok(WriteRequest::builder().put_request(put).build())
+                })
+                .collect::<Result<Vec<_>, LedgerError>>()?;
+            for round in 0..=UNPROCESSED_ROUNDS {
+                let out = self
+                    .client
+                    .batch_write_item()
+                    .request_items(&self.table, requests.clone())
+                    .send()
+                    .await
+                    .map_err(|e| self.error("BatchWriteItem", e))?;
+                match out.unprocessed_items().and_then(|u| u.get(&self.table)) {
+                    Some(rest) if !rest.is_empty() && round < UNPROCESSED_ROUNDS => {
+                        requests = rest.clone();
+                        tokio::time::sleep(std::time::Duration::from_millis(50 << round)).await;
+                    }
+                    Some(rest) if !rest.is_empty() => {
+                        return Err(LedgerError {
+                            table: self.table.clone(),
+                            operation: "BatchWriteItem",
+                            message: format!("{} item(s) still unprocessed", rest.len()),
+                            fix: "throttled after the SDK's retries: the claims run out and a later delivery re-observes",
+                        })
+                    }
+                    _ => break,
+                }
+            }
+        }
+        Ok(())
+    }
+
+    async fn notice(&self, notice: &str) -> Result<Vec<Entry>, LedgerError> {
+        let items: Vec<HashMap<String, AttributeValue>> = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .key_condition_expression("#notice = :notice")
+            .expression_attribute_names("#notice", "notice")
+            .expression_attribute_values(":notice", AttributeValue::S(notice.to_owned()))
+            .consistent_read(true)
+            .into_paginator()
+            .items()
+            .send()
+            .try_collect()
+            .await
+            .map_err(|e| self.error("Query", e))?;
+        items
+            .into_iter()
+            .map(|item| self.entry("Query", item))
+            .collect()
+    }
+
+    async fn all(&self) -> Result<Vec<Entry>, LedgerError> {
+        let items: Vec<HashMap<String, AttributeValue>> = self
+            .client
+            .scan()
+            .table_name(&self.table)
+            .consistent_read(true)
+            .into_paginator()
+            .items()
+            .send()
+            .try_collect()
+            .await
+            .map_err(|e| self.error("Scan", e))?;
+        let mut entries = items
+            .into_iter()
+            .map(|item| self.entry("Scan", item))
+            .collect::<Result<Vec<_>, _>>()?;
+        entries.sort_by(|a, b| (&a.notice, &a.resource).cmp(&(&b.notice, &b.resource)));
+        Ok(entries)
+    }
+}
