@@ -5,9 +5,9 @@
 use chrono::{DateTime, Duration, Timelike, Utc};
 use remediator_core::testing::at;
 use remediator_core::{Report, Status};
-use remediator_lambda::{handle_with, Config, Controls, HandlerError};
+use remediator_lambda::{handle_with, HandlerError};
 use remediator_testkit::events::{
-    invocation, invocation_of, remediator, settings, ECS_FUNCTION_ARN,
+    controls, invocation, invocation_of, remediator, settings, ECS_FUNCTION_ARN,
 };
 use remediator_testkit::{fixture_at, MotoServer, Seed};
 use serde_json::{json, Value};
@@ -20,22 +20,6 @@ fn notice(published: DateTime<Utc>, retires: DateTime<Utc>) -> Value {
     let mut event = fixture_at("health-ecs-services-pipe.json", published);
     event["detail"]["startTime"] = json!(retires.format("%a, %d %b %Y %H:%M:%S GMT").to_string());
     event
-}
-
-/// Controls from the same environment variables the function reads.
-async fn controls(moto: &MotoServer, env: &[(&str, &str)]) -> Controls {
-    let config = Config::from_lookup(|k| {
-        env.iter()
-            .find(|(name, _)| *name == k)
-            .map(|(_, v)| v.to_string())
-    })
-    .unwrap_or_else(|e| panic!("{e}"));
-    Controls::new(
-        &moto.sdk_config().await,
-        &config.controls,
-        "ecs-retirement",
-        false,
-    )
 }
 
 async fn schedules(

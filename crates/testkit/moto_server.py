@@ -66,8 +66,34 @@ def control(words, port):
         raise ValueError(f"unknown command {' '.join(words)!r}")
 
 
+def serialize_dynamodb():
+    """Real DynamoDB applies a conditional write atomically: of two concurrent claims on one
+    item, exactly one wins. moto's threaded server checks the condition and writes without a
+    lock, so both can win (seen here with two deliveries running at once). The test kit models
+    the real behaviour by running moto's DynamoDB item operations one at a time."""
+    import threading
+
+    from moto.dynamodb.models import DynamoDBBackend
+
+    lock = threading.RLock()
+    for name in (
+        "put_item", "update_item", "delete_item", "get_item", "batch_get_item",
+        "batch_write_item", "transact_write_items", "query", "scan",
+    ):
+        original = getattr(DynamoDBBackend, name, None)
+        if original is None:
+            continue
+
+        def locked(self, *args, _original=original, **kwargs):
+            with lock:
+                return _original(self, *args, **kwargs)
+
+        setattr(DynamoDBBackend, name, locked)
+
+
 def main():
     port = int(sys.argv[1])
+    serialize_dynamodb()
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
     server.start()
     print("ready", file=ANSWERS)

@@ -72,6 +72,23 @@ pub async fn run(moto: &MotoServer, settings: Settings, event: Value) -> Report 
     pipeline::run(&remediator(moto, settings).await, parse_value(event), None).await
 }
 
+/// Operator controls (and the ledger) over moto, from the same environment variables the
+/// function reads.
+pub async fn controls(moto: &MotoServer, env: &[(&str, &str)]) -> remediator_lambda::Controls {
+    let config = remediator_lambda::Config::from_lookup(|k| {
+        env.iter()
+            .find(|(name, _)| *name == k)
+            .map(|(_, v)| v.to_string())
+    })
+    .unwrap_or_else(|e| panic!("{e}"));
+    remediator_lambda::Controls::new(
+        &moto.sdk_config().await,
+        &config.controls,
+        "ecs-retirement",
+        false,
+    )
+}
+
 /// The report's one outcome.
 pub fn only(report: &Report) -> &Outcome {
     assert_eq!(report.outcomes.len(), 1, "{report:#?}");

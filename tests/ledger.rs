@@ -1,0 +1,370 @@
+//! The ledger end to end: the real handler, the real DynamoDB adapter and the real ECS and
+//! CodeDeploy clients, against moto. Health republishes a notice on every change (domain notes
+//! §7); only the ledger can tell such an update from a new notice.
+
+use aws_sdk_ecs::types::DesiredStatus;
+use chrono::{Duration, Utc};
+use remediator_core::ledger::{ClaimRequest, Claimed, Ledger, State};
+use remediator_core::{Code, Report, Status};
+use remediator_lambda::ledger::DynamoLedger;
+use remediator_lambda::{handle_with, HandlerError};
+use remediator_testkit::events::{controls, event_naming, invocation, remediator, settings};
+use remediator_testkit::{BlueGreenFixture, MotoServer, Seed, StandaloneTask};
+use serde_json::{json, Value};
+
+const TABLE: &str = "retirement-ledger";
+const SERVICES: &str = "health-ecs-services-pipe.json";
+
+/// The ledger table, created as `remediator ledger init` does.
+async fn ledger(moto: &MotoServer) -> DynamoLedger {
+    let ledger = DynamoLedger::new(
+        aws_sdk_dynamodb::Client::new(&moto.sdk_config().await),
+        TABLE,
+    );
+    ledger
+        .create_table()
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    ledger
+}
+
+/// Two rolling services, a blue/green service whose earlier release finished, and a standalone
+/// task, all in one account.
+struct Account {
+    seed: Seed,
+    blue_green: BlueGreenFixture,
+    task: StandaloneTask,
+}
+
+async fn account(moto: &MotoServer) -> Account {
+    moto.pin_task_status();
+    let seed = Seed::new(moto).await;
+    seed.rolling_services("prod", &["checkout", "payments", "search"])
+        .await;
+    let blue_green = seed.blue_green_service("prod", "shop").await;
+    moto.set_codedeploy_status(&blue_green.previous_deployment, "Succeeded");
+    seed.cluster("jobs").await;
+    let task = seed
+        .standalone_task("jobs", "payments-worker", "ops-runbook")
+        .await;
+    Account {
+        seed,
+        blue_green,
+        task,
+    }
+}
+
+/// The notice naming `entities`, published at `published` with `status`.
+fn notice(entities: &[&str], published: chrono::DateTime<Utc>, status: &str) -> Value {
+    let mut event = event_naming(SERVICES, entities);
+    event["time"] = json!(published.to_rfc3339());
+    event["detail"]["statusCode"] = json!(status);
+    event
+}
+
+fn said(report: &Report) -> Vec<(String, Status, Code)> {
+    report
+        .outcomes
+        .iter()
+        .map(|o| (o.target.to_string(), o.status, o.code))
+        .collect()
+}
+
+async fn deployments(seed: &Seed) -> Vec<Option<String>> {
+    let mut ids = Vec::new();
+    for s in ["checkout", "payments", "search"] {
+        ids.push(seed.primary_deployment("prod", s).await);
+    }
+    ids
+}
+
+#[tokio::test]
+async fn an_update_of_the_notice_acts_only_on_the_service_it_adds_and_repeats_no_call() {
+    let moto = MotoServer::start();
+    let a = account(&moto).await;
+    ledger(&moto).await;
+    let controls = controls(&moto, &[("LEDGER_TABLE", TABLE)]).await;
+    let remediator = remediator(&moto, settings()).await;
+    // Published after the services were seeded: their deployments are older than the notice.
+    let published = Utc::now();
+    let first = notice(
+        &["prod|checkout", "prod|payments", "prod|shop", &a.task.arn],
+        published,
+        "upcoming",
+    );
+    let acted = handle_with(&remediator, &controls, invocation(first), Utc::now())
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(acted.summary.acted, 4, "{acted:#?}");
+    let after_first = deployments(&a.seed).await;
+
+    // At startTime Health republishes the notice: status open, a later time, one more service.
+    // Every deployment above is older than this `time`: observation alone would act again.
+    let update = notice(
+        &[
+            "prod|checkout",
+            "prod|payments",
+            "prod|shop",
+            &a.task.arn,
+            "prod|search",
+        ],
+        Utc::now() + Duration::hours(1),
+        "open",
+    );
+    let report = handle_with(&remediator, &controls, invocation(update), Utc::now())
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+
+    let task = format!("task jobs/{}", a.task.id);
+    assert_eq!(
+        said(&report),
+        vec![
+            (
+                "service prod/checkout".into(),
+                Status::AlreadyDone,
+                Code::AlreadyHandled
+            ),
+            (
+                "service prod/payments".into(),
+                Status::AlreadyDone,
+                Code::AlreadyHandled
+            ),
+            (
+                "service prod/shop".into(),
+                Status::AlreadyDone,
+                Code::AlreadyHandled
+            ),
+            (task, Status::AlreadyDone, Code::AlreadyHandled),
+            (
+                "service prod/search".into(),
+                Status::Acted,
+                Code::ForcedNewDeployment
+            ),
+        ]
+    );
+    let now = deployments(&a.seed).await;
+    assert_eq!(now[..2], after_first[..2], "no second UpdateService");
+    assert_ne!(now[2], after_first[2], "the added service is forced");
+    assert_eq!(
+        a.seed
+            .codedeploy_deployments(&a.blue_green.application, &a.blue_green.group)
+            .await
+            .len(),
+        2,
+        "no second CreateDeployment"
+    );
+    assert_eq!(
+        a.seed.tasks("jobs", DesiredStatus::Running).await.len(),
+        1,
+        "no second RunTask"
+    );
+    assert!(
+        report.outcomes[0].reason.contains("force_new_deployment"),
+        "{}",
+        report.outcomes[0].reason
+    );
+}
+
+#[tokio::test]
+async fn a_closed_notice_acts_on_nothing() {
+    let moto = MotoServer::start();
+    let a = account(&moto).await;
+    ledger(&moto).await;
+    let controls = controls(&moto, &[("LEDGER_TABLE", TABLE)]).await;
+    let remediator = remediator(&moto, settings()).await;
+    let before = deployments(&a.seed).await;
+
+    let closed = notice(&["prod|checkout"], Utc::now(), "closed");
+    let report = handle_with(&remediator, &controls, invocation(closed), Utc::now())
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+
+    assert!(report.outcomes.is_empty(), "{report:#?}");
+    assert_eq!(deployments(&a.seed).await, before);
+}
+
+#[tokio::test]
+async fn two_deliveries_running_at_once_make_one_call_per_resource() {
+    let moto = MotoServer::start();
+    let a = account(&moto).await;
+    ledger(&moto).await;
+    let controls = controls(&moto, &[("LEDGER_TABLE", TABLE)]).await;
+    let remediator = remediator(&moto, settings()).await;
+    let event = notice(
+        &["prod|checkout", "prod|payments", "prod|shop", &a.task.arn],
+        Utc::now(),
+        "upcoming",
+    );
+    let before = deployments(&a.seed).await;
+
+    let (one, two) = tokio::join!(
+        handle_with(
+            &remediator,
+            &controls,
+            invocation(event.clone()),
+            Utc::now()
+        ),
+        handle_with(&remediator, &controls, invocation(event), Utc::now()),
+    );
+
+    let reports: Vec<Report> = [one, two]
+        .into_iter()
+        .map(|r| r.unwrap_or_else(|e| panic!("{e}")))
+        .collect();
+    let acted: Vec<String> = reports
+        .iter()
+        .flat_map(|r| &r.outcomes)
+        .filter(|o| o.status == Status::Acted)
+        .map(|o| o.target.to_string())
+        .collect();
+    let mut unique = acted.clone();
+    unique.sort();
+    unique.dedup();
+    assert_eq!(acted.len(), 4, "each resource acted on once: {reports:#?}");
+    assert_eq!(unique.len(), 4, "{acted:?}");
+    assert!(
+        reports
+            .iter()
+            .flat_map(|r| &r.outcomes)
+            .filter(|o| o.status != Status::Acted)
+            .all(|o| o.code == Code::HandledElsewhere || o.code == Code::AlreadyHandled),
+        "{reports:#?}"
+    );
+    let after = deployments(&a.seed).await;
+    assert_ne!(after[0], before[0]);
+    assert_eq!(
+        a.seed
+            .codedeploy_deployments(&a.blue_green.application, &a.blue_green.group)
+            .await
+            .len(),
+        2,
+        "one CodeDeploy deployment"
+    );
+    assert_eq!(
+        a.seed.tasks("jobs", DesiredStatus::Running).await.len(),
+        1,
+        "one replacement task"
+    );
+}
+
+#[tokio::test]
+async fn a_claim_left_by_a_crashed_run_is_taken_over_after_its_lease() {
+    let moto = MotoServer::start();
+    let a = account(&moto).await;
+    let table = ledger(&moto).await;
+    let controls = controls(&moto, &[("LEDGER_TABLE", TABLE)]).await;
+    let remediator = remediator(&moto, settings()).await;
+    let t0 = Utc::now();
+    let event = notice(&["prod|checkout"], t0, "upcoming");
+    let key = "arn:aws:health:us-east-1::event/ECS/AWS_ECS_TASK_PATCHING_RETIREMENT/AWS_ECS_TASK_PATCHING_RETIREMENT_6f1c2a3e";
+    // A run claimed the service with a 16-minute lease, then died.
+    let crashed = ClaimRequest {
+        notice: key.into(),
+        resource: "service:prod/checkout".into(),
+        target: "service prod/checkout".into(),
+        owner: "crashed-request".into(),
+        now: t0 + Duration::minutes(1),
+        lease_until: t0 + Duration::minutes(17),
+        notice_status: Some("upcoming".into()),
+        deadline: None,
+        expires_at: t0 + Duration::days(90),
+    };
+    assert_eq!(table.claim(&crashed).await.ok(), Some(Claimed::Won));
+    let before = a.seed.primary_deployment("prod", "checkout").await;
+
+    let during = handle_with(
+        &remediator,
+        &controls,
+        invocation(event.clone()),
+        t0 + Duration::minutes(10),
+    )
+    .await
+    .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(
+        said(&during),
+        vec![(
+            "service prod/checkout".into(),
+            Status::Skipped,
+            Code::HandledElsewhere
+        )]
+    );
+    assert_eq!(a.seed.primary_deployment("prod", "checkout").await, before);
+
+    let after = handle_with(
+        &remediator,
+        &controls,
+        invocation(event),
+        t0 + Duration::minutes(17) + Duration::seconds(30),
+    )
+    .await
+    .unwrap_or_else(|e| panic!("{e}"));
+
+    assert_eq!(
+        said(&after),
+        vec![(
+            "service prod/checkout".into(),
+            Status::Acted,
+            Code::ForcedNewDeployment
+        )]
+    );
+    assert_ne!(a.seed.primary_deployment("prod", "checkout").await, before);
+    let entries = table.notice(key).await.unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(entries.len(), 1);
+    assert_eq!(entries[0].state, State::Acted);
+    assert_eq!(entries[0].attempts, 2, "the crashed claim and the takeover");
+}
+
+#[tokio::test]
+async fn without_its_table_the_ledger_stops_every_mutating_call_and_names_the_table() {
+    let moto = MotoServer::start();
+    let a = account(&moto).await;
+    let controls = controls(&moto, &[("LEDGER_TABLE", "no-such-table")]).await;
+    let remediator = remediator(&moto, settings()).await;
+    let before = deployments(&a.seed).await;
+    let event = notice(
+        &["prod|checkout", "prod|shop", &a.task.arn],
+        Utc::now(),
+        "upcoming",
+    );
+
+    let result = handle_with(
+        &remediator,
+        &controls,
+        invocation(event.clone()),
+        Utc::now(),
+    )
+    .await;
+
+    let Err(HandlerError::Retryable(message)) = result else {
+        panic!("a missing ledger fails the invocation for Lambda to retry: {result:?}");
+    };
+    assert!(message.contains("3 failed (3 retryable)"), "{message}");
+    assert_eq!(deployments(&a.seed).await, before);
+    assert_eq!(
+        a.seed
+            .codedeploy_deployments(&a.blue_green.application, &a.blue_green.group)
+            .await
+            .len(),
+        1
+    );
+    assert!(a
+        .seed
+        .tasks("jobs", DesiredStatus::Running)
+        .await
+        .iter()
+        .all(|t| t.task_arn() == Some(a.task.arn.as_str())));
+    // The reason says what to fix.
+    let Ok(remediator_core::Parsed::Retirement(parsed)) = remediator_core::parse_value(event)
+    else {
+        panic!("a retirement notice");
+    };
+    let outcomes = controls
+        .remediate(&remediator, &parsed, None, "test", Utc::now())
+        .await;
+    assert!(outcomes.iter().all(|o| o.code == Code::LedgerUnavailable));
+    assert!(
+        outcomes[0].reason.contains("no-such-table") && outcomes[0].reason.contains("ledger init"),
+        "{}",
+        outcomes[0].reason
+    );
+}
