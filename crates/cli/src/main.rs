@@ -4,7 +4,11 @@
 //! remediator plan  --event FILE [--json]   # dry run: what would be done
 //! remediator apply --event FILE [--json]   # do it
 //! remediator show  --report FILE           # render a JSON report (e.g. a Lambda response) as a table
+//! remediator status [--event ARN] [--json]  # where every notice in the ledger stands
+//! remediator ledger init                    # create the ledger table (LEDGER_TABLE)
 //! ```
+//! With `LEDGER_TABLE` set, `plan` and `apply` go through the ledger as the functions do: a
+//! resource already handled for the notice is not acted on again.
 //! Exit status: 0 every resource reached a final outcome, 1 any failed, 2 the input is unusable.
 //! AWS access uses the standard config chain: `AWS_PROFILE` for a real account,
 //! `AWS_ENDPOINT_URL` for a local one. The Region is the event's, unless the event has none.
@@ -17,11 +21,17 @@ use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
+use aws_config::SdkConfig;
+use chrono::Utc;
 use clap::{Parser, Subcommand};
 use remediator_aws::remediator;
-use remediator_core::pipeline::run;
-use remediator_core::{parse_slice, Parsed, Report};
+use remediator_core::ledger::{render, summarize, Ledger};
+use remediator_core::pipeline::{
+    remediate_remembering, route, Invocation, Notice, Remediate, Route,
+};
+use remediator_core::{parse_slice, ParseError, Parsed, Report};
 use remediator_kube::{EksConnector, PodRemediator};
+use remediator_lambda::ledger::DynamoLedger;
 use remediator_lambda::{load_sdk_config, Config};
 
 #[derive(Parser)]
@@ -47,6 +57,26 @@ enum Command {
         #[arg(long)]
         report: PathBuf,
     },
+    /// Where every notice in the ledger stands (LEDGER_TABLE), or every resource of one.
+    Status {
+        /// The notice's event ARN (or its ledger key, `ARN#account`, `eks:EVENT_ID`).
+        #[arg(long)]
+        event: Option<String>,
+        /// Print JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+    /// The ledger table itself.
+    Ledger {
+        #[command(subcommand)]
+        command: LedgerCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum LedgerCommand {
+    /// Create LEDGER_TABLE as the templates define it (idempotent).
+    Init,
 }
 
 #[derive(clap::Args)]
@@ -73,6 +103,10 @@ async fn main() -> ExitCode {
         Command::Plan(args) => run_event(args, true).await,
         Command::Apply(args) => run_event(args, false).await,
         Command::Show { report } => show(&report),
+        Command::Status { event, json } => status(event.as_deref(), json).await,
+        Command::Ledger {
+            command: LedgerCommand::Init,
+        } => ledger_init().await,
     };
     ExitCode::from(code)
 }
@@ -98,19 +132,146 @@ async fn run_event(args: EventArgs, dry_run: bool) -> u8 {
         .ok()
         .and_then(|p| p.region())
         .map(str::to_owned);
-    let mut settings = config.settings;
+    let mut settings = config.settings.clone();
     settings.dry_run = dry_run;
     let sdk = load_sdk_config(region, config.sdk_max_attempts).await;
+    let ledger = ledger(&sdk, &config);
+    if ledger.is_none() {
+        eprintln!(
+            "remediator: LEDGER_TABLE is not set: observation alone cannot tell an update of a notice from a new one"
+        );
+    }
+    let ledger = ledger.map(|(ledger, retention)| (ledger, invocation(retention)));
     // The one choice the CLI makes that the Lambda functions make by their EventBridge rules.
     let report = match parsed {
         Ok(Parsed::PodTermination(_)) => {
             let connector = EksConnector::new(&sdk, config.eks_endpoint_url);
-            run(&PodRemediator::new(connector, &settings), parsed, None).await
+            let pods = PodRemediator::new(connector, &settings);
+            remediate(&pods, parsed, ledger.as_ref()).await
         }
-        parsed => run(&remediator(&sdk, settings), parsed, None).await,
+        parsed => remediate(&remediator(&sdk, settings), parsed, ledger.as_ref()).await,
     };
     print_report(&report, args.json);
     exit_code(&report)
+}
+
+/// The path the functions take, without the maintenance-window gate (the CLI acts now).
+async fn remediate<R: Remediate>(
+    remediator: &R,
+    parsed: Result<Parsed, ParseError>,
+    ledger: Option<&(DynamoLedger, Invocation)>,
+) -> Report {
+    match route(remediator, parsed) {
+        Route::Answered(report) => *report,
+        Route::Remediate(notice) => {
+            let outcomes = match ledger {
+                Some((ledger, invocation)) => {
+                    remediate_remembering(remediator, ledger, &notice, None, invocation).await
+                }
+                None => remediator.remediate(&notice, None).await,
+            };
+            notice.report(outcomes, remediator.dry_run())
+        }
+    }
+}
+
+/// The ledger `LEDGER_TABLE` names, with its retention.
+fn ledger(sdk: &SdkConfig, config: &Config) -> Option<(DynamoLedger, chrono::Duration)> {
+    config.controls.ledger.as_ref().map(|l| {
+        (
+            DynamoLedger::new(aws_sdk_dynamodb::Client::new(sdk), &l.table),
+            l.retention,
+        )
+    })
+}
+
+/// This run, as the owner of its claims.
+fn invocation(retention: chrono::Duration) -> Invocation {
+    Invocation {
+        owner: format!("cli-{}-{}", std::process::id(), Utc::now().timestamp()),
+        now: Utc::now(),
+        lease_margin: chrono::Duration::minutes(1),
+        retention,
+        concurrency: 16,
+    }
+}
+
+/// The ledger from the environment, or the exit status that says why not.
+async fn ledger_from_env() -> Result<DynamoLedger, u8> {
+    let config = Config::from_env().map_err(|e| {
+        eprintln!("remediator: {e}");
+        2
+    })?;
+    let sdk = load_sdk_config(None, config.sdk_max_attempts).await;
+    ledger(&sdk, &config).map(|(l, _)| l).ok_or_else(|| {
+        eprintln!("remediator: set LEDGER_TABLE to the ledger table's name");
+        2
+    })
+}
+
+async fn status(event: Option<&str>, json: bool) -> u8 {
+    let ledger = match ledger_from_env().await {
+        Ok(l) => l,
+        Err(code) => return code,
+    };
+    let entries = match event {
+        Some(arn) => ledger.all().await.map(|all| {
+            all.into_iter()
+                .filter(|e| e.notice == arn || e.notice.starts_with(&format!("{arn}#")))
+                .collect::<Vec<_>>()
+        }),
+        None => ledger.all().await,
+    };
+    let notices = match entries {
+        Ok(entries) => summarize(entries, event.is_some()),
+        Err(e) => {
+            eprintln!("remediator: {e}; {}", e.fix);
+            return 1;
+        }
+    };
+    if json {
+        match serde_json::to_string_pretty(&notices) {
+            Ok(s) => println!("{s}"),
+            Err(e) => {
+                eprintln!("remediator: cannot encode the status: {e}");
+                return 1;
+            }
+        }
+    } else {
+        print!("{}", render(&notices));
+    }
+    if event.is_some() && notices.is_empty() {
+        eprintln!(
+            "remediator: the ledger holds nothing for {}",
+            event.unwrap_or_default()
+        );
+        return 1;
+    }
+    0
+}
+
+async fn ledger_init() -> u8 {
+    let ledger = match ledger_from_env().await {
+        Ok(l) => l,
+        Err(code) => return code,
+    };
+    match ledger.create_table().await {
+        Ok(true) => {
+            println!("created ledger table {} (on-demand, encrypted, point-in-time recovery, TTL on expires)", ledger.table());
+            0
+        }
+        Ok(false) => {
+            println!(
+                "ledger table {} exists; TTL and point-in-time recovery checked",
+                ledger.table()
+            );
+            0
+        }
+        Err(e) => {
+            eprintln!("remediator: {e}; {}", e.fix);
+            1
+        }
+    }
 }
 
 fn show(path: &Path) -> u8 {

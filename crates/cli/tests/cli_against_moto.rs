@@ -10,11 +10,20 @@ use remediator_testkit::{fixture_at, fixture_path, MotoServer, Seed};
 use serde_json::json;
 
 fn remediator(moto: &MotoServer, args: &[&str]) -> Output {
+    remediator_with(moto, args, &[])
+}
+
+/// The binary with `env` set on top of moto's.
+fn remediator_with(moto: &MotoServer, args: &[&str], env: &[(&str, &str)]) -> Output {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_remediator"));
     cmd.args(args)
         .env_remove("AWS_PROFILE")
+        .env_remove("LEDGER_TABLE")
         .env("SDK_MAX_ATTEMPTS", "2");
     for (k, v) in moto.env() {
+        cmd.env(k, v);
+    }
+    for (k, v) in env {
         cmd.env(k, v);
     }
     cmd.output().expect("run remediator")
@@ -242,5 +251,79 @@ async fn apply_twice_redeploys_a_blue_green_service_through_codedeploy_exactly_o
             .len(),
         2,
         "the second run creates none"
+    );
+}
+
+#[tokio::test]
+async fn ledger_init_is_idempotent_and_status_shows_where_each_resource_of_a_notice_stands() {
+    let moto = MotoServer::start();
+    let seed = Seed::new(&moto).await;
+    seed.rolling_services("prod", &["checkout", "payments"])
+        .await;
+    let ledger = [("LEDGER_TABLE", "retirement-ledger")];
+    let mut event = fixture_at("health-ecs-services-pipe.json", Utc::now());
+    event["resources"] = json!(["prod|checkout", "prod|payments", "prod|retired-last-week"]);
+    let file = write_event("ledger-status.json", &event);
+    let file = file.to_str().expect("utf-8 path");
+
+    let created = remediator_with(&moto, &["ledger", "init"], &ledger);
+    let again = remediator_with(&moto, &["ledger", "init"], &ledger);
+    let applied = remediator_with(&moto, &["apply", "--event", file, "--json"], &ledger);
+    let status = remediator_with(&moto, &["status", "--json"], &ledger);
+    let arn = event["detail"]["eventArn"].as_str().expect("eventArn");
+    let detail = remediator_with(&moto, &["status", "--event", arn, "--json"], &ledger);
+    let reapplied = remediator_with(&moto, &["apply", "--event", file, "--json"], &ledger);
+
+    assert_eq!(
+        created.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&created.stderr)
+    );
+    assert!(String::from_utf8_lossy(&created.stdout).contains("created"));
+    assert_eq!(
+        again.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&again.stderr)
+    );
+    assert!(String::from_utf8_lossy(&again.stdout).contains("exists"));
+    assert_eq!(json_report(&applied).summary.acted, 2);
+    let notices: serde_json::Value = serde_json::from_slice(&status.stdout).expect("status JSON");
+    assert_eq!(notices.as_array().map(Vec::len), Some(1), "{notices}");
+    assert_eq!(notices[0]["notice"], json!(arn));
+    assert_eq!(notices[0]["kind"], json!("ecs_retirement"));
+    assert_eq!(notices[0]["counts"], json!({"acted": 2, "skipped": 1}));
+    let one: serde_json::Value = serde_json::from_slice(&detail.stdout).expect("status JSON");
+    let states: Vec<(String, String)> = one[0]["resources"]
+        .as_array()
+        .expect("resources")
+        .iter()
+        .map(|r| {
+            (
+                r["target"].as_str().unwrap_or_default().to_owned(),
+                r["state"].as_str().unwrap_or_default().to_owned(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        states,
+        vec![
+            ("service prod/checkout".to_owned(), "acted".to_owned()),
+            ("service prod/payments".to_owned(), "acted".to_owned()),
+            (
+                "service prod/retired-last-week".to_owned(),
+                "skipped".to_owned()
+            ),
+        ]
+    );
+    let codes: Vec<String> = json_report(&reapplied)
+        .outcomes
+        .iter()
+        .map(|o| o.code.to_string())
+        .collect();
+    assert_eq!(
+        codes,
+        vec!["already_handled", "already_handled", "not_found"]
     );
 }

@@ -414,3 +414,109 @@ impl Ledger for MemoryLedger {
         Ok(found)
     }
 }
+
+/// One notice as `remediator status` shows it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NoticeSummary {
+    pub notice: String,
+    /// `ecs_retirement` or `eks_pod`.
+    pub kind: String,
+    pub first_seen: DateTime<Utc>,
+    pub last_updated: DateTime<Utc>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub deadline: Option<DateTime<Utc>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub notice_status: Option<String>,
+    /// Resources per state.
+    pub counts: std::collections::BTreeMap<String, usize>,
+    /// Every resource (for one notice), else empty.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub resources: Vec<Entry>,
+}
+
+/// The notices in `entries`, newest first; with `detail`, each carries its resources.
+pub fn summarize(entries: Vec<Entry>, detail: bool) -> Vec<NoticeSummary> {
+    let mut by_notice: std::collections::BTreeMap<String, Vec<Entry>> = Default::default();
+    for e in entries {
+        by_notice.entry(e.notice.clone()).or_default().push(e);
+    }
+    let mut notices: Vec<NoticeSummary> = by_notice
+        .into_iter()
+        .filter_map(|(notice, mut resources)| {
+            resources.sort_by(|a, b| a.resource.cmp(&b.resource));
+            let first_seen = resources.iter().map(|e| e.first_seen).min()?;
+            let last_updated = resources.iter().map(|e| e.updated_at).max()?;
+            let latest = resources.iter().max_by_key(|e| e.updated_at)?;
+            let mut counts = std::collections::BTreeMap::new();
+            for e in &resources {
+                *counts.entry(e.state.as_str().to_owned()).or_default() += 1;
+            }
+            Some(NoticeSummary {
+                kind: if notice.starts_with("eks:") {
+                    "eks_pod".to_owned()
+                } else {
+                    "ecs_retirement".to_owned()
+                },
+                first_seen,
+                last_updated,
+                deadline: resources.iter().filter_map(|e| e.deadline).min(),
+                notice_status: latest.notice_status.clone(),
+                counts,
+                resources: if detail { resources } else { Vec::new() },
+                notice,
+            })
+        })
+        .collect();
+    notices.sort_by_key(|n| std::cmp::Reverse(n.last_updated));
+    notices
+}
+
+/// A human table of the notices (and, when they carry them, their resources).
+pub fn render(notices: &[NoticeSummary]) -> String {
+    use std::fmt::Write as _;
+    let mut out = String::new();
+    if notices.is_empty() {
+        out.push_str("the ledger holds no notice\n");
+        return out;
+    }
+    for n in notices {
+        let counts: Vec<String> = n.counts.iter().map(|(s, c)| format!("{c} {s}")).collect();
+        let _ = writeln!(
+            out,
+            "{} ({}{}): first seen {}, deadline {}: {}",
+            n.notice,
+            n.kind,
+            n.notice_status
+                .as_deref()
+                .map(|s| format!(", {s}"))
+                .unwrap_or_default(),
+            n.first_seen.to_rfc3339(),
+            n.deadline
+                .map_or_else(|| "-".to_owned(), |d| d.to_rfc3339()),
+            counts.join(", ")
+        );
+        for e in &n.resources {
+            let ids = match (&e.before, &e.after) {
+                (None, None) => "-".to_owned(),
+                (b, a) => format!(
+                    "{} -> {}",
+                    b.as_deref().unwrap_or("?"),
+                    a.as_deref().unwrap_or("?")
+                ),
+            };
+            let _ = writeln!(
+                out,
+                "  {:<44} {:<8} {:<22} {:<30} {} (attempt {}, updated {}) {}",
+                e.target,
+                e.state.as_str(),
+                e.action.map_or("-", Action::as_str),
+                e.code.map_or("-", Code::as_str),
+                ids,
+                e.attempts,
+                e.updated_at.to_rfc3339(),
+                e.reason
+            );
+        }
+    }
+    out
+}
