@@ -31,8 +31,9 @@ export interface RemediatorProps extends StackProps {
   /** CloudWatch namespace of the EMF outcome metrics (default RetirementRemediator). */
   readonly metricsNamespace?: string;
   /**
-   * Invocations of each function at once (default 1: events are serialized, so that two copies
-   * of an event delivered together cannot both act before either sees the other's work).
+   * Invocations of each function at once (default 1). Concurrent deliveries are safe at any value:
+   * the ledger's conditional claims let one act per resource. 1 keeps the API budget: UpdateService
+   * pacing is per execution environment, so N at once spend N times the configured share.
    */
   readonly functionConcurrency?: number;
   /** How long ledger entries are kept after AWS's retirement deadline, e.g. 30d, 90d (default 90d). */
