@@ -11,7 +11,8 @@ fixture="${FIXTURE:-events-fixtures/health-ecs-demo-account.json}"
 work=$(mktemp -d)
 pids=()
 cleanup() {
-    for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
+    # Children first (cargo lambda watch runs the functions as its children), then the process.
+    for pid in "${pids[@]}"; do pkill -P "$pid" 2>/dev/null || true; kill "$pid" 2>/dev/null || true; done
     wait 2>/dev/null || true
     rm -rf "$work"
 }
@@ -84,7 +85,9 @@ watch() { # port log extra-env...: cargo lambda watch for the functions, on loop
     shift 2
     local env=()
     for kv in "$@"; do env+=(--env-var "$kv"); done
-    (cd "$root" && PATH="$venv/bin:$PATH" cargo lambda watch --ignore-changes \
+    # `exec`: the recorded pid is cargo lambda's own (cargo execs its subcommands), not a subshell
+    # whose children would outlive the demo.
+    (cd "$root" && PATH="$venv/bin:$PATH" exec cargo lambda watch --ignore-changes \
         -A 127.0.0.1 -P "$port" \
         --env-var "AWS_ENDPOINT_URL=$AWS_ENDPOINT_URL" --env-var AWS_ACCESS_KEY_ID=demo \
         --env-var AWS_SECRET_ACCESS_KEY=demo --env-var AWS_REGION=us-east-1 \
@@ -93,10 +96,14 @@ watch() { # port log extra-env...: cargo lambda watch for the functions, on loop
     wait_for 127.0.0.1 "$port" "cargo lambda watch" "$log"
 }
 
+# The ledger: what was done per notice and resource (the templates create the same table).
+export LEDGER_TABLE=retirement-ledger
+echo "== $("$target/debug/remediator" ledger init)"
+
 lambda_port=$(free_port)
 echo "== cargo lambda watch on 127.0.0.1:$lambda_port, invoking ecs-retirement with $fixture"
-echo "   (summaries to SNS topic $topic_arn, metrics as EMF lines in the function log)"
-watch "$lambda_port" "$work/watch.log" "NOTIFICATION_TOPIC_ARN=$topic_arn"
+echo "   (summaries to SNS topic $topic_arn, metrics as EMF lines in the function log, ledger $LEDGER_TABLE)"
+watch "$lambda_port" "$work/watch.log" "NOTIFICATION_TOPIC_ARN=$topic_arn" "LEDGER_TABLE=$LEDGER_TABLE"
 
 invoke() { # report-file [event-file] [port] [log]
     local event=${2:-$work/event.json} port=${3:-$lambda_port} log=${4:-$work/watch.log}
@@ -122,6 +129,29 @@ echo
 echo "== the same event delivered again (EventBridge delivers at least once)"
 invoke "$work/report-again.json"
 "$target/debug/remediator" show --report "$work/report-again.json" || true
+
+echo
+echo "== the same notice updated by AWS Health: status open, a later time, prod|search added"
+"$venv/bin/python" - "$work/event.json" "$work/update-event.json" <<'PY'
+import json, sys, uuid, datetime
+event = json.load(open(sys.argv[1]))
+event["id"] = str(uuid.uuid4())
+later = datetime.datetime.now(datetime.timezone.utc) + datetime.timedelta(hours=1)
+event["time"] = later.strftime("%Y-%m-%dT%H:%M:%SZ")
+event["detail"]["statusCode"] = "open"
+event["resources"].append("prod|search")
+event["detail"]["affectedEntities"].append({"entityValue": "prod|search"})
+json.dump(event, open(sys.argv[2], "w"))
+PY
+invoke "$work/report-update.json" "$work/update-event.json"
+"$target/debug/remediator" show --report "$work/report-update.json" || true
+
+echo
+echo "== remediator status: where the notice stands in the ledger"
+"$target/debug/remediator" status
+arn=$(python3 -c 'import json, sys; print(json.load(open(sys.argv[1]))["detail"]["eventArn"])' "$work/event.json")
+echo "   and every resource of the notice:"
+"$target/debug/remediator" status --event "$arn"
 
 echo
 echo "== the chat summaries (SNS -> SQS; Chatbot custom-notification JSON), one per event"
