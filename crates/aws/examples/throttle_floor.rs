@@ -11,6 +11,7 @@
 //! cargo run --release -p remediator-aws --example throttle_floor            # 1000 services, time ÷10
 //! SERVICES=1000 SCALE=1 cargo run --release -p remediator-aws --example throttle_floor   # real rates, ~190 s
 //! UPDATE_SERVICE_RATE=off cargo run --release -p remediator-aws --example throttle_floor # SDK retries alone
+//! LEDGER=off cargo run --release -p remediator-aws --example throttle_floor               # without the ledger
 //! ```
 //! `SCALE` multiplies every rate (buckets and pacing alike), dividing the floor by it. The fake
 //! answers on loopback in well under a millisecond; real calls add latency, which concurrency hides.
@@ -24,8 +25,9 @@ use hyper::body::{Bytes, Incoming};
 use hyper::{Request, Response};
 use hyper_util::rt::TokioIo;
 use remediator_aws::remediator;
+use remediator_core::ledger::MemoryLedger;
 use remediator_core::parse_value;
-use remediator_core::pipeline::run;
+use remediator_core::pipeline::{remediate_remembering, route, run, Invocation, Notice, Route};
 use remediator_core::{Rate, Status};
 use remediator_lambda::{load_sdk_config, Config};
 use serde_json::{json, Value};
@@ -218,7 +220,39 @@ async fn main() {
     let started = Instant::now();
     // A Lambda invocation lives at most 15 minutes.
     let deadline = tokio::time::Instant::now() + Duration::from_secs(900);
-    let report = run(&remediator, parse_value(event), Some(deadline)).await;
+    let ledger_ms = match std::env::var("LEDGER").as_deref() {
+        Ok("off") => None,
+        _ => Some(f64::from(env_num("LEDGER_LATENCY_MS", 5))),
+    };
+    let report = match ledger_ms {
+        // The ledger in the path, as in production: reads, conditional claims (16 in flight)
+        // and batched records, each call taking `ledger_ms` (DynamoDB's single-digit ms).
+        Some(ms) => {
+            let ledger = MemoryLedger::with_latency(Duration::from_secs_f64(ms / 1000.0 / scale));
+            match route(&remediator, parse_value(event)) {
+                Route::Remediate(notice) => {
+                    let invocation = Invocation {
+                        owner: "bench".into(),
+                        now: chrono::Utc::now(),
+                        lease_margin: chrono::Duration::minutes(1),
+                        retention: chrono::Duration::days(90),
+                        concurrency: 16,
+                    };
+                    let outcomes = remediate_remembering(
+                        &remediator,
+                        &ledger,
+                        &notice,
+                        Some(deadline),
+                        &invocation,
+                    )
+                    .await;
+                    notice.report(outcomes, false)
+                }
+                Route::Answered(report) => *report,
+            }
+        }
+        None => run(&remediator, parse_value(event), Some(deadline)).await,
+    };
     let elapsed = started.elapsed().as_secs_f64();
 
     let floor = (n.saturating_sub(50) as f64) / (5.0 * scale);
@@ -236,6 +270,12 @@ async fn main() {
         settings.update_service_rate
     );
     println!("concurrency              {}", settings.concurrency);
+    match ledger_ms {
+        Some(ms) => {
+            println!("ledger                   in memory, {ms} ms per call, 16 claims in flight")
+        }
+        None => println!("ledger                   off (LEDGER=off)"),
+    }
     println!("throttling floor         {:.1} s", floor * scale);
     println!("elapsed                  {:.1} s", elapsed * scale);
     println!(
