@@ -8,7 +8,9 @@ use remediator_core::ledger::{ClaimRequest, Claimed, Ledger, State};
 use remediator_core::{Code, Report, Status};
 use remediator_lambda::ledger::DynamoLedger;
 use remediator_lambda::{handle_with, HandlerError};
-use remediator_testkit::events::{controls, event_naming, invocation, remediator, settings};
+use remediator_testkit::events::{
+    controls, event_naming, invocation, invocation_as, remediator, settings, ECS_FUNCTION_ARN,
+};
 use remediator_testkit::{BlueGreenFixture, MotoServer, Seed, StandaloneTask};
 use serde_json::{json, Value};
 
@@ -367,4 +369,45 @@ async fn without_its_table_the_ledger_stops_every_mutating_call_and_names_the_ta
         "{}",
         outcomes[0].reason
     );
+}
+
+#[tokio::test]
+async fn lambdas_retry_of_a_crashed_invocation_takes_its_own_claim_back_at_once() {
+    let moto = MotoServer::start();
+    let a = account(&moto).await;
+    let table = ledger(&moto).await;
+    let controls = controls(&moto, &[("LEDGER_TABLE", TABLE)]).await;
+    let remediator = remediator(&moto, settings()).await;
+    let t0 = Utc::now();
+    let event = notice(&["prod|checkout"], t0, "upcoming");
+    // The first attempt of request `req-7` claimed the service, then timed out.
+    let first_attempt = ClaimRequest {
+        notice: "arn:aws:health:us-east-1::event/ECS/AWS_ECS_TASK_PATCHING_RETIREMENT/AWS_ECS_TASK_PATCHING_RETIREMENT_6f1c2a3e".into(),
+        resource: "service:prod/checkout".into(),
+        target: "service prod/checkout".into(),
+        owner: "req-7".into(),
+        now: t0,
+        lease_until: t0 + Duration::minutes(16),
+        notice_status: Some("upcoming".into()),
+        deadline: None,
+        expires_at: t0 + Duration::days(90),
+    };
+    assert_eq!(table.claim(&first_attempt).await.ok(), Some(Claimed::Won));
+    let before = a.seed.primary_deployment("prod", "checkout").await;
+
+    // Lambda retries about a minute later, under the same request id, while the lease runs.
+    let retry = invocation_as(event, ECS_FUNCTION_ARN, "req-7");
+    let report = handle_with(&remediator, &controls, retry, t0 + Duration::minutes(1))
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+
+    assert_eq!(
+        said(&report),
+        vec![(
+            "service prod/checkout".into(),
+            Status::Acted,
+            Code::ForcedNewDeployment
+        )]
+    );
+    assert_ne!(a.seed.primary_deployment("prod", "checkout").await, before);
 }

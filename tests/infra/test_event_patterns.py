@@ -224,7 +224,7 @@ def _intrinsic(loader, suffix, node):
 
 IntrinsicLoader.add_multi_constructor("!", _intrinsic)
 
-LEDGER_ACTIONS = ["dynamodb:BatchGetItem", "dynamodb:GetItem", "dynamodb:UpdateItem", "dynamodb:BatchWriteItem"]
+LEDGER_ACTIONS = ["dynamodb:BatchGetItem", "dynamodb:GetItem", "dynamodb:UpdateItem", "dynamodb:PutItem"]
 FUNCTIONS = ("EcsRetirementFunction", "EksFargatePodFunction")
 
 

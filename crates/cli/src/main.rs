@@ -165,8 +165,12 @@ async fn remediate<R: Remediate>(
         Route::Answered(report) => *report,
         Route::Remediate(notice) => {
             let outcomes = match ledger {
+                // The claims' lease follows the deadline: a run with claims has one, as a Lambda
+                // invocation does, so it never acts past its claims.
                 Some((ledger, invocation)) => {
-                    remediate_remembering(remediator, ledger, &notice, None, invocation).await
+                    let deadline = tokio::time::Instant::now() + CLAIMED_RUN;
+                    remediate_remembering(remediator, ledger, &notice, Some(deadline), invocation)
+                        .await
                 }
                 None => remediator.remediate(&notice, None).await,
             };
@@ -174,6 +178,10 @@ async fn remediate<R: Remediate>(
         }
     }
 }
+
+/// How long a run that holds ledger claims may work (a Lambda invocation's at most); what it does
+/// not reach ends retryable, and `apply` again picks it up.
+const CLAIMED_RUN: std::time::Duration = std::time::Duration::from_secs(15 * 60);
 
 /// The ledger `LEDGER_TABLE` names, with its retention.
 fn ledger(sdk: &SdkConfig, config: &Config) -> Option<(DynamoLedger, chrono::Duration)> {

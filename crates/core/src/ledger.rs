@@ -77,9 +77,19 @@ pub struct Entry {
     /// How the notice names it, for people (`service prod/web`).
     pub target: String,
     pub state: State,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    /// Read leniently: a name this version does not know (written by a newer one) reads as
+    /// `None` rather than making the whole ledger unreadable.
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "lenient"
+    )]
     pub action: Option<Action>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "lenient"
+    )]
     pub code: Option<Code>,
     /// What ran before the action (deployment id, task id).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -113,6 +123,19 @@ pub struct Entry {
     pub expires_at: DateTime<Utc>,
 }
 
+/// A stable name, or `None` for one this version does not know.
+fn lenient<'de, D, T>(deserializer: D) -> Result<Option<T>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: serde::de::DeserializeOwned,
+{
+    use serde::de::IntoDeserializer;
+    let raw: Option<String> = Option::deserialize(deserializer)?;
+    Ok(raw.and_then(|s| {
+        T::deserialize(IntoDeserializer::<serde::de::value::Error>::into_deserializer(s)).ok()
+    }))
+}
+
 /// The key of a notice in the ledger: the Health `eventArn`, plus the affected account when the
 /// event names one (organization view: one ARN, many accounts); `eks:<event id>` for pods.
 pub fn notice_key(event_arn: &str, affected_account: Option<&str>) -> String {
@@ -134,8 +157,9 @@ pub enum Memory {
     Elsewhere(Outcome),
 }
 
-/// Decides from a resource's entry (if any) whether to claim it. `now` is the wall clock.
-pub fn recall(target: &Target, entry: Option<&Entry>, now: DateTime<Utc>) -> Memory {
+/// Decides from a resource's entry (if any) whether `owner` should claim it. `now` is the wall
+/// clock.
+pub fn recall(target: &Target, entry: Option<&Entry>, now: DateTime<Utc>, owner: &str) -> Memory {
     let Some(entry) = entry else {
         return Memory::Claim;
     };
@@ -168,7 +192,10 @@ pub fn recall(target: &Target, entry: Option<&Entry>, now: DateTime<Utc>) -> Mem
             outcome.action = entry.action;
             Memory::Settled(outcome)
         }
-        State::Claimed if entry.lease_until.is_some_and(|until| until > now) => {
+        State::Claimed
+            if entry.owner.as_deref() != Some(owner)
+                && entry.lease_until.is_some_and(|until| until > now) =>
+        {
             Memory::Elsewhere(handled_elsewhere(target, entry))
         }
         State::Claimed | State::Skipped | State::Failed | State::Deferred => Memory::Claim,
@@ -306,14 +333,18 @@ pub fn claim_entry(request: &ClaimRequest, previous: Option<&Entry>) -> Entry {
     }
 }
 
-/// Whether a claim may replace `existing` at `now` (the condition the DynamoDB adapter writes as
-/// a `ConditionExpression`).
-pub fn claimable(existing: Option<&Entry>, now: DateTime<Utc>) -> bool {
+/// Whether `owner` may claim over `existing` at `now` (the condition the DynamoDB adapter writes
+/// as a `ConditionExpression`). A claim is free once its lease has ended, and always to its own
+/// owner: Lambda retries an asynchronous invocation with the same request id, and that retry
+/// must be able to finish what its first attempt claimed.
+pub fn claimable(existing: Option<&Entry>, now: DateTime<Utc>, owner: &str) -> bool {
     match existing {
         None => true,
         Some(e) => match e.state {
             State::Acted | State::Done => false,
-            State::Claimed => e.lease_until.is_none_or(|until| until <= now),
+            State::Claimed => {
+                e.owner.as_deref() == Some(owner) || e.lease_until.is_none_or(|until| until <= now)
+            }
             State::Skipped | State::Failed | State::Deferred => true,
         },
     }
@@ -374,7 +405,7 @@ impl Ledger for MemoryLedger {
         let mut entries = self.lock();
         let key = (request.notice.clone(), request.resource.clone());
         let existing = entries.get(&key);
-        if !claimable(existing, request.now) {
+        if !claimable(existing, request.now, &request.owner) {
             return Ok(Claimed::Lost(Box::new(
                 existing
                     .cloned()

@@ -26,7 +26,7 @@ use crate::notice::{
     EventStatus, Ignored, ParseError, Parsed, PodNotice, RetirementNotice, EKS_DETAIL_TYPE,
     EKS_SOURCE, HEALTH_DETAIL_TYPE, HEALTH_SOURCE,
 };
-use crate::outcome::{Outcome, Report};
+use crate::outcome::{Outcome, Report, Status};
 use crate::target::{PodRef, Target};
 
 /// What the pipeline needs to know of a notice, whichever kind it is.
@@ -112,9 +112,17 @@ impl Notice for PodNotice {
         Report::for_pod(self, outcomes, dry_run)
     }
 
-    /// EKS events have no ARN: a redelivery keeps its id, and the pod is the resource.
+    /// EKS events have no ARN: the pod and the termination EKS scheduled name the notice, so a
+    /// redelivery or a repeat of the event is the same notice, and a later termination of a pod
+    /// of the same name is a new one.
     fn ledger_key(&self) -> String {
-        format!("eks:{}", self.event_id.as_deref().unwrap_or("-"))
+        format!(
+            "eks:{}/{}/{}@{}",
+            self.cluster,
+            self.namespace,
+            self.pod,
+            self.scheduled_termination.to_rfc3339()
+        )
     }
 
     fn status(&self) -> Option<String> {
@@ -247,7 +255,7 @@ pub async fn remediate_remembering<R: Remediate, L: Ledger>(
     let mut outcomes: Vec<Option<Outcome>> = vec![None; targets.len()];
     let mut to_claim = Vec::new();
     for (i, target) in targets.iter().enumerate() {
-        match recall(target, known.get(&resources[i]), now) {
+        match recall(target, known.get(&resources[i]), now, &invocation.owner) {
             Memory::Settled(outcome) | Memory::Elsewhere(outcome) => outcomes[i] = Some(outcome),
             Memory::Claim => to_claim.push(i),
         }
@@ -287,11 +295,13 @@ pub async fn remediate_remembering<R: Remediate, L: Ledger>(
         match claimed {
             Ok(Claimed::Won) => won.push(i),
             Ok(Claimed::Lost(entry)) => {
-                outcomes[i] = Some(match recall(&targets[i], Some(&entry), now) {
-                    Memory::Settled(outcome) | Memory::Elsewhere(outcome) => outcome,
-                    // Lost to a claim that ended meanwhile: still someone else's run.
-                    Memory::Claim => handled_elsewhere(&targets[i], &entry),
-                })
+                outcomes[i] = Some(
+                    match recall(&targets[i], Some(&entry), now, &invocation.owner) {
+                        Memory::Settled(outcome) | Memory::Elsewhere(outcome) => outcome,
+                        // Lost to a claim that ended meanwhile: still someone else's run.
+                        Memory::Claim => handled_elsewhere(&targets[i], &entry),
+                    },
+                )
             }
             Err(e) => outcomes[i] = Some(without_memory(&targets[i], &e)),
         }
@@ -308,20 +318,22 @@ pub async fn remediate_remembering<R: Remediate, L: Ledger>(
             settle(&claim, known.get(&resources[*i]), outcome, settled_at)
         })
         .collect();
-    if let Err(e) = ledger.record(&entries).await {
-        // The work is done; what is lost is the memory of it. The claims run out with their
-        // lease, and a later delivery re-observes (a forced deployment newer than the notice
-        // still reads `already_replaced`).
-        tracing::error!(error = %e, fix = e.fix, resources = entries.len(), "outcomes not recorded in the ledger");
-    }
+    let recorded = ledger.record(&entries).await;
     for (i, outcome) in acted {
-        outcomes[i] = Some(outcome);
+        outcomes[i] = Some(match &recorded {
+            Ok(()) => outcome,
+            // The work may be done, but not its memory: an update of the notice would act again.
+            // Failing the invocation makes Lambda retry it under the same request id, which
+            // takes its own claims back, re-observes (`already_replaced`) and records.
+            Err(e) => unrecorded(outcome, e),
+        });
     }
     collect(&targets, outcomes)
 }
 
 /// Remediates the targets at `indexes` (all of them in one call) and pairs each outcome with
-/// its index.
+/// its index, by the outcome's target: a claimed target the remediation left without an outcome
+/// fails as retryable, so its claim is never left without a record.
 async fn remediate_some<R: Remediate>(
     remediator: &R,
     notice: &R::Notice,
@@ -333,8 +345,31 @@ async fn remediate_some<R: Remediate>(
         return Vec::new();
     }
     let narrowed = notice.narrowed(indexes.iter().map(|&i| targets[i].clone()).collect());
-    let outcomes = remediator.remediate(&narrowed, deadline).await;
-    indexes.iter().copied().zip(outcomes).collect()
+    let mut outcomes: Vec<Option<Outcome>> = remediator
+        .remediate(&narrowed, deadline)
+        .await
+        .into_iter()
+        .map(Some)
+        .collect();
+    indexes
+        .iter()
+        .map(|&i| {
+            let identity = targets[i].identity();
+            let found = outcomes
+                .iter_mut()
+                .find(|o| o.as_ref().is_some_and(|o| o.target.identity() == identity))
+                .and_then(Option::take);
+            let outcome = found.unwrap_or_else(|| {
+                Outcome::failed(
+                    targets[i].clone(),
+                    Code::ApiError,
+                    "internal: the remediation gave no outcome for this resource; a retry looks again",
+                    true,
+                )
+            });
+            (i, outcome)
+        })
+        .collect()
 }
 
 /// A dry run's remaining targets, planned, and every outcome in the notice's order.
@@ -368,6 +403,22 @@ fn collect(targets: &[Target], outcomes: Vec<Option<Outcome>>) -> Vec<Outcome> {
             })
         })
         .collect()
+}
+
+/// An outcome whose record the ledger refused: retryable, saying what was done.
+fn unrecorded(outcome: Outcome, e: &LedgerError) -> Outcome {
+    Outcome {
+        status: Status::Failed,
+        code: Code::LedgerUnavailable,
+        retryable: true,
+        reason: format!(
+            "{} {} ({}), but the ledger did not record it: {e}; a retry re-observes and records",
+            outcome.status.as_str(),
+            outcome.code,
+            outcome.reason
+        ),
+        ..outcome
+    }
 }
 
 /// The outcome of a resource that cannot be acted on without the ledger.
@@ -422,7 +473,7 @@ mod tests {
     use super::*;
     use crate::names::{Code, EventCode};
     use crate::notice::parse_slice;
-    use crate::outcome::{Disposition, Status};
+    use crate::outcome::Disposition;
 
     /// A function that claims Health retirements and says `acted` for each target, counting calls
     /// and acts per resource.

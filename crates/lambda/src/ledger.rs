@@ -9,25 +9,28 @@
 //! | `expires` | epoch seconds: DynamoDB's TTL deletes the item then (deadline + `LEDGER_RETENTION`) |
 //! | the rest | [`remediator_core::ledger::Entry`], as serde_dynamo writes it |
 //!
-//! The functions need `BatchGetItem`, `GetItem`, `UpdateItem` and `BatchWriteItem` on the table;
+//! The functions need `BatchGetItem`, `GetItem`, `UpdateItem` and `PutItem` on the table;
 //! `remediator status` also Queries and Scans it with the operator's credentials.
 
 use std::collections::HashMap;
 
+use aws_sdk_dynamodb::client::Waiters;
 use aws_sdk_dynamodb::types::{
     AttributeDefinition, AttributeValue, BillingMode, KeySchemaElement, KeyType, KeysAndAttributes,
-    PointInTimeRecoverySpecification, PutRequest, ScalarAttributeType, SseSpecification,
-    TimeToLiveSpecification, WriteRequest,
+    PointInTimeRecoverySpecification, ScalarAttributeType, SseSpecification,
+    TimeToLiveSpecification,
 };
 use aws_smithy_types::error::display::DisplayErrorContext;
+use futures::stream::{self, StreamExt};
 use remediator_core::ledger::{
     claim_entry, ClaimRequest, Claimed, Entry, Ledger, LedgerError, State,
 };
 use remediator_sdk::has_code;
 
-/// BatchGetItem reads at most 100 keys per call, BatchWriteItem writes at most 25 items.
+/// BatchGetItem reads at most 100 keys per call.
 const MAX_READ: usize = 100;
-const MAX_WRITE: usize = 25;
+/// Conditional PutItems (records) in flight at once.
+const RECORDS_IN_FLIGHT: usize = 16;
 /// Unprocessed keys/items are sent again this many times before the call counts as failed.
 const UNPROCESSED_ROUNDS: u32 = 5;
 
@@ -69,7 +72,7 @@ impl DynamoLedger {
             &e,
             &["AccessDeniedException", "UnrecognizedClientException"],
         ) {
-            "allow the function's role dynamodb:BatchGetItem, GetItem, UpdateItem and BatchWriteItem on the table"
+            "allow the function's role dynamodb:BatchGetItem, GetItem, UpdateItem and PutItem on the table"
         } else if has_code(
             &e,
             &[
@@ -133,6 +136,35 @@ impl DynamoLedger {
         serde_dynamo::from_item(item).map_err(|e| self.decode_error(operation, e))
     }
 
+    /// One outcome's entry, in place of this invocation's claim.
+    async fn record_one(&self, entry: &Entry) -> Result<(), LedgerError> {
+        let item = self.item(entry)?;
+        let owner = entry.owner.clone().unwrap_or_default();
+        let put = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(item))
+            .condition_expression("attribute_not_exists(#notice) OR #owner = :owner")
+            .expression_attribute_names("#notice", "notice")
+            .expression_attribute_names("#owner", "owner")
+            .expression_attribute_values(":owner", AttributeValue::S(owner))
+            .send()
+            .await;
+        match put {
+            Ok(_) => Ok(()),
+            Err(e) if has_code(&e, &["ConditionalCheckFailedException"]) => {
+                tracing::warn!(
+                    notice = %entry.notice,
+                    resource = %entry.resource,
+                    "not recorded: another invocation took the claim over; its record stands"
+                );
+                Ok(())
+            }
+            Err(e) => Err(self.error("PutItem", e)),
+        }
+    }
+
     /// Creates the table as the templates define it (on-demand, encrypted, point-in-time
     /// recovery, TTL on `expires`). Idempotent: an existing table only gets its settings checked.
     pub async fn create_table(&self) -> Result<bool, LedgerError> {
@@ -166,7 +198,23 @@ impl DynamoLedger {
             Err(e) if has_code(&e, &["ResourceInUseException"]) => false,
             Err(e) => return Err(self.error("CreateTable", e)),
         };
+        // DynamoDB refuses TTL and backup settings until the table is ACTIVE.
         self.client
+            .wait_until_table_exists()
+            .table_name(&self.table)
+            .wait(std::time::Duration::from_secs(300))
+            .await
+            .map_err(|e| LedgerError {
+                table: self.table.clone(),
+                operation: "DescribeTable",
+                message: format!(
+                    "the table did not become ACTIVE: {}",
+                    DisplayErrorContext(&e)
+                ),
+                fix: "run `remediator ledger init` again once the table is ACTIVE",
+            })?;
+        let ttl = self
+            .client
             .update_time_to_live()
             .table_name(&self.table)
             .time_to_live_specification(
@@ -177,16 +225,30 @@ impl DynamoLedger {
                     .map_err(invalid)?,
             )
             .send()
-            .await
-            .map(|_| ())
-            .or_else(|e| {
-                // Asking for the TTL it already has is refused; that is the idempotent case.
-                if has_code(&e, &["ValidationException"]) {
-                    Ok(())
-                } else {
-                    Err(self.error("UpdateTimeToLive", e))
-                }
-            })?;
+            .await;
+        if let Err(e) = ttl {
+            // Refused when TTL is already on: fine if it is on `expires`, else items never expire.
+            if !has_code(&e, &["ValidationException"]) {
+                return Err(self.error("UpdateTimeToLive", e));
+            }
+            let on = self
+                .client
+                .describe_time_to_live()
+                .table_name(&self.table)
+                .send()
+                .await
+                .map_err(|e| self.error("DescribeTimeToLive", e))?
+                .time_to_live_description
+                .and_then(|d| d.attribute_name);
+            if on.as_deref() != Some("expires") {
+                return Err(LedgerError {
+                    table: self.table.clone(),
+                    operation: "UpdateTimeToLive",
+                    message: format!("TTL is on {on:?}, not `expires`"),
+                    fix: "turn TTL off on the table and run `remediator ledger init` again, or use another table",
+                });
+            }
+        }
         self.client
             .update_continuous_backups()
             .table_name(&self.table)
@@ -264,10 +326,12 @@ impl Ledger for DynamoLedger {
             .update_item()
             .table_name(&self.table)
             .set_key(Some(Self::key(&request.notice, &request.resource)))
-            // Free: no item, an unsettled one, or a claim whose lease has ended.
+            // `claimable` in core, as a condition: no item, an unsettled one, a claim whose lease
+            // has ended, or this invocation's own claim (Lambda retries keep the request id).
             .condition_expression(
                 "attribute_not_exists(#notice) OR #state IN (:skipped, :failed, :deferred) \
-                 OR (#state = :claimed AND lease_ms <= :now_ms)",
+                 OR (#state = :claimed AND (#owner = :owner OR attribute_not_exists(lease_ms) \
+                 OR lease_ms <= :now_ms))",
             )
             .expression_attribute_names("#notice", "notice")
             .expression_attribute_names("#state", "state")
@@ -318,67 +382,46 @@ impl Ledger for DynamoLedger {
             sets.push("deadline = :deadline");
         }
         update = update.update_expression(format!("SET {}", sets.join(", ")));
-        match update.send().await {
-            Ok(_) => Ok(Claimed::Won),
-            Err(e) if has_code(&e, &["ConditionalCheckFailedException"]) => {
-                let out = self
-                    .client
-                    .get_item()
-                    .table_name(&self.table)
-                    .set_key(Some(Self::key(&request.notice, &request.resource)))
-                    .consistent_read(true)
-                    .send()
-                    .await
-                    .map_err(|e| self.error("GetItem", e))?;
-                let entry = match out.item {
-                    Some(item) => self.entry("GetItem", item)?,
-                    // Deleted between the two calls (TTL): someone else's all the same.
-                    None => claim,
-                };
-                Ok(Claimed::Lost(Box::new(entry)))
+        // Twice at most: when the item that refused the claim is gone by the time it is read
+        // (TTL), the claim is tried once more.
+        for _ in 0..2 {
+            match update.clone().send().await {
+                Ok(_) => return Ok(Claimed::Won),
+                Err(e) if has_code(&e, &["ConditionalCheckFailedException"]) => {
+                    let out = self
+                        .client
+                        .get_item()
+                        .table_name(&self.table)
+                        .set_key(Some(Self::key(&request.notice, &request.resource)))
+                        .consistent_read(true)
+                        .send()
+                        .await
+                        .map_err(|e| self.error("GetItem", e))?;
+                    if let Some(item) = out.item {
+                        return Ok(Claimed::Lost(Box::new(self.entry("GetItem", item)?)));
+                    }
+                }
+                Err(e) => return Err(self.error("UpdateItem", e)),
             }
-            Err(e) => Err(self.error("UpdateItem", e)),
         }
+        Err(LedgerError {
+            table: self.table.clone(),
+            operation: "UpdateItem",
+            message: "the claim was refused by an item that then disappeared, twice".to_owned(),
+            fix: "the next delivery tries again",
+        })
     }
 
+    /// Each outcome replaces its claim only while the claim is still this invocation's: a run
+    /// whose lease ran out and was taken over must not overwrite the new holder's work.
     async fn record(&self, entries: &[Entry]) -> Result<(), LedgerError> {
-        for chunk in entries.chunks(MAX_WRITE) {
-            let mut requests = chunk
-                .iter()
-                .map(|e| {
-                    let put = PutRequest::builder()
-                        .set_item(Some(self.item(e)?))
-                        .build()
-                        .map_err(|e| self.decode_error("BatchWriteItem", e))?;
-                    Ok(WriteRequest::builder().put_request(put).build())
-                })
-                .collect::<Result<Vec<_>, LedgerError>>()?;
-            for round in 0..=UNPROCESSED_ROUNDS {
-                let out = self
-                    .client
-                    .batch_write_item()
-                    .request_items(&self.table, requests.clone())
-                    .send()
-                    .await
-                    .map_err(|e| self.error("BatchWriteItem", e))?;
-                match out.unprocessed_items().and_then(|u| u.get(&self.table)) {
-                    Some(rest) if !rest.is_empty() && round < UNPROCESSED_ROUNDS => {
-                        requests = rest.clone();
-                        tokio::time::sleep(std::time::Duration::from_millis(50 << round)).await;
-                    }
-                    Some(rest) if !rest.is_empty() => {
-                        return Err(LedgerError {
-                            table: self.table.clone(),
-                            operation: "BatchWriteItem",
-                            message: format!("{} item(s) still unprocessed", rest.len()),
-                            fix: "throttled after the SDK's retries: the claims run out and a later delivery re-observes",
-                        })
-                    }
-                    _ => break,
-                }
-            }
-        }
-        Ok(())
+        // Collected first, so the stream holds plain futures rather than a borrowing closure.
+        let puts: Vec<_> = entries.iter().map(|entry| self.record_one(entry)).collect();
+        let results: Vec<Result<(), LedgerError>> = stream::iter(puts)
+            .buffer_unordered(RECORDS_IN_FLIGHT)
+            .collect()
+            .await;
+        results.into_iter().collect()
     }
 
     async fn notice(&self, notice: &str) -> Result<Vec<Entry>, LedgerError> {

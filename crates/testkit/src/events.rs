@@ -1,6 +1,7 @@
 //! Events, invocations and runs as the end-to-end tests need them: one definition each, so a
 //! test reads as what it does, not how it builds its input.
 
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use chrono::Utc;
@@ -38,10 +39,18 @@ pub fn invocation(payload: Value) -> LambdaEvent<Value> {
     invocation_of(payload, ECS_FUNCTION_ARN)
 }
 
-/// A Lambda invocation of `function_arn` with `payload` and a minute left.
+/// A Lambda invocation of `function_arn` with `payload` and a minute left, with a request id of
+/// its own (as every delivery gets; only Lambda's retries of one invocation share an id).
 pub fn invocation_of(payload: Value, function_arn: &str) -> LambdaEvent<Value> {
+    static DELIVERIES: AtomicUsize = AtomicUsize::new(0);
+    let n = DELIVERIES.fetch_add(1, Ordering::Relaxed);
+    invocation_as(payload, function_arn, &format!("test-request-{n}"))
+}
+
+/// A Lambda invocation under `request_id` (a retry of an earlier invocation keeps its id).
+pub fn invocation_as(payload: Value, function_arn: &str, request_id: &str) -> LambdaEvent<Value> {
     let mut context = Context::default();
-    context.request_id = "test-request".into();
+    context.request_id = request_id.into();
     context.invoked_function_arn = function_arn.into();
     context.deadline =
         (Utc::now().timestamp_millis() + Duration::from_secs(60).as_millis() as i64) as u64;

@@ -31,7 +31,7 @@ export interface RemediatorProps extends StackProps {
   /** CloudWatch namespace of the EMF outcome metrics (default RetirementRemediator). */
   readonly metricsNamespace?: string;
   /**
-   * Invocations of each function at once (default 1). Concurrent deliveries are safe at any value:
+   * Invocations of each function at once (default 1). Concurrent deliveries of a notice are safe at any value:
    * the ledger's conditional claims let one act per resource. 1 keeps the API budget: UpdateService
    * pacing is per execution environment, so N at once spend N times the configured share.
    */
@@ -139,11 +139,11 @@ export class RemediatorStack extends Stack {
         }),
       );
       // The ledger: read and record per (notice, resource), on this table only. Not
-      // grantReadWriteData, which adds Query, Scan, DeleteItem, PutItem, ConditionCheckItem…;
+      // grantReadWriteData, which adds Query, Scan, DeleteItem, BatchWriteItem, ConditionCheckItem…;
       // `remediator status` queries with the operator's own credentials.
       f.addToRolePolicy(
         new iam.PolicyStatement({
-          actions: ['dynamodb:BatchGetItem', 'dynamodb:GetItem', 'dynamodb:UpdateItem', 'dynamodb:BatchWriteItem'],
+          actions: ['dynamodb:BatchGetItem', 'dynamodb:GetItem', 'dynamodb:UpdateItem', 'dynamodb:PutItem'],
           resources: [ledger.tableArn],
         }),
       );

@@ -125,7 +125,7 @@ test('cdk-nag reports no unsuppressed AwsSolutions error or warning', () => {
 });
 
 // The ledger: one table, read and written by both functions with four item actions on it alone.
-const LEDGER_ACTIONS = ['dynamodb:BatchGetItem', 'dynamodb:GetItem', 'dynamodb:UpdateItem', 'dynamodb:BatchWriteItem'];
+const LEDGER_ACTIONS = ['dynamodb:BatchGetItem', 'dynamodb:GetItem', 'dynamodb:UpdateItem', 'dynamodb:PutItem'];
 
 function ledgerTable(): [string, any] {
   const tables = Object.entries(template.findResources('AWS::DynamoDB::Table'));
@@ -167,7 +167,7 @@ test('both functions get LEDGER_TABLE (the table) and LEDGER_RETENTION (90d unle
   });
 });
 
-test('each function may only BatchGetItem, GetItem, UpdateItem and BatchWriteItem, on the ledger table only', () => {
+test('each function may only BatchGetItem, GetItem, UpdateItem and PutItem, on the ledger table only', () => {
   const [id] = ledgerTable();
   const policies = Object.values(template.findResources('AWS::IAM::Policy')) as any[];
   const functions = template.findResources('AWS::Lambda::Function');
