@@ -5,7 +5,8 @@ Runs the release binary the way Lambda does: against a Runtime API (a loopback f
 with the Lambda environment variables set, and AWS pointed at moto. Measures
 - init: process start until its first `GET /runtime/invocation/next` (the Lambda INIT phase),
   median of several cold starts;
-- peak RSS (VmHWM) after handling the demo notice and a notice naming 1,000 services.
+- peak RSS (VmHWM) after handling the demo notice and a notice naming 1,000 services,
+  with the ledger (a DynamoDB table in moto) in the path.
 
 Usage: bench_init.py BINARY MOTO_SERVER [RUNS]. `make bench-init` builds and runs it.
 The host is x86_64 here; Lambda runs arm64 (Graviton) with 128 MB: treat the numbers as an
@@ -112,6 +113,25 @@ def run_once(binary, env, events):
     return (runtime.first_next - start) * 1000, hwm_kb / 1024, runtime.results
 
 
+def create_ledger(port, table):
+    """The ledger table in moto, keyed as `remediator ledger init` makes it (raw JSON protocol:
+    the system python running this has no boto3)."""
+    body = json.dumps({
+        "TableName": table, "BillingMode": "PAY_PER_REQUEST",
+        "AttributeDefinitions": [{"AttributeName": "notice", "AttributeType": "S"},
+                                 {"AttributeName": "resource", "AttributeType": "S"}],
+        "KeySchema": [{"AttributeName": "notice", "KeyType": "HASH"},
+                      {"AttributeName": "resource", "KeyType": "RANGE"}],
+    }).encode()
+    request = urllib.request.Request(f"http://127.0.0.1:{port}/", data=body, headers={
+        "Content-Type": "application/x-amz-json-1.0",
+        "X-Amz-Target": "DynamoDB_20120810.CreateTable",
+        "Authorization": "AWS4-HMAC-SHA256 Credential=bench/20261125/us-east-1/dynamodb/aws4_request, "
+                         "SignedHeaders=host, Signature=0",
+    })
+    urllib.request.urlopen(request, timeout=10).read()
+
+
 def main():
     binary, moto = sys.argv[1], sys.argv[2]
     runs = int(sys.argv[3]) if len(sys.argv) > 3 else 7
@@ -134,7 +154,10 @@ def main():
             "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": "128", "AWS_LAMBDA_LOG_GROUP_NAME": "/aws/lambda/ecs-retirement",
             "AWS_LAMBDA_LOG_STREAM_NAME": "bench", "AWS_LAMBDA_LOG_FORMAT": "JSON",
             "UPDATE_SERVICE_RATE": "off",
+            # The ledger in the path, as the templates deploy it.
+            "LEDGER_TABLE": "retirement-ledger",
         }
+        create_ledger(port, env["LEDGER_TABLE"])
         with open(os.path.join(ROOT, "events-fixtures", "health-ecs-demo-account.json")) as f:
             demo = json.load(f)
         big = json.loads(json.dumps(demo))
