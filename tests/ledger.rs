@@ -411,3 +411,71 @@ async fn lambdas_retry_of_a_crashed_invocation_takes_its_own_claim_back_at_once(
     );
     assert_ne!(a.seed.primary_deployment("prod", "checkout").await, before);
 }
+
+#[tokio::test]
+async fn an_update_outside_the_windows_defers_only_what_it_adds() {
+    let moto = MotoServer::start();
+    let a = account(&moto).await;
+    ledger(&moto).await;
+    let remediator = remediator(&moto, settings()).await;
+    let t0 = Utc::now();
+    let acting_now = controls(&moto, &[("LEDGER_TABLE", TABLE)]).await;
+    let first = notice(&["prod|checkout", "prod|payments"], t0, "upcoming");
+    handle_with(&remediator, &acting_now, invocation(first), t0)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let after_first = deployments(&a.seed).await;
+    // The same deployment, with a window that opens in six hours.
+    let hour = (t0 + Duration::hours(6)).format("%H").to_string();
+    let windows = format!("Daily {hour}:00-{hour}:59 UTC");
+    let with_windows = controls(
+        &moto,
+        &[
+            ("LEDGER_TABLE", TABLE),
+            ("MAINTENANCE_WINDOWS", windows.as_str()),
+            (
+                "SCHEDULE_ROLE_ARN",
+                "arn:aws:iam::123456789012:role/retirement-scheduler",
+            ),
+        ],
+    )
+    .await;
+    let mut update = notice(
+        &["prod|checkout", "prod|payments", "prod|search"],
+        t0 + Duration::minutes(1),
+        "upcoming",
+    );
+    let retires = t0 + Duration::days(7);
+    update["detail"]["startTime"] = json!(retires.format("%a, %d %b %Y %H:%M:%S GMT").to_string());
+
+    let report = handle_with(
+        &remediator,
+        &with_windows,
+        invocation(update),
+        t0 + Duration::minutes(2),
+    )
+    .await
+    .unwrap_or_else(|e| panic!("{e}"));
+
+    assert_eq!(
+        said(&report),
+        vec![
+            (
+                "service prod/checkout".into(),
+                Status::AlreadyDone,
+                Code::AlreadyHandled
+            ),
+            (
+                "service prod/payments".into(),
+                Status::AlreadyDone,
+                Code::AlreadyHandled
+            ),
+            (
+                "service prod/search".into(),
+                Status::Deferred,
+                Code::Deferred
+            ),
+        ]
+    );
+    assert_eq!(deployments(&a.seed).await, after_first);
+}

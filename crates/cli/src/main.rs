@@ -223,11 +223,17 @@ async fn status(event: Option<&str>, json: bool) -> u8 {
         Err(code) => return code,
     };
     let entries = match event {
-        Some(arn) => ledger.all().await.map(|all| {
-            all.into_iter()
-                .filter(|e| e.notice == arn || e.notice.starts_with(&format!("{arn}#")))
-                .collect::<Vec<_>>()
-        }),
+        // The exact key is one Query; an ARN whose entries carry the affected account
+        // (`ARN#account`, organization view) needs a Scan.
+        Some(arn) => match ledger.notice(arn).await {
+            Ok(found) if !found.is_empty() => Ok(found),
+            Ok(_) => ledger.all().await.map(|all| {
+                all.into_iter()
+                    .filter(|e| e.notice.starts_with(&format!("{arn}#")))
+                    .collect::<Vec<_>>()
+            }),
+            Err(e) => Err(e),
+        },
         None => ledger.all().await,
     };
     let notices = match entries {

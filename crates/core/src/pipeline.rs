@@ -331,6 +331,40 @@ pub async fn remediate_remembering<R: Remediate, L: Ledger>(
     collect(&targets, outcomes)
 }
 
+/// What the ledger already says of each target of `notice`: the outcome for a settled resource or
+/// one another invocation holds, `None` for one still to handle. The maintenance-window gate asks
+/// this first, so an update of a handled notice defers only what it adds. A ledger that cannot be
+/// read says nothing here; the remediation then stops on it.
+pub async fn remembered<N: Notice, L: Ledger>(
+    ledger: &L,
+    notice: &N,
+    now: DateTime<Utc>,
+    owner: &str,
+) -> Vec<Option<Outcome>> {
+    let targets = notice.targets();
+    let resources: Vec<String> = targets.iter().map(Target::identity).collect();
+    let Ok(known) = ledger.read(&notice.ledger_key(), &resources).await else {
+        return vec![None; targets.len()];
+    };
+    targets
+        .iter()
+        .zip(&resources)
+        .map(|(t, r)| match recall(t, known.get(r), now, owner) {
+            Memory::Settled(outcome) | Memory::Elsewhere(outcome) => Some(outcome),
+            Memory::Claim => None,
+        })
+        .collect()
+}
+
+/// `remembered` outcomes with the gaps filled, in order, from `rest`.
+pub fn fill(remembered: Vec<Option<Outcome>>, rest: Vec<Outcome>) -> Vec<Outcome> {
+    let mut rest = rest.into_iter();
+    remembered
+        .into_iter()
+        .filter_map(|o| o.or_else(|| rest.next()))
+        .collect()
+}
+
 /// Remediates the targets at `indexes` (all of them in one call) and pairs each outcome with
 /// its index, by the outcome's target: a claimed target the remediation left without an outcome
 /// fails as retryable, so its claim is never left without a record.

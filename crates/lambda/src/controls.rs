@@ -5,7 +5,7 @@
 use aws_config::SdkConfig;
 use chrono::{DateTime, Utc};
 use remediator_core::defer::{gate, Deferral, Gate, GatedEvent};
-use remediator_core::pipeline::{remediate_remembering, Invocation, Remediate};
+use remediator_core::pipeline::{remediate_remembering, remembered, Invocation, Notice, Remediate};
 use remediator_core::{metrics, Outcome, Report, Target};
 use tokio::time::Instant;
 
@@ -128,6 +128,20 @@ impl Controls {
                 remediate_remembering(remediator, ledger, notice, deadline, &invocation).await
             }
             None => remediator.remediate(notice, deadline).await,
+        }
+    }
+
+    /// What the ledger already says of each target (all `None` without a ledger): see
+    /// [`remediator_core::pipeline::remembered`].
+    pub async fn remembered<N: Notice>(
+        &self,
+        notice: &N,
+        owner: &str,
+        now: DateTime<Utc>,
+    ) -> Vec<Option<Outcome>> {
+        match &self.ledger {
+            Some((ledger, _)) => remembered(ledger, notice, now, owner).await,
+            None => vec![None; notice.targets().len()],
         }
     }
 

@@ -5,7 +5,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use chrono::{DateTime, Utc};
 use lambda_runtime::{Diagnostic, LambdaEvent};
 use remediator_core::defer::Gate;
-use remediator_core::pipeline::{route, Notice, Remediate, Route};
+use remediator_core::pipeline::{fill, route, Notice, Remediate, Route};
 use remediator_core::{parse_value, Disposition, Report};
 
 use crate::controls::Controls;
@@ -79,20 +79,33 @@ pub async fn handle_with<R: Remediate>(
             Route::Answered(report) => return *report,
         };
         let dry_run = remediator.dry_run();
+        // Resources the ledger already settled are answered, not deferred: an update of a
+        // handled notice outside the windows defers only what it adds.
+        let known = controls.remembered(&notice, &request_id, now).await;
+        let open: Vec<_> = notice
+            .targets()
+            .into_iter()
+            .zip(&known)
+            .filter(|(_, k)| k.is_none())
+            .map(|(t, _)| t)
+            .collect();
+        if open.is_empty() {
+            return notice.report(fill(known, Vec::new()), dry_run);
+        }
         let verdict = controls
             .gate(
                 &raw,
                 notice.event_id(),
                 notice.deadline(),
-                notice.targets(),
+                open,
                 &invoked_arn,
                 now,
             )
             .await;
         match verdict {
-            Some(Gate::Held(outcomes, why)) => {
-                notice.report(outcomes, dry_run).with_timing(Some(why))
-            }
+            Some(Gate::Held(outcomes, why)) => notice
+                .report(fill(known, outcomes), dry_run)
+                .with_timing(Some(why)),
             proceed => {
                 let outcomes = controls
                     .remediate(remediator, &notice, Some(deadline), &request_id, now)
