@@ -1,7 +1,8 @@
 //! The Lambda shell both functions share. One path for every event:
 //!
 //! ```text
-//! span ─▶ parse ─▶ claim ─▶ gate (maintenance windows) ─▶ remediate ─▶ log ─▶ metrics + notification ─▶ Lambda result
+//! span ─▶ parse ─▶ claim ─▶ recall (ledger) ─▶ gate (maintenance windows)
+//!      ─▶ claim resources ─▶ remediate ─▶ record ─▶ log ─▶ metrics + notification ─▶ Lambda result
 //! ```
 //!
 //! A function is this shell plus a [`remediator_core::Remediate`] (the ECS engine, the pod
