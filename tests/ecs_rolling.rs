@@ -371,3 +371,38 @@ async fn opt_in_mode_acts_only_on_tagged_services_or_clusters() {
     );
     assert_eq!(seed.primary_deployment("prod", "checkout").await, before);
 }
+
+#[tokio::test]
+async fn a_service_whose_deployment_configuration_leaves_no_room_is_not_forced_into_a_stall() {
+    let moto = MotoServer::start();
+    let seed = Seed::new(&moto).await;
+    seed.rolling_services("prod", &["locked", "roomy"]).await;
+    // Both run two tasks (the test kit's services are created with desiredCount 2).
+    moto.set_deployment_configuration("prod", "locked", 100, 100);
+    moto.set_deployment_configuration("prod", "roomy", 100, 200);
+    let before = seed.primary_deployment("prod", "locked").await;
+    let remediator = remediator(&moto, settings()).await;
+
+    let report = handle(
+        &remediator,
+        invocation(event_naming(SERVICES, &["prod|locked", "prod|roomy"])),
+    )
+    .await
+    .unwrap_or_else(|e| panic!("a final failure is no retry: {e}"));
+
+    let locked = outcome_of(&report, "service prod/locked");
+    assert_eq!(
+        (locked.status, locked.code.as_str(), locked.retryable),
+        (Status::Failed, "no_room_to_replace", false)
+    );
+    assert!(
+        locked.reason.contains("maximumPercent 100"),
+        "{}",
+        locked.reason
+    );
+    assert_eq!(seed.primary_deployment("prod", "locked").await, before);
+    assert_eq!(
+        outcome_of(&report, "service prod/roomy").code.as_str(),
+        "forced_new_deployment"
+    );
+}

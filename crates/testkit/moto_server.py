@@ -9,6 +9,8 @@ one per line, on stdin, answering `ok` or `error ...` on stdout:
     network REGION        # -> ok SUBNET SUBNET SECURITY_GROUP: two default-VPC subnets and a
                           #    security group, which ECS checks awsvpc settings against
     eks-cluster REGION NAME   # an EKS cluster (moto gives it a fake endpoint and CA)
+    ecs-deployment-config ACCOUNT REGION CLUSTER SERVICE MIN MAX
+                          # min/max percent on a service (moto's CreateService drops them)
 
 Exits when stdin closes (the test kit dropped it).
 """
@@ -51,6 +53,13 @@ def control(words, port):
             GroupName="remediator-test", Description="test kit", VpcId=vpc
         )["GroupId"]
         return [subnets[0]["SubnetId"], subnets[1]["SubnetId"], group]
+    elif words[0] == "ecs-deployment-config" and len(words) == 7:
+        from moto.ecs.models import ecs_backends
+
+        _, account, region, cluster, service, low, high = words
+        ecs_backends[account][region].services[f"{cluster}:{service}"].deployment_configuration = {
+            "minimumHealthyPercent": int(low), "maximumPercent": int(high),
+        }
     elif words[0] == "eks-cluster" and len(words) == 3:
         import boto3
 

@@ -10,8 +10,8 @@ use aws_sdk_ecs::types::{
 use chrono::{DateTime, Utc};
 use remediator_core::ports::{
     ApiError, ApiErrorKind, AwsVpc, BlueGreenSpec, CapacityProviderItem, Controller,
-    DeploymentInfo, DescribedServices, EcsServices, LoadBalancerTarget, ServiceObservation,
-    TaskSetInfo,
+    DeploymentInfo, DescribedServices, EcsServices, LoadBalancerTarget, Rollout,
+    ServiceObservation, TaskSetInfo,
 };
 use remediator_sdk::classify;
 
@@ -141,6 +141,15 @@ fn observe(service: &Service) -> Option<ServiceObservation> {
         controller,
         primary_deployment: primary_deployment(service),
         tags: tag_pairs(service.tags()),
+        rollout: Rollout {
+            desired_count: Some(service.desired_count()),
+            minimum_healthy_percent: service
+                .deployment_configuration()
+                .and_then(|c| c.minimum_healthy_percent()),
+            maximum_percent: service
+                .deployment_configuration()
+                .and_then(|c| c.maximum_percent()),
+        },
         blue_green: BlueGreenSpec {
             primary_task_set: service
                 .task_sets()

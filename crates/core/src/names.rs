@@ -50,6 +50,8 @@ pub enum Code {
     // ECS services, rolling (ECS controller).
     ForcedNewDeployment,
     WouldForceNewDeployment,
+    /// The deployment configuration leaves no room to replace a task (100 % / 100 %).
+    NoRoomToReplace,
     /// Observation shows the tasks already replaced after the notice.
     AlreadyReplaced,
     // ECS services, blue/green (CODE_DEPLOY controller).

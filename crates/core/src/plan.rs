@@ -103,6 +103,23 @@ pub fn plan_service(
             }
         }
     }
+    if !observed.rollout.has_room() {
+        let r = observed.rollout;
+        return ServiceDecision::Final(
+            Outcome::failed(
+                target,
+                Code::NoRoomToReplace,
+                format!(
+                    "not forced: minimumHealthyPercent {} and maximumPercent {} of {} desired task(s) leave ECS no room to start a new task or stop an old one, so a forced deployment would stall with the old tasks on the retiring host; raise maximumPercent (e.g. 200) or lower minimumHealthyPercent, then deliver the notice again",
+                    r.minimum_healthy_percent.unwrap_or_default(),
+                    r.maximum_percent.unwrap_or_default(),
+                    r.desired_count.unwrap_or_default()
+                ),
+                false,
+            )
+            .with_action(Action::ForceNewDeployment),
+        );
+    }
     ServiceDecision::ForceNewDeployment {
         previous_deployment: primary.map(|d| d.id.clone()),
     }

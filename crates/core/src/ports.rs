@@ -37,6 +37,40 @@ pub struct ServiceObservation {
     pub blue_green: BlueGreenSpec,
     /// The service's tags (opt-out / opt-in).
     pub tags: Vec<(String, String)>,
+    /// How a rolling deployment may replace tasks, when ECS says.
+    pub rollout: Rollout,
+}
+
+/// A service's task count and its deployment configuration's limits, as `DescribeServices`
+/// shows them (`None` when it does not say).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Rollout {
+    pub desired_count: Option<i32>,
+    pub minimum_healthy_percent: Option<i32>,
+    pub maximum_percent: Option<i32>,
+}
+
+impl Rollout {
+    /// Whether a rolling deployment can replace any task: ECS may start a new task only while
+    /// running tasks stay at or under `maximumPercent` of the desired count (rounded down), and
+    /// stop an old one only while healthy tasks stay at or over `minimumHealthyPercent` (rounded
+    /// up). With neither (100 % / 100 %), a forced deployment stalls with the old tasks running.
+    pub fn has_room(&self) -> bool {
+        let (Some(desired), Some(min), Some(max)) = (
+            self.desired_count,
+            self.minimum_healthy_percent,
+            self.maximum_percent,
+        ) else {
+            return true;
+        };
+        if desired <= 0 {
+            return true;
+        }
+        let desired = i64::from(desired);
+        let may_run = i64::from(max) * desired / 100;
+        let must_keep = (i64::from(min) * desired + 99) / 100;
+        may_run > desired || must_keep < desired
+    }
 }
 
 /// `awsvpc` network settings.

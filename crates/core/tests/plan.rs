@@ -2,7 +2,7 @@
 
 use chrono::{DateTime, Duration, TimeZone, Utc};
 use remediator_core::plan::{plan_service, ServiceDecision};
-use remediator_core::ports::{Controller, DeploymentInfo, ServiceObservation};
+use remediator_core::ports::{Controller, DeploymentInfo, Rollout, ServiceObservation};
 use remediator_core::{ServiceRef, Status};
 
 fn published() -> DateTime<Utc> {
@@ -33,7 +33,16 @@ impl Observed {
             }),
             blue_green: Default::default(),
             tags: vec![],
+            rollout: Default::default(),
         })
+    }
+    fn rollout(mut self, desired: i32, min: i32, max: i32) -> Self {
+        self.0.rollout = Rollout {
+            desired_count: Some(desired),
+            minimum_healthy_percent: Some(min),
+            maximum_percent: Some(max),
+        };
+        self
     }
     fn status(mut self, s: &str) -> Self {
         self.0.status = s.into();
@@ -508,5 +517,61 @@ mod scope {
         );
         // What the clients' account or Region is not known for is not checked.
         assert_eq!(out_of_scope(&n, None, None), None);
+    }
+}
+
+#[test]
+fn a_service_with_no_room_to_replace_a_task_is_not_forced_and_says_which_limit_to_change() {
+    match decide(&Observed::service().rollout(3, 100, 100)) {
+        ServiceDecision::Final(o) => {
+            assert_eq!(
+                (o.status, o.code.to_string(), o.retryable),
+                (Status::Failed, "no_room_to_replace".to_owned(), false)
+            );
+            assert!(o.reason.contains("maximumPercent"), "{}", o.reason);
+        }
+        other => panic!("expected a final outcome, got {other:?}"),
+    }
+}
+
+#[test]
+fn room_to_start_or_stop_one_task_is_enough_to_force() {
+    for (desired, min, max) in [(3, 100, 200), (3, 50, 100), (4, 75, 100), (1, 0, 100)] {
+        assert!(
+            matches!(
+                decide(&Observed::service().rollout(desired, min, max)),
+                ServiceDecision::ForceNewDeployment { .. }
+            ),
+            "{desired} {min} {max}"
+        );
+    }
+}
+
+#[test]
+fn rounding_can_leave_no_room_even_below_100_percent() {
+    // 2 tasks at 60 %..140 %: ECS keeps ceil(1.2) = 2 and may run floor(2.8) = 2: no room.
+    assert!(!Rollout {
+        desired_count: Some(2),
+        minimum_healthy_percent: Some(60),
+        maximum_percent: Some(140),
+    }
+    .has_room());
+    // Nothing desired, or limits ECS did not report: nothing to judge.
+    assert!(Observed::service()
+        .rollout(0, 100, 100)
+        .0
+        .rollout
+        .has_room());
+    assert!(Rollout::default().has_room());
+}
+
+#[test]
+fn a_service_already_replaced_is_not_judged_by_its_room() {
+    let o = Observed::service()
+        .rollout(3, 100, 100)
+        .primary_created(Some(published() + Duration::minutes(5)));
+    match decide(&o) {
+        ServiceDecision::Final(o) => assert_eq!(o.code.to_string(), "already_replaced"),
+        other => panic!("expected already_replaced, got {other:?}"),
     }
 }

@@ -121,6 +121,14 @@ impl MotoServer {
         ));
     }
 
+    /// Sets a service's `minimumHealthyPercent` / `maximumPercent`, which moto's CreateService
+    /// drops (DescribeServices then shows them as ECS would).
+    pub fn set_deployment_configuration(&self, cluster: &str, service: &str, min: i32, max: i32) {
+        self.control(&format!(
+            "ecs-deployment-config {ACCOUNT} {REGION} {cluster} {service} {min} {max}"
+        ));
+    }
+
     /// Removes a CodeDeploy deployment, as if it had aged out of CodeDeploy's history.
     pub fn forget_codedeploy_deployment(&self, deployment_id: &str) {
         self.control(&format!(
