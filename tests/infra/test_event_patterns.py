@@ -309,5 +309,82 @@ class Ledger(unittest.TestCase):
         return a if isinstance(a, list) else [a]
 
 
+ALARM_TOPIC = {"Fn::If": ["CreateAlarmTopic", {"Ref": "AlarmTopic"}, {"Ref": "AlarmTopicArn"}]}
+# The fixed logical names the functions put in the `Function` dimension (not the Lambda names).
+FAILED_OUTCOME_ALARMS = {"EcsRetirementFailedOutcomesAlarm": "ecs-retirement",
+                         "EksFargatePodFailedOutcomesAlarm": "eks-fargate-pod"}
+
+
+class Alarms(unittest.TestCase):
+    """Every alarm notifies a topic; final failures of a remediation (a successful invocation)
+    alarm on the EMF Outcomes metric."""
+
+    def setUp(self):
+        self.t = template_with_intrinsics()
+        self.alarms = {n: r for n, r in self.t["Resources"].items() if r["Type"] == "AWS::CloudWatch::Alarm"}
+
+    def test_every_alarm_notifies_the_alarm_topic(self):
+        self.assertGreaterEqual(len(self.alarms), 5)
+        for name, alarm in self.alarms.items():
+            actions = alarm["Properties"].get("AlarmActions")
+            self.assertTrue(actions, f"{name} has no AlarmActions: nobody hears of it")
+            self.assertEqual(actions, [ALARM_TOPIC], name)
+            self.assertEqual(alarm["Properties"].get("OKActions"), [ALARM_TOPIC], name)
+
+    def test_the_alarm_topic_parameter_defaults_to_creating_one(self):
+        parameter = self.t["Parameters"]["AlarmTopicArn"]
+        self.assertEqual((parameter["Type"], parameter["Default"]), ("String", ""))
+        self.assertEqual(self.t["Conditions"]["CreateAlarmTopic"], {"Fn::Equals": [{"Ref": "AlarmTopicArn"}, ""]})
+        self.assertEqual(self.t["Outputs"]["AlarmTopicArn"]["Value"], ALARM_TOPIC)
+
+    def test_the_topic_is_created_only_without_a_given_arn_and_is_encrypted(self):
+        topics = {n: r for n, r in self.t["Resources"].items() if r["Type"] == "AWS::SNS::Topic"}
+        self.assertEqual(list(topics), ["AlarmTopic"])
+        topic = topics["AlarmTopic"]
+        self.assertEqual(topic.get("Condition"), "CreateAlarmTopic")
+        # Its own key (not aws/sns, whose policy cannot let CloudWatch publish), under the same condition.
+        self.assertEqual(topic["Properties"]["KmsMasterKeyId"], {"Ref": "AlarmTopicKey"})
+        key = self.t["Resources"]["AlarmTopicKey"]
+        self.assertEqual((key["Type"], key.get("Condition")), ("AWS::KMS::Key", "CreateAlarmTopic"))
+        self.assertIs(key["Properties"]["EnableKeyRotation"], True)
+        cloudwatch = [st for st in key["Properties"]["KeyPolicy"]["Statement"]
+                      if st["Principal"] == {"Service": "cloudwatch.amazonaws.com"}]
+        self.assertEqual(len(cloudwatch), 1)
+        self.assertEqual(sorted(cloudwatch[0]["Action"]), ["kms:Decrypt", "kms:GenerateDataKey*"])
+        self.assertIn("aws:SourceAccount", cloudwatch[0]["Condition"]["StringEquals"])
+        policy = self.t["Resources"]["AlarmTopicPolicy"]
+        self.assertEqual(policy.get("Condition"), "CreateAlarmTopic")
+        self.assertEqual(policy["Properties"]["Topics"], [{"Ref": "AlarmTopic"}])
+        allows = [st for st in policy["Properties"]["PolicyDocument"]["Statement"] if st["Effect"] == "Allow"]
+        self.assertEqual([st["Principal"] for st in allows], [{"Service": "cloudwatch.amazonaws.com"}])
+        self.assertEqual(allows[0]["Action"], "sns:Publish")
+        # Anything referring to the topic or its key is conditional too (or picks it with Fn::If).
+        for name, resource in self.t["Resources"].items():
+            if resource.get("Condition") == "CreateAlarmTopic":
+                continue
+            text = json.dumps(resource).replace(json.dumps(ALARM_TOPIC), "")
+            self.assertNotIn('"AlarmTopic"', text, name)
+            self.assertNotIn('"AlarmTopicKey"', text, name)
+
+    def test_each_function_has_a_failed_outcomes_alarm(self):
+        watched = {}
+        for name, alarm in self.alarms.items():
+            p = alarm["Properties"]
+            if p.get("MetricName") != "Outcomes":
+                continue
+            dimensions = {d["Name"]: d["Value"] for d in p["Dimensions"]}
+            self.assertEqual(len(dimensions), len(p["Dimensions"]), name)
+            watched[name] = dimensions.get("Function")
+            self.assertEqual(dimensions, {"Function": FAILED_OUTCOME_ALARMS.get(name), "Result": "failed"}, name)
+            self.assertEqual(p["Namespace"], {"Ref": "MetricsNamespace"}, name)
+            self.assertEqual((p["Statistic"], p["Period"], p["EvaluationPeriods"]), ("Sum", 300, 1), name)
+            self.assertEqual((p["ComparisonOperator"], p["Threshold"]), ("GreaterThanThreshold", 0), name)
+            self.assertEqual(p["TreatMissingData"], "notBreaching", name)
+            for hint in ("remediator status", "status=failed", "retries", "need a person", "off"):
+                self.assertIn(hint, p["AlarmDescription"], name)
+        self.assertEqual(watched, FAILED_OUTCOME_ALARMS)
+        self.assertEqual(self.t["Parameters"]["MetricsNamespace"]["Default"], "RetirementRemediator")
+
+
 if __name__ == "__main__":
     unittest.main()

@@ -19,6 +19,7 @@ new RemediatorStack(app, 'FargateRetirementRemediator', {
   maintenanceWindows: app.node.tryGetContext('maintenanceWindows'),
   deadlineMargin: app.node.tryGetContext('deadlineMargin'),
   notificationTopicArn: app.node.tryGetContext('notificationTopicArn'),
+  alarmTopicArn: app.node.tryGetContext('alarmTopicArn'),
   metricsNamespace: app.node.tryGetContext('metricsNamespace'),
   ledgerRetention: app.node.tryGetContext('ledgerRetention'),
   env: {

@@ -2,13 +2,16 @@
 import * as path from 'path';
 import { CfnOutput, Duration, RemovalPolicy, Stack, StackProps } from 'aws-cdk-lib';
 import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
+import * as cloudwatchActions from 'aws-cdk-lib/aws-cloudwatch-actions';
 import * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
 import * as events from 'aws-cdk-lib/aws-events';
 import * as targets from 'aws-cdk-lib/aws-events-targets';
 import * as iam from 'aws-cdk-lib/aws-iam';
+import * as kms from 'aws-cdk-lib/aws-kms';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import * as scheduler from 'aws-cdk-lib/aws-scheduler';
+import * as sns from 'aws-cdk-lib/aws-sns';
 import * as sqs from 'aws-cdk-lib/aws-sqs';
 import { NagSuppressions } from 'cdk-nag';
 import { Construct } from 'constructs';
@@ -28,6 +31,11 @@ export interface RemediatorProps extends StackProps {
   readonly deadlineMargin?: string;
   /** SNS topic for one summary per handled event (Chatbot JSON, plain-text e-mail). */
   readonly notificationTopicArn?: string;
+  /**
+   * SNS topic every alarm notifies (ALARM and OK). Unset or empty creates one (output AlarmTopicArn).
+   * An encrypted topic of your own must let cloudwatch.amazonaws.com use its key.
+   */
+  readonly alarmTopicArn?: string;
   /** CloudWatch namespace of the EMF outcome metrics (default RetirementRemediator). */
   readonly metricsNamespace?: string;
   /**
@@ -56,6 +64,47 @@ export class RemediatorStack extends Stack {
     super(scope, id, props);
     const dryRun = String(props.dryRun ?? true);
     const namespace = props.metricsNamespace ?? 'RetirementRemediator';
+
+    // Where the alarms go: the given topic, or a created one. Encrypted with a key of its own, not
+    // the AWS-managed aws/sns key: CloudWatch can publish to an encrypted topic only when the key
+    // policy lets cloudwatch.amazonaws.com use the key, and aws/sns's policy cannot be changed.
+    let alarmTopic: sns.ITopic;
+    if (props.alarmTopicArn) {
+      alarmTopic = sns.Topic.fromTopicArn(this, 'GivenAlarmTopic', props.alarmTopicArn);
+    } else {
+      const fromCloudWatchAlarms = { StringEquals: { 'aws:SourceAccount': this.account } };
+      const key = new kms.Key(this, 'AlarmTopicKey', {
+        description: "Encrypts the remediator's alarm topic; CloudWatch alarms may use it to publish.",
+        enableKeyRotation: true,
+        removalPolicy: RemovalPolicy.DESTROY,
+      });
+      key.addToResourcePolicy(
+        new iam.PolicyStatement({
+          sid: 'CloudWatchAlarmsPublish',
+          principals: [new iam.ServicePrincipal('cloudwatch.amazonaws.com')],
+          actions: ['kms:Decrypt', 'kms:GenerateDataKey*'],
+          resources: ['*'],
+          conditions: fromCloudWatchAlarms,
+        }),
+      );
+      const topic = new sns.Topic(this, 'AlarmTopic', { masterKey: key, enforceSSL: true });
+      topic.addToResourcePolicy(
+        new iam.PolicyStatement({
+          sid: 'CloudWatchAlarmsPublish',
+          principals: [new iam.ServicePrincipal('cloudwatch.amazonaws.com')],
+          actions: ['sns:Publish'],
+          resources: [topic.topicArn],
+          conditions: fromCloudWatchAlarms,
+        }),
+      );
+      alarmTopic = topic;
+    }
+    const notify = (alarm: cloudwatch.Alarm) => {
+      const action = new cloudwatchActions.SnsAction(alarmTopic);
+      alarm.addAlarmAction(action);
+      alarm.addOkAction(action);
+      return alarm;
+    };
 
     const deadLetters = new sqs.Queue(this, 'DeadLetterQueue', {
       retentionPeriod: Duration.days(14),
@@ -153,14 +202,39 @@ export class RemediatorStack extends Stack {
       schedulerRole.addToPolicy(
         new iam.PolicyStatement({ actions: ['lambda:InvokeFunction'], resources: [f.functionArn, `${f.functionArn}:*`] }),
       );
-      new cloudwatch.Alarm(this, `${name}Errors`, {
-        alarmDescription: `${binary} failed invocations (retryable outcomes or rejected input).`,
-        metric: f.metricErrors({ period: Duration.minutes(5), statistic: 'Sum' }),
-        threshold: 0,
-        evaluationPeriods: 1,
-        comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
-        treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
-      });
+      notify(
+        new cloudwatch.Alarm(this, `${name}Errors`, {
+          alarmDescription: `${binary} failed invocations (retryable outcomes or rejected input).`,
+          metric: f.metricErrors({ period: Duration.minutes(5), statistic: 'Sum' }),
+          threshold: 0,
+          evaluationPeriods: 1,
+          comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
+          treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
+        }),
+      );
+      // Final failures end as a successful invocation: only the EMF metric (dimension Function =
+      // the binary's logical name, not the Lambda name) shows them. Never fires when the namespace is off.
+      notify(
+        new cloudwatch.Alarm(this, `${name}FailedOutcomes`, {
+          alarmDescription:
+            `A resource handled by ${binary} ended failed (EMF metric Outcomes, Result=failed). Look at ` +
+            "`remediator status` and at the function's log lines with status=failed. Retryable failures " +
+            'fail the invocation and Lambda retries them (see the Errors alarm and the dead-letter queue); ' +
+            'final ones (AccessDenied, no_deployment_group, replacement_failed, no_room_to_replace, ...) ' +
+            'need a person. Never fires when the metrics namespace is off (no metrics are emitted).',
+          metric: new cloudwatch.Metric({
+            namespace,
+            metricName: 'Outcomes',
+            dimensionsMap: { Function: binary, Result: 'failed' },
+            statistic: 'Sum',
+            period: Duration.minutes(5),
+          }),
+          threshold: 0,
+          evaluationPeriods: 1,
+          comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
+          treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
+        }),
+      );
       return f;
     };
 
@@ -210,14 +284,16 @@ export class RemediatorStack extends Stack {
       targets: [new targets.LambdaFunction(eks, { deadLetterQueue: deadLetters, retryAttempts: 4 })],
     });
 
-    new cloudwatch.Alarm(this, 'DeadLettersWaiting', {
-      alarmDescription: 'Events the remediator could not handle are waiting in the dead-letter queue.',
-      metric: deadLetters.metricApproximateNumberOfMessagesVisible({ period: Duration.minutes(5), statistic: 'Maximum' }),
-      threshold: 0,
-      evaluationPeriods: 1,
-      comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
-      treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
-    });
+    notify(
+      new cloudwatch.Alarm(this, 'DeadLettersWaiting', {
+        alarmDescription: 'Events the remediator could not handle are waiting in the dead-letter queue.',
+        metric: deadLetters.metricApproximateNumberOfMessagesVisible({ period: Duration.minutes(5), statistic: 'Maximum' }),
+        threshold: 0,
+        evaluationPeriods: 1,
+        comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
+        treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
+      }),
+    );
 
     const search = (dims: string, metric: string, stat: string, period: number) =>
       new cloudwatch.MathExpression({
@@ -268,6 +344,10 @@ export class RemediatorStack extends Stack {
       ],
     });
 
+    new CfnOutput(this, 'AlarmTopicArn', {
+      description: 'The SNS topic the alarms notify (created unless alarmTopicArn names one).',
+      value: alarmTopic.topicArn,
+    });
     new CfnOutput(this, 'LedgerTableName', {
       description: "The ledger, what was done per (notice, resource); `remediator status` reads it with the operator's credentials.",
       value: ledger.tableName,

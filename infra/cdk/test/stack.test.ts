@@ -113,8 +113,86 @@ test('eks:DescribeCluster is allowed on the configured clusters only', () => {
   });
 });
 
-test('alarms watch the dead-letter queue and both functions\' errors', () => {
-  template.resourceCountIs('AWS::CloudWatch::Alarm', 3);
+test('alarms watch the dead-letter queue, both functions\' errors and both functions\' failed outcomes', () => {
+  template.resourceCountIs('AWS::CloudWatch::Alarm', 5);
+});
+
+test('every alarm notifies the created alarm topic, which is KMS-encrypted with a key CloudWatch may use', () => {
+  const topics = Object.keys(template.findResources('AWS::SNS::Topic'));
+  assert.equal(topics.length, 1, 'one topic, the alarm topic');
+  const [topic] = topics;
+  const alarms = Object.entries(template.findResources('AWS::CloudWatch::Alarm')) as [string, any][];
+  assert.equal(alarms.length, 5);
+  for (const [name, alarm] of alarms) {
+    assert.deepEqual(alarm.Properties.AlarmActions, [{ Ref: topic }], `${name}: nobody hears of it`);
+    assert.deepEqual(alarm.Properties.OKActions, [{ Ref: topic }], name);
+  }
+  const keys = Object.keys(template.findResources('AWS::KMS::Key'));
+  assert.equal(keys.length, 1);
+  template.hasResourceProperties('AWS::SNS::Topic', { KmsMasterKeyId: { 'Fn::GetAtt': [keys[0], 'Arn'] } });
+  template.hasResourceProperties('AWS::KMS::Key', {
+    EnableKeyRotation: true,
+    KeyPolicy: {
+      Statement: Match.arrayWith([
+        Match.objectLike({
+          Principal: { Service: 'cloudwatch.amazonaws.com' },
+          Action: ['kms:Decrypt', 'kms:GenerateDataKey*'],
+        }),
+      ]),
+    },
+  });
+  template.hasResourceProperties('AWS::SNS::TopicPolicy', {
+    PolicyDocument: {
+      Statement: Match.arrayWith([
+        Match.objectLike({ Effect: 'Allow', Principal: { Service: 'cloudwatch.amazonaws.com' }, Action: 'sns:Publish' }),
+      ]),
+    },
+  });
+  template.hasOutput('AlarmTopicArn', { Value: { Ref: topic } });
+});
+
+test('each function has an alarm on its failed outcomes (EMF Outcomes, Function=<logical name>, Result=failed)', () => {
+  for (const fn of ['ecs-retirement', 'eks-fargate-pod']) {
+    template.hasResourceProperties('AWS::CloudWatch::Alarm', {
+      Namespace: 'RetirementRemediator',
+      MetricName: 'Outcomes',
+      Dimensions: [
+        { Name: 'Function', Value: fn },
+        { Name: 'Result', Value: 'failed' },
+      ],
+      Statistic: 'Sum',
+      Period: 300,
+      EvaluationPeriods: 1,
+      Threshold: 0,
+      ComparisonOperator: 'GreaterThanThreshold',
+      TreatMissingData: 'notBreaching',
+      AlarmDescription: Match.stringLikeRegexp('remediator status.*status=failed.*retries.*need a person'),
+    });
+  }
+  Template.fromStack(stack({ metricsNamespace: 'Ops/Remediator' })).resourcePropertiesCountIs(
+    'AWS::CloudWatch::Alarm',
+    { Namespace: 'Ops/Remediator', MetricName: 'Outcomes' },
+    2,
+  );
+});
+
+test('with alarmTopicArn given, no topic or key is created and every alarm notifies that topic', () => {
+  const given = 'arn:aws:sns:us-east-1:123456789012:ops-alarms';
+  const withTopic = stack({ alarmTopicArn: given });
+  const t = Template.fromStack(withTopic);
+  t.resourceCountIs('AWS::SNS::Topic', 0);
+  t.resourceCountIs('AWS::SNS::TopicPolicy', 0);
+  t.resourceCountIs('AWS::KMS::Key', 0);
+  const alarms = Object.entries(t.findResources('AWS::CloudWatch::Alarm')) as [string, any][];
+  assert.equal(alarms.length, 5);
+  for (const [name, alarm] of alarms) {
+    assert.deepEqual(alarm.Properties.AlarmActions, [given], name);
+    assert.deepEqual(alarm.Properties.OKActions, [given], name);
+  }
+  t.hasOutput('AlarmTopicArn', { Value: given });
+  const errors = Annotations.fromStack(withTopic).findError('*', Match.stringLikeRegexp('AwsSolutions-.*'));
+  const warnings = Annotations.fromStack(withTopic).findWarning('*', Match.stringLikeRegexp('AwsSolutions-.*'));
+  assert.deepEqual([...errors, ...warnings].map((e) => e.entry.data), []);
 });
 
 test('cdk-nag reports no unsuppressed AwsSolutions error or warning', () => {
