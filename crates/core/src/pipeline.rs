@@ -422,7 +422,7 @@ async fn finish<R: Remediate>(
 }
 
 /// One outcome per target; a target left without one (never expected) fails as retryable.
-fn collect(targets: &[Target], outcomes: Vec<Option<Outcome>>) -> Vec<Outcome> {
+pub(crate) fn collect(targets: &[Target], outcomes: Vec<Option<Outcome>>) -> Vec<Outcome> {
     outcomes
         .into_iter()
         .zip(targets)

@@ -31,7 +31,7 @@ use tokio::time::Instant;
 use crate::names::Code;
 use crate::notice::{Parsed, RetirementNotice};
 use crate::outcome::{Outcome, Status};
-use crate::pipeline::{claim_retirement, Claim, Remediate};
+use crate::pipeline::{claim_retirement, collect, Claim, Remediate};
 use crate::plan::{out_of_scope, ServiceDecision, TaskDecision};
 use crate::ports::{
     CodeDeployApi, EcsServices, EcsTasks, TaskObservation, MAX_SERVICES_PER_DESCRIBE,
@@ -247,21 +247,8 @@ impl<E: EcsServices + EcsTasks, D: CodeDeployApi> Remediator<E, D> {
             }
         }
 
-        outcomes
-            .into_iter()
-            .zip(&notice.targets)
-            .map(|(o, t)| {
-                // Every target was assigned above; this keeps the invariant without a panic.
-                o.unwrap_or_else(|| {
-                    Outcome::failed(
-                        t.clone(),
-                        Code::ApiError,
-                        "internal: no outcome recorded",
-                        true,
-                    )
-                })
-            })
-            .collect()
+        // Every target was assigned above; this keeps the invariant without a panic.
+        collect(&notice.targets, outcomes)
     }
 }
 
