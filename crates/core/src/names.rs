@@ -72,6 +72,8 @@ pub enum Code {
     WouldRestart,
     AlreadyRestarted,
     RolloutInProgress,
+    /// The workload's settings keep a rolling restart from replacing the pod.
+    RolloutBlocked,
     NoOwnerToRestart,
     TooLate,
     // Any resource.

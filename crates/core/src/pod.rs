@@ -80,6 +80,10 @@ pub struct WorkloadSeen {
     pub rolling_out: bool,
     /// The workload's own annotations (not its pod template's): the operator's marks.
     pub annotations: Vec<(String, String)>,
+    /// Why a rolling restart would not replace the pod, when the workload says so (a paused
+    /// Deployment, one past its progress deadline, an `OnDelete` strategy, a StatefulSet
+    /// partition above the pod's ordinal). Such a workload is not `rolling_out` either.
+    pub blocked: Option<String>,
 }
 
 /// What reading the pod's namespace found. It is read only for its annotations.
@@ -262,6 +266,18 @@ pub fn plan_pod(
         Marking::KubeAnnotations,
     ) {
         return Step::Final(no.with_reason_prefix(&label));
+    }
+    if let Some(why) = &workload.blocked {
+        return Step::Final(Outcome::failed(
+            target,
+            Code::RolloutBlocked,
+            format!(
+                "{label} not restarted: {why}; EKS deletes the pod at {}",
+                notice.scheduled_termination.to_rfc3339()
+            ),
+            // The workload's own settings block it: a person decides, a retry would not.
+            false,
+        ));
     }
     Step::Restart { kind, name }
 }

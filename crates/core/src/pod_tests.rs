@@ -35,6 +35,7 @@ fn at_rest() -> WorkloadSeen {
         restarted_at: None,
         rolling_out: false,
         annotations: Vec::new(),
+        blocked: None,
     }
 }
 
@@ -416,4 +417,34 @@ fn an_api_error_keeps_the_clients_words_and_retryability() {
         ((Status::Failed, Code::ApiError), true)
     );
     assert_eq!(o.reason, "ApiError: Internal error (500)");
+}
+
+#[test]
+fn a_workload_whose_settings_keep_a_restart_from_replacing_the_pod_fails_with_the_setting() {
+    let mut seen = deployment_chain(WorkloadSeen {
+        blocked: Some("the Deployment is paused".into()),
+        ..at_rest()
+    });
+    seen.namespace = Some(NamespaceSeen::Found(Vec::new()));
+
+    let o = outcome(plan(&seen));
+
+    assert_eq!(said(&o), (Status::Failed, Code::RolloutBlocked));
+    assert!(!o.retryable);
+    assert!(o.reason.contains("paused"), "{}", o.reason);
+}
+
+#[test]
+fn an_opted_out_workload_is_opted_out_even_when_its_rollout_is_blocked() {
+    let mut seen = deployment_chain(WorkloadSeen {
+        blocked: Some("the Deployment is paused".into()),
+        annotations: marks(&[("retirement-remediator/skip", "true")]),
+        ..at_rest()
+    });
+    seen.namespace = Some(NamespaceSeen::Found(Vec::new()));
+
+    assert_eq!(
+        said(&outcome(plan(&seen))),
+        (Status::Skipped, Code::OptedOut)
+    );
 }

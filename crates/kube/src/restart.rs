@@ -135,7 +135,7 @@ impl PodRestarter {
                 );
             }
             Look::Workload(kind, name) => {
-                seen.workload = Some(self.workload(kind, ns, &name).await?);
+                seen.workload = Some(self.workload(kind, ns, &name, &notice.pod).await?);
             }
             Look::Namespace => {
                 seen.namespace = Some(
@@ -196,6 +196,7 @@ impl PodRestarter {
         kind: WorkloadKind,
         ns: &str,
         name: &str,
+        pod: &str,
     ) -> Result<Seen<WorkloadSeen>, kube::Error> {
         let restarted_at = |meta: Option<&ObjectMeta>| {
             meta.and_then(|m| m.annotations.as_ref())
@@ -213,10 +214,28 @@ impl PodRestarter {
                     let status = d.status.as_ref();
                     let observed = status.and_then(|s| s.observed_generation).unwrap_or(0);
                     let updated = status.and_then(|s| s.updated_replicas).unwrap_or(0);
+                    let stuck = status
+                        .and_then(|s| s.conditions.as_ref())
+                        .into_iter()
+                        .flatten()
+                        .any(|c| {
+                            c.type_.as_deref() == Some("Progressing")
+                                && c.status.as_deref() == Some("False")
+                                && c.reason.as_deref() == Some("ProgressDeadlineExceeded")
+                        });
+                    let blocked = if d.spec.paused == Some(true) {
+                        Some("the Deployment is paused, and `kubectl rollout restart` refuses a paused Deployment: resume it (`kubectl rollout resume`) to let a restart replace the pod".to_owned())
+                    } else if stuck {
+                        Some("its last rollout exceeded progressDeadlineSeconds (Progressing=False, ProgressDeadlineExceeded): a restart would stall the same way; fix what keeps new pods from becoming ready".to_owned())
+                    } else {
+                        None
+                    };
                     WorkloadSeen {
                         restarted_at: restarted_at(d.spec.template.metadata.as_ref()),
-                        rolling_out: observed < generation || updated < spec_replicas,
+                        rolling_out: blocked.is_none()
+                            && (observed < generation || updated < spec_replicas),
                         annotations: pairs(Some(&d.metadata)),
+                        blocked,
                     }
                 })
                 .into(),
@@ -225,13 +244,29 @@ impl PodRestarter {
                 .await?
                 .map(|s| {
                     let status = s.status.as_ref();
+                    let strategy = s.spec.update_strategy.as_ref();
+                    let partition = strategy
+                        .and_then(|u| u.rolling_update.as_ref())
+                        .and_then(|r| r.partition)
+                        .unwrap_or(0);
+                    // A StatefulSet pod is named `<set>-<ordinal>`.
+                    let ordinal = pod.rsplit('-').next().and_then(|n| n.parse::<i32>().ok());
+                    let blocked = if strategy.and_then(|u| u.type_.as_deref()) == Some("OnDelete") {
+                        Some("its updateStrategy is OnDelete: a restart replaces a pod only when the pod is deleted".to_owned())
+                    } else if ordinal.is_some_and(|o| o < partition) {
+                        Some(format!("its rollingUpdate partition {partition} is above the pod's ordinal: a rolling restart never reaches it"))
+                    } else {
+                        None
+                    };
                     WorkloadSeen {
                         restarted_at: restarted_at(s.spec.template.metadata.as_ref()),
-                        rolling_out: status.is_some_and(|st| {
-                            st.update_revision.is_some()
-                                && st.update_revision != st.current_revision
-                        }),
+                        rolling_out: blocked.is_none()
+                            && status.is_some_and(|st| {
+                                st.update_revision.is_some()
+                                    && st.update_revision != st.current_revision
+                            }),
                         annotations: pairs(Some(&s.metadata)),
+                        blocked,
                     }
                 })
                 .into(),
@@ -240,12 +275,24 @@ impl PodRestarter {
                 .await?
                 .map(|d| {
                     let status = d.status.as_ref();
+                    let on_delete = d
+                        .spec
+                        .update_strategy
+                        .as_ref()
+                        .and_then(|u| u.type_.as_deref())
+                        == Some("OnDelete");
+                    let blocked = on_delete.then(|| {
+                        "its updateStrategy is OnDelete: a restart replaces a pod only when the pod is deleted".to_owned()
+                    });
                     WorkloadSeen {
                         restarted_at: restarted_at(d.spec.template.metadata.as_ref()),
-                        rolling_out: status.is_some_and(|st| {
-                            st.updated_number_scheduled.unwrap_or(0) < st.desired_number_scheduled
-                        }),
+                        rolling_out: blocked.is_none()
+                            && status.is_some_and(|st| {
+                                st.updated_number_scheduled.unwrap_or(0)
+                                    < st.desired_number_scheduled
+                            }),
                         annotations: pairs(Some(&d.metadata)),
+                        blocked,
                     }
                 })
                 .into(),

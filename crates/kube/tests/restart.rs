@@ -506,3 +506,89 @@ async fn a_namespace_it_may_not_read_stops_the_restart_and_names_the_rbac_fix() 
     );
     assert!(patches.is_empty());
 }
+
+#[tokio::test]
+async fn a_paused_deployment_is_not_restarted_and_the_outcome_says_to_resume_it() {
+    let mut paused = deployment(None, 1);
+    paused["spec"]["paused"] = json!(true);
+    let (o, patches) = run(
+        vec![
+            get(POD, pod(Some(("ReplicaSet", "web-5d8c9c5d4b")))),
+            get(RS, replica_set()),
+            get(DEPLOYMENT, paused),
+            get(NAMESPACE, namespace(&[])),
+        ],
+        notice(),
+        false,
+    )
+    .await;
+
+    assert_eq!(
+        (o.status, o.code.as_str(), o.retryable),
+        (Status::Failed, "rollout_blocked", false),
+        "{o:?}"
+    );
+    assert!(o.reason.contains("rollout resume"), "{}", o.reason);
+    assert!(patches.is_empty());
+}
+
+#[tokio::test]
+async fn a_deployment_past_its_progress_deadline_is_a_failure_not_a_rollout_in_progress() {
+    let mut stuck = deployment(None, 1);
+    stuck["status"]["conditions"] = json!([{ "type": "Progressing", "status": "False",
+                                             "reason": "ProgressDeadlineExceeded" }]);
+    let (o, patches) = run(
+        vec![
+            get(POD, pod(Some(("ReplicaSet", "web-5d8c9c5d4b")))),
+            get(RS, replica_set()),
+            get(DEPLOYMENT, stuck),
+            get(NAMESPACE, namespace(&[])),
+        ],
+        notice(),
+        false,
+    )
+    .await;
+
+    assert_eq!(
+        (o.status, o.code.as_str()),
+        (Status::Failed, "rollout_blocked"),
+        "{o:?}"
+    );
+    assert!(
+        o.reason.contains("ProgressDeadlineExceeded"),
+        "{}",
+        o.reason
+    );
+    assert!(patches.is_empty());
+}
+
+#[tokio::test]
+async fn a_statefulset_partition_above_the_pods_ordinal_is_not_restarted() {
+    const DB_POD: &str = "/api/v1/namespaces/shop/pods/db-0";
+    const STS: &str = "/apis/apps/v1/namespaces/shop/statefulsets/db";
+    let pod = json!({ "apiVersion": "v1", "kind": "Pod", "metadata": meta("db-0", Some(("StatefulSet", "db"))) });
+    let sts = json!({ "apiVersion": "apps/v1", "kind": "StatefulSet", "metadata": meta("db", None),
+                      "spec": { "selector": {}, "serviceName": "db", "template": { "metadata": {} },
+                                "updateStrategy": { "type": "RollingUpdate", "rollingUpdate": { "partition": 2 } } },
+                      "status": { "replicas": 3, "currentRevision": "db-1", "updateRevision": "db-1" } });
+    let mut db_notice = notice();
+    db_notice.pod = "db-0".into();
+    let (o, patches) = run(
+        vec![
+            get(DB_POD, pod),
+            get(STS, sts),
+            get(NAMESPACE, namespace(&[])),
+        ],
+        db_notice,
+        false,
+    )
+    .await;
+
+    assert_eq!(
+        (o.status, o.code.as_str()),
+        (Status::Failed, "rollout_blocked"),
+        "{o:?}"
+    );
+    assert!(o.reason.contains("partition 2"), "{}", o.reason);
+    assert!(patches.is_empty());
+}
