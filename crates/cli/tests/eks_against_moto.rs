@@ -35,15 +35,43 @@ async fn fake_cluster() -> FakeKube {
 }
 
 fn apply(moto: &MotoServer, kube: &FakeKube, event: &std::path::Path) -> Output {
+    remediator(
+        moto,
+        kube,
+        &["apply", "--event", event.to_str().expect("utf-8"), "--json"],
+        &[],
+    )
+}
+
+/// The binary with `args`, moto's environment, the fake API server, and `env` on top.
+fn remediator(moto: &MotoServer, kube: &FakeKube, args: &[&str], env: &[(&str, &str)]) -> Output {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_remediator"));
-    cmd.args(["apply", "--event", event.to_str().expect("utf-8"), "--json"])
+    cmd.args(args)
         .env_remove("AWS_PROFILE")
+        .env_remove("LEDGER_TABLE")
         .env("EKS_ENDPOINT_URL", kube.url())
         .env("SDK_MAX_ATTEMPTS", "2");
     for (k, v) in moto.env() {
         cmd.env(k, v);
     }
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
     cmd.output().expect("run remediator")
+}
+
+/// The EKS sample, re-stamped so the pod is not past its termination (the sample is from 2021).
+fn sample_event(name: &str) -> std::path::PathBuf {
+    let mut event = fixture_at("eks-fargate-pod-scheduled-termination.json", Utc::now());
+    event["detail"]["scheduledTerminationTime"] = json!(format!(
+        "{}[UTC]",
+        (Utc::now() + Duration::days(5)).to_rfc3339_opts(SecondsFormat::Millis, true)
+    ));
+    let dir = std::env::temp_dir().join(format!("remediator-eks-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("dir");
+    let file = dir.join(name);
+    std::fs::write(&file, serde_json::to_vec(&event).expect("json")).expect("write");
+    file
 }
 
 // Multi-threaded: the fake API server must keep serving while the test blocks on the CLI.
@@ -52,16 +80,7 @@ async fn apply_on_the_eks_sample_restarts_the_deployment_once() {
     let moto = MotoServer::start();
     moto.eks_cluster("my-cluster");
     let kube = fake_cluster().await;
-    // The sample's times are from 2021: re-stamp them so the pod is not past its termination.
-    let mut event = fixture_at("eks-fargate-pod-scheduled-termination.json", Utc::now());
-    event["detail"]["scheduledTerminationTime"] = json!(format!(
-        "{}[UTC]",
-        (Utc::now() + Duration::days(5)).to_rfc3339_opts(SecondsFormat::Millis, true)
-    ));
-    let dir = std::env::temp_dir().join(format!("remediator-eks-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).expect("dir");
-    let file = dir.join("eks.json");
-    std::fs::write(&file, serde_json::to_vec(&event).expect("json")).expect("write");
+    let file = sample_event("eks.json");
 
     let first = apply(&moto, &kube, &file);
 
@@ -107,5 +126,36 @@ async fn apply_on_the_eks_sample_restarts_the_deployment_once() {
         kube.seen().iter().filter(|s| s.method == "PATCH").count(),
         1,
         "no second PATCH"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_the_ledger_a_second_delivery_of_a_pod_notice_is_answered_without_a_kubernetes_call() {
+    let moto = MotoServer::start();
+    moto.eks_cluster("my-cluster");
+    let kube = fake_cluster().await;
+    let ledger = [("LEDGER_TABLE", "retirement-ledger")];
+    let init = remediator(&moto, &kube, &["ledger", "init"], &ledger);
+    assert_eq!(
+        init.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&init.stderr)
+    );
+    let file = sample_event("eks-ledger.json");
+    let file = file.to_str().expect("utf-8");
+
+    let first = remediator(&moto, &kube, &["apply", "--event", file, "--json"], &ledger);
+    let calls_after_first = kube.seen().len();
+    let second = remediator(&moto, &kube, &["apply", "--event", file, "--json"], &ledger);
+
+    let first: Report = serde_json::from_slice(&first.stdout).expect("report");
+    assert_eq!(first.outcomes[0].code, "restarted", "{first:?}");
+    let second: Report = serde_json::from_slice(&second.stdout).expect("report");
+    assert_eq!(second.outcomes[0].code, "already_handled", "{second:?}");
+    assert_eq!(
+        kube.seen().len(),
+        calls_after_first,
+        "the ledger answers before the cluster is asked"
     );
 }
