@@ -210,6 +210,13 @@ fn deployment(info: &DeploymentInfo) -> Option<CodeDeployment> {
         revision_type: revision
             .and_then(|r| r.revision_type())
             .map(|t| t.as_str().to_owned()),
+        error: info.error_information().map(|e| {
+            format!(
+                "{}: {}",
+                e.code().map_or("-", |c| c.as_str()),
+                e.message().unwrap_or("no message")
+            )
+        }),
     })
 }
 

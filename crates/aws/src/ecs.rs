@@ -10,7 +10,7 @@ use aws_sdk_ecs::types::{
 use chrono::{DateTime, Utc};
 use remediator_core::ports::{
     ApiError, ApiErrorKind, AwsVpc, BlueGreenSpec, CapacityProviderItem, Controller,
-    DeploymentInfo, DescribedServices, EcsServices, LoadBalancerTarget, Rollout,
+    DeploymentInfo, DeploymentState, DescribedServices, EcsServices, LoadBalancerTarget, Rollout,
     ServiceObservation, TaskSetInfo,
 };
 use remediator_sdk::classify;
@@ -150,6 +150,7 @@ fn observe(service: &Service) -> Option<ServiceObservation> {
                 .deployment_configuration()
                 .and_then(|c| c.maximum_percent()),
         },
+        deployments: service.deployments().iter().map(deployment_state).collect(),
         blue_green: BlueGreenSpec {
             primary_task_set: service
                 .task_sets()
@@ -169,6 +170,23 @@ fn observe(service: &Service) -> Option<ServiceObservation> {
             capacity_provider_strategy: strategy(service.capacity_provider_strategy()),
         },
     })
+}
+
+fn deployment_state(d: &aws_sdk_ecs::types::Deployment) -> DeploymentState {
+    let time = |t: Option<&aws_sdk_ecs::primitives::DateTime>| {
+        t.and_then(|t| DateTime::<Utc>::from_timestamp(t.secs(), t.subsec_nanos()))
+    };
+    DeploymentState {
+        id: d.id().unwrap_or_default().to_owned(),
+        status: d.status().unwrap_or_default().to_owned(),
+        rollout_state: d.rollout_state().map(|s| s.as_str().to_owned()),
+        rollout_state_reason: d.rollout_state_reason().map(str::to_owned),
+        running_count: d.running_count(),
+        desired_count: d.desired_count(),
+        failed_tasks: d.failed_tasks(),
+        created_at: time(d.created_at()),
+        updated_at: time(d.updated_at()),
+    }
 }
 
 fn task_set(t: &TaskSet) -> Option<TaskSetInfo> {

@@ -30,6 +30,7 @@ fn ecs() -> aws_sdk_ecs::Client {
                 Service::builder()
                     .service_name("shop")
                     .status("ACTIVE")
+                    .desired_count(2)
                     .deployment_controller(
                         DeploymentController::builder()
                             .r#type(DeploymentControllerType::CodeDeploy)

@@ -30,6 +30,7 @@ fn service_output(deployment_id: &str) -> Service {
         .service_name("web")
         .service_arn("arn:aws:ecs:us-east-1:123456789012:service/prod/web")
         .status("ACTIVE")
+        .desired_count(2)
         .deployments(deployment(deployment_id, 1_600_000_000))
         .build()
 }

@@ -7,7 +7,9 @@
 //! ```text
 //!   (no entry) ──claim──▶ claimed ──outcome──▶ acted | done | skipped | failed | deferred
 //!                            │ lease expired (crashed run): claimable again
-//!   acted | done  ─▶ an update of the notice answers `already_done` from memory, no call
+//!   acted | done  ─▶ followed: each delivery or check looks at the platform (no new action)
+//!                    ──▶ verified (replaced) | unreplaced (the action failed or AWS's deadline
+//!                        passed): final for this notice, answered from memory
 //!   skipped | failed | deferred ─▶ claimable again (re-observed, acted on if still needed)
 //! ```
 //!
@@ -46,6 +48,12 @@ pub enum State {
     Failed,
     /// Held until a maintenance window; the schedule's delivery goes through the ledger again.
     Deferred,
+    /// Acted on, and the platform shows it replaced ([`crate::follow`]).
+    Verified,
+    /// Acted on, and the platform shows the action will not replace it (deployment failed or
+    /// stalled, replacement stopped, rollout blocked), or AWS's deadline passed first. Final for
+    /// this notice: a person decides.
+    Unreplaced,
 }
 
 impl State {
@@ -61,6 +69,7 @@ impl State {
             Status::Skipped => State::Skipped,
             Status::Failed => State::Failed,
             Status::Deferred => State::Deferred,
+            Status::Pending => State::Acted,
             // A dry run records nothing; this arm keeps the mapping total.
             Status::Planned => State::Failed,
         }
@@ -121,6 +130,12 @@ pub struct Entry {
     pub owner: Option<String>,
     /// DynamoDB TTL: the deadline (or first sight) plus the retention.
     pub expires_at: DateTime<Utc>,
+    /// Follow-up checks that looked at it.
+    #[serde(default)]
+    pub checks: u32,
+    /// When a check saw it replaced.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub verified_at: Option<DateTime<Utc>>,
 }
 
 /// A stable name, or `None` for one this version does not know.
@@ -155,6 +170,8 @@ pub enum Memory {
     Settled(Outcome),
     /// Another invocation holds a live claim: the outcome to report, no call.
     Elsewhere(Outcome),
+    /// Acted on (or found being replaced) for this notice: look whether the platform finished.
+    Follow(Box<Entry>),
 }
 
 /// Decides from a resource's entry (if any) whether `owner` should claim it. `now` is the wall
@@ -164,6 +181,40 @@ pub fn recall(target: &Target, entry: Option<&Entry>, now: DateTime<Utc>, owner:
         return Memory::Claim;
     };
     match entry.state {
+        // What the action produced is known: whether it replaced the resource can be seen.
+        State::Acted | State::Done if entry.after.is_some() => {
+            Memory::Follow(Box::new(entry.clone()))
+        }
+        State::Verified => {
+            let mut outcome = Outcome::new(
+                target.clone(),
+                Status::AlreadyDone,
+                Code::Verified,
+                format!(
+                    "verified replaced for this notice at {}: {}",
+                    entry.verified_at.unwrap_or(entry.updated_at).to_rfc3339(),
+                    entry.reason
+                ),
+            )
+            .with_deployments(entry.before.clone(), entry.after.clone());
+            outcome.action = entry.action;
+            Memory::Settled(outcome)
+        }
+        State::Unreplaced => {
+            let mut outcome = Outcome::failed(
+                target.clone(),
+                entry.code.unwrap_or(Code::ApiError),
+                format!(
+                    "{} (recorded {})",
+                    entry.reason,
+                    entry.updated_at.to_rfc3339()
+                ),
+                false,
+            )
+            .with_deployments(entry.before.clone(), entry.after.clone());
+            outcome.action = entry.action;
+            Memory::Settled(outcome)
+        }
         State::Acted | State::Done => {
             let when = entry.acted_at.unwrap_or(entry.updated_at).to_rfc3339();
             let what = match (&entry.action, &entry.code) {
@@ -272,6 +323,10 @@ pub trait Ledger: Send + Sync {
     /// Writes the entries (the claims' results).
     fn record(&self, entries: &[Entry]) -> impl Future<Output = Result<(), LedgerError>> + Send;
 
+    /// Writes what follow-up checks saw, each only over an entry still `acted` or `done` (a
+    /// concurrent check's or claim's newer word stands).
+    fn follow(&self, entries: &[Entry]) -> impl Future<Output = Result<(), LedgerError>> + Send;
+
     /// Every entry of `notice`.
     fn notice(&self, notice: &str) -> impl Future<Output = Result<Vec<Entry>, LedgerError>> + Send;
 
@@ -300,12 +355,15 @@ pub fn settle(
         attempts: previous.map_or(1, |p| p.attempts.saturating_add(1)),
         first_seen: previous.map_or(claim.now, |p| p.first_seen),
         updated_at: now,
-        acted_at: (state == State::Acted).then_some(now),
+        // Found being replaced counts from when it was found: checks measure progress from it.
+        acted_at: matches!(state, State::Acted | State::Done).then_some(now),
         notice_status: claim.notice_status.clone(),
         deadline: claim.deadline,
         lease_until: None,
         owner: Some(claim.owner.clone()),
         expires_at: claim.expires_at,
+        checks: previous.map_or(0, |p| p.checks),
+        verified_at: None,
     }
 }
 
@@ -330,6 +388,8 @@ pub fn claim_entry(request: &ClaimRequest, previous: Option<&Entry>) -> Entry {
         lease_until: Some(request.lease_until),
         owner: Some(request.owner.clone()),
         expires_at: request.expires_at,
+        checks: previous.map_or(0, |p| p.checks),
+        verified_at: None,
     }
 }
 
@@ -341,7 +401,7 @@ pub fn claimable(existing: Option<&Entry>, now: DateTime<Utc>, owner: &str) -> b
     match existing {
         None => true,
         Some(e) => match e.state {
-            State::Acted | State::Done => false,
+            State::Acted | State::Done | State::Verified | State::Unreplaced => false,
             State::Claimed => {
                 e.owner.as_deref() == Some(owner) || e.lease_until.is_none_or(|until| until <= now)
             }
@@ -422,6 +482,21 @@ impl Ledger for MemoryLedger {
         let mut entries = self.lock();
         for e in records {
             entries.insert((e.notice.clone(), e.resource.clone()), e.clone());
+        }
+        Ok(())
+    }
+
+    async fn follow(&self, records: &[Entry]) -> Result<(), LedgerError> {
+        self.round_trip().await;
+        let mut entries = self.lock();
+        for e in records {
+            let key = (e.notice.clone(), e.resource.clone());
+            if entries
+                .get(&key)
+                .is_some_and(|now| matches!(now.state, State::Acted | State::Done))
+            {
+                entries.insert(key, e.clone());
+            }
         }
         Ok(())
     }

@@ -10,6 +10,7 @@
 pub mod appspec;
 pub mod defer;
 pub mod engine;
+pub mod follow;
 pub mod ledger;
 pub mod metrics;
 pub mod names;

@@ -96,6 +96,23 @@ pub enum Code {
     TimeBudgetExhausted,
     Deferred,
     WouldDefer,
+    // Follow-up checks: after acting, until the platform shows the resource replaced.
+    /// The platform shows it replaced: the deployment completed with no older task left, the
+    /// CodeDeploy deployment succeeded, the replacement runs and the original stopped, the
+    /// rollout finished.
+    Verified,
+    /// Acted; the platform is still replacing it. A follow-up check looks again.
+    Verifying,
+    /// The deployment we started failed (circuit breaker) or was rolled back.
+    RolloutFailed,
+    /// The deployment made no progress for `ROLLOUT_TIMEOUT`.
+    RolloutStalled,
+    /// The CodeDeploy deployment we created failed or was stopped.
+    CodedeployFailed,
+    /// AWS's deadline passed before the replacement could be verified.
+    UnverifiedByDeadline,
+    /// The service runs no task (`desiredCount` 0): nothing to replace.
+    NothingRunning,
 }
 
 /// The remediation a resource calls for.

@@ -30,6 +30,9 @@ pub enum Status {
     /// Outside the maintenance windows: a one-time schedule re-runs the event at the next
     /// window start, before AWS's deadline.
     Deferred,
+    /// Acted on (by this or an earlier invocation); the platform has not finished replacing it.
+    /// A follow-up check looks again until it is verified, fails, or AWS's deadline passes.
+    Pending,
 }
 
 impl Status {
@@ -41,6 +44,7 @@ impl Status {
             Status::Failed => "failed",
             Status::Planned => "planned",
             Status::Deferred => "deferred",
+            Status::Pending => "pending",
         }
     }
 }
@@ -132,6 +136,12 @@ pub struct Summary {
     pub planned: usize,
     #[serde(default)]
     pub deferred: usize,
+    /// Acted on, not yet replaced: followed by checks.
+    #[serde(default)]
+    pub pending: usize,
+    /// Of `already_done`: the platform shows them replaced (code `verified`).
+    #[serde(default)]
+    pub verified: usize,
     pub retryable_failures: usize,
 }
 
@@ -158,6 +168,13 @@ pub struct Report {
     /// Why the event was acted on now or deferred (maintenance windows), when windows are set.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub timing: Option<String>,
+    /// Which follow-up check of the notice this invocation is (`None`: a delivery from AWS).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub check: Option<u32>,
+    /// The next check of the notice, when one is scheduled: it carries pending and retryable
+    /// resources instead of Lambda's retries.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub follow_up: Option<crate::follow::FollowUp>,
 }
 
 impl Report {
@@ -169,10 +186,12 @@ impl Report {
             event_arn: Some(notice.event_arn.clone()),
             dry_run,
             message: format!(
-                "{} affected resource(s): {} acted, {} already done, {} planned, {} deferred, {} skipped, {} failed ({} retryable)",
+                "{} affected resource(s): {} acted, {} pending, {} already done ({} verified), {} planned, {} deferred, {} skipped, {} failed ({} retryable)",
                 outcomes.len(),
                 summary.acted,
+                summary.pending,
                 summary.already_done,
+                summary.verified,
                 summary.planned,
                 summary.deferred,
                 summary.skipped,
@@ -185,6 +204,8 @@ impl Report {
             published_at: Some(notice.published_at),
             deadline: notice.start_time,
             timing: None,
+            check: None,
+            follow_up: None,
         }
     }
 
@@ -214,6 +235,8 @@ impl Report {
             published_at: Some(notice.published_at),
             deadline: Some(notice.scheduled_termination),
             timing: None,
+            check: None,
+            follow_up: None,
         }
     }
 
@@ -230,6 +253,8 @@ impl Report {
             published_at: None,
             deadline: None,
             timing: None,
+            check: None,
+            follow_up: None,
         }
     }
 
@@ -246,6 +271,8 @@ impl Report {
             published_at: None,
             deadline: None,
             timing: None,
+            check: None,
+            follow_up: None,
         }
     }
 
@@ -253,6 +280,17 @@ impl Report {
     pub fn with_timing(mut self, timing: Option<String>) -> Self {
         self.timing = timing;
         self
+    }
+
+    /// The report of follow-up check number `check` (`None`: a delivery from AWS).
+    pub fn with_check(mut self, check: Option<u32>) -> Self {
+        self.check = check;
+        self
+    }
+
+    /// Whether this is a check's report and no further check follows: the notice's last word.
+    pub fn is_final_check(&self) -> bool {
+        self.check.is_some() && self.follow_up.is_none()
     }
 
     /// True when a later attempt could still change an outcome.
@@ -413,6 +451,10 @@ fn summarize(outcomes: &[Outcome]) -> Summary {
             }
             Status::Planned => s.planned += 1,
             Status::Deferred => s.deferred += 1,
+            Status::Pending => s.pending += 1,
+        }
+        if o.code == Code::Verified {
+            s.verified += 1;
         }
     }
     s

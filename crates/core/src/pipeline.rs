@@ -17,6 +17,7 @@ use futures::stream::{self, StreamExt};
 use chrono::{DateTime, Utc};
 use tokio::time::Instant;
 
+use crate::follow::{judge, Followed, Verdict};
 use crate::ledger::{
     handled_elsewhere, notice_key, recall, settle, ClaimRequest, Claimed, Entry, Ledger,
     LedgerError, Memory,
@@ -165,6 +166,16 @@ pub trait Remediate: Send + Sync {
         notice: &Self::Notice,
         deadline: Option<Instant>,
     ) -> impl Future<Output = Vec<Outcome>>;
+
+    /// One verdict per followed resource, in order: does the platform show it replaced? Reads
+    /// only; `now` is the wall clock (for how long a deployment has shown no progress).
+    fn verify(
+        &self,
+        notice: &Self::Notice,
+        followed: &[Followed],
+        now: DateTime<Utc>,
+        deadline: Option<Instant>,
+    ) -> impl Future<Output = Vec<Verdict>>;
 }
 
 /// Whether a function handles a parsed event.
@@ -254,11 +265,16 @@ pub async fn remediate_remembering<R: Remediate, L: Ledger>(
     let now = invocation.now;
     let mut outcomes: Vec<Option<Outcome>> = vec![None; targets.len()];
     let mut to_claim = Vec::new();
+    let mut to_follow = Vec::new();
     for (i, target) in targets.iter().enumerate() {
         match recall(target, known.get(&resources[i]), now, &invocation.owner) {
             Memory::Settled(outcome) | Memory::Elsewhere(outcome) => outcomes[i] = Some(outcome),
             Memory::Claim => to_claim.push(i),
+            Memory::Follow(entry) => to_follow.push((i, *entry)),
         }
+    }
+    for (i, outcome) in follow(remediator, ledger, notice, to_follow, deadline, invocation).await {
+        outcomes[i] = Some(outcome);
     }
     if remediator.dry_run() {
         // A dry run claims and records nothing: it shows what memory says and plans the rest.
@@ -298,8 +314,9 @@ pub async fn remediate_remembering<R: Remediate, L: Ledger>(
                 outcomes[i] = Some(
                     match recall(&targets[i], Some(&entry), now, &invocation.owner) {
                         Memory::Settled(outcome) | Memory::Elsewhere(outcome) => outcome,
-                        // Lost to a claim that ended meanwhile: still someone else's run.
-                        Memory::Claim => handled_elsewhere(&targets[i], &entry),
+                        // Lost to a claim that ended meanwhile, or to an action another run
+                        // took meanwhile: that run and its checks follow it.
+                        Memory::Claim | Memory::Follow(_) => handled_elsewhere(&targets[i], &entry),
                     },
                 )
             }
@@ -331,37 +348,99 @@ pub async fn remediate_remembering<R: Remediate, L: Ledger>(
     collect(&targets, outcomes)
 }
 
-/// What the ledger already says of each target of `notice`: the outcome for a settled resource or
-/// one another invocation holds, `None` for one still to handle. The maintenance-window gate asks
-/// this first, so an update of a handled notice defers only what it adds. A ledger that cannot be
-/// read says nothing here; the remediation then stops on it.
+/// What the ledger already says of one target of a notice.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Recalled {
+    /// Settled, or held by another invocation: the outcome to report, no call.
+    Known(Outcome),
+    /// Acted on: to verify (reads only), never to act on again for this notice.
+    Follow,
+    /// Still to handle.
+    Open,
+}
+
+/// What the ledger already says of each target of `notice`. The maintenance-window gate asks
+/// this first, so an update of a handled notice defers only what it adds, and checks of what was
+/// acted on run outside the windows too (they only read). A ledger that cannot be read says
+/// nothing here; the remediation then stops on it.
 pub async fn remembered<N: Notice, L: Ledger>(
     ledger: &L,
     notice: &N,
     now: DateTime<Utc>,
     owner: &str,
-) -> Vec<Option<Outcome>> {
+) -> Vec<Recalled> {
     let targets = notice.targets();
     let resources: Vec<String> = targets.iter().map(Target::identity).collect();
     let Ok(known) = ledger.read(&notice.ledger_key(), &resources).await else {
-        return vec![None; targets.len()];
+        return vec![Recalled::Open; targets.len()];
     };
     targets
         .iter()
         .zip(&resources)
         .map(|(t, r)| match recall(t, known.get(r), now, owner) {
-            Memory::Settled(outcome) | Memory::Elsewhere(outcome) => Some(outcome),
-            Memory::Claim => None,
+            Memory::Settled(outcome) | Memory::Elsewhere(outcome) => Recalled::Known(outcome),
+            Memory::Follow(_) => Recalled::Follow,
+            Memory::Claim => Recalled::Open,
         })
         .collect()
 }
 
-/// `remembered` outcomes with the gaps filled, in order, from `rest`.
-pub fn fill(remembered: Vec<Option<Outcome>>, rest: Vec<Outcome>) -> Vec<Outcome> {
-    let mut rest = rest.into_iter();
-    remembered
+/// Verifies what the ledger says was acted on, records what each check saw, and returns the
+/// outcomes by index. A dry run verifies (it only reads) and records nothing.
+async fn follow<R: Remediate, L: Ledger>(
+    remediator: &R,
+    ledger: &L,
+    notice: &R::Notice,
+    entries: Vec<(usize, Entry)>,
+    deadline: Option<Instant>,
+    invocation: &Invocation,
+) -> Vec<(usize, Outcome)> {
+    if entries.is_empty() {
+        return Vec::new();
+    }
+    let targets = notice.targets();
+    let followed: Vec<Followed> = entries
+        .iter()
+        .map(|(i, e)| Followed::of(&targets[*i], e))
+        .collect();
+    let mut verdicts = remediator
+        .verify(notice, &followed, invocation.now, deadline)
+        .await
+        .into_iter();
+    let mut judged = Vec::with_capacity(entries.len());
+    let mut records = Vec::with_capacity(entries.len());
+    for ((i, entry), followed) in entries.into_iter().zip(&followed) {
+        let verdict = verdicts.next().unwrap_or_else(|| {
+            Verdict::Pending(
+                "internal: the check gave no verdict; the next check looks again".into(),
+            )
+        });
+        let (outcome, record) = judge(followed, &entry, verdict, invocation.now, notice.deadline());
+        judged.push((i, outcome));
+        records.push(record);
+    }
+    if remediator.dry_run() {
+        return judged;
+    }
+    if let Err(e) = ledger.follow(&records).await {
+        // What the check saw is reported; the next check looks again and records it then.
+        tracing::warn!(error = %e, "follow-up check not recorded");
+    }
+    judged
+}
+
+/// The outcomes in the notice's order: each [`Recalled::Known`] as it is, the followed ones
+/// taken in order from `followed`, the open ones from `open`.
+pub fn fill(recalled: Vec<Recalled>, followed: Vec<Outcome>, open: Vec<Outcome>) -> Vec<Outcome> {
+    let mut followed = followed.into_iter();
+    let mut open = open.into_iter();
+    recalled
         .into_iter()
-        .filter_map(|o| o.or_else(|| rest.next()))
+        .filter_map(|r| match r {
+            Recalled::Known(outcome) => Some(outcome),
+            Recalled::Follow => followed.next(),
+            Recalled::Open => open.next(),
+        })
         .collect()
 }
 
@@ -514,6 +593,7 @@ mod tests {
     #[derive(Default)]
     struct Counting {
         calls: AtomicUsize,
+        checks: AtomicUsize,
         acts: std::sync::Mutex<std::collections::HashMap<String, usize>>,
     }
 
@@ -549,7 +629,25 @@ mod tests {
             notice
                 .targets
                 .iter()
-                .map(|t| Outcome::new(t.clone(), Status::Acted, Code::ForcedNewDeployment, "done"))
+                .map(|t| {
+                    Outcome::new(t.clone(), Status::Acted, Code::ForcedNewDeployment, "done")
+                        .with_deployments(Some("ecs-svc/old".into()), Some("ecs-svc/new".into()))
+                })
+                .collect()
+        }
+
+        /// Every check sees the deployment still rolling out.
+        async fn verify(
+            &self,
+            _: &RetirementNotice,
+            followed: &[Followed],
+            _: DateTime<Utc>,
+            _: Option<Instant>,
+        ) -> Vec<Verdict> {
+            self.checks.fetch_add(followed.len(), Ordering::SeqCst);
+            followed
+                .iter()
+                .map(|_| Verdict::Pending("rolling out".into()))
                 .collect()
         }
     }
@@ -813,6 +911,9 @@ mod tests {
             Ok(Claimed::Won)
         }
         async fn record(&self, _: &[Entry]) -> Result<(), LedgerError> {
+            Ok(())
+        }
+        async fn follow(&self, _: &[Entry]) -> Result<(), LedgerError> {
             Ok(())
         }
         async fn notice(&self, _: &str) -> Result<Vec<Entry>, LedgerError> {

@@ -49,6 +49,16 @@ pub fn plan_service(
             format!("service is {}: nothing left to retire", observed.status),
         ));
     }
+    if observed.rollout.desired_count == Some(0) {
+        // Tasks started later land on patched hosts: AWS does not place new tasks on a host it
+        // is retiring.
+        return ServiceDecision::Final(Outcome::new(
+            target,
+            Status::Skipped,
+            Code::NothingRunning,
+            "desiredCount is 0: no task runs, nothing to replace",
+        ));
+    }
     match &observed.controller {
         Controller::Ecs => {}
         Controller::CodeDeploy => {

@@ -11,6 +11,7 @@
 
 use chrono::{DateTime, SecondsFormat, SubsecRound, Utc};
 
+use crate::follow::Verdict;
 use crate::names::Code;
 use crate::notice::PodNotice;
 use crate::outcome::{Outcome, Status};
@@ -33,6 +34,59 @@ impl WorkloadKind {
             WorkloadKind::StatefulSet => "StatefulSet",
             WorkloadKind::DaemonSet => "DaemonSet",
         }
+    }
+
+    /// The kind [`WorkloadKind::as_str`] names.
+    pub fn parse(kind: &str) -> Option<WorkloadKind> {
+        [
+            WorkloadKind::Deployment,
+            WorkloadKind::StatefulSet,
+            WorkloadKind::DaemonSet,
+        ]
+        .into_iter()
+        .find(|k| k.as_str() == kind)
+    }
+}
+
+/// How outcomes record the workload a pod's remediation acted on or watches (`Deployment/web`),
+/// so that follow-up checks can look at it after the pod is gone.
+pub fn workload_ref(kind: WorkloadKind, name: &str) -> String {
+    format!("{}/{name}", kind.as_str())
+}
+
+/// The workload a [`workload_ref`] names.
+pub fn parse_workload_ref(reference: &str) -> Option<(WorkloadKind, &str)> {
+    let (kind, name) = reference.split_once('/')?;
+    Some((WorkloadKind::parse(kind)?, name)).filter(|(_, name)| !name.is_empty())
+}
+
+/// The verdict of a follow-up check on the workload a pod's remediation restarted: the rollout
+/// finished (see [`WorkloadSeen::rollout_done`]) → verified; the workload's settings keep it
+/// from replacing the pod → failed; otherwise still rolling out.
+pub fn verdict(
+    notice: &PodNotice,
+    kind: WorkloadKind,
+    name: &str,
+    seen: &Seen<WorkloadSeen>,
+) -> Verdict {
+    let label = label(notice, kind, name);
+    match seen {
+        Seen::Missing => Verdict::Verified(format!(
+            "{label} is gone: none of its pods is left to retire"
+        )),
+        Seen::Found(w) => match &w.blocked {
+            Some(why) => Verdict::Failed(
+                Code::RolloutBlocked,
+                format!(
+                    "{label} will not replace the pod: {why}; EKS deletes the pod at {}",
+                    notice.scheduled_termination.to_rfc3339()
+                ),
+            ),
+            None if w.rollout_done => Verdict::Verified(format!(
+                "{label} finished its rollout: every replica updated, ready and available"
+            )),
+            None => Verdict::Pending(format!("{label} is still rolling out")),
+        },
     }
 }
 
@@ -84,6 +138,10 @@ pub struct WorkloadSeen {
     /// Deployment, one past its progress deadline, an `OnDelete` strategy, a StatefulSet
     /// partition above the pod's ordinal). Such a workload is not `rolling_out` either.
     pub blocked: Option<String>,
+    /// The rollout has finished: `observedGeneration` ≥ `generation` and the updated, ready and
+    /// available replicas equal the desired count (a StatefulSet: its update revision is
+    /// current; a DaemonSet: every scheduled pod is updated and available).
+    pub rollout_done: bool,
 }
 
 /// What reading the pod's namespace found. It is read only for its annotations.
@@ -222,23 +280,29 @@ pub fn plan_pod(
     // `restartedAt` has whole seconds (as kubectl writes it): compare at that precision.
     let published = notice.published_at.trunc_subsecs(0);
     if let Some(at) = workload.restarted_at.filter(|at| *at >= published) {
-        return Step::Final(Outcome::new(
-            target,
-            Status::AlreadyDone,
-            Code::AlreadyRestarted,
-            format!(
-                "{label} was restarted at {} after the event: its pods are being replaced",
-                at.to_rfc3339()
-            ),
-        ));
+        return Step::Final(
+            Outcome::new(
+                target,
+                Status::AlreadyDone,
+                Code::AlreadyRestarted,
+                format!(
+                    "{label} was restarted at {} after the event: its pods are being replaced",
+                    at.to_rfc3339()
+                ),
+            )
+            .with_deployments(None, Some(workload_ref(kind, &name))),
+        );
     }
     if workload.rolling_out {
-        return Step::Final(Outcome::new(
-            target,
-            Status::AlreadyDone,
-            Code::RolloutInProgress,
-            format!("{label} is mid-rollout: its pods are being replaced already"),
-        ));
+        return Step::Final(
+            Outcome::new(
+                target,
+                Status::AlreadyDone,
+                Code::RolloutInProgress,
+                format!("{label} is mid-rollout: its pods are being replaced already"),
+            )
+            .with_deployments(None, Some(workload_ref(kind, &name))),
+        );
     }
     // The operator's word: annotations on the workload or its namespace.
     let ns_annotations: &[(String, String)] = match &observed.namespace {
@@ -310,6 +374,7 @@ pub fn restarted(notice: &PodNotice, kind: WorkloadKind, name: &str, stamp: &str
             notice.scheduled_termination.to_rfc3339()
         ),
     )
+    .with_deployments(None, Some(workload_ref(kind, name)))
 }
 
 /// The outcome of a Kubernetes API call that failed; `reason` is the client's error.

@@ -36,6 +36,7 @@ fn at_rest() -> WorkloadSeen {
         rolling_out: false,
         annotations: Vec::new(),
         blocked: None,
+        rollout_done: true,
     }
 }
 

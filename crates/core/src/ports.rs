@@ -23,6 +23,23 @@ pub struct DeploymentInfo {
     pub created_at: Option<DateTime<Utc>>,
 }
 
+/// One of a service's deployments, as far as a follow-up check cares.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct DeploymentState {
+    pub id: String,
+    /// `PRIMARY`, `ACTIVE` (older, still draining) or `INACTIVE`.
+    pub status: String,
+    /// `IN_PROGRESS`, `COMPLETED` or `FAILED` (the deployment circuit breaker).
+    pub rollout_state: Option<String>,
+    pub rollout_state_reason: Option<String>,
+    pub running_count: i32,
+    pub desired_count: i32,
+    pub failed_tasks: i32,
+    pub created_at: Option<DateTime<Utc>>,
+    /// When ECS last changed the deployment (its counts move as tasks start and stop).
+    pub updated_at: Option<DateTime<Utc>>,
+}
+
 /// One service as `DescribeServices` showed it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ServiceObservation {
@@ -39,6 +56,8 @@ pub struct ServiceObservation {
     pub tags: Vec<(String, String)>,
     /// How a rolling deployment may replace tasks, when ECS says.
     pub rollout: Rollout,
+    /// Every deployment ECS lists (rolling services): what follow-up checks look at.
+    pub deployments: Vec<DeploymentState>,
 }
 
 /// A service's task count and its deployment configuration's limits, as `DescribeServices`
@@ -220,6 +239,8 @@ pub struct CodeDeployment {
     pub appspec_content: Option<String>,
     /// The revision type (`AppSpecContent`, `S3`, `GitHub`, `String`), when known.
     pub revision_type: Option<String>,
+    /// `errorInformation` of a failed or stopped deployment (`CODE: message`).
+    pub error: Option<String>,
 }
 
 impl CodeDeployment {

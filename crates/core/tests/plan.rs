@@ -34,6 +34,7 @@ impl Observed {
             blue_green: Default::default(),
             tags: vec![],
             rollout: Default::default(),
+            deployments: Vec::new(),
         })
     }
     fn rollout(mut self, desired: i32, min: i32, max: i32) -> Self {
@@ -202,6 +203,7 @@ mod codedeploy_history {
             created_at: Some(created),
             appspec_content: None,
             revision_type: Some("AppSpecContent".into()),
+            error: None,
         }
     }
 

@@ -1,9 +1,11 @@
 //! The `eks-fargate-pod` function's remediation: reach the pod's cluster, restart its owner.
 //! The Lambda shell and the CLI run it through the one pipeline (`remediator_core::pipeline`).
 
-use chrono::Utc;
+use chrono::{DateTime, Utc};
+use remediator_core::follow::{Followed, Verdict};
 use remediator_core::outcome::{Outcome, Status};
 use remediator_core::pipeline::{claim_pod, pod_target, Claim, Remediate};
+use remediator_core::pod::parse_workload_ref;
 use remediator_core::Code;
 use remediator_core::{Parsed, PodNotice, Settings};
 use tokio::time::Instant;
@@ -52,6 +54,39 @@ impl Remediate for PodRemediator {
             Err(e) => connect_failure(notice, &e),
         };
         vec![outcome]
+    }
+
+    /// Looks at the workload each followed pod's remediation recorded (`Deployment/web`).
+    async fn verify(
+        &self,
+        notice: &PodNotice,
+        followed: &[Followed],
+        _now: DateTime<Utc>,
+        _deadline: Option<Instant>,
+    ) -> Vec<Verdict> {
+        let mut verdicts = Vec::with_capacity(followed.len());
+        for f in followed {
+            let Some((kind, name)) = f.after.as_deref().and_then(parse_workload_ref) else {
+                verdicts.push(Verdict::Failed(
+                    Code::UnrecognizedEntity,
+                    "no workload recorded to check the pod's replacement by".into(),
+                ));
+                continue;
+            };
+            let verdict = match self.connector.client(&notice.cluster).await {
+                Ok(client) => PodRestarter::new(client).check(notice, kind, name).await,
+                Err(ConnectError::ClusterNotFound(_)) => Verdict::Verified(format!(
+                    "cluster {} is gone: no pod of it is left to retire",
+                    notice.cluster
+                )),
+                Err(e) => Verdict::Pending(format!(
+                    "could not reach cluster {} ({e}); the next check looks again",
+                    notice.cluster
+                )),
+            };
+            verdicts.push(verdict);
+        }
+        verdicts
     }
 }
 

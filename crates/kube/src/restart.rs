@@ -15,6 +15,7 @@ use k8s_openapi::api::core::v1::{Namespace, Pod};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use kube::api::{Api, Patch, PatchParams};
 use kube::Client;
+use remediator_core::follow::Verdict;
 use remediator_core::outcome::Outcome;
 use remediator_core::pod::{
     self, Look, NamespaceSeen, Observed, Owner, PodSeen, ReplicaSetSeen, Seen, Step, WorkloadSeen,
@@ -101,6 +102,21 @@ impl PodRestarter {
         let stamp = pod::restart_stamp(now);
         self.patch(&notice.namespace, kind, &name, &stamp).await?;
         Ok(pod::restarted(notice, kind, &name, &stamp))
+    }
+
+    /// A follow-up check: the verdict on the workload the pod's remediation restarted.
+    pub async fn check(&self, notice: &PodNotice, kind: WorkloadKind, name: &str) -> Verdict {
+        match self
+            .workload(kind, &notice.namespace, name, &notice.pod)
+            .await
+        {
+            Ok(seen) => pod::verdict(notice, kind, name, &seen),
+            Err(e) => Verdict::Pending(format!(
+                "could not read {} {}/{name} ({e}); the next check looks again",
+                kind.as_str(),
+                notice.namespace
+            )),
+        }
     }
 
     /// Reads one object and records what the planner needs of it in `seen`.
@@ -230,11 +246,20 @@ impl PodRestarter {
                     } else {
                         None
                     };
+                    let ready = status.and_then(|s| s.ready_replicas).unwrap_or(0);
+                    let available = status.and_then(|s| s.available_replicas).unwrap_or(0);
+                    let total = status.and_then(|s| s.replicas).unwrap_or(0);
                     WorkloadSeen {
                         restarted_at: restarted_at(d.spec.template.metadata.as_ref()),
                         rolling_out: blocked.is_none()
                             && (observed < generation || updated < spec_replicas),
                         annotations: pairs(Some(&d.metadata)),
+                        // `kubectl rollout status`: no old replica left either.
+                        rollout_done: observed >= generation
+                            && updated == spec_replicas
+                            && ready == spec_replicas
+                            && available == spec_replicas
+                            && total == spec_replicas,
                         blocked,
                     }
                 })
@@ -258,6 +283,8 @@ impl PodRestarter {
                     } else {
                         None
                     };
+                    let replicas = s.spec.replicas.unwrap_or(1);
+                    let generation = s.metadata.generation.unwrap_or(0);
                     WorkloadSeen {
                         restarted_at: restarted_at(s.spec.template.metadata.as_ref()),
                         rolling_out: blocked.is_none()
@@ -266,6 +293,14 @@ impl PodRestarter {
                                     && st.update_revision != st.current_revision
                             }),
                         annotations: pairs(Some(&s.metadata)),
+                        rollout_done: status.is_some_and(|st| {
+                            st.observed_generation.unwrap_or(0) >= generation
+                                && st.update_revision.is_some()
+                                && st.update_revision == st.current_revision
+                                && st.updated_replicas.unwrap_or(0) == replicas
+                                && st.ready_replicas.unwrap_or(0) == replicas
+                                && st.available_replicas.unwrap_or(0) == replicas
+                        }),
                         blocked,
                     }
                 })
@@ -284,6 +319,7 @@ impl PodRestarter {
                     let blocked = on_delete.then(|| {
                         "its updateStrategy is OnDelete: a restart replaces a pod only when the pod is deleted".to_owned()
                     });
+                    let generation = d.metadata.generation.unwrap_or(0);
                     WorkloadSeen {
                         restarted_at: restarted_at(d.spec.template.metadata.as_ref()),
                         rolling_out: blocked.is_none()
@@ -292,6 +328,12 @@ impl PodRestarter {
                                     < st.desired_number_scheduled
                             }),
                         annotations: pairs(Some(&d.metadata)),
+                        rollout_done: status.is_some_and(|st| {
+                            st.observed_generation.unwrap_or(0) >= generation
+                                && st.updated_number_scheduled.unwrap_or(0)
+                                    == st.desired_number_scheduled
+                                && st.number_available.unwrap_or(0) == st.desired_number_scheduled
+                        }),
                         blocked,
                     }
                 })

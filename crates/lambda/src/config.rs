@@ -11,10 +11,14 @@
 //! | `DEADLINE_MARGIN_SECS` | `10` | stop starting calls this long before the Lambda deadline |
 //! | `MAINTENANCE_WINDOWS` | none | `DAYS HH:MM-HH:MM ZONE; …`: act only inside these windows (see `remediator_core::window`) |
 //! | `DEADLINE_MARGIN` | `24h` | with windows: the last window start must be this long before AWS's retirement time |
-//! | `SCHEDULE_ROLE_ARN` | none | with windows: role EventBridge Scheduler assumes to re-invoke the function (required) |
-//! | `SCHEDULE_TARGET_ARN` | the invoked function | with windows: what the one-time schedule invokes |
-//! | `SCHEDULE_GROUP` | `default` | with windows: the schedule group |
-//! | `SCHEDULE_DLQ_ARN` | none | with windows: SQS queue for schedule invocations that could not be delivered |
+//! | `SCHEDULE_ROLE_ARN` | none | role EventBridge Scheduler assumes to re-invoke the function: deferrals (required with windows) and follow-up checks |
+//! | `SCHEDULE_TARGET_ARN` | the invoked function | what one-time schedules invoke |
+//! | `SCHEDULE_GROUP` | `default` | the schedule group |
+//! | `SCHEDULE_DLQ_ARN` | none | SQS queue for schedule invocations that could not be delivered |
+//! | `FOLLOW_UP_CHECKS` | `on` (with `SCHEDULE_ROLE_ARN`) | `off`: no follow-up checks; waiting resources then rely on Lambda's two retries |
+//! | `FOLLOW_UP_FIRST` | `5m` | the first check after acting; each next one waits twice as long |
+//! | `FOLLOW_UP_MAX` | `60m` | the longest wait between two checks |
+//! | `ROLLOUT_TIMEOUT` | `30m` | a deployment we started that shows no progress (`updatedAt`) this long fails `rollout_stalled` |
 //! | `NOTIFICATION_TOPIC_ARN` | none | SNS topic for one summary per handled event (Chatbot JSON + plain-text e-mail) |
 //! | `METRICS_NAMESPACE` | `RetirementRemediator` | CloudWatch EMF namespace; `off` to emit no metrics |
 //! | `LEDGER_TABLE` | none | DynamoDB table remembering what was done per notice and resource (see `remediator_core::ledger`) |
@@ -26,6 +30,7 @@ use std::time::Duration;
 use std::borrow::Cow;
 
 use remediator_core::defer::{Deferral, DEFAULT_MARGIN};
+use remediator_core::follow::CheckPolicy;
 use remediator_core::metrics::DEFAULT_NAMESPACE;
 use remediator_core::window::{parse_duration, Windows};
 use remediator_core::{Rate, Settings};
@@ -65,6 +70,8 @@ pub struct ControlSettings {
     pub metrics_namespace: Option<String>,
     /// The ledger; `None`: observation alone (an update of a notice cannot be told apart).
     pub ledger: Option<LedgerSettings>,
+    /// Follow-up checks; `None`: none (no schedule role, or `FOLLOW_UP_CHECKS=off`).
+    pub checks: Option<CheckPolicy>,
 }
 
 /// Where the ledger lives and how long it remembers.
@@ -84,6 +91,7 @@ impl Default for ControlSettings {
             notification_topic_arn: None,
             metrics_namespace: Some(DEFAULT_NAMESPACE.to_owned()),
             ledger: None,
+            checks: None,
         }
     }
 }
@@ -119,6 +127,9 @@ impl Config {
         if let Some((name, v)) = get("BACKOFF_ROUNDS") {
             settings.backoff.rounds = parse_num(name, &v, 0..=50, "a whole number from 0 to 50")?;
         }
+        if let Some((name, v)) = get("ROLLOUT_TIMEOUT") {
+            settings.rollout_timeout = minutes(name, &v, 1, 7 * 24 * 60)?;
+        }
         if let Some((name, v)) = get("DEADLINE_MARGIN_SECS") {
             settings.deadline_margin =
                 Duration::from_secs(parse_num(name, &v, 0..=600, "seconds from 0 to 600")?.into());
@@ -152,6 +163,13 @@ fn controls(
             })?,
         None => DEFAULT_MARGIN,
     };
+    let schedule = get("SCHEDULE_ROLE_ARN").map(|(_, role_arn)| ScheduleSettings {
+        role_arn: role_arn.trim().to_owned(),
+        group: get("SCHEDULE_GROUP")
+            .map(|(_, g)| g.trim().to_owned())
+            .unwrap_or_else(|| "default".to_owned()),
+        dead_letter_arn: get("SCHEDULE_DLQ_ARN").map(|(_, a)| a.trim().to_owned()),
+    });
     if let Some((name, v)) = get("MAINTENANCE_WINDOWS") {
         let windows: Windows = v
             .parse()
@@ -161,24 +179,39 @@ fn controls(
                 expected: e.to_string().into(),
             })?;
         if !windows.is_empty() {
-            let Some((_, role_arn)) = get("SCHEDULE_ROLE_ARN") else {
+            if schedule.is_none() {
                 return Err(ConfigError {
                     name,
                     value: v,
                     expected: "SCHEDULE_ROLE_ARN as well: deferring to a window needs a role EventBridge Scheduler can invoke the function with".into(),
                 });
-            };
+            }
             c.deferral = Some(Deferral { windows, margin });
-            c.schedule = Some(ScheduleSettings {
-                role_arn: role_arn.trim().to_owned(),
-                group: get("SCHEDULE_GROUP")
-                    .map(|(_, g)| g.trim().to_owned())
-                    .unwrap_or_else(|| "default".to_owned()),
-                dead_letter_arn: get("SCHEDULE_DLQ_ARN").map(|(_, a)| a.trim().to_owned()),
-            });
-            c.schedule_target_arn = get("SCHEDULE_TARGET_ARN").map(|(_, a)| a.trim().to_owned());
         }
     }
+    let checks_on = match get("FOLLOW_UP_CHECKS") {
+        Some((name, v)) => match v.trim().to_ascii_lowercase().as_str() {
+            "off" => false,
+            "on" => true,
+            _ => parse_bool(name, &v)?,
+        },
+        None => true,
+    };
+    if schedule.is_some() && checks_on {
+        let mut policy = CheckPolicy::default();
+        if let Some((name, v)) = get("FOLLOW_UP_FIRST") {
+            policy.first = minutes(name, &v, 1, 24 * 60)?;
+        }
+        if let Some((name, v)) = get("FOLLOW_UP_MAX") {
+            policy.cap = minutes(name, &v, 1, 24 * 60)?;
+        }
+        policy.cap = policy.cap.max(policy.first);
+        c.checks = Some(policy);
+    }
+    if schedule.is_some() {
+        c.schedule_target_arn = get("SCHEDULE_TARGET_ARN").map(|(_, a)| a.trim().to_owned());
+    }
+    c.schedule = schedule;
     c.notification_topic_arn = get("NOTIFICATION_TOPIC_ARN").map(|(_, a)| a.trim().to_owned());
     let retention = match get("LEDGER_RETENTION") {
         Some((name, v)) => parse_duration(&v)
@@ -203,6 +236,23 @@ fn controls(
         };
     }
     Ok(c)
+}
+
+/// A duration of `low` to `high` minutes, written like `5m`, `1h`.
+fn minutes(
+    name: &'static str,
+    v: &str,
+    low: i64,
+    high: i64,
+) -> Result<chrono::Duration, ConfigError> {
+    parse_duration(v)
+        .ok()
+        .filter(|d| *d >= chrono::Duration::minutes(low) && *d <= chrono::Duration::minutes(high))
+        .ok_or(ConfigError {
+            name,
+            value: v.to_owned(),
+            expected: format!("a duration from {low}m to {high}m, like 5m or 1h").into(),
+        })
 }
 
 fn parse_bool(name: &'static str, v: &str) -> Result<bool, ConfigError> {

@@ -4,9 +4,14 @@
 
 use aws_config::SdkConfig;
 use chrono::{DateTime, Utc};
-use remediator_core::defer::{gate, Deferral, Gate, GatedEvent};
-use remediator_core::pipeline::{remediate_remembering, remembered, Invocation, Notice, Remediate};
-use remediator_core::{metrics, Outcome, Report, Target};
+use remediator_core::defer::{
+    gate, Deferral, Gate, GatedEvent, ScheduleRequest, Scheduled, Scheduler,
+};
+use remediator_core::follow::{self, check_event, schedule_name, CheckPolicy, FollowUp, Next};
+use remediator_core::pipeline::{
+    remediate_remembering, remembered, Invocation, Notice, Recalled, Remediate,
+};
+use remediator_core::{metrics, Disposition, Outcome, Report, Target};
 use tokio::time::Instant;
 
 /// Claims outlive the invocation deadline by this much: a crashed run's claims free up soon after.
@@ -20,10 +25,28 @@ use crate::ledger::DynamoLedger;
 use crate::notify::SnsNotifier;
 use crate::scheduler::SdkScheduler;
 
+/// A report, and why the follow-up check it needs could not be scheduled (if so).
+#[derive(Debug, Clone)]
+pub struct FollowedReport {
+    pub report: Report,
+    pub unscheduled: Option<String>,
+}
+
+impl FollowedReport {
+    pub fn new(report: Report) -> Self {
+        FollowedReport {
+            report,
+            unscheduled: None,
+        }
+    }
+}
+
 /// Built once per execution environment, like the SDK clients it holds.
 #[derive(Debug, Clone)]
 pub struct Controls {
     deferral: Option<(Deferral, SdkScheduler)>,
+    /// Follow-up checks and continuations, through the same schedules.
+    checks: Option<(CheckPolicy, SdkScheduler)>,
     schedule_target_arn: Option<String>,
     notifier: Option<SnsNotifier>,
     ledger: Option<(DynamoLedger, chrono::Duration)>,
@@ -35,15 +58,14 @@ pub struct Controls {
 
 impl Controls {
     pub fn new(sdk: &SdkConfig, settings: &ControlSettings, function: &str, dry_run: bool) -> Self {
-        let deferral = match (&settings.deferral, &settings.schedule) {
-            (Some(d), Some(s)) => Some((
-                d.clone(),
-                SdkScheduler::new(aws_sdk_scheduler::Client::new(sdk), s.clone()),
-            )),
-            _ => None,
-        };
+        let scheduler = settings
+            .schedule
+            .as_ref()
+            .map(|s| SdkScheduler::new(aws_sdk_scheduler::Client::new(sdk), s.clone()));
+        let deferral = settings.deferral.clone().zip(scheduler.clone());
         Controls {
             deferral,
+            checks: settings.checks.zip(scheduler),
             schedule_target_arn: settings.schedule_target_arn.clone(),
             notifier: settings
                 .notification_topic_arn
@@ -65,6 +87,7 @@ impl Controls {
     pub fn none() -> Self {
         Controls {
             deferral: None,
+            checks: None,
             schedule_target_arn: None,
             notifier: None,
             ledger: None,
@@ -138,10 +161,75 @@ impl Controls {
         notice: &N,
         owner: &str,
         now: DateTime<Utc>,
-    ) -> Vec<Option<Outcome>> {
+    ) -> Vec<Recalled> {
         match &self.ledger {
             Some((ledger, _)) => remembered(ledger, notice, now, owner).await,
-            None => vec![None; notice.targets().len()],
+            None => vec![Recalled::Open; notice.targets().len()],
+        }
+    }
+
+    /// Schedules the notice's next follow-up check when its outcomes need one (pending,
+    /// retryable, or not reached: see [`follow::next`]) and says so in the report. `raw` is the
+    /// original event, `key` the notice's ledger key, `deadline` AWS's.
+    pub async fn follow_up(
+        &self,
+        mut report: Report,
+        raw: &Value,
+        key: &str,
+        deadline: Option<DateTime<Utc>>,
+        invoked_arn: &str,
+        now: DateTime<Utc>,
+    ) -> FollowedReport {
+        let Some((policy, scheduler)) = &self.checks else {
+            return FollowedReport::new(report);
+        };
+        if self.dry_run || report.disposition != Disposition::Handled {
+            return FollowedReport::new(report);
+        }
+        let Next::Check { check, at, why } =
+            follow::next(&report.outcomes, report.check, now, deadline, policy)
+        else {
+            return FollowedReport::new(report);
+        };
+        let name = schedule_name(key, check);
+        let request = ScheduleRequest {
+            name: name.clone(),
+            at,
+            target_arn: self
+                .schedule_target_arn
+                .as_deref()
+                .unwrap_or(invoked_arn)
+                .to_owned(),
+            input: check_event(raw, check).to_string(),
+            description: format!("Follow-up check {check} of retirement notice {key}: {why}"),
+        };
+        match scheduler.schedule_once(&request).await {
+            Ok(found) => {
+                tracing::info!(
+                    schedule = %name,
+                    check,
+                    at = %at.to_rfc3339(),
+                    existed = found == Scheduled::AlreadyExists,
+                    why = %why,
+                    "follow-up check scheduled"
+                );
+                report.follow_up = Some(FollowUp {
+                    check,
+                    at,
+                    schedule: name,
+                    why,
+                });
+                FollowedReport::new(report)
+            }
+            Err(e) => {
+                tracing::error!(schedule = %name, error = %e, "follow-up check not scheduled");
+                FollowedReport {
+                    report,
+                    unscheduled: Some(format!(
+                        "follow-up check {check} could not be scheduled ({e}): fix the schedule role, group or permissions"
+                    )),
+                }
+            }
         }
     }
 

@@ -5,10 +5,11 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use chrono::{DateTime, Utc};
 use lambda_runtime::{Diagnostic, LambdaEvent};
 use remediator_core::defer::Gate;
-use remediator_core::pipeline::{fill, route, Notice, Remediate, Route};
+use remediator_core::follow::{close_past_deadline, unwrap_check};
+use remediator_core::pipeline::{fill, route, Notice, Recalled, Remediate, Route};
 use remediator_core::{parse_value, Disposition, Report};
 
-use crate::controls::Controls;
+use crate::controls::{Controls, FollowedReport};
 use serde_json::Value;
 use tracing::Instrument;
 
@@ -59,7 +60,8 @@ pub async fn handle_with<R: Remediate>(
         .as_millis() as u64;
     let invoked_arn = event.context.invoked_function_arn;
     let request_id = event.context.request_id;
-    let raw = event.payload;
+    // A follow-up check delivers the original event in an envelope that says which check it is.
+    let (raw, check) = unwrap_check(event.payload);
     let parsed = parse_value(raw.clone());
     let (event_id, event_arn) = match &parsed {
         Ok(p) => (p.event_id(), p.event_arn()),
@@ -70,42 +72,62 @@ pub async fn handle_with<R: Remediate>(
         request_id = %request_id,
         event_id = event_id.unwrap_or("-"),
         event_arn = event_arn.unwrap_or("-"),
+        check = check.unwrap_or(0),
         deadline_ms = event.context.deadline,
         time_left_ms
     );
     let work = async {
         let notice = match route(remediator, parsed) {
             Route::Remediate(notice) => notice,
-            Route::Answered(report) => return *report,
+            Route::Answered(report) => return FollowedReport::new(*report),
         };
         let dry_run = remediator.dry_run();
-        // Resources the ledger already settled are answered, not deferred: an update of a
-        // handled notice outside the windows defers only what it adds.
-        let known = controls.remembered(&notice, &request_id, now).await;
-        let open: Vec<_> = notice
-            .targets()
-            .into_iter()
-            .zip(&known)
-            .filter(|(_, k)| k.is_none())
-            .map(|(t, _)| t)
-            .collect();
-        if open.is_empty() {
-            return notice.report(fill(known, Vec::new()), dry_run);
-        }
-        let verdict = controls
-            .gate(
-                &raw,
-                notice.event_id(),
-                notice.deadline(),
-                open,
-                &invoked_arn,
-                now,
-            )
-            .await;
-        match verdict {
-            Some(Gate::Held(outcomes, why)) => notice
-                .report(fill(known, outcomes), dry_run)
-                .with_timing(Some(why)),
+        // Resources the ledger already settled are answered, and those acted on are only
+        // checked (reads), not deferred: an update of a handled notice outside the windows
+        // defers only what it adds.
+        let recalled = controls.remembered(&notice, &request_id, now).await;
+        let targets = notice.targets();
+        let pick = |which: fn(&Recalled) -> bool| -> Vec<_> {
+            targets
+                .iter()
+                .zip(&recalled)
+                .filter(|(_, r)| which(r))
+                .map(|(t, _)| t.clone())
+                .collect()
+        };
+        let open = pick(|r| matches!(r, Recalled::Open));
+        let verdict = if open.is_empty() {
+            None
+        } else {
+            controls
+                .gate(
+                    &raw,
+                    notice.event_id(),
+                    notice.deadline(),
+                    open,
+                    &invoked_arn,
+                    now,
+                )
+                .await
+        };
+        let (outcomes, timing) = match verdict {
+            Some(Gate::Held(held, why)) => {
+                let followed = pick(|r| matches!(r, Recalled::Follow));
+                let checked = if followed.is_empty() {
+                    Vec::new()
+                } else {
+                    controls
+                        .remediate(
+                            remediator,
+                            &notice.narrowed(followed),
+                            Some(deadline),
+                            &request_id,
+                            now,
+                        )
+                        .await
+                };
+                (fill(recalled, checked, held), Some(why))
+            }
             proceed => {
                 let outcomes = controls
                     .remediate(remediator, &notice, Some(deadline), &request_id, now)
@@ -114,21 +136,48 @@ pub async fn handle_with<R: Remediate>(
                     Some(Gate::Proceed(why)) => Some(why),
                     _ => None,
                 };
-                notice.report(outcomes, dry_run).with_timing(timing)
+                (outcomes, timing)
             }
-        }
+        };
+        let outcomes = close_past_deadline(outcomes, now, notice.deadline());
+        let report = notice
+            .report(outcomes, dry_run)
+            .with_timing(timing)
+            .with_check(check);
+        controls
+            .follow_up(
+                report,
+                &raw,
+                &notice.ledger_key(),
+                notice.deadline(),
+                &invoked_arn,
+                now,
+            )
+            .await
     };
-    let report = work.instrument(span.clone()).await;
+    let followed = work.instrument(span.clone()).await;
+    let report = followed.report;
     span.in_scope(|| report.log());
     controls.finish(&report, Utc::now()).instrument(span).await;
+    if let Some(why) = followed.unscheduled {
+        // Resources wait on a check that could not be scheduled: Lambda's retry re-observes and
+        // schedules it again; after the retries the event waits in the (alarmed) DLQ.
+        return Err(HandlerError::Retryable(format!(
+            "{}; {why}",
+            report.message
+        )));
+    }
     into_result(report)
 }
 
-/// Maps a report to what Lambda should see.
+/// Maps a report to what Lambda should see. Retryable failures a scheduled check carries are
+/// not Lambda's to retry: the check looks again, as long as AWS's deadline allows.
 pub fn into_result(report: Report) -> Result<Report, HandlerError> {
     match report.disposition {
         Disposition::Rejected => Err(HandlerError::Rejected(report.message)),
-        _ if report.has_retryable_failure() => Err(HandlerError::Retryable(report.message)),
+        _ if report.has_retryable_failure() && report.follow_up.is_none() => {
+            Err(HandlerError::Retryable(report.message))
+        }
         _ => Ok(report),
     }
 }

@@ -4,7 +4,7 @@
 //! |---|---|
 //! | `notice` (partition key) | the Health `eventArn` (`#account` in the organization view), `eks:<event id>` |
 //! | `resource` (sort key) | the resource's canonical id (`service:prod/web`, `task:<id>`, `pod:c/ns/name`) |
-//! | `state` | `claimed`, `acted`, `done`, `skipped`, `failed`, `deferred` |
+//! | `state` | `claimed`, `acted`, `done`, `skipped`, `failed`, `deferred`, `verified`, `unreplaced` |
 //! | `lease_ms` | a claim's lease end, epoch milliseconds (the claim condition compares it) |
 //! | `expires` | epoch seconds: DynamoDB's TTL deletes the item then (deadline + `LEDGER_RETENTION`) |
 //! | the rest | [`remediator_core::ledger::Entry`], as serde_dynamo writes it |
@@ -158,6 +158,35 @@ impl DynamoLedger {
                     notice = %entry.notice,
                     resource = %entry.resource,
                     "not recorded: another invocation took the claim over; its record stands"
+                );
+                Ok(())
+            }
+            Err(e) => Err(self.error("PutItem", e)),
+        }
+    }
+
+    /// What a follow-up check saw, over an entry still `acted` or `done` only.
+    async fn follow_one(&self, entry: &Entry) -> Result<(), LedgerError> {
+        let item = self.item(entry)?;
+        let s = |v: &str| AttributeValue::S(v.to_owned());
+        let put = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(item))
+            .condition_expression("#state IN (:acted, :done)")
+            .expression_attribute_names("#state", "state")
+            .expression_attribute_values(":acted", s(State::Acted.as_str()))
+            .expression_attribute_values(":done", s(State::Done.as_str()))
+            .send()
+            .await;
+        match put {
+            Ok(_) => Ok(()),
+            Err(e) if has_code(&e, &["ConditionalCheckFailedException"]) => {
+                tracing::info!(
+                    notice = %entry.notice,
+                    resource = %entry.resource,
+                    "check not recorded: another check settled it first; its record stands"
                 );
                 Ok(())
             }
@@ -417,6 +446,15 @@ impl Ledger for DynamoLedger {
     async fn record(&self, entries: &[Entry]) -> Result<(), LedgerError> {
         // Collected first, so the stream holds plain futures rather than a borrowing closure.
         let puts: Vec<_> = entries.iter().map(|entry| self.record_one(entry)).collect();
+        let results: Vec<Result<(), LedgerError>> = stream::iter(puts)
+            .buffer_unordered(RECORDS_IN_FLIGHT)
+            .collect()
+            .await;
+        results.into_iter().collect()
+    }
+
+    async fn follow(&self, entries: &[Entry]) -> Result<(), LedgerError> {
+        let puts: Vec<_> = entries.iter().map(|entry| self.follow_one(entry)).collect();
         let results: Vec<Result<(), LedgerError>> = stream::iter(puts)
             .buffer_unordered(RECORDS_IN_FLIGHT)
             .collect()

@@ -20,6 +20,7 @@ mod observe;
 mod services;
 mod settings;
 mod tasks;
+mod verify;
 
 use std::collections::HashMap;
 use std::num::NonZeroU32;
@@ -28,6 +29,9 @@ use futures::stream::{self, StreamExt};
 use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
 use tokio::time::Instant;
 
+use chrono::{DateTime, Utc};
+
+use crate::follow::{Followed, Verdict};
 use crate::names::Code;
 use crate::notice::{Parsed, RetirementNotice};
 use crate::outcome::{Outcome, Status};
@@ -41,6 +45,9 @@ use crate::target::{ServiceRef, Target, TaskRef};
 use observe::ClusterTags;
 pub use settings::{Backoff, Rate, Settings};
 pub use tasks::{client_token, STOP_REASON_MARK};
+pub use verify::{
+    codedeploy as codedeploy_verdict, rolling as rolling_verdict, task as task_verdict,
+};
 
 /// Runs notices against the ports it is given.
 pub struct Remediator<E, D> {
@@ -270,5 +277,15 @@ impl<E: EcsServices + EcsTasks, D: CodeDeployApi> Remediate for Remediator<E, D>
         deadline: Option<Instant>,
     ) -> Vec<Outcome> {
         self.passes(notice, deadline).await
+    }
+
+    async fn verify(
+        &self,
+        _notice: &RetirementNotice,
+        followed: &[Followed],
+        now: DateTime<Utc>,
+        deadline: Option<Instant>,
+    ) -> Vec<Verdict> {
+        self.verify_all(followed, now, deadline).await
     }
 }

@@ -44,6 +44,8 @@ pub struct Settings {
     pub replacement_wait: Duration,
     /// Act only on resources (or clusters) tagged `retirement-remediator/enabled=true`.
     pub opt_in_only: bool,
+    /// A deployment we started that shows no progress (its `updatedAt`) this long has stalled.
+    pub rollout_timeout: chrono::Duration,
 }
 
 impl Default for Settings {
@@ -66,6 +68,7 @@ impl Default for Settings {
             task_poll: Duration::from_secs(5),
             replacement_wait: Duration::from_secs(600),
             opt_in_only: false,
+            rollout_timeout: chrono::Duration::minutes(30),
         }
     }
 }

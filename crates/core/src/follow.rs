@@ -1,0 +1,294 @@
+//! Follow-up checks: acted is not done.
+//!
+//! A forced deployment can stall or be rolled back, a CodeDeploy deployment can fail, a
+//! replacement task can stop, a rollout can hang. So after acting, the remediator follows each
+//! resource until the platform shows it replaced:
+//!
+//! ```text
+//!   acted | done ──check──▶ verified                         (final, settled)
+//!        │        └──────▶ unreplaced (failed, with reason)  (final, alarmed)
+//!        └── pending ──▶ next check (5, 10, 20, 40 … min, capped), until AWS's deadline:
+//!                        still pending then ──▶ unreplaced (unverified_by_deadline)
+//! ```
+//!
+//! Checks are one-time EventBridge Scheduler schedules (the maintenance windows' mechanism),
+//! one per notice and check number, so a repeated delivery finds the schedule it already made.
+//! A check re-delivers the original event in an envelope ([`check_event`]) that says which check
+//! it is. The same schedules carry the waiting states (`deployment_in_progress`,
+//! `replacement_pending`) and the work an invocation could not reach before its deadline
+//! (a continuation, a minute later), instead of Lambda's two retries a few minutes apart.
+//!
+//! This module is pure: the rules. The ledger ([`crate::ledger`]) remembers what each check saw;
+//! each remediation verifies its own kind of resource ([`crate::pipeline::Remediate::verify`]).
+
+use chrono::{DateTime, Duration, Utc};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use sha2::{Digest, Sha256};
+
+use crate::ledger::{Entry, State};
+use crate::names::{Action, Code};
+use crate::outcome::{Outcome, Status};
+use crate::target::Target;
+
+/// The `source` of a follow-up check's envelope.
+pub const CHECK_SOURCE: &str = "retirement-remediator";
+/// The `detail-type` of a follow-up check's envelope.
+pub const CHECK_DETAIL_TYPE: &str = "Retirement Follow-up Check";
+
+/// A resource the ledger says was acted on (or found being replaced): what to look at.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Followed {
+    pub target: Target,
+    pub action: Option<Action>,
+    /// The outcome code that acted (`forced_new_deployment`, `already_replaced`, `restarted`…).
+    pub code: Option<Code>,
+    /// What ran before (deployment id, original task id).
+    pub before: Option<String>,
+    /// What the action produced or found (deployment id, CodeDeploy deployment id, replacement
+    /// task id, `Kind/name` of a restarted workload).
+    pub after: Option<String>,
+    /// When the action succeeded (or the replacement was first seen).
+    pub acted_at: DateTime<Utc>,
+}
+
+impl Followed {
+    pub fn of(target: &Target, entry: &Entry) -> Followed {
+        Followed {
+            target: target.clone(),
+            action: entry.action,
+            code: entry.code,
+            before: entry.before.clone(),
+            after: entry.after.clone(),
+            acted_at: entry.acted_at.unwrap_or(entry.updated_at),
+        }
+    }
+}
+
+/// What the platform shows of a followed resource.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Verdict {
+    /// Replaced; the reason says what showed it.
+    Verified(String),
+    /// Still being replaced; the reason says how far.
+    Pending(String),
+    /// The action will not replace it: the code and the reason, with what the operator can do.
+    Failed(Code, String),
+}
+
+/// A verdict as the outcome to report and the entry to record. `deadline` is AWS's: a resource
+/// still pending at or past it is not verified in time.
+pub fn judge(
+    followed: &Followed,
+    entry: &Entry,
+    verdict: Verdict,
+    now: DateTime<Utc>,
+    deadline: Option<DateTime<Utc>>,
+) -> (Outcome, Entry) {
+    let base = |status: Status, code: Code, reason: String| {
+        let mut o = Outcome::new(followed.target.clone(), status, code, reason)
+            .with_deployments(followed.before.clone(), followed.after.clone());
+        o.action = followed.action;
+        o
+    };
+    let mut next = Entry {
+        updated_at: now,
+        checks: entry.checks.saturating_add(1),
+        ..entry.clone()
+    };
+    let outcome = match verdict {
+        Verdict::Verified(reason) => {
+            next.state = State::Verified;
+            next.verified_at = Some(now);
+            base(Status::AlreadyDone, Code::Verified, reason)
+        }
+        Verdict::Pending(reason) if deadline.is_some_and(|d| now >= d) => {
+            next.state = State::Unreplaced;
+            let reason = format!(
+                "not verified by AWS's deadline {}: {reason}; check the resource, AWS stops what still runs on the retiring host",
+                deadline.map(|d| d.to_rfc3339()).unwrap_or_default()
+            );
+            base(Status::Failed, Code::UnverifiedByDeadline, reason)
+        }
+        Verdict::Pending(reason) => base(Status::Pending, Code::Verifying, reason),
+        Verdict::Failed(code, reason) => {
+            next.state = State::Unreplaced;
+            base(Status::Failed, code, reason)
+        }
+    };
+    if outcome.status != Status::Pending {
+        next.code = Some(outcome.code);
+    }
+    next.reason = outcome.reason.clone();
+    (outcome, next)
+}
+
+/// How often checks run: `first` after acting, doubling each time up to `cap`; `continuation`
+/// when an invocation ran out of time with work not started.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CheckPolicy {
+    pub first: Duration,
+    pub cap: Duration,
+    pub continuation: Duration,
+}
+
+impl Default for CheckPolicy {
+    fn default() -> Self {
+        CheckPolicy {
+            first: Duration::minutes(5),
+            cap: Duration::minutes(60),
+            continuation: Duration::minutes(1),
+        }
+    }
+}
+
+impl CheckPolicy {
+    /// The wait before check number `n` (1-based): `first`, then doubling, capped.
+    pub fn interval(&self, n: u32) -> Duration {
+        let mut wait = self.first;
+        for _ in 1..n {
+            wait = wait + wait;
+            if wait >= self.cap {
+                return self.cap;
+            }
+        }
+        wait.min(self.cap)
+    }
+}
+
+/// A scheduled follow-up check of a notice.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FollowUp {
+    /// The check's number (1 for the first after a delivery).
+    pub check: u32,
+    pub at: DateTime<Utc>,
+    /// The EventBridge Scheduler schedule's name.
+    pub schedule: String,
+    /// Why another check is needed.
+    pub why: String,
+}
+
+/// What comes after this invocation.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Next {
+    /// Every resource is final: nothing to follow. For a check, the notice's final summary.
+    Final,
+    /// Another check at `at`, numbered `check`, because of `why`.
+    Check {
+        check: u32,
+        at: DateTime<Utc>,
+        why: String,
+    },
+}
+
+/// Decides whether the notice needs another check after these outcomes. `check` is this
+/// invocation's check number (`None` for a delivery from AWS); `deadline` is AWS's.
+///
+/// Work not started before the invocation deadline continues a minute later; pending and
+/// retryable resources are checked at growing intervals. The last check is at AWS's deadline,
+/// where a resource still pending is not verified in time.
+pub fn next(
+    outcomes: &[Outcome],
+    check: Option<u32>,
+    now: DateTime<Utc>,
+    deadline: Option<DateTime<Utc>>,
+    policy: &CheckPolicy,
+) -> Next {
+    if deadline.is_some_and(|d| now >= d) {
+        return Next::Final;
+    }
+    let n = check.map_or(1, |c| c.saturating_add(1));
+    let count = |f: &dyn Fn(&Outcome) -> bool| outcomes.iter().filter(|o| f(o)).count();
+    let unreached = count(&|o| o.code == Code::TimeBudgetExhausted);
+    let pending = count(&|o| o.status == Status::Pending);
+    let retryable = count(&|o| o.status == Status::Failed && o.retryable) - unreached;
+    let (wait, why) = if unreached > 0 {
+        (
+            policy.continuation,
+            format!(
+                "continuation: {unreached} resource(s) not reached before the invocation deadline"
+            ),
+        )
+    } else if pending + retryable > 0 {
+        (
+            policy.interval(n),
+            format!("{pending} resource(s) being replaced, {retryable} to retry"),
+        )
+    } else {
+        return Next::Final;
+    };
+    let mut at = now + wait;
+    if let Some(d) = deadline {
+        at = at.min(d);
+    }
+    Next::Check { check: n, at, why }
+}
+
+/// Past AWS's deadline nothing is retried: a retryable failure becomes final, with the reason.
+pub fn close_past_deadline(
+    outcomes: Vec<Outcome>,
+    now: DateTime<Utc>,
+    deadline: Option<DateTime<Utc>>,
+) -> Vec<Outcome> {
+    let Some(deadline) = deadline.filter(|d| now >= *d) else {
+        return outcomes;
+    };
+    outcomes
+        .into_iter()
+        .map(|o| {
+            if o.status == Status::Failed && o.retryable {
+                Outcome {
+                    retryable: false,
+                    reason: format!(
+                        "{}; AWS's deadline {} has passed, so it is not retried",
+                        o.reason,
+                        deadline.to_rfc3339()
+                    ),
+                    ..o
+                }
+            } else {
+                o
+            }
+        })
+        .collect()
+}
+
+/// `check-<notice digest>-<n>`: the same for every delivery that schedules check `n` of a notice
+/// (Scheduler refuses a second schedule of that name), at most 64 characters of
+/// `[0-9a-zA-Z-_.]`.
+pub fn schedule_name(notice_key: &str, check: u32) -> String {
+    let digest = Sha256::digest(notice_key.as_bytes());
+    let short: String = digest.iter().take(10).map(|b| format!("{b:02x}")).collect();
+    format!("check-{short}-{check}")
+}
+
+/// The envelope a check delivers: the original event, and which check this is.
+pub fn check_event(original: &Value, check: u32) -> Value {
+    serde_json::json!({
+        "source": CHECK_SOURCE,
+        "detail-type": CHECK_DETAIL_TYPE,
+        "detail": { "check": check, "event": original },
+    })
+}
+
+/// The event inside a check's envelope and the check's number; any other event as it is.
+pub fn unwrap_check(raw: Value) -> (Value, Option<u32>) {
+    let is_check = raw.get("source").and_then(Value::as_str) == Some(CHECK_SOURCE)
+        && raw.get("detail-type").and_then(Value::as_str) == Some(CHECK_DETAIL_TYPE);
+    if !is_check {
+        return (raw, None);
+    }
+    let check = raw
+        .pointer("/detail/check")
+        .and_then(Value::as_u64)
+        .and_then(|n| u32::try_from(n).ok());
+    match (raw.pointer("/detail/event").cloned(), check) {
+        (Some(event), Some(check)) => (event, Some(check)),
+        // A broken envelope is parsed as it is, and rejected there with a clear reason.
+        _ => (raw, None),
+    }
+}
+
+#[cfg(test)]
+#[path = "follow_tests.rs"]
+mod follow_tests;
