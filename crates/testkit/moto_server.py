@@ -11,6 +11,10 @@ one per line, on stdin, answering `ok` or `error ...` on stdout:
     eks-cluster REGION NAME   # an EKS cluster (moto gives it a fake endpoint and CA)
     ecs-deployment-config ACCOUNT REGION CLUSTER SERVICE MIN MAX
                           # min/max percent on a service (moto's CreateService drops them)
+    ecs-rollout ACCOUNT REGION CLUSTER SERVICE STATE [REASON...]
+                          # ECS moves the PRIMARY deployment on: COMPLETED (its tasks all run,
+                          # older deployments drained and gone), FAILED (the circuit breaker),
+                          # IN_PROGRESS
 
 Exits when stdin closes (the test kit dropped it).
 """
@@ -60,6 +64,21 @@ def control(words, port):
         ecs_backends[account][region].services[f"{cluster}:{service}"].deployment_configuration = {
             "minimumHealthyPercent": int(low), "maximumPercent": int(high),
         }
+    elif words[0] == "ecs-rollout" and len(words) >= 6:
+        from moto.ecs.models import ecs_backends
+
+        _, account, region, cluster, service, state, *reason = words
+        svc = ecs_backends[account][region].services[f"{cluster}:{service}"]
+        primary = next(d for d in svc.deployments if d["status"] == "PRIMARY")
+        primary["rolloutState"] = state
+        primary["rolloutStateReason"] = " ".join(reason) or f"ECS deployment {primary['id']} {state.lower()}."
+        primary["updatedAt"] = utcnow()
+        if state == "COMPLETED":
+            primary["runningCount"] = primary["desiredCount"]
+            primary["pendingCount"] = 0
+            svc.deployments = [primary]
+        elif state == "FAILED":
+            primary["failedTasks"] = primary.get("failedTasks", 0) + 1
     elif words[0] == "eks-cluster" and len(words) == 3:
         import boto3
 
@@ -100,9 +119,50 @@ def serialize_dynamodb():
         setattr(DynamoDBBackend, name, locked)
 
 
+def utcnow():
+    from moto.core.utils import utcnow as now
+
+    return now()
+
+
+def model_ecs_deployments():
+    """Real ECS: a forced deployment starts a new PRIMARY deployment (`IN_PROGRESS`, no task of
+    it running yet) while the previous one stays `ACTIVE` with its tasks until ECS has replaced
+    them. moto only gives its one deployment a new id, so every forced deployment would look
+    finished at once. The test kit models ECS; tests move the rollout on with `ecs-rollout`."""
+    import copy
+
+    from moto.ecs.models import EC2ContainerServiceBackend
+
+    original = EC2ContainerServiceBackend.update_service
+
+    def update_service(self, service_properties):
+        force = service_properties.get("force_new_deployment", False)
+        cluster = service_properties.get("cluster", "default").split("/")[-1]
+        name = service_properties.get("service", "").split("/")[-1]
+        service = self.services.get(f"{cluster}:{name}")
+        before = copy.deepcopy(service.deployments[0]) if service and service.deployments else None
+        result = original(self, service_properties)
+        if force and before is not None and result.deployments:
+            primary = result.deployments[0]
+            primary.update({
+                "status": "PRIMARY", "rolloutState": "IN_PROGRESS", "runningCount": 0,
+                "pendingCount": primary.get("desiredCount", 0), "failedTasks": 0,
+                "rolloutStateReason": f"ECS deployment {primary['id']} in progress.",
+            })
+            before.update({"status": "ACTIVE", "runningCount": max(before.get("runningCount", 0), before.get("desiredCount", 0))})
+            result.deployments = [primary, before] + [
+                d for d in result.deployments[1:] if d["id"] != before["id"]
+            ]
+        return result
+
+    EC2ContainerServiceBackend.update_service = update_service
+
+
 def main():
     port = int(sys.argv[1])
     serialize_dynamodb()
+    model_ecs_deployments()
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
     server.start()
     print("ready", file=ANSWERS)

@@ -183,8 +183,10 @@ pub enum Next {
 
 /// Decides whether the notice needs another check after these outcomes. `check` is this
 /// invocation's check number (`None` for a delivery from AWS); `deadline` is AWS's.
+/// `remembers`: a ledger keeps what was acted on, so a check can verify it (without one, a
+/// check could only observe again, so acted resources are not followed).
 ///
-/// Work not started before the invocation deadline continues a minute later; pending and
+/// Work not started before the invocation deadline continues a minute later; acted, pending and
 /// retryable resources are checked at growing intervals. The last check is at AWS's deadline,
 /// where a resource still pending is not verified in time.
 pub fn next(
@@ -193,6 +195,7 @@ pub fn next(
     now: DateTime<Utc>,
     deadline: Option<DateTime<Utc>>,
     policy: &CheckPolicy,
+    remembers: bool,
 ) -> Next {
     if deadline.is_some_and(|d| now >= d) {
         return Next::Final;
@@ -200,7 +203,7 @@ pub fn next(
     let n = check.map_or(1, |c| c.saturating_add(1));
     let count = |f: &dyn Fn(&Outcome) -> bool| outcomes.iter().filter(|o| f(o)).count();
     let unreached = count(&|o| o.code == Code::TimeBudgetExhausted);
-    let pending = count(&|o| o.status == Status::Pending);
+    let pending = count(&|o| o.status == Status::Pending || (remembers && to_verify(o)));
     let retryable = count(&|o| o.status == Status::Failed && o.retryable) - unreached;
     let (wait, why) = if unreached > 0 {
         (
@@ -222,6 +225,15 @@ pub fn next(
         at = at.min(d);
     }
     Next::Check { check: n, at, why }
+}
+
+/// Whether the ledger follows this outcome's resource: acted on, or found being replaced, with
+/// what the action produced recorded (the ledger's `Follow`).
+fn to_verify(o: &Outcome) -> bool {
+    o.deployment_after.is_some()
+        && (o.status == Status::Acted
+            || (o.status == Status::AlreadyDone
+                && !matches!(o.code, Code::Verified | Code::AlreadyHandled)))
 }
 
 /// Past AWS's deadline nothing is retried: a retryable failure becomes final, with the reason.

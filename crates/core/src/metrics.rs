@@ -88,6 +88,26 @@ pub fn documents(
         doc["EventArn"] = json!(report.event_arn);
         docs.push(doc);
     }
+    // Resources not verified replaced by AWS's deadline: their own metric, for their own alarm.
+    let unverified = report
+        .outcomes
+        .iter()
+        .filter(|o| o.code == crate::names::Code::UnverifiedByDeadline)
+        .count();
+    if unverified > 0 {
+        let mut doc = document(
+            timestamp,
+            namespace,
+            &[&["Function"]],
+            &[("Unverified", "Count")],
+            [
+                ("Function", json!(function)),
+                ("Unverified", json!(unverified)),
+            ],
+        );
+        doc["EventArn"] = json!(report.event_arn);
+        docs.push(doc);
+    }
     for (action, (ttr, headroom)) in acted {
         let chunks = ttr.len().max(headroom.len()).div_ceil(MAX_VALUES);
         for i in 0..chunks {

@@ -186,9 +186,14 @@ impl Controls {
         if self.dry_run || report.disposition != Disposition::Handled {
             return FollowedReport::new(report);
         }
-        let Next::Check { check, at, why } =
-            follow::next(&report.outcomes, report.check, now, deadline, policy)
-        else {
+        let Next::Check { check, at, why } = follow::next(
+            &report.outcomes,
+            report.check,
+            now,
+            deadline,
+            policy,
+            self.ledger.is_some(),
+        ) else {
             return FollowedReport::new(report);
         };
         let name = schedule_name(key, check);

@@ -129,6 +129,16 @@ impl MotoServer {
         ));
     }
 
+    /// Moves a service's PRIMARY deployment on, as ECS would: `COMPLETED` (every task of it
+    /// runs, the older deployments drained away), `FAILED` (the deployment circuit breaker), or
+    /// `IN_PROGRESS`. A forced deployment in the test kit starts `IN_PROGRESS` with the previous
+    /// deployment still `ACTIVE` and running, as in ECS.
+    pub fn set_rollout(&self, cluster: &str, service: &str, state: &str) {
+        self.control(&format!(
+            "ecs-rollout {ACCOUNT} {REGION} {cluster} {service} {state}"
+        ));
+    }
+
     /// Removes a CodeDeploy deployment, as if it had aged out of CodeDeploy's history.
     pub fn forget_codedeploy_deployment(&self, deployment_id: &str) {
         self.control(&format!(

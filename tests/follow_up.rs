@@ -1,0 +1,362 @@
+//! Follow-up checks end to end: the real handler, ledger, scheduler and ECS/CodeDeploy clients
+//! against moto. A check is fired the way EventBridge Scheduler fires it: by invoking the
+//! function with the schedule's input. The test kit models what moto does not: a forced
+//! deployment leaves the previous deployment's tasks running until ECS moves the rollout on.
+
+use chrono::{DateTime, Duration, Utc};
+use remediator_core::ledger::{Ledger, State};
+use remediator_core::{Code, Report, Status};
+use remediator_lambda::ledger::DynamoLedger;
+use remediator_lambda::{handle_with, Controls};
+use remediator_testkit::events::{controls, event_naming, invocation, remediator, settings};
+use remediator_testkit::{MotoServer, Seed};
+use serde_json::{json, Value};
+
+const TABLE: &str = "retirement-ledger";
+const SERVICES: &str = "health-ecs-services-pipe.json";
+const SCHEDULER_ROLE: &str = "arn:aws:iam::123456789012:role/retirement-scheduler";
+
+async fn ledger(moto: &MotoServer) -> DynamoLedger {
+    let ledger = DynamoLedger::new(
+        aws_sdk_dynamodb::Client::new(&moto.sdk_config().await),
+        TABLE,
+    );
+    ledger
+        .create_table()
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    ledger
+}
+
+/// Ledger and follow-up checks on, as the templates deploy the function.
+async fn with_checks(moto: &MotoServer) -> Controls {
+    controls(
+        moto,
+        &[
+            ("LEDGER_TABLE", TABLE),
+            ("SCHEDULE_ROLE_ARN", SCHEDULER_ROLE),
+        ],
+    )
+    .await
+}
+
+/// The notice naming `entities`, retiring them in a week.
+fn notice(entities: &[&str]) -> Value {
+    let mut event = event_naming(SERVICES, entities);
+    let retires = Utc::now() + Duration::days(7);
+    event["detail"]["startTime"] = json!(retires.format("%a, %d %b %Y %H:%M:%S GMT").to_string());
+    event
+}
+
+/// The input of the schedule the report says carries the next check.
+async fn scheduled_input(moto: &MotoServer, report: &Report) -> Value {
+    let follow_up = report
+        .follow_up
+        .as_ref()
+        .unwrap_or_else(|| panic!("no follow-up check scheduled: {report:#?}"));
+    let client = aws_sdk_scheduler::Client::new(&moto.sdk_config().await);
+    let schedule = client
+        .get_schedule()
+        .name(&follow_up.schedule)
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("GetSchedule {}: {e:?}", follow_up.schedule));
+    let input = schedule
+        .target()
+        .and_then(|t| t.input())
+        .unwrap_or_else(|| panic!("schedule {} has no input", follow_up.schedule));
+    serde_json::from_str(input).unwrap_or_else(|e| panic!("schedule input: {e}"))
+}
+
+/// Fires the check the report scheduled, at its time, as Scheduler would.
+async fn fire(moto: &MotoServer, controls: &Controls, report: &Report) -> Report {
+    let input = scheduled_input(moto, report).await;
+    let at: DateTime<Utc> = report.follow_up.as_ref().map_or_else(Utc::now, |f| f.at);
+    let remediator = remediator(moto, settings()).await;
+    handle_with(&remediator, controls, invocation(input), at)
+        .await
+        .unwrap_or_else(|e| panic!("a check never fails the invocation here: {e}"))
+}
+
+fn said(report: &Report) -> Vec<(String, Status, Code)> {
+    report
+        .outcomes
+        .iter()
+        .map(|o| (o.target.to_string(), o.status, o.code))
+        .collect()
+}
+
+async fn state_of(ledger: &DynamoLedger, report: &Report) -> Vec<State> {
+    let arn = report.event_arn.clone().unwrap_or_default();
+    ledger
+        .notice(&arn)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"))
+        .into_iter()
+        .map(|e| e.state)
+        .collect()
+}
+
+#[tokio::test]
+async fn a_forced_deployment_is_verified_only_when_ecs_shows_it_completed_with_no_old_task_left() {
+    let moto = MotoServer::start();
+    let seed = Seed::new(&moto).await;
+    seed.rolling_services("prod", &["web"]).await;
+    let ledger = ledger(&moto).await;
+    let controls = with_checks(&moto).await;
+    let remediator = remediator(&moto, settings()).await;
+
+    let acted = handle_with(
+        &remediator,
+        &controls,
+        invocation(notice(&["prod|web"])),
+        Utc::now(),
+    )
+    .await
+    .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(
+        said(&acted),
+        vec![(
+            "service prod/web".into(),
+            Status::Acted,
+            Code::ForcedNewDeployment
+        )]
+    );
+    let first = acted.follow_up.clone().expect("a check follows the action");
+    assert_eq!(first.check, 1);
+    assert!(
+        first.at - Utc::now() > Duration::minutes(4),
+        "the first check comes about five minutes later: {first:?}"
+    );
+    let forced = seed.primary_deployment("prod", "web").await;
+
+    // The new deployment runs nothing yet; the old one still runs on the retiring host.
+    let pending = fire(&moto, &controls, &acted).await;
+    assert_eq!(
+        said(&pending),
+        vec![("service prod/web".into(), Status::Pending, Code::Verifying)]
+    );
+    assert!(pending.outcomes[0].reason.contains("older"), "{pending:#?}");
+    let second = pending.follow_up.clone().expect("still followed");
+    assert_eq!(second.check, 2);
+    assert!(
+        second.at - first.at >= Duration::minutes(9),
+        "{second:?} after {first:?}"
+    );
+    assert_eq!(
+        seed.primary_deployment("prod", "web").await,
+        forced,
+        "no second UpdateService"
+    );
+
+    moto.set_rollout("prod", "web", "COMPLETED");
+    let verified = fire(&moto, &controls, &pending).await;
+    assert_eq!(
+        said(&verified),
+        vec![(
+            "service prod/web".into(),
+            Status::AlreadyDone,
+            Code::Verified
+        )]
+    );
+    assert!(verified.follow_up.is_none(), "nothing left to follow");
+    assert!(verified.is_final_check());
+    assert_eq!(state_of(&ledger, &verified).await, vec![State::Verified]);
+    assert_eq!(seed.primary_deployment("prod", "web").await, forced);
+}
+
+#[tokio::test]
+async fn a_deployment_the_circuit_breaker_failed_ends_failed_with_its_reason_and_is_not_forced_again(
+) {
+    let moto = MotoServer::start();
+    let seed = Seed::new(&moto).await;
+    seed.rolling_services("prod", &["web"]).await;
+    let ledger = ledger(&moto).await;
+    let controls = with_checks(&moto).await;
+    let remediator = remediator(&moto, settings()).await;
+    let acted = handle_with(
+        &remediator,
+        &controls,
+        invocation(notice(&["prod|web"])),
+        Utc::now(),
+    )
+    .await
+    .unwrap_or_else(|e| panic!("{e}"));
+    let forced = seed.primary_deployment("prod", "web").await;
+
+    moto.set_rollout("prod", "web", "FAILED");
+    let failed = fire(&moto, &controls, &acted).await;
+
+    let o = &failed.outcomes[0];
+    assert_eq!(
+        (o.status, o.code, o.retryable),
+        (Status::Failed, Code::RolloutFailed, false),
+        "{o:?}"
+    );
+    assert!(o.reason.contains("force a new deployment"), "{}", o.reason);
+    assert!(
+        failed.follow_up.is_none(),
+        "a final failure is not checked again"
+    );
+    assert_eq!(state_of(&ledger, &failed).await, vec![State::Unreplaced]);
+
+    // An update of the notice reports the failure from memory and forces nothing.
+    let again = handle_with(
+        &remediator,
+        &controls,
+        invocation(notice(&["prod|web"])),
+        Utc::now(),
+    )
+    .await
+    .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(
+        said(&again),
+        vec![(
+            "service prod/web".into(),
+            Status::Failed,
+            Code::RolloutFailed
+        )]
+    );
+    assert_eq!(seed.primary_deployment("prod", "web").await, forced);
+}
+
+#[tokio::test]
+async fn an_earlier_codedeploy_release_that_outlasts_lambdas_retries_is_carried_by_checks_until_the_redeploy_is_verified(
+) {
+    let moto = MotoServer::start();
+    let seed = Seed::new(&moto).await;
+    seed.cluster("prod").await;
+    // Left `Created`: CodeDeploy counts the earlier release as in progress.
+    let fixture = seed.blue_green_service("prod", "shop").await;
+    let ledger = ledger(&moto).await;
+    let controls = with_checks(&moto).await;
+    let remediator = remediator(&moto, settings()).await;
+
+    // Delivered: the release blocks a new deployment. The invocation succeeds (nothing for
+    // Lambda to retry into the dead-letter queue): a check carries the resource.
+    let mut report = handle_with(
+        &remediator,
+        &controls,
+        invocation(notice(&["prod|shop"])),
+        Utc::now(),
+    )
+    .await
+    .unwrap_or_else(|e| panic!("nothing goes to the DLQ: {e}"));
+    // Five checks span 5 + 10 + 20 + 40 + 60 minutes: far past Lambda's two retries.
+    for check in 1..=5 {
+        let o = &report.outcomes[0];
+        assert_eq!(
+            (o.status, o.code),
+            (Status::Failed, Code::DeploymentInProgress),
+            "{o:?}"
+        );
+        assert_eq!(report.follow_up.as_ref().map(|f| f.check), Some(check));
+        report = fire(&moto, &controls, &report).await;
+    }
+    assert_eq!(
+        seed.codedeploy_deployments(&fixture.application, &fixture.group)
+            .await
+            .len(),
+        1,
+        "nothing created while the release runs"
+    );
+
+    moto.set_codedeploy_status(&fixture.previous_deployment, "Succeeded");
+    let acted = fire(&moto, &controls, &report).await;
+    let o = &acted.outcomes[0];
+    assert_eq!(
+        (o.status, o.code),
+        (Status::Acted, Code::CodedeployDeploymentCreated),
+        "{o:?}"
+    );
+    let ours = o.deployment_after.clone().expect("the deployment created");
+
+    let baking = fire(&moto, &controls, &acted).await;
+    assert_eq!(said(&baking)[0].1, Status::Pending, "{baking:#?}");
+
+    moto.set_codedeploy_status(&ours, "Succeeded");
+    let verified = fire(&moto, &controls, &baking).await;
+    assert_eq!(
+        said(&verified),
+        vec![(
+            "service prod/shop".into(),
+            Status::AlreadyDone,
+            Code::Verified
+        )]
+    );
+    assert!(verified.is_final_check());
+    assert_eq!(state_of(&ledger, &verified).await, vec![State::Verified]);
+    assert_eq!(
+        seed.codedeploy_deployments(&fixture.application, &fixture.group)
+            .await
+            .len(),
+        2,
+        "one redeploy in all"
+    );
+}
+
+#[tokio::test]
+async fn a_codedeploy_redeploy_that_fails_ends_failed_and_is_not_retried() {
+    let moto = MotoServer::start();
+    let seed = Seed::new(&moto).await;
+    seed.cluster("prod").await;
+    let fixture = seed.blue_green_service("prod", "shop").await;
+    moto.set_codedeploy_status(&fixture.previous_deployment, "Succeeded");
+    ledger(&moto).await;
+    let controls = with_checks(&moto).await;
+    let remediator = remediator(&moto, settings()).await;
+    let acted = handle_with(
+        &remediator,
+        &controls,
+        invocation(notice(&["prod|shop"])),
+        Utc::now(),
+    )
+    .await
+    .unwrap_or_else(|e| panic!("{e}"));
+    let ours = acted.outcomes[0]
+        .deployment_after
+        .clone()
+        .expect("the deployment created");
+
+    moto.set_codedeploy_status(&ours, "Stopped");
+    let failed = fire(&moto, &controls, &acted).await;
+
+    let o = &failed.outcomes[0];
+    assert_eq!(
+        (o.status, o.code, o.retryable),
+        (Status::Failed, Code::CodedeployFailed, false),
+        "{o:?}"
+    );
+    assert!(o.reason.contains(&ours), "{}", o.reason);
+    assert!(failed.follow_up.is_none());
+}
+
+#[tokio::test]
+async fn a_min_100_max_100_service_is_not_forced_and_its_outcome_says_why() {
+    let moto = MotoServer::start();
+    let seed = Seed::new(&moto).await;
+    seed.rolling_services("prod", &["web"]).await;
+    moto.set_deployment_configuration("prod", "web", 100, 100);
+    ledger(&moto).await;
+    let controls = with_checks(&moto).await;
+    let remediator = remediator(&moto, settings()).await;
+    let before = seed.primary_deployment("prod", "web").await;
+
+    let report = handle_with(
+        &remediator,
+        &controls,
+        invocation(notice(&["prod|web"])),
+        Utc::now(),
+    )
+    .await
+    .unwrap_or_else(|e| panic!("{e}"));
+
+    let o = &report.outcomes[0];
+    assert_eq!(
+        (o.status, o.code),
+        (Status::Failed, Code::NoRoomToReplace),
+        "{o:?}"
+    );
+    assert!(o.reason.contains("100"), "{}", o.reason);
+    assert_eq!(seed.primary_deployment("prod", "web").await, before);
+}
