@@ -74,6 +74,10 @@ pub fn verdict(
         Seen::Missing => Verdict::Verified(format!(
             "{label} is gone: none of its pods is left to retire"
         )),
+        // A finished rollout replaced the pod, whatever was set on the workload since.
+        Seen::Found(w) if w.rollout_done => Verdict::Verified(format!(
+            "{label} finished its rollout: every replica updated, ready and available"
+        )),
         Seen::Found(w) => match &w.blocked {
             Some(why) => Verdict::Failed(
                 Code::RolloutBlocked,
@@ -82,9 +86,6 @@ pub fn verdict(
                     notice.scheduled_termination.to_rfc3339()
                 ),
             ),
-            None if w.rollout_done => Verdict::Verified(format!(
-                "{label} finished its rollout: every replica updated, ready and available"
-            )),
             None => Verdict::Pending(format!("{label} is still rolling out")),
         },
     }

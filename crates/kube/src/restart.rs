@@ -285,22 +285,43 @@ impl PodRestarter {
                     };
                     let replicas = s.spec.replicas.unwrap_or(1);
                     let generation = s.metadata.generation.unwrap_or(0);
+                    // With a partition, Kubernetes updates only the pods from the partition up
+                    // and never makes the update revision current: the rollout is done when those
+                    // are updated (`kubectl rollout status`: "partitioned roll out complete").
+                    let updated_needed = if partition > 0 {
+                        (replicas - partition).max(0)
+                    } else {
+                        replicas
+                    };
+                    let updated_all = status.is_some_and(|st| {
+                        if partition > 0 {
+                            st.updated_replicas.unwrap_or(0) >= updated_needed
+                        } else {
+                            st.update_revision.is_some()
+                                && st.update_revision == st.current_revision
+                                && st.updated_replicas.unwrap_or(0) == replicas
+                        }
+                    });
                     WorkloadSeen {
                         restarted_at: restarted_at(s.spec.template.metadata.as_ref()),
                         rolling_out: blocked.is_none()
                             && status.is_some_and(|st| {
-                                st.update_revision.is_some()
-                                    && st.update_revision != st.current_revision
+                                if partition > 0 {
+                                    st.updated_replicas.unwrap_or(0) < updated_needed
+                                } else {
+                                    st.update_revision.is_some()
+                                        && st.update_revision != st.current_revision
+                                }
                             }),
                         annotations: pairs(Some(&s.metadata)),
-                        rollout_done: status.is_some_and(|st| {
-                            st.observed_generation.unwrap_or(0) >= generation
-                                && st.update_revision.is_some()
-                                && st.update_revision == st.current_revision
-                                && st.updated_replicas.unwrap_or(0) == replicas
-                                && st.ready_replicas.unwrap_or(0) == replicas
-                                && st.available_replicas.unwrap_or(0) == replicas
-                        }),
+                        // A pod below the partition is never updated, however done the rest is.
+                        rollout_done: updated_all
+                            && !ordinal.is_some_and(|o| o < partition)
+                            && status.is_some_and(|st| {
+                                st.observed_generation.unwrap_or(0) >= generation
+                                    && st.ready_replicas.unwrap_or(0) == replicas
+                                    && st.available_replicas.unwrap_or(0) == replicas
+                            }),
                         blocked,
                     }
                 })

@@ -1,0 +1,366 @@
+//! Follow-up checks on a restarted workload (`PodRestarter::check`) against a fake Kubernetes
+//! API that asserts each request in order (the kube-rs controller-rs `tower-test` pattern) and
+//! fails on any request it did not expect, or when an expected one never comes.
+//!
+//! A check is exactly one GET of the workload; its status decides the verdict.
+
+use std::time::Duration;
+
+use http::{Method, Request, Response};
+use kube::client::Body;
+use kube::Client;
+use remediator_core::follow::Verdict;
+use remediator_core::names::Code;
+use remediator_core::testing::{at, pod_notice};
+use remediator_core::PodNotice;
+use remediator_kube::restart::WorkloadKind;
+use remediator_kube::PodRestarter;
+use serde_json::{json, Value};
+use tower_test::mock::{self, Handle};
+
+const DEPLOYMENT: &str = "/apis/apps/v1/namespaces/shop/deployments/web";
+const STS: &str = "/apis/apps/v1/namespaces/shop/statefulsets/db";
+const DAEMONSET: &str = "/apis/apps/v1/namespaces/shop/daemonsets/agent";
+
+/// The one GET a check makes, and the fake's answer.
+struct Answer {
+    path: &'static str,
+    status: u16,
+    body: Value,
+}
+
+fn found(path: &'static str, body: Value) -> Answer {
+    Answer {
+        path,
+        status: 200,
+        body,
+    }
+}
+
+fn api_status(path: &'static str, code: u16, reason: &str) -> Answer {
+    Answer {
+        path,
+        status: code,
+        body: json!({ "kind": "Status", "apiVersion": "v1", "status": "Failure",
+                      "reason": reason, "code": code, "message": reason }),
+    }
+}
+
+/// Answers exactly the requests in `answers`, asserting each is a GET of the expected path,
+/// then fails on any further request (a retry included).
+async fn serve(mut handle: Handle<Request<Body>, Response<Body>>, answers: Vec<Answer>) {
+    for answer in answers {
+        let (request, send) = tokio::time::timeout(Duration::from_secs(5), handle.next_request())
+            .await
+            .unwrap_or_else(|_| panic!("expected GET {} but no request came", answer.path))
+            .expect("client dropped");
+        assert_eq!(request.method(), Method::GET, "{}", request.uri());
+        assert_eq!(request.uri().path(), answer.path);
+        let response = Response::builder()
+            .status(answer.status)
+            .header("content-type", "application/json")
+            .body(Body::from(serde_json::to_vec(&answer.body).expect("json")))
+            .expect("response");
+        send.send_response(response);
+    }
+    if let Ok(Some((request, _))) =
+        tokio::time::timeout(Duration::from_millis(200), handle.next_request()).await
+    {
+        panic!("unexpected request {} {}", request.method(), request.uri());
+    }
+}
+
+fn notice() -> PodNotice {
+    pod_notice(at("2026-11-25T10:00:00Z"), at("2026-11-30T12:00:00Z"))
+}
+
+/// The notice for StatefulSet `db`'s pod `db-<ordinal>`.
+fn db_notice(ordinal: u32) -> PodNotice {
+    let mut notice = notice();
+    notice.pod = format!("db-{ordinal}");
+    notice
+}
+
+async fn check(answers: Vec<Answer>, notice: PodNotice, kind: WorkloadKind, name: &str) -> Verdict {
+    let (service, handle) = mock::pair::<Request<Body>, Response<Body>>();
+    let fake = tokio::spawn(serve(handle, answers));
+    let verdict = PodRestarter::new(Client::new(service, "default"))
+        .check(&notice, kind, name)
+        .await;
+    fake.await.expect("fake API server");
+    verdict
+}
+
+fn meta(name: &str) -> Value {
+    json!({ "name": name, "namespace": "shop", "generation": 5 })
+}
+
+/// Deployment `web`: 3 replicas wanted, the restart's generation 5 observed, and `status` as
+/// given (`updated` / `ready` / `available` / `replicas`).
+fn deployment(updated: i32, ready: i32, available: i32, replicas: i32) -> Value {
+    json!({ "apiVersion": "apps/v1", "kind": "Deployment", "metadata": meta("web"),
+            "spec": { "replicas": 3, "selector": {},
+                      "template": { "metadata": { "annotations": {
+                          "kubectl.kubernetes.io/restartedAt": "2026-11-25T10:05:00Z" } } } },
+            "status": { "observedGeneration": 5, "replicas": replicas, "updatedReplicas": updated,
+                        "readyReplicas": ready, "availableReplicas": available } })
+}
+
+/// StatefulSet `db`: 3 replicas wanted, generation 5 observed, revisions and counts as given.
+fn stateful_set(current: &str, update: &str, updated: i32, ready: i32) -> Value {
+    json!({ "apiVersion": "apps/v1", "kind": "StatefulSet", "metadata": meta("db"),
+            "spec": { "replicas": 3, "selector": {}, "serviceName": "db", "template": { "metadata": {} } },
+            "status": { "observedGeneration": 5, "replicas": 3, "currentRevision": current,
+                        "updateRevision": update, "updatedReplicas": updated,
+                        "currentReplicas": updated, "readyReplicas": ready,
+                        "availableReplicas": ready } })
+}
+
+fn expect_verified(verdict: &Verdict) -> &str {
+    match verdict {
+        Verdict::Verified(reason) => reason,
+        other => panic!("expected Verified, got {other:?}"),
+    }
+}
+
+fn expect_pending(verdict: &Verdict) -> &str {
+    match verdict {
+        Verdict::Pending(reason) => reason,
+        other => panic!("expected Pending, got {other:?}"),
+    }
+}
+
+fn expect_blocked(verdict: &Verdict) -> &str {
+    match verdict {
+        Verdict::Failed(Code::RolloutBlocked, reason) => reason,
+        other => panic!("expected Failed(RolloutBlocked), got {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn a_deployment_whose_rollout_completed_is_verified() {
+    let v = check(
+        vec![found(DEPLOYMENT, deployment(3, 3, 3, 3))],
+        notice(),
+        WorkloadKind::Deployment,
+        "web",
+    )
+    .await;
+
+    let reason = expect_verified(&v);
+    assert!(reason.contains("Deployment shop/web"), "{reason}");
+    assert!(reason.contains("finished its rollout"), "{reason}");
+}
+
+#[tokio::test]
+async fn a_deployment_still_rolling_out_is_pending() {
+    let v = check(
+        vec![found(DEPLOYMENT, deployment(1, 3, 3, 4))],
+        notice(),
+        WorkloadKind::Deployment,
+        "web",
+    )
+    .await;
+
+    let reason = expect_pending(&v);
+    assert!(reason.contains("Deployment shop/web"), "{reason}");
+    assert!(reason.contains("still rolling out"), "{reason}");
+}
+
+#[tokio::test]
+async fn a_deployment_with_every_replica_updated_but_an_old_one_still_terminating_is_pending() {
+    let v = check(
+        vec![found(DEPLOYMENT, deployment(3, 3, 3, 4))],
+        notice(),
+        WorkloadKind::Deployment,
+        "web",
+    )
+    .await;
+
+    expect_pending(&v);
+}
+
+#[tokio::test]
+async fn a_deployment_whose_restart_the_controller_has_not_observed_yet_is_pending() {
+    let mut unobserved = deployment(3, 3, 3, 3);
+    unobserved["status"]["observedGeneration"] = json!(4);
+    let v = check(
+        vec![found(DEPLOYMENT, unobserved)],
+        notice(),
+        WorkloadKind::Deployment,
+        "web",
+    )
+    .await;
+
+    expect_pending(&v);
+}
+
+#[tokio::test]
+async fn a_paused_deployment_fails_as_rollout_blocked_and_says_it_is_paused() {
+    let mut paused = deployment(0, 3, 3, 3);
+    paused["spec"]["paused"] = json!(true);
+    let v = check(
+        vec![found(DEPLOYMENT, paused)],
+        notice(),
+        WorkloadKind::Deployment,
+        "web",
+    )
+    .await;
+
+    let reason = expect_blocked(&v);
+    assert!(reason.contains("paused"), "{reason}");
+    assert!(reason.contains("Deployment shop/web"), "{reason}");
+    assert!(reason.contains("2026-11-30T12:00:00"), "{reason}");
+}
+
+#[tokio::test]
+async fn a_deployment_past_its_progress_deadline_fails_as_rollout_blocked() {
+    let mut stuck = deployment(1, 2, 2, 4);
+    stuck["status"]["conditions"] = json!([{ "type": "Progressing", "status": "False",
+                                             "reason": "ProgressDeadlineExceeded" }]);
+    let v = check(
+        vec![found(DEPLOYMENT, stuck)],
+        notice(),
+        WorkloadKind::Deployment,
+        "web",
+    )
+    .await;
+
+    let reason = expect_blocked(&v);
+    assert!(reason.contains("ProgressDeadlineExceeded"), "{reason}");
+}
+
+#[tokio::test]
+async fn a_statefulset_with_the_on_delete_strategy_fails_as_rollout_blocked() {
+    let mut on_delete = stateful_set("db-1", "db-2", 0, 3);
+    on_delete["spec"]["updateStrategy"] = json!({ "type": "OnDelete" });
+    let v = check(
+        vec![found(STS, on_delete)],
+        db_notice(0),
+        WorkloadKind::StatefulSet,
+        "db",
+    )
+    .await;
+
+    let reason = expect_blocked(&v);
+    assert!(reason.contains("OnDelete"), "{reason}");
+    assert!(reason.contains("StatefulSet shop/db"), "{reason}");
+}
+
+#[tokio::test]
+async fn a_statefulset_partition_above_the_pods_ordinal_fails_as_rollout_blocked() {
+    let mut partitioned = stateful_set("db-1", "db-2", 1, 3);
+    partitioned["spec"]["updateStrategy"] =
+        json!({ "type": "RollingUpdate", "rollingUpdate": { "partition": 2 } });
+    let v = check(
+        vec![found(STS, partitioned)],
+        db_notice(1),
+        WorkloadKind::StatefulSet,
+        "db",
+    )
+    .await;
+
+    let reason = expect_blocked(&v);
+    assert!(reason.contains("partition 2"), "{reason}");
+}
+
+#[tokio::test]
+async fn a_statefulset_on_its_update_revision_with_every_replica_ready_is_verified() {
+    let v = check(
+        vec![found(STS, stateful_set("db-2", "db-2", 3, 3))],
+        db_notice(0),
+        WorkloadKind::StatefulSet,
+        "db",
+    )
+    .await;
+
+    let reason = expect_verified(&v);
+    assert!(reason.contains("StatefulSet shop/db"), "{reason}");
+}
+
+#[tokio::test]
+async fn a_statefulset_still_moving_to_its_update_revision_is_pending() {
+    let v = check(
+        vec![found(STS, stateful_set("db-1", "db-2", 2, 3))],
+        db_notice(0),
+        WorkloadKind::StatefulSet,
+        "db",
+    )
+    .await;
+
+    expect_pending(&v);
+}
+
+#[tokio::test]
+async fn a_daemonset_with_every_scheduled_pod_updated_and_available_is_verified() {
+    let ds = json!({ "apiVersion": "apps/v1", "kind": "DaemonSet", "metadata": meta("agent"),
+                     "spec": { "selector": {}, "template": { "metadata": {} } },
+                     "status": { "observedGeneration": 5, "currentNumberScheduled": 4,
+                                 "desiredNumberScheduled": 4, "numberMisscheduled": 0,
+                                 "numberReady": 4, "updatedNumberScheduled": 4,
+                                 "numberAvailable": 4 } });
+    let v = check(
+        vec![found(DAEMONSET, ds)],
+        notice(),
+        WorkloadKind::DaemonSet,
+        "agent",
+    )
+    .await;
+
+    let reason = expect_verified(&v);
+    assert!(reason.contains("DaemonSet shop/agent"), "{reason}");
+}
+
+#[tokio::test]
+async fn a_workload_that_is_gone_is_verified() {
+    let v = check(
+        vec![api_status(DEPLOYMENT, 404, "NotFound")],
+        notice(),
+        WorkloadKind::Deployment,
+        "web",
+    )
+    .await;
+
+    let reason = expect_verified(&v);
+    assert!(reason.contains("is gone"), "{reason}");
+}
+
+#[tokio::test]
+async fn a_server_error_leaves_the_check_pending_after_a_single_request() {
+    // `Client::new` adds no retry layer (and kube's default one retries only 429, 503 and
+    // 504): the fake answers one request and fails the test on a second.
+    let v = check(
+        vec![api_status(STS, 500, "InternalError")],
+        db_notice(0),
+        WorkloadKind::StatefulSet,
+        "db",
+    )
+    .await;
+
+    let reason = expect_pending(&v);
+    assert!(
+        reason.contains("could not read StatefulSet shop/db"),
+        "{reason}"
+    );
+    assert!(reason.contains("the next check looks again"), "{reason}");
+}
+
+#[tokio::test]
+async fn a_statefulset_whose_partitioned_rollout_reached_every_pod_from_the_partition_up_is_verified(
+) {
+    // Partition 1 of 3: the controller updates db-1 and db-2 only, and keeps currentRevision
+    // on the old revision for good. `kubectl rollout status` calls this "partitioned roll out
+    // complete" once updatedReplicas >= replicas - partition.
+    let mut partitioned = stateful_set("db-1", "db-2", 2, 3);
+    partitioned["spec"]["updateStrategy"] =
+        json!({ "type": "RollingUpdate", "rollingUpdate": { "partition": 1 } });
+    let v = check(
+        vec![found(STS, partitioned)],
+        db_notice(2),
+        WorkloadKind::StatefulSet,
+        "db",
+    )
+    .await;
+
+    expect_verified(&v);
+}
