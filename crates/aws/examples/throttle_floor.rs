@@ -16,150 +16,17 @@
 //! `SCALE` multiplies every rate (buckets and pacing alike), dividing the floor by it. The fake
 //! answers on loopback in well under a millisecond; real calls add latency, which concurrency hides.
 
-use std::convert::Infallible;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use http_body_util::{BodyExt, Full};
-use hyper::body::{Bytes, Incoming};
-use hyper::{Request, Response};
-use hyper_util::rt::TokioIo;
 use remediator_aws::remediator;
 use remediator_core::ledger::MemoryLedger;
 use remediator_core::parse_value;
 use remediator_core::pipeline::{remediate_remembering, route, run, Invocation, Notice, Route};
 use remediator_core::{Rate, Status};
 use remediator_lambda::{load_sdk_config, Config};
-use serde_json::{json, Value};
-
-/// An ECS token bucket.
-struct Bucket {
-    tokens: f64,
-    burst: f64,
-    per_second: f64,
-    last: Instant,
-}
-
-impl Bucket {
-    fn new(burst: f64, per_second: f64) -> Self {
-        Bucket {
-            tokens: burst,
-            burst,
-            per_second,
-            last: Instant::now(),
-        }
-    }
-    fn take(&mut self) -> bool {
-        let now = Instant::now();
-        self.tokens = (self.tokens + now.duration_since(self.last).as_secs_f64() * self.per_second)
-            .min(self.burst);
-        self.last = now;
-        if self.tokens >= 1.0 {
-            self.tokens -= 1.0;
-            true
-        } else {
-            false
-        }
-    }
-}
-
-/// The fake's state: both buckets and what it answered.
-struct FakeEcs {
-    modify: Bucket,
-    read: Bucket,
-    updates_ok: usize,
-    updates_throttled: usize,
-    describes_ok: usize,
-    describes_throttled: usize,
-    max_services_per_describe: usize,
-}
-
-fn service(name: &str, deployment: &str) -> Value {
-    json!({ "serviceName": name, "status": "ACTIVE",
-            "deployments": [{ "id": deployment, "status": "PRIMARY", "createdAt": 1_600_000_000.0 }] })
-}
-
-/// Answers the ECS JSON protocol (`X-Amz-Target: AmazonEC2ContainerServiceV20141113.*`).
-fn answer(fake: &Mutex<FakeEcs>, target: &str, body: &[u8]) -> (u16, Value) {
-    let mut fake = fake.lock().unwrap_or_else(|p| p.into_inner());
-    let input: Value = serde_json::from_slice(body).unwrap_or(Value::Null);
-    let throttled = json!({ "__type": "ThrottlingException", "message": "Rate exceeded" });
-    match target.rsplit('.').next().unwrap_or_default() {
-        "DescribeServices" => {
-            if !fake.read.take() {
-                fake.describes_throttled += 1;
-                return (400, throttled);
-            }
-            fake.describes_ok += 1;
-            let names: Vec<&str> = input["services"]
-                .as_array()
-                .map(|a| a.iter().filter_map(Value::as_str).collect())
-                .unwrap_or_default();
-            fake.max_services_per_describe = fake.max_services_per_describe.max(names.len());
-            let services: Vec<Value> = names.iter().map(|n| service(n, "ecs-svc/old")).collect();
-            (200, json!({ "services": services, "failures": [] }))
-        }
-        "UpdateService" => {
-            if !fake.modify.take() {
-                fake.updates_throttled += 1;
-                return (400, throttled);
-            }
-            fake.updates_ok += 1;
-            let name = input["service"].as_str().unwrap_or_default();
-            (200, json!({ "service": service(name, "ecs-svc/new") }))
-        }
-        // Opt-out tags: no cluster carries any.
-        "DescribeClusters" => (200, json!({ "clusters": [], "failures": [] })),
-        other => (
-            400,
-            json!({ "__type": "InvalidParameterException", "message": format!("not faked: {other}") }),
-        ),
-    }
-}
-
-async fn serve(fake: Arc<Mutex<FakeEcs>>) -> String {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .unwrap_or_else(|e| panic!("bind: {e}"));
-    let addr = listener
-        .local_addr()
-        .unwrap_or_else(|e| panic!("addr: {e}"));
-    tokio::spawn(async move {
-        while let Ok((stream, _)) = listener.accept().await {
-            let fake = fake.clone();
-            tokio::spawn(async move {
-                let svc = hyper::service::service_fn(move |req: Request<Incoming>| {
-                    let fake = fake.clone();
-                    async move {
-                        let target = req
-                            .headers()
-                            .get("x-amz-target")
-                            .and_then(|v| v.to_str().ok())
-                            .unwrap_or_default()
-                            .to_owned();
-                        let body = req
-                            .into_body()
-                            .collect()
-                            .await
-                            .map(|b| b.to_bytes())
-                            .unwrap_or_default();
-                        let (status, value) = answer(&fake, &target, &body);
-                        let response = Response::builder()
-                            .status(status)
-                            .header("content-type", "application/x-amz-json-1.1")
-                            .body(Full::new(Bytes::from(value.to_string())))
-                            .unwrap_or_else(|_| Response::new(Full::new(Bytes::new())));
-                        Ok::<_, Infallible>(response)
-                    }
-                });
-                let _ = hyper::server::conn::http1::Builder::new()
-                    .serve_connection(TokioIo::new(stream), svc)
-                    .await;
-            });
-        }
-    });
-    format!("http://{addr}")
-}
+use remediator_testkit::fake_ecs::{serve, FakeEcs};
+use serde_json::json;
 
 fn env_num(name: &str, default: u32) -> u32 {
     std::env::var(name)
@@ -179,15 +46,7 @@ async fn main() {
             std::process::exit(2);
         }
     };
-    let fake = Arc::new(Mutex::new(FakeEcs {
-        modify: Bucket::new(50.0, 5.0 * scale),
-        read: Bucket::new(100.0, 20.0 * scale),
-        updates_ok: 0,
-        updates_throttled: 0,
-        describes_ok: 0,
-        describes_throttled: 0,
-        max_services_per_describe: 0,
-    }));
+    let fake = Arc::new(Mutex::new(FakeEcs::scaled(scale)));
     let endpoint = serve(fake.clone()).await;
 
     // The production config path: standard chain, endpoint from AWS_ENDPOINT_URL.

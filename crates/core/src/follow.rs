@@ -105,7 +105,8 @@ pub fn judge(
         Verdict::Pending(reason) if deadline.is_some_and(|d| now >= d) => {
             next.state = State::Unreplaced;
             let reason = format!(
-                "not verified by AWS's deadline {}: {reason}; check the resource, AWS stops what still runs on the retiring host",
+                "acted at {}, not verified replaced by AWS's deadline {}: {reason}; check the resource, AWS stops what still runs on the retiring host",
+                followed.acted_at.to_rfc3339(),
                 deadline.map(|d| d.to_rfc3339()).unwrap_or_default()
             );
             base(Status::Failed, Code::UnverifiedByDeadline, reason)
@@ -204,7 +205,8 @@ pub fn next(
     let count = |f: &dyn Fn(&Outcome) -> bool| outcomes.iter().filter(|o| f(o)).count();
     let unreached = count(&|o| o.code == Code::TimeBudgetExhausted);
     let pending = count(&|o| o.status == Status::Pending || (remembers && to_verify(o)));
-    let retryable = count(&|o| o.status == Status::Failed && o.retryable) - unreached;
+    let retryable =
+        count(&|o| o.status == Status::Failed && o.retryable && o.code != Code::TimeBudgetExhausted);
     let (wait, why) = if unreached > 0 {
         (
             policy.continuation,

@@ -784,18 +784,21 @@ mod tests {
         )
         .await;
 
+        // Acted on before, not acted on again: looked at. The update comes at AWS's deadline
+        // and the fake still shows them rolling out, so they were not replaced in time.
+        assert_eq!(ecs.checks.load(Ordering::SeqCst), 2);
         assert_eq!(
             said(&outcomes),
             vec![
                 (
                     "service prod/web".into(),
-                    Status::AlreadyDone,
-                    Code::AlreadyHandled
+                    Status::Failed,
+                    Code::UnverifiedByDeadline
                 ),
                 (
                     "service prod/api".into(),
-                    Status::AlreadyDone,
-                    Code::AlreadyHandled
+                    Status::Failed,
+                    Code::UnverifiedByDeadline
                 ),
                 (
                     "service prod/cart".into(),

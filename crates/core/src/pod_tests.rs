@@ -449,3 +449,153 @@ fn an_opted_out_workload_is_opted_out_even_when_its_rollout_is_blocked() {
         (Status::Skipped, Code::OptedOut)
     );
 }
+
+fn verdict_on(seen: &Seen<WorkloadSeen>) -> Verdict {
+    verdict(&notice(), WorkloadKind::Deployment, "web", seen)
+}
+
+#[test]
+fn a_restarted_workload_that_is_gone_is_verified() {
+    match verdict_on(&Seen::Missing) {
+        Verdict::Verified(reason) => assert_eq!(
+            reason,
+            "Deployment shop/web is gone: none of its pods is left to retire"
+        ),
+        other => panic!("expected verified, got {other:?}"),
+    }
+}
+
+#[test]
+fn a_restarted_workload_whose_rollout_is_blocked_fails_naming_the_reason() {
+    let seen = Seen::Found(WorkloadSeen {
+        blocked: Some("the Deployment exceeded its progress deadline".into()),
+        rollout_done: false,
+        ..at_rest()
+    });
+
+    match verdict_on(&seen) {
+        Verdict::Failed(code, reason) => {
+            assert_eq!(code, Code::RolloutBlocked);
+            assert!(
+                reason.contains("the Deployment exceeded its progress deadline"),
+                "{reason}"
+            );
+            assert!(reason.contains("2026-11-30T12:00:00+00:00"), "{reason}");
+        }
+        other => panic!("expected failed, got {other:?}"),
+    }
+}
+
+#[test]
+fn a_workload_paused_after_its_rollout_finished_is_verified_the_pod_was_replaced() {
+    let seen = Seen::Found(WorkloadSeen {
+        blocked: Some("the Deployment is paused".into()),
+        rollout_done: true,
+        ..at_rest()
+    });
+
+    assert!(
+        matches!(verdict_on(&seen), Verdict::Verified(_)),
+        "{:?}",
+        verdict_on(&seen)
+    );
+}
+
+#[test]
+fn a_restarted_workload_whose_rollout_finished_is_verified() {
+    match verdict_on(&Seen::Found(at_rest())) {
+        Verdict::Verified(reason) => {
+            assert!(
+                reason.starts_with("Deployment shop/web finished its rollout"),
+                "{reason}"
+            )
+        }
+        other => panic!("expected verified, got {other:?}"),
+    }
+}
+
+#[test]
+fn a_restarted_workload_still_rolling_out_is_pending() {
+    let seen = Seen::Found(WorkloadSeen {
+        rolling_out: true,
+        rollout_done: false,
+        ..at_rest()
+    });
+
+    assert_eq!(
+        verdict_on(&seen),
+        Verdict::Pending("Deployment shop/web is still rolling out".into())
+    );
+}
+
+#[test]
+fn a_workload_ref_parses_back_to_its_kind_and_name() {
+    for kind in [
+        WorkloadKind::Deployment,
+        WorkloadKind::StatefulSet,
+        WorkloadKind::DaemonSet,
+    ] {
+        let reference = workload_ref(kind, "web");
+
+        assert_eq!(parse_workload_ref(&reference), Some((kind, "web")));
+    }
+    assert_eq!(
+        workload_ref(WorkloadKind::Deployment, "web"),
+        "Deployment/web"
+    );
+}
+
+#[test]
+fn a_reference_that_names_no_restartable_workload_parses_to_nothing() {
+    for garbage in [
+        "",
+        "web",
+        "Deployment",
+        "Deployment/",
+        "Job/nightly-report",
+        "deployment/web",
+        "ecs-svc/1234567890",
+        "d-ABC123",
+    ] {
+        assert_eq!(parse_workload_ref(garbage), None, "{garbage:?}");
+    }
+}
+
+#[test]
+fn a_done_restart_records_the_workload_it_restarted_for_follow_up_checks() {
+    let o = restarted(
+        &notice(),
+        WorkloadKind::StatefulSet,
+        "db",
+        "2026-11-25T10:05:00Z",
+    );
+
+    assert_eq!(o.deployment_before, None);
+    assert_eq!(o.deployment_after.as_deref(), Some("StatefulSet/db"));
+    assert_eq!(
+        o.deployment_after.as_deref().and_then(parse_workload_ref),
+        Some((WorkloadKind::StatefulSet, "db"))
+    );
+}
+
+#[test]
+fn a_workload_found_replacing_its_pods_records_it_for_follow_up_checks() {
+    let restarted_after_event = deployment_chain(WorkloadSeen {
+        restarted_at: Some(at("2026-11-25T10:01:00Z")),
+        ..at_rest()
+    });
+    let mid_rollout = deployment_chain(WorkloadSeen {
+        rolling_out: true,
+        ..at_rest()
+    });
+
+    for seen in [restarted_after_event, mid_rollout] {
+        let o = outcome(plan(&seen));
+
+        assert_eq!(
+            o.deployment_after.as_deref(),
+            Some("Deployment/web"),
+            "{o:?}"
+        );
+    }
+}

@@ -29,7 +29,9 @@ use aws_sdk_ecs::types::{
 use chrono::{DateTime, SecondsFormat, Utc};
 
 pub mod events;
+pub mod fake_ecs;
 pub mod fake_kube;
+pub mod invocations;
 
 pub const ACCOUNT: &str = "123456789012";
 pub const REGION: &str = "us-east-1";

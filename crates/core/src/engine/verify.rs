@@ -82,6 +82,15 @@ pub fn rolling(
             ))
         }
     };
+    if watched.id != ours && f.before.as_deref() == Some(watched.id.as_str()) {
+        return Verdict::Failed(
+            Code::RolloutFailed,
+            format!(
+                "ECS went back to deployment {} that ran before ours ({ours}): the old tasks may still run on the retiring host; check the service's events, then force a new deployment",
+                watched.id
+            ),
+        );
+    }
     let through = if watched.id == ours {
         format!("deployment {ours}")
     } else {

@@ -1,1 +1,560 @@
+//! Follow-up verdicts on hand-built observations: no ports, no runtime.
 
+use super::*;
+use crate::ports::{
+    BlueGreenSpec, Controller, DeploymentGroupRef, DeploymentState, Rollout, ServiceObservation,
+};
+use crate::target::{ServiceRef, TaskRef};
+use crate::testing::at;
+
+/// Ours: the deployment the remediator forced.
+const OURS: &str = "ecs-svc/222";
+/// What ran before it.
+const OLD: &str = "ecs-svc/111";
+
+fn acted_at() -> DateTime<Utc> {
+    at("2026-11-25T10:00:00Z")
+}
+
+fn now() -> DateTime<Utc> {
+    at("2026-11-25T10:20:00Z")
+}
+
+fn timeout() -> Duration {
+    Duration::minutes(30)
+}
+
+fn forced() -> Followed {
+    Followed {
+        target: Target::Service(ServiceRef {
+            cluster: "prod".into(),
+            service: "web".into(),
+        }),
+        action: Some(Action::ForceNewDeployment),
+        code: Some(Code::ForcedNewDeployment),
+        before: Some(OLD.into()),
+        after: Some(OURS.into()),
+        acted_at: acted_at(),
+    }
+}
+
+fn deployment(id: &str, status: &str, rollout_state: &str, running: i32) -> DeploymentState {
+    DeploymentState {
+        id: id.into(),
+        status: status.into(),
+        rollout_state: Some(rollout_state.into()),
+        rollout_state_reason: None,
+        running_count: running,
+        desired_count: 2,
+        failed_tasks: 0,
+        created_at: Some(acted_at()),
+        updated_at: Some(now() - Duration::minutes(2)),
+    }
+}
+
+fn service(deployments: Vec<DeploymentState>) -> ServiceObservation {
+    ServiceObservation {
+        name: "web".into(),
+        arn: Some("arn:aws:ecs:us-east-1:123456789012:service/prod/web".into()),
+        status: "ACTIVE".into(),
+        controller: Controller::Ecs,
+        primary_deployment: None,
+        blue_green: BlueGreenSpec::default(),
+        tags: Vec::new(),
+        rollout: Rollout {
+            desired_count: Some(2),
+            minimum_healthy_percent: Some(100),
+            maximum_percent: Some(200),
+        },
+        deployments,
+    }
+}
+
+fn rolled(service: &ServiceObservation) -> Verdict {
+    rolling(&forced(), Some(service), now(), timeout())
+}
+
+fn verified(v: Verdict) -> String {
+    match v {
+        Verdict::Verified(reason) => reason,
+        other => panic!("expected verified, got {other:?}"),
+    }
+}
+
+fn pending(v: Verdict) -> String {
+    match v {
+        Verdict::Pending(reason) => reason,
+        other => panic!("expected pending, got {other:?}"),
+    }
+}
+
+fn failed(v: Verdict) -> (Code, String) {
+    match v {
+        Verdict::Failed(code, reason) => (code, reason),
+        other => panic!("expected failed, got {other:?}"),
+    }
+}
+
+// rolling
+
+#[test]
+fn our_deployment_completed_alone_is_verified() {
+    let s = service(vec![deployment(OURS, "PRIMARY", "COMPLETED", 2)]);
+
+    let reason = verified(rolled(&s));
+
+    assert_eq!(
+        reason,
+        "deployment ecs-svc/222 completed: 2/2 tasks running, no task of an older deployment left"
+    );
+}
+
+#[test]
+fn our_deployment_completed_while_an_older_one_still_runs_tasks_is_pending_naming_it() {
+    let s = service(vec![
+        deployment(OURS, "PRIMARY", "COMPLETED", 2),
+        deployment(OLD, "ACTIVE", "COMPLETED", 1),
+    ]);
+
+    let reason = pending(rolled(&s));
+
+    assert!(reason.contains("ecs-svc/111 (1 running)"), "{reason}");
+}
+
+#[test]
+fn an_older_deployment_with_no_task_left_does_not_hold_verification() {
+    let s = service(vec![
+        deployment(OURS, "PRIMARY", "COMPLETED", 2),
+        deployment(OLD, "ACTIVE", "COMPLETED", 0),
+    ]);
+
+    verified(rolled(&s));
+}
+
+#[test]
+fn our_deployment_failed_and_rolled_back_fails_naming_the_rollback_target() {
+    let mut ours = deployment(OURS, "ACTIVE", "FAILED", 0);
+    ours.rollout_state_reason =
+        Some("ECS deployment circuit breaker: tasks failed to start".into());
+    ours.failed_tasks = 3;
+    let s = service(vec![
+        deployment("ecs-svc/333", "PRIMARY", "IN_PROGRESS", 1),
+        ours,
+    ]);
+
+    let (code, reason) = failed(rolled(&s));
+
+    assert_eq!(code, Code::RolloutFailed);
+    assert!(
+        reason.contains("the circuit breaker rolled back to ecs-svc/333"),
+        "{reason}"
+    );
+    assert!(
+        reason.contains("ECS deployment circuit breaker: tasks failed to start"),
+        "{reason}"
+    );
+    assert!(reason.contains("3 task(s) failed to start"), "{reason}");
+}
+
+#[test]
+fn our_deployment_failed_while_still_primary_names_no_rollback() {
+    let s = service(vec![deployment(OURS, "PRIMARY", "FAILED", 0)]);
+
+    let (code, reason) = failed(rolled(&s));
+
+    assert_eq!(code, Code::RolloutFailed);
+    assert!(!reason.contains("rolled back"), "{reason}");
+    assert!(reason.contains("no reason given"), "{reason}");
+}
+
+#[test]
+fn our_deployment_in_progress_without_change_for_the_timeout_has_stalled() {
+    let mut ours = deployment(OURS, "PRIMARY", "IN_PROGRESS", 1);
+    ours.updated_at = Some(now() - Duration::hours(2));
+    let s = service(vec![ours, deployment(OLD, "ACTIVE", "COMPLETED", 1)]);
+
+    let (code, reason) = failed(rolled(&s));
+
+    assert_eq!(code, Code::RolloutStalled);
+    assert!(
+        reason.contains("no progress since 2026-11-25T08:20:00+00:00"),
+        "{reason}"
+    );
+}
+
+#[test]
+fn a_stall_is_declared_exactly_at_the_timeout() {
+    let mut ours = deployment(OURS, "PRIMARY", "IN_PROGRESS", 1);
+    ours.updated_at = Some(now() - timeout());
+    let s = service(vec![ours]);
+
+    assert_eq!(failed(rolled(&s)).0, Code::RolloutStalled);
+}
+
+#[test]
+fn without_an_update_time_a_stall_counts_from_when_we_acted() {
+    let mut ours = deployment(OURS, "PRIMARY", "IN_PROGRESS", 1);
+    ours.updated_at = None;
+    let s = service(vec![ours]);
+
+    // Acted 20 minutes ago: within the timeout, then past it.
+    pending(rolling(&forced(), Some(&s), now(), timeout()));
+    let late = acted_at() + timeout() + Duration::seconds(1);
+    assert_eq!(
+        failed(rolling(&forced(), Some(&s), late, timeout())).0,
+        Code::RolloutStalled
+    );
+}
+
+#[test]
+fn our_deployment_in_progress_recently_is_pending_with_its_counts() {
+    let s = service(vec![
+        deployment(OURS, "PRIMARY", "IN_PROGRESS", 1),
+        deployment(OLD, "ACTIVE", "COMPLETED", 2),
+    ]);
+
+    let reason = pending(rolled(&s));
+
+    assert!(reason.starts_with("deployment ecs-svc/222 "), "{reason}");
+    assert!(reason.contains("1/2 running"), "{reason}");
+    assert!(
+        reason.contains("older: ecs-svc/111 (2 running)"),
+        "{reason}"
+    );
+}
+
+#[test]
+fn our_deployment_gone_and_a_newer_one_completed_alone_is_verified_through_it() {
+    let s = service(vec![deployment("ecs-svc/333", "PRIMARY", "COMPLETED", 2)]);
+
+    let reason = verified(rolled(&s));
+
+    assert!(
+        reason.starts_with("deployment ecs-svc/333 (after ours, ecs-svc/222) completed"),
+        "{reason}"
+    );
+}
+
+#[test]
+fn our_deployment_superseded_by_a_newer_primary_is_judged_by_the_newer_one() {
+    let s = service(vec![
+        deployment("ecs-svc/333", "PRIMARY", "IN_PROGRESS", 1),
+        deployment(OURS, "ACTIVE", "COMPLETED", 1),
+    ]);
+
+    let reason = pending(rolled(&s));
+
+    assert!(reason.contains("ecs-svc/333 (after ours"), "{reason}");
+    assert!(reason.contains("ecs-svc/222 (1 running)"), "{reason}");
+}
+
+#[test]
+fn a_newer_primary_that_failed_fails_the_check() {
+    let s = service(vec![deployment("ecs-svc/333", "PRIMARY", "FAILED", 0)]);
+
+    let (code, reason) = failed(rolled(&s));
+
+    assert_eq!(code, Code::RolloutFailed);
+    assert!(
+        reason.starts_with("deployment ecs-svc/333 (after ours, ecs-svc/222) failed"),
+        "{reason}"
+    );
+}
+
+#[test]
+fn no_primary_and_ours_missing_is_pending_until_ecs_lists_one() {
+    let reason = pending(rolled(&service(Vec::new())));
+
+    assert!(reason.contains("no PRIMARY deployment"), "{reason}");
+}
+
+#[test]
+fn a_service_ecs_no_longer_knows_is_verified() {
+    verified(rolling(&forced(), None, now(), timeout()));
+}
+
+#[test]
+fn a_draining_service_is_verified() {
+    let s = ServiceObservation {
+        status: "DRAINING".into(),
+        ..service(vec![deployment(OURS, "PRIMARY", "IN_PROGRESS", 1)])
+    };
+
+    let reason = verified(rolled(&s));
+
+    assert!(reason.contains("DRAINING"), "{reason}");
+}
+
+#[test]
+fn a_service_scaled_to_zero_is_verified() {
+    let mut s = service(vec![deployment(OURS, "PRIMARY", "IN_PROGRESS", 0)]);
+    s.rollout.desired_count = Some(0);
+
+    let reason = verified(rolled(&s));
+
+    assert!(reason.contains("desiredCount is 0"), "{reason}");
+}
+
+// codedeploy
+
+fn redeployed() -> Followed {
+    Followed {
+        action: Some(Action::CodedeployRedeploy),
+        code: Some(Code::CodedeployDeploymentCreated),
+        before: None,
+        after: Some("d-ABC123".into()),
+        ..forced()
+    }
+}
+
+fn code_deployment(status: &str, error: Option<&str>) -> CodeDeployment {
+    CodeDeployment {
+        id: "d-ABC123".into(),
+        group: DeploymentGroupRef {
+            application: "AppECS-prod-web".into(),
+            group: "DgpECS-prod-web".into(),
+        },
+        status: status.into(),
+        created_at: Some(acted_at()),
+        appspec_content: None,
+        revision_type: Some("AppSpecContent".into()),
+        error: error.map(str::to_owned),
+    }
+}
+
+#[test]
+fn a_codedeploy_redeploy_is_recognized_by_its_action_or_its_deployment_id() {
+    assert!(is_codedeploy(&redeployed()));
+    assert!(is_codedeploy(&Followed {
+        action: None,
+        ..redeployed()
+    }));
+    assert!(!is_codedeploy(&forced()));
+}
+
+#[test]
+fn a_succeeded_codedeploy_deployment_is_verified() {
+    let reason = verified(codedeploy(
+        &redeployed(),
+        Some(&code_deployment("Succeeded", None)),
+    ));
+
+    assert_eq!(reason, "CodeDeploy deployment d-ABC123 succeeded");
+}
+
+#[test]
+fn a_failed_codedeploy_deployment_fails_with_its_error() {
+    let d = code_deployment(
+        "Failed",
+        Some("HEALTH_CONSTRAINTS: The overall deployment failed"),
+    );
+
+    let (code, reason) = failed(codedeploy(&redeployed(), Some(&d)));
+
+    assert_eq!(code, Code::CodedeployFailed);
+    assert!(
+        reason.contains("d-ABC123 failed (HEALTH_CONSTRAINTS: The overall deployment failed)"),
+        "{reason}"
+    );
+}
+
+#[test]
+fn a_stopped_codedeploy_deployment_fails() {
+    let d = code_deployment("Stopped", None);
+
+    let (code, reason) = failed(codedeploy(&redeployed(), Some(&d)));
+
+    assert_eq!(code, Code::CodedeployFailed);
+    assert!(
+        reason.contains("stopped (no error information)"),
+        "{reason}"
+    );
+}
+
+#[test]
+fn a_codedeploy_deployment_still_running_is_pending() {
+    for status in ["Created", "Queued", "InProgress", "Baking", "Ready"] {
+        let reason = pending(codedeploy(
+            &redeployed(),
+            Some(&code_deployment(status, None)),
+        ));
+
+        assert_eq!(
+            reason,
+            format!("CodeDeploy deployment d-ABC123 is {status}")
+        );
+    }
+}
+
+#[test]
+fn a_codedeploy_deployment_no_longer_known_fails() {
+    let (code, reason) = failed(codedeploy(&redeployed(), None));
+
+    assert_eq!(code, Code::CodedeployFailed);
+    assert!(
+        reason.contains("no longer knows deployment d-ABC123"),
+        "{reason}"
+    );
+}
+
+// task
+
+fn relaunched() -> Followed {
+    Followed {
+        target: Target::Task(TaskRef {
+            cluster: Some("prod".into()),
+            task_id: "0a1b2c".into(),
+            arn: "arn:aws:ecs:us-east-1:123456789012:task/prod/0a1b2c".into(),
+        }),
+        action: Some(Action::RelaunchTask),
+        code: Some(Code::Relaunched),
+        before: Some("0a1b2c".into()),
+        after: Some("9f8e7d".into()),
+        acted_at: acted_at(),
+    }
+}
+
+fn observed(id: &str, last_status: &str) -> TaskObservation<()> {
+    TaskObservation {
+        arn: format!("arn:aws:ecs:us-east-1:123456789012:task/prod/{id}"),
+        id: id.into(),
+        cluster: "prod".into(),
+        last_status: last_status.into(),
+        desired_status: if last_status == "STOPPED" {
+            "STOPPED".into()
+        } else {
+            "RUNNING".into()
+        },
+        group: Some("family:batch".into()),
+        started_by: None,
+        task_definition: "arn:aws:ecs:us-east-1:123456789012:task-definition/batch:7".into(),
+        tags: Vec::new(),
+        health_status: Some("UNKNOWN".into()),
+        has_health_checks: false,
+        stopped_reason: None,
+        launch: (),
+    }
+}
+
+#[test]
+fn a_running_replacement_without_health_checks_and_a_stopped_original_is_verified() {
+    let reason = verified(task(
+        &relaunched(),
+        Some(&observed("9f8e7d", "RUNNING")),
+        Some(&observed("0a1b2c", "STOPPED")),
+    ));
+
+    assert_eq!(
+        reason,
+        "replacement task 9f8e7d is RUNNING; the original is stopped"
+    );
+}
+
+#[test]
+fn a_running_replacement_whose_original_is_no_longer_found_is_verified() {
+    verified(task(
+        &relaunched(),
+        Some(&observed("9f8e7d", "RUNNING")),
+        None,
+    ));
+}
+
+#[test]
+fn a_replacement_with_health_checks_not_yet_healthy_is_pending() {
+    let replacement = TaskObservation {
+        has_health_checks: true,
+        ..observed("9f8e7d", "RUNNING")
+    };
+
+    let reason = pending(task(
+        &relaunched(),
+        Some(&replacement),
+        Some(&observed("0a1b2c", "STOPPED")),
+    ));
+
+    assert!(reason.contains("health UNKNOWN"), "{reason}");
+}
+
+#[test]
+fn a_healthy_replacement_with_health_checks_is_verified_as_healthy() {
+    let replacement = TaskObservation {
+        has_health_checks: true,
+        health_status: Some("HEALTHY".into()),
+        ..observed("9f8e7d", "RUNNING")
+    };
+
+    let reason = verified(task(
+        &relaunched(),
+        Some(&replacement),
+        Some(&observed("0a1b2c", "STOPPED")),
+    ));
+
+    assert!(reason.contains("RUNNING and HEALTHY"), "{reason}");
+}
+
+#[test]
+fn a_replacement_still_starting_is_pending() {
+    let reason = pending(task(
+        &relaunched(),
+        Some(&observed("9f8e7d", "PROVISIONING")),
+        Some(&observed("0a1b2c", "RUNNING")),
+    ));
+
+    assert!(reason.contains("is PROVISIONING"), "{reason}");
+}
+
+#[test]
+fn a_stopped_replacement_fails_with_its_stopped_reason() {
+    let replacement = TaskObservation {
+        stopped_reason: Some("Essential container in task exited".into()),
+        ..observed("9f8e7d", "STOPPED")
+    };
+
+    let (code, reason) = failed(task(
+        &relaunched(),
+        Some(&replacement),
+        Some(&observed("0a1b2c", "STOPPED")),
+    ));
+
+    assert_eq!(code, Code::ReplacementFailed);
+    assert!(
+        reason.contains("9f8e7d stopped (Essential container in task exited)"),
+        "{reason}"
+    );
+}
+
+#[test]
+fn a_running_replacement_already_told_to_stop_fails() {
+    let replacement = TaskObservation {
+        desired_status: "STOPPED".into(),
+        ..observed("9f8e7d", "RUNNING")
+    };
+
+    assert_eq!(
+        failed(task(&relaunched(), Some(&replacement), None)).0,
+        Code::ReplacementFailed
+    );
+}
+
+#[test]
+fn a_replacement_no_longer_found_fails() {
+    let (code, reason) = failed(task::<()>(
+        &relaunched(),
+        None,
+        Some(&observed("0a1b2c", "RUNNING")),
+    ));
+
+    assert_eq!(code, Code::ReplacementFailed);
+    assert!(reason.contains("9f8e7d is gone"), "{reason}");
+}
+
+#[test]
+fn a_running_replacement_while_the_original_still_runs_is_pending() {
+    let reason = pending(task(
+        &relaunched(),
+        Some(&observed("9f8e7d", "RUNNING")),
+        Some(&observed("0a1b2c", "RUNNING")),
+    ));
+
+    assert!(reason.contains("the original is still RUNNING"), "{reason}");
+}

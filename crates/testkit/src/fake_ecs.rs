@@ -1,0 +1,190 @@
+//! A loopback ECS that throttles like ECS: both token buckets of domain notes §4 ("service
+//! modify" for UpdateService, "describe" for DescribeServices), answering `ThrottlingException`
+//! as ECS does, over the real JSON protocol so the real SDK client (and its retry) talks to it.
+//!
+//! It remembers each service's deployments: an `UpdateService(forceNewDeployment)` starts a new
+//! PRIMARY deployment, and with `complete_rollouts` the rollout shows `COMPLETED` at once (the
+//! benchmarks measure the remediation, not ECS). It counts the UpdateService calls per service,
+//! so a run can show that none was forced twice.
+
+use std::collections::HashMap;
+use std::convert::Infallible;
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+use http_body_util::{BodyExt, Full};
+use hyper::body::{Bytes, Incoming};
+use hyper::{Request, Response};
+use hyper_util::rt::TokioIo;
+use serde_json::{json, Value};
+
+/// An ECS token bucket.
+#[derive(Debug)]
+pub struct Bucket {
+    tokens: f64,
+    burst: f64,
+    per_second: f64,
+    last: Instant,
+}
+
+impl Bucket {
+    pub fn new(burst: f64, per_second: f64) -> Self {
+        Bucket {
+            tokens: burst,
+            burst,
+            per_second,
+            last: Instant::now(),
+        }
+    }
+
+    fn take(&mut self) -> bool {
+        let now = Instant::now();
+        self.tokens = (self.tokens + now.duration_since(self.last).as_secs_f64() * self.per_second)
+            .min(self.burst);
+        self.last = now;
+        if self.tokens >= 1.0 {
+            self.tokens -= 1.0;
+            true
+        } else {
+            false
+        }
+    }
+}
+
+/// The fake's state: both buckets, each service's deployments, and what it answered.
+#[derive(Debug)]
+pub struct FakeEcs {
+    pub modify: Bucket,
+    pub read: Bucket,
+    pub updates_ok: usize,
+    pub updates_throttled: usize,
+    pub describes_ok: usize,
+    pub describes_throttled: usize,
+    pub max_services_per_describe: usize,
+    /// UpdateService calls that succeeded, per service.
+    pub updates: HashMap<String, usize>,
+}
+
+impl FakeEcs {
+    /// ECS's buckets with every rate multiplied by `scale` (bursts unchanged).
+    pub fn scaled(scale: f64) -> Self {
+        FakeEcs {
+            modify: Bucket::new(50.0, 5.0 * scale),
+            read: Bucket::new(100.0, 20.0 * scale),
+            updates_ok: 0,
+            updates_throttled: 0,
+            describes_ok: 0,
+            describes_throttled: 0,
+            max_services_per_describe: 0,
+            updates: HashMap::new(),
+        }
+    }
+
+    /// Services forced more than once.
+    pub fn forced_twice(&self) -> Vec<&str> {
+        self.updates
+            .iter()
+            .filter(|(_, n)| **n > 1)
+            .map(|(s, _)| s.as_str())
+            .collect()
+    }
+
+    fn service(&self, name: &str) -> Value {
+        let deployment = match self.updates.get(name) {
+            // Completed at once, no older deployment left (see the module notes).
+            Some(n) => json!({ "id": format!("ecs-svc/{name}-{n}"), "status": "PRIMARY",
+                               "rolloutState": "COMPLETED", "desiredCount": 2, "runningCount": 2,
+                               "createdAt": chrono::Utc::now().timestamp() as f64 }),
+            None => json!({ "id": "ecs-svc/old", "status": "PRIMARY", "rolloutState": "COMPLETED",
+                            "desiredCount": 2, "runningCount": 2, "createdAt": 1_600_000_000.0 }),
+        };
+        json!({ "serviceName": name, "status": "ACTIVE", "desiredCount": 2,
+                "deployments": [deployment] })
+    }
+
+    /// Answers the ECS JSON protocol (`X-Amz-Target: AmazonEC2ContainerServiceV20141113.*`).
+    fn answer(&mut self, target: &str, body: &[u8]) -> (u16, Value) {
+        let input: Value = serde_json::from_slice(body).unwrap_or(Value::Null);
+        let throttled = json!({ "__type": "ThrottlingException", "message": "Rate exceeded" });
+        match target.rsplit('.').next().unwrap_or_default() {
+            "DescribeServices" => {
+                if !self.read.take() {
+                    self.describes_throttled += 1;
+                    return (400, throttled);
+                }
+                self.describes_ok += 1;
+                let names: Vec<&str> = input["services"]
+                    .as_array()
+                    .map(|a| a.iter().filter_map(Value::as_str).collect())
+                    .unwrap_or_default();
+                self.max_services_per_describe = self.max_services_per_describe.max(names.len());
+                let services: Vec<Value> = names.iter().map(|n| self.service(n)).collect();
+                (200, json!({ "services": services, "failures": [] }))
+            }
+            "UpdateService" => {
+                if !self.modify.take() {
+                    self.updates_throttled += 1;
+                    return (400, throttled);
+                }
+                self.updates_ok += 1;
+                let name = input["service"].as_str().unwrap_or_default().to_owned();
+                *self.updates.entry(name.clone()).or_default() += 1;
+                (200, json!({ "service": self.service(&name) }))
+            }
+            // Opt-out tags: no cluster carries any.
+            "DescribeClusters" => (200, json!({ "clusters": [], "failures": [] })),
+            other => (
+                400,
+                json!({ "__type": "InvalidParameterException", "message": format!("not faked: {other}") }),
+            ),
+        }
+    }
+}
+
+/// Serves `fake` on a loopback port; returns its endpoint URL.
+pub async fn serve(fake: Arc<Mutex<FakeEcs>>) -> String {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .unwrap_or_else(|e| panic!("bind: {e}"));
+    let addr = listener
+        .local_addr()
+        .unwrap_or_else(|e| panic!("addr: {e}"));
+    tokio::spawn(async move {
+        while let Ok((stream, _)) = listener.accept().await {
+            let fake = fake.clone();
+            tokio::spawn(async move {
+                let svc = hyper::service::service_fn(move |req: Request<Incoming>| {
+                    let fake = fake.clone();
+                    async move {
+                        let target = req
+                            .headers()
+                            .get("x-amz-target")
+                            .and_then(|v| v.to_str().ok())
+                            .unwrap_or_default()
+                            .to_owned();
+                        let body = req
+                            .into_body()
+                            .collect()
+                            .await
+                            .map(|b| b.to_bytes())
+                            .unwrap_or_default();
+                        let (status, value) = fake
+                            .lock()
+                            .unwrap_or_else(|p| p.into_inner())
+                            .answer(&target, &body);
+                        let response = Response::builder()
+                            .status(status)
+                            .header("content-type", "application/x-amz-json-1.1")
+                            .body(Full::new(Bytes::from(value.to_string())))
+                            .unwrap_or_else(|_| Response::new(Full::new(Bytes::new())));
+                        Ok::<_, Infallible>(response)
+                    }
+                });
+                let _ = hyper::server::conn::http1::Builder::new()
+                    .serve_connection(TokioIo::new(stream), svc)
+                    .await;
+            });
+        }
+    });
+    format!("http://{addr}")
+}

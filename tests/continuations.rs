@@ -1,0 +1,129 @@
+//! A notice too large for one invocation: 5,000 services take ≈ 990 s at ECS's UpdateService
+//! floor (5/s after a burst of 50), past Lambda's 15 minutes. The real engine and the real SDK
+//! client run against the throttling ECS fake, time scaled ÷50 (every rate ×50, every wait ÷50,
+//! the invocation's 900 s budget included), with the ledger in the path. The first invocation
+//! runs out of time; its continuation (scheduled a minute later) picks up what was not reached;
+//! a check verifies. Nothing is forced twice and nothing is lost.
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use remediator_core::follow::CheckPolicy;
+use remediator_core::ledger::MemoryLedger;
+use remediator_core::{Code, Rate, Settings, Status};
+use remediator_lambda::load_sdk_config;
+use remediator_testkit::fake_ecs::{serve, FakeEcs};
+use remediator_testkit::invocations::until_final;
+use serde_json::json;
+
+const SERVICES: usize = 5000;
+const SCALE: f64 = 50.0;
+
+fn scaled(d: Duration) -> Duration {
+    Duration::from_secs_f64(d.as_secs_f64() / SCALE)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_notice_of_5000_services_finishes_through_continuations_with_none_forced_twice_and_none_lost(
+) {
+    let fake = Arc::new(Mutex::new(FakeEcs::scaled(SCALE)));
+    let endpoint = serve(fake.clone()).await;
+    // The production configuration path (standard chain, endpoint from AWS_ENDPOINT_URL); this
+    // test binary holds this one test, so the process environment is its own.
+    std::env::set_var("AWS_ENDPOINT_URL", &endpoint);
+    std::env::set_var("AWS_ACCESS_KEY_ID", "test");
+    std::env::set_var("AWS_SECRET_ACCESS_KEY", "test");
+    std::env::remove_var("AWS_PROFILE");
+    let sdk = load_sdk_config(Some("us-east-1".into()), 5).await;
+    let defaults = Settings::default();
+    let settings = Settings {
+        update_service_rate: defaults.update_service_rate.map(|r| Rate {
+            per_second: (f64::from(r.per_second) * SCALE) as u32,
+            burst: r.burst,
+        }),
+        backoff: remediator_core::Backoff {
+            initial: scaled(defaults.backoff.initial),
+            max: scaled(defaults.backoff.max),
+            ..defaults.backoff
+        },
+        deadline_margin: scaled(defaults.deadline_margin),
+        ..defaults
+    };
+    let remediator = remediator_aws::remediator(&sdk, settings);
+    let ledger = MemoryLedger::with_latency(scaled(Duration::from_millis(5)));
+    let entities: Vec<String> = (0..SERVICES)
+        .map(|i| format!("cluster-{}|svc-{i:05}", i % 7))
+        .collect();
+    let retires = chrono::Utc::now() + chrono::Duration::days(7);
+    let event = json!({
+        "version": "0", "id": "continuations", "detail-type": "AWS Health Event",
+        "source": "aws.health", "account": "123456789012", "time": "2026-11-20T09:00:00Z",
+        "region": "us-east-1", "resources": entities,
+        "detail": { "eventArn": "arn:aws:health:us-east-1::event/ECS/AWS_ECS_TASK_PATCHING_RETIREMENT/big",
+                    "service": "ECS", "eventTypeCode": "AWS_ECS_TASK_PATCHING_RETIREMENT",
+                    "startTime": retires.format("%a, %d %b %Y %H:%M:%S GMT").to_string() }
+    });
+
+    let runs = until_final(
+        &remediator,
+        &ledger,
+        event,
+        scaled(Duration::from_secs(900)),
+        &CheckPolicy::default(),
+        10,
+    )
+    .await;
+
+    let fake = fake.lock().unwrap_or_else(|p| p.into_inner());
+    let summary: Vec<String> = runs
+        .iter()
+        .map(|r| {
+            format!(
+                "check {:?} at {}: {} ({:?})",
+                r.check, r.at, r.report.message, r.took
+            )
+        })
+        .collect();
+    assert!(
+        runs.len() >= 3,
+        "delivery, continuation, check: {summary:#?}"
+    );
+    for run in &runs {
+        assert_eq!(
+            run.report.outcomes.len(),
+            SERVICES,
+            "nothing lost: {summary:#?}"
+        );
+    }
+    let first = &runs[0].report;
+    let unreached = first
+        .outcomes
+        .iter()
+        .filter(|o| o.code == Code::TimeBudgetExhausted)
+        .count();
+    assert!(
+        unreached > 0,
+        "one invocation cannot do it all: {summary:#?}"
+    );
+    assert_eq!(runs[1].check, Some(1));
+    let gap = runs[1].at - runs[0].at;
+    assert!(
+        gap >= chrono::Duration::minutes(1) && gap < chrono::Duration::minutes(2),
+        "the continuation comes a minute after the first invocation ends: {summary:#?}"
+    );
+    let acted: usize = runs.iter().map(|r| r.report.summary.acted).sum();
+    assert_eq!(
+        acted, SERVICES,
+        "each service acted on once in all: {summary:#?}"
+    );
+    assert!(fake.forced_twice().is_empty(), "{:?}", fake.forced_twice());
+    assert_eq!(fake.updates.len(), SERVICES);
+    let last = &runs[runs.len() - 1].report;
+    assert!(
+        last.outcomes
+            .iter()
+            .all(|o| o.status == Status::AlreadyDone && o.code == Code::Verified),
+        "{summary:#?}"
+    );
+    println!("{}", summary.join("\n"));
+}
