@@ -167,7 +167,7 @@ class Settings(unittest.TestCase):
             own = set(((t["Resources"][name]["Properties"].get("Environment") or {}).get("Variables") or {}))
             missing = read - {"SCHEDULE_TARGET_ARN", "EKS_ENDPOINT_URL"} - globals_env - own
             if name == "EksFargatePodFunction":
-                missing -= {"UPDATE_SERVICE_RATE"}  # ECS pacing only
+                missing -= {"UPDATE_SERVICE_RATE", "ROLLOUT_TIMEOUT"}  # ECS pacing and deployments only
             self.assertEqual(missing, set(), f"{name} does not set {sorted(missing)}")
 
     def test_each_function_runs_one_event_at_a_time_by_default(self):
@@ -313,6 +313,8 @@ ALARM_TOPIC = {"Fn::If": ["CreateAlarmTopic", {"Ref": "AlarmTopic"}, {"Ref": "Al
 # The fixed logical names the functions put in the `Function` dimension (not the Lambda names).
 FAILED_OUTCOME_ALARMS = {"EcsRetirementFailedOutcomesAlarm": "ecs-retirement",
                          "EksFargatePodFailedOutcomesAlarm": "eks-fargate-pod"}
+UNVERIFIED_ALARMS = {"EcsRetirementUnverifiedAlarm": "ecs-retirement",
+                     "EksFargatePodUnverifiedAlarm": "eks-fargate-pod"}
 
 
 class Alarms(unittest.TestCase):
@@ -324,7 +326,9 @@ class Alarms(unittest.TestCase):
         self.alarms = {n: r for n, r in self.t["Resources"].items() if r["Type"] == "AWS::CloudWatch::Alarm"}
 
     def test_every_alarm_notifies_the_alarm_topic(self):
-        self.assertGreaterEqual(len(self.alarms), 5)
+        # Dead letters, Errors x2, FailedOutcomes x2, Unverified x2.
+        self.assertGreaterEqual(len(self.alarms), 7)
+        self.assertLessEqual(set(FAILED_OUTCOME_ALARMS) | set(UNVERIFIED_ALARMS), set(self.alarms))
         for name, alarm in self.alarms.items():
             actions = alarm["Properties"].get("AlarmActions")
             self.assertTrue(actions, f"{name} has no AlarmActions: nobody hears of it")
@@ -384,6 +388,99 @@ class Alarms(unittest.TestCase):
                 self.assertIn(hint, p["AlarmDescription"], name)
         self.assertEqual(watched, FAILED_OUTCOME_ALARMS)
         self.assertEqual(self.t["Parameters"]["MetricsNamespace"]["Default"], "RetirementRemediator")
+
+    def test_each_function_has_an_unverified_alarm(self):
+        """A resource AWS will retire that the follow-up checks never saw replaced by the deadline
+        (EMF metric Unverified, dimension set [Function]) pages someone, with what to do."""
+        watched = {}
+        for name, alarm in self.alarms.items():
+            p = alarm["Properties"]
+            if p.get("MetricName") != "Unverified":
+                continue
+            dimensions = {d["Name"]: d["Value"] for d in p["Dimensions"]}
+            self.assertEqual(len(dimensions), len(p["Dimensions"]), name)
+            watched[name] = dimensions.get("Function")
+            self.assertEqual(dimensions, {"Function": UNVERIFIED_ALARMS.get(name)}, name)
+            self.assertEqual(p["Namespace"], {"Ref": "MetricsNamespace"}, name)
+            self.assertEqual((p["Statistic"], p["Period"], p["EvaluationPeriods"]), ("Sum", 300, 1), name)
+            self.assertEqual((p["ComparisonOperator"], p["Threshold"]), ("GreaterThanOrEqualToThreshold", 1), name)
+            self.assertEqual(p["TreatMissingData"], "notBreaching", name)
+            self.assertEqual(p.get("AlarmActions"), [ALARM_TOPIC], name)
+            self.assertEqual(p.get("OKActions"), [ALARM_TOPIC], name)
+            for hint in ("not seen replaced", "deadline", "Check the resource", "remediator status",
+                         "unverified_by_deadline", "AWS stops", "off"):
+                self.assertIn(hint, p["AlarmDescription"], name)
+        self.assertEqual(watched, UNVERIFIED_ALARMS)
+
+
+def environment(t, name):
+    """A function's environment as deployed: the Globals, then its own variables over them."""
+    env = dict(t["Globals"]["Function"]["Environment"]["Variables"])
+    env.update((t["Resources"][name]["Properties"].get("Environment") or {}).get("Variables") or {})
+    return env
+
+
+class Scheduling(unittest.TestCase):
+    """One-time EventBridge Scheduler schedules (follow-up checks after acting, deferrals to a
+    maintenance window) in the stack's group, run through the scheduler role."""
+
+    ROLE = {"Fn::GetAtt": ["SchedulerRole", "Arn"]}
+
+    def setUp(self):
+        self.t = template_with_intrinsics()
+
+    def test_both_functions_get_the_scheduler_role_group_and_follow_up_settings(self):
+        for name in FUNCTIONS:
+            env = environment(self.t, name)
+            self.assertEqual(env.get("SCHEDULE_ROLE_ARN"), self.ROLE, f"{name}: no follow-up checks without it")
+            self.assertEqual(env.get("SCHEDULE_GROUP"), {"Ref": "ScheduleGroup"}, name)
+            self.assertEqual(env.get("FOLLOW_UP_CHECKS"), {"Ref": "FollowUpChecks"}, name)
+            self.assertEqual(env.get("FOLLOW_UP_FIRST"), {"Ref": "FollowUpFirst"}, name)
+            self.assertEqual(env.get("FOLLOW_UP_MAX"), {"Ref": "FollowUpMax"}, name)
+            self.assertNotIn("SCHEDULE_TARGET_ARN", env, f"{name}: schedules target the invoked function")
+        parameters = self.t["Parameters"]
+        self.assertEqual(parameters["FollowUpChecks"]["Default"], "on")
+        self.assertEqual(sorted(parameters["FollowUpChecks"]["AllowedValues"]), ["off", "on"])
+        for parameter, default in (("FollowUpFirst", "5m"), ("FollowUpMax", "60m"), ("RolloutTimeout", "30m")):
+            self.assertEqual((parameters[parameter]["Type"], parameters[parameter]["Default"]), ("String", default))
+            self.assertRegex(default, parameters[parameter]["AllowedPattern"], parameter)
+
+    def test_only_the_ecs_function_gets_the_rollout_timeout(self):
+        self.assertEqual(environment(self.t, "EcsRetirementFunction").get("ROLLOUT_TIMEOUT"),
+                         {"Ref": "RolloutTimeout"})
+        self.assertNotIn("ROLLOUT_TIMEOUT", environment(self.t, "EksFargatePodFunction"))
+
+    def test_the_scheduler_role_may_invoke_each_function(self):
+        statements = []
+        role = self.t["Resources"]["SchedulerRole"]["Properties"]
+        for policy in role.get("Policies") or []:
+            statements += policy["PolicyDocument"]["Statement"]
+        for resource in self.t["Resources"].values():
+            if resource["Type"] == "AWS::IAM::Policy" and {"Ref": "SchedulerRole"} in resource["Properties"]["Roles"]:
+                statements += resource["Properties"]["PolicyDocument"]["Statement"]
+        invocable = []
+        for st in statements:
+            if st["Effect"] == "Allow" and "lambda:InvokeFunction" in Ledger.actions(st):
+                self.assertNotIn("Condition", st)
+                invocable += st["Resource"] if isinstance(st["Resource"], list) else [st["Resource"]]
+        for name in FUNCTIONS:
+            self.assertIn({"Fn::GetAtt": [name, "Arn"]}, invocable, f"the scheduler role cannot invoke {name}")
+            self.assertIn({"Fn::Sub": f"${{{name}.Arn}}:*"}, invocable, f"{name}, invoked by a qualified ARN")
+
+    def test_each_function_creates_check_and_window_schedules_in_the_group_passing_only_the_scheduler_role(self):
+        group = "arn:${AWS::Partition}:scheduler:${AWS::Region}:${AWS::AccountId}:schedule/${ScheduleGroup}/"
+        for name in FUNCTIONS:
+            statements = [st for policy in self.t["Resources"][name]["Properties"]["Policies"]
+                          for st in policy["Statement"]]
+            create = [st for st in statements if any(a.startswith("scheduler:") for a in Ledger.actions(st))]
+            self.assertEqual(len(create), 1, name)
+            self.assertEqual(Ledger.actions(create[0]), ["scheduler:CreateSchedule"], name)
+            self.assertEqual(sorted(r["Fn::Sub"] for r in create[0]["Resource"]),
+                             [group + "check-*", group + "retirement-*"], name)
+            passes = [st for st in statements if "iam:PassRole" in Ledger.actions(st)
+                      and st["Condition"]["StringEquals"]["iam:PassedToService"] == "scheduler.amazonaws.com"]
+            self.assertEqual(len(passes), 1, name)
+            self.assertEqual(passes[0]["Resource"], self.ROLE, f"{name}: the scheduler role exactly")
 
 
 if __name__ == "__main__":

@@ -29,6 +29,18 @@ export interface RemediatorProps extends StackProps {
   readonly maintenanceWindows?: string;
   /** Margin kept before AWS's retirement time when choosing a window (default 24h). */
   readonly deadlineMargin?: string;
+  /**
+   * After acting, check that each resource was replaced (one-time Scheduler schedules `check-*`
+   * through the scheduler role) until it is or AWS's deadline passes (default true). false: no
+   * checks; waiting resources then rely on Lambda's two retries.
+   */
+  readonly followUpChecks?: boolean;
+  /** The first follow-up check this long after acting, 1m to 24h (default 5m); each next one waits twice as long. */
+  readonly followUpFirst?: string;
+  /** The longest wait between two follow-up checks, 1m to 24h (default 60m). */
+  readonly followUpMax?: string;
+  /** ECS only: a deployment the remediator started that shows no progress this long fails rollout_stalled, 1m to 7d (default 30m). */
+  readonly rolloutTimeout?: string;
   /** SNS topic for one summary per handled event (Chatbot JSON, plain-text e-mail). */
   readonly notificationTopicArn?: string;
   /**
@@ -115,12 +127,13 @@ export class RemediatorStack extends Stack {
       { id: 'AwsSolutions-SQS3', reason: 'This queue is the dead-letter queue of both functions.' },
     ]);
 
-    // Maintenance windows: a deferred event is re-run by a one-time schedule in this group that
-    // invokes the function (the invoked ARN: SCHEDULE_TARGET_ARN stays unset) with the original event.
+    // One-time schedules in this group invoke a function (the invoked ARN: SCHEDULE_TARGET_ARN stays
+    // unset), then delete themselves: retirement-* re-runs a deferred event at the start of a
+    // maintenance window; check-<digest>-<n> runs follow-up check n of a notice after acting.
     // No explicit name: CloudFormation makes one that fits Scheduler's 64 characters.
     const scheduleGroup = new scheduler.CfnScheduleGroup(this, 'ScheduleGroup', {});
     const schedulerRole = new iam.Role(this, 'SchedulerRole', {
-      description: 'EventBridge Scheduler re-invokes the remediator at the start of a maintenance window.',
+      description: 'EventBridge Scheduler re-invokes the remediator for follow-up checks and at the start of a maintenance window.',
       assumedBy: new iam.ServicePrincipal('scheduler.amazonaws.com', {
         conditions: { StringEquals: { 'aws:SourceAccount': this.account } },
       }),
@@ -148,6 +161,9 @@ export class RemediatorStack extends Stack {
       SCHEDULE_ROLE_ARN: schedulerRole.roleArn,
       SCHEDULE_GROUP: scheduleGroup.ref,
       SCHEDULE_DLQ_ARN: deadLetters.queueArn,
+      FOLLOW_UP_CHECKS: props.followUpChecks === false ? 'off' : 'on',
+      FOLLOW_UP_FIRST: props.followUpFirst ?? '5m',
+      FOLLOW_UP_MAX: props.followUpMax ?? '60m',
       NOTIFICATION_TOPIC_ARN: props.notificationTopicArn ?? '',
       METRICS_NAMESPACE: namespace,
       LEDGER_TABLE: ledger.tableName,
@@ -171,13 +187,13 @@ export class RemediatorStack extends Stack {
         logGroup,
         environment: { DRY_RUN: dryRun, MAX_CONCURRENCY: '8', ...controlsEnvironment, ...environment },
       });
-      // Defer: create schedules in the group, handing them the scheduler role; notify.
+      // One-time schedules in the group only (retirement-*: defer to a window; check-*: a
+      // follow-up check), handing them the scheduler role and nothing else.
+      const schedules = `arn:${this.partition}:scheduler:${this.region}:${this.account}:schedule/${scheduleGroup.ref}`;
       f.addToRolePolicy(
         new iam.PolicyStatement({
           actions: ['scheduler:CreateSchedule'],
-          resources: [
-            `arn:${this.partition}:scheduler:${this.region}:${this.account}:schedule/${scheduleGroup.ref}/retirement-*`,
-          ],
+          resources: [`${schedules}/retirement-*`, `${schedules}/check-*`],
         }),
       );
       f.addToRolePolicy(
@@ -235,13 +251,39 @@ export class RemediatorStack extends Stack {
           treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
         }),
       );
+      // Follow-up checks end a resource AWS will retire that was never seen replaced as
+      // unverified_by_deadline: its own EMF metric, for this alarm.
+      notify(
+        new cloudwatch.Alarm(this, `${name}Unverified`, {
+          alarmDescription:
+            `A resource handled by ${binary} that AWS will retire was not seen replaced by AWS's deadline ` +
+            '(EMF metric Unverified). The remediator acted, but its follow-up checks never saw the ' +
+            "replacement finish. Check the resource now (`remediator status`, the function's log lines with " +
+            'code unverified_by_deadline): AWS stops whatever still runs on the retiring host. Never fires ' +
+            'when the metrics namespace is off (no metrics are emitted).',
+          metric: new cloudwatch.Metric({
+            namespace,
+            metricName: 'Unverified',
+            dimensionsMap: { Function: binary },
+            statistic: 'Sum',
+            period: Duration.minutes(5),
+          }),
+          threshold: 1,
+          evaluationPeriods: 1,
+          comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+          treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
+        }),
+      );
       return f;
     };
 
     const arn = (service: string, resource: string) =>
       `arn:${this.partition}:${service}:${this.region}:${this.account}:${resource}`;
 
-    const ecs = fn('EcsRetirementFunction', 'ecs-retirement', { UPDATE_SERVICE_RATE: '5/50' });
+    const ecs = fn('EcsRetirementFunction', 'ecs-retirement', {
+      UPDATE_SERVICE_RATE: '5/50',
+      ROLLOUT_TIMEOUT: props.rolloutTimeout ?? '30m',
+    });
     const allow = (actions: string[], resources: string[], conditions?: Record<string, unknown>) =>
       ecs.addToRolePolicy(new iam.PolicyStatement({ actions, resources, conditions }));
     allow(['ecs:DescribeServices', 'ecs:UpdateService'], [arn('ecs', 'service/*/*')]);

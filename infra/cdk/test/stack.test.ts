@@ -84,6 +84,9 @@ test('both functions get the operator controls and may defer through the schedul
         DEADLINE_MARGIN: '24h',
         SCHEDULE_ROLE_ARN: Match.anyValue(),
         SCHEDULE_GROUP: Match.anyValue(),
+        FOLLOW_UP_CHECKS: 'on',
+        FOLLOW_UP_FIRST: '5m',
+        FOLLOW_UP_MAX: '60m',
         NOTIFICATION_TOPIC_ARN: 'arn:aws:sns:us-east-1:123456789012:retirements',
         METRICS_NAMESPACE: 'RetirementRemediator',
       }),
@@ -113,8 +116,8 @@ test('eks:DescribeCluster is allowed on the configured clusters only', () => {
   });
 });
 
-test('alarms watch the dead-letter queue, both functions\' errors and both functions\' failed outcomes', () => {
-  template.resourceCountIs('AWS::CloudWatch::Alarm', 5);
+test('alarms watch the dead-letter queue, both functions\' errors, failed outcomes and unverified resources', () => {
+  template.resourceCountIs('AWS::CloudWatch::Alarm', 7);
 });
 
 test('every alarm notifies the created alarm topic, which is KMS-encrypted with a key CloudWatch may use', () => {
@@ -122,8 +125,9 @@ test('every alarm notifies the created alarm topic, which is KMS-encrypted with 
   assert.equal(topics.length, 1, 'one topic, the alarm topic');
   const [topic] = topics;
   const alarms = Object.entries(template.findResources('AWS::CloudWatch::Alarm')) as [string, any][];
-  assert.equal(alarms.length, 5);
+  assert.equal(alarms.length, 7);
   for (const [name, alarm] of alarms) {
+    assert.ok(alarm.Properties.AlarmActions?.length, `${name} has no AlarmActions: nobody hears of it`);
     assert.deepEqual(alarm.Properties.AlarmActions, [{ Ref: topic }], `${name}: nobody hears of it`);
     assert.deepEqual(alarm.Properties.OKActions, [{ Ref: topic }], name);
   }
@@ -184,7 +188,7 @@ test('with alarmTopicArn given, no topic or key is created and every alarm notif
   t.resourceCountIs('AWS::SNS::TopicPolicy', 0);
   t.resourceCountIs('AWS::KMS::Key', 0);
   const alarms = Object.entries(t.findResources('AWS::CloudWatch::Alarm')) as [string, any][];
-  assert.equal(alarms.length, 5);
+  assert.equal(alarms.length, 7);
   for (const [name, alarm] of alarms) {
     assert.deepEqual(alarm.Properties.AlarmActions, [given], name);
     assert.deepEqual(alarm.Properties.OKActions, [given], name);
@@ -270,5 +274,127 @@ test('each function may only BatchGetItem, GetItem, UpdateItem and PutItem, on t
     for (const st of p.Properties.PolicyDocument.Statement) {
       assert.ok(![st.Action].flat().some((a: string) => a.startsWith('dynamodb:')), JSON.stringify(st));
     }
+  }
+});
+
+test('each function has an Unverified alarm (EMF Unverified, Function=<logical name>, Sum >= 1) telling what to do', () => {
+  const unverified = Object.entries(template.findResources('AWS::CloudWatch::Alarm')).filter(
+    ([, a]: [string, any]) => a.Properties.MetricName === 'Unverified',
+  ) as [string, any][];
+  const topic = Object.keys(template.findResources('AWS::SNS::Topic'))[0];
+  assert.deepEqual(
+    unverified.map(([, a]) => a.Properties.Dimensions).sort((a, b) => a[0].Value.localeCompare(b[0].Value)),
+    [[{ Name: 'Function', Value: 'ecs-retirement' }], [{ Name: 'Function', Value: 'eks-fargate-pod' }]],
+  );
+  for (const [name, alarm] of unverified) {
+    const p = alarm.Properties;
+    assert.equal(p.Namespace, 'RetirementRemediator', name);
+    assert.deepEqual([p.Statistic, p.Period, p.EvaluationPeriods], ['Sum', 300, 1], name);
+    assert.deepEqual([p.ComparisonOperator, p.Threshold], ['GreaterThanOrEqualToThreshold', 1], name);
+    assert.equal(p.TreatMissingData, 'notBreaching', name);
+    assert.deepEqual(p.AlarmActions, [{ Ref: topic }], name);
+    assert.deepEqual(p.OKActions, [{ Ref: topic }], name);
+    for (const hint of ['not seen replaced', 'deadline', 'Check the resource', 'remediator status', 'unverified_by_deadline', 'AWS stops', 'off']) {
+      assert.ok(p.AlarmDescription.includes(hint), `${name}: description lacks "${hint}"`);
+    }
+  }
+  Template.fromStack(stack({ metricsNamespace: 'Ops/Remediator' })).resourcePropertiesCountIs(
+    'AWS::CloudWatch::Alarm',
+    { Namespace: 'Ops/Remediator', MetricName: 'Unverified' },
+    2,
+  );
+});
+
+// Scheduling: one-time schedules (follow-up checks after acting, deferrals to a window) in the
+// stack's group, run through the scheduler role.
+function functionsByBinary(t: Template): Record<'ecs-retirement' | 'eks-fargate-pod', [string, any]> {
+  const fns = Object.entries(t.findResources('AWS::Lambda::Function')) as [string, any][];
+  assert.equal(fns.length, 2);
+  const ecs = fns.find(([id]) => id.startsWith('EcsRetirementFunction'));
+  const eks = fns.find(([id]) => id.startsWith('EksFargatePodFunction'));
+  assert.ok(ecs && eks, 'the ECS and EKS functions');
+  return { 'ecs-retirement': ecs, 'eks-fargate-pod': eks };
+}
+
+function schedulerRoleId(t: Template): string {
+  const roles = Object.entries(t.findResources('AWS::IAM::Role')).filter(([, r]: [string, any]) =>
+    r.Properties.AssumeRolePolicyDocument.Statement.some((st: any) => st.Principal?.Service === 'scheduler.amazonaws.com'),
+  );
+  assert.equal(roles.length, 1, 'one scheduler role');
+  return roles[0][0];
+}
+
+function statementsOf(t: Template, roleId: string): any[] {
+  return (Object.values(t.findResources('AWS::IAM::Policy')) as any[])
+    .filter((p) => p.Properties.Roles.some((r: any) => r.Ref === roleId))
+    .flatMap((p) => p.Properties.PolicyDocument.Statement);
+}
+
+/** An ARN built with Fn::Join as one string, each Ref written ${Id}. */
+function render(value: any): string {
+  if (typeof value === 'string') return value;
+  if (value?.Ref) return `\${${value.Ref}}`;
+  if (value?.['Fn::Join']) return value['Fn::Join'][1].map(render).join(value['Fn::Join'][0]);
+  return JSON.stringify(value);
+}
+
+test('both functions always get SCHEDULE_ROLE_ARN (the scheduler role), SCHEDULE_GROUP and the follow-up settings', () => {
+  for (const t of [template, Template.fromStack(stack({ maintenanceWindows: undefined }))]) {
+    const role = schedulerRoleId(t);
+    const group = Object.keys(t.findResources('AWS::Scheduler::ScheduleGroup'))[0];
+    for (const [id, f] of Object.values(functionsByBinary(t))) {
+      const env = f.Properties.Environment.Variables;
+      assert.deepEqual(env.SCHEDULE_ROLE_ARN, { 'Fn::GetAtt': [role, 'Arn'] }, `${id}: no follow-up checks without it`);
+      assert.deepEqual(env.SCHEDULE_GROUP, { Ref: group }, id);
+      assert.equal(env.FOLLOW_UP_CHECKS, 'on', id);
+      assert.equal(env.FOLLOW_UP_FIRST, '5m', id);
+      assert.equal(env.FOLLOW_UP_MAX, '60m', id);
+      assert.equal(env.SCHEDULE_TARGET_ARN, undefined, `${id}: schedules target the invoked function`);
+    }
+  }
+  const set = Template.fromStack(stack({ followUpChecks: false, followUpFirst: '10m', followUpMax: '2h' }));
+  set.allResourcesProperties('AWS::Lambda::Function', {
+    Environment: { Variables: Match.objectLike({ FOLLOW_UP_CHECKS: 'off', FOLLOW_UP_FIRST: '10m', FOLLOW_UP_MAX: '2h' }) },
+  });
+});
+
+test('only the ECS function gets ROLLOUT_TIMEOUT (30m unless set)', () => {
+  const fns = functionsByBinary(template);
+  assert.equal(fns['ecs-retirement'][1].Properties.Environment.Variables.ROLLOUT_TIMEOUT, '30m');
+  assert.equal(fns['eks-fargate-pod'][1].Properties.Environment.Variables.ROLLOUT_TIMEOUT, undefined);
+  const set = functionsByBinary(Template.fromStack(stack({ rolloutTimeout: '45m' })));
+  assert.equal(set['ecs-retirement'][1].Properties.Environment.Variables.ROLLOUT_TIMEOUT, '45m');
+});
+
+test('the scheduler role may invoke each function (and its qualified ARNs)', () => {
+  const invocable = statementsOf(template, schedulerRoleId(template))
+    .filter((st) => st.Effect === 'Allow' && [st.Action].flat().includes('lambda:InvokeFunction'))
+    .flatMap((st) => [st.Resource].flat())
+    .map(render);
+  for (const [id] of Object.values(functionsByBinary(template))) {
+    const arn = render({ 'Fn::GetAtt': [id, 'Arn'] });
+    assert.ok(
+      invocable.some((r) => r === arn),
+      `the scheduler role cannot invoke ${id}: ${JSON.stringify(invocable)}`,
+    );
+    assert.ok(invocable.some((r) => r === `${arn}:*`), `${id}, invoked by a qualified ARN`);
+  }
+});
+
+test('each function creates check-* and retirement-* schedules in the group only, passing the scheduler role only', () => {
+  const role = schedulerRoleId(template);
+  const group = Object.keys(template.findResources('AWS::Scheduler::ScheduleGroup'))[0];
+  const prefix = `arn:\${AWS::Partition}:scheduler:us-east-1:123456789012:schedule/\${${group}}/`;
+  for (const [id, f] of Object.values(functionsByBinary(template))) {
+    const statements = statementsOf(template, f.Properties.Role['Fn::GetAtt'][0]);
+    const create = statements.filter((st) => [st.Action].flat().some((a: string) => a.startsWith('scheduler:')));
+    assert.equal(create.length, 1, id);
+    assert.equal(create[0].Action, 'scheduler:CreateSchedule', id);
+    assert.deepEqual([create[0].Resource].flat().map(render).sort(), [`${prefix}check-*`, `${prefix}retirement-*`], id);
+    const passes = statements.filter(
+      (st) => [st.Action].flat().includes('iam:PassRole') && st.Condition?.StringEquals?.['iam:PassedToService'] === 'scheduler.amazonaws.com',
+    );
+    assert.equal(passes.length, 1, id);
+    assert.deepEqual(passes[0].Resource, { 'Fn::GetAtt': [role, 'Arn'] }, `${id}: the scheduler role exactly`);
   }
 });
