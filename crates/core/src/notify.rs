@@ -25,10 +25,13 @@ const MAX_TEXT_LINES_BYTES: usize = 160 * 1024;
 pub fn title(report: &Report) -> String {
     let s = &report.summary;
     let mut parts = Vec::new();
+    let verified_done = s.already_done.saturating_sub(s.verified);
     for (n, label) in [
         (s.acted, "remediated"),
+        (s.verified, "verified replaced"),
+        (s.pending, "being replaced"),
         (s.deferred, "deferred"),
-        (s.already_done, "already done"),
+        (verified_done, "already done"),
         (s.planned, "planned (dry run)"),
         (s.skipped, "skipped"),
         (s.failed, "failed"),
@@ -43,7 +46,12 @@ pub fn title(report: &Report) -> String {
         parts.join(", ")
     };
     let icon = if s.failed > 0 { "⚠️" } else { "✅" };
-    format!("{icon} Fargate retirement: {what}")
+    let which = if report.is_final_check() {
+        " (final)"
+    } else {
+        ""
+    };
+    format!("{icon} Fargate retirement{which}: {what}")
 }
 
 /// SNS e-mail subject: ASCII, at most 100 characters.
@@ -64,10 +72,14 @@ pub fn next_steps(report: &Report) -> Vec<String> {
         .map(|d| format!(" before {}", d.to_rfc3339()))
         .unwrap_or_default();
     if any(&|o| o.status == Status::Failed && o.retryable) {
-        steps.push(
-            "Retryable failures: Lambda runs the event again; if it keeps failing it lands in the dead-letter queue (alarmed)."
-                .into(),
-        );
+        steps.push(match &report.follow_up {
+            Some(f) => format!(
+                "Retryable failures: follow-up check {} at {} tries again.",
+                f.check,
+                f.at.to_rfc3339()
+            ),
+            None => "Retryable failures: Lambda runs the event again; if it keeps failing it lands in the dead-letter queue (alarmed).".into(),
+        });
     }
     if any(&|o| o.status == Status::Failed && !o.retryable) {
         steps.push(format!(
@@ -85,7 +97,15 @@ pub fn next_steps(report: &Report) -> Vec<String> {
     if report.summary.deferred > 0 {
         steps.push("Deferred resources are handled automatically at the start of the next maintenance window.".into());
     }
-    if any(&|o| o.status == Status::Acted) {
+    if let Some(f) = &report.follow_up {
+        if any(&|o| matches!(o.status, Status::Acted | Status::Pending)) {
+            steps.push(format!(
+                "Follow-up check {} at {} looks whether the platform finished replacing them; the last check sends the final summary.",
+                f.check,
+                f.at.to_rfc3339()
+            ));
+        }
+    } else if any(&|o| o.status == Status::Acted) {
         steps.push("Watch the new deployments/tasks reach steady state.".into());
     }
     steps
@@ -224,8 +244,13 @@ pub fn plain_text(report: &Report) -> String {
 
 /// Whether a report deserves a message: handled events only (ignored ones need nothing; rejected
 /// ones reach the dead-letter queue and its alarm).
+///
+/// Follow-up checks speak only when they have news: a check that acted (a continuation, a
+/// retried redeploy) or the last one, which sends the notice's final summary (verified / failed
+/// per resource). Checks that only see the replacement still under way stay quiet.
 pub fn worth_sending(report: &Report) -> bool {
     report.disposition == Disposition::Handled
+        && (report.check.is_none() || report.is_final_check() || report.summary.acted > 0)
 }
 
 #[cfg(test)]
@@ -247,6 +272,45 @@ mod tests {
             cluster: "prod".into(),
             service: name.into(),
         })
+    }
+
+    #[test]
+    fn a_check_that_only_sees_the_replacement_under_way_sends_nothing_and_the_last_check_sends_the_final_summary(
+    ) {
+        let pending = Outcome::new(service("web"), Status::Pending, Code::Verifying, "rolling");
+        let follow_up = crate::follow::FollowUp {
+            check: 2,
+            at: chrono::Utc::now(),
+            schedule: "check-x-2".into(),
+            why: "1 being replaced".into(),
+        };
+        let mut quiet = report(vec![pending]).with_check(Some(1));
+        quiet.follow_up = Some(follow_up.clone());
+        let verified = Outcome::new(service("web"), Status::AlreadyDone, Code::Verified, "done");
+        let last = report(vec![verified]).with_check(Some(2));
+        let delivery = report(vec![Outcome::new(
+            service("web"),
+            Status::Acted,
+            Code::ForcedNewDeployment,
+            "forced",
+        )]);
+
+        assert!(!worth_sending(&quiet));
+        assert!(worth_sending(&last));
+        assert!(worth_sending(&delivery));
+        assert_eq!(
+            title(&last),
+            "✅ Fargate retirement (final): 1 verified replaced"
+        );
+        let mut followed = delivery.clone();
+        followed.follow_up = Some(follow_up);
+        assert!(
+            next_steps(&followed)
+                .iter()
+                .any(|s| s.starts_with("Follow-up check 2 at")),
+            "{:?}",
+            next_steps(&followed)
+        );
     }
 
     #[test]
