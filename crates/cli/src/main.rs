@@ -32,6 +32,7 @@ use remediator_core::pipeline::{
 use remediator_core::{parse_slice, ParseError, Parsed, Report};
 use remediator_kube::{EksConnector, PodRemediator};
 use remediator_lambda::ledger::DynamoLedger;
+use remediator_lambda::scheduler::next_check;
 use remediator_lambda::{load_sdk_config, Config};
 
 #[derive(Parser)]
@@ -236,13 +237,28 @@ async fn status(event: Option<&str>, json: bool) -> u8 {
         },
         None => ledger.all().await,
     };
-    let notices = match entries {
+    let mut notices = match entries {
         Ok(entries) => summarize(entries, event.is_some()),
         Err(e) => {
             eprintln!("remediator: {e}; {}", e.fix);
             return 1;
         }
     };
+    // The next follow-up check of each notice lives in its schedule.
+    let group = std::env::var("SCHEDULE_GROUP")
+        .ok()
+        .filter(|g| !g.trim().is_empty())
+        .unwrap_or_else(|| "default".to_owned());
+    let scheduler = aws_sdk_scheduler::Client::new(&load_sdk_config(None, 3).await);
+    for n in &mut notices {
+        match next_check(&scheduler, group.trim(), &n.notice).await {
+            Ok(at) => n.next_check = at,
+            Err(e) => {
+                eprintln!("remediator: next check of {} not known: {e}", n.notice);
+                break;
+            }
+        }
+    }
     if json {
         match serde_json::to_string_pretty(&notices) {
             Ok(s) => println!("{s}"),

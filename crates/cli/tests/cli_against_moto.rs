@@ -269,8 +269,31 @@ async fn ledger_init_is_idempotent_and_status_shows_where_each_resource_of_a_not
     let created = remediator_with(&moto, &["ledger", "init"], &ledger);
     let again = remediator_with(&moto, &["ledger", "init"], &ledger);
     let applied = remediator_with(&moto, &["apply", "--event", file, "--json"], &ledger);
-    let status = remediator_with(&moto, &["status", "--json"], &ledger);
     let arn = event["detail"]["eventArn"].as_str().expect("eventArn");
+    // The function's second follow-up check of this notice, as it schedules it.
+    let next = Utc::now() + chrono::Duration::minutes(10);
+    let at = next.format("%Y-%m-%dT%H:%M:%S").to_string();
+    aws_sdk_scheduler::Client::new(&moto.sdk_config().await)
+        .create_schedule()
+        .name(remediator_core::follow::schedule_name(arn, 2))
+        .schedule_expression(format!("at({at})"))
+        .flexible_time_window(
+            aws_sdk_scheduler::types::FlexibleTimeWindow::builder()
+                .mode(aws_sdk_scheduler::types::FlexibleTimeWindowMode::Off)
+                .build()
+                .expect("window"),
+        )
+        .target(
+            aws_sdk_scheduler::types::Target::builder()
+                .arn("arn:aws:lambda:us-east-1:123456789012:function:ecs-retirement")
+                .role_arn("arn:aws:iam::123456789012:role/scheduler")
+                .build()
+                .expect("target"),
+        )
+        .send()
+        .await
+        .expect("CreateSchedule");
+    let status = remediator_with(&moto, &["status", "--json"], &ledger);
     let detail = remediator_with(&moto, &["status", "--event", arn, "--json"], &ledger);
     let reapplied = remediator_with(&moto, &["apply", "--event", file, "--json"], &ledger);
 
@@ -293,6 +316,11 @@ async fn ledger_init_is_idempotent_and_status_shows_where_each_resource_of_a_not
     assert_eq!(notices.as_array().map(Vec::len), Some(1), "{notices}");
     assert_eq!(notices[0]["notice"], json!(arn));
     assert_eq!(notices[0]["kind"], json!("ecs_retirement"));
+    assert_eq!(
+        notices[0]["next_check"],
+        json!(format!("{at}Z")),
+        "{notices}"
+    );
     assert_eq!(notices[0]["counts"], json!({"acted": 2, "skipped": 1}));
     let one: serde_json::Value = serde_json::from_slice(&detail.stdout).expect("status JSON");
     let states: Vec<(String, String)> = one[0]["resources"]

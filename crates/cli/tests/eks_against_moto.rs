@@ -130,7 +130,7 @@ async fn apply_on_the_eks_sample_restarts_the_deployment_once() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn with_the_ledger_a_second_delivery_of_a_pod_notice_is_answered_without_a_kubernetes_call() {
+async fn with_the_ledger_a_second_delivery_of_a_pod_notice_only_reads_the_restarted_workload() {
     let moto = MotoServer::start();
     moto.eks_cluster("my-cluster");
     let kube = fake_cluster().await;
@@ -152,10 +152,19 @@ async fn with_the_ledger_a_second_delivery_of_a_pod_notice_is_answered_without_a
     let first: Report = serde_json::from_slice(&first.stdout).expect("report");
     assert_eq!(first.outcomes[0].code, "restarted", "{first:?}");
     let second: Report = serde_json::from_slice(&second.stdout).expect("report");
-    assert_eq!(second.outcomes[0].code, "already_handled", "{second:?}");
+    // The fake's Deployment shows no finished rollout: still being replaced.
     assert_eq!(
-        kube.seen().len(),
-        calls_after_first,
-        "the ledger answers before the cluster is asked"
+        (second.outcomes[0].status, second.outcomes[0].code.as_str()),
+        (Status::Pending, "verifying"),
+        "{second:?}"
+    );
+    let after: Vec<(String, String)> = kube.seen()[calls_after_first..]
+        .iter()
+        .map(|s| (s.method.clone(), s.path.clone()))
+        .collect();
+    assert_eq!(
+        after,
+        vec![("GET".to_owned(), DEPLOYMENT.to_owned())],
+        "the ledger names the restarted workload: one read, no owner chain, no second PATCH"
     );
 }

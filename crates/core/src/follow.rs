@@ -205,8 +205,9 @@ pub fn next(
     let count = |f: &dyn Fn(&Outcome) -> bool| outcomes.iter().filter(|o| f(o)).count();
     let unreached = count(&|o| o.code == Code::TimeBudgetExhausted);
     let pending = count(&|o| o.status == Status::Pending || (remembers && to_verify(o)));
-    let retryable =
-        count(&|o| o.status == Status::Failed && o.retryable && o.code != Code::TimeBudgetExhausted);
+    let retryable = count(&|o| {
+        o.status == Status::Failed && o.retryable && o.code != Code::TimeBudgetExhausted
+    });
     let (wait, why) = if unreached > 0 {
         (
             policy.continuation,
@@ -271,9 +272,14 @@ pub fn close_past_deadline(
 /// (Scheduler refuses a second schedule of that name), at most 64 characters of
 /// `[0-9a-zA-Z-_.]`.
 pub fn schedule_name(notice_key: &str, check: u32) -> String {
+    format!("{}{check}", schedule_prefix(notice_key))
+}
+
+/// What every check schedule of a notice starts with (`remediator status` lists them by it).
+pub fn schedule_prefix(notice_key: &str) -> String {
     let digest = Sha256::digest(notice_key.as_bytes());
     let short: String = digest.iter().take(10).map(|b| format!("{b:02x}")).collect();
-    format!("check-{short}-{check}")
+    format!("check-{short}-")
 }
 
 /// The envelope a check delivers: the original event, and which check this is.

@@ -538,6 +538,9 @@ pub struct NoticeSummary {
     /// Every resource (for one notice), else empty.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub resources: Vec<Entry>,
+    /// When the next follow-up check of the notice is scheduled (read from its schedule).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub next_check: Option<DateTime<Utc>>,
 }
 
 /// The notices in `entries`, newest first; with `detail`, each carries its resources.
@@ -570,6 +573,7 @@ pub fn summarize(entries: Vec<Entry>, detail: bool) -> Vec<NoticeSummary> {
                 counts,
                 resources: if detail { resources } else { Vec::new() },
                 notice,
+                next_check: None,
             })
         })
         .collect();
@@ -589,7 +593,7 @@ pub fn render(notices: &[NoticeSummary]) -> String {
         let counts: Vec<String> = n.counts.iter().map(|(s, c)| format!("{c} {s}")).collect();
         let _ = writeln!(
             out,
-            "{} ({}{}): first seen {}, deadline {}: {}",
+            "{} ({}{}): first seen {}, deadline {}{}: {}",
             n.notice,
             n.kind,
             n.notice_status
@@ -599,6 +603,9 @@ pub fn render(notices: &[NoticeSummary]) -> String {
             n.first_seen.to_rfc3339(),
             n.deadline
                 .map_or_else(|| "-".to_owned(), |d| d.to_rfc3339()),
+            n.next_check
+                .map(|t| format!(", next check {}", t.to_rfc3339()))
+                .unwrap_or_default(),
             counts.join(", ")
         );
         for e in &n.resources {
@@ -612,13 +619,17 @@ pub fn render(notices: &[NoticeSummary]) -> String {
             };
             let _ = writeln!(
                 out,
-                "  {:<44} {:<8} {:<22} {:<30} {} (attempt {}, updated {}) {}",
+                "  {:<44} {:<10} {:<22} {:<30} {} (attempt {}, {} check(s){}, updated {}) {}",
                 e.target,
                 e.state.as_str(),
                 e.action.map_or("-", Action::as_str),
                 e.code.map_or("-", Code::as_str),
                 ids,
                 e.attempts,
+                e.checks,
+                e.verified_at
+                    .map(|t| format!(", verified {}", t.to_rfc3339()))
+                    .unwrap_or_default(),
                 e.updated_at.to_rfc3339(),
                 e.reason
             );

@@ -271,3 +271,18 @@ fn every_fixture_parses_or_is_rejected_without_panicking() {
     }
     assert!(seen >= 15, "expected the full fixture set, saw {seen}");
 }
+
+#[test]
+fn a_follow_up_check_unwraps_to_its_number_and_the_original_notice() {
+    let raw: serde_json::Value =
+        serde_json::from_slice(&fixture("follow-up-check.json")).expect("JSON");
+    let (event, check) = remediator_core::follow::unwrap_check(raw);
+
+    assert_eq!(check, Some(1));
+    match remediator_core::parse_value(event) {
+        Ok(Parsed::Retirement(n)) => {
+            assert_eq!(n, retirement("health-ecs-services-pipe.json"));
+        }
+        other => panic!("expected the original retirement notice, got {other:?}"),
+    }
+}

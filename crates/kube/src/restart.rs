@@ -316,7 +316,7 @@ impl PodRestarter {
                         annotations: pairs(Some(&s.metadata)),
                         // A pod below the partition is never updated, however done the rest is.
                         rollout_done: updated_all
-                            && !ordinal.is_some_and(|o| o < partition)
+                            && ordinal.is_none_or(|o| o >= partition)
                             && status.is_some_and(|st| {
                                 st.observed_generation.unwrap_or(0) >= generation
                                     && st.ready_replicas.unwrap_or(0) == replicas

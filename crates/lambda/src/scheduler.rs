@@ -85,3 +85,39 @@ impl Scheduler for SdkScheduler {
         }
     }
 }
+
+/// When the latest follow-up check scheduled for the notice `notice_key` runs, if one is: the
+/// schedules named `check-<digest>-<n>` in `group` (see `remediator_core::follow`), read back
+/// from their `at(...)` expressions.
+pub async fn next_check(
+    client: &aws_sdk_scheduler::Client,
+    group: &str,
+    notice_key: &str,
+) -> Result<Option<chrono::DateTime<chrono::Utc>>, ApiError> {
+    let prefix = remediator_core::follow::schedule_prefix(notice_key);
+    let listed = client
+        .list_schedules()
+        .group_name(group)
+        .name_prefix(&prefix)
+        .send()
+        .await
+        .map_err(|e| classify("ListSchedules", e))?;
+    let mut latest = None;
+    for summary in listed.schedules() {
+        let Some(name) = summary.name() else { continue };
+        let schedule = client
+            .get_schedule()
+            .group_name(group)
+            .name(name)
+            .send()
+            .await
+            .map_err(|e| classify("GetSchedule", e))?;
+        let at = schedule
+            .schedule_expression()
+            .and_then(|x| x.strip_prefix("at(")?.strip_suffix(')').map(str::to_owned))
+            .and_then(|t| chrono::NaiveDateTime::parse_from_str(&t, "%Y-%m-%dT%H:%M:%S").ok())
+            .map(|t| t.and_utc());
+        latest = latest.max(at);
+    }
+    Ok(latest)
+}
