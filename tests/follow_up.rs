@@ -5,10 +5,12 @@
 
 use chrono::{DateTime, Duration, Utc};
 use remediator_core::ledger::{Ledger, State};
-use remediator_core::{Code, Report, Status};
+use remediator_core::{Code, Report, Settings, Status};
 use remediator_lambda::ledger::DynamoLedger;
 use remediator_lambda::{handle_with, Controls};
-use remediator_testkit::events::{controls, event_naming, invocation, remediator, settings};
+use remediator_testkit::events::{
+    controls, event_naming, invocation, remediator, settings, task_settings,
+};
 use remediator_testkit::{MotoServer, Seed};
 use serde_json::{json, Value};
 
@@ -359,4 +361,141 @@ async fn a_min_100_max_100_service_is_not_forced_and_its_outcome_says_why() {
     );
     assert!(o.reason.contains("100"), "{}", o.reason);
     assert_eq!(seed.primary_deployment("prod", "web").await, before);
+}
+
+/// A standalone task in cluster `jobs`, with tasks pinned in their status.
+async fn standalone(moto: &MotoServer) -> (Seed, remediator_testkit::StandaloneTask) {
+    moto.pin_task_status();
+    let seed = Seed::new(moto).await;
+    seed.cluster("jobs").await;
+    let task = seed
+        .standalone_task("jobs", "payments-worker", "ops-runbook")
+        .await;
+    (seed, task)
+}
+
+#[tokio::test]
+async fn a_relaunched_task_is_verified_when_its_replacement_runs_and_the_original_is_stopped() {
+    let moto = MotoServer::start();
+    let (seed, task) = standalone(&moto).await;
+    let ledger = ledger(&moto).await;
+    let controls = with_checks(&moto).await;
+    let remediator = remediator(&moto, task_settings()).await;
+    let acted = handle_with(
+        &remediator,
+        &controls,
+        invocation(notice(&[&task.arn])),
+        Utc::now(),
+    )
+    .await
+    .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(said(&acted)[0].2, Code::Relaunched, "{acted:#?}");
+
+    let verified = fire(&moto, &controls, &acted).await;
+
+    let o = &verified.outcomes[0];
+    assert_eq!(
+        (o.status, o.code),
+        (Status::AlreadyDone, Code::Verified),
+        "{o:?}"
+    );
+    assert!(o.reason.contains("the original is stopped"), "{}", o.reason);
+    assert!(verified.is_final_check());
+    assert_eq!(state_of(&ledger, &verified).await, vec![State::Verified]);
+    assert_eq!(
+        seed.tasks("jobs", aws_sdk_ecs::types::DesiredStatus::Running)
+            .await
+            .len(),
+        1,
+        "one replacement, no second RunTask"
+    );
+}
+
+#[tokio::test]
+async fn a_replacement_that_stops_after_the_relaunch_ends_failed_naming_it() {
+    let moto = MotoServer::start();
+    let (seed, task) = standalone(&moto).await;
+    ledger(&moto).await;
+    let controls = with_checks(&moto).await;
+    let remediator = remediator(&moto, task_settings()).await;
+    let acted = handle_with(
+        &remediator,
+        &controls,
+        invocation(notice(&[&task.arn])),
+        Utc::now(),
+    )
+    .await
+    .unwrap_or_else(|e| panic!("{e}"));
+    let replacement = acted.outcomes[0]
+        .deployment_after
+        .clone()
+        .expect("the replacement task");
+
+    seed.ecs
+        .stop_task()
+        .cluster("jobs")
+        .task(&replacement)
+        .reason("Essential container in task exited")
+        .send()
+        .await
+        .expect("StopTask");
+    let failed = fire(&moto, &controls, &acted).await;
+
+    let o = &failed.outcomes[0];
+    assert_eq!(
+        (o.status, o.code, o.retryable),
+        (Status::Failed, Code::ReplacementFailed, false),
+        "{o:?}"
+    );
+    assert!(o.reason.contains(&replacement), "{}", o.reason);
+    assert!(failed.follow_up.is_none());
+}
+
+#[tokio::test]
+async fn work_not_reached_before_the_invocation_deadline_continues_a_minute_later_and_the_invocation_succeeds(
+) {
+    let moto = MotoServer::start();
+    let seed = Seed::new(&moto).await;
+    seed.rolling_services("prod", &["web", "api"]).await;
+    ledger(&moto).await;
+    let controls = with_checks(&moto).await;
+    // A margin longer than the minute the invocation has: no call may start.
+    let out_of_time = remediator(
+        &moto,
+        Settings {
+            deadline_margin: std::time::Duration::from_secs(120),
+            ..settings()
+        },
+    )
+    .await;
+    let before = seed.primary_deployment("prod", "web").await;
+    let now = Utc::now();
+
+    let cut_short = handle_with(
+        &out_of_time,
+        &controls,
+        invocation(notice(&["prod|web", "prod|api"])),
+        now,
+    )
+    .await
+    .unwrap_or_else(|e| panic!("nothing for Lambda to retry: {e}"));
+
+    assert!(cut_short
+        .outcomes
+        .iter()
+        .all(|o| o.code == Code::TimeBudgetExhausted));
+    let continuation = cut_short.follow_up.clone().expect("a continuation");
+    assert_eq!(continuation.check, 1);
+    assert!(continuation.at - now <= Duration::minutes(1) + Duration::seconds(5));
+    assert_eq!(seed.primary_deployment("prod", "web").await, before);
+
+    let resumed = fire(&moto, &controls, &cut_short).await;
+    assert_eq!(
+        said(&resumed)
+            .into_iter()
+            .map(|(_, status, code)| (status, code))
+            .collect::<Vec<_>>(),
+        vec![(Status::Acted, Code::ForcedNewDeployment); 2]
+    );
+    assert_eq!(resumed.follow_up.as_ref().map(|f| f.check), Some(2));
 }
