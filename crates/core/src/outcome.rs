@@ -290,7 +290,8 @@ impl Report {
 
     /// Whether this is a check's report and no further check follows: the notice's last word.
     pub fn is_final_check(&self) -> bool {
-        self.check.is_some() && self.follow_up.is_none()
+        // A deferral's own schedule runs the deferred resources later: not the last word yet.
+        self.check.is_some() && self.follow_up.is_none() && self.summary.deferred == 0
     }
 
     /// True when a later attempt could still change an outcome.
