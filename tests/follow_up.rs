@@ -499,3 +499,51 @@ async fn work_not_reached_before_the_invocation_deadline_continues_a_minute_late
     );
     assert_eq!(resumed.follow_up.as_ref().map(|f| f.check), Some(2));
 }
+
+#[tokio::test]
+async fn an_update_that_adds_a_resource_starts_a_chain_of_checks_that_carries_it() {
+    let moto = MotoServer::start();
+    let seed = Seed::new(&moto).await;
+    seed.rolling_services("prod", &["web", "api"]).await;
+    ledger(&moto).await;
+    let controls = with_checks(&moto).await;
+    let remediator = remediator(&moto, settings()).await;
+    let first = handle_with(
+        &remediator,
+        &controls,
+        invocation(notice(&["prod|web"])),
+        Utc::now(),
+    )
+    .await
+    .unwrap_or_else(|e| panic!("{e}"));
+
+    let update = handle_with(
+        &remediator,
+        &controls,
+        invocation(notice(&["prod|web", "prod|api"])),
+        Utc::now(),
+    )
+    .await
+    .unwrap_or_else(|e| panic!("{e}"));
+
+    let (a, b) = (
+        first.follow_up.clone().expect("first chain"),
+        update.follow_up.clone().expect("the update's chain"),
+    );
+    assert_ne!(
+        a.schedule, b.schedule,
+        "the update's check 1 is not the first one's"
+    );
+    let carried = fire(&moto, &controls, &update).await;
+    assert_eq!(
+        said(&carried)
+            .into_iter()
+            .map(|(t, status, _)| (t, status))
+            .collect::<Vec<_>>(),
+        vec![
+            ("service prod/web".into(), Status::Pending),
+            ("service prod/api".into(), Status::Pending),
+        ],
+        "the added service is followed too"
+    );
+}

@@ -275,7 +275,7 @@ async fn ledger_init_is_idempotent_and_status_shows_where_each_resource_of_a_not
     let at = next.format("%Y-%m-%dT%H:%M:%S").to_string();
     aws_sdk_scheduler::Client::new(&moto.sdk_config().await)
         .create_schedule()
-        .name(remediator_core::follow::schedule_name(arn, 2))
+        .name(remediator_core::follow::schedule_name(arn, "0a1b2c3d", 2))
         .schedule_expression(format!("at({at})"))
         .flexible_time_window(
             aws_sdk_scheduler::types::FlexibleTimeWindow::builder()

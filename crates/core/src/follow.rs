@@ -131,6 +131,12 @@ pub struct CheckPolicy {
     pub first: Duration,
     pub cap: Duration,
     pub continuation: Duration,
+    /// Waiting states (`deployment_in_progress`, `replacement_pending`, throttling) are retried
+    /// until AWS's deadline minus this (`DEADLINE_MARGIN`); after that they are final failures,
+    /// alarmed, for a person to act on while there is time. Verification goes on to the deadline.
+    pub act_margin: Duration,
+    /// Checks of a notice that names no deadline (`startTime` missing) stop after this many.
+    pub max_checks_without_deadline: u32,
 }
 
 impl Default for CheckPolicy {
@@ -139,11 +145,18 @@ impl Default for CheckPolicy {
             first: Duration::minutes(5),
             cap: Duration::minutes(60),
             continuation: Duration::minutes(1),
+            act_margin: Duration::hours(24),
+            max_checks_without_deadline: 48,
         }
     }
 }
 
 impl CheckPolicy {
+    /// Until when waiting resources are retried: AWS's deadline minus `act_margin`.
+    pub fn act_until(&self, deadline: Option<DateTime<Utc>>) -> Option<DateTime<Utc>> {
+        deadline.map(|d| d - self.act_margin)
+    }
+
     /// The wait before check number `n` (1-based): `first`, then doubling, capped.
     pub fn interval(&self, n: u32) -> Duration {
         let mut wait = self.first;
@@ -202,12 +215,18 @@ pub fn next(
         return Next::Final;
     }
     let n = check.map_or(1, |c| c.saturating_add(1));
+    if deadline.is_none() && n > policy.max_checks_without_deadline {
+        return Next::Final;
+    }
+    let waiting_allowed = policy.act_until(deadline).is_none_or(|until| now < until);
     let count = |f: &dyn Fn(&Outcome) -> bool| outcomes.iter().filter(|o| f(o)).count();
     let unreached = count(&|o| o.code == Code::TimeBudgetExhausted);
     let pending = count(&|o| o.status == Status::Pending || (remembers && to_verify(o)));
-    let retryable = count(&|o| {
-        o.status == Status::Failed && o.retryable && o.code != Code::TimeBudgetExhausted
-    });
+    let retryable = if waiting_allowed {
+        count(&|o| o.status == Status::Failed && o.retryable && o.code != Code::TimeBudgetExhausted)
+    } else {
+        0
+    };
     let (wait, why) = if unreached > 0 {
         (
             policy.continuation,
@@ -268,11 +287,59 @@ pub fn close_past_deadline(
         .collect()
 }
 
-/// `check-<notice digest>-<n>`: the same for every delivery that schedules check `n` of a notice
+/// Waiting resources this close to AWS's deadline are not waited for any longer: a retryable
+/// failure (other than work not reached, which continues until the deadline) becomes final past
+/// `policy.act_until(deadline)`, saying why, so it is alarmed while a person still has time.
+pub fn stop_waiting(
+    outcomes: Vec<Outcome>,
+    now: DateTime<Utc>,
+    deadline: Option<DateTime<Utc>>,
+    policy: &CheckPolicy,
+) -> Vec<Outcome> {
+    let (Some(deadline), Some(until)) = (deadline, policy.act_until(deadline)) else {
+        return outcomes;
+    };
+    if now < until {
+        return outcomes;
+    }
+    outcomes
+        .into_iter()
+        .map(|o| {
+            if o.status == Status::Failed && o.retryable && o.code != Code::TimeBudgetExhausted {
+                Outcome {
+                    retryable: false,
+                    reason: format!(
+                        "{}; not waited for any longer this close to AWS's deadline {} (DEADLINE_MARGIN): replace it by hand",
+                        o.reason,
+                        deadline.to_rfc3339()
+                    ),
+                    ..o
+                }
+            } else {
+                o
+            }
+        })
+        .collect()
+}
+
+/// `check-<notice digest>-<scope>-<n>`: the same for every delivery that schedules check `n` of a notice
 /// (Scheduler refuses a second schedule of that name), at most 64 characters of
 /// `[0-9a-zA-Z-_.]`.
-pub fn schedule_name(notice_key: &str, check: u32) -> String {
-    format!("{}{check}", schedule_prefix(notice_key))
+///
+/// `scope` tells apart the versions of a notice that name different resources (see
+/// [`scope`]): an update that adds a resource starts its own chain, carrying the event that
+/// names it, instead of finding the first version's check and leaving the added resource to an
+/// event that does not name it.
+pub fn schedule_name(notice_key: &str, scope: &str, check: u32) -> String {
+    format!("{}{scope}-{check}", schedule_prefix(notice_key))
+}
+
+/// A short digest of the resources a version of a notice names, order aside.
+pub fn scope(targets: &[Target]) -> String {
+    let mut ids: Vec<String> = targets.iter().map(Target::identity).collect();
+    ids.sort();
+    let digest = Sha256::digest(ids.join("\n").as_bytes());
+    digest.iter().take(4).map(|b| format!("{b:02x}")).collect()
 }
 
 /// What every check schedule of a notice starts with (`remediator status` lists them by it).

@@ -129,6 +129,7 @@ fn a_cap_below_the_first_interval_caps_every_check_including_the_first() {
         first: Duration::minutes(5),
         cap: Duration::minutes(3),
         continuation: Duration::minutes(1),
+        ..CheckPolicy::default()
     };
 
     assert_eq!(policy.interval(1), Duration::minutes(3));
@@ -272,7 +273,12 @@ fn without_a_deadline_checks_go_on_at_the_capped_interval() {
 
 #[test]
 fn the_last_possible_check_number_does_not_overflow() {
-    let (check, ..) = check_of(decide(&[pending()], Some(u32::MAX), now(), None));
+    let (check, ..) = check_of(decide(
+        &[pending()],
+        Some(u32::MAX),
+        now(),
+        Some(deadline()),
+    ));
 
     assert_eq!(check, u32::MAX);
 }
@@ -444,7 +450,10 @@ fn past_the_deadline_outcomes_other_than_retryable_failures_are_left_as_they_are
 fn a_schedule_name_is_the_same_for_the_same_notice_and_check() {
     let key = "arn:aws:health:us-east-1::event/ECS/X/1#123456789012";
 
-    assert_eq!(schedule_name(key, 3), schedule_name(key, 3));
+    assert_eq!(
+        schedule_name(key, "0a1b2c3d", 3),
+        schedule_name(key, "0a1b2c3d", 3)
+    );
 }
 
 #[test]
@@ -452,8 +461,14 @@ fn schedule_names_differ_between_notices_and_between_checks() {
     let a = "arn:aws:health:us-east-1::event/ECS/X/1#123456789012";
     let b = "arn:aws:health:us-east-1::event/ECS/X/1#210987654321";
 
-    assert_ne!(schedule_name(a, 1), schedule_name(b, 1));
-    assert_ne!(schedule_name(a, 1), schedule_name(a, 2));
+    assert_ne!(
+        schedule_name(a, "0a1b2c3d", 1),
+        schedule_name(b, "0a1b2c3d", 1)
+    );
+    assert_ne!(
+        schedule_name(a, "0a1b2c3d", 1),
+        schedule_name(a, "0a1b2c3d", 2)
+    );
 }
 
 #[test]
@@ -461,9 +476,9 @@ fn a_schedule_name_fits_scheduler_rules_even_for_long_keys_and_large_numbers() {
     let long_key = format!("eks:{}", "é/|#:".repeat(200));
 
     for name in [
-        schedule_name(&long_key, u32::MAX),
-        schedule_name("", 0),
-        schedule_name("arn:aws:health:us-east-1::event/ECS/X/1", 1),
+        schedule_name(&long_key, "0a1b2c3d", u32::MAX),
+        schedule_name("", "0a1b2c3d", 0),
+        schedule_name("arn:aws:health:us-east-1::event/ECS/X/1", "0a1b2c3d", 1),
     ] {
         assert!(name.len() <= 64, "{name} is {} long", name.len());
         assert!(
@@ -473,7 +488,7 @@ fn a_schedule_name_fits_scheduler_rules_even_for_long_keys_and_large_numbers() {
         );
         assert!(name.starts_with("check-"), "{name}");
     }
-    assert!(schedule_name(&long_key, 7).ends_with("-7"));
+    assert!(schedule_name(&long_key, "0a1b2c3d", 7).ends_with("-7"));
 }
 
 // check_event / unwrap_check
@@ -758,4 +773,70 @@ fn the_check_count_saturates_instead_of_overflowing() {
     );
 
     assert_eq!(entry.checks, u32::MAX);
+}
+
+#[test]
+fn an_update_naming_more_resources_starts_its_own_chain_under_the_same_prefix() {
+    let key = "arn:aws:health:us-east-1::event/ECS/X/1";
+    let web = Target::Service(crate::target::ServiceRef {
+        cluster: "prod".into(),
+        service: "web".into(),
+    });
+    let api = Target::Service(crate::target::ServiceRef {
+        cluster: "prod".into(),
+        service: "api".into(),
+    });
+    let first = scope(std::slice::from_ref(&web));
+    let update = scope(&[web.clone(), api.clone()]);
+
+    assert_eq!(update, scope(&[api, web]), "order does not matter");
+    assert_ne!(
+        schedule_name(key, &first, 1),
+        schedule_name(key, &update, 1)
+    );
+    assert!(schedule_name(key, &update, 1).starts_with(&schedule_prefix(key)));
+}
+
+#[test]
+fn waiting_resources_are_retried_only_until_the_margin_before_aws_deadline() {
+    let policy = CheckPolicy::default();
+    let late = deadline() - Duration::hours(12);
+
+    assert_eq!(
+        next(&[busy()], None, late, Some(deadline()), &policy, true),
+        Next::Final,
+        "twelve hours before the deadline a release still in progress is a person's call"
+    );
+    assert!(matches!(
+        next(&[pending()], None, late, Some(deadline()), &policy, true),
+        Next::Check { .. }
+    ));
+}
+
+#[test]
+fn checks_of_a_notice_without_a_deadline_stop_after_the_policys_count() {
+    let policy = CheckPolicy::default();
+
+    assert!(matches!(
+        next(
+            &[pending()],
+            Some(policy.max_checks_without_deadline - 1),
+            now(),
+            None,
+            &policy,
+            true
+        ),
+        Next::Check { .. }
+    ));
+    assert_eq!(
+        next(
+            &[pending()],
+            Some(policy.max_checks_without_deadline),
+            now(),
+            None,
+            &policy,
+            true
+        ),
+        Next::Final
+    );
 }

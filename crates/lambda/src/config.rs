@@ -10,7 +10,7 @@
 //! | `BACKOFF_ROUNDS` | `6` | extra backoff rounds when a call still ends throttled (1 s doubling to 20 s) |
 //! | `DEADLINE_MARGIN_SECS` | `10` | stop starting calls this long before the Lambda deadline |
 //! | `MAINTENANCE_WINDOWS` | none | `DAYS HH:MM-HH:MM ZONE; …`: act only inside these windows (see `remediator_core::window`) |
-//! | `DEADLINE_MARGIN` | `24h` | with windows: the last window start must be this long before AWS's retirement time |
+//! | `DEADLINE_MARGIN` | `24h` | with windows: the last window start must be this long before AWS's retirement time; with checks: waiting resources are retried until then |
 //! | `SCHEDULE_ROLE_ARN` | none | role EventBridge Scheduler assumes to re-invoke the function: deferrals (required with windows) and follow-up checks |
 //! | `SCHEDULE_TARGET_ARN` | the invoked function | what one-time schedules invoke |
 //! | `SCHEDULE_GROUP` | `default` | the schedule group |
@@ -198,7 +198,10 @@ fn controls(
         None => true,
     };
     if schedule.is_some() && checks_on {
-        let mut policy = CheckPolicy::default();
+        let mut policy = CheckPolicy {
+            act_margin: margin,
+            ..CheckPolicy::default()
+        };
         if let Some((name, v)) = get("FOLLOW_UP_FIRST") {
             policy.first = minutes(name, &v, 1, 24 * 60)?;
         }

@@ -25,6 +25,17 @@ use crate::ledger::DynamoLedger;
 use crate::notify::SnsNotifier;
 use crate::scheduler::SdkScheduler;
 
+/// Which chain of checks a notice's report continues: the event as delivered (what a check
+/// delivers again), the notice's ledger key, the scope of the resources it names
+/// ([`follow::scope`]) and AWS's deadline.
+#[derive(Debug, Clone, Copy)]
+pub struct Chain<'a> {
+    pub raw: &'a Value,
+    pub key: &'a str,
+    pub scope: &'a str,
+    pub deadline: Option<DateTime<Utc>>,
+}
+
 /// A report, and why the follow-up check it needs could not be scheduled (if so).
 #[derive(Debug, Clone)]
 pub struct FollowedReport {
@@ -154,6 +165,21 @@ impl Controls {
         }
     }
 
+    /// Past AWS's deadline nothing is retried; with follow-up checks, waiting resources are not
+    /// waited for past the deadline minus `DEADLINE_MARGIN` either ([`follow::stop_waiting`]).
+    pub fn close_waiting(
+        &self,
+        outcomes: Vec<Outcome>,
+        now: DateTime<Utc>,
+        deadline: Option<DateTime<Utc>>,
+    ) -> Vec<Outcome> {
+        let outcomes = follow::close_past_deadline(outcomes, now, deadline);
+        match &self.checks {
+            Some((policy, _)) => follow::stop_waiting(outcomes, now, deadline, policy),
+            None => outcomes,
+        }
+    }
+
     /// What the ledger already says of each target (all `None` without a ledger): see
     /// [`remediator_core::pipeline::remembered`].
     pub async fn remembered<N: Notice>(
@@ -174,12 +200,16 @@ impl Controls {
     pub async fn follow_up(
         &self,
         mut report: Report,
-        raw: &Value,
-        key: &str,
-        deadline: Option<DateTime<Utc>>,
+        chain: &Chain<'_>,
         invoked_arn: &str,
         now: DateTime<Utc>,
     ) -> FollowedReport {
+        let Chain {
+            raw,
+            key,
+            scope,
+            deadline,
+        } = *chain;
         let Some((policy, scheduler)) = &self.checks else {
             return FollowedReport::new(report);
         };
@@ -196,7 +226,7 @@ impl Controls {
         ) else {
             return FollowedReport::new(report);
         };
-        let name = schedule_name(key, check);
+        let name = schedule_name(key, scope, check);
         let request = ScheduleRequest {
             name: name.clone(),
             at,

@@ -5,11 +5,11 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use chrono::{DateTime, Utc};
 use lambda_runtime::{Diagnostic, LambdaEvent};
 use remediator_core::defer::Gate;
-use remediator_core::follow::{close_past_deadline, unwrap_check};
+use remediator_core::follow::{scope, unwrap_check};
 use remediator_core::pipeline::{fill, route, Notice, Recalled, Remediate, Route};
 use remediator_core::{parse_value, Disposition, Report};
 
-use crate::controls::{Controls, FollowedReport};
+use crate::controls::{Chain, Controls, FollowedReport};
 use serde_json::Value;
 use tracing::Instrument;
 
@@ -54,6 +54,7 @@ pub async fn handle_with<R: Remediate>(
     event: LambdaEvent<Value>,
     now: DateTime<Utc>,
 ) -> Result<Report, HandlerError> {
+    let started = tokio::time::Instant::now();
     let deadline = deadline_instant(event.context.deadline);
     let time_left_ms = deadline
         .saturating_duration_since(tokio::time::Instant::now())
@@ -139,20 +140,23 @@ pub async fn handle_with<R: Remediate>(
                 (outcomes, timing)
             }
         };
-        let outcomes = close_past_deadline(outcomes, now, notice.deadline());
+        // The wall clock now, not at the start: a check is scheduled from when this one ends
+        // (an invocation can run fifteen minutes; a schedule in the past is refused).
+        let ended = now + chrono::Duration::from_std(started.elapsed()).unwrap_or_default();
+        let outcomes = controls.close_waiting(outcomes, ended, notice.deadline());
         let report = notice
             .report(outcomes, dry_run)
             .with_timing(timing)
             .with_check(check);
+        let (key, scope) = (notice.ledger_key(), scope(&notice.targets()));
+        let chain = Chain {
+            raw: &raw,
+            key: &key,
+            scope: &scope,
+            deadline: notice.deadline(),
+        };
         controls
-            .follow_up(
-                report,
-                &raw,
-                &notice.ledger_key(),
-                notice.deadline(),
-                &invoked_arn,
-                now,
-            )
+            .follow_up(report, &chain, &invoked_arn, ended)
             .await
     };
     let followed = work.instrument(span.clone()).await;

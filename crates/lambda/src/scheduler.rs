@@ -34,6 +34,18 @@ impl SdkScheduler {
     }
 }
 
+/// The idempotency token of a schedule request: a digest of its name, time and input (Scheduler
+/// takes up to 64 characters).
+fn client_token(request: &ScheduleRequest) -> String {
+    use sha2::{Digest, Sha256};
+    let digest = Sha256::new()
+        .chain_update(request.name.as_bytes())
+        .chain_update(request.at.to_rfc3339().as_bytes())
+        .chain_update(request.input.as_bytes())
+        .finalize();
+    digest.iter().take(24).map(|b| format!("{b:02x}")).collect()
+}
+
 fn invalid(e: impl std::fmt::Display) -> ApiError {
     ApiError::new("CreateSchedule", ApiErrorKind::Rejected, e.to_string())
 }
@@ -74,8 +86,9 @@ impl Scheduler for SdkScheduler {
             .target(target)
             .action_after_completion(ActionAfterCompletion::Delete)
             .description(request.description.chars().take(512).collect::<String>())
-            // Same name, same token: a retried request cannot make a second schedule.
-            .client_token(&request.name)
+            // A retried request carries the same token and makes no second schedule; a new
+            // request under a name Scheduler deleted after firing gets a token of its own.
+            .client_token(client_token(request))
             .send()
             .await;
         match result {

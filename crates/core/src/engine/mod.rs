@@ -281,11 +281,12 @@ impl<E: EcsServices + EcsTasks, D: CodeDeployApi> Remediate for Remediator<E, D>
 
     async fn verify(
         &self,
-        _notice: &RetirementNotice,
+        notice: &RetirementNotice,
         followed: &[Followed],
         now: DateTime<Utc>,
         deadline: Option<Instant>,
     ) -> Vec<Verdict> {
-        self.verify_all(followed, now, deadline).await
+        self.verify_all(followed, Some(notice.published_at), now, deadline)
+            .await
     }
 }

@@ -35,6 +35,19 @@ pub fn rolling(
     now: DateTime<Utc>,
     timeout: Duration,
 ) -> Verdict {
+    rolling_since(f, service, now, timeout, None)
+}
+
+/// [`rolling`], knowing when the notice was published: a deployment older than the notice that
+/// runs the service again (ECS went back to it after ours, or the one found, failed) has not
+/// replaced the tasks, even when ours is no longer listed to say so.
+pub fn rolling_since(
+    f: &Followed,
+    service: Option<&ServiceObservation>,
+    now: DateTime<Utc>,
+    timeout: Duration,
+    published: Option<DateTime<Utc>>,
+) -> Verdict {
     let Some(service) = service else {
         return Verdict::Verified(
             "the service no longer exists: none of its tasks runs on the retiring host".into(),
@@ -82,7 +95,10 @@ pub fn rolling(
             ))
         }
     };
-    if watched.id != ours && f.before.as_deref() == Some(watched.id.as_str()) {
+    let predates_notice = published
+        .zip(watched.created_at)
+        .is_some_and(|(published, created)| created <= published);
+    if watched.id != ours && (f.before.as_deref() == Some(watched.id.as_str()) || predates_notice) {
         return Verdict::Failed(
             Code::RolloutFailed,
             format!(
@@ -222,6 +238,7 @@ impl<E: EcsServices + EcsTasks, D: CodeDeployApi> Remediator<E, D> {
     pub(super) async fn verify_all(
         &self,
         followed: &[Followed],
+        published: Option<DateTime<Utc>>,
         now: DateTime<Utc>,
         deadline: Option<Instant>,
     ) -> Vec<Verdict> {
@@ -268,8 +285,25 @@ impl<E: EcsServices + EcsTasks, D: CodeDeployApi> Remediator<E, D> {
                         .iter()
                         .map(|(i, name)| {
                             let service = described.services.iter().find(|s| s.name == *name);
-                            let v =
-                                rolling(&followed[*i], service, now, self.settings.rollout_timeout);
+                            let failure = described.failures.iter().find(|(arn, _)| {
+                                arn == name || arn.ends_with(&format!("/{name}"))
+                            });
+                            let v = match (service, failure) {
+                                // Only a service ECS says is missing is gone; any other failure
+                                // of the describe says nothing about the tasks.
+                                (None, Some((_, reason))) if reason != "MISSING" => {
+                                    Verdict::Pending(format!(
+                                        "DescribeServices could not describe it ({reason}); the next check looks again"
+                                    ))
+                                }
+                                _ => rolling_since(
+                                    &followed[*i],
+                                    service,
+                                    now,
+                                    self.settings.rollout_timeout,
+                                    published,
+                                ),
+                            };
                             (*i, v)
                         })
                         .collect(),

@@ -558,3 +558,28 @@ fn a_running_replacement_while_the_original_still_runs_is_pending() {
 
     assert!(reason.contains("the original is still RUNNING"), "{reason}");
 }
+
+#[test]
+fn a_deployment_older_than_the_notice_running_the_service_again_is_not_a_replacement() {
+    // The one found replacing the tasks (no `before` recorded) failed and left ECS's list;
+    // ECS went back to a deployment from before the notice.
+    let found = Followed {
+        before: None,
+        code: Some(Code::AlreadyReplaced),
+        ..forced()
+    };
+    let mut back = deployment("ecs-svc/100", "PRIMARY", "COMPLETED", 2);
+    back.created_at = Some(at("2026-11-20T08:00:00Z"));
+    let s = service(vec![back]);
+
+    let (code, reason) = failed(rolling_since(
+        &found,
+        Some(&s),
+        now(),
+        timeout(),
+        Some(at("2026-11-24T09:00:00Z")),
+    ));
+
+    assert_eq!(code, Code::RolloutFailed);
+    assert!(reason.contains("ecs-svc/100"), "{reason}");
+}
