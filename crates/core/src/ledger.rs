@@ -177,6 +177,16 @@ pub enum Memory {
 /// Decides from a resource's entry (if any) whether `owner` should claim it. `now` is the wall
 /// clock.
 pub fn recall(target: &Target, entry: Option<&Entry>, now: DateTime<Utc>, owner: &str) -> Memory {
+    match recall_entry(target, entry, now, owner) {
+        Memory::Settled(outcome) => Memory::Settled(Outcome {
+            remembered: true,
+            ..outcome
+        }),
+        other => other,
+    }
+}
+
+fn recall_entry(target: &Target, entry: Option<&Entry>, now: DateTime<Utc>, owner: &str) -> Memory {
     let Some(entry) = entry else {
         return Memory::Claim;
     };

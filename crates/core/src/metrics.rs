@@ -17,7 +17,7 @@ use chrono::{DateTime, Utc};
 use serde_json::{json, Map, Value};
 
 use crate::names::Action;
-use crate::outcome::{Disposition, Report, Status};
+use crate::outcome::{Disposition, Outcome, Report, Status};
 
 /// Default `METRICS_NAMESPACE`.
 pub const DEFAULT_NAMESPACE: &str = "RetirementRemediator";
@@ -57,7 +57,7 @@ pub fn documents(
     let mut acted: BTreeMap<&str, (Vec<i64>, Vec<i64>)> = BTreeMap::new();
     for o in &report.outcomes {
         let action = o.action.map_or("none", Action::as_str);
-        let entry = counts.entry((action, o.status.as_str())).or_default();
+        let entry = counts.entry((action, result(o))).or_default();
         entry.0 += 1;
         *entry.1.entry(o.code.as_str()).or_default() += 1;
         if o.status == Status::Acted {
@@ -180,3 +180,16 @@ pub fn emit(docs: &[Value]) {
 #[cfg(test)]
 #[path = "metrics_tests.rs"]
 mod tests;
+
+/// The `Result` dimension of an outcome: its status, except that a failure a later attempt or
+/// check can still fix is `retrying` (waiting is normal, not an alarm), and an answer from the
+/// ledger's memory is `remembered` (counted when it was news, not again on every delivery).
+pub fn result(o: &Outcome) -> &'static str {
+    if o.remembered {
+        "remembered"
+    } else if o.status == Status::Failed && o.retryable {
+        "retrying"
+    } else {
+        o.status.as_str()
+    }
+}

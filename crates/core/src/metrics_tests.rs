@@ -228,3 +228,37 @@ fn the_validator_catches_an_undeclared_metric_value() {
     let bad = json!({"_aws": {"Timestamp": 1, "CloudWatchMetrics": [{"Namespace": "N", "Dimensions": [["A"]], "Metrics": [{"Name": "M", "Unit": "Count"}]}]}});
     assert_eq!(emf_violations(&bad).len(), 2, "{:?}", emf_violations(&bad));
 }
+
+#[test]
+fn only_news_of_a_final_failure_counts_as_failed_waiting_is_retrying_and_memory_is_not_recounted() {
+    let target = || {
+        Target::Service(crate::target::ServiceRef {
+            cluster: "prod".into(),
+            service: "web".into(),
+        })
+    };
+    let raw = include_bytes!("../../../events-fixtures/health-ecs-services-pipe.json");
+    let Ok(Parsed::Retirement(notice)) = parse_slice(raw) else {
+        panic!("fixture is a retirement notice");
+    };
+    let waiting = Outcome::failed(target(), Code::DeploymentInProgress, "release", true);
+    let broken = Outcome::failed(target(), Code::RolloutFailed, "circuit breaker", false);
+    let recalled = Outcome {
+        remembered: true,
+        ..broken.clone()
+    };
+    let r = crate::outcome::Report::handled(&notice, vec![waiting, broken, recalled], false);
+
+    let docs = documents(&r, "NS", "f", at(NOW));
+    let count = |result: &str| -> u64 {
+        docs.iter()
+            .filter(|d| d["Result"] == result)
+            .filter_map(|d| d["Outcomes"].as_u64())
+            .sum()
+    };
+
+    assert_eq!(
+        (count("failed"), count("retrying"), count("remembered")),
+        (1, 1, 1)
+    );
+}

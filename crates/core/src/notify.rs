@@ -246,11 +246,19 @@ pub fn plain_text(report: &Report) -> String {
 /// ones reach the dead-letter queue and its alarm).
 ///
 /// Follow-up checks speak only when they have news: a check that acted (a continuation, a
-/// retried redeploy) or the last one, which sends the notice's final summary (verified / failed
-/// per resource). Checks that only see the replacement still under way stay quiet.
+/// retried redeploy), one that found a resource newly failed, or the last one, which sends the
+/// notice's final summary (verified / failed per resource). Checks that only see the
+/// replacement still under way stay quiet.
 pub fn worth_sending(report: &Report) -> bool {
+    let news = || {
+        report.summary.acted > 0
+            || report
+                .outcomes
+                .iter()
+                .any(|o| o.status == Status::Failed && !o.retryable && !o.remembered)
+    };
     report.disposition == Disposition::Handled
-        && (report.check.is_none() || report.is_final_check() || report.summary.acted > 0)
+        && (report.check.is_none() || report.is_final_check() || news())
 }
 
 #[cfg(test)]

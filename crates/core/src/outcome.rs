@@ -67,6 +67,10 @@ pub struct Outcome {
     /// PRIMARY deployment id after the action, or the one that already replaced the tasks.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub deployment_after: Option<String>,
+    /// Answered from the ledger's memory (settled earlier for this notice): no news, so it is
+    /// neither counted in the metrics again nor a reason to notify.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub remembered: bool,
 }
 
 impl Outcome {
@@ -80,6 +84,7 @@ impl Outcome {
             retryable: false,
             deployment_before: None,
             deployment_after: None,
+            remembered: false,
         }
     }
 
