@@ -236,7 +236,8 @@ export class RemediatorStack extends Stack {
             `A resource handled by ${binary} ended failed (EMF metric Outcomes, Result=failed). Look at ` +
             "`remediator status` and at the function's log lines with status=failed. Only final failures " +
             'count here: waiting ones are Result=retrying (follow-up checks retry them) and answers from ' +
-            "the ledger's memory Result=remembered; final ones (AccessDenied, no_deployment_group, replacement_failed, no_room_to_replace, ...) ' +
+            "the ledger's memory Result=remembered; final ones (AccessDenied, no_deployment_group, " +
+            'replacement_failed, no_room_to_replace, ...) ' +
             'need a person. Never fires when the metrics namespace is off (no metrics are emitted).',
           metric: new cloudwatch.Metric({
             namespace,
