@@ -384,7 +384,7 @@ class Alarms(unittest.TestCase):
             self.assertEqual((p["Statistic"], p["Period"], p["EvaluationPeriods"]), ("Sum", 300, 1), name)
             self.assertEqual((p["ComparisonOperator"], p["Threshold"]), ("GreaterThanThreshold", 0), name)
             self.assertEqual(p["TreatMissingData"], "notBreaching", name)
-            for hint in ("remediator status", "status=failed", "retries", "need a person", "off"):
+            for hint in ("remediator status", "status=failed", "Result=retrying", "need a person", "off"):
                 self.assertIn(hint, p["AlarmDescription"], name)
         self.assertEqual(watched, FAILED_OUTCOME_ALARMS)
         self.assertEqual(self.t["Parameters"]["MetricsNamespace"]["Default"], "RetirementRemediator")

@@ -170,7 +170,7 @@ test('each function has an alarm on its failed outcomes (EMF Outcomes, Function=
       Threshold: 0,
       ComparisonOperator: 'GreaterThanThreshold',
       TreatMissingData: 'notBreaching',
-      AlarmDescription: Match.stringLikeRegexp('remediator status.*status=failed.*retries.*need a person'),
+      AlarmDescription: Match.stringLikeRegexp('remediator status.*status=failed.*Result=retrying.*need a person'),
     });
   }
   Template.fromStack(stack({ metricsNamespace: 'Ops/Remediator' })).resourcePropertiesCountIs(
