@@ -130,7 +130,8 @@ async fn apply_on_the_eks_sample_restarts_the_deployment_once() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn with_the_ledger_a_second_delivery_of_a_pod_notice_only_reads_the_restarted_workload() {
+async fn with_the_ledger_a_second_delivery_of_a_pod_notice_only_reads_the_pod_and_the_restarted_workload(
+) {
     let moto = MotoServer::start();
     moto.eks_cluster("my-cluster");
     let kube = fake_cluster().await;
@@ -164,7 +165,10 @@ async fn with_the_ledger_a_second_delivery_of_a_pod_notice_only_reads_the_restar
         .collect();
     assert_eq!(
         after,
-        vec![("GET".to_owned(), DEPLOYMENT.to_owned())],
-        "the ledger names the restarted workload: one read, no owner chain, no second PATCH"
+        vec![
+            ("GET".to_owned(), POD.to_owned()),
+            ("GET".to_owned(), DEPLOYMENT.to_owned()),
+        ],
+        "the ledger names the restarted workload: the pod and the workload read, no owner chain, no second PATCH"
     );
 }

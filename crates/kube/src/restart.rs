@@ -104,9 +104,33 @@ impl PodRestarter {
         Ok(pod::restarted(notice, kind, &name, &stamp))
     }
 
-    /// A follow-up check: the verdict on the workload the pod's remediation restarted.
+    /// A follow-up check: the verdict on the workload the pod's remediation restarted, and
+    /// whether the pod the notice names is really gone. A rollout can finish without touching
+    /// it (it was already on the new revision), and a StatefulSet's replacement takes the same
+    /// name: the pod EKS named is the one created before the notice.
     pub async fn check(&self, notice: &PodNotice, kind: WorkloadKind, name: &str) -> Verdict {
-        match self
+        let pod = match Api::<Pod>::namespaced(self.client.clone(), &notice.namespace)
+            .get_opt(&notice.pod)
+            .await
+        {
+            Ok(pod) => pod,
+            Err(e) => {
+                return Verdict::Pending(format!(
+                    "could not read pod {}/{} ({e}); the next check looks again",
+                    notice.namespace, notice.pod
+                ))
+            }
+        };
+        let still_there = pod
+            .and_then(|p| p.metadata.creation_timestamp)
+            .and_then(|t| {
+                DateTime::<Utc>::from_timestamp(
+                    t.0.as_second(),
+                    u32::try_from(t.0.subsec_nanosecond()).unwrap_or(0),
+                )
+            })
+            .filter(|created| *created <= notice.published_at);
+        let verdict = match self
             .workload(kind, &notice.namespace, name, &notice.pod)
             .await
         {
@@ -116,6 +140,15 @@ impl PodRestarter {
                 kind.as_str(),
                 notice.namespace
             )),
+        };
+        match (verdict, still_there) {
+            (Verdict::Verified(why), Some(created)) => Verdict::Pending(format!(
+                "{why}, but pod {}/{} (created {}, before the notice) still runs: the rollout did not replace it",
+                notice.namespace,
+                notice.pod,
+                created.to_rfc3339()
+            )),
+            (verdict, _) => verdict,
         }
     }
 

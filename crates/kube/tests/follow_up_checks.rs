@@ -2,7 +2,8 @@
 //! API that asserts each request in order (the kube-rs controller-rs `tower-test` pattern) and
 //! fails on any request it did not expect, or when an expected one never comes.
 //!
-//! A check is exactly one GET of the workload; its status decides the verdict.
+//! A check is a GET of the pod the notice names (is it gone, or replaced under the same name?)
+//! and a GET of the workload, whose status decides the verdict.
 
 use std::time::Duration;
 
@@ -24,22 +25,22 @@ const DAEMONSET: &str = "/apis/apps/v1/namespaces/shop/daemonsets/agent";
 
 /// The one GET a check makes, and the fake's answer.
 struct Answer {
-    path: &'static str,
+    path: String,
     status: u16,
     body: Value,
 }
 
-fn found(path: &'static str, body: Value) -> Answer {
+fn found(path: &str, body: Value) -> Answer {
     Answer {
-        path,
+        path: path.to_owned(),
         status: 200,
         body,
     }
 }
 
-fn api_status(path: &'static str, code: u16, reason: &str) -> Answer {
+fn api_status(path: &str, code: u16, reason: &str) -> Answer {
     Answer {
-        path,
+        path: path.to_owned(),
         status: code,
         body: json!({ "kind": "Status", "apiVersion": "v1", "status": "Failure",
                       "reason": reason, "code": code, "message": reason }),
@@ -81,7 +82,27 @@ fn db_notice(ordinal: u32) -> PodNotice {
     notice
 }
 
+/// The pod's path in the fake API.
+fn pod_path(notice: &PodNotice) -> String {
+    format!(
+        "/api/v1/namespaces/{}/pods/{}",
+        notice.namespace, notice.pod
+    )
+}
+
+/// A check where the pod the notice names is gone (404), then the workload `answers`.
 async fn check(answers: Vec<Answer>, notice: PodNotice, kind: WorkloadKind, name: &str) -> Verdict {
+    let mut all = vec![api_status(&pod_path(&notice), 404, "NotFound")];
+    all.extend(answers);
+    check_all(all, notice, kind, name).await
+}
+
+async fn check_all(
+    answers: Vec<Answer>,
+    notice: PodNotice,
+    kind: WorkloadKind,
+    name: &str,
+) -> Verdict {
     let (service, handle) = mock::pair::<Request<Body>, Response<Body>>();
     let fake = tokio::spawn(serve(handle, answers));
     let verdict = PodRestarter::new(Client::new(service, "default"))
@@ -363,4 +384,48 @@ async fn a_statefulset_whose_partitioned_rollout_reached_every_pod_from_the_part
     .await;
 
     expect_verified(&v);
+}
+
+#[tokio::test]
+async fn a_finished_rollout_that_left_the_named_pod_running_is_not_verified() {
+    let notice = notice();
+    // The pod EKS named, created before the notice, still there after the rollout.
+    let pod = json!({ "apiVersion": "v1", "kind": "Pod",
+                      "metadata": { "name": notice.pod, "namespace": notice.namespace,
+                                    "creationTimestamp": "2026-11-20T08:00:00Z" } });
+    let v = check_all(
+        vec![
+            found(&pod_path(&notice), pod),
+            found(DEPLOYMENT, deployment(3, 3, 3, 3)),
+        ],
+        notice,
+        WorkloadKind::Deployment,
+        "web",
+    )
+    .await;
+
+    match v {
+        Verdict::Pending(reason) => assert!(reason.contains("still runs"), "{reason}"),
+        other => panic!("expected pending, got {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn a_statefulset_pod_recreated_under_its_name_after_the_notice_counts_as_replaced() {
+    let notice = db_notice(0);
+    let pod = json!({ "apiVersion": "v1", "kind": "Pod",
+                      "metadata": { "name": "db-0", "namespace": notice.namespace,
+                                    "creationTimestamp": "2026-11-25T10:07:00Z" } });
+    let v = check_all(
+        vec![
+            found(&pod_path(&notice), pod),
+            found(STS, stateful_set("db-2", "db-2", 3, 3)),
+        ],
+        notice,
+        WorkloadKind::StatefulSet,
+        "db",
+    )
+    .await;
+
+    assert!(matches!(v, Verdict::Verified(_)), "{v:?}");
 }
