@@ -547,3 +547,75 @@ async fn an_update_that_adds_a_resource_starts_a_chain_of_checks_that_carries_it
         "the added service is followed too"
     );
 }
+
+#[tokio::test]
+async fn a_forced_deployment_that_shows_no_progress_for_the_rollout_timeout_is_stalled() {
+    let moto = MotoServer::start();
+    let seed = Seed::new(&moto).await;
+    seed.rolling_services("prod", &["web"]).await;
+    ledger(&moto).await;
+    let controls = with_checks(&moto).await;
+    let remediator = remediator(&moto, settings()).await;
+    let acted = handle_with(
+        &remediator,
+        &controls,
+        invocation(notice(&["prod|web"])),
+        Utc::now(),
+    )
+    .await
+    .unwrap_or_else(|e| panic!("{e}"));
+    let input = scheduled_input(&moto, &acted).await;
+
+    // Checked 31 minutes on (the default ROLLOUT_TIMEOUT is 30): ECS never moved it on.
+    let later = Utc::now() + Duration::minutes(31);
+    let stalled = handle_with(&remediator, &controls, invocation(input), later)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+
+    let o = &stalled.outcomes[0];
+    assert_eq!(
+        (o.status, o.code, o.retryable),
+        (Status::Failed, Code::RolloutStalled, false),
+        "{o:?}"
+    );
+    assert!(o.reason.contains("no progress"), "{}", o.reason);
+}
+
+#[tokio::test]
+async fn a_service_scaled_to_zero_is_not_forced_nothing_runs_to_replace() {
+    let moto = MotoServer::start();
+    let seed = Seed::new(&moto).await;
+    seed.rolling_services("prod", &["web"]).await;
+    seed.ecs
+        .update_service()
+        .cluster("prod")
+        .service("web")
+        .desired_count(0)
+        .send()
+        .await
+        .expect("scale to zero");
+    ledger(&moto).await;
+    let controls = with_checks(&moto).await;
+    let remediator = remediator(&moto, settings()).await;
+    let before = seed.primary_deployment("prod", "web").await;
+
+    let report = handle_with(
+        &remediator,
+        &controls,
+        invocation(notice(&["prod|web"])),
+        Utc::now(),
+    )
+    .await
+    .unwrap_or_else(|e| panic!("{e}"));
+
+    assert_eq!(
+        said(&report),
+        vec![(
+            "service prod/web".into(),
+            Status::Skipped,
+            Code::NothingRunning
+        )]
+    );
+    assert!(report.follow_up.is_none());
+    assert_eq!(seed.primary_deployment("prod", "web").await, before);
+}
