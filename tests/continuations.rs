@@ -10,9 +10,8 @@ use std::time::Duration;
 
 use remediator_core::follow::CheckPolicy;
 use remediator_core::ledger::MemoryLedger;
-use remediator_core::{Code, Rate, Settings, Status};
-use remediator_lambda::load_sdk_config;
-use remediator_testkit::fake_ecs::{serve, FakeEcs};
+use remediator_core::{Code, Settings, Status};
+use remediator_testkit::fake_ecs::{scaled_settings, start, FakeEcs};
 use remediator_testkit::invocations::until_final;
 use serde_json::json;
 
@@ -27,28 +26,9 @@ fn scaled(d: Duration) -> Duration {
 async fn a_notice_of_5000_services_finishes_through_continuations_with_none_forced_twice_and_none_lost(
 ) {
     let fake = Arc::new(Mutex::new(FakeEcs::scaled(SCALE)));
-    let endpoint = serve(fake.clone()).await;
-    // The production configuration path (standard chain, endpoint from AWS_ENDPOINT_URL); this
-    // test binary holds this one test, so the process environment is its own.
-    std::env::set_var("AWS_ENDPOINT_URL", &endpoint);
-    std::env::set_var("AWS_ACCESS_KEY_ID", "test");
-    std::env::set_var("AWS_SECRET_ACCESS_KEY", "test");
-    std::env::remove_var("AWS_PROFILE");
-    let sdk = load_sdk_config(Some("us-east-1".into()), 5).await;
-    let defaults = Settings::default();
-    let settings = Settings {
-        update_service_rate: defaults.update_service_rate.map(|r| Rate {
-            per_second: (f64::from(r.per_second) * SCALE) as u32,
-            burst: r.burst,
-        }),
-        backoff: remediator_core::Backoff {
-            initial: scaled(defaults.backoff.initial),
-            max: scaled(defaults.backoff.max),
-            ..defaults.backoff
-        },
-        deadline_margin: scaled(defaults.deadline_margin),
-        ..defaults
-    };
+    // This test binary holds this one test, so the process environment is its own.
+    let sdk = start(fake.clone(), 5).await;
+    let settings = scaled_settings(Settings::default(), SCALE);
     let remediator = remediator_aws::remediator(&sdk, settings);
     let ledger = MemoryLedger::with_latency(scaled(Duration::from_millis(5)));
     let entities: Vec<String> = (0..SERVICES)

@@ -9,7 +9,7 @@ use remediator_core::{Code, Report, Settings, Status};
 use remediator_lambda::ledger::DynamoLedger;
 use remediator_lambda::{handle_with, Controls};
 use remediator_testkit::events::{
-    controls, event_naming, invocation, remediator, settings, task_settings,
+    controls, event_naming, invocation, ledger_table, remediator, settings, task_settings,
 };
 use remediator_testkit::{MotoServer, Seed};
 use serde_json::{json, Value};
@@ -19,15 +19,7 @@ const SERVICES: &str = "health-ecs-services-pipe.json";
 const SCHEDULER_ROLE: &str = "arn:aws:iam::123456789012:role/retirement-scheduler";
 
 async fn ledger(moto: &MotoServer) -> DynamoLedger {
-    let ledger = DynamoLedger::new(
-        aws_sdk_dynamodb::Client::new(&moto.sdk_config().await),
-        TABLE,
-    );
-    ledger
-        .create_table()
-        .await
-        .unwrap_or_else(|e| panic!("{e}"));
-    ledger
+    ledger_table(moto, TABLE).await
 }
 
 /// Ledger and follow-up checks on, as the templates deploy the function.

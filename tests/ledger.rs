@@ -9,7 +9,8 @@ use remediator_core::{Code, Report, Status};
 use remediator_lambda::ledger::DynamoLedger;
 use remediator_lambda::{handle_with, HandlerError};
 use remediator_testkit::events::{
-    controls, event_naming, invocation, invocation_as, remediator, settings, ECS_FUNCTION_ARN,
+    controls, event_naming, invocation, invocation_as, ledger_table, remediator, settings,
+    ECS_FUNCTION_ARN,
 };
 use remediator_testkit::{BlueGreenFixture, MotoServer, Seed, StandaloneTask};
 use serde_json::{json, Value};
@@ -19,15 +20,7 @@ const SERVICES: &str = "health-ecs-services-pipe.json";
 
 /// The ledger table, created as `remediator ledger init` does.
 async fn ledger(moto: &MotoServer) -> DynamoLedger {
-    let ledger = DynamoLedger::new(
-        aws_sdk_dynamodb::Client::new(&moto.sdk_config().await),
-        TABLE,
-    );
-    ledger
-        .create_table()
-        .await
-        .unwrap_or_else(|e| panic!("{e}"));
-    ledger
+    ledger_table(moto, TABLE).await
 }
 
 /// Two rolling services, a blue/green service whose earlier release finished, and a standalone

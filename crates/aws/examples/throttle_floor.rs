@@ -23,9 +23,9 @@ use remediator_aws::remediator;
 use remediator_core::ledger::MemoryLedger;
 use remediator_core::parse_value;
 use remediator_core::pipeline::{remediate_remembering, route, run, Invocation, Notice, Route};
-use remediator_core::{Rate, Status};
-use remediator_lambda::{load_sdk_config, Config};
-use remediator_testkit::fake_ecs::{serve, FakeEcs};
+use remediator_core::Status;
+use remediator_lambda::Config;
+use remediator_testkit::fake_ecs::{scaled_settings, start, FakeEcs};
 use serde_json::json;
 
 fn env_num(name: &str, default: u32) -> u32 {
@@ -47,23 +47,8 @@ async fn main() {
         }
     };
     let fake = Arc::new(Mutex::new(FakeEcs::scaled(scale)));
-    let endpoint = serve(fake.clone()).await;
-
-    // The production config path: standard chain, endpoint from AWS_ENDPOINT_URL.
-    std::env::set_var("AWS_ENDPOINT_URL", &endpoint);
-    std::env::set_var("AWS_ACCESS_KEY_ID", "bench");
-    std::env::set_var("AWS_SECRET_ACCESS_KEY", "bench");
-    std::env::remove_var("AWS_PROFILE");
-    let sdk = load_sdk_config(Some("us-east-1".into()), config.sdk_max_attempts).await;
-
-    let mut settings = config.settings;
-    settings.update_service_rate = settings.update_service_rate.map(|r| Rate {
-        per_second: (f64::from(r.per_second) * scale) as u32,
-        burst: r.burst,
-    });
-    settings.backoff.initial =
-        Duration::from_secs_f64(settings.backoff.initial.as_secs_f64() / scale);
-    settings.backoff.max = Duration::from_secs_f64(settings.backoff.max.as_secs_f64() / scale);
+    let sdk = start(fake.clone(), config.sdk_max_attempts).await;
+    let settings = scaled_settings(config.settings, scale);
     let remediator = remediator(&sdk, settings.clone());
     let entities: Vec<String> = (0..n)
         .map(|i| format!("cluster-{}|svc-{i:05}", i % 7))

@@ -112,3 +112,19 @@ pub fn outcome_of<'a>(report: &'a Report, resource: &str) -> &'a Outcome {
         .find(|o| o.target.to_string() == resource)
         .unwrap_or_else(|| panic!("no outcome for {resource} in {report:#?}"))
 }
+
+/// The ledger table `table` on moto, created as `remediator ledger init` does.
+pub async fn ledger_table(
+    moto: &MotoServer,
+    table: &str,
+) -> remediator_lambda::ledger::DynamoLedger {
+    let ledger = remediator_lambda::ledger::DynamoLedger::new(
+        aws_sdk_dynamodb::Client::new(&moto.sdk_config().await),
+        table,
+    );
+    ledger
+        .create_table()
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    ledger
+}

@@ -10,12 +10,13 @@
 use std::collections::HashMap;
 use std::convert::Infallible;
 use std::sync::{Arc, Mutex};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use http_body_util::{BodyExt, Full};
 use hyper::body::{Bytes, Incoming};
 use hyper::{Request, Response};
 use hyper_util::rt::TokioIo;
+use remediator_core::{Rate, Settings};
 use serde_json::{json, Value};
 
 /// An ECS token bucket.
@@ -187,4 +188,35 @@ pub async fn serve(fake: Arc<Mutex<FakeEcs>>) -> String {
         }
     });
     format!("http://{addr}")
+}
+
+/// Starts `fake` and the SDK configuration that reaches it through the production path (the
+/// standard chain, the endpoint from `AWS_ENDPOINT_URL`). It sets the process environment: for
+/// a benchmark or a test binary of its own.
+pub async fn start(fake: Arc<Mutex<FakeEcs>>, max_attempts: u32) -> aws_config::SdkConfig {
+    let endpoint = serve(fake).await;
+    std::env::set_var("AWS_ENDPOINT_URL", &endpoint);
+    std::env::set_var("AWS_ACCESS_KEY_ID", "fake");
+    std::env::set_var("AWS_SECRET_ACCESS_KEY", "fake");
+    std::env::remove_var("AWS_PROFILE");
+    remediator_lambda::load_sdk_config(Some("us-east-1".into()), max_attempts).await
+}
+
+/// `settings` on a clock `scale` times faster: UpdateService pacing ×`scale` (its burst as it
+/// is), backoff and the deadline margin ÷`scale`, like the fake's buckets.
+pub fn scaled_settings(settings: Settings, scale: f64) -> Settings {
+    let faster = |d: Duration| Duration::from_secs_f64(d.as_secs_f64() / scale);
+    Settings {
+        update_service_rate: settings.update_service_rate.map(|r| Rate {
+            per_second: (f64::from(r.per_second) * scale) as u32,
+            burst: r.burst,
+        }),
+        backoff: remediator_core::Backoff {
+            initial: faster(settings.backoff.initial),
+            max: faster(settings.backoff.max),
+            ..settings.backoff
+        },
+        deadline_margin: faster(settings.deadline_margin),
+        ..settings
+    }
 }
