@@ -202,10 +202,18 @@ invoke "$work/report-deferred-again.json" "$work/deferred-event.json" "$deferrin
 import json, boto3
 scheduler = boto3.client("scheduler")
 schedules = scheduler.list_schedules()["Schedules"]
+kinds = {"deferral": 0, "check": 0}
 for s in schedules:
     full = scheduler.get_schedule(Name=s["Name"])
     event = json.loads(full["Target"]["Input"])
+    if event.get("source") == "retirement-remediator":
+        kinds["check"] += 1
+        what = f"follow-up check {event['detail']['check']} of event {event['detail']['event']['id']}"
+    else:
+        kinds["deferral"] += 1
+        what = f"event {event['id']}"
     print(f"   schedule {full['Name']}: {full['ScheduleExpression']} {full['ScheduleExpressionTimezone']} -> "
-          f"{full['Target']['Arn']} with event {event['id']}")
-print(f"   {len(schedules)} schedule(s) after the event was delivered twice")
+          f"{full['Target']['Arn']} with {what}")
+print(f"   {kinds['deferral']} deferral(s) and {kinds['check']} follow-up check(s) scheduled in all "
+      "(each delivery of an event finds the schedules it already made)")
 PY
