@@ -226,11 +226,13 @@ fn parse_health(event: EventBridgeEvent<Value>) -> Result<Parsed, ParseError> {
     let event_arn =
         non_empty(detail.event_arn.clone()).ok_or(ParseError::MissingField("detail.eventArn"))?;
     let start_time = rfc2822("detail.startTime", detail.start_time.as_deref())?;
-    let end_time = rfc2822("detail.endTime", detail.end_time.as_deref())?;
-    let last_updated = rfc2822(
+    // Neither drives an action: a value that is not RFC 2822 is dropped with a warning rather
+    // than costing the whole notice (startTime, AWS's deadline, stays strict).
+    let end_time = optional_rfc2822("detail.endTime", detail.end_time.as_deref());
+    let last_updated = optional_rfc2822(
         "detail.lastUpdatedTime",
         detail.last_updated_time.as_deref(),
-    )?;
+    );
     // EventBridge always stamps `time`; a hand-made event may lack it, and the Health detail's
     // own update time is the next best statement of when the notice was published.
     let published_at = event
@@ -277,6 +279,14 @@ fn rfc2822(field: &'static str, value: Option<&str>) -> Result<Option<DateTime<U
                 value: v.to_owned(),
             }),
     }
+}
+
+/// [`rfc2822`] for a field the remediation can do without: unreadable is absent, logged.
+fn optional_rfc2822(field: &'static str, value: Option<&str>) -> Option<DateTime<Utc>> {
+    rfc2822(field, value).unwrap_or_else(|e| {
+        tracing::warn!(field, error = %e, "ignoring an unreadable optional time in the notice");
+        None
+    })
 }
 
 /// De-duplicates by resource identity, keeping first-seen order. A task named once with its

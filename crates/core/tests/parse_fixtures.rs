@@ -286,3 +286,32 @@ fn a_follow_up_check_unwraps_to_its_number_and_the_original_notice() {
         other => panic!("expected the original retirement notice, got {other:?}"),
     }
 }
+
+#[test]
+fn an_unreadable_end_or_update_time_is_dropped_and_the_notice_still_parses() {
+    let mut event: serde_json::Value =
+        serde_json::from_slice(&fixture("health-ecs-services-pipe.json")).expect("JSON");
+    event["detail"]["endTime"] = serde_json::json!("next Tuesday-ish");
+    event["detail"]["lastUpdatedTime"] = serde_json::json!("2026-13-45");
+
+    match remediator_core::parse_value(event) {
+        Ok(Parsed::Retirement(n)) => {
+            assert_eq!(n.end_time, None);
+            assert!(n.start_time.is_some(), "startTime still read");
+            assert!(!n.targets.is_empty());
+        }
+        other => panic!("expected a retirement notice, got {other:?}"),
+    }
+}
+
+#[test]
+fn an_unreadable_start_time_still_rejects_the_notice_naming_the_field() {
+    let mut event: serde_json::Value =
+        serde_json::from_slice(&fixture("health-ecs-services-pipe.json")).expect("JSON");
+    event["detail"]["startTime"] = serde_json::json!("soon");
+
+    match remediator_core::parse_value(event) {
+        Err(ParseError::BadTime { field, .. }) => assert_eq!(field, "detail.startTime"),
+        other => panic!("expected a rejection naming startTime, got {other:?}"),
+    }
+}
