@@ -1,7 +1,8 @@
-//! A notice too large for one invocation: 5,000 services take ≈ 990 s at ECS's UpdateService
-//! floor (5/s after a burst of 50), past Lambda's 15 minutes. The real engine and the real SDK
-//! client run against the throttling ECS fake, time scaled ÷50 (every rate ×50, every wait ÷50,
-//! the invocation's 900 s budget included), with the ledger in the path. The first invocation
+//! A notice too large for one invocation: 5,000 services take ≈ 1,650 s at the default share of
+//! ECS's UpdateService budget (3/s after a burst of 30), past Lambda's 15 minutes. The real
+//! engine and the real SDK client run against the throttling ECS fake, time scaled ÷100 (every
+//! rate ×100, every wait ÷100, the invocation's 900 s budget included), with the ledger in the
+//! path. The first invocation
 //! runs out of time; its continuation (scheduled a minute later) picks up what was not reached;
 //! a check verifies. Nothing is forced twice and nothing is lost.
 
@@ -16,7 +17,7 @@ use remediator_testkit::invocations::until_final;
 use serde_json::json;
 
 const SERVICES: usize = 5000;
-const SCALE: f64 = 50.0;
+const SCALE: f64 = 100.0;
 
 fn scaled(d: Duration) -> Duration {
     Duration::from_secs_f64(d.as_secs_f64() / SCALE)

@@ -5,7 +5,7 @@
 //! | `DRY_RUN` | `false` | compute and report the plan, make no mutating call |
 //! | `OPT_IN_ONLY` | `false` | act only on resources or clusters tagged `retirement-remediator/enabled=true` |
 //! | `MAX_CONCURRENCY` | `8` | API calls in flight at once |
-//! | `UPDATE_SERVICE_RATE` | `5/50` | client-side pacing of UpdateService: `PER_SECOND/BURST`, `off` to disable |
+//! | `UPDATE_SERVICE_RATE` | `3/30` | client-side pacing of UpdateService, `PER_SECOND/BURST`: the share of the account's 5/50 bucket this function takes (the rest stays with auto scaling and pipelines); `off` to disable |
 //! | `SDK_MAX_ATTEMPTS` | `5` | attempts per call by the SDK's standard retry (throttling included) |
 //! | `BACKOFF_ROUNDS` | `6` | extra backoff rounds when a call still ends throttled (1 s doubling to 20 s) |
 //! | `DEADLINE_MARGIN_SECS` | `10` | stop starting calls this long before the Lambda deadline |
@@ -326,9 +326,10 @@ mod tests {
         assert_eq!(
             c.settings.update_service_rate,
             Some(Rate {
-                per_second: 5,
-                burst: 50
-            })
+                per_second: 3,
+                burst: 30
+            }),
+            "a share of the account's 5/50 UpdateService bucket, not all of it"
         );
         assert_eq!(c.sdk_max_attempts, 5);
     }

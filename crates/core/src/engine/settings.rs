@@ -33,7 +33,8 @@ pub struct Settings {
     pub account: Option<String>,
     /// The Region the clients act in, when known: notices for another Region are skipped.
     pub region: Option<String>,
-    /// Client-side pacing of `UpdateService` (ECS "service modify" bucket: 50 burst, 5/s).
+    /// Client-side pacing of `UpdateService`: this function's share of the account's ECS
+    /// "service modify" bucket (50 burst, 5/s), which other callers share.
     pub update_service_rate: Option<Rate>,
     pub backoff: Backoff,
     /// Stop starting new calls this long before the deadline, to report in time.
@@ -55,9 +56,12 @@ impl Default for Settings {
             concurrency: 8,
             account: None,
             region: None,
+            // Three fifths of the account's "service modify" bucket (5/s, burst 50; domain notes
+            // §4): Application Auto Scaling and deploy pipelines share it, and a large
+            // retirement must not starve their scale-outs. 2/s and 20 of the burst stay theirs.
             update_service_rate: Some(Rate {
-                per_second: 5,
-                burst: 50,
+                per_second: 3,
+                burst: 30,
             }),
             backoff: Backoff {
                 rounds: 6,
