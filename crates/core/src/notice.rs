@@ -42,15 +42,41 @@ pub enum ParseError {
     #[error("input is not valid JSON: {0}")]
     NotJson(#[source] serde_json::Error),
     #[error("input is not an EventBridge event (needs `source`, `detail-type`, `detail`): {0}")]
-    NotEventBridge(#[source] serde_json::Error),
+    NotEventBridge(#[source] ShapeError),
     #[error("AWS Health event detail is malformed: {0}")]
-    HealthDetail(#[source] serde_json::Error),
+    HealthDetail(#[source] ShapeError),
     #[error("EKS pod termination event detail is malformed: {0}")]
-    EksDetail(#[source] serde_json::Error),
+    EksDetail(#[source] ShapeError),
     #[error("event has no `{0}`")]
     MissingField(&'static str),
     #[error("`{field}` is not a time: {value:?}")]
     BadTime { field: &'static str, value: String },
+}
+
+/// A value of the wrong shape, and where in the event it is (`detail.affectedEntities[2]`).
+#[derive(Debug, thiserror::Error)]
+#[error("at `{path}`: {source}")]
+pub struct ShapeError {
+    pub path: String,
+    #[source]
+    pub source: serde_json::Error,
+}
+
+/// Deserializes `value`, found at `prefix` in the event, naming the path of a bad field.
+fn shaped<T: serde::de::DeserializeOwned>(value: Value, prefix: &str) -> Result<T, ShapeError> {
+    serde_path_to_error::deserialize(value).map_err(|e| {
+        let inner = e.path().to_string();
+        let path = match (prefix, inner.as_str()) {
+            ("", ".") => "(the event)".to_owned(),
+            (prefix, ".") => prefix.to_owned(),
+            ("", inner) => inner.to_owned(),
+            (prefix, inner) => format!("{prefix}.{inner}"),
+        };
+        ShapeError {
+            path,
+            source: e.into_inner(),
+        }
+    })
 }
 
 /// What a raw event turned out to be.
@@ -169,8 +195,7 @@ pub fn parse_slice(input: &[u8]) -> Result<Parsed, ParseError> {
 
 /// Parses an already-decoded JSON value.
 pub fn parse_value(input: Value) -> Result<Parsed, ParseError> {
-    let event: EventBridgeEvent<Value> =
-        serde_json::from_value(input).map_err(ParseError::NotEventBridge)?;
+    let event: EventBridgeEvent<Value> = shaped(input, "").map_err(ParseError::NotEventBridge)?;
     match (event.source.as_str(), event.detail_type.as_str()) {
         (HEALTH_SOURCE, HEALTH_DETAIL_TYPE) => parse_health(event),
         (EKS_SOURCE, EKS_DETAIL_TYPE) => parse_eks(event),
@@ -189,8 +214,7 @@ pub fn parse_value(input: Value) -> Result<Parsed, ParseError> {
 }
 
 fn parse_health(event: EventBridgeEvent<Value>) -> Result<Parsed, ParseError> {
-    let detail: HealthDetail =
-        serde_json::from_value(event.detail).map_err(ParseError::HealthDetail)?;
+    let detail: HealthDetail = shaped(event.detail, "detail").map_err(ParseError::HealthDetail)?;
     let ignored = |code: EventCode, reason: String| {
         Ok(Parsed::Ignored(Ignored {
             event_id: event.id.clone(),
@@ -352,7 +376,7 @@ struct EksDetail {
 }
 
 fn parse_eks(event: EventBridgeEvent<Value>) -> Result<Parsed, ParseError> {
-    let detail: EksDetail = serde_json::from_value(event.detail).map_err(ParseError::EksDetail)?;
+    let detail: EksDetail = shaped(event.detail, "detail").map_err(ParseError::EksDetail)?;
     let required = |v: Option<String>, field: &'static str| {
         non_empty(v).ok_or(ParseError::MissingField(field))
     };
