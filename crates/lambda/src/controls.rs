@@ -34,6 +34,8 @@ pub struct Chain<'a> {
     pub key: &'a str,
     pub scope: &'a str,
     pub deadline: Option<DateTime<Utc>>,
+    /// The invocation's own deadline: scheduling the check must be done by then.
+    pub by: Instant,
 }
 
 /// A report, and why the follow-up check it needs could not be scheduled (if so).
@@ -209,6 +211,7 @@ impl Controls {
             key,
             scope,
             deadline,
+            by,
         } = *chain;
         let Some((policy, scheduler)) = &self.checks else {
             return FollowedReport::new(report);
@@ -238,7 +241,16 @@ impl Controls {
             input: check_event(raw, check).to_string(),
             description: format!("Follow-up check {check} of retirement notice {key}: {why}"),
         };
-        match scheduler.schedule_once(&request).await {
+        let left = by.saturating_duration_since(Instant::now());
+        let scheduled = match tokio::time::timeout(left, scheduler.schedule_once(&request)).await {
+            Ok(result) => result,
+            Err(_) => Err(remediator_core::ports::ApiError::new(
+                "CreateSchedule",
+                remediator_core::ports::ApiErrorKind::Transient,
+                "not answered before the invocation deadline",
+            )),
+        };
+        match scheduled {
             Ok(found) => {
                 tracing::info!(
                     schedule = %name,

@@ -13,6 +13,10 @@ use crate::controls::{Chain, Controls, FollowedReport};
 use serde_json::Value;
 use tracing::Instrument;
 
+/// Kept from the remediation for the steps after it: recording, the next check, metrics, the
+/// summary. Each is one or a few calls (the ledger's records go 16 at a time).
+pub const FINISH_RESERVE: Duration = Duration::from_secs(5);
+
 /// Why an invocation is reported as failed to Lambda.
 #[derive(Debug, thiserror::Error)]
 pub enum HandlerError {
@@ -56,6 +60,12 @@ pub async fn handle_with<R: Remediate>(
 ) -> Result<Report, HandlerError> {
     let started = tokio::time::Instant::now();
     let deadline = deadline_instant(event.context.deadline);
+    // The remediation stops early enough for the finishing steps (recording the outcomes,
+    // scheduling the next check, metrics and the summary) to run before Lambda's deadline.
+    let work_until = deadline
+        .checked_sub(FINISH_RESERVE)
+        .unwrap_or(started)
+        .max(started);
     let time_left_ms = deadline
         .saturating_duration_since(tokio::time::Instant::now())
         .as_millis() as u64;
@@ -121,7 +131,7 @@ pub async fn handle_with<R: Remediate>(
                         .remediate(
                             remediator,
                             &notice.narrowed(followed),
-                            Some(deadline),
+                            Some(work_until),
                             &request_id,
                             now,
                         )
@@ -131,7 +141,7 @@ pub async fn handle_with<R: Remediate>(
             }
             proceed => {
                 let outcomes = controls
-                    .remediate(remediator, &notice, Some(deadline), &request_id, now)
+                    .remediate(remediator, &notice, Some(work_until), &request_id, now)
                     .await;
                 let timing = match proceed {
                     Some(Gate::Proceed(why)) => Some(why),
@@ -154,6 +164,7 @@ pub async fn handle_with<R: Remediate>(
             key: &key,
             scope: &scope,
             deadline: notice.deadline(),
+            by: deadline,
         };
         controls
             .follow_up(report, &chain, &invoked_arn, ended)
@@ -162,7 +173,15 @@ pub async fn handle_with<R: Remediate>(
     let followed = work.instrument(span.clone()).await;
     let report = followed.report;
     span.in_scope(|| report.log());
-    controls.finish(&report, Utc::now()).instrument(span).await;
+    // Bounded by the time left: Lambda kills an invocation at its deadline, and the report
+    // (returned below) matters more than a late summary.
+    let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+    let finishing = controls.finish(&report, Utc::now()).instrument(span.clone());
+    if tokio::time::timeout(left, finishing).await.is_err() {
+        span.in_scope(|| {
+            tracing::error!("the summary was cut at the invocation deadline; the report stands")
+        });
+    }
     if let Some(why) = followed.unscheduled {
         // Resources wait on a check that could not be scheduled: Lambda's retry re-observes and
         // schedules it again; after the retries the event waits in the (alarmed) DLQ.
