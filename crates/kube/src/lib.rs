@@ -4,8 +4,10 @@
 //!   `kubectl rollout restart`, idempotently.
 //! - [`token`]: the EKS bearer token (`k8s-aws-v1.` + a presigned STS `GetCallerIdentity` URL).
 //!
-//! - [`connect`]: DescribeCluster + token → a cached `kube::Client` per cluster.
-//! - [`pods`]: the function's [`remediator_core::Remediate`]: connect, then restart.
+//! - [`connect`]: DescribeCluster + token → a cached `kube::Client` per cluster, renewed by the
+//!   wall clock (Lambda's freezes stop the monotonic one) well before the token expires.
+//! - [`pods`]: the function's [`remediator_core::Remediate`]: connect, then restart; a 401
+//!   drops the client and retries once with a new token.
 
 pub mod connect;
 pub mod pods;

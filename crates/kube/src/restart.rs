@@ -32,6 +32,13 @@ pub const FIELD_MANAGER: &str = "retirement-remediator";
 /// Pod, ReplicaSet, workload, namespace: the most reads one decision takes.
 const MAX_LOOKS: usize = 4;
 
+/// The API server refused the client's credentials (HTTP 401): its bearer token expired, was
+/// signed for another partition's STS, or the role has no access to the cluster. The refused
+/// request changed nothing.
+#[derive(Debug, thiserror::Error)]
+#[error("the Kubernetes API server refused the bearer token ({0})")]
+pub struct Unauthorized(pub kube::Error);
+
 /// Restarts pod owners through one Kubernetes client.
 pub struct PodRestarter {
     client: Client,
@@ -61,9 +68,24 @@ impl PodRestarter {
         now: DateTime<Utc>,
         dry_run: bool,
     ) -> Outcome {
+        self.try_remediate(notice, now, dry_run)
+            .await
+            .unwrap_or_else(|refused| pod::api_error(notice, refused.to_string(), false))
+    }
+
+    /// As [`PodRestarter::remediate`], but a 401 (the API server refused the client's token)
+    /// comes back as [`Unauthorized`] for the caller to reconnect and try once more: the
+    /// refused request changed nothing, and the planner makes the rerun idempotent.
+    pub async fn try_remediate(
+        &self,
+        notice: &PodNotice,
+        now: DateTime<Utc>,
+        dry_run: bool,
+    ) -> Result<Outcome, Unauthorized> {
         match self.run(notice, now, dry_run).await {
-            Ok(outcome) => outcome,
-            Err(e) => pod::api_error(notice, e.to_string(), is_retryable(&e)),
+            Ok(outcome) => Ok(outcome),
+            Err(e) if is_unauthorized(&e) => Err(Unauthorized(e)),
+            Err(e) => Ok(pod::api_error(notice, e.to_string(), is_retryable(&e))),
         }
     }
 
@@ -109,16 +131,32 @@ impl PodRestarter {
     /// it (it was already on the new revision), and a StatefulSet's replacement takes the same
     /// name: the pod EKS named is the one created before the notice.
     pub async fn check(&self, notice: &PodNotice, kind: WorkloadKind, name: &str) -> Verdict {
+        self.try_check(notice, kind, name)
+            .await
+            .unwrap_or_else(|refused| {
+                Verdict::Pending(format!("{refused}; the next check looks again"))
+            })
+    }
+
+    /// As [`PodRestarter::check`], but a 401 (the API server refused the client's token) comes
+    /// back as [`Unauthorized`] for the caller to reconnect and check once more.
+    pub async fn try_check(
+        &self,
+        notice: &PodNotice,
+        kind: WorkloadKind,
+        name: &str,
+    ) -> Result<Verdict, Unauthorized> {
         let pod = match Api::<Pod>::namespaced(self.client.clone(), &notice.namespace)
             .get_opt(&notice.pod)
             .await
         {
             Ok(pod) => pod,
+            Err(e) if is_unauthorized(&e) => return Err(Unauthorized(e)),
             Err(e) => {
-                return Verdict::Pending(format!(
+                return Ok(Verdict::Pending(format!(
                     "could not read pod {}/{} ({e}); the next check looks again",
                     notice.namespace, notice.pod
-                ))
+                )))
             }
         };
         let still_there = pod
@@ -135,13 +173,14 @@ impl PodRestarter {
             .await
         {
             Ok(seen) => pod::verdict(notice, kind, name, &seen),
+            Err(e) if is_unauthorized(&e) => return Err(Unauthorized(e)),
             Err(e) => Verdict::Pending(format!(
                 "could not read {} {}/{name} ({e}); the next check looks again",
                 kind.as_str(),
                 notice.namespace
             )),
         };
-        match (verdict, still_there) {
+        Ok(match (verdict, still_there) {
             (Verdict::Verified(why), Some(created)) => Verdict::Pending(format!(
                 "{why}, but pod {}/{} (created {}, before the notice) still runs: the rollout did not replace it",
                 notice.namespace,
@@ -149,7 +188,7 @@ impl PodRestarter {
                 created.to_rfc3339()
             )),
             (verdict, _) => verdict,
-        }
+        })
     }
 
     /// Reads one object and records what the planner needs of it in `seen`.
@@ -413,6 +452,11 @@ fn controller(meta: &ObjectMeta) -> Option<Owner> {
             kind: o.kind.clone(),
             name: o.name.clone(),
         })
+}
+
+/// A 401 from the API server: the credentials, not the request, were refused.
+pub fn is_unauthorized(e: &kube::Error) -> bool {
+    matches!(e, kube::Error::Api(status) if status.code == 401)
 }
 
 /// Kubernetes API errors worth a later attempt: throttling, server errors, timeouts, transport.

@@ -17,6 +17,10 @@ use tracing::Instrument;
 /// summary. Each is one or a few calls (the ledger's records go 16 at a time).
 pub const FINISH_RESERVE: Duration = Duration::from_secs(5);
 
+/// The finishing steps end this long before Lambda's deadline, so the report is returned
+/// before Lambda kills the invocation.
+const RETURN_MARGIN: Duration = Duration::from_millis(500);
+
 /// Why an invocation is reported as failed to Lambda.
 #[derive(Debug, thiserror::Error)]
 pub enum HandlerError {
@@ -175,7 +179,9 @@ pub async fn handle_with<R: Remediate>(
     span.in_scope(|| report.log());
     // Bounded by the time left: Lambda kills an invocation at its deadline, and the report
     // (returned below) matters more than a late summary.
-    let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+    let left = deadline
+        .saturating_duration_since(tokio::time::Instant::now())
+        .saturating_sub(RETURN_MARGIN);
     let finishing = controls.finish(&report, Utc::now()).instrument(span.clone());
     if tokio::time::timeout(left, finishing).await.is_err() {
         span.in_scope(|| {

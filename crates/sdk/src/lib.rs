@@ -17,7 +17,29 @@ pub use error::{classify, classify_with, has_code};
 /// `AWS_ENDPOINT_URL`) with this project's retry and timeout policy. Credentials resolve lazily,
 /// so this makes no network call.
 pub async fn load_sdk_config(region: Option<String>, max_attempts: u32) -> SdkConfig {
-    let mut loader = aws_config::defaults(BehaviorVersion::latest())
+    let mut loader = with_policy(
+        aws_config::defaults(BehaviorVersion::latest()),
+        max_attempts,
+        ATTEMPT_TIMEOUT,
+    );
+    if let Some(region) = region {
+        loader = loader.region(Region::new(region));
+    }
+    loader.load().await
+}
+
+/// How long one attempt of a call may take before the SDK gives up on it (and retries).
+pub const ATTEMPT_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// This project's retry and timeout policy on a config loader: the SDK's standard retry mode
+/// (`max_attempts`, backoff up to 20 s), a 5 s connect timeout and `attempt_timeout` per
+/// attempt. Fault tests apply it with a shorter attempt timeout.
+pub fn with_policy(
+    loader: aws_config::ConfigLoader,
+    max_attempts: u32,
+    attempt_timeout: Duration,
+) -> aws_config::ConfigLoader {
+    loader
         .retry_config(
             RetryConfig::standard()
                 .with_max_attempts(max_attempts)
@@ -26,11 +48,7 @@ pub async fn load_sdk_config(region: Option<String>, max_attempts: u32) -> SdkCo
         .timeout_config(
             TimeoutConfig::builder()
                 .connect_timeout(Duration::from_secs(5))
-                .operation_attempt_timeout(Duration::from_secs(30))
+                .operation_attempt_timeout(attempt_timeout)
                 .build(),
-        );
-    if let Some(region) = region {
-        loader = loader.region(Region::new(region));
-    }
-    loader.load().await
+        )
 }

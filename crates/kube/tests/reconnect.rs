@@ -1,0 +1,463 @@
+//! The connector's token lifetime as the real platform has it: Lambda freezes an idle
+//! environment and the monotonic clock stops with it, while the API server ages the token by
+//! the wall clock and answers 401 once it is older than 15 minutes.
+//!
+//! The connector runs over a fake [`ClusterAccess`] (counting the tokens it signs, `token-1`,
+//! `token-2`, …) and a fake API server that asserts each request of a scenario in order, with
+//! the bearer token it must carry (the kube-rs controller-rs `tower-test` pattern), and fails on
+//! any request it did not expect. The tests run in microseconds: no monotonic time passes, only
+//! the injected wall clock moves.
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use chrono::{DateTime, TimeDelta, Utc};
+use http::{Method, Request, Response};
+use k8s_openapi::api::core::v1::Namespace;
+use kube::api::Api;
+use kube::client::{Body, ClientBuilder, ConfigExt};
+use remediator_core::follow::{Followed, Verdict};
+use remediator_core::pipeline::{pod_target, Remediate};
+use remediator_core::testing::{at, pod_notice};
+use remediator_core::{PodNotice, Settings, Status};
+use remediator_kube::connect::{
+    BearerToken, BoxFuture, ClusterAccess, ClusterEndpoint, ConnectError,
+};
+use remediator_kube::{EksConnector, PodRemediator};
+use serde_json::{json, Value};
+use tower_test::mock::{self, Handle, Mock};
+
+/// Endpoints and tokens without AWS: every token is new (`token-N`), and each call is counted.
+#[derive(Clone, Default)]
+struct FakeAccess {
+    describes: Arc<AtomicUsize>,
+    tokens: Arc<AtomicUsize>,
+    credentials_expire: Option<DateTime<Utc>>,
+}
+
+impl FakeAccess {
+    fn tokens(&self) -> usize {
+        self.tokens.load(Ordering::SeqCst)
+    }
+}
+
+impl ClusterAccess for FakeAccess {
+    fn endpoint<'a>(
+        &'a self,
+        _cluster: &'a str,
+    ) -> BoxFuture<'a, Result<ClusterEndpoint, ConnectError>> {
+        self.describes.fetch_add(1, Ordering::SeqCst);
+        Box::pin(async {
+            Ok(ClusterEndpoint {
+                server: "https://prod.gr7.us-east-1.eks.amazonaws.com".into(),
+                certificate_authority: None,
+            })
+        })
+    }
+
+    fn token<'a>(
+        &'a self,
+        _cluster: &'a str,
+        _now: DateTime<Utc>,
+    ) -> BoxFuture<'a, Result<BearerToken, ConnectError>> {
+        let n = self.tokens.fetch_add(1, Ordering::SeqCst) + 1;
+        let credentials_expire = self.credentials_expire;
+        Box::pin(async move {
+            Ok(BearerToken {
+                token: format!("token-{n}"),
+                credentials_expire,
+            })
+        })
+    }
+}
+
+/// A wall clock the test moves.
+#[derive(Clone)]
+struct Clock(Arc<Mutex<DateTime<Utc>>>);
+
+impl Clock {
+    fn at(t: DateTime<Utc>) -> Clock {
+        Clock(Arc::new(Mutex::new(t)))
+    }
+
+    fn now(&self) -> DateTime<Utc> {
+        *self.0.lock().expect("clock")
+    }
+
+    /// The environment sleeps (frozen) for `d`: the wall clock moves, nothing else does.
+    fn freeze_for(&self, d: TimeDelta) {
+        *self.0.lock().expect("clock") += d;
+    }
+}
+
+type Service = Mock<Request<Body>, Response<Body>>;
+
+/// A connector whose clients send to `service` with their bearer token.
+fn connector(access: &FakeAccess, clock: &Clock, service: Service) -> EksConnector {
+    let clock = clock.clone();
+    EksConnector::with_access(access.clone(), None)
+        .with_clock(move || clock.now())
+        .with_transport(move |config| {
+            let auth = config.auth_layer()?.expect("a bearer token in the config");
+            Ok(
+                ClientBuilder::new(service.clone(), config.default_namespace.clone())
+                    .with_layer(&auth)
+                    .build(),
+            )
+        })
+}
+
+/// One expected request, the token it must carry, and the fake's answer.
+struct Expect {
+    method: Method,
+    path: &'static str,
+    token: &'static str,
+    status: u16,
+    answer: Value,
+}
+
+fn get(path: &'static str, token: &'static str, answer: Value) -> Expect {
+    Expect {
+        method: Method::GET,
+        path,
+        token,
+        status: 200,
+        answer,
+    }
+}
+
+fn status(path: &'static str, token: &'static str, code: u16, reason: &str) -> Expect {
+    Expect {
+        method: Method::GET,
+        path,
+        token,
+        status: code,
+        answer: json!({ "kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure",
+                        "message": reason, "reason": reason, "code": code }),
+    }
+}
+
+/// What the EKS API server answers to an expired or unknown token.
+fn unauthorized(path: &'static str, token: &'static str) -> Expect {
+    status(path, token, 401, "Unauthorized")
+}
+
+fn patch(path: &'static str, token: &'static str) -> Expect {
+    Expect {
+        method: Method::PATCH,
+        path,
+        token,
+        status: 200,
+        answer: json!({}),
+    }
+}
+
+/// Serves the scenario in order, asserting each request's method, path and bearer token.
+async fn serve(mut handle: Handle<Request<Body>, Response<Body>>, scenario: Vec<Expect>) {
+    for expect in scenario {
+        let (request, send) = tokio::time::timeout(Duration::from_secs(5), handle.next_request())
+            .await
+            .unwrap_or_else(|_| {
+                panic!(
+                    "expected {} {} but no request came",
+                    expect.method, expect.path
+                )
+            })
+            .expect("client dropped");
+        assert_eq!(request.method(), expect.method, "{}", request.uri());
+        assert_eq!(request.uri().path(), expect.path);
+        let authorization = request
+            .headers()
+            .get(http::header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default();
+        assert_eq!(
+            authorization,
+            format!("Bearer {}", expect.token),
+            "{} {}",
+            expect.method,
+            expect.path
+        );
+        let response = Response::builder()
+            .status(expect.status)
+            .header("content-type", "application/json")
+            .body(Body::from(
+                serde_json::to_vec(&expect.answer).expect("json"),
+            ))
+            .expect("response");
+        send.send_response(response);
+    }
+    if let Ok(Some((request, _))) =
+        tokio::time::timeout(Duration::from_millis(200), handle.next_request()).await
+    {
+        panic!("unexpected request {} {}", request.method(), request.uri());
+    }
+}
+
+fn t0() -> DateTime<Utc> {
+    at("2026-11-25T10:05:00Z")
+}
+
+fn notice() -> PodNotice {
+    pod_notice(at("2026-11-25T10:00:00Z"), at("2026-11-30T12:00:00Z"))
+}
+
+const POD: &str = "/api/v1/namespaces/shop/pods/web-5d8c9c5d4b-8jx7l";
+const RS: &str = "/apis/apps/v1/namespaces/shop/replicasets/web-5d8c9c5d4b";
+const DEPLOYMENT: &str = "/apis/apps/v1/namespaces/shop/deployments/web";
+const NAMESPACE: &str = "/api/v1/namespaces/shop";
+
+fn meta(name: &str, owner: Option<(&str, &str)>) -> Value {
+    let mut m = json!({ "name": name, "namespace": "shop", "generation": 4 });
+    if let Some((kind, owner_name)) = owner {
+        m["ownerReferences"] = json!([{ "apiVersion": "apps/v1", "kind": kind, "name": owner_name,
+                                        "uid": "u-1", "controller": true }]);
+    }
+    m
+}
+
+fn pod() -> Value {
+    json!({ "apiVersion": "v1", "kind": "Pod",
+            "metadata": meta("web-5d8c9c5d4b-8jx7l", Some(("ReplicaSet", "web-5d8c9c5d4b"))) })
+}
+
+fn replica_set() -> Value {
+    json!({ "apiVersion": "apps/v1", "kind": "ReplicaSet",
+            "metadata": meta("web-5d8c9c5d4b", Some(("Deployment", "web"))), "spec": { "selector": {} } })
+}
+
+/// Deployment `web`, not restarted since the notice, every replica up to date.
+fn deployment() -> Value {
+    json!({ "apiVersion": "apps/v1", "kind": "Deployment", "metadata": meta("web", None),
+            "spec": { "replicas": 3, "selector": {}, "template": { "metadata": {} } },
+            "status": { "observedGeneration": 4, "replicas": 3, "updatedReplicas": 3 } })
+}
+
+/// Deployment `web` restarted after the notice, its rollout finished.
+fn rolled_out_deployment() -> Value {
+    json!({ "apiVersion": "apps/v1", "kind": "Deployment", "metadata": meta("web", None),
+            "spec": { "replicas": 3, "selector": {},
+                      "template": { "metadata": { "annotations": {
+                          "kubectl.kubernetes.io/restartedAt": "2026-11-25T10:05:00Z" } } } },
+            "status": { "observedGeneration": 4, "replicas": 3, "updatedReplicas": 3,
+                        "readyReplicas": 3, "availableReplicas": 3 } })
+}
+
+fn namespace() -> Value {
+    json!({ "apiVersion": "v1", "kind": "Namespace", "metadata": { "name": "shop" } })
+}
+
+/// One GET through `client`, answered by the fake with the token it must carry.
+async fn read_namespace(
+    client: kube::Client,
+    handle: Handle<Request<Body>, Response<Body>>,
+    token: &'static str,
+) {
+    let fake = tokio::spawn(serve(handle, vec![get(NAMESPACE, token, namespace())]));
+    Api::<Namespace>::all(client)
+        .get("shop")
+        .await
+        .expect("the fake answers");
+    fake.await.expect("fake API server");
+}
+
+#[tokio::test]
+async fn a_client_older_than_the_refresh_time_by_the_wall_clock_is_rebuilt_with_a_new_token() {
+    let access = FakeAccess::default();
+    let clock = Clock::at(t0());
+    let (service, handle) = mock::pair::<Request<Body>, Response<Body>>();
+    let connector = connector(&access, &clock, service);
+
+    connector.client("prod").await.expect("client");
+    assert_eq!(access.tokens(), 1);
+    clock.freeze_for(TimeDelta::minutes(9));
+    connector.client("prod").await.expect("client");
+    assert_eq!(access.tokens(), 1, "a 9-minute-old token is still used");
+
+    // Lambda froze the environment for a while: 16 minutes passed on the wall clock, none on
+    // the monotonic one. The token is past its 15 minutes; the cache must not hand it out.
+    clock.freeze_for(TimeDelta::minutes(7));
+    let second = connector.client("prod").await.expect("client");
+
+    assert_eq!(access.tokens(), 2, "a new token is signed");
+    assert_eq!(access.describes.load(Ordering::SeqCst), 2);
+    read_namespace(second, handle, "token-2").await;
+}
+
+#[tokio::test]
+async fn a_token_is_renewed_well_before_it_expires() {
+    let access = FakeAccess::default();
+    let clock = Clock::at(t0());
+    let (service, _handle) = mock::pair::<Request<Body>, Response<Body>>();
+    let connector = connector(&access, &clock, service);
+
+    connector.client("prod").await.expect("client");
+    clock.freeze_for(TimeDelta::minutes(10) + TimeDelta::seconds(1));
+    connector.client("prod").await.expect("client");
+
+    assert_eq!(
+        access.tokens(),
+        2,
+        "renewed at 10 of its 15 minutes, leaving room for calls in flight and clock skew"
+    );
+}
+
+#[tokio::test]
+async fn a_token_is_renewed_when_the_credentials_that_signed_it_expire() {
+    let access = FakeAccess {
+        credentials_expire: Some(t0() + TimeDelta::minutes(3)),
+        ..FakeAccess::default()
+    };
+    let clock = Clock::at(t0());
+    let (service, _handle) = mock::pair::<Request<Body>, Response<Body>>();
+    let connector = connector(&access, &clock, service);
+
+    connector.client("prod").await.expect("client");
+    clock.freeze_for(TimeDelta::minutes(2));
+    connector.client("prod").await.expect("client");
+    assert_eq!(access.tokens(), 1);
+    clock.freeze_for(TimeDelta::minutes(2));
+    connector.client("prod").await.expect("client");
+
+    assert_eq!(access.tokens(), 2);
+}
+
+#[tokio::test]
+async fn a_wall_clock_set_back_before_the_signing_time_gets_a_new_token() {
+    let access = FakeAccess::default();
+    let clock = Clock::at(t0());
+    let (service, _handle) = mock::pair::<Request<Body>, Response<Body>>();
+    let connector = connector(&access, &clock, service);
+
+    connector.client("prod").await.expect("client");
+    clock.freeze_for(TimeDelta::minutes(-30));
+    connector.client("prod").await.expect("client");
+    connector.client("prod").await.expect("client");
+
+    assert_eq!(
+        access.tokens(),
+        2,
+        "one new token, aged from the corrected clock"
+    );
+}
+
+fn remediator(access: &FakeAccess, clock: &Clock, service: Service) -> PodRemediator {
+    PodRemediator::new(connector(access, clock, service), &Settings::default())
+}
+
+#[tokio::test]
+async fn a_401_drops_the_client_and_the_restart_is_retried_once_with_a_new_token() {
+    let access = FakeAccess::default();
+    let clock = Clock::at(t0());
+    let (service, handle) = mock::pair::<Request<Body>, Response<Body>>();
+    let fake = tokio::spawn(serve(
+        handle,
+        vec![
+            unauthorized(POD, "token-1"),
+            get(POD, "token-2", pod()),
+            get(RS, "token-2", replica_set()),
+            get(DEPLOYMENT, "token-2", deployment()),
+            get(NAMESPACE, "token-2", namespace()),
+            patch(DEPLOYMENT, "token-2"),
+        ],
+    ));
+    let pods = remediator(&access, &clock, service);
+
+    let outcomes = pods.remediate(&notice(), None).await;
+
+    fake.await.expect("fake API server");
+    assert_eq!(outcomes.len(), 1);
+    let o = &outcomes[0];
+    assert_eq!(
+        (o.status, o.code.as_str()),
+        (Status::Acted, "restarted"),
+        "{o:?}"
+    );
+    assert_eq!(access.tokens(), 2);
+}
+
+#[tokio::test]
+async fn a_second_401_with_a_new_token_is_not_retried_again_and_names_the_access_entry() {
+    let access = FakeAccess::default();
+    let clock = Clock::at(t0());
+    let (service, handle) = mock::pair::<Request<Body>, Response<Body>>();
+    let fake = tokio::spawn(serve(
+        handle,
+        vec![unauthorized(POD, "token-1"), unauthorized(POD, "token-2")],
+    ));
+    let pods = remediator(&access, &clock, service);
+
+    let outcomes = pods.remediate(&notice(), None).await;
+
+    fake.await.expect("fake API server");
+    let o = &outcomes[0];
+    assert_eq!(
+        (o.status, o.code.as_str()),
+        (Status::Failed, "api_error"),
+        "{o:?}"
+    );
+    assert!(o.reason.contains("access entry"), "{o:?}");
+    assert_eq!(access.tokens(), 2);
+}
+
+fn followed() -> Followed {
+    Followed {
+        target: pod_target(&notice()),
+        action: None,
+        code: None,
+        before: None,
+        after: Some("Deployment/web".into()),
+        acted_at: t0(),
+    }
+}
+
+#[tokio::test]
+async fn a_401_on_a_follow_up_check_drops_the_client_and_checks_once_more_with_a_new_token() {
+    let access = FakeAccess::default();
+    let clock = Clock::at(t0());
+    let (service, handle) = mock::pair::<Request<Body>, Response<Body>>();
+    let fake = tokio::spawn(serve(
+        handle,
+        vec![
+            unauthorized(POD, "token-1"),
+            status(POD, "token-2", 404, "NotFound"),
+            get(DEPLOYMENT, "token-2", rolled_out_deployment()),
+        ],
+    ));
+    let pods = remediator(&access, &clock, service);
+
+    let verdicts = pods
+        .verify(&notice(), &[followed()], clock.now(), None)
+        .await;
+
+    fake.await.expect("fake API server");
+    match &verdicts[..] {
+        [Verdict::Verified(why)] => assert!(why.contains("Deployment shop/web"), "{why}"),
+        other => panic!("expected one Verified, got {other:?}"),
+    }
+    assert_eq!(access.tokens(), 2);
+}
+
+#[tokio::test]
+async fn a_second_401_on_a_follow_up_check_leaves_it_pending_after_one_retry() {
+    let access = FakeAccess::default();
+    let clock = Clock::at(t0());
+    let (service, handle) = mock::pair::<Request<Body>, Response<Body>>();
+    let fake = tokio::spawn(serve(
+        handle,
+        vec![unauthorized(POD, "token-1"), unauthorized(POD, "token-2")],
+    ));
+    let pods = remediator(&access, &clock, service);
+
+    let verdicts = pods
+        .verify(&notice(), &[followed()], clock.now(), None)
+        .await;
+
+    fake.await.expect("fake API server");
+    match &verdicts[..] {
+        [Verdict::Pending(why)] => assert!(why.contains("access entry"), "{why}"),
+        other => panic!("expected one Pending, got {other:?}"),
+    }
+    assert_eq!(access.tokens(), 2);
+}
