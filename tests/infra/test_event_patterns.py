@@ -116,12 +116,13 @@ class EventPatterns(unittest.TestCase):
 
 class LeastPrivilege(unittest.TestCase):
     def statements(self):
-        with open(os.path.join(ROOT, "infra", "sam", "template.yaml")) as f:
-            template = yaml.load(f, Loader=CfnLoader)
-        for name, resource in template["Resources"].items():
-            for policy in resource.get("Properties", {}).get("Policies") or []:
-                for statement in policy.get("Statement", []):
-                    yield name, statement
+        """Every statement of every role (the functions' by function name), as SAM's transform makes
+        them, with every optional grant switched on (notification topic and key, task roles)."""
+        from templates import sam
+        from test_sam_cdk_parity import CONFIGURATIONS
+        for role, statements in sam(CONFIGURATIONS["every setting changed"][0]).roles().items():
+            for statement in statements:
+                yield role, statement
 
     def test_no_statement_allows_a_wildcard_action(self):
         for name, statement in self.statements():
@@ -136,9 +137,9 @@ class LeastPrivilege(unittest.TestCase):
                 service = statement["Condition"]["StringEquals"]["iam:PassedToService"]
                 self.assertIn(service, {"ecs-tasks.amazonaws.com", "scheduler.amazonaws.com"})
                 passed_to.add((name, service))
-        self.assertIn(("EcsRetirementFunction", "ecs-tasks.amazonaws.com"), passed_to,
+        self.assertIn(("ecs-retirement", "ecs-tasks.amazonaws.com"), passed_to,
                       "the ECS function needs iam:PassRole to relaunch tasks with their roles")
-        for name in ("EcsRetirementFunction", "EksFargatePodFunction"):
+        for name in ("ecs-retirement", "eks-fargate-pod"):
             self.assertIn((name, "scheduler.amazonaws.com"), passed_to, f"{name} defers through the scheduler role")
 
     def test_only_the_scheduler_may_assume_the_scheduler_role(self):

@@ -7,14 +7,30 @@ import { RemediatorStack } from '../lib/remediator-stack';
 
 const app = new App();
 const assetsDir = path.resolve(app.node.tryGetContext('assetsDir') ?? '../../target/lambda');
-const clusters = String(app.node.tryGetContext('eksClusterNames') ?? '')
-  .split(',')
-  .map((c) => c.trim())
-  .filter((c) => c.length > 0);
+/** A comma-separated context value as a list; `fallback` when unset, `[]` for `none`. */
+const list = (key: string, fallback?: string[]) => {
+  const value = app.node.tryGetContext(key);
+  if (value === undefined) return fallback;
+  const items = String(value)
+    .split(',')
+    .map((c) => c.trim())
+    .filter((c) => c.length > 0);
+  return items.length === 1 && items[0] === 'none' ? [] : items;
+};
+/** A whole-number context value, or undefined when unset. */
+const num = (key: string) => {
+  const value = app.node.tryGetContext(key);
+  if (value === undefined) return undefined;
+  const n = Number(value);
+  if (!Number.isInteger(n)) throw new Error(`context ${key}=${value}: a whole number is expected`);
+  return n;
+};
 new RemediatorStack(app, 'FargateRetirementRemediator', {
   assetsDir,
   dryRun: app.node.tryGetContext('dryRun') !== 'false',
-  eksClusterNames: clusters,
+  eksClusterNames: list('eksClusterNames', []),
+  ecsClusterNames: list('ecsClusterNames'),
+  passableTaskRoles: list('passableTaskRoles'),
   optInOnly: app.node.tryGetContext('optInOnly') === 'true',
   maintenanceWindows: app.node.tryGetContext('maintenanceWindows'),
   deadlineMargin: app.node.tryGetContext('deadlineMargin'),
@@ -23,6 +39,13 @@ new RemediatorStack(app, 'FargateRetirementRemediator', {
   followUpMax: app.node.tryGetContext('followUpMax'),
   rolloutTimeout: app.node.tryGetContext('rolloutTimeout'),
   notificationTopicArn: app.node.tryGetContext('notificationTopicArn'),
+  notificationTopicKmsKeyArn: app.node.tryGetContext('notificationTopicKmsKeyArn'),
+  maxConcurrency: num('maxConcurrency'),
+  updateServiceRate: app.node.tryGetContext('updateServiceRate'),
+  sdkMaxAttempts: num('sdkMaxAttempts'),
+  backoffRounds: num('backoffRounds'),
+  deadlineMarginSeconds: num('deadlineMarginSeconds'),
+  functionConcurrency: num('functionConcurrency'),
   alarmTopicArn: app.node.tryGetContext('alarmTopicArn'),
   metricsNamespace: app.node.tryGetContext('metricsNamespace'),
   ledgerRetention: app.node.tryGetContext('ledgerRetention'),

@@ -23,6 +23,19 @@ export interface RemediatorProps extends StackProps {
   readonly dryRun?: boolean;
   /** EKS clusters whose Fargate pods may be restarted. */
   readonly eksClusterNames?: string[];
+  /**
+   * ECS clusters the ECS function may act in, by name (wildcards allowed, e.g. `prod-*`): services,
+   * tasks, RunTask, ListTasks and cluster tags are allowed in these only. Default `['*']`: every
+   * cluster of the account and Region, since a retirement may name any of them.
+   */
+  readonly ecsClusterNames?: string[];
+  /**
+   * IAM roles the ECS function may pass to ECS tasks when it relaunches a standalone task (its task
+   * and execution roles), as what follows `role/` in the role ARN: a path pattern (`ecs-tasks/*`, the
+   * default), a role name (`my-task-role`), `*` for every role; `[]` for none (standalone tasks with a
+   * role are then not relaunched). Services and CodeDeploy deployments pass no role.
+   */
+  readonly passableTaskRoles?: string[];
   /** Act only on resources tagged/annotated retirement-remediator/enabled=true. */
   readonly optInOnly?: boolean;
   /** `DAYS HH:MM-HH:MM ZONE; …`: act only inside these windows, deferring to the next one before AWS's deadline. */
@@ -43,6 +56,21 @@ export interface RemediatorProps extends StackProps {
   readonly rolloutTimeout?: string;
   /** SNS topic for one summary per handled event (Chatbot JSON, plain-text e-mail). */
   readonly notificationTopicArn?: string;
+  /**
+   * The KMS key (key ARN) `notificationTopicArn` is encrypted with, when a customer managed key: the
+   * functions may then use it (kms:GenerateDataKey, kms:Decrypt) through SNS only.
+   */
+  readonly notificationTopicKmsKeyArn?: string;
+  /** API calls in flight at once, 1 to 256 (default 8). */
+  readonly maxConcurrency?: number;
+  /** ECS only: client-side pacing of UpdateService, `PER_SECOND/BURST` or `off` (default 3/30: a share of the account's 5/50 bucket). */
+  readonly updateServiceRate?: string;
+  /** Attempts per AWS call by the SDK's standard retry mode, 1 to 20 (default 5). */
+  readonly sdkMaxAttempts?: number;
+  /** Further backoff rounds when a call still ends throttled or failed transiently, 0 to 50 (default 6). */
+  readonly backoffRounds?: number;
+  /** No call is started this close to the Lambda deadline, 0 to 600 seconds (default 10). */
+  readonly deadlineMarginSeconds?: number;
   /**
    * SNS topic every alarm notifies (ALARM and OK). Unset or empty creates one (output AlarmTopicArn).
    * An encrypted topic of your own must let cloudwatch.amazonaws.com use its key.
@@ -138,7 +166,9 @@ export class RemediatorStack extends Stack {
         conditions: { StringEquals: { 'aws:SourceAccount': this.account } },
       }),
     });
-    deadLetters.grantSendMessages(schedulerRole);
+    // Undeliverable schedule invocations go to the dead-letter queue: SendMessage only (not
+    // grantSendMessages, which adds GetQueueAttributes and GetQueueUrl).
+    schedulerRole.addToPolicy(new iam.PolicyStatement({ actions: ['sqs:SendMessage'], resources: [deadLetters.queueArn] }));
 
     // The ledger: per (notice, resource), what was done, so that a redelivered or retried event
     // answers settled resources from memory. Items carry `expires` (epoch seconds: AWS's deadline
@@ -154,8 +184,15 @@ export class RemediatorStack extends Stack {
       timeToLiveAttribute: 'expires',
       removalPolicy: RemovalPolicy.RETAIN,
     });
+    // The same variables, with the same defaults, as the SAM template's Globals
+    // (tests/infra/test_sam_cdk_parity.py compares the two).
     const controlsEnvironment: Record<string, string> = {
+      DRY_RUN: dryRun,
       OPT_IN_ONLY: String(props.optInOnly ?? false),
+      MAX_CONCURRENCY: String(props.maxConcurrency ?? 8),
+      SDK_MAX_ATTEMPTS: String(props.sdkMaxAttempts ?? 5),
+      BACKOFF_ROUNDS: String(props.backoffRounds ?? 6),
+      DEADLINE_MARGIN_SECS: String(props.deadlineMarginSeconds ?? 10),
       MAINTENANCE_WINDOWS: props.maintenanceWindows ?? '',
       DEADLINE_MARGIN: props.deadlineMargin ?? '24h',
       SCHEDULE_ROLE_ARN: schedulerRole.roleArn,
@@ -168,6 +205,7 @@ export class RemediatorStack extends Stack {
       METRICS_NAMESPACE: namespace,
       LEDGER_TABLE: ledger.tableName,
       LEDGER_RETENTION: props.ledgerRetention ?? '90d',
+      AWS_LAMBDA_LOG_FORMAT: 'JSON',
     };
 
     const fn = (name: string, binary: string, environment: Record<string, string>) => {
@@ -185,7 +223,7 @@ export class RemediatorStack extends Stack {
         maxEventAge: Duration.hours(6),
         loggingFormat: lambda.LoggingFormat.JSON,
         logGroup,
-        environment: { DRY_RUN: dryRun, MAX_CONCURRENCY: '8', ...controlsEnvironment, ...environment },
+        environment: { ...controlsEnvironment, ...environment },
       });
       // One-time schedules in the group only (retirement-*: defer to a window; check-*: a
       // follow-up check), handing them the scheduler role and nothing else.
@@ -214,6 +252,17 @@ export class RemediatorStack extends Stack {
       );
       if (props.notificationTopicArn) {
         f.addToRolePolicy(new iam.PolicyStatement({ actions: ['sns:Publish'], resources: [props.notificationTopicArn] }));
+      }
+      // Publishing to a topic encrypted with a customer managed key: SNS asks KMS for a data key
+      // with the publisher's permissions. This key only, and only through SNS.
+      if (props.notificationTopicKmsKeyArn) {
+        f.addToRolePolicy(
+          new iam.PolicyStatement({
+            actions: ['kms:GenerateDataKey', 'kms:Decrypt'],
+            resources: [props.notificationTopicKmsKeyArn],
+            conditions: { StringEquals: { 'kms:ViaService': `sns.${this.region}.amazonaws.com` } },
+          }),
+        );
       }
       schedulerRole.addToPolicy(
         new iam.PolicyStatement({ actions: ['lambda:InvokeFunction'], resources: [f.functionArn, `${f.functionArn}:*`] }),
@@ -282,24 +331,51 @@ export class RemediatorStack extends Stack {
       `arn:${this.partition}:${service}:${this.region}:${this.account}:${resource}`;
 
     const ecs = fn('EcsRetirementFunction', 'ecs-retirement', {
-      UPDATE_SERVICE_RATE: '5/50',
+      UPDATE_SERVICE_RATE: props.updateServiceRate ?? '3/30',
       ROLLOUT_TIMEOUT: props.rolloutTimeout ?? '30m',
     });
     const allow = (actions: string[], resources: string[], conditions?: Record<string, unknown>) =>
       ecs.addToRolePolicy(new iam.PolicyStatement({ actions, resources, conditions }));
-    allow(['ecs:DescribeServices', 'ecs:UpdateService'], [arn('ecs', 'service/*/*')]);
-    allow(['ecs:DescribeTasks', 'ecs:StopTask'], [arn('ecs', 'task/*/*')]);
-    allow(['ecs:RunTask'], [arn('ecs', 'task-definition/*:*')]);
-    allow(['ecs:TagResource'], [arn('ecs', 'task/*/*')], { StringEquals: { 'ecs:CreateAction': 'RunTask' } });
-    allow(['ecs:ListTasks'], [arn('ecs', 'container-instance/*/*')]);
-    allow(['ecs:DescribeClusters'], [arn('ecs', 'cluster/*')]);
+    // ECS, in the clusters of ecsClusterNames only: by the cluster in the resource's ARN (services,
+    // tasks, clusters) or, where the resource does not name one, by the ecs:cluster condition key
+    // (RunTask, ListTasks). tests/infra/iam_reference.json lists the resource types and condition
+    // keys the Service Authorization Reference documents.
+    const ecsClusters = props.ecsClusterNames ?? ['*'];
+    if (ecsClusters.length === 0) throw new Error("ecsClusterNames: name at least one cluster ('*' for every cluster)");
+    const inClusters = { ArnLike: { 'ecs:cluster': ecsClusters.map((c) => arn('ecs', `cluster/${c}`)) } };
+    allow(['ecs:DescribeServices', 'ecs:UpdateService'], ecsClusters.map((c) => arn('ecs', `service/${c}/*`)));
+    allow(['ecs:DescribeTasks', 'ecs:StopTask'], ecsClusters.map((c) => arn('ecs', `task/${c}/*`)));
+    // RunTask's resource is the task definition; the cluster is a condition key.
+    allow(['ecs:RunTask'], [arn('ecs', 'task-definition/*:*')], inClusters);
+    allow(
+      ['ecs:TagResource'],
+      ecsClusters.map((c) => arn('ecs', `task/${c}/*`)),
+      { StringEquals: { 'ecs:CreateAction': 'RunTask' } },
+    );
+    // ListTasks' documented resource is a container instance, which Fargate tasks do not have:
+    // "*" limited by the ecs:cluster condition, as the ECS developer guide's example.
+    allow(['ecs:ListTasks'], ['*'], inClusters);
+    allow(['ecs:DescribeClusters'], ecsClusters.map((c) => arn('ecs', `cluster/${c}`)));
     // These actions have no resource-level permissions.
     allow(['ecs:ListClusters', 'ecs:DescribeTaskDefinition', 'ec2:DescribeNetworkInterfaces'], ['*']);
-    allow(['iam:PassRole'], [`arn:${this.partition}:iam::${this.account}:role/*`], {
-      StringEquals: { 'iam:PassedToService': 'ecs-tasks.amazonaws.com' },
-    });
+    // Relaunching a standalone task passes its task and execution roles: only those of
+    // passableTaskRoles, and only to ECS tasks.
+    const taskRoles = props.passableTaskRoles ?? ['ecs-tasks/*'];
+    if (taskRoles.length > 0) {
+      allow(
+        ['iam:PassRole'],
+        taskRoles.map((r) => `arn:${this.partition}:iam::${this.account}:role/${r}`),
+        { StringEquals: { 'iam:PassedToService': 'ecs-tasks.amazonaws.com' } },
+      );
+    }
     allow(
-      ['codedeploy:CreateDeployment', 'codedeploy:GetDeployment', 'codedeploy:GetDeploymentGroup', 'codedeploy:ListDeployments'],
+      [
+        'codedeploy:CreateDeployment',
+        'codedeploy:GetDeployment',
+        'codedeploy:GetDeploymentGroup',
+        'codedeploy:ListDeployments',
+        'codedeploy:BatchGetDeployments',
+      ],
       [arn('codedeploy', 'deploymentgroup:*/*')],
     );
     allow(
@@ -307,7 +383,8 @@ export class RemediatorStack extends Stack {
       [arn('codedeploy', 'application:*')],
     );
     allow(['codedeploy:GetDeploymentConfig'], [arn('codedeploy', 'deploymentconfig:*')]);
-    allow(['codedeploy:ListApplications', 'codedeploy:BatchGetDeployments'], ['*']);
+    // ListApplications has no resource-level permissions.
+    allow(['codedeploy:ListApplications'], ['*']);
 
     const eks = fn('EksFargatePodFunction', 'eks-fargate-pod', {});
     const clusters = props.eksClusterNames ?? [];
@@ -405,7 +482,7 @@ export class RemediatorStack extends Stack {
       {
         id: 'AwsSolutions-IAM5',
         reason:
-          'Resource wildcards only: the remediator acts on whichever services, tasks, task definitions and deployment groups a retirement names; actions are listed one by one, and actions without resource-level permissions (ListClusters, DescribeTaskDefinition, DescribeNetworkInterfaces, ListApplications, BatchGetDeployments) need "*".',
+          'Resource wildcards only: the remediator acts on whichever services, tasks, task definitions and deployment groups a retirement names (in the clusters of ecsClusterNames); actions are listed one by one; actions without resource-level permissions (ListClusters, DescribeTaskDefinition, DescribeNetworkInterfaces, ListApplications) need "*", and ListTasks gets "*" limited by the ecs:cluster condition (its documented resource, a container instance, does not exist for Fargate tasks). tests/infra/iam_reference.json checks each grant against the Service Authorization Reference.',
       },
     ]);
   }

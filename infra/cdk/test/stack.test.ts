@@ -106,14 +106,85 @@ test('both functions get the operator controls and may defer through the schedul
   template.resourceCountIs('AWS::CloudWatch::Dashboard', 1);
 });
 
-test('eks:DescribeCluster is allowed on the configured clusters only', () => {
-  template.hasResourceProperties('AWS::IAM::Policy', {
-    PolicyDocument: {
-      Statement: Match.arrayWith([
-        Match.objectLike({ Action: 'eks:DescribeCluster', Resource: Match.objectLike({ 'Fn::Join': Match.anyValue() }) }),
-      ]),
-    },
-  });
+/** The statements of every AWS::IAM::Policy of `t` that grant `action`. */
+function granting(t: Template, action: string): any[] {
+  return (Object.values(t.findResources('AWS::IAM::Policy')) as any[])
+    .flatMap((p) => p.Properties.PolicyDocument.Statement)
+    .filter((st: any) => [st.Action].flat().includes(action));
+}
+
+test('eks:DescribeCluster is allowed on the configured clusters only, by exact ARN', () => {
+  const arnOf = (cluster: string) => ({ 'Fn::Join': ['', ['arn:', { Ref: 'AWS::Partition' }, `:eks:us-east-1:123456789012:cluster/${cluster}`]] });
+  assert.deepEqual(
+    granting(template, 'eks:DescribeCluster').map((st) => st.Resource),
+    [arnOf('prod')],
+  );
+  assert.deepEqual(
+    granting(Template.fromStack(stack({ eksClusterNames: ['prod', 'batch'] })), 'eks:DescribeCluster').map((st) => st.Resource),
+    [[arnOf('prod'), arnOf('batch')]],
+  );
+  assert.deepEqual(
+    granting(Template.fromStack(stack({ eksClusterNames: [] })), 'eks:DescribeCluster').map((st) => st.Resource),
+    [arnOf('none-configured')],
+  );
+});
+
+test('iam:PassRole to ECS tasks covers passableTaskRoles only (default: the /ecs-tasks/ path), never every role', () => {
+  const roleArn = (role: string) => ({ 'Fn::Join': ['', ['arn:', { Ref: 'AWS::Partition' }, `:iam::123456789012:role/${role}`]] });
+  const toTasks = (t: Template) =>
+    granting(t, 'iam:PassRole').filter((st) => st.Condition.StringEquals['iam:PassedToService'] === 'ecs-tasks.amazonaws.com');
+  assert.deepEqual(toTasks(template).map((st) => st.Resource), [roleArn('ecs-tasks/*')]);
+  assert.deepEqual(
+    toTasks(Template.fromStack(stack({ passableTaskRoles: ['app/web', 'batch-task'] }))).map((st) => st.Resource),
+    [[roleArn('app/web'), roleArn('batch-task')]],
+  );
+  assert.deepEqual(toTasks(Template.fromStack(stack({ passableTaskRoles: [] }))), []);
+});
+
+test('ECS actions stay in ecsClusterNames: by the ARN, or by ecs:cluster for RunTask and ListTasks', () => {
+  const t = Template.fromStack(stack({ ecsClusterNames: ['prod'] }));
+  const ecsArn = (resource: string) => ({ 'Fn::Join': ['', ['arn:', { Ref: 'AWS::Partition' }, `:ecs:us-east-1:123456789012:${resource}`]] });
+  const inProd = { ArnLike: { 'ecs:cluster': [ecsArn('cluster/prod')] } };
+  assert.deepEqual(granting(t, 'ecs:UpdateService').map((st) => st.Resource), [ecsArn('service/prod/*')]);
+  assert.deepEqual(granting(t, 'ecs:StopTask').map((st) => st.Resource), [ecsArn('task/prod/*')]);
+  assert.deepEqual(granting(t, 'ecs:DescribeClusters').map((st) => st.Resource), [ecsArn('cluster/prod')]);
+  assert.deepEqual(granting(t, 'ecs:RunTask').map((st) => st.Condition), [inProd]);
+  assert.deepEqual(granting(t, 'ecs:ListTasks').map((st) => [st.Resource, st.Condition]), [['*', inProd]]);
+});
+
+test('notificationTopicKmsKeyArn lets the functions use that key through SNS only; unset, no KMS at all', () => {
+  assert.deepEqual([...granting(template, 'kms:GenerateDataKey'), ...granting(template, 'kms:Decrypt')], []);
+  const key = 'arn:aws:kms:us-east-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab';
+  const statements = granting(Template.fromStack(stack({ notificationTopicKmsKeyArn: key })), 'kms:Decrypt');
+  assert.equal(statements.length, 2, 'one per function');
+  for (const st of statements) {
+    assert.deepEqual(st, {
+      Action: ['kms:GenerateDataKey', 'kms:Decrypt'],
+      Effect: 'Allow',
+      Resource: key,
+      Condition: { StringEquals: { 'kms:ViaService': 'sns.us-east-1.amazonaws.com' } },
+    });
+  }
+});
+
+test('the API settings reach both functions (UpdateService pacing the ECS one only)', () => {
+  const fns = functionsByBinary(
+    Template.fromStack(stack({ maxConcurrency: 16, sdkMaxAttempts: 3, backoffRounds: 4, deadlineMarginSeconds: 30, updateServiceRate: '2/20' })),
+  );
+  for (const [id, f] of Object.values(fns)) {
+    assert.deepEqual(
+      [f.Properties.Environment.Variables.MAX_CONCURRENCY, f.Properties.Environment.Variables.SDK_MAX_ATTEMPTS],
+      ['16', '3'],
+      id,
+    );
+    assert.deepEqual(
+      [f.Properties.Environment.Variables.BACKOFF_ROUNDS, f.Properties.Environment.Variables.DEADLINE_MARGIN_SECS],
+      ['4', '30'],
+      id,
+    );
+  }
+  assert.equal(fns['ecs-retirement'][1].Properties.Environment.Variables.UPDATE_SERVICE_RATE, '2/20');
+  assert.equal(fns['eks-fargate-pod'][1].Properties.Environment.Variables.UPDATE_SERVICE_RATE, undefined);
 });
 
 test('alarms watch the dead-letter queue, both functions\' errors, failed outcomes and unverified resources', () => {
