@@ -121,13 +121,15 @@ async fn a_retry_after_the_replacement_started_finishes_the_job_without_a_second
     let original = seed
         .standalone_task("jobs", "payments-worker", "ops-runbook")
         .await;
-    // A replacement from an earlier attempt that stopped before retiring the original.
+    // A replacement from an earlier attempt that stopped before retiring the original: launched,
+    // as every replacement is, with the original's startedBy and the marker.
     let earlier = seed
         .ecs
         .run_task()
         .cluster("jobs")
         .task_definition(&original.task_definition)
         .launch_type(aws_sdk_ecs::types::LaunchType::Fargate)
+        .started_by("ops-runbook")
         .network_configuration(
             aws_sdk_ecs::types::NetworkConfiguration::builder()
                 .awsvpc_configuration(
@@ -310,6 +312,118 @@ async fn a_task_named_by_the_short_arn_is_found_in_its_cluster_and_a_dry_run_sta
     assert_eq!(
         (o.status, o.code.as_str()),
         (Status::Planned, "would_relaunch"),
+        "{o:?}"
+    );
+    assert_eq!(seed.tasks("jobs", DesiredStatus::Running).await.len(), 1);
+}
+
+/// Runs a standalone FARGATE task of `task_definition` in `cluster`, with `tags`, as a user would;
+/// returns its ARN.
+async fn run_original(
+    seed: &Seed,
+    cluster: &str,
+    task_definition: &str,
+    tags: &[(String, String)],
+) -> String {
+    let network = seed.network.clone().expect("network");
+    let out = seed
+        .ecs
+        .run_task()
+        .cluster(cluster)
+        .task_definition(task_definition)
+        .launch_type(aws_sdk_ecs::types::LaunchType::Fargate)
+        .network_configuration(
+            aws_sdk_ecs::types::NetworkConfiguration::builder()
+                .awsvpc_configuration(
+                    aws_sdk_ecs::types::AwsVpcConfiguration::builder()
+                        .subnets(&network.subnets[0])
+                        .security_groups(&network.security_group)
+                        .build()
+                        .expect("awsvpc"),
+                )
+                .build(),
+        )
+        .started_by("ops-runbook")
+        .set_tags(Some(
+            tags.iter()
+                .map(|(k, v)| aws_sdk_ecs::types::Tag::builder().key(k).value(v).build())
+                .collect(),
+        ))
+        .send()
+        .await
+        .expect("run the original task");
+    out.tasks()[0].task_arn().unwrap_or_default().to_owned()
+}
+
+#[tokio::test]
+async fn a_task_whose_only_health_check_is_on_a_sidecar_is_relaunched_without_waiting_for_health() {
+    let moto = MotoServer::start();
+    let seed = started(&moto).await;
+    let td = seed
+        .task_definition_with_sidecar_health_check("ingest")
+        .await;
+    let original = run_original(&seed, "jobs", &td, &[]).await;
+
+    let report = run(&moto, event_naming(TASKS, std::slice::from_ref(&original))).await;
+
+    let o = only(&report);
+    assert_eq!(
+        (o.status, o.code.as_str()),
+        (Status::Acted, "relaunched"),
+        "ECS leaves such a task's health UNKNOWN: waiting for HEALTHY would never end: {o:?}"
+    );
+    let running = seed.tasks("jobs", DesiredStatus::Running).await;
+    assert_eq!(running.len(), 1, "only the replacement runs: {running:?}");
+    assert_ne!(running[0].task_arn(), Some(original.as_str()));
+    assert_eq!(
+        running[0].health_status().map(|h| h.as_str()),
+        Some("UNKNOWN"),
+        "the test kit models ECS's health of a sidecar-only check"
+    );
+    assert!(
+        seed.tasks("jobs", DesiredStatus::Stopped)
+            .await
+            .iter()
+            .any(|t| t.task_arn() == Some(original.as_str())),
+        "the original is stopped"
+    );
+}
+
+#[tokio::test]
+async fn a_task_with_fifty_tags_is_relaunched_without_the_marker_and_only_once() {
+    let moto = MotoServer::start();
+    let seed = started(&moto).await;
+    let td = seed.task_definition("tagged-worker").await;
+    let fifty: Vec<(String, String)> = (0..50)
+        .map(|i| (format!("tag-{i:02}"), format!("value-{i}")))
+        .collect();
+    let original = run_original(&seed, "jobs", &td, &fifty).await;
+    let event = event_naming(TASKS, std::slice::from_ref(&original));
+
+    let first = run(&moto, event.clone()).await;
+
+    let o = only(&first);
+    assert_eq!(
+        (o.status, o.code.as_str()),
+        (Status::Acted, "relaunched"),
+        "ECS rejects a 51st tag: the marker must not cost the relaunch: {o:?}"
+    );
+    let running = seed.tasks("jobs", DesiredStatus::Running).await;
+    assert_eq!(running.len(), 1, "{running:?}");
+    let mut expected = fifty.clone();
+    expected.sort();
+    assert_eq!(
+        tags(&running[0]),
+        expected,
+        "the user's 50 tags, and no 51st"
+    );
+
+    let second = run(&moto, event).await;
+
+    let o = only(&second);
+    assert_eq!(
+        (o.status, o.code.as_str()),
+        (Status::AlreadyDone, "already_replaced"),
         "{o:?}"
     );
     assert_eq!(seed.tasks("jobs", DesiredStatus::Running).await.len(), 1);

@@ -159,10 +159,66 @@ def model_ecs_deployments():
     EC2ContainerServiceBackend.update_service = update_service
 
 
+def model_ecs_task_health():
+    """Real ECS computes a task's `healthStatus` from its *essential* containers only: a task
+    whose only health check is on a non-essential container (a sidecar) stays `UNKNOWN`, as does
+    one without health checks (domain notes §7). moto gives every container `HEALTHY` and the
+    task no `healthStatus` at all. The test kit models ECS: a task is `HEALTHY` (a check that
+    passes, as moto would have it) when an essential container of its task definition (essential
+    is true when absent) has a `healthCheck`, `UNKNOWN` otherwise. The one container moto keeps
+    per task (the task definition's first) is `HEALTHY` when it has a check of its own, else
+    `UNKNOWN`."""
+    from moto.ecs.models import Container, Task
+
+    def essential_checked(task_definition):
+        return any(
+            c.get("healthCheck") and c.get("essential", True)
+            for c in task_definition.container_definitions
+        )
+
+    task_init = Task.__init__
+
+    def init_task(self, cluster, task_definition, *args, **kwargs):
+        task_init(self, cluster, task_definition, *args, **kwargs)
+        self.health_status = "HEALTHY" if essential_checked(task_definition) else "UNKNOWN"
+
+    container_init = Container.__init__
+
+    def init_container(self, task_def):
+        container_init(self, task_def)
+        checked = bool(task_def.container_definitions[0].get("healthCheck"))
+        self.health_status = "HEALTHY" if checked else "UNKNOWN"
+
+    Task.__init__ = init_task
+    Container.__init__ = init_container
+
+
+def model_ecs_tag_limit():
+    """Real ECS: a resource holds at most 50 user tags (`aws:` keys are AWS's and do not count),
+    and RunTask with more is rejected (domain notes §7). moto takes any number. The test kit
+    models ECS's limit on RunTask."""
+    from moto.ecs.exceptions import InvalidParameterException
+    from moto.ecs.models import EC2ContainerServiceBackend
+
+    original = EC2ContainerServiceBackend.run_task
+
+    def run_task(self, cluster_str, task_definition_str, count, overrides, started_by, tags, *args, **kwargs):
+        user = [t for t in tags or [] if not t.get("key", "").startswith("aws:")]
+        if len(user) > 50:
+            raise InvalidParameterException(
+                f"Tags: {len(user)} user tags, at most 50 are allowed per resource"
+            )
+        return original(self, cluster_str, task_definition_str, count, overrides, started_by, tags, *args, **kwargs)
+
+    EC2ContainerServiceBackend.run_task = run_task
+
+
 def main():
     port = int(sys.argv[1])
     serialize_dynamodb()
     model_ecs_deployments()
+    model_ecs_task_health()
+    model_ecs_tag_limit()
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
     server.start()
     print("ready", file=ANSWERS)

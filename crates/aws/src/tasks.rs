@@ -11,7 +11,7 @@
 //! | awsvpc securityGroups, assignPublicIp | EC2 DescribeNetworkInterfaces on the attachment's `networkInterfaceId` |
 //! | overrides | `overrides` (container env/command/cpu/memory, task role, execution role, ephemeral storage) |
 //! | group, startedBy | `group`, `startedBy` |
-//! | tags (+ the `replaces` marker) | DescribeTasks `include=[TAGS]`; `aws:` keys are AWS's own and cannot be set |
+//! | tags (+ the `replaces` marker when it fits) | DescribeTasks `include=[TAGS]`; `aws:` keys are AWS's own and cannot be set; the marker only below 50 user tags (`remediator_core::plan::replaces_marker_fits`) |
 //! | enableECSManagedTags | set when the task carries `aws:ecs:` managed tags |
 //! | enableExecuteCommand | `enableExecuteCommand` |
 //! | clientToken | derived from the retiring task's id |
@@ -20,6 +20,7 @@ use aws_sdk_ecs::types::{
     AssignPublicIp, AwsVpcConfiguration, CapacityProviderStrategyItem, DesiredStatus, LaunchType,
     NetworkConfiguration, Tag, Task, TaskField, TaskOverride,
 };
+use remediator_core::plan::MAX_USER_TAGS;
 use remediator_core::ports::{
     ApiError, ApiErrorKind, DescribedTasks, EcsTasks, TaskObservation, MAX_TASKS_PER_DESCRIBE,
 };
@@ -27,6 +28,13 @@ use remediator_core::ports::{
 use remediator_sdk::classify;
 
 use crate::ecs::{failures, SdkEcs};
+
+/// How many tasks [`EcsTasks::find_replacement`] looks at, at most, whatever the cluster runs:
+/// three `ListTasks` pages of 100 and three `DescribeTasks` of 100 per attempt.
+pub const REPLACEMENT_SCAN_LIMIT: usize = 300;
+
+/// `ListTasks` returns at most 100 tasks a page.
+const LIST_PAGE: i32 = 100;
 
 /// How a task was launched, as far as the SDK tells it: handed back to `RunTask` untouched.
 #[derive(Debug, Clone, PartialEq)]
@@ -43,6 +51,10 @@ pub struct SdkLaunch {
 }
 
 impl SdkEcs {
+    /// Whether ECS will report the task's health: only when an *essential* container (essential
+    /// is true when the task definition leaves it out) declares a `healthCheck`. ECS derives a
+    /// task's `healthStatus` from its essential containers alone, so a check on a sidecar leaves
+    /// the task `UNKNOWN` for ever, and waiting for `HEALTHY` would never end (domain notes §7).
     async fn has_health_checks(&self, task_definition: &str) -> Result<bool, ApiError> {
         if let Some(known) = self
             .health_cache
@@ -64,7 +76,7 @@ impl SdkEcs {
             .map(|td| {
                 td.container_definitions()
                     .iter()
-                    .any(|c| c.health_check().is_some())
+                    .any(|c| c.essential().unwrap_or(true) && c.health_check().is_some())
             })
             .unwrap_or(false);
         self.health_cache
@@ -131,6 +143,22 @@ impl SdkEcs {
         }))
     }
 
+    /// `DescribeTasks` with tags, as the SDK answers it.
+    async fn describe_raw(
+        &self,
+        cluster: &str,
+        tasks: &[String],
+    ) -> Result<aws_sdk_ecs::operation::describe_tasks::DescribeTasksOutput, ApiError> {
+        self.client
+            .describe_tasks()
+            .cluster(cluster)
+            .set_tasks(Some(tasks.to_vec()))
+            .include(TaskField::Tags)
+            .send()
+            .await
+            .map_err(|e| classify("DescribeTasks", e))
+    }
+
     /// Security groups and public-IP setting of the original task's network interface.
     async fn interface_settings(
         &self,
@@ -182,18 +210,9 @@ impl EcsTasks for SdkEcs {
         cluster: &str,
         tasks: &[String],
     ) -> Result<DescribedTasks<SdkLaunch>, ApiError> {
-        let response = self
-            .client
-            .describe_tasks()
-            .cluster(cluster)
-            .set_tasks(Some(tasks.to_vec()))
-            .include(TaskField::Tags)
-            .send()
-            .await;
-        let out = match response {
+        let out = match self.describe_raw(cluster, tasks).await {
             Ok(out) => out,
             Err(e) => {
-                let e = classify("DescribeTasks", e);
                 if e.kind == ApiErrorKind::NotFound {
                     return Ok(DescribedTasks {
                         tasks: Vec::new(),
@@ -235,37 +254,78 @@ impl EcsTasks for SdkEcs {
             .collect())
     }
 
+    /// Looks for the replacement by its marker, within a bound that does not grow with the
+    /// cluster's history:
+    ///
+    /// - only tasks started with the original's `startedBy` (the replacement is launched with
+    ///   it), when it has one; `ListTasks` takes `startedBy` only as its sole filter, so the
+    ///   family is checked on the described tasks. Without a `startedBy`, RUNNING tasks of the
+    ///   original's family;
+    /// - page by page, stopping at the first match, and at [`REPLACEMENT_SCAN_LIMIT`] tasks
+    ///   (three `ListTasks` and three `DescribeTasks` calls) at most;
+    /// - listed tasks are matched on their tags before anything else is looked up for them.
+    ///
+    /// A replacement beyond the bound is not found here; `RunTask`'s client token, derived from
+    /// the original task (ECS keeps it 24 hours), then answers with that same replacement instead
+    /// of starting a second one. The token is the guarantee; this search spares the call and
+    /// finds a replacement older than the token.
     async fn find_replacement(
         &self,
         original: &TaskObservation<SdkLaunch>,
         marker_key: &str,
     ) -> Result<Option<TaskObservation<SdkLaunch>>, ApiError> {
         // `arn:…:task-definition/FAMILY:REVISION`
-        let family = original
-            .task_definition
-            .rsplit('/')
-            .next()
-            .and_then(|f| f.split(':').next())
-            .unwrap_or_default();
-        let mut arns: Vec<String> = self
+        let family_of = |td: &str| -> String {
+            td.rsplit('/')
+                .next()
+                .and_then(|f| f.split(':').next())
+                .unwrap_or_default()
+                .to_owned()
+        };
+        let family = family_of(&original.task_definition);
+        let listing = self
             .client
             .list_tasks()
             .cluster(&original.cluster)
-            .family(family)
-            .desired_status(DesiredStatus::Running)
-            .into_paginator()
-            .items()
-            .send()
-            .try_collect()
-            .await
-            .map_err(|e| classify("ListTasks", e))?;
-        arns.retain(|a| *a != original.arn);
-        for chunk in arns.chunks(MAX_TASKS_PER_DESCRIBE) {
-            let described = self.describe_tasks(&original.cluster, chunk).await?;
-            if let Some(found) = described.tasks.into_iter().find(|t| {
-                t.tag(marker_key) == Some(original.id.as_str()) && t.desired_status != "STOPPED"
-            }) {
-                return Ok(Some(found));
+            .max_results(LIST_PAGE);
+        let listing = match original.started_by.as_deref().filter(|s| !s.is_empty()) {
+            Some(started_by) => listing.started_by(started_by),
+            None => listing
+                .family(&family)
+                .desired_status(DesiredStatus::Running),
+        };
+        let mut pages = listing.into_paginator().send();
+        let mut scanned = 0;
+        while scanned < REPLACEMENT_SCAN_LIMIT {
+            let Some(page) = pages.next().await else {
+                break;
+            };
+            let page = page.map_err(|e| classify("ListTasks", e))?;
+            let listed = page.task_arns();
+            if listed.is_empty() {
+                break;
+            }
+            let arns: Vec<String> = listed
+                .iter()
+                .take(REPLACEMENT_SCAN_LIMIT - scanned)
+                .filter(|a| **a != original.arn)
+                .cloned()
+                .collect();
+            scanned += listed.len();
+            for chunk in arns.chunks(MAX_TASKS_PER_DESCRIBE) {
+                let described = self.describe_raw(&original.cluster, chunk).await?;
+                let found = described.tasks().iter().find(|t| {
+                    t.desired_status() != Some("STOPPED")
+                        && t.task_definition_arn().map(family_of).as_deref()
+                            == Some(family.as_str())
+                        && t.tags().iter().any(|tag| {
+                            tag.key() == Some(marker_key)
+                                && tag.value() == Some(original.id.as_str())
+                        })
+                });
+                if let Some(task) = found {
+                    return self.observe(task).await;
+                }
             }
         }
         Ok(None)
@@ -311,7 +371,12 @@ impl EcsTasks for SdkEcs {
             })
             .cloned()
             .collect();
-        tags.push(Tag::builder().key(marker.0).value(marker.1).build());
+        // RunTask rejects more than 50 user tags: the marker is left off rather than failing
+        // the relaunch; the client token keeps a retry from starting a second replacement.
+        // Same rule as `remediator_core::plan::replaces_marker_fits`, on the tags sent.
+        if tags.len() < MAX_USER_TAGS {
+            tags.push(Tag::builder().key(marker.0).value(marker.1).build());
+        }
         let mut request = self
             .client
             .run_task()

@@ -202,8 +202,26 @@ pub fn check_codedeploy(
 }
 
 /// The tag a replacement carries, naming the id of the task it replaces. It is how a retry or
-/// a redelivered notice finds the replacement instead of starting a second one.
+/// a redelivered notice finds the replacement instead of starting a second one, when there is
+/// room for it (see [`replaces_marker_fits`]).
 pub const REPLACES_TAG: &str = "retirement-remediator/replaces";
+
+/// User tags an ECS resource can hold; `RunTask` rejects more. Keys starting with `aws:` are
+/// AWS's own and do not count (domain notes §7).
+pub const MAX_USER_TAGS: usize = 50;
+
+/// Whether a replacement of a task with these tags can carry [`REPLACES_TAG`] as well: the
+/// user tags copied from the task (not `aws:` ones, not a marker of its own) number fewer than
+/// [`MAX_USER_TAGS`]. When not, the replacement is launched without the marker: a relaunch is
+/// never refused for it, and `RunTask`'s client token (derived from the task, valid 24 hours)
+/// is what keeps a retry from starting a second replacement.
+pub fn replaces_marker_fits(tags: &[(String, String)]) -> bool {
+    let user = tags
+        .iter()
+        .filter(|(k, _)| !k.starts_with("aws:") && k != REPLACES_TAG)
+        .count();
+    user < MAX_USER_TAGS
+}
 
 /// What to do with one standalone task.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -215,37 +233,37 @@ pub enum TaskDecision {
     Final(Outcome),
 }
 
-/// Who else launches standalone tasks and would run them again on its own. Each rule says where
-/// it comes from; a task matching one is left to its owner.
+/// Who else launches standalone tasks and would run them again on its own. Only signals a
+/// source documents count, each named next to its rule; a task matching one is left to its owner.
+///
+/// Not recognised, for want of a documented signal: EventBridge Scheduler's ECS `RunTask`
+/// target (its documentation covers the target's parameters, not a `startedBy` or tag it puts on
+/// the task) and any other launcher. Such tasks are relaunched; an operator who wants one left
+/// alone tags it (or its cluster) [`SKIP_TAG`]`=true`.
 fn owner_of<L>(task: &crate::ports::TaskObservation<L>) -> Option<&'static str> {
     let started_by = task.started_by.as_deref().unwrap_or_default();
     // Step Functions' ECS integration (`arn:aws:states:::ecs:runTask`) starts tasks with
-    // `startedBy: "AWS Step Functions"` (as in the Step Functions developer guide's ECS sample
-    // output); the state machine handles task failure and retries.
+    // `startedBy: "AWS Step Functions"`. Source: the Step Functions developer guide, "Run Amazon
+    // ECS or Fargate tasks with Step Functions" (the RunTask sample output). The state machine
+    // handles task failure and retries.
     if started_by == "AWS Step Functions" {
         return Some("AWS Step Functions");
     }
-    // AWS Batch runs Fargate jobs in ECS clusters it creates for each compute environment, named
-    // `AWSBatch-<compute environment>-<uuid>`, and tags jobs' resources with `aws:batch:*` keys;
-    // Batch's job retry strategy owns reruns.
+    // AWS Batch runs Fargate jobs in the ECS cluster it creates and manages for each compute
+    // environment (source: the Batch API reference, `ComputeEnvironmentDetail.ecsClusterArn`),
+    // named `AWSBatch-<compute environment>-<uuid>`, and tags jobs' resources with `aws:batch:*`
+    // keys. Batch's job retry strategy owns reruns.
     if task.cluster.starts_with("AWSBatch-")
         || task.tags.iter().any(|(k, _)| k.starts_with("aws:batch:"))
     {
         return Some("AWS Batch");
     }
-    // EventBridge rules with an ECS target start tasks with `startedBy: "events-rule/<rule>"`;
-    // a scheduled job runs again at its next schedule, and a relaunch would run this one twice.
+    // EventBridge rules with an ECS target start tasks with `startedBy: "events-rule/<rule>"`
+    // (source: the value EventBridge passes to RunTask for a rule's ECS target, as the EventBridge
+    // and ECS scheduled-task documentation shows it). A scheduled job runs again at its next
+    // schedule, and a relaunch would run this one twice.
     if started_by.starts_with("events-rule/") {
         return Some("an EventBridge rule");
-    }
-    // EventBridge Scheduler's ECS RunTask target (uncertain: documented for the target's
-    // parameters, not for the resulting `startedBy`) — tasks it starts carry its tag namespace.
-    if task
-        .tags
-        .iter()
-        .any(|(k, _)| k.starts_with("aws:scheduler:"))
-    {
-        return Some("EventBridge Scheduler");
     }
     None
 }

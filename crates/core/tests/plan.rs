@@ -341,10 +341,6 @@ mod standalone_tasks {
                 started_by: Some("events-rule/nightly-report".into()),
                 ..task()
             },
-            TaskObservation {
-                tags: vec![("aws:scheduler:schedule-arn".into(), "x".into())],
-                ..task()
-            },
         ];
         for t in cases {
             assert_eq!(
@@ -353,6 +349,44 @@ mod standalone_tasks {
                 "{t:?}"
             );
         }
+    }
+
+    #[test]
+    fn ownership_is_not_guessed_from_signals_no_source_documents() {
+        // No document shows EventBridge Scheduler setting `aws:scheduler:*` tags (or any
+        // `startedBy`) on the tasks it starts: such a task is relaunched like any other; an
+        // operator who wants it left alone tags it `retirement-remediator/skip=true`.
+        let t = TaskObservation {
+            tags: vec![(
+                "aws:scheduler:schedule-arn".into(),
+                "arn:aws:scheduler:us-east-1:123456789012:schedule/default/nightly".into(),
+            )],
+            ..task()
+        };
+        assert_eq!(plan_task(&target(), Some(&t)), TaskDecision::Relaunch);
+    }
+
+    #[test]
+    fn the_replaces_marker_fits_only_below_fifty_user_tags() {
+        use remediator_core::plan::{replaces_marker_fits, MAX_USER_TAGS, REPLACES_TAG};
+
+        let tags = |user: usize, aws: usize| -> Vec<(String, String)> {
+            (0..user)
+                .map(|i| (format!("user-{i}"), "v".to_owned()))
+                .chain((0..aws).map(|i| (format!("aws:ecs:k{i}"), "v".to_owned())))
+                .collect()
+        };
+        assert_eq!(MAX_USER_TAGS, 50);
+        assert!(replaces_marker_fits(&tags(0, 0)));
+        assert!(replaces_marker_fits(&tags(49, 5)), "aws: tags do not count");
+        assert!(!replaces_marker_fits(&tags(50, 0)));
+        assert!(!replaces_marker_fits(&tags(51, 0)));
+        let mut with_marker = tags(49, 0);
+        with_marker.push((REPLACES_TAG.to_owned(), "abc".to_owned()));
+        assert!(
+            replaces_marker_fits(&with_marker),
+            "a marker already there is replaced, not added"
+        );
     }
 }
 

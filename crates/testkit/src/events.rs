@@ -49,11 +49,20 @@ pub fn invocation_of(payload: Value, function_arn: &str) -> LambdaEvent<Value> {
 
 /// A Lambda invocation under `request_id` (a retry of an earlier invocation keeps its id).
 pub fn invocation_as(payload: Value, function_arn: &str, request_id: &str) -> LambdaEvent<Value> {
+    invocation_lasting(payload, function_arn, request_id, Duration::from_secs(60))
+}
+
+/// A Lambda invocation under `request_id` with `left` until its deadline.
+pub fn invocation_lasting(
+    payload: Value,
+    function_arn: &str,
+    request_id: &str,
+    left: Duration,
+) -> LambdaEvent<Value> {
     let mut context = Context::default();
     context.request_id = request_id.into();
     context.invoked_function_arn = function_arn.into();
-    context.deadline =
-        (Utc::now().timestamp_millis() + Duration::from_secs(60).as_millis() as i64) as u64;
+    context.deadline = (Utc::now().timestamp_millis() + left.as_millis() as i64) as u64;
     LambdaEvent::new(payload, context)
 }
 
@@ -84,18 +93,21 @@ pub async fn run(moto: &MotoServer, settings: Settings, event: Value) -> Report 
 /// Operator controls (and the ledger) over moto, from the same environment variables the
 /// function reads.
 pub async fn controls(moto: &MotoServer, env: &[(&str, &str)]) -> remediator_lambda::Controls {
+    controls_over(&moto.sdk_config().await, env)
+}
+
+/// Operator controls over any SDK configuration (a fault proxy's), from the environment `env`.
+pub fn controls_over(
+    sdk: &aws_config::SdkConfig,
+    env: &[(&str, &str)],
+) -> remediator_lambda::Controls {
     let config = remediator_lambda::Config::from_lookup(|k| {
         env.iter()
             .find(|(name, _)| *name == k)
             .map(|(_, v)| v.to_string())
     })
     .unwrap_or_else(|e| panic!("{e}"));
-    remediator_lambda::Controls::new(
-        &moto.sdk_config().await,
-        &config.controls,
-        "ecs-retirement",
-        false,
-    )
+    remediator_lambda::Controls::new(sdk, &config.controls, "ecs-retirement", false)
 }
 
 /// The report's one outcome.

@@ -31,6 +31,7 @@ use chrono::{DateTime, SecondsFormat, Utc};
 pub mod events;
 pub mod fake_ecs;
 pub mod fake_kube;
+pub mod fault_proxy;
 pub mod invocations;
 
 pub const ACCOUNT: &str = "123456789012";
@@ -630,6 +631,51 @@ impl Seed {
                     .image("public.ecr.aws/nginx/nginx:latest")
                     .memory(512)
                     .essential(true)
+                    .build(),
+            )
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("register task definition {family}: {e:?}"));
+        out.task_definition()
+            .and_then(|t| t.task_definition_arn())
+            .unwrap_or_default()
+            .to_owned()
+    }
+
+    /// A Fargate task definition whose only health check is on a non-essential sidecar
+    /// (`log-router`); the essential container `app` has none. ECS derives a task's health from
+    /// its essential containers only, so such a task's `healthStatus` stays `UNKNOWN` (the test
+    /// kit's moto models that). Returns the task definition ARN.
+    pub async fn task_definition_with_sidecar_health_check(&self, family: &str) -> String {
+        let out = self
+            .ecs
+            .register_task_definition()
+            .family(family)
+            .requires_compatibilities(Compatibility::Fargate)
+            .network_mode(NetworkMode::Awsvpc)
+            .cpu("256")
+            .memory("512")
+            .container_definitions(
+                ContainerDefinition::builder()
+                    .name("app")
+                    .image("public.ecr.aws/nginx/nginx:latest")
+                    .memory(384)
+                    .essential(true)
+                    .build(),
+            )
+            .container_definitions(
+                ContainerDefinition::builder()
+                    .name("log-router")
+                    .image("public.ecr.aws/aws-observability/aws-for-fluent-bit:stable")
+                    .memory(128)
+                    .essential(false)
+                    .health_check(
+                        aws_sdk_ecs::types::HealthCheck::builder()
+                            .command("CMD-SHELL")
+                            .command("exit 0")
+                            .build()
+                            .unwrap_or_else(|e| panic!("health check: {e}")),
+                    )
                     .build(),
             )
             .send()

@@ -2,9 +2,11 @@
 //! remediator runs a replacement with the same launch parameters, waits for it to run (and be
 //! healthy), and only then stops the retiring task.
 //!
-//! Idempotent across retries: the replacement is tagged with the task it replaces and started
-//! with a client token derived from it, and the stop reason carries [`STOP_REASON_MARK`] so a
-//! later attempt sees the task was already replaced.
+//! Idempotent across retries: the replacement is started with a client token derived from the
+//! task it replaces (ECS answers a repeated `RunTask` with the same token with the same task, for
+//! 24 hours) and tagged with that task's id when the tag fits (a task already holding 50 user tags
+//! leaves no room: the relaunch goes ahead without it, on the token alone), and the stop reason
+//! carries [`STOP_REASON_MARK`] so a later attempt sees the task was already replaced.
 
 use tokio::time::Instant;
 
@@ -12,7 +14,7 @@ use super::budget::{failure_outcome, Budget};
 use super::Remediator;
 use crate::names::{Action, Code};
 use crate::outcome::{Outcome, Status};
-use crate::plan::REPLACES_TAG;
+use crate::plan::{replaces_marker_fits, MAX_USER_TAGS, REPLACES_TAG};
 use crate::ports::{CodeDeployApi, EcsServices, EcsTasks, TaskObservation};
 use crate::target::Target;
 
@@ -44,12 +46,27 @@ impl<E: EcsServices + EcsTasks, D: CodeDeployApi> Remediator<E, D> {
         deadline: Option<Instant>,
     ) -> Outcome {
         let fail = |e: Budget| failure_outcome(target, e).with_action(Action::RelaunchTask);
-        let existing = match self
-            .with_backoff(deadline, || self.ecs.find_replacement(&task, REPLACES_TAG))
-            .await
-        {
-            Ok(existing) => existing,
-            Err(e) => return fail(e),
+        // With no room for the marker, a replacement carries none and no search can find it by
+        // it: the client token is what stops a second one.
+        let marked = replaces_marker_fits(&task.tags);
+        let existing = if marked {
+            match self
+                .with_backoff(deadline, || self.ecs.find_replacement(&task, REPLACES_TAG))
+                .await
+            {
+                Ok(existing) => existing,
+                Err(e) => return fail(e),
+            }
+        } else {
+            None
+        };
+        let unmarked = if marked {
+            String::new()
+        } else {
+            format!(
+                " (launched without the {REPLACES_TAG} tag: the task already holds {MAX_USER_TAGS} user tags; \
+                 the RunTask client token guards against a second replacement)"
+            )
         };
         if self.settings.dry_run {
             let reason = match &existing {
@@ -115,7 +132,7 @@ impl<E: EcsServices + EcsTasks, D: CodeDeployApi> Remediator<E, D> {
                         target.clone(),
                         Status::Acted,
                         Code::Relaunched,
-                        format!("replacement {} is running; this task was stopped", r.id),
+                        format!("replacement {} is running; this task was stopped{unmarked}", r.id),
                     )
                     .with_action(Action::RelaunchTask)
                     .with_deployments(before, after),
