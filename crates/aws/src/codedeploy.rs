@@ -3,7 +3,7 @@
 use aws_sdk_codedeploy::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_codedeploy::types::{
     AppSpecContent, ComputePlatform, DeploymentInfo, DeploymentStatus, RevisionLocation,
-    RevisionLocationType,
+    RevisionLocationType, TimeRange,
 };
 use chrono::{DateTime, Utc};
 use remediator_core::ports::{
@@ -11,6 +11,8 @@ use remediator_core::ports::{
 };
 
 use remediator_sdk::{classify_with, has_code};
+
+use crate::ecs::{classify_mutating, ThrottlingOnly};
 
 /// CodeDeploy through the AWS SDK. Cheap to clone: the client is shared.
 #[derive(Clone, Debug)]
@@ -26,6 +28,56 @@ impl SdkCodeDeploy {
 
 /// `BatchGetDeployments` takes at most 25 ids.
 const MAX_DEPLOYMENTS_PER_BATCH: usize = 25;
+
+/// How far back (days) the windows in which the newest deployment is looked for reach, each
+/// window starting where the previous one ended; after the last one, everything older.
+const NEWEST_WINDOWS_DAYS: [i64; 5] = [1, 7, 30, 90, 365];
+
+impl SdkCodeDeploy {
+    /// Ids of the group's deployments in `statuses`, created within `range` when one is given.
+    async fn list_ids(
+        &self,
+        group: &DeploymentGroupRef,
+        statuses: &[&str],
+        range: Option<TimeRange>,
+    ) -> Result<Vec<String>, ApiError> {
+        // SDK paginators end on a missing or empty token, so a listing cannot loop for ever.
+        self.client
+            .list_deployments()
+            .application_name(&group.application)
+            .deployment_group_name(&group.group)
+            .set_include_only_statuses(Some(
+                statuses
+                    .iter()
+                    .map(|s| DeploymentStatus::from(*s))
+                    .collect(),
+            ))
+            .set_create_time_range(range)
+            .into_paginator()
+            .items()
+            .send()
+            .try_collect()
+            .await
+            .map_err(|e| classify_cd("ListDeployments", e))
+    }
+
+    /// The deployments `ids` names, newest first (those without a time last).
+    async fn describe(&self, ids: &[String]) -> Result<Vec<CodeDeployment>, ApiError> {
+        let mut found = Vec::new();
+        for chunk in ids.chunks(MAX_DEPLOYMENTS_PER_BATCH) {
+            let out = self
+                .client
+                .batch_get_deployments()
+                .set_deployment_ids(Some(chunk.to_vec()))
+                .send()
+                .await
+                .map_err(|e| classify_cd("BatchGetDeployments", e))?;
+            found.extend(out.deployments_info().iter().filter_map(deployment));
+        }
+        found.sort_by_key(|d| std::cmp::Reverse(d.created_at));
+        Ok(found)
+    }
+}
 
 impl CodeDeployApi for SdkCodeDeploy {
     async fn get_deployment(&self, id: &str) -> Result<Option<CodeDeployment>, ApiError> {
@@ -112,38 +164,41 @@ impl CodeDeployApi for SdkCodeDeploy {
         group: &DeploymentGroupRef,
         statuses: &[&str],
     ) -> Result<Vec<CodeDeployment>, ApiError> {
-        // SDK paginators end on a missing or empty token, so a listing cannot loop for ever.
-        let ids: Vec<String> = self
-            .client
-            .list_deployments()
-            .application_name(&group.application)
-            .deployment_group_name(&group.group)
-            .set_include_only_statuses(Some(
-                statuses
-                    .iter()
-                    .map(|s| DeploymentStatus::from(*s))
-                    .collect(),
-            ))
-            .into_paginator()
-            .items()
-            .send()
-            .try_collect()
-            .await
-            .map_err(|e| classify_cd("ListDeployments", e))?;
-        let mut found = Vec::new();
-        for chunk in ids.chunks(MAX_DEPLOYMENTS_PER_BATCH) {
-            let out = self
-                .client
-                .batch_get_deployments()
-                .set_deployment_ids(Some(chunk.to_vec()))
-                .send()
-                .await
-                .map_err(|e| classify_cd("BatchGetDeployments", e))?;
-            found.extend(out.deployments_info().iter().filter_map(deployment));
+        let ids = self.list_ids(group, statuses, None).await?;
+        self.describe(&ids).await
+    }
+
+    /// Searched in `createTimeRange` windows back from now ([`NEWEST_WINDOWS_DAYS`]): the
+    /// first window that holds any deployment in `statuses` is the only one whose deployments
+    /// are fetched, and its newest is the answer. So the cost is one `ListDeployments` per empty
+    /// window (at most six) plus the deployments of one window (a day's, for a group that
+    /// releases daily), not the group's whole history. CodeDeploy documents no order for
+    /// `ListDeployments`, so the newest is picked by `createTime`, within the window.
+    async fn newest_deployment(
+        &self,
+        group: &DeploymentGroupRef,
+        statuses: &[&str],
+    ) -> Result<Option<CodeDeployment>, ApiError> {
+        let now = Utc::now();
+        // The first window is open towards the future: a clock behind CodeDeploy's loses nothing.
+        let mut end: Option<DateTime<Utc>> = None;
+        for days in NEWEST_WINDOWS_DAYS.iter().map(Some).chain([None]) {
+            let start = days.map(|&d| now - chrono::TimeDelta::days(d));
+            let range = TimeRange::builder()
+                .set_start(start.map(smithy_time))
+                .set_end(end.map(smithy_time))
+                .build();
+            let ids = self.list_ids(group, statuses, Some(range)).await?;
+            let newest = self.describe(&ids).await?.into_iter().next();
+            if newest.is_some() {
+                return Ok(newest);
+            }
+            match start {
+                Some(start) => end = Some(start),
+                None => break,
+            }
         }
-        // Newest first; deployments without a time sort last.
-        found.sort_by_key(|d| std::cmp::Reverse(d.created_at));
-        Ok(found)
+        Ok(None)
     }
 
     async fn create_deployment(
@@ -169,13 +224,18 @@ impl CodeDeployApi for SdkCodeDeploy {
             .deployment_group_name(&group.group)
             .revision(revision)
             .description(description)
+            // Only a throttled request is resent by the SDK: see `ThrottlingOnly`.
+            .customize()
+            .config_override(
+                aws_sdk_codedeploy::config::Config::builder().retry_classifier(ThrottlingOnly),
+            )
             .send()
             .await
             .map_err(|e| {
                 if has_code(&e, &["DeploymentLimitExceededException"]) {
                     ApiError::new("CreateDeployment", ApiErrorKind::Busy, e.to_string())
                 } else {
-                    classify_cd("CreateDeployment", e)
+                    classify_mutating(e, |e| classify_cd("CreateDeployment", e))
                 }
             })?;
         out.deployment_id().map(str::to_owned).ok_or_else(|| {
@@ -186,6 +246,10 @@ impl CodeDeployApi for SdkCodeDeploy {
             )
         })
     }
+}
+
+fn smithy_time(t: DateTime<Utc>) -> aws_smithy_types::DateTime {
+    aws_smithy_types::DateTime::from_secs_and_nanos(t.timestamp(), t.timestamp_subsec_nanos())
 }
 
 fn deployment(info: &DeploymentInfo) -> Option<CodeDeployment> {

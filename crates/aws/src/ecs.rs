@@ -7,6 +7,13 @@ use aws_sdk_ecs::types::{
     CapacityProviderStrategyItem, ClusterField, NetworkConfiguration, Service, ServiceField,
     TaskSet,
 };
+use aws_smithy_runtime_api::client::interceptors::context::InterceptorContext;
+use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
+use aws_smithy_runtime_api::client::result::SdkError;
+use aws_smithy_runtime_api::client::retries::classifiers::{
+    ClassifyRetry, RetryAction, RetryClassifierPriority, RetryReason,
+};
+use aws_smithy_types::retry::ErrorKind;
 use chrono::{DateTime, Utc};
 use remediator_core::ports::{
     ApiError, ApiErrorKind, AwsVpc, BlueGreenSpec, CapacityProviderItem, Controller,
@@ -119,11 +126,82 @@ impl EcsServices for SdkEcs {
             .cluster(cluster)
             .service(service)
             .force_new_deployment(true)
+            .customize()
+            .config_override(
+                aws_sdk_ecs::config::Config::builder().retry_classifier(ThrottlingOnly),
+            )
             .send()
             .await
-            .map_err(|e| classify("UpdateService", e))?;
+            .map_err(|e| classify_mutating(e, |e| classify("UpdateService", e)))?;
         Ok(out.service().and_then(primary_deployment))
     }
+}
+
+/// The SDK's retry policy for calls that change something and carry no idempotency token
+/// (`UpdateService(forceNewDeployment)`, CodeDeploy `CreateDeployment`): the SDK may resend a
+/// request that was **throttled**, and nothing else.
+///
+/// Why: within one call the SDK's standard strategy resends after a 5xx, a timeout or a lost
+/// connection, up to `SDK_MAX_ATTEMPTS` times. For these two calls that is the duplicate the
+/// engine must avoid: the first request may have forced a deployment (or created one) and only
+/// its answer was lost, and the resend makes a second, back-to-back deployment (or meets the
+/// first as `DeploymentLimitExceeded`). Such a failure must reach the engine as `Transient` after
+/// one attempt, so that it describes the service (lists the group's deployments) before any
+/// further call (`Remediator::mutate` in the core).
+///
+/// How: a retry classifier added to these operations only (`customize().config_override`), run
+/// after the SDK's own classifiers, that forbids every retry they asked for except a throttling
+/// one. A throttled request was refused before it was applied, so resending it is safe, and this
+/// keeps the SDK's handling of throttling (its backoff, `x-amz-retry-after`, the retry quota). Disabling
+/// the operations' retries altogether (`RetryConfig::disabled()`) would also be safe but would
+/// push every throttle of a large retirement into the engine's slower backoff rounds; leaving the
+/// SDK's policy alone would keep the duplicates. Read-only calls keep the full SDK policy.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct ThrottlingOnly;
+
+impl ClassifyRetry for ThrottlingOnly {
+    fn classify_retry(&self, _ctx: &InterceptorContext) -> RetryAction {
+        RetryAction::NoActionIndicated
+    }
+
+    fn classify_retry_v2(&self, _ctx: &InterceptorContext, previous: &RetryAction) -> RetryAction {
+        match previous {
+            RetryAction::RetryIndicated(RetryReason::RetryableError {
+                kind: ErrorKind::ThrottlingError,
+                ..
+            }) => RetryAction::NoActionIndicated,
+            // 5xx, timeouts, lost connections (and anything else): ambiguous for a mutating call.
+            RetryAction::RetryIndicated(_) => RetryAction::RetryForbidden,
+            _ => RetryAction::NoActionIndicated,
+        }
+    }
+
+    fn name(&self) -> &'static str {
+        "ThrottlingOnly (mutating call without idempotency token)"
+    }
+
+    fn priority(&self) -> RetryClassifierPriority {
+        // After every classifier the SDK installs (the transient-error one runs last).
+        RetryClassifierPriority::run_after(RetryClassifierPriority::transient_error_classifier())
+    }
+}
+
+/// Classifies a mutating call's failure with `classify`, except that a 5xx is ambiguous
+/// (`Transient`) whatever its error code: the SDK no longer retries it (`ThrottlingOnly`), so an
+/// error code the classifier does not know (`ServiceUnavailableException`, a bare 503 from a
+/// proxy) must still make the engine look and try again rather than end as a final `Rejected`.
+pub(crate) fn classify_mutating<E>(
+    error: SdkError<E, HttpResponse>,
+    classify: impl FnOnce(SdkError<E, HttpResponse>) -> ApiError,
+) -> ApiError {
+    let server_error = error
+        .raw_response()
+        .is_some_and(|r| r.status().is_server_error());
+    let mut classified = classify(error);
+    if server_error && classified.kind == ApiErrorKind::Rejected {
+        classified.kind = ApiErrorKind::Transient;
+    }
+    classified
 }
 
 fn observe(service: &Service) -> Option<ServiceObservation> {

@@ -247,3 +247,161 @@ fn no_cluster_tags() -> Rule {
         aws_sdk_ecs::operation::describe_clusters::DescribeClustersOutput::builder().build()
     })
 }
+
+// Ambiguous failures of UpdateService: a 5xx (or a timeout) does not say whether the forced
+// deployment was made. Calling again would make a second, back-to-back deployment; the engine
+// looks at the service again first.
+
+/// `DescribeServices` that shows `ecs-svc/old` as PRIMARY, then `after` from the second call on.
+fn describe_then(after: &'static str) -> Rule {
+    mock!(Client::describe_services)
+        .sequence()
+        .output(|| {
+            DescribeServicesOutput::builder()
+                .services(service_output("ecs-svc/old"))
+                .build()
+        })
+        .output(move || {
+            DescribeServicesOutput::builder()
+                .services(service_output(after))
+                .build()
+        })
+        .repeatedly()
+        .build()
+}
+
+/// `UpdateService` that fails with a 500 once, then succeeds (a retry would make a deployment).
+fn update_500_then_ok() -> Rule {
+    mock!(Client::update_service)
+        .sequence()
+        .http_status(500, Some(SERVER_ERROR.into()))
+        .output(update_ok)
+        .repeatedly()
+        .build()
+}
+
+#[tokio::test]
+async fn a_server_error_after_update_service_took_effect_is_not_sent_again_by_the_sdk() {
+    let update = update_500_then_ok();
+    let describe = describe_then("ecs-svc/new");
+
+    // The SDK may make 3 attempts and the engine none of its own: only the SDK could resend.
+    let report = run(client(&[&describe, &update], 3), settings(0)).await;
+
+    let o = &report.outcomes[0];
+    assert_eq!(
+        (o.status, o.code.as_str()),
+        (Status::Acted, "forced_new_deployment"),
+        "{o:?}"
+    );
+    assert_eq!(o.deployment_before.as_deref(), Some("ecs-svc/old"));
+    assert_eq!(o.deployment_after.as_deref(), Some("ecs-svc/new"));
+    assert!(o.reason.contains("DescribeServices"), "{}", o.reason);
+    assert_eq!(
+        update.num_calls(),
+        1,
+        "one UpdateService: the first took effect"
+    );
+    assert_eq!(describe.num_calls(), 2, "observed, then looked at again");
+}
+
+#[tokio::test]
+async fn a_server_error_after_update_service_took_effect_is_not_sent_again_by_the_engine() {
+    let update = update_500_then_ok();
+    let describe = describe_then("ecs-svc/new");
+
+    // One SDK attempt per call: the engine's backoff rounds are what could resend.
+    let report = run(client(&[&describe, &update], 1), settings(3)).await;
+
+    let o = &report.outcomes[0];
+    assert_eq!(
+        (o.status, o.code.as_str()),
+        (Status::Acted, "forced_new_deployment"),
+        "{o:?}"
+    );
+    assert_eq!(o.deployment_after.as_deref(), Some("ecs-svc/new"));
+    assert_eq!(
+        update.num_calls(),
+        1,
+        "one UpdateService: the first took effect"
+    );
+}
+
+#[tokio::test]
+async fn a_server_error_that_changed_nothing_is_sent_again_after_looking() {
+    let update = update_500_then_ok();
+    // The PRIMARY deployment is still the one the decision saw: the call did not take effect.
+    let describe = describe_then("ecs-svc/old");
+
+    let report = run(client(&[&describe, &update], 3), settings(2)).await;
+
+    let o = &report.outcomes[0];
+    assert_eq!(
+        (o.status, o.code.as_str()),
+        (Status::Acted, "forced_new_deployment"),
+        "{o:?}"
+    );
+    assert_eq!(o.deployment_after.as_deref(), Some("ecs-svc/new"));
+    assert_eq!(update.num_calls(), 2);
+    assert_eq!(
+        describe.num_calls(),
+        2,
+        "looked again before the second call"
+    );
+}
+
+#[tokio::test]
+async fn when_the_service_cannot_be_looked_at_again_update_service_is_not_repeated() {
+    let update = update_500_then_ok();
+    let describe = mock!(Client::describe_services)
+        .sequence()
+        .output(|| {
+            DescribeServicesOutput::builder()
+                .services(service_output("ecs-svc/old"))
+                .build()
+        })
+        .http_status(500, Some(SERVER_ERROR.into()))
+        .repeatedly()
+        .build();
+
+    let report = run(client(&[&describe, &update], 2), settings(2)).await;
+
+    let o = &report.outcomes[0];
+    assert_eq!(
+        (o.status, o.code.as_str(), o.retryable),
+        (Status::Failed, "api_error", true),
+        "{o:?}"
+    );
+    assert_eq!(
+        update.num_calls(),
+        1,
+        "unknown whether it took effect: a later attempt re-observes instead"
+    );
+    assert!(o.reason.contains("may have taken effect"), "{}", o.reason);
+}
+
+#[tokio::test]
+async fn a_503_with_an_unknown_error_code_on_update_service_is_ambiguous_too() {
+    // An error code the classifier does not know as transient: still a 5xx, still ambiguous.
+    let update = mock!(Client::update_service)
+        .sequence()
+        .http_status(
+            503,
+            Some(r#"{"__type":"ServiceUnavailableException","message":"Try again"}"#.into()),
+        )
+        .output(update_ok)
+        .repeatedly()
+        .build();
+    let describe = describe_then("ecs-svc/new");
+
+    let report = run(client(&[&describe, &update], 1), settings(2)).await;
+
+    let o = &report.outcomes[0];
+    assert_eq!(
+        (o.status, o.code.as_str()),
+        (Status::Acted, "forced_new_deployment"),
+        "{o:?}"
+    );
+    assert_eq!(o.deployment_after.as_deref(), Some("ecs-svc/new"));
+    assert_eq!(update.num_calls(), 1);
+}

@@ -152,7 +152,9 @@ pub struct DescribedServices {
 pub enum ApiErrorKind {
     /// The call was throttled even after the SDK's own retries: back off and try again.
     Throttled,
-    /// A server-side or network fault: a later attempt can succeed.
+    /// A server-side or network fault: a later attempt can succeed. For a call that changes
+    /// something it is ambiguous (the change may have been made and the answer lost), so the
+    /// engine re-observes before calling again.
     Transient,
     /// The resource (or its cluster) does not exist or is no longer active: final.
     NotFound,
@@ -210,6 +212,11 @@ pub trait EcsServices: Send + Sync {
     > + Send;
 
     /// `UpdateService(forceNewDeployment=true)`; returns the new PRIMARY deployment.
+    ///
+    /// An implementation must not resend the request itself after a failure that leaves open
+    /// whether it took effect (5xx, timeout, lost connection), and must report such a failure
+    /// as [`ApiErrorKind::Transient`]: the engine describes the service before calling again.
+    /// Throttling (ECS applies nothing from a throttled request) may be retried.
     fn force_new_deployment(
         &self,
         cluster: &str,
@@ -276,8 +283,25 @@ pub trait CodeDeployApi: Send + Sync {
         statuses: &[&str],
     ) -> impl Future<Output = Result<Vec<CodeDeployment>, ApiError>> + Send;
 
+    /// The group's newest deployment in `statuses` (the hooks fallback: its last success).
+    ///
+    /// A group's history grows with every release, so an implementation should bound the
+    /// search (the SDK adapter lists in `createTimeRange` windows back from now and stops at the
+    /// first window that holds any); this default reads everything [`Self::deployments`] returns.
+    fn newest_deployment(
+        &self,
+        group: &DeploymentGroupRef,
+        statuses: &[&str],
+    ) -> impl Future<Output = Result<Option<CodeDeployment>, ApiError>> + Send {
+        async move { Ok(self.deployments(group, statuses).await?.into_iter().next()) }
+    }
+
     /// `CreateDeployment` with AppSpec content; returns the new deployment id.
     /// `DeploymentLimitExceededException` must come back as [`ApiErrorKind::Busy`].
+    ///
+    /// An implementation must not resend the request itself after a failure that leaves open
+    /// whether the deployment was created (5xx, timeout, lost connection): the engine looks at
+    /// the group's deployments before calling again. Throttling may be retried.
     fn create_deployment(
         &self,
         group: &DeploymentGroupRef,

@@ -5,6 +5,10 @@
 //! A call that still fails ends as a `Budget`; `failure_outcome` is the one place that
 //! turns it into an outcome, so a given failure reads the same for a service, a task or a
 //! cluster's tags.
+//!
+//! Calls that change something and carry no idempotency token (`UpdateService`,
+//! `CreateDeployment`) go through `mutate` instead: after an ambiguous failure it looks before
+//! it calls again (see there).
 
 use std::future::Future;
 use std::time::Duration;
@@ -30,6 +34,19 @@ impl From<ApiError> for Budget {
         Budget::Api(e)
     }
 }
+
+/// What a mutating call (`Remediator::mutate`) came to.
+pub(super) enum Applied<T> {
+    /// The call answered.
+    Answered(T),
+    /// The call failed ambiguously (`error`), and looking again showed its effect: it is not
+    /// made again.
+    Observed { value: T, error: ApiError },
+}
+
+/// How far before a mutating call a change it made may be dated: AWS's clock and this
+/// function's may disagree by this much (both are NTP-synchronised; this is a generous bound).
+pub(super) const CLOCK_SKEW: Duration = Duration::from_secs(300);
 
 /// The outcome of a call that did not produce a result, for `target`.
 ///
@@ -136,6 +153,111 @@ impl<E: EcsServices + EcsTasks, D: CodeDeployApi> Remediator<E, D> {
                 }
                 other => return other,
             }
+        }
+    }
+
+    /// A call that changes something and has no idempotency token (`UpdateService`,
+    /// `CreateDeployment`), retried like [`Self::with_backoff`] with one difference: a failure
+    /// that leaves open whether the change was made (`Transient`: a 5xx, a timeout, a lost
+    /// connection) is followed by `took_effect`, which observes, before anything else.
+    ///
+    /// - `Ok(Some(value))`: the change was made and its answer lost; it is reported as
+    ///   [`Applied::Observed`] and the call is **not** made again (that would be a second,
+    ///   back-to-back deployment).
+    /// - `Ok(None)`: nothing shows the change: the call is made again, within the backoff
+    ///   rounds. The backoff delay is waited *before* looking, so a change that takes a moment
+    ///   to show (eventually consistent reads) is seen.
+    /// - `Err(_)`: cannot tell. The call is not made again blind; the ambiguous failure ends the
+    ///   work as retryable, and the next attempt starts by observing (the planner sees the new
+    ///   deployment if there is one).
+    ///
+    /// A throttled call is retried without looking: ECS and CodeDeploy apply nothing from a
+    /// throttled request. A `Busy` answer after an ambiguous failure (CodeDeploy's
+    /// `DeploymentLimitExceeded`) may be the lost deployment itself in the way, so it is looked
+    /// at too. The ambiguous failure is remembered: running out of time or rounds after it
+    /// reports it, never "no call was made".
+    ///
+    /// This only holds if the adapter does not resend the request itself (the SDK's retries):
+    /// see `remediator_aws::ecs::ThrottlingOnly`.
+    pub(super) async fn mutate<T, F, Fut, Err, R, RFut>(
+        &self,
+        deadline: Option<Instant>,
+        mut call: F,
+        mut took_effect: R,
+    ) -> Result<Applied<T>, Budget>
+    where
+        F: FnMut() -> Fut,
+        Fut: Future<Output = Result<T, Err>>,
+        Err: Into<Budget>,
+        R: FnMut() -> RFut,
+        RFut: Future<Output = Result<Option<T>, Budget>>,
+    {
+        let backoff = self.settings.backoff;
+        let mut delay = backoff.initial;
+        let mut round = 0;
+        // The last failure that left open whether the change was made.
+        let mut ambiguous: Option<ApiError> = None;
+        let give_up = |e: Budget, ambiguous: Option<ApiError>| match (e, ambiguous) {
+            (Budget::Exhausted, Some(first)) => Budget::Api(first),
+            (e, _) => e,
+        };
+        loop {
+            if self.remaining(deadline).is_some_and(|left| left.is_zero()) {
+                return Err(give_up(Budget::Exhausted, ambiguous));
+            }
+            let e = match call().await.map_err(Into::into) {
+                Ok(value) => return Ok(Applied::Answered(value)),
+                Err(Budget::Api(e)) => e,
+                Err(e) => return Err(give_up(e, ambiguous)),
+            };
+            let more =
+                round < backoff.rounds && self.remaining(deadline).is_none_or(|left| left > delay);
+            match e.kind {
+                ApiErrorKind::Throttled if more => {
+                    tracing::warn!(
+                        operation = e.operation,
+                        round,
+                        delay_ms = delay.as_millis() as u64,
+                        "{e}; backing off"
+                    );
+                    tokio::time::sleep(delay).await;
+                }
+                ApiErrorKind::Transient => {
+                    tracing::warn!(
+                        operation = e.operation,
+                        round,
+                        "{e}; it may have taken effect: looking before calling again"
+                    );
+                    if self.remaining(deadline).is_none_or(|left| left > delay) {
+                        tokio::time::sleep(delay).await;
+                    }
+                    match took_effect().await {
+                        Ok(Some(value)) => return Ok(Applied::Observed { value, error: e }),
+                        Ok(None) if more => {}
+                        Ok(None) => return Err(Budget::Api(e)),
+                        Err(_) => {
+                            tracing::warn!(
+                                operation = e.operation,
+                                "could not tell whether it took effect: not calling again"
+                            );
+                            return Err(Budget::Api(e));
+                        }
+                    }
+                    ambiguous = Some(e);
+                }
+                ApiErrorKind::Busy if ambiguous.is_some() => {
+                    return match took_effect().await {
+                        Ok(Some(value)) => Ok(Applied::Observed {
+                            value,
+                            error: ambiguous.unwrap_or(e),
+                        }),
+                        _ => Err(Budget::Api(e)),
+                    };
+                }
+                _ => return Err(give_up(Budget::Api(e), ambiguous)),
+            }
+            delay = (delay * 2).min(backoff.max);
+            round += 1;
         }
     }
 }

@@ -4,12 +4,23 @@
 //!
 //! One deployment per group: the group's in-progress deployments are looked at before one is
 //! created, and `DeploymentLimitExceeded` (`Busy`) ends as a retryable "deployment in progress".
+//!
+//! `CreateDeployment` has no idempotency token: a call that failed with a 5xx, a timeout or a
+//! lost connection may have created the deployment all the same. Such a failure is followed by a
+//! look at the group's deployments in progress (`created_by_us`) before any further call; one
+//! created since just before the call from the same AppSpec content is the lost answer, and it
+//! is reported as created (not as a deployment in progress, which a resent call would meet).
+//!
+//! The hooks fallback (no deployment named by the PRIMARY task set) asks for the group's newest
+//! successful deployment only (`newest_deployment`), which the SDK adapter looks for in
+//! `createTimeRange` windows back from now instead of reading the group's whole history.
 
 use std::collections::BTreeMap;
 
+use chrono::{DateTime, Utc};
 use tokio::time::Instant;
 
-use super::budget::{failure_outcome, Budget};
+use super::budget::{failure_outcome, Applied, Budget, CLOCK_SKEW};
 use super::Remediator;
 use crate::appspec;
 use crate::names::{Action, Code};
@@ -133,18 +144,35 @@ impl<E: EcsServices + EcsTasks, D: CodeDeployApi> Remediator<E, D> {
             notice.event_arn
         );
         let sha256 = appspec::sha256_hex(&content);
+        let started = Utc::now();
         let created = self
-            .with_backoff(deadline, || {
-                self.codedeploy
-                    .create_deployment(&group, &content, &sha256, &description)
-            })
+            .mutate(
+                deadline,
+                || {
+                    self.codedeploy
+                        .create_deployment(&group, &content, &sha256, &description)
+                },
+                || self.created_by_us(&group, &sha256, started, deadline),
+            )
             .await;
         match created {
-            Ok(id) => Outcome::new(
+            Ok(Applied::Answered(id)) => Outcome::new(
                 target,
                 Status::Acted,
                 Code::CodedeployDeploymentCreated,
                 format!("CodeDeploy deployment {id} created in {where_to}; {hooks_note}"),
+            )
+            .with_action(Action::CodedeployRedeploy)
+            .with_deployments(external_id, Some(id)),
+            Ok(Applied::Observed { value: id, error }) => Outcome::new(
+                target,
+                Status::Acted,
+                Code::CodedeployDeploymentCreated,
+                format!(
+                    "CodeDeploy deployment {id} created in {where_to}: CreateDeployment failed without \
+                     saying whether it did ({error}), and the group's deployments then showed {id} with \
+                     this AppSpec, so it was not called again; {hooks_note}"
+                ),
             )
             .with_action(Action::CodedeployRedeploy)
             .with_deployments(external_id, Some(id)),
@@ -156,8 +184,47 @@ impl<E: EcsServices + EcsTasks, D: CodeDeployApi> Remediator<E, D> {
             )
             .with_action(Action::CodedeployRedeploy)
             .with_deployments(external_id, None),
-            Err(e) => fail(e).with_deployments(external_id, None),
+            Err(e) => {
+                let ambiguous = matches!(&e, Budget::Api(e) if e.kind == ApiErrorKind::Transient);
+                let mut outcome = fail(e).with_deployments(external_id, None);
+                if ambiguous {
+                    outcome.reason.push_str(
+                        "; the deployment may have been created: the next attempt lists the group's \
+                         deployments before creating one",
+                    );
+                }
+                outcome
+            }
         }
+    }
+
+    /// After an ambiguous `CreateDeployment` failure: the id of the group's deployment in
+    /// progress that the lost call made, i.e. one created since just before the first call
+    /// (`started`, less the clock skew) whose AppSpec content has our SHA-256. (The description
+    /// naming the notice would do as well, but the port does not carry it; the content is what
+    /// the call sent, and one group runs one deployment at a time.) `Ok(None)`: none such.
+    async fn created_by_us(
+        &self,
+        group: &DeploymentGroupRef,
+        sha256: &str,
+        started: DateTime<Utc>,
+        deadline: Option<Instant>,
+    ) -> Result<Option<String>, Budget> {
+        let since = started - CLOCK_SKEW;
+        let in_progress = self
+            .with_backoff(deadline, || {
+                self.codedeploy.deployments(group, &IN_PROGRESS_STATUSES)
+            })
+            .await?;
+        Ok(in_progress
+            .into_iter()
+            .find(|d| {
+                d.created_at.is_some_and(|t| t >= since)
+                    && d.appspec_content
+                        .as_deref()
+                        .is_some_and(|c| appspec::sha256_hex(c) == sha256)
+            })
+            .map(|d| d.id))
     }
 
     /// The lifecycle hooks to carry over, and a note saying where they came from.
@@ -169,13 +236,12 @@ impl<E: EcsServices + EcsTasks, D: CodeDeployApi> Remediator<E, D> {
     ) -> Result<(Vec<BTreeMap<String, String>>, String), Budget> {
         let source = match previous {
             Some(d) => Some(d),
-            None => self
-                .with_backoff(deadline, || {
-                    self.codedeploy.deployments(group, &["Succeeded"])
+            None => {
+                self.with_backoff(deadline, || {
+                    self.codedeploy.newest_deployment(group, &["Succeeded"])
                 })
                 .await?
-                .into_iter()
-                .next(),
+            }
         };
         Ok(match source {
             Some(d) => match d.appspec_content.as_deref().map(appspec::hooks_of) {
