@@ -114,6 +114,21 @@ impl<E: EcsServices + EcsTasks, D: CodeDeployApi> Remediator<E, D> {
         })
     }
 
+    /// `call`, given no more than the time left before `deadline` (the SDK's own attempts and
+    /// backoff included: a call in flight must not outlive the invocation). `None`: cut.
+    async fn bounded<T>(
+        &self,
+        deadline: Option<Instant>,
+        call: impl Future<Output = T>,
+    ) -> Option<T> {
+        match deadline {
+            Some(d) => tokio::time::timeout(d.saturating_duration_since(Instant::now()), call)
+                .await
+                .ok(),
+            None => Some(call.await),
+        }
+    }
+
     /// Retries throttled and transient failures with exponential backoff, within the deadline.
     pub(super) async fn with_backoff<T, F, Fut, Err>(
         &self,
@@ -132,7 +147,12 @@ impl<E: EcsServices + EcsTasks, D: CodeDeployApi> Remediator<E, D> {
             if self.remaining(deadline).is_some_and(|left| left.is_zero()) {
                 return Err(Budget::Exhausted);
             }
-            match call().await.map_err(Into::into) {
+            let answer = match self.bounded(deadline, call()).await {
+                Some(answer) => answer.map_err(Into::into),
+                // A read cut at the deadline: not reached, a later attempt looks again.
+                None => return Err(Budget::Exhausted),
+            };
+            match answer {
                 // Busy (a CodeDeploy deployment in progress) takes minutes: not retried here.
                 Err(Budget::Api(e))
                     if matches!(e.kind, ApiErrorKind::Throttled | ApiErrorKind::Transient)
@@ -205,7 +225,19 @@ impl<E: EcsServices + EcsTasks, D: CodeDeployApi> Remediator<E, D> {
             if self.remaining(deadline).is_some_and(|left| left.is_zero()) {
                 return Err(give_up(Budget::Exhausted, ambiguous));
             }
-            let e = match call().await.map_err(Into::into) {
+            let answer = match self.bounded(deadline, call()).await {
+                Some(answer) => answer.map_err(Into::into),
+                // Cut at the deadline while in flight: it may have taken effect, and there is no
+                // time to look. The next attempt observes before acting.
+                None => {
+                    return Err(Budget::Api(ApiError::new(
+                        "call",
+                        ApiErrorKind::Transient,
+                        "cut at the invocation deadline while in flight; it may have taken effect: the next attempt looks before acting",
+                    )))
+                }
+            };
+            let e = match answer {
                 Ok(value) => return Ok(Applied::Answered(value)),
                 Err(Budget::Api(e)) => e,
                 Err(e) => return Err(give_up(e, ambiguous)),
