@@ -182,7 +182,9 @@ pub async fn handle_with<R: Remediate>(
     let left = deadline
         .saturating_duration_since(tokio::time::Instant::now())
         .saturating_sub(RETURN_MARGIN);
-    let finishing = controls.finish(&report, Utc::now()).instrument(span.clone());
+    let finishing = controls
+        .finish(&report, Utc::now())
+        .instrument(span.clone());
     if tokio::time::timeout(left, finishing).await.is_err() {
         span.in_scope(|| {
             tracing::error!("the summary was cut at the invocation deadline; the report stands")
