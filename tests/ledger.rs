@@ -354,7 +354,7 @@ async fn without_its_table_the_ledger_stops_every_mutating_call_and_names_the_ta
         panic!("a retirement notice");
     };
     let outcomes = controls
-        .remediate(&remediator, &parsed, None, "test", Utc::now())
+        .remediate(&remediator, &parsed, None, None, "test", Utc::now())
         .await;
     assert!(outcomes.iter().all(|o| o.code == Code::LedgerUnavailable));
     assert!(

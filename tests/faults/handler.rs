@@ -184,6 +184,11 @@ async fn a_burst_of_server_errors_on_every_read_and_write_is_retried_and_nothing
 
     assert_eq!(report.summary.acted, 2, "{report:#?}");
     assert_eq!(a.proxy.forwarded("UpdateService"), 2);
+    assert_eq!(
+        a.proxy.seen("UpdateService"),
+        3,
+        "the injected 500 was met, then sent again"
+    );
     assert!(report.follow_up.is_some());
 }
 
@@ -221,6 +226,7 @@ async fn a_summary_topic_that_never_answers_does_not_cost_the_report() {
         .unwrap_or_else(|e| panic!("{e}"));
 
     assert_eq!(report.summary.acted, 2, "{report:#?}");
+    assert_eq!(a.proxy.seen("Publish"), 1, "the summary was attempted");
     assert!(
         started.elapsed() < Duration::from_millis(24_800),
         "returned before the invocation's 25 s deadline: {:?}",
@@ -281,8 +287,16 @@ async fn a_call_that_never_answers_is_cut_at_the_deadline_and_every_service_is_r
         started.elapsed()
     );
     assert_eq!(report.outcomes.len(), 2);
+    assert!(
+        a.proxy.seen("UpdateService") > 0,
+        "the hanging call was made"
+    );
     for o in &report.outcomes {
         assert!(o.status == Status::Failed && o.retryable, "{o:?}");
+        assert!(
+            o.reason.contains("may have"),
+            "reported as ambiguous: {o:?}"
+        );
     }
     assert!(report.follow_up.is_some(), "a check carries them");
 }

@@ -260,7 +260,7 @@ class NotificationTopicKey(unittest.TestCase):
                 self.assertEqual({r: g for r, g in self.kms_grants(evaluated).items() if g}, {})
 
     def test_with_a_key_both_functions_may_generate_data_keys_and_decrypt_with_it_through_sns(self):
-        via_sns = json.dumps({"StringEquals": {"kms:ViaService": ["sns.${AWS::Region}.amazonaws.com"]}})
+        via_sns = json.dumps({"StringEquals": {"kms:ViaService": ["sns.${AWS::Region}.${AWS::URLSuffix}"]}})
         checked = 0
         for label, evaluated in self.variants:
             if KEY not in json.dumps(CONFIGURATIONS[label.split(" ", 1)[1]]):

@@ -84,6 +84,7 @@ async fn main() {
                         lease_margin: chrono::Duration::minutes(1),
                         retention: chrono::Duration::days(90),
                         concurrency: 16,
+                        finish_by: None,
                     };
                     let outcomes = remediate_remembering(
                         &remediator,

@@ -51,6 +51,26 @@ impl SdkEcs {
             ..SdkEcs::new(client)
         }
     }
+
+    /// One `DescribeClusters` call: the tags of each cluster found.
+    async fn describe_cluster_tags(
+        &self,
+        clusters: &[String],
+    ) -> Result<Vec<(String, Vec<(String, String)>)>, ApiError> {
+        let out = self
+            .client
+            .describe_clusters()
+            .set_clusters(Some(clusters.to_vec()))
+            .include(ClusterField::Tags)
+            .send()
+            .await
+            .map_err(|e| classify("DescribeClusters", e))?;
+        Ok(out
+            .clusters()
+            .iter()
+            .filter_map(|c| Some((c.cluster_name()?.to_owned(), tag_pairs(c.tags()))))
+            .collect())
+    }
 }
 
 impl EcsServices for SdkEcs {
@@ -98,18 +118,26 @@ impl EcsServices for SdkEcs {
         let mut tags = std::collections::HashMap::new();
         // DescribeClusters takes up to 100 clusters per call.
         for chunk in clusters.chunks(100) {
-            let out = self
-                .client
-                .describe_clusters()
-                .set_clusters(Some(chunk.to_vec()))
-                .include(ClusterField::Tags)
-                .send()
-                .await
-                .map_err(|e| classify("DescribeClusters", e))?;
-            for cluster in out.clusters() {
-                if let Some(name) = cluster.cluster_name() {
-                    tags.insert(name.to_owned(), tag_pairs(cluster.tags()));
+            match self.describe_cluster_tags(chunk).await {
+                Ok(found) => tags.extend(found),
+                // IAM refuses the whole call when one cluster is outside the function's scope
+                // (`EcsClusterNames`): ask per cluster, so one cluster out of scope costs only
+                // its own resources (they fail AccessDenied when acted on), not the notice's.
+                Err(e) if e.kind == ApiErrorKind::Rejected && chunk.len() > 1 => {
+                    for cluster in chunk {
+                        match self
+                            .describe_cluster_tags(std::slice::from_ref(cluster))
+                            .await
+                        {
+                            Ok(found) => tags.extend(found),
+                            Err(e) if e.kind == ApiErrorKind::Rejected => {
+                                tracing::warn!(cluster = %cluster, error = %e, "cluster tags not readable");
+                            }
+                            Err(e) => return Err(e),
+                        }
+                    }
                 }
+                Err(e) => return Err(e),
             }
         }
         Ok(tags)

@@ -405,3 +405,63 @@ async fn a_503_with_an_unknown_error_code_on_update_service_is_ambiguous_too() {
     assert_eq!(o.deployment_after.as_deref(), Some("ecs-svc/new"));
     assert_eq!(update.num_calls(), 1);
 }
+
+const ACCESS_DENIED: &str =
+    r#"{"__type":"AccessDeniedException","message":"not authorized on cluster/dev"}"#;
+
+#[tokio::test]
+async fn a_cluster_outside_the_functions_scope_costs_only_its_own_services() {
+    // IAM refuses a DescribeClusters that names a cluster outside EcsClusterNames as a whole.
+    let together = mock!(Client::describe_clusters)
+        .match_requests(|r| r.clusters().len() > 1)
+        .then_http_response(|| {
+            aws_smithy_runtime_api::http::Response::new(
+                aws_smithy_runtime_api::http::StatusCode::try_from(400).expect("status"),
+                aws_smithy_types::body::SdkBody::from(ACCESS_DENIED),
+            )
+        });
+    let dev = mock!(Client::describe_clusters)
+        .match_requests(|r| r.clusters() == ["dev".to_owned()])
+        .then_http_response(|| {
+            aws_smithy_runtime_api::http::Response::new(
+                aws_smithy_runtime_api::http::StatusCode::try_from(400).expect("status"),
+                aws_smithy_types::body::SdkBody::from(ACCESS_DENIED),
+            )
+        });
+    let prod = mock!(Client::describe_clusters)
+        .match_requests(|r| r.clusters() == ["prod".to_owned()])
+        .then_output(|| {
+            aws_sdk_ecs::operation::describe_clusters::DescribeClustersOutput::builder().build()
+        });
+    let describe = describe_ok();
+    let update = mock!(Client::update_service).then_output(update_ok);
+    let client = mock_client!(
+        aws_sdk_ecs,
+        RuleMode::MatchAny,
+        [&together, &dev, &prod, &describe, &update],
+        |c| c
+            .retry_config(aws_sdk_ecs::config::retry::RetryConfig::standard().with_max_attempts(1))
+    );
+    let mut two_clusters = event();
+    two_clusters["resources"] = json!(["prod|web", "dev|api"]);
+    let remediator = Remediator::new(SdkEcs::new(client), no_codedeploy(), settings(0));
+
+    let report = pipeline::run(&remediator, parse_value(two_clusters), None).await;
+
+    let web = report
+        .outcomes
+        .iter()
+        .find(|o| o.target.to_string() == "service prod/web")
+        .expect("web");
+    assert_eq!(
+        (web.status, web.code.as_str()),
+        (Status::Acted, "forced_new_deployment"),
+        "{report:#?}"
+    );
+    assert_eq!(together.num_calls(), 1);
+    assert_eq!(
+        (prod.num_calls(), dev.num_calls()),
+        (1, 1),
+        "asked per cluster"
+    );
+}

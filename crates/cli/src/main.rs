@@ -202,6 +202,7 @@ fn invocation(retention: chrono::Duration) -> Invocation {
         lease_margin: chrono::Duration::minutes(1),
         retention,
         concurrency: 16,
+        finish_by: None,
     }
 }
 

@@ -64,6 +64,28 @@ pub struct ShapeError {
 
 /// Deserializes `value`, found at `prefix` in the event, naming the path of a bad field.
 fn shaped<T: serde::de::DeserializeOwned>(value: Value, prefix: &str) -> Result<T, ShapeError> {
+    // serde would read a struct from an array, field by position: an event and its detail are
+    // JSON objects, anything else is the wrong shape as a whole.
+    if !value.is_object() {
+        return Err(ShapeError {
+            path: if prefix.is_empty() {
+                "(the event)".to_owned()
+            } else {
+                prefix.to_owned()
+            },
+            source: <serde_json::Error as serde::de::Error>::custom(format!(
+                "expected a JSON object, found {}",
+                match value {
+                    Value::Null => "null",
+                    Value::Bool(_) => "a boolean",
+                    Value::Number(_) => "a number",
+                    Value::String(_) => "a string",
+                    Value::Array(_) => "an array",
+                    Value::Object(_) => "an object",
+                }
+            )),
+        });
+    }
     serde_path_to_error::deserialize(value).map_err(|e| {
         let inner = e.path().to_string();
         let path = match (prefix, inner.as_str()) {
@@ -174,8 +196,9 @@ struct HealthDetail {
     event_type_code: Option<String>,
     status_code: Option<String>,
     start_time: Option<String>,
-    end_time: Option<String>,
-    last_updated_time: Option<String>,
+    // Optional and never acted on: any JSON is taken, and only a readable time is kept.
+    end_time: Option<Value>,
+    last_updated_time: Option<Value>,
     communication_id: Option<String>,
     affected_account: Option<String>,
     affected_entities: Option<Vec<AffectedEntity>>,
@@ -252,11 +275,9 @@ fn parse_health(event: EventBridgeEvent<Value>) -> Result<Parsed, ParseError> {
     let start_time = rfc2822("detail.startTime", detail.start_time.as_deref())?;
     // Neither drives an action: a value that is not RFC 2822 is dropped with a warning rather
     // than costing the whole notice (startTime, AWS's deadline, stays strict).
-    let end_time = optional_rfc2822("detail.endTime", detail.end_time.as_deref());
-    let last_updated = optional_rfc2822(
-        "detail.lastUpdatedTime",
-        detail.last_updated_time.as_deref(),
-    );
+    let end_time = optional_rfc2822("detail.endTime", detail.end_time.as_ref());
+    let last_updated =
+        optional_rfc2822("detail.lastUpdatedTime", detail.last_updated_time.as_ref());
     // EventBridge always stamps `time`; a hand-made event may lack it, and the Health detail's
     // own update time is the next best statement of when the notice was published.
     let published_at = event
@@ -306,8 +327,16 @@ fn rfc2822(field: &'static str, value: Option<&str>) -> Result<Option<DateTime<U
 }
 
 /// [`rfc2822`] for a field the remediation can do without: unreadable is absent, logged.
-fn optional_rfc2822(field: &'static str, value: Option<&str>) -> Option<DateTime<Utc>> {
-    rfc2822(field, value).unwrap_or_else(|e| {
+fn optional_rfc2822(field: &'static str, value: Option<&Value>) -> Option<DateTime<Utc>> {
+    let text = match value {
+        None | Some(Value::Null) => return None,
+        Some(Value::String(s)) => s.as_str(),
+        Some(other) => {
+            tracing::warn!(field, value = %other, "ignoring an optional time that is not a string");
+            return None;
+        }
+    };
+    rfc2822(field, Some(text)).unwrap_or_else(|e| {
         tracing::warn!(field, error = %e, "ignoring an unreadable optional time in the notice");
         None
     })

@@ -239,6 +239,9 @@ pub struct Invocation {
     pub retention: chrono::Duration,
     /// Ledger calls in flight at once.
     pub concurrency: usize,
+    /// Recording the outcomes must be done by then (the invocation's own deadline, less what
+    /// returning takes); `None`: no bound.
+    pub finish_by: Option<Instant>,
 }
 
 /// [`Remediate::remediate`] with the ledger's memory around it: resources already handled for
@@ -335,7 +338,22 @@ pub async fn remediate_remembering<R: Remediate, L: Ledger>(
             settle(&claim, known.get(&resources[*i]), outcome, settled_at)
         })
         .collect();
-    let recorded = ledger.record(&entries).await;
+    let recorded = match invocation.finish_by {
+        Some(by) => tokio::time::timeout(
+            by.saturating_duration_since(Instant::now()),
+            ledger.record(&entries),
+        )
+        .await
+        .unwrap_or_else(|_| {
+            Err(LedgerError {
+                table: "ledger".into(),
+                operation: "PutItem",
+                message: "not answered before the invocation deadline".into(),
+                fix: "nothing to fix if it is rare: the next delivery or check re-observes and records",
+            })
+        }),
+        None => ledger.record(&entries).await,
+    };
     for (i, outcome) in acted {
         outcomes[i] = Some(match &recorded {
             Ok(()) => outcome,
@@ -741,6 +759,7 @@ mod tests {
             lease_margin: chrono::Duration::minutes(1),
             retention: chrono::Duration::days(90),
             concurrency: 4,
+            finish_by: None,
         }
     }
 

@@ -292,7 +292,7 @@ fn an_unreadable_end_or_update_time_is_dropped_and_the_notice_still_parses() {
     let mut event: serde_json::Value =
         serde_json::from_slice(&fixture("health-ecs-services-pipe.json")).expect("JSON");
     event["detail"]["endTime"] = serde_json::json!("next Tuesday-ish");
-    event["detail"]["lastUpdatedTime"] = serde_json::json!("2026-13-45");
+    event["detail"]["lastUpdatedTime"] = serde_json::json!(1_700_000_000);
 
     match remediator_core::parse_value(event) {
         Ok(Parsed::Retirement(n)) => {

@@ -83,9 +83,12 @@ fn at_path<'v>(value: &'v mut Value, path: &[String]) -> Option<&'v mut Value> {
 fn says_where(e: &ParseError) -> bool {
     match e {
         ParseError::NotJson(e) => e.line() > 0,
-        ParseError::NotEventBridge(s) | ParseError::HealthDetail(s) | ParseError::EksDetail(s) => {
-            !s.path.is_empty()
+        // The event itself when it is no object, else a field of it.
+        ParseError::NotEventBridge(s) => {
+            s.path == "(the event)" || s.path.chars().next().is_some_and(char::is_alphabetic)
         }
+        // Always a field of the detail.
+        ParseError::HealthDetail(s) | ParseError::EksDetail(s) => s.path.starts_with("detail"),
         ParseError::MissingField(field) | ParseError::BadTime { field, .. } => !field.is_empty(),
     }
 }

@@ -3,9 +3,10 @@
 //!
 //! A 401 from the API server means the cached client's token was refused (it outlived its
 //! 15 minutes, the credentials that signed it expired, or access was revoked): the client is
-//! dropped and the operation runs once more on a freshly signed token. A second 401 is final
-//! for a restart (and leaves a check pending): a fresh token refused points at the role's
-//! access to the cluster, which another attempt does not fix.
+//! dropped and the operation runs once more on a freshly signed token. A second 401 fails the
+//! restart as retryable (a follow-up check tries again) with a reason naming the role's access
+//! entry: a fresh token refused usually means the role has no access to the cluster, but the
+//! authenticator also answers 401 when its own STS call fails, which passes.
 
 use chrono::{DateTime, Utc};
 use remediator_core::follow::{Followed, Verdict};
@@ -85,7 +86,7 @@ impl Remediate for PodRemediator {
         };
         let outcome = match self.on_cluster(&notice.cluster, restart).await {
             Ok(Ok(outcome)) => outcome,
-            Ok(Err(refused)) => pod::api_error(notice, format!("{refused}; {ACCESS_HINT}"), false),
+            Ok(Err(refused)) => pod::api_error(notice, format!("{refused}; {ACCESS_HINT}"), true),
             Err(e) => connect_failure(notice, &e),
         };
         vec![outcome]

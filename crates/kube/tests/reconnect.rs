@@ -393,9 +393,9 @@ async fn a_second_401_with_a_new_token_is_not_retried_again_and_names_the_access
     fake.await.expect("fake API server");
     let o = &outcomes[0];
     assert_eq!(
-        (o.status, o.code.as_str()),
-        (Status::Failed, "api_error"),
-        "{o:?}"
+        (o.status, o.code.as_str(), o.retryable),
+        (Status::Failed, "api_error", true),
+        "{o:?}: a follow-up check tries again (the authenticator's own STS call can fail too)"
     );
     assert!(o.reason.contains("access entry"), "{o:?}");
     assert_eq!(access.tokens(), 2);

@@ -149,6 +149,7 @@ impl Controls {
         remediator: &R,
         notice: &R::Notice,
         deadline: Option<Instant>,
+        finish_by: Option<Instant>,
         owner: &str,
         now: DateTime<Utc>,
     ) -> Vec<Outcome> {
@@ -160,6 +161,7 @@ impl Controls {
                     lease_margin: LEASE_MARGIN,
                     retention: *retention,
                     concurrency: LEDGER_CONCURRENCY,
+                    finish_by,
                 };
                 remediate_remembering(remediator, ledger, notice, deadline, &invocation).await
             }

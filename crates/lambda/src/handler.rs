@@ -70,6 +70,8 @@ pub async fn handle_with<R: Remediate>(
         .checked_sub(FINISH_RESERVE)
         .unwrap_or(started)
         .max(started);
+    // Every finishing step is done by then, so the report is returned before Lambda's deadline.
+    let return_by = deadline.checked_sub(RETURN_MARGIN).unwrap_or(started);
     let time_left_ms = deadline
         .saturating_duration_since(tokio::time::Instant::now())
         .as_millis() as u64;
@@ -136,6 +138,7 @@ pub async fn handle_with<R: Remediate>(
                             remediator,
                             &notice.narrowed(followed),
                             Some(work_until),
+                            Some(return_by),
                             &request_id,
                             now,
                         )
@@ -145,7 +148,14 @@ pub async fn handle_with<R: Remediate>(
             }
             proceed => {
                 let outcomes = controls
-                    .remediate(remediator, &notice, Some(work_until), &request_id, now)
+                    .remediate(
+                        remediator,
+                        &notice,
+                        Some(work_until),
+                        Some(return_by),
+                        &request_id,
+                        now,
+                    )
                     .await;
                 let timing = match proceed {
                     Some(Gate::Proceed(why)) => Some(why),
@@ -168,7 +178,7 @@ pub async fn handle_with<R: Remediate>(
             key: &key,
             scope: &scope,
             deadline: notice.deadline(),
-            by: deadline,
+            by: return_by,
         };
         controls
             .follow_up(report, &chain, &invoked_arn, ended)

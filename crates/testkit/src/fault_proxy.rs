@@ -3,7 +3,7 @@
 //!
 //! It names each request by its operation, read the way each protocol carries it: the
 //! `X-Amz-Target` header (JSON protocols: ECS, DynamoDB, CodeDeploy), the form's `Action`
-//! (query protocol: SNS, STS, EC2), or the method and path (EventBridge Scheduler's REST
+//! (query protocol: SNS, STS; EC2, with its own error shape), or the method and path (EventBridge Scheduler's REST
 //! protocol: `POST /schedules/NAME` is `CreateSchedule`). Faults are queued per operation and
 //! served in order, then requests pass through untouched:
 //!
@@ -54,7 +54,10 @@ pub struct FaultProxy {
 
 enum Protocol {
     Json,
+    /// The query protocol (SNS, STS).
     Query,
+    /// EC2's variant of the query protocol, with its own error shape.
+    Ec2,
     Rest,
 }
 
@@ -156,6 +159,13 @@ fn throttled(protocol: &Protocol) -> Response<Full<Bytes>> {
             Some(("x-amzn-errortype", "ThrottlingException")),
             r#"{"__type":"ThrottlingException","message":"Rate exceeded"}"#.to_owned(),
         ),
+        // EC2 speaks its own error shape and throttling code.
+        Protocol::Ec2 => respond(
+            503,
+            "text/xml",
+            None,
+            "<Response><Errors><Error><Code>RequestLimitExceeded</Code><Message>Request limit exceeded.</Message></Error></Errors><RequestID>fault-proxy</RequestID></Response>".to_owned(),
+        ),
         Protocol::Query => respond(
             400,
             "text/xml",
@@ -173,6 +183,12 @@ fn throttled(protocol: &Protocol) -> Response<Full<Bytes>> {
 
 fn server_error(protocol: &Protocol) -> Response<Full<Bytes>> {
     match protocol {
+        Protocol::Ec2 => respond(
+            500,
+            "text/xml",
+            None,
+            "<Response><Errors><Error><Code>InternalError</Code><Message>injected</Message></Error></Errors><RequestID>fault-proxy</RequestID></Response>".to_owned(),
+        ),
         Protocol::Query => respond(
             500,
             "text/xml",
@@ -264,7 +280,9 @@ fn operation_of(req: &Request<()>, body: &[u8]) -> (String, Protocol) {
         .split('&')
         .find_map(|pair| pair.strip_prefix("Action="))
     {
-        return (action.to_owned(), Protocol::Query);
+        let ec2 = form.split('&').any(|pair| pair == "Version=2016-11-15");
+        let protocol = if ec2 { Protocol::Ec2 } else { Protocol::Query };
+        return (action.to_owned(), protocol);
     }
     let path = req.uri().path();
     let op = match (req.method().as_str(), path.starts_with("/schedules")) {

@@ -59,6 +59,7 @@ pub async fn until_final<R: Remediate, L: Ledger>(
             lease_margin: chrono::Duration::minutes(1),
             retention: chrono::Duration::days(90),
             concurrency: 16,
+            finish_by: None,
         };
         let outcomes = remediate_remembering(
             remediator,

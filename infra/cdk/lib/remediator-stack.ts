@@ -260,7 +260,7 @@ export class RemediatorStack extends Stack {
           new iam.PolicyStatement({
             actions: ['kms:GenerateDataKey', 'kms:Decrypt'],
             resources: [props.notificationTopicKmsKeyArn],
-            conditions: { StringEquals: { 'kms:ViaService': `sns.${this.region}.amazonaws.com` } },
+            conditions: { StringEquals: { 'kms:ViaService': `sns.${this.region}.${this.urlSuffix}` } },
           }),
         );
       }

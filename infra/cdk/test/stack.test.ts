@@ -162,7 +162,10 @@ test('notificationTopicKmsKeyArn lets the functions use that key through SNS onl
       Action: ['kms:GenerateDataKey', 'kms:Decrypt'],
       Effect: 'Allow',
       Resource: key,
-      Condition: { StringEquals: { 'kms:ViaService': 'sns.us-east-1.amazonaws.com' } },
+      // The partition's own suffix (amazonaws.com.cn in China): never a hard-coded one.
+      Condition: {
+        StringEquals: { 'kms:ViaService': { 'Fn::Join': ['', ['sns.us-east-1.', { Ref: 'AWS::URLSuffix' }]] } },
+      },
     });
   }
 });

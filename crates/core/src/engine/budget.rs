@@ -149,8 +149,16 @@ impl<E: EcsServices + EcsTasks, D: CodeDeployApi> Remediator<E, D> {
             }
             let answer = match self.bounded(deadline, call()).await {
                 Some(answer) => answer.map_err(Into::into),
-                // A read cut at the deadline: not reached, a later attempt looks again.
-                None => return Err(Budget::Exhausted),
+                // Cut in flight at the deadline: whatever it asked may or may not have been
+                // done (a RunTask, a StopTask). Not "not reached": a later attempt looks again
+                // before acting (the replacement's marker, the client token, the stop reason).
+                None => {
+                    return Err(Budget::Api(ApiError::new(
+                        "call",
+                        ApiErrorKind::Transient,
+                        "cut at the invocation deadline while in flight; what it asked may have been done: the next attempt looks before acting",
+                    )))
+                }
             };
             match answer {
                 // Busy (a CodeDeploy deployment in progress) takes minutes: not retried here.
