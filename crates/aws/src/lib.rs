@@ -1,6 +1,7 @@
 //! ECS side of the remediator: AWS SDK adapters (ECS, CodeDeploy, EC2) for the core's ports.
 //! SDK types stop here; the engine in `remediator-core` never sees one.
 
+pub mod central;
 pub mod codedeploy;
 pub mod ecs;
 pub mod tasks;
@@ -8,6 +9,7 @@ pub mod tasks;
 use aws_config::SdkConfig;
 use remediator_core::{Remediator, Settings};
 
+pub use central::CentralRemediator;
 pub use codedeploy::SdkCodeDeploy;
 pub use ecs::SdkEcs;
 

@@ -24,7 +24,7 @@ use std::process::ExitCode;
 use aws_config::SdkConfig;
 use chrono::Utc;
 use clap::{Parser, Subcommand};
-use remediator_aws::remediator;
+use remediator_aws::CentralRemediator;
 use remediator_core::ledger::{render, summarize, Ledger};
 use remediator_core::pipeline::{
     remediate_remembering, route, Invocation, Notice, Remediate, Route,
@@ -150,7 +150,10 @@ async fn run_event(args: EventArgs, dry_run: bool) -> u8 {
             let pods = PodRemediator::new(connector, &settings);
             remediate(&pods, parsed, ledger.as_ref()).await
         }
-        parsed => remediate(&remediator(&sdk, settings), parsed, ledger.as_ref()).await,
+        parsed => {
+            let ecs = CentralRemediator::new(&sdk, settings, config.accounts.clone());
+            remediate(&ecs, parsed, ledger.as_ref()).await
+        }
     };
     print_report(&report, args.json);
     exit_code(&report)

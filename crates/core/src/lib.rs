@@ -7,6 +7,7 @@
 //!
 //! Nothing here knows about the AWS SDK; `remediator-aws` implements the ports.
 
+pub mod accounts;
 pub mod appspec;
 pub mod defer;
 pub mod engine;

@@ -89,6 +89,11 @@ pub enum Code {
     UnrecognizedEntity,
     OtherAccount,
     OtherRegion,
+    /// The affected account is left out by `ACCOUNTS_INCLUDE` / `ACCOUNTS_EXCLUDE`.
+    AccountExcluded,
+    /// Central mode: the member account's role cannot be assumed (missing, or not trusting the
+    /// function).
+    MemberRoleUnavailable,
     OptedOut,
     NotOptedIn,
     Throttled,

@@ -192,6 +192,9 @@ pub struct RetirementNotice {
 #[serde(rename_all = "camelCase")]
 struct HealthDetail {
     event_arn: Option<String>,
+    /// Where the resources are (the envelope's `region` is where the event was delivered; the
+    /// two differ when events are forwarded to a central bus).
+    event_region: Option<String>,
     service: Option<String>,
     event_type_code: Option<String>,
     status_code: Option<String>,
@@ -299,7 +302,7 @@ fn parse_health(event: EventBridgeEvent<Value>) -> Result<Parsed, ParseError> {
         event_arn,
         account: non_empty(event.account),
         affected_account: non_empty(detail.affected_account),
-        region: non_empty(event.region),
+        region: non_empty(detail.event_region).or(non_empty(event.region)),
         published_at,
         start_time,
         end_time,

@@ -23,6 +23,8 @@
 //! | `METRICS_NAMESPACE` | `RetirementRemediator` | CloudWatch EMF namespace; `off` to emit no metrics |
 //! | `LEDGER_TABLE` | none | DynamoDB table remembering what was done per notice and resource (see `remediator_core::ledger`) |
 //! | `LEDGER_RETENTION` | `90d` | how long ledger entries are kept after AWS's deadline |
+//! | `MEMBER_ROLE_NAME` | none | central mode: the role assumed in a member account for a notice of that account (off: such a notice fails `other_account`) |
+//! | `ACCOUNTS_INCLUDE` / `ACCOUNTS_EXCLUDE` | none | comma-separated account ids the remediator acts in only / never (`account_excluded`) |
 //! | `EKS_ENDPOINT_URL` | the endpoint DescribeCluster returns | EKS pods: the Kubernetes API server to use instead (a local fake; plain `http://` only here) |
 
 use std::time::Duration;
@@ -54,6 +56,8 @@ pub struct Config {
     pub controls: ControlSettings,
     /// `EKS_ENDPOINT_URL`: the Kubernetes API server to reach instead of the cluster's own.
     pub eks_endpoint_url: Option<String>,
+    /// Central mode and account filters.
+    pub accounts: remediator_core::accounts::Accounts,
 }
 
 /// Operator controls around the remediation: windows, notifications, metrics.
@@ -144,6 +148,7 @@ impl Config {
             sdk_max_attempts,
             controls,
             eks_endpoint_url: get("EKS_ENDPOINT_URL").map(|(_, url)| url.trim().to_owned()),
+            accounts: accounts(&get)?,
         })
     }
 }
@@ -256,6 +261,37 @@ fn minutes(
             value: v.to_owned(),
             expected: format!("a duration from {low}m to {high}m, like 5m or 1h").into(),
         })
+}
+
+/// `MEMBER_ROLE_NAME`, `ACCOUNTS_INCLUDE`, `ACCOUNTS_EXCLUDE`.
+fn accounts(
+    get: &impl Fn(&'static str) -> Option<(&'static str, String)>,
+) -> Result<remediator_core::accounts::Accounts, ConfigError> {
+    let ids = |name: &'static str| -> Result<Vec<String>, ConfigError> {
+        let Some((name, v)) = get(name) else {
+            return Ok(Vec::new());
+        };
+        v.split(',')
+            .map(str::trim)
+            .filter(|a| !a.is_empty())
+            .map(|a| {
+                if a.len() == 12 && a.chars().all(|c| c.is_ascii_digit()) {
+                    Ok(a.to_owned())
+                } else {
+                    Err(ConfigError {
+                        name,
+                        value: v.clone(),
+                        expected: "comma-separated 12-digit account ids".into(),
+                    })
+                }
+            })
+            .collect()
+    };
+    Ok(remediator_core::accounts::Accounts {
+        member_role: get("MEMBER_ROLE_NAME").map(|(_, r)| r.trim().to_owned()),
+        include: ids("ACCOUNTS_INCLUDE")?,
+        exclude: ids("ACCOUNTS_EXCLUDE")?,
+    })
 }
 
 fn parse_bool(name: &'static str, v: &str) -> Result<bool, ConfigError> {

@@ -34,6 +34,8 @@ pub enum Fault {
     ServerError,
     LateAnswer(Duration),
     Hang,
+    /// Refused: 403 `AccessDenied` (IAM said no), never forwarded.
+    AccessDenied,
 }
 
 #[derive(Debug, Default)]
@@ -181,6 +183,23 @@ fn throttled(protocol: &Protocol) -> Response<Full<Bytes>> {
     }
 }
 
+fn access_denied(protocol: &Protocol) -> Response<Full<Bytes>> {
+    match protocol {
+        Protocol::Query | Protocol::Ec2 => respond(
+            403,
+            "text/xml",
+            None,
+            "<ErrorResponse><Error><Type>Sender</Type><Code>AccessDenied</Code><Message>not authorized to perform this action</Message></Error><RequestId>fault-proxy</RequestId></ErrorResponse>".to_owned(),
+        ),
+        _ => respond(
+            403,
+            "application/json",
+            Some(("x-amzn-errortype", "AccessDeniedException")),
+            r#"{"__type":"AccessDeniedException","message":"not authorized to perform this action"}"#.to_owned(),
+        ),
+    }
+}
+
 fn server_error(protocol: &Protocol) -> Response<Full<Bytes>> {
     match protocol {
         Protocol::Ec2 => respond(
@@ -230,6 +249,7 @@ where
         Some(Fault::Throttle) => return throttled(&protocol),
         Some(Fault::ServerError) => return server_error(&protocol),
         Some(Fault::Hang) => std::future::pending::<()>().await,
+        Some(Fault::AccessDenied) => return access_denied(&protocol),
         Some(Fault::LateAnswer(_)) | None => {}
     }
     let uri = format!(

@@ -6,7 +6,11 @@
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
     remediator_lambda::serve("ecs-retirement", |sdk, config| {
-        remediator_aws::remediator(sdk, config.settings.clone())
+        remediator_aws::CentralRemediator::new(
+            sdk,
+            config.settings.clone(),
+            config.accounts.clone(),
+        )
     })
     .await
 }
