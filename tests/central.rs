@@ -250,3 +250,34 @@ async fn the_member_roles_credentials_are_renewed_before_they_expire_by_the_wall
         "renewed within five minutes of expiry"
     );
 }
+
+#[tokio::test]
+async fn with_a_retirement_wait_period_of_0_the_report_says_aws_retires_at_once() {
+    let moto = MotoServer::start();
+    let (home, _) = two_accounts(&moto).await;
+    ledger_table(&moto, TABLE).await;
+    home.ecs
+        .put_account_setting()
+        .name(aws_sdk_ecs::types::SettingName::FargateTaskRetirementWaitPeriod)
+        .value("0")
+        .send()
+        .await
+        .expect("PutAccountSetting");
+    let mut event = member_notice();
+    event["detail"]
+        .as_object_mut()
+        .expect("detail")
+        .remove("affectedAccount");
+
+    let report = deliver(&moto.sdk_config().await, central_mode(), event).await;
+
+    assert_eq!(report.summary.acted, 1, "{report:#?}");
+    assert!(
+        report
+            .notes
+            .iter()
+            .any(|n| n.contains(HOME) && n.contains("fargateTaskRetirementWaitPeriod is 0")),
+        "{:?}",
+        report.notes
+    );
+}

@@ -49,6 +49,8 @@ pub struct CentralRemediator {
     members: Mutex<HashMap<(String, String), Member>>,
     /// The wall clock (Lambda's freezes stop the monotonic one); tests pass a fixed one.
     clock: Arc<dyn Fn() -> DateTime<Utc> + Send + Sync>,
+    /// Each account's retirement settings, read once per execution environment.
+    notes: Mutex<HashMap<String, Vec<String>>>,
 }
 
 struct Member {
@@ -68,6 +70,7 @@ impl CentralRemediator {
             accounts,
             members: Mutex::new(HashMap::new()),
             clock: Arc::new(Utc::now),
+            notes: Mutex::new(HashMap::new()),
         }
     }
 
@@ -256,6 +259,28 @@ impl Remediate for CentralRemediator {
             Ok(Route::Member(member)) => member.remediate(&Self::in_member(notice), deadline).await,
             Err(outcomes) => outcomes,
         }
+    }
+
+    /// The affected account's ECS retirement settings, read once per account.
+    async fn notes(&self, notice: &RetirementNotice) -> Vec<String> {
+        let account = Self::affected(notice)
+            .0
+            .unwrap_or("this account")
+            .to_owned();
+        if let Some(known) = self.notes.lock().await.get(&account) {
+            return known.clone();
+        }
+        let notes = match self.route(notice).await {
+            Ok(Route::Home) => self.home.account_notes().await,
+            Ok(Route::Member(member)) => member.account_notes().await,
+            Err(_) => return Vec::new(),
+        };
+        let notes: Vec<String> = notes
+            .into_iter()
+            .map(|n| format!("account {account}: {n}"))
+            .collect();
+        self.notes.lock().await.insert(account, notes.clone());
+        notes
     }
 
     async fn verify(

@@ -143,6 +143,27 @@ impl EcsServices for SdkEcs {
         Ok(tags)
     }
 
+    /// Every effective setting, filtered by the caller: naming the retirement settings as a
+    /// filter is refused by some endpoints (the local AWS among them), listing all is not.
+    async fn account_settings(&self) -> Result<Vec<(String, String)>, ApiError> {
+        let mut pairs = Vec::new();
+        let mut pages = self
+            .client
+            .list_account_settings()
+            .effective_settings(true)
+            .into_paginator()
+            .send();
+        while let Some(page) = pages.next().await {
+            let page = page.map_err(|e| classify("ListAccountSettings", e))?;
+            for s in page.settings() {
+                if let (Some(name), Some(value)) = (s.name(), s.value()) {
+                    pairs.push((name.as_str().to_owned(), value.to_owned()));
+                }
+            }
+        }
+        Ok(pairs)
+    }
+
     async fn force_new_deployment(
         &self,
         cluster: &str,

@@ -535,6 +535,9 @@ impl Ledger for MemoryLedger {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct NoticeSummary {
     pub notice: String,
+    /// The affected account, when the notice is keyed by it (organization view, central mode).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub account: Option<String>,
     /// `ecs_retirement` or `eks_pod`.
     pub kind: String,
     pub first_seen: DateTime<Utc>,
@@ -582,12 +585,18 @@ pub fn summarize(entries: Vec<Entry>, detail: bool) -> Vec<NoticeSummary> {
                 notice_status: latest.notice_status.clone(),
                 counts,
                 resources: if detail { resources } else { Vec::new() },
+                account: notice.rsplit_once('#').map(|(_, a)| a.to_owned()),
                 notice,
                 next_check: None,
             })
         })
         .collect();
-    notices.sort_by_key(|n| std::cmp::Reverse(n.last_updated));
+    // Grouped by account (notices without one first), newest first within each.
+    notices.sort_by(|a, b| {
+        a.account
+            .cmp(&b.account)
+            .then(b.last_updated.cmp(&a.last_updated))
+    });
     notices
 }
 
@@ -599,7 +608,14 @@ pub fn render(notices: &[NoticeSummary]) -> String {
         out.push_str("the ledger holds no notice\n");
         return out;
     }
+    let mut account: Option<&Option<String>> = None;
     for n in notices {
+        if account != Some(&n.account) {
+            if let Some(a) = &n.account {
+                let _ = writeln!(out, "account {a}:");
+            }
+            account = Some(&n.account);
+        }
         let counts: Vec<String> = n.counts.iter().map(|(s, c)| format!("{c} {s}")).collect();
         let _ = writeln!(
             out,
@@ -646,4 +662,58 @@ pub fn render(notices: &[NoticeSummary]) -> String {
         }
     }
     out
+}
+
+#[cfg(test)]
+mod summary_tests {
+    use super::*;
+
+    fn entry(notice: &str, resource: &str) -> Entry {
+        let t = crate::testing::at("2026-11-25T10:00:00Z");
+        Entry {
+            notice: notice.into(),
+            resource: resource.into(),
+            target: resource.into(),
+            state: State::Acted,
+            action: None,
+            code: None,
+            before: None,
+            after: None,
+            reason: String::new(),
+            attempts: 1,
+            first_seen: t,
+            updated_at: t,
+            acted_at: Some(t),
+            notice_status: None,
+            deadline: None,
+            lease_until: None,
+            owner: None,
+            expires_at: t,
+            checks: 0,
+            verified_at: None,
+        }
+    }
+
+    #[test]
+    fn status_groups_the_notices_by_the_account_they_are_about() {
+        let notices = summarize(
+            vec![
+                entry("arn:b#222222222222", "service:prod/web"),
+                entry("arn:own", "service:prod/api"),
+                entry("arn:a#111111111111", "service:prod/web"),
+            ],
+            false,
+        );
+
+        let accounts: Vec<Option<&str>> = notices.iter().map(|n| n.account.as_deref()).collect();
+        assert_eq!(
+            accounts,
+            vec![None, Some("111111111111"), Some("222222222222")]
+        );
+        let text = render(&notices);
+        assert!(
+            text.contains("account 111111111111:\narn:a#111111111111"),
+            "{text}"
+        );
+    }
 }

@@ -123,6 +123,9 @@ fn header(report: &Report) -> Vec<(&'static str, String)> {
     if let Some(t) = &report.timing {
         lines.push(("Timing", t.clone()));
     }
+    for note in &report.notes {
+        lines.push(("Account settings", note.clone()));
+    }
     if report.dry_run {
         lines.push(("Dry run", "nothing was changed.".into()));
     }

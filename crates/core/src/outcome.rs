@@ -180,6 +180,9 @@ pub struct Report {
     /// resources instead of Lambda's retries.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub follow_up: Option<crate::follow::FollowUp>,
+    /// What the affected account's settings say (its ECS retirement settings).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub notes: Vec<String>,
 }
 
 impl Report {
@@ -211,6 +214,7 @@ impl Report {
             timing: None,
             check: None,
             follow_up: None,
+            notes: Vec::new(),
         }
     }
 
@@ -242,6 +246,7 @@ impl Report {
             timing: None,
             check: None,
             follow_up: None,
+            notes: Vec::new(),
         }
     }
 
@@ -260,6 +265,7 @@ impl Report {
             timing: None,
             check: None,
             follow_up: None,
+            notes: Vec::new(),
         }
     }
 
@@ -278,6 +284,7 @@ impl Report {
             timing: None,
             check: None,
             follow_up: None,
+            notes: Vec::new(),
         }
     }
 
@@ -436,6 +443,9 @@ impl Report {
         }
         if let Some(timing) = &self.timing {
             let _ = writeln!(out, "timing: {timing}");
+        }
+        for note in &self.notes {
+            let _ = writeln!(out, "account: {note}");
         }
         let _ = writeln!(out, "{}", self.message);
         out

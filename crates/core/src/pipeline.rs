@@ -176,6 +176,12 @@ pub trait Remediate: Send + Sync {
         now: DateTime<Utc>,
         deadline: Option<Instant>,
     ) -> impl Future<Output = Vec<Verdict>>;
+
+    /// What the affected account's settings say about this notice (the report's `notes`):
+    /// read only, best effort.
+    fn notes(&self, _notice: &Self::Notice) -> impl Future<Output = Vec<String>> {
+        async { Vec::new() }
+    }
 }
 
 /// Whether a function handles a parsed event.

@@ -222,6 +222,14 @@ pub trait EcsServices: Send + Sync {
         cluster: &str,
         service: &str,
     ) -> impl Future<Output = Result<Option<DeploymentInfo>, ApiError>> + Send;
+
+    /// The account's effective ECS settings (`ListAccountSettings`, `effectiveSettings`), as
+    /// (name, value) pairs: the retirement ones among them change when AWS retires tasks.
+    fn account_settings(
+        &self,
+    ) -> impl Future<Output = Result<Vec<(String, String)>, ApiError>> + Send {
+        async { Ok(Vec::new()) }
+    }
 }
 
 /// `DescribeServices` accepts at most 10 services per call.

@@ -168,10 +168,15 @@ pub async fn handle_with<R: Remediate>(
         // (an invocation can run fifteen minutes; a schedule in the past is refused).
         let ended = now + chrono::Duration::from_std(started.elapsed()).unwrap_or_default();
         let outcomes = controls.close_waiting(outcomes, ended, notice.deadline());
-        let report = notice
+        let mut report = notice
             .report(outcomes, dry_run)
             .with_timing(timing)
             .with_check(check);
+        // Best effort, read once per account: never at the cost of the report.
+        let left = return_by.saturating_duration_since(tokio::time::Instant::now());
+        report.notes = tokio::time::timeout(left, remediator.notes(&notice))
+            .await
+            .unwrap_or_default();
         let (key, scope) = (notice.ledger_key(), scope(&notice.targets()));
         let chain = Chain {
             raw: &raw,

@@ -78,6 +78,18 @@ impl<E: EcsServices + EcsTasks, D: CodeDeployApi> Remediator<E, D> {
         &self.settings
     }
 
+    /// What the account's ECS retirement settings say ([`crate::accounts::retirement_notes`]);
+    /// nothing when they cannot be read (logged).
+    pub async fn account_notes(&self) -> Vec<String> {
+        match self.ecs.account_settings().await {
+            Ok(settings) => crate::accounts::retirement_notes(&settings),
+            Err(e) => {
+                tracing::warn!(error = %e, "the account's ECS settings could not be read");
+                Vec::new()
+            }
+        }
+    }
+
     /// One outcome per target of the notice, in the notice's order: the passes, in order.
     async fn passes(&self, notice: &RetirementNotice, deadline: Option<Instant>) -> Vec<Outcome> {
         if let Some((code, reason)) = out_of_scope(
