@@ -4,6 +4,7 @@
   installs): the functions' roles as SAM generates them, DeadLetterQueue and Globals included.
 - The CDK app through an offline synth (infra/cdk/test/synth-parity.ts, stand-in assets, no
   account or Region), which needs infra/cdk/node_modules (`make cdk` runs `npm ci`).
+- The member stack of central mode (infra/sam/member.yaml), plain CloudFormation read as it is.
 A test that needs one of them skips without it, unless INFRA_TESTS_NO_SKIP is set (as the CDK
 app's npm test sets it when it runs these tests): then it fails.
 
@@ -22,8 +23,11 @@ import subprocess
 import sys
 import unittest
 
+import yaml
+
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 SAM_TEMPLATE = os.path.join(ROOT, "infra", "sam", "template.yaml")
+MEMBER_TEMPLATE = os.path.join(ROOT, "infra", "sam", "member.yaml")
 CDK_DIR = os.path.join(ROOT, "infra", "cdk")
 FUNCTIONS = {"EcsRetirementFunction": "ecs-retirement", "EksFargatePodFunction": "eks-fargate-pod"}
 
@@ -77,6 +81,38 @@ def _sam_transformed(path):
 def sam_template():
     """The SAM template after SAM's transform (a fresh copy)."""
     return json.loads(_sam_transformed(SAM_TEMPLATE))
+
+
+class _CfnYaml(yaml.SafeLoader):
+    """CloudFormation YAML: the short-form tags (!Ref, !Sub, !If, ...) read as their long forms."""
+
+
+def _intrinsic(loader, suffix, node):
+    if isinstance(node, yaml.SequenceNode):
+        value = loader.construct_sequence(node, deep=True)
+    elif isinstance(node, yaml.MappingNode):
+        value = loader.construct_mapping(node, deep=True)
+    else:
+        value = loader.construct_scalar(node)
+    if suffix in ("Ref", "Condition"):
+        return {suffix: value}
+    if suffix == "GetAtt" and isinstance(value, str):
+        value = value.split(".", 1)
+    return {f"Fn::{suffix}": value}
+
+
+_CfnYaml.add_multi_constructor("!", _intrinsic)
+
+
+@functools.lru_cache(maxsize=None)
+def _member_text():
+    with open(MEMBER_TEMPLATE) as f:
+        return json.dumps(yaml.load(f, Loader=_CfnYaml))
+
+
+def member_template():
+    """infra/sam/member.yaml in long form (a fresh copy)."""
+    return json.loads(_member_text())
 
 
 def cdk_available():
@@ -236,20 +272,23 @@ class Evaluated:
         return m.group(1)
 
     def roles(self):
-        """{role: [evaluated statements]}: the role's inline policies and every AWS::IAM::Policy
-        attached to it. Keys: the function names for the functions' roles, else the role's ID."""
+        """{role: [evaluated statements]}: the role's inline policies and every AWS::IAM::Policy or
+        AWS::IAM::ManagedPolicy attached to it (CDK moves what does not fit its default policy to
+        managed "overflow" policies). Keys: the function names for the functions' roles, else the
+        role's ID."""
         by_role = {}
         for name, resource in self.resources.items():
             if resource["Type"] == "AWS::IAM::Role":
                 policies = self.value(resource["Properties"].get("Policies") or [])
                 by_role[name] = [s for p in policies for s in _listed(p["PolicyDocument"]["Statement"])]
         for name, resource in self.resources.items():
-            if resource["Type"] == "AWS::IAM::Policy":
+            if resource["Type"] in ("AWS::IAM::Policy", "AWS::IAM::ManagedPolicy"):
                 document = self.value(resource["Properties"]["PolicyDocument"])
                 for role in self.value(resource["Properties"].get("Roles") or []):
                     role = re.fullmatch(r"\$\{(.+)\}", role).group(1)
                     by_role.setdefault(role, []).extend(_listed(document["Statement"]))
-        names = {self.role_of(f): f for f in FUNCTIONS.values()}
+        has_functions = any(r["Type"] == "AWS::Lambda::Function" for r in self.resources.values())
+        names = {self.role_of(f): f for f in FUNCTIONS.values()} if has_functions else {}
         return {names.get(role, role): statements for role, statements in by_role.items()}
 
     def managed_policies(self, function):
@@ -279,6 +318,12 @@ def grants(statements):
 
 def sam(parameters=None):
     return Evaluated(sam_template(), parameters)
+
+
+def member(parameters):
+    """infra/sam/member.yaml with these parameter values (CentralFunctionRoleArn and OrganizationId
+    have no default)."""
+    return Evaluated(member_template(), parameters)
 
 
 def cdk(configs):

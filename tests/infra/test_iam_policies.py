@@ -8,6 +8,9 @@ enforce IAM):
   only, passes the roles of PassableTaskRoles only, and may use the notification topic's KMS key
   (NotificationTopicKmsKeyArn) through SNS only.
 
+The member stack of central mode (infra/sam/member.yaml) is checked against the same table in
+test_member_stack.py; its actions count among those the table must list.
+
 Each template is checked as deployed: SAM's transform of the SAM template and the CDK app's synth
 (see templates.py), under each configuration of test_sam_cdk_parity.CONFIGURATIONS.
 """
@@ -18,7 +21,7 @@ import re
 import unittest
 
 import templates as T
-from test_sam_cdk_parity import CONFIGURATIONS, KEY, TOPIC
+from test_sam_cdk_parity import CONFIGURATIONS, KEY, MAX_LIST_ENTRIES, TEN_ROLES, TOPIC
 
 with open(os.path.join(os.path.dirname(os.path.abspath(__file__)), "iam_reference.json")) as f:
     REFERENCE = json.load(f)
@@ -67,6 +70,13 @@ def condition_keys(statement):
     return {key for keys in (statement.get("Condition") or {}).values() for key in keys}
 
 
+def member_with_forwarding():
+    """The member stack with every optional grant switched on (forwarding to a central bus)."""
+    return T.member({"CentralFunctionRoleArn": "arn:aws:iam::111111111111:role/central-function-role",
+                     "OrganizationId": "o-a1b2c3d4e5",
+                     "CentralEventBusArn": "arn:aws:events:us-east-1:111111111111:event-bus/default"})
+
+
 def variants():
     """(label, evaluated template) for SAM and, where infra/cdk is installed, CDK, per configuration."""
     out = [(f"SAM {name}", T.sam(params)) for name, (params, _) in CONFIGURATIONS.items()]
@@ -95,8 +105,8 @@ class ReferenceTable(unittest.TestCase):
                 self.assertIn(rtype, REFERENCE["resource_types"].get(service, {}), action)
 
     def test_the_table_lists_exactly_the_actions_the_templates_grant(self):
-        granted = {action for _, e in variants() for statements in e.roles().values()
-                   for st in statements for action in listed(st["Action"])}
+        granted = {action for _, e in variants() + [("member", member_with_forwarding())]
+                   for statements in e.roles().values() for st in statements for action in listed(st["Action"])}
         self.assertEqual(sorted(granted - set(REFERENCE["actions"])), [],
                          "granted but not in iam_reference.json: add a row from the reference, with its source")
         self.assertEqual(sorted(set(REFERENCE["actions"]) - granted), [],
@@ -214,6 +224,7 @@ class EcsScope(unittest.TestCase):
             "defaults": ["ecs-tasks/*"],
             "every setting changed": ["app/web-task-role", "ecs-tasks/*"],
             "no task roles, one cluster": [],
+            "ten of each list": sorted(TEN_ROLES),
         }
         self.assertEqual(set(expected), set(CONFIGURATIONS))
         for label, evaluated in self.variants:
@@ -232,6 +243,24 @@ class EcsScope(unittest.TestCase):
                             for r in listed(st["Resource"]))
             with self.subTest(variant=label):
                 self.assertEqual(passed, expected[self.configuration(label)])
+
+    def test_the_sam_template_takes_ten_entries_per_list(self):
+        """One entry past the limit is not granted (its resources end AccessDenied), not an error:
+        the parameter descriptions say so. The CDK app takes any number."""
+        over = {"EcsClusterNames": ",".join(f"c{i}" for i in range(MAX_LIST_ENTRIES + 1)),
+                "PassableTaskRoles": ",".join(f"r{i}" for i in range(MAX_LIST_ENTRIES + 1)),
+                "EksClusterNames": ",".join(f"k{i}" for i in range(MAX_LIST_ENTRIES + 1))}
+        grants = {g for statements in T.sam(over).roles().values() for g in T.grants(statements)}
+        text = json.dumps(sorted(grants))
+        for i in range(MAX_LIST_ENTRIES):
+            for fragment in (f"service/c{i}/*", f"task/c{i}/*", f"cluster/c{i}\"", f"role/r{i}\"", f"cluster/k{i}\""):
+                self.assertIn(fragment, text)
+        last = MAX_LIST_ENTRIES
+        for fragment in (f"/c{last}", f"role/r{last}", f"cluster/k{last}"):
+            self.assertNotIn(fragment, text)
+        parameters = T.sam_template()["Parameters"]
+        for name in over:
+            self.assertIn(f"up to {MAX_LIST_ENTRIES} entries", parameters[name]["Description"].lower(), name)
 
     def test_the_defaults(self):
         parameters = T.sam_template()["Parameters"]

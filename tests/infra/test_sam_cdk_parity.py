@@ -12,6 +12,14 @@ import unittest
 import templates as T
 
 TOPIC = "arn:aws:sns:us-east-1:123456789012:retirements"
+MEMBER_ROLE = "retirement-remediator-member"
+ORGANIZATION = "o-a1b2c3d4e5"
+# The SAM template turns each list parameter into ARNs one entry at a time, up to this many entries
+# (CloudFormation's Fn::Join takes no function as its delimiter); the CDK app takes any number.
+MAX_LIST_ENTRIES = 10
+TEN_CLUSTERS = ["prod", "batch-*"] + [f"team{i}" for i in range(2, 10)]
+TEN_ROLES = ["ecs-tasks/*", "app/web-task-role"] + [f"job{i}-task-role" for i in range(2, 10)]
+TEN_EKS = [f"k8s-{i}" for i in range(10)]
 KEY = "arn:aws:kms:us-east-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab"
 
 # Each configuration: (SAM parameter values, the CDK props that mean the same).
@@ -26,6 +34,8 @@ CONFIGURATIONS = {
         "FollowUpChecks": "off", "FollowUpFirst": "10m", "FollowUpMax": "2h", "RolloutTimeout": "45m",
         "NotificationTopicArn": TOPIC, "NotificationTopicKmsKeyArn": KEY,
         "MetricsNamespace": "Ops/Remediator", "LedgerRetention": "30d",
+        "MemberRoleName": MEMBER_ROLE, "AccountsInclude": "111111111111,222222222222",
+        "AccountsExclude": "333333333333", "OrganizationId": ORGANIZATION,
     }, {
         "dryRun": False, "optInOnly": True, "maxConcurrency": 16, "updateServiceRate": "2/20",
         "sdkMaxAttempts": 3, "backoffRounds": 4, "deadlineMarginSeconds": 30,
@@ -35,17 +45,27 @@ CONFIGURATIONS = {
         "followUpChecks": False, "followUpFirst": "10m", "followUpMax": "2h", "rolloutTimeout": "45m",
         "notificationTopicArn": TOPIC, "notificationTopicKmsKeyArn": KEY,
         "metricsNamespace": "Ops/Remediator", "ledgerRetention": "30d",
+        "memberRoleName": MEMBER_ROLE, "accountsInclude": ["111111111111", "222222222222"],
+        "accountsExclude": ["333333333333"], "organizationId": ORGANIZATION,
     }),
     "no task roles, one cluster": (
         {"PassableTaskRoles": "none", "EcsClusterNames": "prod", "NotificationTopicArn": TOPIC},
         {"passableTaskRoles": [], "ecsClusterNames": ["prod"], "notificationTopicArn": TOPIC},
+    ),
+    # Every list at the SAM template's limit: each entry becomes its ARN there as in the CDK app.
+    "ten of each list": (
+        {"EcsClusterNames": ",".join(TEN_CLUSTERS), "PassableTaskRoles": ",".join(TEN_ROLES),
+         "EksClusterNames": ",".join(TEN_EKS)},
+        {"ecsClusterNames": TEN_CLUSTERS, "passableTaskRoles": TEN_ROLES, "eksClusterNames": TEN_EKS},
     ),
 }
 
 # SAM parameters that set neither a function's environment nor an IAM grant (what they do set is
 # not compared here): every other parameter must be changed in "every setting changed" above.
 NOT_ENVIRONMENT_OR_IAM = {"RetryAttempts", "MaximumEventAgeSeconds", "AlarmTopicArn", "FunctionConcurrency",
-                          "LogRetentionDays"}
+                          "LogRetentionDays",
+                          # the default bus's policy (test_the_central_bus_policy_is_the_same)
+                          "OrganizationId"}
 
 
 def _partition(arn):
@@ -104,8 +124,60 @@ class SamCdkParity(unittest.TestCase):
         changed = T.grants(self.sam["every setting changed"].roles()["ecs-retirement"])
         self.assertNotEqual(default, changed)
         text = json.dumps(sorted(changed))
-        for expected in ("service/prod/*", "service/batch-*/*", "role/app/web-task-role", KEY, TOPIC):
+        for expected in ("service/prod/*", "service/batch-*/*", "role/app/web-task-role", KEY, TOPIC,
+                         f"iam::*:role/{MEMBER_ROLE}"):
             self.assertIn(expected, text)
+
+    def test_the_central_bus_policy_is_the_same(self):
+        """Forwarding mode: with an organization, both let its principals put the two retirement
+        events on the default bus, the same way; without one, neither has a bus policy."""
+        for name, (params, _) in CONFIGURATIONS.items():
+            with self.subTest(configuration=name):
+                policies = []
+                for evaluated in (self.sam[name], self.cdk[name]):
+                    found = {n: r for n, r in evaluated.resources.items() if r["Type"] == "AWS::Events::EventBusPolicy"}
+                    self.assertLessEqual(set(found), {"CentralBusPolicy"})
+                    policies.append(evaluated.value(found["CentralBusPolicy"]["Properties"]) if found else None)
+                self.assertEqual(policies[0], policies[1], "(SAM, CDK)")
+                if "OrganizationId" not in params:
+                    self.assertIsNone(policies[0])
+                    continue
+                statement = policies[0]["Statement"]
+                self.assertEqual(policies[0]["EventBusName"], "default")
+                self.assertEqual((statement["Effect"], statement["Principal"], statement["Action"]),
+                                 ("Allow", "*", "events:PutEvents"))
+                self.assertEqual(statement["Resource"],
+                                 "arn:${AWS::Partition}:events:${AWS::Region}:${AWS::AccountId}:event-bus/default")
+                self.assertEqual(statement["Condition"], {
+                    "StringEquals": {"aws:PrincipalOrgID": params["OrganizationId"]},
+                    "ForAllValues:StringEquals": {
+                        "events:source": ["aws.health", "aws.eks"],
+                        "events:detail-type": ["AWS Health Event", "EKS Fargate Pod Scheduled Termination"]},
+                })
+
+    def test_central_mode_reaches_the_ecs_function_only(self):
+        for name, (params, _) in CONFIGURATIONS.items():
+            for evaluated in (self.sam[name], self.cdk[name]):
+                with self.subTest(configuration=name):
+                    ecs = evaluated.environment("ecs-retirement")
+                    self.assertEqual(ecs["MEMBER_ROLE_NAME"], params.get("MemberRoleName", ""))
+                    self.assertEqual(ecs["ACCOUNTS_INCLUDE"], params.get("AccountsInclude", ""))
+                    self.assertEqual(ecs["ACCOUNTS_EXCLUDE"], params.get("AccountsExclude", ""))
+                    eks = evaluated.environment("eks-fargate-pod")
+                    self.assertFalse({"MEMBER_ROLE_NAME", "ACCOUNTS_INCLUDE", "ACCOUNTS_EXCLUDE"} & set(eks))
+
+    def test_sts_assume_role_only_in_central_mode_on_the_member_role_name_within_the_organization(self):
+        for name, (params, _) in CONFIGURATIONS.items():
+            for label, evaluated in (("SAM", self.sam[name]), ("CDK", self.cdk[name])):
+                with self.subTest(configuration=name, template=label):
+                    assume = {(role, g) for role, statements in evaluated.roles().items()
+                              for g in T.grants(statements) if g[0].startswith("sts:")}
+                    if "MemberRoleName" not in params:
+                        self.assertEqual(assume, set())
+                        continue
+                    within = json.dumps({"StringEquals": {"aws:ResourceOrgID": ["${aws:PrincipalOrgID}"]}})
+                    self.assertEqual(assume, {("ecs-retirement", (
+                        "sts:AssumeRole", f"arn:${{AWS::Partition}}:iam::*:role/{params['MemberRoleName']}", within))})
 
 
 if __name__ == "__main__":

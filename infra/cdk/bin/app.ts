@@ -49,6 +49,11 @@ new RemediatorStack(app, 'FargateRetirementRemediator', {
   alarmTopicArn: app.node.tryGetContext('alarmTopicArn'),
   metricsNamespace: app.node.tryGetContext('metricsNamespace'),
   ledgerRetention: app.node.tryGetContext('ledgerRetention'),
+  // Many accounts (infra/README.md, "Many accounts"): central mode and forwarding mode.
+  memberRoleName: app.node.tryGetContext('memberRoleName'),
+  accountsInclude: list('accountsInclude'),
+  accountsExclude: list('accountsExclude'),
+  organizationId: app.node.tryGetContext('organizationId'),
   env: {
     account: process.env.CDK_DEFAULT_ACCOUNT ?? '123456789012',
     region: process.env.CDK_DEFAULT_REGION ?? 'us-east-1',

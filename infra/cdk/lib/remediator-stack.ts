@@ -1,6 +1,6 @@
 // The remediator in one account and Region: the same resources as infra/sam/template.yaml.
 import * as path from 'path';
-import { CfnOutput, Duration, RemovalPolicy, Stack, StackProps } from 'aws-cdk-lib';
+import { CfnOutput, CfnResource, Duration, RemovalPolicy, Stack, StackProps } from 'aws-cdk-lib';
 import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
 import * as cloudwatchActions from 'aws-cdk-lib/aws-cloudwatch-actions';
 import * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
@@ -86,6 +86,24 @@ export interface RemediatorProps extends StackProps {
   readonly functionConcurrency?: number;
   /** How long ledger entries are kept after AWS's retirement deadline, e.g. 30d, 90d (default 90d). */
   readonly ledgerRetention?: string;
+  /**
+   * Central mode (many accounts): the name of the role `infra/sam/member.yaml` creates in each member
+   * account (its default: `retirement-remediator-member`). The ECS function then handles a notice
+   * whose affected account is another account of the organization by assuming
+   * `arn:PARTITION:iam::ACCOUNT:role/NAME` there: `sts:AssumeRole` on that role name only, in accounts
+   * of this account's organization only. Unset or empty: this account only.
+   */
+  readonly memberRoleName?: string;
+  /** Act only on resources of these accounts (12-digit ids); unset or `[]`: every account. */
+  readonly accountsInclude?: string[];
+  /** Never act on resources of these accounts (12-digit ids). */
+  readonly accountsExclude?: string[];
+  /**
+   * Forwarding mode (many accounts): this account's organization (`o-...`). The default event bus then
+   * accepts the two retirement events that member accounts' rules (`infra/sam/member.yaml`) forward,
+   * from principals of this organization only. Unset: no bus policy.
+   */
+  readonly organizationId?: string;
 }
 
 export const ECS_PATTERN: events.EventPattern = {
@@ -99,10 +117,28 @@ export const EKS_PATTERN: events.EventPattern = {
   detailType: ['EKS Fargate Pod Scheduled Termination'],
 };
 
+/** The patterns the SAM template's parameters allow, checked at synth (the same values deploy). */
+const MEMBER_ROLE_NAME = /^[a-zA-Z0-9+=,.@_-]{1,64}$/;
+const ACCOUNT_ID = /^[0-9]{12}$/;
+const ORGANIZATION_ID = /^o-[a-z0-9]{10,32}$/;
+
 export class RemediatorStack extends Stack {
   constructor(scope: Construct, id: string, props: RemediatorProps) {
     super(scope, id, props);
     const dryRun = String(props.dryRun ?? true);
+    const memberRoleName = props.memberRoleName ?? '';
+    if (memberRoleName && !MEMBER_ROLE_NAME.test(memberRoleName)) {
+      throw new Error(`memberRoleName ${memberRoleName}: an IAM role name (letters, digits, +=,.@_-, up to 64)`);
+    }
+    const accounts = (name: string, ids: string[] | undefined) => {
+      for (const a of ids ?? []) if (!ACCOUNT_ID.test(a)) throw new Error(`${name}: ${a} is not a 12-digit account id`);
+      return (ids ?? []).join(',');
+    };
+    const accountsInclude = accounts('accountsInclude', props.accountsInclude);
+    const accountsExclude = accounts('accountsExclude', props.accountsExclude);
+    if (props.organizationId && !ORGANIZATION_ID.test(props.organizationId)) {
+      throw new Error(`organizationId ${props.organizationId}: an organization id, o-...`);
+    }
     const namespace = props.metricsNamespace ?? 'RetirementRemediator';
 
     // Where the alarms go: the given topic, or a created one. Encrypted with a key of its own, not
@@ -333,6 +369,11 @@ export class RemediatorStack extends Stack {
     const ecs = fn('EcsRetirementFunction', 'ecs-retirement', {
       UPDATE_SERVICE_RATE: props.updateServiceRate ?? '3/30',
       ROLLOUT_TIMEOUT: props.rolloutTimeout ?? '30m',
+      // Central mode and the account filters (the ECS function only: the EKS function acts in its
+      // own account's clusters).
+      MEMBER_ROLE_NAME: memberRoleName,
+      ACCOUNTS_INCLUDE: accountsInclude,
+      ACCOUNTS_EXCLUDE: accountsExclude,
     });
     const allow = (actions: string[], resources: string[], conditions?: Record<string, unknown>) =>
       ecs.addToRolePolicy(new iam.PolicyStatement({ actions, resources, conditions }));
@@ -385,6 +426,14 @@ export class RemediatorStack extends Stack {
     allow(['codedeploy:GetDeploymentConfig'], [arn('codedeploy', 'deploymentconfig:*')]);
     // ListApplications has no resource-level permissions.
     allow(['codedeploy:ListApplications'], ['*']);
+    // Central mode: the member role (infra/sam/member.yaml) of any account, by its name only, and
+    // only in an account of this account's own organization. The member role grants the ECS,
+    // CodeDeploy, EC2 and iam:PassRole statements above, in its account.
+    if (memberRoleName) {
+      allow(['sts:AssumeRole'], [`arn:${this.partition}:iam::*:role/${memberRoleName}`], {
+        StringEquals: { 'aws:ResourceOrgID': '${aws:PrincipalOrgID}' },
+      });
+    }
 
     const eks = fn('EksFargatePodFunction', 'eks-fargate-pod', {});
     const clusters = props.eksClusterNames ?? [];
@@ -394,6 +443,39 @@ export class RemediatorStack extends Stack {
         resources: clusters.length > 0 ? clusters.map((c) => arn('eks', `cluster/${c}`)) : [arn('eks', 'cluster/none-configured')],
       }),
     );
+
+    // Forwarding mode: member accounts' rules (infra/sam/member.yaml) send the two retirement events
+    // to this account's default bus, where the rules below take them. Only principals of the
+    // organization (the members' forwarding roles), and only AWS's own events of the two sources
+    // (PutEvents cannot put an aws.* source: only rules forward those).
+    // (A plain CfnResource: events.CfnEventBusPolicy makes every synth warn about its deprecated
+    // Action/Principal/Condition properties, which this policy does not use.)
+    if (props.organizationId) {
+      new CfnResource(this, 'CentralBusPolicy', {
+        type: 'AWS::Events::EventBusPolicy',
+        properties: {
+          EventBusName: 'default',
+          StatementId: 'retirement-remediator-organization',
+          Statement: {
+            Effect: 'Allow',
+            Principal: '*',
+            Action: 'events:PutEvents',
+            Resource: `arn:${this.partition}:events:${this.region}:${this.account}:event-bus/default`,
+            Condition: {
+              StringEquals: { 'aws:PrincipalOrgID': props.organizationId },
+              'ForAllValues:StringEquals': {
+                'events:source': [ECS_PATTERN.source![0], EKS_PATTERN.source![0]],
+                'events:detail-type': [ECS_PATTERN.detailType![0], EKS_PATTERN.detailType![0]],
+              },
+            },
+          },
+        },
+      });
+      new CfnOutput(this, 'CentralEventBusArn', {
+        description: 'The bus member accounts forward retirement events to (infra/sam/member.yaml parameter CentralEventBusArn).',
+        value: `arn:${this.partition}:events:${this.region}:${this.account}:event-bus/default`,
+      });
+    }
 
     new events.Rule(this, 'EcsRetirementRule', {
       eventPattern: ECS_PATTERN,
@@ -468,6 +550,10 @@ export class RemediatorStack extends Stack {
       description: 'The SNS topic the alarms notify (created unless alarmTopicArn names one).',
       value: alarmTopic.topicArn,
     });
+    new CfnOutput(this, 'CentralFunctionRoleArn', {
+      description: "The ECS function's role, which member accounts' member role trusts (infra/sam/member.yaml parameter CentralFunctionRoleArn).",
+      value: ecs.role!.roleArn,
+    });
     new CfnOutput(this, 'LedgerTableName', {
       description: "The ledger, what was done per (notice, resource); `remediator status` reads it with the operator's credentials.",
       value: ledger.tableName,
@@ -482,7 +568,7 @@ export class RemediatorStack extends Stack {
       {
         id: 'AwsSolutions-IAM5',
         reason:
-          'Resource wildcards only: the remediator acts on whichever services, tasks, task definitions and deployment groups a retirement names (in the clusters of ecsClusterNames); actions are listed one by one; actions without resource-level permissions (ListClusters, DescribeTaskDefinition, DescribeNetworkInterfaces, ListApplications) need "*", and ListTasks gets "*" limited by the ecs:cluster condition (its documented resource, a container instance, does not exist for Fargate tasks). tests/infra/iam_reference.json checks each grant against the Service Authorization Reference.',
+          'Resource wildcards only: the remediator acts on whichever services, tasks, task definitions and deployment groups a retirement names (in the clusters of ecsClusterNames), and in central mode assumes the member role (memberRoleName, one name) in whichever account of its organization (aws:ResourceOrgID) a retirement names; actions are listed one by one; actions without resource-level permissions (ListClusters, DescribeTaskDefinition, DescribeNetworkInterfaces, ListApplications) need "*", and ListTasks gets "*" limited by the ecs:cluster condition (its documented resource, a container instance, does not exist for Fargate tasks). tests/infra/iam_reference.json checks each grant against the Service Authorization Reference.',
       },
     ]);
   }

@@ -472,3 +472,82 @@ test('each function creates check-* and retirement-* schedules in the group only
     assert.deepEqual(passes[0].Resource, { 'Fn::GetAtt': [role, 'Arn'] }, `${id}: the scheduler role exactly`);
   }
 });
+
+// Many accounts: central mode (the ECS function assumes the member role of infra/sam/member.yaml in
+// the affected account) and forwarding mode (the default bus accepts the organization's events).
+const MEMBER = 'retirement-remediator-member';
+const ORG = 'o-a1b2c3d4e5';
+const central = stack({ memberRoleName: MEMBER, accountsInclude: ['111111111111', '222222222222'], accountsExclude: ['333333333333'], organizationId: ORG });
+const centralTemplate = Template.fromStack(central);
+
+test('sts:AssumeRole is granted only with memberRoleName set: to the ECS function, on that role name, in the organization', () => {
+  assert.deepEqual(granting(template, 'sts:AssumeRole'), [], 'central mode off: no AssumeRole at all');
+  const statements = granting(centralTemplate, 'sts:AssumeRole');
+  assert.deepEqual(statements, [
+    {
+      Action: 'sts:AssumeRole',
+      Effect: 'Allow',
+      // Any account's role of that name (no other name, no path), of this account's organization only.
+      Resource: { 'Fn::Join': ['', ['arn:', { Ref: 'AWS::Partition' }, `:iam::*:role/${MEMBER}`]] },
+      Condition: { StringEquals: { 'aws:ResourceOrgID': '${aws:PrincipalOrgID}' } },
+    },
+  ]);
+  const ecsRole = functionsByBinary(centralTemplate)['ecs-retirement'][1].Properties.Role['Fn::GetAtt'][0];
+  const eksRole = functionsByBinary(centralTemplate)['eks-fargate-pod'][1].Properties.Role['Fn::GetAtt'][0];
+  const assumes = (role: string) => statementsOf(centralTemplate, role).some((st) => [st.Action].flat().includes('sts:AssumeRole'));
+  assert.ok(assumes(ecsRole), 'the ECS function assumes member roles');
+  assert.ok(!assumes(eksRole), 'the EKS function does not');
+  const other = granting(Template.fromStack(stack({ memberRoleName: 'remediator' })), 'sts:AssumeRole');
+  assert.deepEqual(other.map((st) => render(st.Resource)), ['arn:${AWS::Partition}:iam::*:role/remediator']);
+  // The member stack's CentralFunctionRoleArn parameter.
+  centralTemplate.hasOutput('CentralFunctionRoleArn', { Value: { 'Fn::GetAtt': [ecsRole, 'Arn'] } });
+});
+
+test('MEMBER_ROLE_NAME, ACCOUNTS_INCLUDE and ACCOUNTS_EXCLUDE reach the ECS function only (empty unless set)', () => {
+  const off = functionsByBinary(template);
+  assert.deepEqual(
+    ['MEMBER_ROLE_NAME', 'ACCOUNTS_INCLUDE', 'ACCOUNTS_EXCLUDE'].map((v) => off['ecs-retirement'][1].Properties.Environment.Variables[v]),
+    ['', '', ''],
+  );
+  const on = functionsByBinary(centralTemplate);
+  const env = on['ecs-retirement'][1].Properties.Environment.Variables;
+  assert.deepEqual([env.MEMBER_ROLE_NAME, env.ACCOUNTS_INCLUDE, env.ACCOUNTS_EXCLUDE], [MEMBER, '111111111111,222222222222', '333333333333']);
+  for (const v of ['MEMBER_ROLE_NAME', 'ACCOUNTS_INCLUDE', 'ACCOUNTS_EXCLUDE']) {
+    assert.equal(on['eks-fargate-pod'][1].Properties.Environment.Variables[v], undefined, v);
+  }
+});
+
+test('organizationId lets the organization put the two retirement events on the default bus; unset, no bus policy', () => {
+  template.resourceCountIs('AWS::Events::EventBusPolicy', 0);
+  centralTemplate.resourceCountIs('AWS::Events::EventBusPolicy', 1);
+  centralTemplate.hasResourceProperties('AWS::Events::EventBusPolicy', {
+    EventBusName: 'default',
+    Statement: {
+      Effect: 'Allow',
+      Principal: '*',
+      Action: 'events:PutEvents',
+      Condition: {
+        StringEquals: { 'aws:PrincipalOrgID': ORG },
+        'ForAllValues:StringEquals': {
+          'events:source': ['aws.health', 'aws.eks'],
+          'events:detail-type': ['AWS Health Event', 'EKS Fargate Pod Scheduled Termination'],
+        },
+      },
+    },
+  });
+  centralTemplate.hasOutput('CentralEventBusArn', {});
+  assert.deepEqual(Object.keys(template.findOutputs('CentralEventBusArn')), []);
+});
+
+test('central mode props are checked: a role name, 12-digit accounts, an organization id', () => {
+  assert.throws(() => stack({ memberRoleName: 'role/with/path' }), /memberRoleName/);
+  assert.throws(() => stack({ accountsInclude: ['12345'] }), /accountsInclude/);
+  assert.throws(() => stack({ accountsExclude: ['1234567890123'] }), /accountsExclude/);
+  assert.throws(() => stack({ organizationId: '123456789012' }), /organizationId/);
+});
+
+test('cdk-nag reports no unsuppressed AwsSolutions error or warning in central and forwarding mode', () => {
+  const errors = Annotations.fromStack(central).findError('*', Match.stringLikeRegexp('AwsSolutions-.*'));
+  const warnings = Annotations.fromStack(central).findWarning('*', Match.stringLikeRegexp('AwsSolutions-.*'));
+  assert.deepEqual([...errors, ...warnings].map((e) => e.entry.data), []);
+});

@@ -1,0 +1,230 @@
+"""The member stack of central mode (infra/sam/member.yaml) against the central stack:
+
+- the member role trusts the central ECS function's role only, and only from the organization;
+- it grants exactly what the ECS function's own policy grants for remediating (ECS, CodeDeploy, EC2,
+  iam:PassRole to ECS tasks), scoped by the same EcsClusterNames and PassableTaskRoles, in every
+  Region (the role is global; a notice may come from any Region of the member account) — for every
+  configuration of test_sam_cdk_parity.CONFIGURATIONS, against SAM's transform and the CDK synth;
+- each grant is one the Service Authorization Reference documents (iam_reference.json);
+- the forwarding rules use the central rules' patterns, target the central bus only, through a
+  role that may put events there only.
+Run: .venv/bin/python -m unittest discover -s tests/infra (make test does).
+"""
+
+import json
+import os
+import re
+import unittest
+
+import templates as T
+from test_event_patterns import rule_patterns
+from test_iam_policies import REFERENCE, arn_pattern, concrete, condition_keys, key_pattern, listed
+from test_sam_cdk_parity import CONFIGURATIONS, MEMBER_ROLE, ORGANIZATION
+
+CENTRAL_ROLE = "arn:aws:iam::111111111111:role/central-EcsRetirementFunctionRole-1A2B3C4D5E6F"
+BUS = "arn:aws:events:us-east-1:111111111111:event-bus/default"
+REQUIRED = {"CentralFunctionRoleArn": CENTRAL_ROLE, "OrganizationId": ORGANIZATION}
+# Parameters the member stack shares with the central one: same meaning, same spelling.
+SHARED = ("EcsClusterNames", "PassableTaskRoles")
+
+
+def member(**parameters):
+    return T.member({**REQUIRED, **parameters})
+
+
+def central_only(grant):
+    """A grant of the ECS function that concerns its own stack's resources (one-time schedules and
+    the scheduler role, the ledger, the dead-letter queue, notifications and their key) or the member
+    roles themselves: the function keeps using its own credentials for those."""
+    action, _, condition = grant
+    if action == "iam:PassRole":
+        return "scheduler.amazonaws.com" in condition
+    return action.split(":")[0] in ("scheduler", "dynamodb", "sqs", "sns", "kms", "sts")
+
+
+def every_region(grant):
+    """The central grant as the member role has it: its Region, any Region."""
+    return tuple(part.replace(":${AWS::Region}:", ":*:") for part in grant)
+
+
+def central_variants():
+    out = [(f"SAM {name}", params, T.sam(params)) for name, (params, _) in CONFIGURATIONS.items()]
+    if T.cdk_available() or os.environ.get("INFRA_TESTS_NO_SKIP"):
+        evaluated = T.cdk({name: props for name, (_, props) in CONFIGURATIONS.items()})
+        out += [(f"CDK {name}", CONFIGURATIONS[name][0], e) for name, e in evaluated.items()]
+    return out
+
+
+class MemberRole(unittest.TestCase):
+    def role(self, evaluated):
+        roles = {n: r for n, r in evaluated.resources.items() if r["Type"] == "AWS::IAM::Role"
+                 and r["Properties"].get("RoleName") is not None}
+        self.assertEqual(list(roles), ["MemberRole"])
+        return evaluated.value(roles["MemberRole"]["Properties"])
+
+    def test_trusts_only_the_central_function_role_from_the_organization(self):
+        trust = self.role(member())["AssumeRolePolicyDocument"]
+        self.assertEqual(len(trust["Statement"]), 1, "one statement, one principal")
+        st = trust["Statement"][0]
+        self.assertEqual(set(st), {"Sid", "Effect", "Principal", "Action", "Condition"})
+        self.assertEqual(st["Effect"], "Allow")
+        self.assertEqual(st["Principal"], {"AWS": CENTRAL_ROLE}, "the central function's role, not its account")
+        self.assertEqual(listed(st["Action"]), ["sts:AssumeRole"])
+        self.assertEqual(st["Condition"], {"StringEquals": {"aws:PrincipalOrgID": ORGANIZATION}})
+
+    def test_the_trusted_role_and_organization_are_required_and_checked(self):
+        parameters = T.member_template()["Parameters"]
+        for name, good, bad in (("CentralFunctionRoleArn", CENTRAL_ROLE, "111111111111"),
+                                ("OrganizationId", ORGANIZATION, "r-abcd")):
+            self.assertNotIn("Default", parameters[name], f"{name}: no default, no trust by accident")
+            self.assertRegex(good, parameters[name]["AllowedPattern"])
+            self.assertNotRegex(bad, parameters[name]["AllowedPattern"])
+        self.assertNotRegex("*", parameters["CentralFunctionRoleArn"]["AllowedPattern"])
+
+    def test_its_name_is_the_one_the_central_function_may_assume(self):
+        member_name = T.member_template()["Parameters"]["MemberRoleName"]
+        central_name = T.sam_template()["Parameters"]["MemberRoleName"]
+        self.assertEqual(member_name["Default"], MEMBER_ROLE)
+        self.assertEqual(central_name["Default"], "", "central mode is off unless asked for")
+        self.assertEqual(member_name["AllowedPattern"].replace("{1,64}", "{0,64}"), central_name["AllowedPattern"])
+        self.assertEqual(self.role(member())["RoleName"], MEMBER_ROLE)
+        self.assertEqual(self.role(member(MemberRoleName="remediator"))["RoleName"], "remediator")
+        assume = [g for statements in T.sam({"MemberRoleName": "remediator"}).roles().values()
+                  for g in T.grants(statements) if g[0] == "sts:AssumeRole"]
+        self.assertEqual([g[1] for g in assume], ["arn:${AWS::Partition}:iam::*:role/remediator"])
+
+    def test_created_in_one_region_only(self):
+        """IAM is global: with a stack per Region, MemberRoleRegion names the one that creates it."""
+        self.assertIn("MemberRole", member().resources)
+        self.assertNotIn("MemberRole", member(MemberRoleRegion="eu-west-1").resources)  # not ${AWS::Region}
+        condition = T.member_template()["Conditions"]["CreateMemberRole"]
+        self.assertEqual(condition, {"Fn::Or": [{"Fn::Equals": [{"Ref": "MemberRoleRegion"}, ""]},
+                                                {"Fn::Equals": [{"Ref": "MemberRoleRegion"}, {"Ref": "AWS::Region"}]}]})
+
+    def test_the_shared_parameters_read_the_same_as_the_central_stacks(self):
+        central = T.sam_template()["Parameters"]
+        here = T.member_template()["Parameters"]
+        for name in SHARED:
+            for key in ("Type", "Default", "AllowedPattern"):
+                self.assertEqual(here[name][key], central[name][key], f"{name} {key}")
+
+
+class SameGrantsAsTheFunction(unittest.TestCase):
+    """The member role's grants are the ECS function's own remediation grants, in every Region."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.variants = central_variants()
+
+    def test_for_every_configuration_the_grants_are_equal(self):
+        checked = set()
+        for label, params, central in self.variants:
+            shared = {k: params[k] for k in SHARED if k in params}
+            here = T.grants(member(**shared).roles()["MemberRole"])
+            function = {every_region(g) for g in T.grants(central.roles()["ecs-retirement"]) if not central_only(g)}
+            with self.subTest(variant=label):
+                self.assertEqual({g[0] for g in here}, {g[0] for g in function}, "the same actions")
+                self.assertEqual((sorted(here - function), sorted(function - here)), ([], []),
+                                 "(action, resource, condition) granted by the member role only, by the function only")
+            checked.add(label.split(" ")[0])
+        self.assertIn("SAM", checked)
+
+    def test_the_comparison_sees_the_settings(self):
+        default = T.grants(member().roles()["MemberRole"])
+        narrowed = T.grants(member(EcsClusterNames="prod", PassableTaskRoles="none").roles()["MemberRole"])
+        text = json.dumps(sorted(narrowed))
+        self.assertNotEqual(default, narrowed)
+        self.assertIn(":service/prod/*", text)
+        self.assertNotIn("iam:PassRole", text)
+        self.assertIn("ecs-tasks.amazonaws.com", json.dumps(sorted(default)))
+
+    def test_only_what_the_function_does_in_its_own_stack_is_left_out(self):
+        sam = T.sam(CONFIGURATIONS["every setting changed"][0])
+        left_out = sorted({g[0] for g in T.grants(sam.roles()["ecs-retirement"]) if central_only(g)})
+        self.assertEqual(left_out, ["dynamodb:BatchGetItem", "dynamodb:GetItem", "dynamodb:PutItem",
+                                    "dynamodb:UpdateItem", "iam:PassRole", "kms:Decrypt", "kms:GenerateDataKey",
+                                    "scheduler:CreateSchedule", "sns:Publish", "sqs:SendMessage", "sts:AssumeRole"])
+
+
+class Forwarding(unittest.TestCase):
+    def rules(self, evaluated):
+        return {n: evaluated.value(r["Properties"]) for n, r in evaluated.resources.items()
+                if r["Type"] == "AWS::Events::Rule"}
+
+    def test_no_rules_or_forwarding_role_without_a_central_bus(self):
+        evaluated = member()
+        self.assertEqual(self.rules(evaluated), {})
+        self.assertNotIn("ForwardingRole", evaluated.resources)
+        self.assertEqual(sorted(evaluated.roles()), ["MemberRole"])
+
+    def test_the_rules_use_the_central_rules_patterns(self):
+        central = sorted(json.dumps(p, sort_keys=True) for p in rule_patterns().values())
+        self.assertEqual(len(central), 2)
+        rules = self.rules(member(CentralEventBusArn=BUS))
+        self.assertEqual(sorted(json.dumps(r["EventPattern"], sort_keys=True) for r in rules.values()), central)
+        only_ecs = self.rules(member(CentralEventBusArn=BUS, ForwardEksEvents="false"))
+        self.assertEqual([r["EventPattern"] for r in only_ecs.values()], [rule_patterns()["EcsRetirementFunction"]])
+
+    def test_each_rule_targets_the_central_bus_only_through_the_forwarding_role(self):
+        for name, rule in self.rules(member(CentralEventBusArn=BUS)).items():
+            with self.subTest(rule=name):
+                self.assertEqual(rule.get("State", "ENABLED"), "ENABLED")
+                self.assertNotIn("EventBusName", rule, "the member's default bus, where AWS puts the events")
+                self.assertEqual([(t["Arn"], t["RoleArn"]) for t in rule["Targets"]], [(BUS, "${ForwardingRole.Arn}")])
+
+    def test_the_forwarding_role_may_put_events_on_the_central_bus_only(self):
+        evaluated = member(CentralEventBusArn=BUS)
+        self.assertEqual(T.grants(evaluated.roles()["ForwardingRole"]), {("events:PutEvents", BUS, "{}")})
+        trust = evaluated.value(evaluated.resources["ForwardingRole"]["Properties"]["AssumeRolePolicyDocument"])
+        self.assertEqual([(st["Principal"], st["Condition"]) for st in trust["Statement"]],
+                         [({"Service": "events.amazonaws.com"}, {"StringEquals": {"aws:SourceAccount": "${AWS::AccountId}"}})])
+        pattern = T.member_template()["Parameters"]["CentralEventBusArn"]["AllowedPattern"]
+        self.assertRegex(BUS, pattern)
+        self.assertRegex("", pattern)
+        self.assertNotRegex("*", pattern)
+
+
+class DocumentedGrants(unittest.TestCase):
+    """The member stack's grants against iam_reference.json, as test_iam_policies checks the central
+    stack's. A "*" Region stands for each Region: it is checked as one."""
+
+    def test_each_grant_is_documented(self):
+        evaluated = member(CentralEventBusArn=BUS, EcsClusterNames="prod,batch-*",
+                           PassableTaskRoles="ecs-tasks/*,app/web-task-role")
+        checked = 0
+        for role, statements in evaluated.roles().items():
+            for st in statements:
+                for action in listed(st["Action"]):
+                    row = REFERENCE["actions"].get(action)
+                    with self.subTest(role=role, action=action):
+                        self.assertIsNotNone(row, f"{action} is not in iam_reference.json")
+                        types = [REFERENCE["resource_types"][action.split(":")[0]][t] for t in row["resource_types"]]
+                        documented = list(row["condition_keys"]) + REFERENCE["global_condition_keys"]["keys"]
+                        for t in types:
+                            documented += t["condition_keys"]
+                        for key in condition_keys(st):
+                            self.assertTrue(any(key_pattern(d).match(key) for d in documented), key)
+                        for resource in listed(st["Resource"]):
+                            if row.get("granted_as"):
+                                self.assertEqual(resource, row["granted_as"]["resource"])
+                                continue
+                            if resource == "*":
+                                self.assertEqual(types, [], f"{action} documents resource types: not *")
+                                continue
+                            arn = re.sub(r"^(arn:aws:[a-z0-9-]+):\*:", r"\1:us-east-1:", concrete(resource, evaluated))
+                            patterns = [t["arn"] for t in types]
+                            self.assertTrue(any(arn_pattern(p).match(arn) for p in patterns), f"{arn}: {patterns}")
+                            checked += 1
+        self.assertGreater(checked, 10)
+
+    def test_no_wildcard_action_and_pass_role_to_ecs_tasks_only(self):
+        for role, statements in member(CentralEventBusArn=BUS).roles().items():
+            for st in statements:
+                for action in listed(st["Action"]):
+                    self.assertNotIn("*", action, f"{role}: {action}")
+                if "iam:PassRole" in listed(st["Action"]):
+                    self.assertEqual(st["Condition"], {"StringEquals": {"iam:PassedToService": "ecs-tasks.amazonaws.com"}})
+
+
+if __name__ == "__main__":
+    unittest.main()
