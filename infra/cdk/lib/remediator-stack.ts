@@ -398,7 +398,7 @@ export class RemediatorStack extends Stack {
     allow(['ecs:ListTasks'], ['*'], inClusters);
     allow(['ecs:DescribeClusters'], ecsClusters.map((c) => arn('ecs', `cluster/${c}`)));
     // These actions have no resource-level permissions.
-    allow(['ecs:ListClusters', 'ecs:DescribeTaskDefinition', 'ec2:DescribeNetworkInterfaces'], ['*']);
+    allow(['ecs:ListClusters', 'ecs:DescribeTaskDefinition', 'ecs:ListAccountSettings', 'ec2:DescribeNetworkInterfaces'], ['*']);
     // Relaunching a standalone task passes its task and execution roles: only those of
     // passableTaskRoles, and only to ECS tasks.
     const taskRoles = props.passableTaskRoles ?? ['ecs-tasks/*'];
