@@ -281,3 +281,68 @@ async fn with_a_retirement_wait_period_of_0_the_report_says_aws_retires_at_once(
         report.notes
     );
 }
+
+#[tokio::test]
+async fn a_notice_forwarded_from_a_member_accounts_bus_is_remediated_in_that_account() {
+    let moto = MotoServer::start();
+    let (home, member) = two_accounts(&moto).await;
+    ledger_table(&moto, TABLE).await;
+    let (home_before, member_before) = (
+        home.primary_deployment("prod", "web").await,
+        member.primary_deployment("prod", "web").await,
+    );
+    // Forwarded, not aggregated: the event keeps the member's own `account`.
+    let mut event = member_notice();
+    event["account"] = json!(MEMBER);
+    event["detail"]
+        .as_object_mut()
+        .expect("detail")
+        .remove("affectedAccount");
+
+    let report = deliver(&moto.sdk_config().await, central_mode(), event).await;
+
+    assert_eq!(
+        said(&report),
+        vec![(Status::Acted, Code::ForcedNewDeployment)]
+    );
+    assert_ne!(
+        member.primary_deployment("prod", "web").await,
+        member_before
+    );
+    assert_eq!(home.primary_deployment("prod", "web").await, home_before);
+}
+
+#[tokio::test]
+async fn a_notice_of_its_own_account_from_another_region_is_remediated_in_that_region() {
+    let moto = MotoServer::start();
+    ledger_table(&moto, TABLE).await;
+    let west_sdk = moto
+        .sdk_config()
+        .await
+        .to_builder()
+        .region(aws_config::Region::new("us-west-2"))
+        .build();
+    let west = Seed {
+        ecs: aws_sdk_ecs::Client::new(&west_sdk),
+        codedeploy: aws_sdk_codedeploy::Client::new(&west_sdk),
+        network: None,
+    };
+    west.rolling_services("prod", &["web"]).await;
+    let before = west.primary_deployment("prod", "web").await;
+    let mut event = member_notice();
+    event["account"] = json!(HOME);
+    event["region"] = json!("us-west-2");
+    event["detail"]["eventRegion"] = json!("us-west-2");
+    event["detail"]
+        .as_object_mut()
+        .expect("detail")
+        .remove("affectedAccount");
+
+    let report = deliver(&moto.sdk_config().await, central_mode(), event).await;
+
+    assert_eq!(
+        said(&report),
+        vec![(Status::Acted, Code::ForcedNewDeployment)]
+    );
+    assert_ne!(west.primary_deployment("prod", "web").await, before);
+}

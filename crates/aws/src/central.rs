@@ -51,6 +51,10 @@ pub struct CentralRemediator {
     clock: Arc<dyn Fn() -> DateTime<Utc> + Send + Sync>,
     /// Each account's retirement settings, read once per execution environment.
     notes: Mutex<HashMap<String, Vec<String>>>,
+    /// The account the function runs in (STS `GetCallerIdentity`, asked once, when a notice
+    /// first needs it): a forwarded event keeps the member's `account`, so the envelope cannot
+    /// tell.
+    own_account: tokio::sync::OnceCell<Option<String>>,
 }
 
 struct Member {
@@ -71,7 +75,28 @@ impl CentralRemediator {
             members: Mutex::new(HashMap::new()),
             clock: Arc::new(Utc::now),
             notes: Mutex::new(HashMap::new()),
+            own_account: tokio::sync::OnceCell::new(),
         }
+    }
+
+    /// The function's own account, once known.
+    async fn own_account(&self) -> Option<&str> {
+        self.own_account
+            .get_or_init(|| async {
+                match aws_sdk_sts::Client::new(&self.base)
+                    .get_caller_identity()
+                    .send()
+                    .await
+                {
+                    Ok(identity) => identity.account().map(str::to_owned),
+                    Err(e) => {
+                        tracing::warn!(error = %aws_smithy_types::error::display::DisplayErrorContext(&e), "own account unknown: the notice's receiving account stands for it");
+                        None
+                    }
+                }
+            })
+            .await
+            .as_deref()
     }
 
     /// The same, reading the wall clock from `clock` (tests).
@@ -93,9 +118,11 @@ impl CentralRemediator {
 
     /// The member remediator for `account` in `region`, its credentials checked: a role that
     /// cannot be assumed is an outcome, not a failure of every call after it.
+    ///
+    /// `role_name` `None`: the function's own account in another Region (its own credentials).
     async fn member(
         &self,
-        role_name: &str,
+        role_name: Option<&str>,
         account: &str,
         region: &str,
         session: &str,
@@ -107,6 +134,22 @@ impl CentralRemediator {
                 return Ok(found.remediator.clone());
             }
         }
+        let Some(role_name) = role_name else {
+            let sdk = self
+                .base
+                .to_builder()
+                .region(Region::new(region.to_owned()))
+                .build();
+            let remediator = Arc::new(crate::remediator(&sdk, self.settings.clone()));
+            self.members.lock().await.insert(
+                key,
+                Member {
+                    remediator: remediator.clone(),
+                    expires: None,
+                },
+            );
+            return Ok(remediator);
+        };
         let role_arn = format!("arn:{}:iam::{account}:role/{role_name}", partition(region));
         let provider = AssumeRoleProvider::builder(&role_arn)
             .session_name(session)
@@ -180,12 +223,23 @@ impl CentralRemediator {
                 false,
             ));
         }
-        let receiving = notice.account.as_deref();
+        let receiving = self.own_account().await.or(notice.account.as_deref());
         let (Some(account), Some(receiving)) = (affected, receiving) else {
             return Ok(Route::Home);
         };
+        let base_region = self.base.region().map(|r| r.as_ref().to_owned());
         if account == receiving {
-            return Ok(Route::Home);
+            // A notice of this account from another Region (forwarded): its clients there.
+            return match region.filter(|r| Some(*r) != base_region.as_deref()) {
+                None => Ok(Route::Home),
+                Some(region) => self
+                    .member(None, account, region, "home")
+                    .await
+                    .map(Route::Member)
+                    .map_err(|(code, reason, retryable)| {
+                        Self::every(notice, Status::Failed, code, &reason, retryable)
+                    }),
+            };
         }
         let Some(role) = &self.accounts.member_role else {
             let why = format!(
@@ -212,7 +266,7 @@ impl CentralRemediator {
                 .take(50)
                 .collect::<String>()
         );
-        match self.member(role, account, region, &session).await {
+        match self.member(Some(role), account, region, &session).await {
             Ok(remediator) => Ok(Route::Member(remediator)),
             Err((code, reason, retryable)) => Err(Self::every(
                 notice,
