@@ -6,7 +6,6 @@ use aws_config::sts::AssumeRoleProvider;
 use aws_config::SdkConfig;
 use aws_credential_types::provider::SharedCredentialsProvider;
 use chrono::Utc;
-use remediator_aws::CentralRemediator;
 use remediator_core::accounts::Accounts;
 use remediator_core::ledger::Ledger;
 use remediator_core::{Code, Report, Status};
@@ -60,7 +59,7 @@ fn member_notice() -> Value {
 
 async fn deliver(sdk: &SdkConfig, accounts: Accounts, event: Value) -> Report {
     let controls = controls_over(sdk, &[("LEDGER_TABLE", TABLE)]);
-    let central = CentralRemediator::new(sdk, settings(), accounts);
+    let central = remediator_aws::central(sdk, settings(), accounts);
     handle_with(&central, &controls, invocation(event), Utc::now())
         .await
         .unwrap_or_else(|e| panic!("{e}"))
@@ -189,7 +188,7 @@ async fn the_member_roles_credentials_are_reused_across_notices_of_the_account()
     let proxy = FaultProxy::start(moto.endpoint()).await;
     let sdk = proxy.sdk_config(std::time::Duration::from_secs(5)).await;
     let controls = controls_over(&sdk, &[("LEDGER_TABLE", TABLE)]);
-    let central = CentralRemediator::new(&sdk, settings(), central_mode());
+    let central = remediator_aws::central(&sdk, settings(), central_mode());
 
     for n in 0..3 {
         let mut event = member_notice();
@@ -219,7 +218,7 @@ async fn the_member_roles_credentials_are_renewed_before_they_expire_by_the_wall
     // moto's AssumeRole credentials last an hour; the clock jumps as a frozen Lambda's would.
     let offset = std::sync::Arc::new(std::sync::atomic::AtomicI64::new(0));
     let clock_offset = offset.clone();
-    let central = CentralRemediator::new(&sdk, settings(), central_mode()).with_clock(move || {
+    let central = remediator_aws::central(&sdk, settings(), central_mode()).with_clock(move || {
         Utc::now()
             + chrono::Duration::minutes(clock_offset.load(std::sync::atomic::Ordering::SeqCst))
     });

@@ -11,7 +11,7 @@ use remediator_lambda::{handle_with, Controls};
 use remediator_testkit::events::{
     controls, event_naming, invocation, ledger_table, remediator, settings, task_settings,
 };
-use remediator_testkit::{MotoServer, Seed};
+use remediator_testkit::{MotoServer, Seed, ACCOUNT};
 use serde_json::{json, Value};
 
 const TABLE: &str = "retirement-ledger";
@@ -81,9 +81,10 @@ fn said(report: &Report) -> Vec<(String, Status, Code)> {
 }
 
 async fn state_of(ledger: &DynamoLedger, report: &Report) -> Vec<State> {
-    let arn = report.event_arn.clone().unwrap_or_default();
+    // The ledger keys a notice by its ARN and the account its resources are in.
+    let key = format!("{}#{ACCOUNT}", report.event_arn.clone().unwrap_or_default());
     ledger
-        .notice(&arn)
+        .notice(&key)
         .await
         .unwrap_or_else(|e| panic!("{e}"))
         .into_iter()

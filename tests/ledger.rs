@@ -251,7 +251,8 @@ async fn a_claim_left_by_a_crashed_run_is_taken_over_after_its_lease() {
     let remediator = remediator(&moto, settings()).await;
     let t0 = Utc::now();
     let event = notice(&["prod|checkout"], t0, "upcoming");
-    let key = "arn:aws:health:us-east-1::event/ECS/AWS_ECS_TASK_PATCHING_RETIREMENT/AWS_ECS_TASK_PATCHING_RETIREMENT_6f1c2a3e";
+    // The notice's ARN and the account its resources are in.
+    let key = "arn:aws:health:us-east-1::event/ECS/AWS_ECS_TASK_PATCHING_RETIREMENT/AWS_ECS_TASK_PATCHING_RETIREMENT_6f1c2a3e#123456789012";
     // A run claimed the service with a 16-minute lease, then died.
     let crashed = ClaimRequest {
         notice: key.into(),

@@ -8,7 +8,9 @@ one per line, on stdin, answering `ok` or `error ...` on stdout:
     codedeploy-forget ACCOUNT REGION DEPLOYMENT_ID          # a deployment aged out of CodeDeploy
     network REGION        # -> ok SUBNET SUBNET SECURITY_GROUP: two default-VPC subnets and a
                           #    security group, which ECS checks awsvpc settings against
-    eks-cluster REGION NAME   # an EKS cluster (moto gives it a fake endpoint and CA)
+    eks-cluster REGION NAME [ACCOUNT]
+                          # an EKS cluster (moto gives it a fake endpoint and CA), in ACCOUNT
+                          # (through an assumed role there) or the default one
     ecs-deployment-config ACCOUNT REGION CLUSTER SERVICE MIN MAX
                           # min/max percent on a service (moto's CreateService drops them)
     ecs-rollout ACCOUNT REGION CLUSTER SERVICE STATE [REASON...]
@@ -79,13 +81,21 @@ def control(words, port):
             svc.deployments = [primary]
         elif state == "FAILED":
             primary["failedTasks"] = primary.get("failedTasks", 0) + 1
-    elif words[0] == "eks-cluster" and len(words) == 3:
+    elif words[0] == "eks-cluster" and len(words) in (3, 4):
         import boto3
 
-        eks = boto3.client(
-            "eks", region_name=words[1], endpoint_url=f"http://127.0.0.1:{port}",
-            aws_access_key_id="testing", aws_secret_access_key="testing",
-        )
+        endpoint = f"http://127.0.0.1:{port}"
+        keys = {"aws_access_key_id": "testing", "aws_secret_access_key": "testing"}
+        if len(words) == 4:
+            creds = boto3.client("sts", region_name=words[1], endpoint_url=endpoint, **keys).assume_role(
+                RoleArn=f"arn:aws:iam::{words[3]}:role/seed", RoleSessionName="seed",
+            )["Credentials"]
+            keys = {
+                "aws_access_key_id": creds["AccessKeyId"],
+                "aws_secret_access_key": creds["SecretAccessKey"],
+                "aws_session_token": creds["SessionToken"],
+            }
+        eks = boto3.client("eks", region_name=words[1], endpoint_url=endpoint, **keys)
         eks.create_cluster(
             name=words[2], roleArn="arn:aws:iam::123456789012:role/eks",
             resourcesVpcConfig={"subnetIds": ["subnet-0aaa", "subnet-0bbb"]},

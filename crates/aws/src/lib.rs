@@ -9,7 +9,7 @@ pub mod tasks;
 use aws_config::SdkConfig;
 use remediator_core::{Remediator, Settings};
 
-pub use central::CentralRemediator;
+pub use central::{central, CentralRemediator};
 pub use codedeploy::SdkCodeDeploy;
 pub use ecs::SdkEcs;
 

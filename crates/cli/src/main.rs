@@ -24,13 +24,11 @@ use std::process::ExitCode;
 use aws_config::SdkConfig;
 use chrono::Utc;
 use clap::{Parser, Subcommand};
-use remediator_aws::CentralRemediator;
 use remediator_core::ledger::{render, summarize, Ledger};
 use remediator_core::pipeline::{
     remediate_remembering, route, Invocation, Notice, Remediate, Route,
 };
 use remediator_core::{parse_slice, ParseError, Parsed, Report};
-use remediator_kube::{EksConnector, PodRemediator};
 use remediator_lambda::ledger::DynamoLedger;
 use remediator_lambda::scheduler::next_check;
 use remediator_lambda::{load_sdk_config, Config};
@@ -146,12 +144,16 @@ async fn run_event(args: EventArgs, dry_run: bool) -> u8 {
     // The one choice the CLI makes that the Lambda functions make by their EventBridge rules.
     let report = match parsed {
         Ok(Parsed::PodTermination(_)) => {
-            let connector = EksConnector::new(&sdk, config.eks_endpoint_url);
-            let pods = PodRemediator::new(connector, &settings);
+            let pods = remediator_kube::central(
+                &sdk,
+                settings,
+                config.accounts.clone(),
+                config.eks_endpoint_url,
+            );
             remediate(&pods, parsed, ledger.as_ref()).await
         }
         parsed => {
-            let ecs = CentralRemediator::new(&sdk, settings, config.accounts.clone());
+            let ecs = remediator_aws::central(&sdk, settings, config.accounts.clone());
             remediate(&ecs, parsed, ledger.as_ref()).await
         }
     };

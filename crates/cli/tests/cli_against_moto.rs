@@ -275,7 +275,11 @@ async fn ledger_init_is_idempotent_and_status_shows_where_each_resource_of_a_not
     let at = next.format("%Y-%m-%dT%H:%M:%S").to_string();
     aws_sdk_scheduler::Client::new(&moto.sdk_config().await)
         .create_schedule()
-        .name(remediator_core::follow::schedule_name(arn, "0a1b2c3d", 2))
+        .name(remediator_core::follow::schedule_name(
+            &format!("{arn}#123456789012"),
+            "0a1b2c3d",
+            2,
+        ))
         .schedule_expression(format!("at({at})"))
         .flexible_time_window(
             aws_sdk_scheduler::types::FlexibleTimeWindow::builder()
@@ -314,7 +318,8 @@ async fn ledger_init_is_idempotent_and_status_shows_where_each_resource_of_a_not
     assert_eq!(json_report(&applied).summary.acted, 2);
     let notices: serde_json::Value = serde_json::from_slice(&status.stdout).expect("status JSON");
     assert_eq!(notices.as_array().map(Vec::len), Some(1), "{notices}");
-    assert_eq!(notices[0]["notice"], json!(arn));
+    assert_eq!(notices[0]["notice"], json!(format!("{arn}#123456789012")));
+    assert_eq!(notices[0]["account"], json!("123456789012"));
     assert_eq!(notices[0]["kind"], json!("ecs_retirement"));
     assert_eq!(
         notices[0]["next_check"],

@@ -172,3 +172,100 @@ async fn with_the_ledger_a_second_delivery_of_a_pod_notice_only_reads_the_pod_an
         "the ledger names the restarted workload: the pod and the workload read, no owner chain, no second PATCH"
     );
 }
+
+/// Central mode: the organization's second account, where the cluster is.
+const MEMBER: &str = "210987654321";
+
+/// The sample as a member account's bus forwards it: its `account` is the member's.
+fn forwarded_from_member(name: &str) -> std::path::PathBuf {
+    let file = sample_event(name);
+    let mut event: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&file).expect("read")).expect("json");
+    event["account"] = json!(MEMBER);
+    std::fs::write(&file, serde_json::to_vec(&event).expect("json")).expect("write");
+    file
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn in_central_mode_a_member_accounts_pod_notice_restarts_the_workload_through_the_members_cluster(
+) {
+    let moto = MotoServer::start();
+    // The cluster exists only in the member account: DescribeCluster with the function's own
+    // credentials would find nothing.
+    moto.eks_cluster_in(MEMBER, "my-cluster");
+    let kube = fake_cluster().await;
+    let file = forwarded_from_member("eks-member.json");
+
+    let out = remediator(
+        &moto,
+        &kube,
+        &["apply", "--event", file.to_str().expect("utf-8"), "--json"],
+        &[("MEMBER_ROLE_NAME", "retirement-remediator-member")],
+    );
+
+    let report: Report = serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&out.stderr)));
+    let o = &report.outcomes[0];
+    assert_eq!(
+        (o.status, o.code.as_str()),
+        (Status::Acted, "restarted"),
+        "{o:?}"
+    );
+    assert_eq!(
+        kube.seen().iter().filter(|s| s.method == "PATCH").count(),
+        1
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_central_mode_off_a_member_accounts_pod_notice_fails_saying_how_to_enable_it() {
+    let moto = MotoServer::start();
+    moto.eks_cluster_in(MEMBER, "my-cluster");
+    let kube = fake_cluster().await;
+    let file = forwarded_from_member("eks-member-off.json");
+
+    let out = apply(&moto, &kube, &file);
+
+    let report: Report = serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&out.stderr)));
+    let o = &report.outcomes[0];
+    assert_eq!(
+        (o.status, o.code.as_str()),
+        (Status::Failed, "other_account"),
+        "{o:?}"
+    );
+    assert!(
+        o.reason.contains("MEMBER_ROLE_NAME") && o.reason.contains(MEMBER),
+        "{}",
+        o.reason
+    );
+    assert!(kube.seen().is_empty(), "the cluster is not touched");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_pod_notice_of_an_excluded_account_is_skipped_with_the_reason() {
+    let moto = MotoServer::start();
+    moto.eks_cluster_in(MEMBER, "my-cluster");
+    let kube = fake_cluster().await;
+    let file = forwarded_from_member("eks-member-excluded.json");
+
+    let out = remediator(
+        &moto,
+        &kube,
+        &["apply", "--event", file.to_str().expect("utf-8"), "--json"],
+        &[
+            ("MEMBER_ROLE_NAME", "retirement-remediator-member"),
+            ("ACCOUNTS_EXCLUDE", MEMBER),
+        ],
+    );
+
+    let report: Report = serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&out.stderr)));
+    let o = &report.outcomes[0];
+    assert_eq!(
+        (o.status, o.code.as_str()),
+        (Status::Skipped, "account_excluded"),
+        "{o:?}"
+    );
+    assert!(kube.seen().is_empty(), "the cluster is not touched");
+}

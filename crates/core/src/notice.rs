@@ -211,6 +211,8 @@ struct HealthDetail {
 #[serde(rename_all = "camelCase")]
 struct AffectedEntity {
     entity_value: Option<String>,
+    /// The entity's account (organization view), when the event names one.
+    aws_account_id: Option<String>,
 }
 
 /// Parses raw bytes (a file, a Lambda payload).
@@ -288,20 +290,24 @@ fn parse_health(event: EventBridgeEvent<Value>) -> Result<Parsed, ParseError> {
         .or(last_updated)
         .ok_or(ParseError::MissingField("time"))?;
 
-    let raw_entities = event.resources.iter().flatten().cloned().chain(
-        detail
-            .affected_entities
-            .into_iter()
-            .flatten()
-            .filter_map(|e| e.entity_value),
-    );
+    // Organization view: `detail.affectedAccount`, else the account the entities name.
+    let entities = detail.affected_entities.unwrap_or_default();
+    let entity_account = entities
+        .iter()
+        .find_map(|e| non_empty(e.aws_account_id.clone()));
+    let raw_entities = event
+        .resources
+        .iter()
+        .flatten()
+        .cloned()
+        .chain(entities.into_iter().filter_map(|e| e.entity_value));
     let targets = dedup_targets(raw_entities.map(|raw| parse_entity(&raw)));
 
     Ok(Parsed::Retirement(RetirementNotice {
         event_id: event.id,
         event_arn,
         account: non_empty(event.account),
-        affected_account: non_empty(detail.affected_account),
+        affected_account: non_empty(detail.affected_account).or(entity_account),
         region: non_empty(detail.event_region).or(non_empty(event.region)),
         published_at,
         start_time,

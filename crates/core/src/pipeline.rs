@@ -48,6 +48,15 @@ pub trait Notice: Send + Sync {
     fn status(&self) -> Option<String>;
     /// The same notice, naming only `targets` (the ones this invocation claimed).
     fn narrowed(&self, targets: Vec<Target>) -> Self;
+    /// The account that received the event (the envelope's `account`).
+    fn receiving_account(&self) -> Option<&str>;
+    /// The account the resources live in: the organization view's affected account, else the
+    /// receiving one (a forwarded event keeps the member's `account`).
+    fn affected_account(&self) -> Option<&str>;
+    /// The Region the resources live in.
+    fn resource_region(&self) -> Option<&str>;
+    /// The same notice as the affected account sees it: received where its resources are.
+    fn in_member(&self) -> Self;
 }
 
 impl Notice for RetirementNotice {
@@ -71,8 +80,10 @@ impl Notice for RetirementNotice {
         Report::handled(self, outcomes, dry_run)
     }
 
+    /// The event ARN and the affected account: Health shares one ARN between the accounts a
+    /// change affects, and in central mode two members' notices of one ARN meet in one ledger.
     fn ledger_key(&self) -> String {
-        notice_key(&self.event_arn, self.affected_account.as_deref())
+        notice_key(&self.event_arn, Notice::affected_account(self))
     }
 
     fn status(&self) -> Option<String> {
@@ -87,6 +98,25 @@ impl Notice for RetirementNotice {
     fn narrowed(&self, targets: Vec<Target>) -> Self {
         RetirementNotice {
             targets,
+            ..self.clone()
+        }
+    }
+
+    fn receiving_account(&self) -> Option<&str> {
+        self.account.as_deref()
+    }
+
+    fn affected_account(&self) -> Option<&str> {
+        self.affected_account.as_deref().or(self.account.as_deref())
+    }
+
+    fn resource_region(&self) -> Option<&str> {
+        self.region.as_deref()
+    }
+
+    fn in_member(&self) -> Self {
+        RetirementNotice {
+            account: self.affected_account().map(str::to_owned),
             ..self.clone()
         }
     }
@@ -116,14 +146,21 @@ impl Notice for PodNotice {
     /// EKS events have no ARN: the pod and the termination EKS scheduled name the notice, so a
     /// redelivery or a repeat of the event is the same notice, and a later termination of a pod
     /// of the same name is a new one.
+    ///
+    /// The account closes the key (`…#<account>`, as for ECS notices): the same cluster, pod
+    /// and time can exist in two accounts of a central deployment.
     fn ledger_key(&self) -> String {
-        format!(
+        let key = format!(
             "eks:{}/{}/{}@{}",
             self.cluster,
             self.namespace,
             self.pod,
             self.scheduled_termination.to_rfc3339()
-        )
+        );
+        match &self.account {
+            Some(account) => format!("{key}#{account}"),
+            None => key,
+        }
     }
 
     fn status(&self) -> Option<String> {
@@ -132,6 +169,24 @@ impl Notice for PodNotice {
 
     /// One target only: the pod. A pod notice is remediated whole or not at all.
     fn narrowed(&self, _targets: Vec<Target>) -> Self {
+        self.clone()
+    }
+
+    fn receiving_account(&self) -> Option<&str> {
+        self.account.as_deref()
+    }
+
+    /// EKS events are not aggregated by AWS Health's organizational view: the event's account
+    /// is the cluster's, forwarded or not.
+    fn affected_account(&self) -> Option<&str> {
+        self.account.as_deref()
+    }
+
+    fn resource_region(&self) -> Option<&str> {
+        self.region.as_deref()
+    }
+
+    fn in_member(&self) -> Self {
         self.clone()
     }
 }

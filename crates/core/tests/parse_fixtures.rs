@@ -315,3 +315,27 @@ fn an_unreadable_start_time_still_rejects_the_notice_naming_the_field() {
         other => panic!("expected a rejection naming startTime, got {other:?}"),
     }
 }
+
+#[test]
+fn without_an_affected_account_the_account_the_entities_name_is_the_affected_one() {
+    let mut event: serde_json::Value =
+        serde_json::from_slice(&fixture("health-ecs-services-pipe.json")).expect("json");
+    event["detail"]["affectedEntities"][0]["awsAccountId"] = serde_json::json!("210987654321");
+    let Ok(Parsed::Retirement(n)) = parse_slice(&serde_json::to_vec(&event).expect("json")) else {
+        panic!("a retirement notice");
+    };
+
+    assert_eq!(n.affected_account.as_deref(), Some("210987654321"));
+    assert!(
+        remediator_core::pipeline::Notice::ledger_key(&n).ends_with("#210987654321"),
+        "the ledger keys the notice by the account its resources are in"
+    );
+
+    let plain = retirement("health-ecs-services-pipe.json");
+    assert_eq!(plain.affected_account, None);
+    assert_eq!(
+        remediator_core::pipeline::Notice::ledger_key(&plain),
+        format!("{}#123456789012", plain.event_arn),
+        "a notice of the receiving account is keyed by that account"
+    );
+}

@@ -17,3 +17,25 @@ pub mod token;
 pub use connect::EksConnector;
 pub use pods::PodRemediator;
 pub use restart::PodRestarter;
+
+use aws_config::SdkConfig;
+use remediator_core::accounts::Accounts;
+use remediator_core::Settings;
+use remediator_sdk::central::Central;
+
+/// The EKS function's remediation in its own account and Region, and in member accounts in
+/// central mode: a [`PodRemediator`] per (account, Region), its token signed with that
+/// account's credentials (the member role needs an access entry in the member's clusters).
+pub type CentralPods = Central<PodRemediator>;
+
+/// [`CentralPods`] over `base`; `endpoint_url` is `EKS_ENDPOINT_URL` (local runs and tests).
+pub fn central(
+    base: &SdkConfig,
+    settings: Settings,
+    accounts: Accounts,
+    endpoint_url: Option<String>,
+) -> CentralPods {
+    Central::new(base, settings, accounts, move |sdk, settings| {
+        PodRemediator::new(EksConnector::new(sdk, endpoint_url.clone()), &settings)
+    })
+}

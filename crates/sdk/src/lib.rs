@@ -3,6 +3,7 @@
 //! whether it talks to AWS or to a local endpoint: `AWS_ENDPOINT_URL` is honoured by the SDK's
 //! standard config chain.
 
+pub mod central;
 pub mod error;
 
 use std::time::Duration;

@@ -198,6 +198,11 @@ impl MotoServer {
         self.control(&format!("eks-cluster {REGION} {name}"));
     }
 
+    /// An EKS cluster named `name` in `account` (another account of a central deployment).
+    pub fn eks_cluster_in(&self, account: &str, name: &str) {
+        self.control(&format!("eks-cluster {REGION} {name} {account}"));
+    }
+
     /// Wipes all state.
     pub fn reset(&self) {
         ureq::post(&format!("{}/moto-api/reset", self.endpoint))

@@ -6,11 +6,7 @@
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
     remediator_lambda::serve("ecs-retirement", |sdk, config| {
-        remediator_aws::CentralRemediator::new(
-            sdk,
-            config.settings.clone(),
-            config.accounts.clone(),
-        )
+        remediator_aws::central(sdk, config.settings.clone(), config.accounts.clone())
     })
     .await
 }

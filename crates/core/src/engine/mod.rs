@@ -291,6 +291,11 @@ impl<E: EcsServices + EcsTasks, D: CodeDeployApi> Remediate for Remediator<E, D>
         self.passes(notice, deadline).await
     }
 
+    /// The account's ECS retirement settings.
+    async fn notes(&self, _notice: &RetirementNotice) -> Vec<String> {
+        self.account_notes().await
+    }
+
     async fn verify(
         &self,
         notice: &RetirementNotice,
