@@ -379,3 +379,106 @@ async fn a_schedule_that_cannot_be_made_fails_the_invocation_for_the_dead_letter
     assert_eq!(seed.primary_deployment("prod", "checkout").await, before);
     assert!(schedules(&moto).await.is_empty());
 }
+
+/// EC2's answer to DescribeInstanceEventWindows: one window, open daily during `hours`
+/// (a cron hour range), associated with cluster `prod` by its tag.
+fn event_windows_answer(hours: &str) -> String {
+    format!(
+        r#"<DescribeInstanceEventWindowsResponse xmlns="http://ec2.amazonaws.com/doc/2016-11-15/">
+  <requestId>6e3f2a1b-0000-4000-8000-000000000001</requestId>
+  <instanceEventWindowSet>
+    <item>
+      <instanceEventWindowId>iew-0a1b2c3d4e5f60001</instanceEventWindowId>
+      <name>fargate-patching</name>
+      <cronExpression>* {hours} * * *</cronExpression>
+      <associationTarget>
+        <instanceIdSet/>
+        <tagSet><item><key>aws:ecs:clusterArn</key><value>arn:aws:ecs:us-east-1:123456789012:cluster/prod</value></item></tagSet>
+        <dedicatedHostIdSet/>
+      </associationTarget>
+      <state>active</state>
+      <tagSet/>
+    </item>
+  </instanceEventWindowSet>
+</DescribeInstanceEventWindowsResponse>"#
+    )
+}
+
+#[tokio::test]
+async fn with_aws_event_windows_enabled_the_deferral_waits_for_a_window_before_the_first_event_window_after_the_deadline(
+) {
+    let moto = MotoServer::start();
+    let seed = Seed::new(&moto).await;
+    seed.rolling_services("prod", &["checkout", "payments"])
+        .await;
+    let before = seed.primary_deployment("prod", "checkout").await;
+    seed.ecs
+        .put_account_setting()
+        .name(aws_sdk_ecs::types::SettingName::from("fargateEventWindows"))
+        .value("enabled")
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("PutAccountSetting: {e:?}"));
+    // A daily one-hour maintenance window twelve hours away. AWS's date is in 30 hours: with
+    // the 24h margin no window fits before it, so without event windows the remediator acts
+    // at once (the test above). But the cluster's event window opens only at hour now+40h
+    // each day, after the date: AWS cannot retire before then, and the window fits.
+    let now = Utc::now();
+    let window = format!(
+        "Daily {:02}:00-{:02}:00 UTC",
+        (now.hour() + 12) % 24,
+        (now.hour() + 13) % 24
+    );
+    let opens = (now + Duration::hours(40)).hour();
+    let proxy = remediator_testkit::fault_proxy::FaultProxy::start(moto.endpoint()).await;
+    proxy.inject(
+        "DescribeInstanceEventWindows",
+        remediator_testkit::fault_proxy::Fault::Answer(event_windows_answer(&format!(
+            "{opens}-{}",
+            (opens + 1).min(23)
+        ))),
+        1,
+    );
+    let controls = controls(
+        &moto,
+        &[
+            ("MAINTENANCE_WINDOWS", window.as_str()),
+            ("SCHEDULE_ROLE_ARN", SCHEDULER_ROLE),
+            ("DEADLINE_MARGIN", "24h"),
+        ],
+    )
+    .await;
+    let remediator = remediator_aws::remediator(
+        &proxy.sdk_config(std::time::Duration::from_secs(10)).await,
+        settings(),
+    );
+    let event = notice(now + Duration::seconds(1), now + Duration::hours(30));
+
+    let report = handle_with(&remediator, &controls, invocation(event), now)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+
+    assert_eq!(
+        statuses(&report),
+        vec![
+            (
+                "service prod/checkout".into(),
+                Status::Deferred,
+                "deferred".into()
+            ),
+            (
+                "service prod/payments".into(),
+                Status::Deferred,
+                "deferred".into()
+            ),
+        ]
+    );
+    let timing = report.timing.clone().unwrap_or_default();
+    assert!(
+        timing.contains("fargateEventWindows is enabled") && timing.contains("fargate-patching"),
+        "{timing}"
+    );
+    assert_eq!(proxy.seen("DescribeInstanceEventWindows"), 1);
+    assert_eq!(seed.primary_deployment("prod", "checkout").await, before);
+    assert_eq!(schedules(&moto).await.len(), 1);
+}

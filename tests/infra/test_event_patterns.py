@@ -169,8 +169,6 @@ class Settings(unittest.TestCase):
             missing = read - {"SCHEDULE_TARGET_ARN", "EKS_ENDPOINT_URL"} - globals_env - own
             if name == "EksFargatePodFunction":
                 missing -= {"UPDATE_SERVICE_RATE", "ROLLOUT_TIMEOUT"}  # ECS pacing and deployments only
-                # Central mode is the ECS function's: the EKS function acts in its own account's clusters.
-                missing -= {"MEMBER_ROLE_NAME", "ACCOUNTS_INCLUDE", "ACCOUNTS_EXCLUDE"}
             self.assertEqual(missing, set(), f"{name} does not set {sorted(missing)}")
 
     def test_each_function_runs_one_event_at_a_time_by_default(self):

@@ -71,8 +71,11 @@ def condition_keys(statement):
 
 
 def member_with_forwarding():
-    """The member stack with every optional grant switched on (forwarding to a central bus)."""
+    """The member stack with every optional grant switched on (the EKS function trusted, forwarding
+    to a central bus)."""
     return T.member({"CentralFunctionRoleArn": "arn:aws:iam::111111111111:role/central-function-role",
+                     "CentralEksFunctionRoleArn": "arn:aws:iam::111111111111:role/central-eks-function-role",
+                     "EksClusterNames": "k8s-prod",
                      "OrganizationId": "o-a1b2c3d4e5",
                      "CentralEventBusArn": "arn:aws:events:us-east-1:111111111111:event-bus/default"})
 

@@ -1,10 +1,12 @@
 """The member stack of central mode (infra/sam/member.yaml) against the central stack:
 
-- the member role trusts the central ECS function's role only, and only from the organization;
-- it grants exactly what the ECS function's own policy grants for remediating (ECS, CodeDeploy, EC2,
-  iam:PassRole to ECS tasks), scoped by the same EcsClusterNames and PassableTaskRoles, in every
-  Region (the role is global; a notice may come from any Region of the member account) — for every
-  configuration of test_sam_cdk_parity.CONFIGURATIONS, against SAM's transform and the CDK synth;
+- the member role trusts the central ECS function's role and, when CentralEksFunctionRoleArn is
+  given, the central EKS function's role, nothing else, and only from the organization;
+- it grants exactly what the functions' own policies grant for remediating (ECS, CodeDeploy, EC2,
+  iam:PassRole to ECS tasks; eks:DescribeCluster when the EKS function is trusted), scoped by the
+  same EcsClusterNames, PassableTaskRoles and EksClusterNames, in every Region (the role is global;
+  a notice may come from any Region of the member account) — for every configuration of
+  test_sam_cdk_parity.CONFIGURATIONS, against SAM's transform and the CDK synth;
 - each grant is one the Service Authorization Reference documents (iam_reference.json);
 - the forwarding rules use the central rules' patterns, target the central bus only, through a
   role that may put events there only.
@@ -22,10 +24,13 @@ from test_iam_policies import REFERENCE, arn_pattern, concrete, condition_keys, 
 from test_sam_cdk_parity import CONFIGURATIONS, MEMBER_ROLE, ORGANIZATION
 
 CENTRAL_ROLE = "arn:aws:iam::111111111111:role/central-EcsRetirementFunctionRole-1A2B3C4D5E6F"
+CENTRAL_EKS_ROLE = "arn:aws:iam::111111111111:role/central-EksFargatePodFunctionRole-6F5E4D3C2B1A"
 BUS = "arn:aws:events:us-east-1:111111111111:event-bus/default"
 REQUIRED = {"CentralFunctionRoleArn": CENTRAL_ROLE, "OrganizationId": ORGANIZATION}
 # Parameters the member stack shares with the central one: same meaning, same spelling.
-SHARED = ("EcsClusterNames", "PassableTaskRoles")
+SHARED = ("EcsClusterNames", "PassableTaskRoles", "EksClusterNames")
+# The central EKS function's grant when EksClusterNames is "none": a cluster that does not exist.
+NO_CLUSTER = ":cluster/none-configured"
 
 
 def member(**parameters):
@@ -33,13 +38,20 @@ def member(**parameters):
 
 
 def central_only(grant):
-    """A grant of the ECS function that concerns its own stack's resources (one-time schedules and
+    """A grant of either function that concerns its own stack's resources (one-time schedules and
     the scheduler role, the ledger, the dead-letter queue, notifications and their key) or the member
     roles themselves: the function keeps using its own credentials for those."""
     action, _, condition = grant
     if action == "iam:PassRole":
         return "scheduler.amazonaws.com" in condition
     return action.split(":")[0] in ("scheduler", "dynamodb", "sqs", "sns", "kms", "sts")
+
+
+def remediation(central, function):
+    """The function's remediation grants as the member role must have them (any Region; the EKS
+    function's placeholder cluster of EksClusterNames "none" is no grant)."""
+    return {every_region(g) for g in T.grants(central.roles()[function])
+            if not central_only(g) and not g[1].endswith(NO_CLUSTER)}
 
 
 def every_region(grant):
@@ -62,15 +74,24 @@ class MemberRole(unittest.TestCase):
         self.assertEqual(list(roles), ["MemberRole"])
         return evaluated.value(roles["MemberRole"]["Properties"])
 
-    def test_trusts_only_the_central_function_role_from_the_organization(self):
-        trust = self.role(member())["AssumeRolePolicyDocument"]
-        self.assertEqual(len(trust["Statement"]), 1, "one statement, one principal")
+    def trust(self, evaluated):
+        trust = self.role(evaluated)["AssumeRolePolicyDocument"]
+        self.assertEqual(len(trust["Statement"]), 1, "one statement")
         st = trust["Statement"][0]
         self.assertEqual(set(st), {"Sid", "Effect", "Principal", "Action", "Condition"})
         self.assertEqual(st["Effect"], "Allow")
-        self.assertEqual(st["Principal"], {"AWS": CENTRAL_ROLE}, "the central function's role, not its account")
+        self.assertEqual(list(st["Principal"]), ["AWS"], "roles, not accounts or services")
         self.assertEqual(listed(st["Action"]), ["sts:AssumeRole"])
         self.assertEqual(st["Condition"], {"StringEquals": {"aws:PrincipalOrgID": ORGANIZATION}})
+        return sorted(listed(st["Principal"]["AWS"]))
+
+    def test_trusts_only_the_central_ecs_function_role_from_the_organization_by_default(self):
+        self.assertEqual(self.trust(member()), [CENTRAL_ROLE], "the central function's role, not its account")
+        self.assertEqual(self.trust(member(CentralEksFunctionRoleArn="")), [CENTRAL_ROLE])
+
+    def test_trusts_the_central_eks_function_role_too_when_given(self):
+        self.assertEqual(self.trust(member(CentralEksFunctionRoleArn=CENTRAL_EKS_ROLE)),
+                         sorted([CENTRAL_ROLE, CENTRAL_EKS_ROLE]))
 
     def test_the_trusted_role_and_organization_are_required_and_checked(self):
         parameters = T.member_template()["Parameters"]
@@ -80,6 +101,11 @@ class MemberRole(unittest.TestCase):
             self.assertRegex(good, parameters[name]["AllowedPattern"])
             self.assertNotRegex(bad, parameters[name]["AllowedPattern"])
         self.assertNotRegex("*", parameters["CentralFunctionRoleArn"]["AllowedPattern"])
+        eks = parameters["CentralEksFunctionRoleArn"]
+        self.assertEqual(eks["Default"], "", "optional: the EKS function is trusted only when named")
+        self.assertRegex(CENTRAL_EKS_ROLE, eks["AllowedPattern"])
+        for bad in ("*", "111111111111", "arn:aws:iam::111111111111:root", "arn:aws:iam::111111111111:role/*"):
+            self.assertNotRegex(bad, eks["AllowedPattern"])
 
     def test_its_name_is_the_one_the_central_function_may_assume(self):
         member_name = T.member_template()["Parameters"]["MemberRoleName"]
@@ -89,9 +115,10 @@ class MemberRole(unittest.TestCase):
         self.assertEqual(member_name["AllowedPattern"].replace("{1,64}", "{0,64}"), central_name["AllowedPattern"])
         self.assertEqual(self.role(member())["RoleName"], MEMBER_ROLE)
         self.assertEqual(self.role(member(MemberRoleName="remediator"))["RoleName"], "remediator")
-        assume = [g for statements in T.sam({"MemberRoleName": "remediator"}).roles().values()
-                  for g in T.grants(statements) if g[0] == "sts:AssumeRole"]
-        self.assertEqual([g[1] for g in assume], ["arn:${AWS::Partition}:iam::*:role/remediator"])
+        assume = {(role, g[1]) for role, statements in T.sam({"MemberRoleName": "remediator"}).roles().items()
+                  for g in T.grants(statements) if g[0] == "sts:AssumeRole"}
+        self.assertEqual(assume, {(f, "arn:${AWS::Partition}:iam::*:role/remediator") for f in T.FUNCTIONS.values()},
+                         "both functions, that name only")
 
     def test_created_in_one_region_only(self):
         """IAM is global: with a stack per Region, MemberRoleRegion names the one that creates it."""
@@ -106,11 +133,12 @@ class MemberRole(unittest.TestCase):
         here = T.member_template()["Parameters"]
         for name in SHARED:
             for key in ("Type", "Default", "AllowedPattern"):
-                self.assertEqual(here[name][key], central[name][key], f"{name} {key}")
+                self.assertEqual(here[name].get(key), central[name].get(key), f"{name} {key}")
 
 
 class SameGrantsAsTheFunction(unittest.TestCase):
-    """The member role's grants are the ECS function's own remediation grants, in every Region."""
+    """The member role's grants are the functions' own remediation grants, in every Region: the ECS
+    function's always, the EKS function's when its role is trusted."""
 
     @classmethod
     def setUpClass(cls):
@@ -120,14 +148,33 @@ class SameGrantsAsTheFunction(unittest.TestCase):
         checked = set()
         for label, params, central in self.variants:
             shared = {k: params[k] for k in SHARED if k in params}
-            here = T.grants(member(**shared).roles()["MemberRole"])
-            function = {every_region(g) for g in T.grants(central.roles()["ecs-retirement"]) if not central_only(g)}
-            with self.subTest(variant=label):
-                self.assertEqual({g[0] for g in here}, {g[0] for g in function}, "the same actions")
-                self.assertEqual((sorted(here - function), sorted(function - here)), ([], []),
-                                 "(action, resource, condition) granted by the member role only, by the function only")
+            ecs = remediation(central, "ecs-retirement")
+            eks = remediation(central, "eks-fargate-pod")
+            for trusted, function in ((None, ecs), (CENTRAL_EKS_ROLE, ecs | eks)):
+                extra = {"CentralEksFunctionRoleArn": trusted} if trusted else {}
+                here = T.grants(member(**shared, **extra).roles()["MemberRole"])
+                with self.subTest(variant=label, eks_trusted=bool(trusted)):
+                    self.assertEqual({g[0] for g in here}, {g[0] for g in function}, "the same actions")
+                    self.assertEqual((sorted(here - function), sorted(function - here)), ([], []),
+                                     "(action, resource, condition) granted by the member role only, by the functions only")
             checked.add(label.split(" ")[0])
         self.assertIn("SAM", checked)
+
+    def test_the_eks_function_s_describe_cluster_is_granted_when_it_is_trusted(self):
+        sam = T.sam({"EksClusterNames": "k8s-prod,k8s-batch"})
+        eks = {g for g in T.grants(sam.roles()["eks-fargate-pod"]) if g[0] == "eks:DescribeCluster"}
+        self.assertEqual(len(eks), 2)
+        trusted = T.grants(member(CentralEksFunctionRoleArn=CENTRAL_EKS_ROLE,
+                                  EksClusterNames="k8s-prod,k8s-batch").roles()["MemberRole"])
+        self.assertLessEqual({every_region(g) for g in eks}, trusted)
+        self.assertEqual(sorted(g[1] for g in trusted if g[0].startswith("eks:")),
+                         ["arn:${AWS::Partition}:eks:*:${AWS::AccountId}:cluster/k8s-batch",
+                          "arn:${AWS::Partition}:eks:*:${AWS::AccountId}:cluster/k8s-prod"])
+        # Not trusted, or no cluster named: no EKS action at all.
+        for parameters in ({"EksClusterNames": "k8s-prod"}, {"CentralEksFunctionRoleArn": CENTRAL_EKS_ROLE}):
+            with self.subTest(**parameters):
+                granted = T.grants(member(**parameters).roles()["MemberRole"])
+                self.assertEqual([g for g in granted if g[0].startswith("eks:")], [])
 
     def test_the_comparison_sees_the_settings(self):
         default = T.grants(member().roles()["MemberRole"])
@@ -137,13 +184,20 @@ class SameGrantsAsTheFunction(unittest.TestCase):
         self.assertIn(":service/prod/*", text)
         self.assertNotIn("iam:PassRole", text)
         self.assertIn("ecs-tasks.amazonaws.com", json.dumps(sorted(default)))
+        eks = T.grants(member(CentralEksFunctionRoleArn=CENTRAL_EKS_ROLE, EksClusterNames="k8s-prod").roles()["MemberRole"])
+        self.assertEqual(eks - default, {("eks:DescribeCluster",
+                                          "arn:${AWS::Partition}:eks:*:${AWS::AccountId}:cluster/k8s-prod", "{}")})
 
-    def test_only_what_the_function_does_in_its_own_stack_is_left_out(self):
+    def test_only_what_the_functions_do_in_their_own_stack_is_left_out(self):
         sam = T.sam(CONFIGURATIONS["every setting changed"][0])
-        left_out = sorted({g[0] for g in T.grants(sam.roles()["ecs-retirement"]) if central_only(g)})
-        self.assertEqual(left_out, ["dynamodb:BatchGetItem", "dynamodb:GetItem", "dynamodb:PutItem",
-                                    "dynamodb:UpdateItem", "iam:PassRole", "kms:Decrypt", "kms:GenerateDataKey",
-                                    "scheduler:CreateSchedule", "sns:Publish", "sqs:SendMessage", "sts:AssumeRole"])
+        for function in T.FUNCTIONS.values():
+            left_out = sorted({g[0] for g in T.grants(sam.roles()[function]) if central_only(g)})
+            with self.subTest(function=function):
+                self.assertEqual(left_out, ["dynamodb:BatchGetItem", "dynamodb:GetItem", "dynamodb:PutItem",
+                                            "dynamodb:UpdateItem", "iam:PassRole", "kms:Decrypt", "kms:GenerateDataKey",
+                                            "scheduler:CreateSchedule", "sns:Publish", "sqs:SendMessage", "sts:AssumeRole"])
+        kept = sorted({g[0] for g in T.grants(sam.roles()["eks-fargate-pod"]) if not central_only(g)})
+        self.assertEqual(kept, ["eks:DescribeCluster"])
 
 
 class Forwarding(unittest.TestCase):
@@ -190,7 +244,8 @@ class DocumentedGrants(unittest.TestCase):
 
     def test_each_grant_is_documented(self):
         evaluated = member(CentralEventBusArn=BUS, EcsClusterNames="prod,batch-*",
-                           PassableTaskRoles="ecs-tasks/*,app/web-task-role")
+                           PassableTaskRoles="ecs-tasks/*,app/web-task-role",
+                           CentralEksFunctionRoleArn=CENTRAL_EKS_ROLE, EksClusterNames="k8s-prod,k8s-*")
         checked = 0
         for role, statements in evaluated.roles().items():
             for st in statements:
@@ -218,7 +273,8 @@ class DocumentedGrants(unittest.TestCase):
         self.assertGreater(checked, 10)
 
     def test_no_wildcard_action_and_pass_role_to_ecs_tasks_only(self):
-        for role, statements in member(CentralEventBusArn=BUS).roles().items():
+        everything = member(CentralEventBusArn=BUS, CentralEksFunctionRoleArn=CENTRAL_EKS_ROLE, EksClusterNames="k8s-prod")
+        for role, statements in everything.roles().items():
             for st in statements:
                 for action in listed(st["Action"]):
                     self.assertNotIn("*", action, f"{role}: {action}")

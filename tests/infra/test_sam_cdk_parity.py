@@ -155,16 +155,15 @@ class SamCdkParity(unittest.TestCase):
                         "events:detail-type": ["AWS Health Event", "EKS Fargate Pod Scheduled Termination"]},
                 })
 
-    def test_central_mode_reaches_the_ecs_function_only(self):
+    def test_central_mode_reaches_both_functions(self):
         for name, (params, _) in CONFIGURATIONS.items():
-            for evaluated in (self.sam[name], self.cdk[name]):
-                with self.subTest(configuration=name):
-                    ecs = evaluated.environment("ecs-retirement")
-                    self.assertEqual(ecs["MEMBER_ROLE_NAME"], params.get("MemberRoleName", ""))
-                    self.assertEqual(ecs["ACCOUNTS_INCLUDE"], params.get("AccountsInclude", ""))
-                    self.assertEqual(ecs["ACCOUNTS_EXCLUDE"], params.get("AccountsExclude", ""))
-                    eks = evaluated.environment("eks-fargate-pod")
-                    self.assertFalse({"MEMBER_ROLE_NAME", "ACCOUNTS_INCLUDE", "ACCOUNTS_EXCLUDE"} & set(eks))
+            for label, evaluated in (("SAM", self.sam[name]), ("CDK", self.cdk[name])):
+                for function in T.FUNCTIONS.values():
+                    with self.subTest(configuration=name, template=label, function=function):
+                        env = evaluated.environment(function)
+                        self.assertEqual(env["MEMBER_ROLE_NAME"], params.get("MemberRoleName", ""))
+                        self.assertEqual(env["ACCOUNTS_INCLUDE"], params.get("AccountsInclude", ""))
+                        self.assertEqual(env["ACCOUNTS_EXCLUDE"], params.get("AccountsExclude", ""))
 
     def test_sts_assume_role_only_in_central_mode_on_the_member_role_name_within_the_organization(self):
         for name, (params, _) in CONFIGURATIONS.items():
@@ -176,9 +175,9 @@ class SamCdkParity(unittest.TestCase):
                         self.assertEqual(assume, set())
                         continue
                     within = json.dumps({"StringEquals": {"aws:ResourceOrgID": ["${aws:PrincipalOrgID}"]}})
-                    self.assertEqual(assume, {("ecs-retirement", (
-                        "sts:AssumeRole", f"arn:${{AWS::Partition}}:iam::*:role/{params['MemberRoleName']}", within))})
-
+                    grant = ("sts:AssumeRole", f"arn:${{AWS::Partition}}:iam::*:role/{params['MemberRoleName']}", within)
+                    self.assertEqual(assume, {(function, grant) for function in T.FUNCTIONS.values()},
+                                     "each function, and no other role")
 
 if __name__ == "__main__":
     unittest.main()

@@ -17,9 +17,10 @@ use aws_smithy_types::retry::ErrorKind;
 use chrono::{DateTime, Utc};
 use remediator_core::ports::{
     ApiError, ApiErrorKind, AwsVpc, BlueGreenSpec, CapacityProviderItem, Controller,
-    DeploymentInfo, DeploymentState, DescribedServices, EcsServices, LoadBalancerTarget, Rollout,
-    ServiceObservation, TaskSetInfo,
+    DeploymentInfo, DeploymentState, DescribedServices, EcsServices, EventWindow,
+    LoadBalancerTarget, Rollout, ServiceObservation, TaskSetInfo,
 };
+use remediator_core::window::Windows;
 use remediator_sdk::classify;
 
 /// ECS through the AWS SDK (and EC2, for task network interfaces). Cheap to clone: the
@@ -162,6 +163,30 @@ impl EcsServices for SdkEcs {
             }
         }
         Ok(pairs)
+    }
+
+    /// Every event window of the Region associated by tags (at most 200 per Region: one or two
+    /// pages). Windows that are being deleted, or that associate only instances or hosts, are
+    /// left out.
+    async fn event_windows(&self) -> Result<Vec<EventWindow>, ApiError> {
+        let Some(ec2) = &self.ec2 else {
+            return Ok(Vec::new());
+        };
+        let mut windows = Vec::new();
+        let mut pages = ec2
+            .describe_instance_event_windows()
+            .max_results(200)
+            .into_paginator()
+            .send();
+        while let Some(page) = pages.next().await {
+            let page = page.map_err(|e| classify("DescribeInstanceEventWindows", e))?;
+            for w in page.instance_event_windows() {
+                if let Some(window) = event_window(w) {
+                    windows.push(window);
+                }
+            }
+        }
+        Ok(windows)
     }
 
     async fn force_new_deployment(
@@ -386,4 +411,70 @@ fn tag_pairs(tags: &[aws_sdk_ecs::types::Tag]) -> Vec<(String, String)> {
             ))
         })
         .collect()
+}
+
+/// An EC2 event window as the timing needs it: its open times and the tags associating it.
+fn event_window(w: &aws_sdk_ec2::types::InstanceEventWindow) -> Option<EventWindow> {
+    use aws_sdk_ec2::types::{InstanceEventWindowState, WeekDay};
+    if matches!(
+        w.state(),
+        Some(InstanceEventWindowState::Deleting | InstanceEventWindowState::Deleted)
+    ) {
+        return None;
+    }
+    let tags: Vec<(String, String)> = w
+        .association_target()?
+        .tags()
+        .iter()
+        .filter_map(|t| Some((t.key()?.to_owned(), t.value()?.to_owned())))
+        .collect();
+    if tags.is_empty() {
+        return None;
+    }
+    let name = w
+        .name()
+        .or(w.instance_event_window_id())
+        .unwrap_or("unnamed")
+        .to_owned();
+    let day = |d: Option<&WeekDay>| -> Option<chrono::Weekday> {
+        Some(match d? {
+            WeekDay::Monday => chrono::Weekday::Mon,
+            WeekDay::Tuesday => chrono::Weekday::Tue,
+            WeekDay::Wednesday => chrono::Weekday::Wed,
+            WeekDay::Thursday => chrono::Weekday::Thu,
+            WeekDay::Friday => chrono::Weekday::Fri,
+            WeekDay::Saturday => chrono::Weekday::Sat,
+            WeekDay::Sunday => chrono::Weekday::Sun,
+            _ => return None,
+        })
+    };
+    let windows = match w.cron_expression() {
+        Some(cron) => match Windows::ec2_cron(cron, &name) {
+            Ok(windows) => windows,
+            Err(e) => {
+                tracing::warn!(window = %name, error = %e, "event window not understood: left out");
+                return None;
+            }
+        },
+        None => {
+            let ranges: Vec<_> = w
+                .time_ranges()
+                .iter()
+                .filter_map(|r| {
+                    Some((
+                        day(r.start_week_day())?,
+                        u32::try_from(r.start_hour()?).ok()?,
+                        day(r.end_week_day())?,
+                        u32::try_from(r.end_hour()?).ok()?,
+                    ))
+                })
+                .collect();
+            Windows::ec2_time_ranges(&ranges, &name)
+        }
+    };
+    Some(EventWindow {
+        name,
+        windows,
+        tags,
+    })
 }

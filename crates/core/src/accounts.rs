@@ -1,4 +1,11 @@
-//! Which accounts the remediator acts in (central mode, `remediator_aws::central`).
+//! Which accounts the remediator acts in (central mode, `remediator_sdk::central`), and what
+//! each account's ECS settings say about when AWS retires its tasks.
+
+use chrono::{DateTime, Utc};
+
+use crate::ports::EventWindow;
+use crate::target::Target;
+use crate::window::Windows;
 
 /// What an account's ECS settings say about how AWS retires its Fargate tasks (since December
 /// 2025: `fargateTaskRetirementWaitPeriod` 0, 7 or 14 days after the notice;
@@ -29,6 +36,66 @@ pub fn retirement_notes(settings: &[(String, String)]) -> Vec<String> {
         });
     }
     notes
+}
+
+/// Whether `fargateEventWindows` is enabled among the account's settings.
+pub fn event_windows_enabled(settings: &[(String, String)]) -> bool {
+    settings
+        .iter()
+        .any(|(n, v)| n == "fargateEventWindows" && v.eq_ignore_ascii_case("enabled"))
+}
+
+/// When AWS retires the notice's tasks at the earliest, when the account has
+/// `fargateEventWindows` enabled: AWS then retires a task only inside the EC2 instance event
+/// windows its tags associate with it (`aws:ecs:fargateTask=true`, or the task's
+/// `aws:ecs:clusterArn` / `aws:ecs:serviceArn`), so not before the first one open at or after
+/// the notice's `deadline`. `None` when that is not later than the deadline, or when a target is
+/// in no window (AWS retires it on its usual schedule); the string says why for `timing`.
+pub fn earliest_retirement(
+    deadline: DateTime<Utc>,
+    targets: &[Target],
+    windows: &[EventWindow],
+) -> Option<(DateTime<Utc>, String)> {
+    let mut earliest: Option<(DateTime<Utc>, String)> = None;
+    for target in targets {
+        let (cluster, service) = match target {
+            Target::Service(s) => (Some(s.cluster.as_str()), Some(s.service.as_str())),
+            Target::Task(t) => (t.cluster.as_deref(), None),
+            Target::Pod(_) | Target::Unrecognized { .. } => continue,
+        };
+        let associated = |w: &&EventWindow| {
+            w.tags.iter().any(|(k, v)| match k.as_str() {
+                "aws:ecs:fargateTask" => v == "true",
+                "aws:ecs:clusterArn" => {
+                    cluster.is_some_and(|c| v.ends_with(&format!(":cluster/{c}")))
+                }
+                "aws:ecs:serviceArn" => match (cluster, service) {
+                    (Some(c), Some(s)) => v.ends_with(&format!(":service/{c}/{s}")),
+                    _ => false,
+                },
+                _ => false,
+            })
+        };
+        let mine = windows
+            .iter()
+            .filter(associated)
+            .fold(Windows::default(), |all, w| all.and(w.windows.clone()));
+        let first = mine.first_open_from(deadline)?;
+        if earliest.as_ref().is_none_or(|(at, _)| first.start < *at) {
+            earliest = Some((first.start, first.window));
+        }
+    }
+    let (at, window) = earliest?;
+    (at > deadline).then(|| {
+        (
+            at,
+            format!(
+                "fargateEventWindows is enabled: AWS retires these tasks only inside their EC2 instance event windows, so not before {} (event window {window:?}), later than the notice's {}",
+                at.to_rfc3339(),
+                deadline.to_rfc3339()
+            ),
+        )
+    })
 }
 
 /// Which accounts central mode acts in.
@@ -81,6 +148,80 @@ mod tests {
                 .contains("14 days")
         );
         assert!(retirement_notes(&[]).is_empty());
+    }
+
+    fn window(name: &str, cron: &str, tag: (&str, &str)) -> EventWindow {
+        EventWindow {
+            name: name.into(),
+            windows: Windows::ec2_cron(cron, name).unwrap_or_default(),
+            tags: vec![(tag.0.into(), tag.1.into())],
+        }
+    }
+
+    fn service(cluster: &str, name: &str) -> Target {
+        Target::Service(crate::target::ServiceRef {
+            cluster: cluster.into(),
+            service: name.into(),
+        })
+    }
+
+    #[test]
+    fn with_event_windows_aws_retires_no_earlier_than_the_first_window_of_every_target() {
+        use crate::testing::at;
+        // Tuesday 09:00; `prod`'s window opens daily at 20:00, every Fargate task's on Friday.
+        let deadline = at("2026-12-01T09:00:00Z");
+        let windows = [
+            window(
+                "prod-nightly",
+                "* 20-23 * * *",
+                (
+                    "aws:ecs:clusterArn",
+                    "arn:aws:ecs:us-east-1:123456789012:cluster/prod",
+                ),
+            ),
+            window(
+                "all-fargate",
+                "* 2-6 * * 5",
+                ("aws:ecs:fargateTask", "true"),
+            ),
+        ];
+
+        let (at_earliest, why) = earliest_retirement(
+            deadline,
+            &[service("prod", "web"), service("batch", "x")],
+            &windows,
+        )
+        .unwrap_or_else(|| panic!("later than the deadline"));
+
+        // prod/web: its cluster's window at 20:00 the same day; batch/x only Friday's.
+        assert_eq!(at_earliest, at("2026-12-01T20:00:00Z"));
+        assert!(why.contains("prod-nightly"), "{why}");
+        assert_eq!(
+            earliest_retirement(deadline, &[service("batch", "x")], &windows).map(|(t, _)| t),
+            Some(at("2026-12-04T02:00:00Z"))
+        );
+        assert_eq!(
+            earliest_retirement(deadline, &[service("other", "x")], &windows[..1]),
+            None,
+            "a task in no window is retired on AWS's usual schedule"
+        );
+        assert_eq!(
+            earliest_retirement(
+                at("2026-12-01T21:00:00Z"),
+                &[service("prod", "web")],
+                &windows
+            ),
+            None,
+            "a deadline inside a window is the deadline"
+        );
+        assert!(event_windows_enabled(&pairs(&[(
+            "fargateEventWindows",
+            "enabled"
+        )])));
+        assert!(!event_windows_enabled(&pairs(&[(
+            "fargateEventWindows",
+            "disabled"
+        )])));
     }
 
     #[test]

@@ -237,6 +237,16 @@ pub trait Remediate: Send + Sync {
     fn notes(&self, _notice: &Self::Notice) -> impl Future<Output = Vec<String>> {
         async { Vec::new() }
     }
+
+    /// When AWS retires the notice's resources at the earliest, when the account's settings make
+    /// it later than the notice's deadline (ECS `fargateEventWindows`), and why: the maintenance
+    /// windows may then wait that much longer. Read only, best effort.
+    fn earliest_retirement(
+        &self,
+        _notice: &Self::Notice,
+    ) -> impl Future<Output = Option<(DateTime<Utc>, String)>> {
+        async { None }
+    }
 }
 
 /// Whether a function handles a parsed event.

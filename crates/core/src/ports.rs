@@ -230,6 +230,25 @@ pub trait EcsServices: Send + Sync {
     ) -> impl Future<Output = Result<Vec<(String, String)>, ApiError>> + Send {
         async { Ok(Vec::new()) }
     }
+
+    /// The Region's EC2 instance event windows associated by tags (`DescribeInstanceEventWindows`):
+    /// with `fargateEventWindows` enabled, AWS retires Fargate tasks only inside those its tags
+    /// associate with the task (`aws:ecs:clusterArn`, `aws:ecs:serviceArn`,
+    /// `aws:ecs:fargateTask=true`).
+    fn event_windows(&self) -> impl Future<Output = Result<Vec<EventWindow>, ApiError>> + Send {
+        async { Ok(Vec::new()) }
+    }
+}
+
+/// An EC2 instance event window, as the retirement timing needs it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EventWindow {
+    /// Its name, else its id.
+    pub name: String,
+    /// When it is open (UTC).
+    pub windows: crate::window::Windows,
+    /// The tags that associate resources with it, as (key, value).
+    pub tags: Vec<(String, String)>,
 }
 
 /// `DescribeServices` accepts at most 10 services per call.

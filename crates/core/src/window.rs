@@ -169,6 +169,145 @@ impl Windows {
     }
 }
 
+impl Windows {
+    /// EC2 instance event windows (all UTC, whole hours): each range from (`start day`,
+    /// `start hour`) to (`end day`, `end hour`); an end at or before the start runs into the next
+    /// week. `text` names the window in reports.
+    pub fn ec2_time_ranges(ranges: &[(Weekday, u32, Weekday, u32)], text: &str) -> Windows {
+        Windows(
+            ranges
+                .iter()
+                .filter(|(_, sh, _, eh)| *sh < 24 && *eh <= 24)
+                .map(|&(sd, sh, ed, eh)| {
+                    let start = i64::from(sh) * 60;
+                    let days = (i64::from(ed.num_days_from_monday())
+                        - i64::from(sd.num_days_from_monday()))
+                    .rem_euclid(7);
+                    let mut end = days * 24 * 60 + i64::from(eh) * 60;
+                    if end <= start {
+                        end += 7 * 24 * 60;
+                    }
+                    let mut on = [false; 7];
+                    on[sd.num_days_from_monday() as usize] = true;
+                    Window {
+                        days: on,
+                        start: NaiveTime::from_hms_opt(sh, 0, 0).unwrap_or(NaiveTime::MIN),
+                        end_offset_minutes: end,
+                        zone: Tz::UTC,
+                        text: text.to_owned(),
+                    }
+                })
+                .collect(),
+        )
+    }
+
+    /// An EC2 instance event window's cron expression (`* 0-4,20-23 * * 1,5`: minute, month and
+    /// day of month `*`; hours as values and ranges, each hour whole; days of the week `0`–`6`
+    /// from Sunday, or `SUN`–`SAT`), all UTC.
+    pub fn ec2_cron(cron: &str, text: &str) -> Result<Windows, String> {
+        let fields: Vec<&str> = cron.split_whitespace().collect();
+        let [minute, hours, dom, month, dows] = fields[..] else {
+            return Err(format!("{cron:?}: expected 5 fields"));
+        };
+        if [minute, dom, month].iter().any(|f| *f != "*") {
+            return Err(format!(
+                "{cron:?}: only hours and days of the week may be set"
+            ));
+        }
+        let hours = cron_set(hours, 24, |v| v.parse().ok())?;
+        let days = cron_set(dows, 7, |v| {
+            v.parse().ok().or_else(|| {
+                ["SUN", "MON", "TUE", "WED", "THU", "FRI", "SAT"]
+                    .iter()
+                    .position(|d| d.eq_ignore_ascii_case(v))
+                    .and_then(|p| u32::try_from(p).ok())
+            })
+        })?;
+        let mut windows = Vec::new();
+        for (d, on) in days.iter().enumerate() {
+            if !on {
+                continue;
+            }
+            // Cron counts from Sunday; `Window::days` from Monday.
+            let mut day = [false; 7];
+            day[(d + 6) % 7] = true;
+            let mut h = 0;
+            while h < 24 {
+                if !hours[h] {
+                    h += 1;
+                    continue;
+                }
+                let from = h;
+                while h < 24 && hours[h] {
+                    h += 1;
+                }
+                windows.push(Window {
+                    days: day,
+                    start: NaiveTime::from_hms_opt(u32::try_from(from).unwrap_or(0), 0, 0)
+                        .unwrap_or(NaiveTime::MIN),
+                    end_offset_minutes: i64::try_from(h).unwrap_or(24) * 60,
+                    zone: Tz::UTC,
+                    text: text.to_owned(),
+                });
+            }
+        }
+        Ok(Windows(windows))
+    }
+
+    /// Joins two sets of windows.
+    pub fn and(mut self, other: Windows) -> Windows {
+        self.0.extend(other.0);
+        self
+    }
+
+    /// The first moment at or after `at` inside one of the windows, if one comes within
+    /// [`HORIZON_DAYS`]: `at` itself when a window (multi-day ones included) is open then.
+    pub fn first_open_from(&self, at: DateTime<Utc>) -> Option<Occurrence> {
+        let around = self.occurrences(at - Duration::days(8), at + Duration::days(HORIZON_DAYS));
+        if let Some(open) = around.iter().find(|o| o.start <= at && at < o.end) {
+            return Some(Occurrence {
+                start: at,
+                ..open.clone()
+            });
+        }
+        around
+            .into_iter()
+            .filter(|o| o.start > at)
+            .min_by_key(|o| o.start)
+    }
+}
+
+/// The values a cron field lists (`*`, `a`, `a-b`, comma-separated), as flags `0..n`.
+fn cron_set(
+    field: &str,
+    n: usize,
+    value: impl Fn(&str) -> Option<u32>,
+) -> Result<Vec<bool>, String> {
+    let mut on = vec![false; n];
+    for part in field.split(',') {
+        let (from, to) = match part {
+            "*" => (0, u32::try_from(n - 1).unwrap_or(0)),
+            _ => match part.split_once('-') {
+                Some((a, b)) => (
+                    value(a).ok_or_else(|| format!("{part:?} is not a range"))?,
+                    value(b).ok_or_else(|| format!("{part:?} is not a range"))?,
+                ),
+                None => {
+                    let v = value(part).ok_or_else(|| format!("{part:?} is not a value"))?;
+                    (v, v)
+                }
+            },
+        };
+        if from > to || to as usize >= n {
+            return Err(format!("{part:?} is out of range"));
+        }
+        for v in from..=to {
+            on[v as usize] = true;
+        }
+    }
+    Ok(on)
+}
+
 impl Window {
     fn occurrence_on(&self, day: NaiveDate) -> Occurrence {
         let start_local = day.and_time(self.start);

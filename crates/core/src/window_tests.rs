@@ -265,3 +265,57 @@ fn margins_read_days_hours_minutes_and_seconds() {
     }
     assert_eq!(human(Duration::minutes(90)), "1h30m");
 }
+
+#[test]
+fn an_ec2_cron_event_window_opens_on_its_days_for_its_hours_in_utc() {
+    // Hours 0-4 and 20-23 on Monday and Friday (cron counts days from Sunday = 0).
+    let w = Windows::ec2_cron("* 0-4,20-23 * * 1,5", "patching").unwrap_or_default();
+    let tuesday = at("2026-12-01T10:00:00Z");
+
+    let first = w.first_open_from(tuesday).map(|o| (o.start, o.end));
+
+    assert_eq!(
+        first,
+        Some((at("2026-12-04T00:00:00Z"), at("2026-12-04T05:00:00Z"))),
+        "Friday 00:00, open through hour 4"
+    );
+    assert_eq!(
+        w.first_open_from(at("2026-12-04T02:30:00Z"))
+            .map(|o| o.start),
+        Some(at("2026-12-04T02:30:00Z")),
+        "inside a window: now"
+    );
+    assert!(
+        Windows::ec2_cron("0 1-3 * * *", "x").is_err(),
+        "minutes must be *"
+    );
+    assert!(
+        Windows::ec2_cron("* 1-3 * * 7", "x").is_err(),
+        "days run 0-6"
+    );
+    assert_eq!(
+        Windows::ec2_cron("* 2-4 * * SUN", "x")
+            .unwrap_or_default()
+            .first_open_from(tuesday)
+            .map(|o| o.start),
+        Some(at("2026-12-06T02:00:00Z"))
+    );
+}
+
+#[test]
+fn an_ec2_time_range_event_window_may_span_days_and_a_moment_inside_it_is_open() {
+    // Saturday 22:00 through Monday 02:00.
+    let w = Windows::ec2_time_ranges(&[(Weekday::Sat, 22, Weekday::Mon, 2)], "weekend");
+
+    assert_eq!(
+        w.first_open_from(at("2026-11-30T01:00:00Z"))
+            .map(|o| o.start),
+        Some(at("2026-11-30T01:00:00Z")),
+        "Monday 01:00 is inside the window that opened on Saturday"
+    );
+    assert_eq!(
+        w.first_open_from(at("2026-11-30T03:00:00Z"))
+            .map(|o| o.start),
+        Some(at("2026-12-05T22:00:00Z"))
+    );
+}

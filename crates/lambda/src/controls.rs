@@ -110,6 +110,11 @@ impl Controls {
         }
     }
 
+    /// Whether maintenance windows may defer notices.
+    pub fn defers(&self) -> bool {
+        self.deferral.is_some()
+    }
+
     /// `None` without maintenance windows; otherwise whether to act now (and why) or the
     /// outcomes of deferring. `invoked_arn` is the default schedule target: this function.
     pub async fn gate(

@@ -21,6 +21,10 @@ pub const FINISH_RESERVE: Duration = Duration::from_secs(5);
 /// before Lambda kills the invocation.
 const RETURN_MARGIN: Duration = Duration::from_millis(500);
 
+/// How long the account's retirement timing (settings, event windows) may take to read before
+/// the notice's own deadline is used.
+const LOOKUP_LIMIT: Duration = Duration::from_secs(10);
+
 /// Why an invocation is reported as failed to Lambda.
 #[derive(Debug, thiserror::Error)]
 pub enum HandlerError {
@@ -113,6 +117,20 @@ pub async fn handle_with<R: Remediate>(
                 .collect()
         };
         let open = pick(|r| matches!(r, Recalled::Open));
+        // With the maintenance windows: AWS may retire later than the notice says (ECS event
+        // windows), which gives the windows that much longer. Best effort, bounded.
+        let later = if open.is_empty() || !controls.defers() {
+            None
+        } else {
+            let left = return_by.saturating_duration_since(tokio::time::Instant::now());
+            tokio::time::timeout(
+                left.min(LOOKUP_LIMIT),
+                remediator.earliest_retirement(&notice),
+            )
+            .await
+            .ok()
+            .flatten()
+        };
         let verdict = if open.is_empty() {
             None
         } else {
@@ -120,12 +138,16 @@ pub async fn handle_with<R: Remediate>(
                 .gate(
                     &raw,
                     notice.event_id(),
-                    notice.deadline(),
+                    later.as_ref().map(|(at, _)| *at).or(notice.deadline()),
                     open,
                     &invoked_arn,
                     now,
                 )
                 .await
+        };
+        let with_later = |why: String| match &later {
+            Some((_, later)) => format!("{why}; {later}"),
+            None => why,
         };
         let (outcomes, timing) = match verdict {
             Some(Gate::Held(held, why)) => {
@@ -144,7 +166,7 @@ pub async fn handle_with<R: Remediate>(
                         )
                         .await
                 };
-                (fill(recalled, checked, held), Some(why))
+                (fill(recalled, checked, held), Some(with_later(why)))
             }
             proceed => {
                 let outcomes = controls
@@ -158,7 +180,7 @@ pub async fn handle_with<R: Remediate>(
                     )
                     .await;
                 let timing = match proceed {
-                    Some(Gate::Proceed(why)) => Some(why),
+                    Some(Gate::Proceed(why)) => Some(with_later(why)),
                     _ => None,
                 };
                 (outcomes, timing)

@@ -330,6 +330,14 @@ impl<R: Remediate> Remediate for Central<R> {
         notes
     }
 
+    async fn earliest_retirement(&self, notice: &R::Notice) -> Option<(DateTime<Utc>, String)> {
+        match self.route(notice).await {
+            Ok(Route::Home) => self.home.earliest_retirement(notice).await,
+            Ok(Route::Member(member)) => member.earliest_retirement(&notice.in_member()).await,
+            Err(_) => None,
+        }
+    }
+
     async fn verify(
         &self,
         notice: &R::Notice,

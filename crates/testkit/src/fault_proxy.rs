@@ -28,7 +28,7 @@ use hyper_util::client::legacy::Client;
 use hyper_util::rt::{TokioExecutor, TokioIo};
 
 /// What the proxy does to one request of an operation.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Fault {
     Throttle,
     ServerError,
@@ -36,6 +36,9 @@ pub enum Fault {
     Hang,
     /// Refused: 403 `AccessDenied` (IAM said no), never forwarded.
     AccessDenied,
+    /// Answered 200 with this body by the proxy, never forwarded: an operation moto does not
+    /// implement (EC2 instance event windows), modelled as AWS documents its answer.
+    Answer(String),
 }
 
 #[derive(Debug, Default)]
@@ -250,6 +253,13 @@ where
         Some(Fault::ServerError) => return server_error(&protocol),
         Some(Fault::Hang) => std::future::pending::<()>().await,
         Some(Fault::AccessDenied) => return access_denied(&protocol),
+        Some(Fault::Answer(body)) => {
+            let content_type = match protocol {
+                Protocol::Query | Protocol::Ec2 => "text/xml",
+                _ => "application/x-amz-json-1.1",
+            };
+            return respond(200, content_type, None, body);
+        }
         Some(Fault::LateAnswer(_)) | None => {}
     }
     let uri = format!(

@@ -296,6 +296,35 @@ impl<E: EcsServices + EcsTasks, D: CodeDeployApi> Remediate for Remediator<E, D>
         self.account_notes().await
     }
 
+    /// With `fargateEventWindows` enabled, the first EC2 instance event window associated with
+    /// every task of the notice, at or after its deadline
+    /// ([`crate::accounts::earliest_retirement`]).
+    async fn earliest_retirement(
+        &self,
+        notice: &RetirementNotice,
+    ) -> Option<(DateTime<Utc>, String)> {
+        let deadline = notice.start_time?;
+        let settings = match self.ecs.account_settings().await {
+            Ok(settings) => settings,
+            Err(e) => {
+                tracing::warn!(error = %e, "the account's ECS settings could not be read: the notice's deadline stands");
+                return None;
+            }
+        };
+        if !crate::accounts::event_windows_enabled(&settings) {
+            return None;
+        }
+        match self.ecs.event_windows().await {
+            Ok(windows) => {
+                crate::accounts::earliest_retirement(deadline, &notice.targets, &windows)
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "fargateEventWindows is enabled but the event windows could not be read: the notice's deadline stands");
+                None
+            }
+        }
+    }
+
     async fn verify(
         &self,
         notice: &RetirementNotice,
