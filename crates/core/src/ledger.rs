@@ -538,6 +538,9 @@ pub struct NoticeSummary {
     /// The affected account, when the notice is keyed by it (organization view, central mode).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub account: Option<String>,
+    /// The Region the notice is about (the Health event ARN's, the EKS key's).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub region: Option<String>,
     /// `ecs_retirement` or `eks_pod`.
     pub kind: String,
     pub first_seen: DateTime<Utc>,
@@ -586,18 +589,31 @@ pub fn summarize(entries: Vec<Entry>, detail: bool) -> Vec<NoticeSummary> {
                 counts,
                 resources: if detail { resources } else { Vec::new() },
                 account: notice.rsplit_once('#').map(|(_, a)| a.to_owned()),
+                region: region_of(&notice),
                 notice,
                 next_check: None,
             })
         })
         .collect();
-    // Grouped by account (notices without one first), newest first within each.
+    // Grouped by account and Region (notices without one first), newest first within each.
     notices.sort_by(|a, b| {
-        a.account
-            .cmp(&b.account)
+        (&a.account, &a.region)
+            .cmp(&(&b.account, &b.region))
             .then(b.last_updated.cmp(&a.last_updated))
     });
     notices
+}
+
+/// The Region in a notice key: a Health event ARN's (`arn:aws:health:REGION::event/…`), an EKS
+/// key's (`eks:REGION:cluster/…`).
+fn region_of(key: &str) -> Option<String> {
+    let region = if key.starts_with("arn:") {
+        key.split(':').nth(3)?
+    } else {
+        let (region, _) = key.strip_prefix("eks:")?.split_once(':')?;
+        region
+    };
+    (!region.is_empty() && !region.contains('/')).then(|| region.to_owned())
 }
 
 /// A human table of the notices (and, when they carry them, their resources).
@@ -608,13 +624,22 @@ pub fn render(notices: &[NoticeSummary]) -> String {
         out.push_str("the ledger holds no notice\n");
         return out;
     }
-    let mut account: Option<&Option<String>> = None;
+    let mut group = None;
     for n in notices {
-        if account != Some(&n.account) {
-            if let Some(a) = &n.account {
-                let _ = writeln!(out, "account {a}:");
+        if group != Some((&n.account, &n.region)) {
+            match (&n.account, &n.region) {
+                (Some(a), Some(r)) => {
+                    let _ = writeln!(out, "account {a}, {r}:");
+                }
+                (Some(a), None) => {
+                    let _ = writeln!(out, "account {a}:");
+                }
+                (None, Some(r)) => {
+                    let _ = writeln!(out, "{r}:");
+                }
+                (None, None) => {}
             }
-            account = Some(&n.account);
+            group = Some((&n.account, &n.region));
         }
         let counts: Vec<String> = n.counts.iter().map(|(s, c)| format!("{c} {s}")).collect();
         let _ = writeln!(
@@ -695,24 +720,43 @@ mod summary_tests {
     }
 
     #[test]
-    fn status_groups_the_notices_by_the_account_they_are_about() {
+    fn status_groups_the_notices_by_the_account_and_region_they_are_about() {
+        let b = "arn:aws:health:eu-west-1::event/ECS/X/X_b#222222222222";
+        let a_east = "arn:aws:health:us-east-1::event/ECS/X/X_a#111111111111";
+        let a_west = "arn:aws:health:eu-west-1::event/ECS/X/X_a#111111111111";
+        let pod = "eks:us-west-2:main/default/web-0@2026-12-01T00:00:00+00:00#111111111111";
         let notices = summarize(
             vec![
-                entry("arn:b#222222222222", "service:prod/web"),
+                entry(b, "service:prod/web"),
                 entry("arn:own", "service:prod/api"),
-                entry("arn:a#111111111111", "service:prod/web"),
+                entry(a_east, "service:prod/web"),
+                entry(pod, "pod:main/default/web-0"),
+                entry(a_west, "service:prod/web"),
             ],
             false,
         );
 
-        let accounts: Vec<Option<&str>> = notices.iter().map(|n| n.account.as_deref()).collect();
+        let groups: Vec<(Option<&str>, Option<&str>)> = notices
+            .iter()
+            .map(|n| (n.account.as_deref(), n.region.as_deref()))
+            .collect();
         assert_eq!(
-            accounts,
-            vec![None, Some("111111111111"), Some("222222222222")]
+            groups,
+            vec![
+                (None, None),
+                (Some("111111111111"), Some("eu-west-1")),
+                (Some("111111111111"), Some("us-east-1")),
+                (Some("111111111111"), Some("us-west-2")),
+                (Some("222222222222"), Some("eu-west-1")),
+            ]
         );
         let text = render(&notices);
         assert!(
-            text.contains("account 111111111111:\narn:a#111111111111"),
+            text.contains(&format!("account 111111111111, us-east-1:\n{a_east}")),
+            "{text}"
+        );
+        assert!(
+            text.contains(&format!("account 111111111111, us-west-2:\n{pod}")),
             "{text}"
         );
     }

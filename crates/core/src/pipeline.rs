@@ -147,11 +147,16 @@ impl Notice for PodNotice {
     /// redelivery or a repeat of the event is the same notice, and a later termination of a pod
     /// of the same name is a new one.
     ///
-    /// The account closes the key (`…#<account>`, as for ECS notices): the same cluster, pod
-    /// and time can exist in two accounts of a central deployment.
+    /// The Region opens the key and the account closes it (`eks:<region>:…#<account>`, as an
+    /// ECS notice's ARN and account): the same cluster, pod and time can exist in two Regions
+    /// or accounts of a central deployment.
     fn ledger_key(&self) -> String {
         let key = format!(
-            "eks:{}/{}/{}@{}",
+            "eks:{}{}/{}/{}@{}",
+            self.region
+                .as_deref()
+                .map(|r| format!("{r}:"))
+                .unwrap_or_default(),
             self.cluster,
             self.namespace,
             self.pod,
