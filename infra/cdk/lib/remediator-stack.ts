@@ -88,10 +88,11 @@ export interface RemediatorProps extends StackProps {
   readonly ledgerRetention?: string;
   /**
    * Central mode (many accounts): the name of the role `infra/sam/member.yaml` creates in each member
-   * account (its default: `retirement-remediator-member`). The ECS function then handles a notice
-   * whose affected account is another account of the organization by assuming
+   * account (its default: `retirement-remediator-member`). Both functions then handle a notice whose
+   * affected account is another account of the organization by assuming
    * `arn:PARTITION:iam::ACCOUNT:role/NAME` there: `sts:AssumeRole` on that role name only, in accounts
-   * of this account's organization only. Unset or empty: this account only.
+   * of this account's organization only. The EKS function signs its cluster token with that role,
+   * which needs an EKS access entry in the member's clusters. Unset or empty: this account only.
    */
   readonly memberRoleName?: string;
   /** Act only on resources of these accounts (12-digit ids); unset or `[]`: every account. */
@@ -241,6 +242,11 @@ export class RemediatorStack extends Stack {
       METRICS_NAMESPACE: namespace,
       LEDGER_TABLE: ledger.tableName,
       LEDGER_RETENTION: props.ledgerRetention ?? '90d',
+      // Central mode and the account filters, for both functions: a notice of another account of the
+      // organization is remediated there through the member role (infra/sam/member.yaml).
+      MEMBER_ROLE_NAME: memberRoleName,
+      ACCOUNTS_INCLUDE: accountsInclude,
+      ACCOUNTS_EXCLUDE: accountsExclude,
       AWS_LAMBDA_LOG_FORMAT: 'JSON',
     };
 
@@ -369,11 +375,6 @@ export class RemediatorStack extends Stack {
     const ecs = fn('EcsRetirementFunction', 'ecs-retirement', {
       UPDATE_SERVICE_RATE: props.updateServiceRate ?? '3/30',
       ROLLOUT_TIMEOUT: props.rolloutTimeout ?? '30m',
-      // Central mode and the account filters (the ECS function only: the EKS function acts in its
-      // own account's clusters).
-      MEMBER_ROLE_NAME: memberRoleName,
-      ACCOUNTS_INCLUDE: accountsInclude,
-      ACCOUNTS_EXCLUDE: accountsExclude,
     });
     const allow = (actions: string[], resources: string[], conditions?: Record<string, unknown>) =>
       ecs.addToRolePolicy(new iam.PolicyStatement({ actions, resources, conditions }));
@@ -429,11 +430,17 @@ export class RemediatorStack extends Stack {
     // Central mode: the member role (infra/sam/member.yaml) of any account, by its name only, and
     // only in an account of this account's own organization. The member role grants the ECS,
     // CodeDeploy, EC2 and iam:PassRole statements above, in its account.
-    if (memberRoleName) {
-      allow(['sts:AssumeRole'], [`arn:${this.partition}:iam::*:role/${memberRoleName}`], {
-        StringEquals: { 'aws:ResourceOrgID': '${aws:PrincipalOrgID}' },
-      });
-    }
+    const assumeMemberRoles = (f: lambda.Function) => {
+      if (!memberRoleName) return;
+      f.addToRolePolicy(
+        new iam.PolicyStatement({
+          actions: ['sts:AssumeRole'],
+          resources: [`arn:${this.partition}:iam::*:role/${memberRoleName}`],
+          conditions: { StringEquals: { 'aws:ResourceOrgID': '${aws:PrincipalOrgID}' } },
+        }),
+      );
+    };
+    assumeMemberRoles(ecs);
 
     const eks = fn('EksFargatePodFunction', 'eks-fargate-pod', {});
     const clusters = props.eksClusterNames ?? [];
@@ -443,6 +450,9 @@ export class RemediatorStack extends Stack {
         resources: clusters.length > 0 ? clusters.map((c) => arn('eks', `cluster/${c}`)) : [arn('eks', 'cluster/none-configured')],
       }),
     );
+    // Central mode, the same way: the member role grants eks:DescribeCluster on the member's
+    // EksClusterNames; its EKS access entry what infra/kubernetes/rbac.yaml allows.
+    assumeMemberRoles(eks);
 
     // Forwarding mode: member accounts' rules (infra/sam/member.yaml) send the two retirement events
     // to this account's default bus, where the rules below take them. Only principals of the
@@ -554,6 +564,10 @@ export class RemediatorStack extends Stack {
       description: "The ECS function's role, which member accounts' member role trusts (infra/sam/member.yaml parameter CentralFunctionRoleArn).",
       value: ecs.role!.roleArn,
     });
+    new CfnOutput(this, 'CentralEksFunctionRoleArn', {
+      description: "The EKS function's role, which member accounts' member role also trusts (infra/sam/member.yaml parameter CentralEksFunctionRoleArn).",
+      value: eks.role!.roleArn,
+    });
     new CfnOutput(this, 'LedgerTableName', {
       description: "The ledger, what was done per (notice, resource); `remediator status` reads it with the operator's credentials.",
       value: ledger.tableName,
@@ -568,7 +582,7 @@ export class RemediatorStack extends Stack {
       {
         id: 'AwsSolutions-IAM5',
         reason:
-          'Resource wildcards only: the remediator acts on whichever services, tasks, task definitions and deployment groups a retirement names (in the clusters of ecsClusterNames), and in central mode assumes the member role (memberRoleName, one name) in whichever account of its organization (aws:ResourceOrgID) a retirement names; actions are listed one by one; actions without resource-level permissions (ListClusters, DescribeTaskDefinition, DescribeNetworkInterfaces, ListApplications) need "*", and ListTasks gets "*" limited by the ecs:cluster condition (its documented resource, a container instance, does not exist for Fargate tasks). tests/infra/iam_reference.json checks each grant against the Service Authorization Reference.',
+          'Resource wildcards only: the remediator acts on whichever services, tasks, task definitions and deployment groups a retirement names (in the clusters of ecsClusterNames), and in central mode both functions assume the member role (memberRoleName, one name) in whichever account of its organization (aws:ResourceOrgID) a retirement names; actions are listed one by one; actions without resource-level permissions (ListClusters, DescribeTaskDefinition, DescribeNetworkInterfaces, ListApplications) need "*", and ListTasks gets "*" limited by the ecs:cluster condition (its documented resource, a container instance, does not exist for Fargate tasks). tests/infra/iam_reference.json checks each grant against the Service Authorization Reference.',
       },
     ]);
   }

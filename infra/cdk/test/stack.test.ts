@@ -473,47 +473,50 @@ test('each function creates check-* and retirement-* schedules in the group only
   }
 });
 
-// Many accounts: central mode (the ECS function assumes the member role of infra/sam/member.yaml in
+// Many accounts: central mode (both functions assume the member role of infra/sam/member.yaml in
 // the affected account) and forwarding mode (the default bus accepts the organization's events).
 const MEMBER = 'retirement-remediator-member';
 const ORG = 'o-a1b2c3d4e5';
 const central = stack({ memberRoleName: MEMBER, accountsInclude: ['111111111111', '222222222222'], accountsExclude: ['333333333333'], organizationId: ORG });
 const centralTemplate = Template.fromStack(central);
 
-test('sts:AssumeRole is granted only with memberRoleName set: to the ECS function, on that role name, in the organization', () => {
+test('sts:AssumeRole is granted only with memberRoleName set: to each function, on that role name, in the organization', () => {
   assert.deepEqual(granting(template, 'sts:AssumeRole'), [], 'central mode off: no AssumeRole at all');
-  const statements = granting(centralTemplate, 'sts:AssumeRole');
-  assert.deepEqual(statements, [
-    {
-      Action: 'sts:AssumeRole',
-      Effect: 'Allow',
-      // Any account's role of that name (no other name, no path), of this account's organization only.
-      Resource: { 'Fn::Join': ['', ['arn:', { Ref: 'AWS::Partition' }, `:iam::*:role/${MEMBER}`]] },
-      Condition: { StringEquals: { 'aws:ResourceOrgID': '${aws:PrincipalOrgID}' } },
-    },
-  ]);
-  const ecsRole = functionsByBinary(centralTemplate)['ecs-retirement'][1].Properties.Role['Fn::GetAtt'][0];
-  const eksRole = functionsByBinary(centralTemplate)['eks-fargate-pod'][1].Properties.Role['Fn::GetAtt'][0];
-  const assumes = (role: string) => statementsOf(centralTemplate, role).some((st) => [st.Action].flat().includes('sts:AssumeRole'));
-  assert.ok(assumes(ecsRole), 'the ECS function assumes member roles');
-  assert.ok(!assumes(eksRole), 'the EKS function does not');
+  const expected = {
+    Action: 'sts:AssumeRole',
+    Effect: 'Allow',
+    // Any account's role of that name (no other name, no path), of this account's organization only.
+    Resource: { 'Fn::Join': ['', ['arn:', { Ref: 'AWS::Partition' }, `:iam::*:role/${MEMBER}`]] },
+    Condition: { StringEquals: { 'aws:ResourceOrgID': '${aws:PrincipalOrgID}' } },
+  };
+  assert.deepEqual(granting(centralTemplate, 'sts:AssumeRole'), [expected, expected], 'one statement per function');
+  const fns = functionsByBinary(centralTemplate);
+  const ecsRole = fns['ecs-retirement'][1].Properties.Role['Fn::GetAtt'][0];
+  const eksRole = fns['eks-fargate-pod'][1].Properties.Role['Fn::GetAtt'][0];
+  const assumes = (role: string) => statementsOf(centralTemplate, role).filter((st) => [st.Action].flat().includes('sts:AssumeRole'));
+  assert.deepEqual(assumes(ecsRole), [expected], 'the ECS function assumes member roles');
+  assert.deepEqual(assumes(eksRole), [expected], 'the EKS function assumes member roles');
   const other = granting(Template.fromStack(stack({ memberRoleName: 'remediator' })), 'sts:AssumeRole');
-  assert.deepEqual(other.map((st) => render(st.Resource)), ['arn:${AWS::Partition}:iam::*:role/remediator']);
-  // The member stack's CentralFunctionRoleArn parameter.
+  assert.deepEqual(other.map((st) => render(st.Resource)), [
+    'arn:${AWS::Partition}:iam::*:role/remediator',
+    'arn:${AWS::Partition}:iam::*:role/remediator',
+  ]);
+  // The member stack's CentralFunctionRoleArn and CentralEksFunctionRoleArn parameters.
   centralTemplate.hasOutput('CentralFunctionRoleArn', { Value: { 'Fn::GetAtt': [ecsRole, 'Arn'] } });
+  centralTemplate.hasOutput('CentralEksFunctionRoleArn', { Value: { 'Fn::GetAtt': [eksRole, 'Arn'] } });
 });
 
-test('MEMBER_ROLE_NAME, ACCOUNTS_INCLUDE and ACCOUNTS_EXCLUDE reach the ECS function only (empty unless set)', () => {
+test('MEMBER_ROLE_NAME, ACCOUNTS_INCLUDE and ACCOUNTS_EXCLUDE reach both functions (empty unless set)', () => {
   const off = functionsByBinary(template);
-  assert.deepEqual(
-    ['MEMBER_ROLE_NAME', 'ACCOUNTS_INCLUDE', 'ACCOUNTS_EXCLUDE'].map((v) => off['ecs-retirement'][1].Properties.Environment.Variables[v]),
-    ['', '', ''],
-  );
   const on = functionsByBinary(centralTemplate);
-  const env = on['ecs-retirement'][1].Properties.Environment.Variables;
-  assert.deepEqual([env.MEMBER_ROLE_NAME, env.ACCOUNTS_INCLUDE, env.ACCOUNTS_EXCLUDE], [MEMBER, '111111111111,222222222222', '333333333333']);
-  for (const v of ['MEMBER_ROLE_NAME', 'ACCOUNTS_INCLUDE', 'ACCOUNTS_EXCLUDE']) {
-    assert.equal(on['eks-fargate-pod'][1].Properties.Environment.Variables[v], undefined, v);
+  for (const fn of ['ecs-retirement', 'eks-fargate-pod'] as const) {
+    assert.deepEqual(
+      ['MEMBER_ROLE_NAME', 'ACCOUNTS_INCLUDE', 'ACCOUNTS_EXCLUDE'].map((v) => off[fn][1].Properties.Environment.Variables[v]),
+      ['', '', ''],
+      fn,
+    );
+    const env = on[fn][1].Properties.Environment.Variables;
+    assert.deepEqual([env.MEMBER_ROLE_NAME, env.ACCOUNTS_INCLUDE, env.ACCOUNTS_EXCLUDE], [MEMBER, '111111111111,222222222222', '333333333333'], fn);
   }
 });
 
