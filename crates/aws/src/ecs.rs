@@ -29,6 +29,8 @@ use remediator_sdk::classify;
 pub struct SdkEcs {
     pub(crate) client: aws_sdk_ecs::Client,
     pub(crate) ec2: Option<aws_sdk_ec2::Client>,
+    /// Auto Scaling, for replacing drained container instances (`REPLACE_DRAINED_INSTANCES`).
+    pub(crate) autoscaling: Option<aws_sdk_autoscaling::Client>,
     pub(crate) health_cache: HealthCache,
 }
 
@@ -42,6 +44,7 @@ impl SdkEcs {
         SdkEcs {
             client,
             ec2: None,
+            autoscaling: None,
             health_cache: Default::default(),
         }
     }
@@ -50,6 +53,14 @@ impl SdkEcs {
         SdkEcs {
             ec2: Some(ec2),
             ..SdkEcs::new(client)
+        }
+    }
+
+    /// The same, with Auto Scaling (container instances in Auto Scaling groups).
+    pub fn with_autoscaling(self, autoscaling: aws_sdk_autoscaling::Client) -> Self {
+        SdkEcs {
+            autoscaling: Some(autoscaling),
+            ..self
         }
     }
 
@@ -294,6 +305,8 @@ fn observe(service: &Service) -> Option<ServiceObservation> {
         primary_deployment: primary_deployment(service),
         tags: tag_pairs(service.tags()),
         rollout: Rollout {
+            daemon: service.scheduling_strategy()
+                == Some(&aws_sdk_ecs::types::SchedulingStrategy::Daemon),
             desired_count: Some(service.desired_count()),
             minimum_healthy_percent: service
                 .deployment_configuration()
@@ -402,7 +415,7 @@ pub(crate) fn failures(failures: &[aws_sdk_ecs::types::Failure]) -> Vec<(String,
         .collect()
 }
 
-fn tag_pairs(tags: &[aws_sdk_ecs::types::Tag]) -> Vec<(String, String)> {
+pub(crate) fn tag_pairs(tags: &[aws_sdk_ecs::types::Tag]) -> Vec<(String, String)> {
     tags.iter()
         .filter_map(|t| {
             Some((

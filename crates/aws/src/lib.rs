@@ -4,6 +4,7 @@
 pub mod central;
 pub mod codedeploy;
 pub mod ecs;
+pub mod instances;
 pub mod tasks;
 
 use aws_config::SdkConfig;
@@ -20,7 +21,8 @@ pub type AwsRemediator = Remediator<SdkEcs, SdkCodeDeploy>;
 pub fn remediator(sdk: &SdkConfig, mut settings: Settings) -> AwsRemediator {
     settings.region = sdk.region().map(ToString::to_string);
     Remediator::new(
-        SdkEcs::with_ec2(aws_sdk_ecs::Client::new(sdk), aws_sdk_ec2::Client::new(sdk)),
+        SdkEcs::with_ec2(aws_sdk_ecs::Client::new(sdk), aws_sdk_ec2::Client::new(sdk))
+            .with_autoscaling(aws_sdk_autoscaling::Client::new(sdk)),
         SdkCodeDeploy::new(aws_sdk_codedeploy::Client::new(sdk)),
         settings,
     )

@@ -61,7 +61,7 @@ pub fn earliest_retirement(
         let (cluster, service) = match target {
             Target::Service(s) => (Some(s.cluster.as_str()), Some(s.service.as_str())),
             Target::Task(t) => (t.cluster.as_deref(), None),
-            Target::Pod(_) | Target::Unrecognized { .. } => continue,
+            Target::Pod(_) | Target::Instance(_) | Target::Unrecognized { .. } => continue,
         };
         let associated = |w: &&EventWindow| {
             w.tags.iter().any(|(k, v)| match k.as_str() {

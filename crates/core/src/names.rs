@@ -118,6 +118,21 @@ pub enum Code {
     UnverifiedByDeadline,
     /// The service runs no task (`desiredCount` 0): nothing to replace.
     NothingRunning,
+    // EC2 container instances (ECS on EC2).
+    /// Set to `DRAINING`: ECS moves its service tasks; its standalone tasks are relaunched.
+    Drained,
+    WouldDrain,
+    /// Already `DRAINING` (an operator, ECS managed draining, or an earlier delivery).
+    AlreadyDraining,
+    /// The EC2 instance is not a container instance of any cluster.
+    NotContainerInstance,
+    /// Draining it would leave its service tasks nowhere to run.
+    NoCapacityElsewhere,
+    /// Back to `ACTIVE` after the maintenance, which the remediator had drained it for.
+    Reactivated,
+    WouldReactivate,
+    /// Left `DRAINING` or `ACTIVE` as found: the remediator did not drain it.
+    NotDrainedByRemediator,
 }
 
 /// The remediation a resource calls for.
@@ -132,6 +147,10 @@ pub enum Action {
     RelaunchTask,
     /// A one-time schedule at the next maintenance window.
     Defer,
+    /// `UpdateContainerInstancesState` → `DRAINING`.
+    DrainInstance,
+    /// `UpdateContainerInstancesState` → `ACTIVE` after a reboot maintenance.
+    ReactivateInstance,
 }
 
 /// Why a whole event was not handled (ignored or rejected).

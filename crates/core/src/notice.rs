@@ -25,13 +25,47 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::names::EventCode;
-use crate::target::{parse_entity, Target};
+use crate::target::{parse_entity, parse_instance_entity, Target};
 
 /// AWS Health `source` / `detail-type` of the events this project handles.
 pub const HEALTH_SOURCE: &str = "aws.health";
 pub const HEALTH_DETAIL_TYPE: &str = "AWS Health Event";
 /// The Health event type code of a Fargate task patching retirement.
 pub const ECS_RETIREMENT_CODE: &str = "AWS_ECS_TASK_PATCHING_RETIREMENT";
+/// EC2 scheduled events for instances (AWS Health, service `EC2`) the ECS function drains
+/// container instances for, and what each does to the instance. Sources: `events-fixtures/README.md`.
+pub const EC2_EVENT_CODES: [(&str, Ec2Event); 5] = [
+    (
+        "AWS_EC2_INSTANCE_RETIREMENT_SCHEDULED",
+        Ec2Event::Retirement,
+    ),
+    (
+        "AWS_EC2_PERSISTENT_INSTANCE_RETIREMENT_SCHEDULED",
+        Ec2Event::Retirement,
+    ),
+    ("AWS_EC2_INSTANCE_STOP_SCHEDULED", Ec2Event::Stop),
+    (
+        "AWS_EC2_INSTANCE_REBOOT_MAINTENANCE_SCHEDULED",
+        Ec2Event::Reboot,
+    ),
+    (
+        "AWS_EC2_SYSTEM_REBOOT_MAINTENANCE_SCHEDULED",
+        Ec2Event::Reboot,
+    ),
+];
+
+/// What an EC2 scheduled event does to the instance.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Ec2Event {
+    /// AWS retires the instance (stops or terminates it): it does not come back.
+    Retirement,
+    /// AWS stops the instance: it comes back only when someone starts it.
+    Stop,
+    /// AWS reboots the instance (or its host) in a maintenance window: it comes back.
+    Reboot,
+}
+
 /// EKS Fargate eviction-failure event (handled by a later capability).
 pub const EKS_SOURCE: &str = "aws.eks";
 pub const EKS_DETAIL_TYPE: &str = "EKS Fargate Pod Scheduled Termination";
@@ -163,7 +197,8 @@ pub enum EventStatus {
     Other(String),
 }
 
-/// A typed `AWS_ECS_TASK_PATCHING_RETIREMENT` notice.
+/// A typed `AWS_ECS_TASK_PATCHING_RETIREMENT` notice, or an EC2 scheduled event for instances
+/// (`ec2`).
 #[derive(Debug, Clone, PartialEq)]
 pub struct RetirementNotice {
     /// EventBridge event id (differs per delivery copy of a Health event page).
@@ -186,6 +221,8 @@ pub struct RetirementNotice {
     /// Affected resources from `resources[]` and `detail.affectedEntities[]`, de-duplicated,
     /// in first-seen order.
     pub targets: Vec<Target>,
+    /// An EC2 scheduled event (its targets are instances), not a Fargate retirement.
+    pub ec2: Option<Ec2Event>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -256,10 +293,16 @@ fn parse_health(event: EventBridgeEvent<Value>) -> Result<Parsed, ParseError> {
 
     let service = detail.service.as_deref().unwrap_or_default();
     let code = detail.event_type_code.as_deref().unwrap_or_default();
-    if service != "ECS" || code != ECS_RETIREMENT_CODE {
+    let ec2 = EC2_EVENT_CODES
+        .iter()
+        .find(|(c, _)| service == "EC2" && *c == code)
+        .map(|(_, kind)| *kind);
+    if (service != "ECS" || code != ECS_RETIREMENT_CODE) && ec2.is_none() {
         return ignored(
             EventCode::OtherEventType,
-            format!("Health event {service}/{code} is not an ECS task patching retirement"),
+            format!(
+                "Health event {service}/{code} is neither an ECS task patching retirement nor an EC2 scheduled event for instances"
+            ),
         );
     }
     let status = detail.status_code.as_deref().map(|s| match s {
@@ -268,7 +311,8 @@ fn parse_health(event: EventBridgeEvent<Value>) -> Result<Parsed, ParseError> {
         "closed" => EventStatus::Closed,
         other => EventStatus::Other(other.to_owned()),
     });
-    if status == Some(EventStatus::Closed) {
+    // A closed reboot maintenance is the moment to bring drained instances back.
+    if status == Some(EventStatus::Closed) && ec2 != Some(Ec2Event::Reboot) {
         return ignored(
             EventCode::ClosedEvent,
             "the Health event is closed: the retirement is over".into(),
@@ -301,7 +345,12 @@ fn parse_health(event: EventBridgeEvent<Value>) -> Result<Parsed, ParseError> {
         .flatten()
         .cloned()
         .chain(entities.into_iter().filter_map(|e| e.entity_value));
-    let targets = dedup_targets(raw_entities.map(|raw| parse_entity(&raw)));
+    let entity = if ec2.is_some() {
+        parse_instance_entity
+    } else {
+        parse_entity
+    };
+    let targets = dedup_targets(raw_entities.map(|raw| entity(&raw)));
 
     Ok(Parsed::Retirement(RetirementNotice {
         event_id: event.id,
@@ -315,6 +364,7 @@ fn parse_health(event: EventBridgeEvent<Value>) -> Result<Parsed, ParseError> {
         status,
         communication_id: non_empty(detail.communication_id),
         targets,
+        ec2,
     }))
 }
 

@@ -38,6 +38,11 @@ pub trait Notice: Send + Sync {
     fn event_arn(&self) -> Option<&str>;
     /// When AWS retires the resources (ECS `startTime`, EKS `scheduledTerminationTime`).
     fn deadline(&self) -> Option<DateTime<Utc>>;
+    /// Until when follow-up checks look at what was done: AWS's deadline, unless the notice
+    /// says the resources come back after it (a reboot maintenance ends at its `endTime`).
+    fn follow_until(&self) -> Option<DateTime<Utc>> {
+        self.deadline()
+    }
     /// The resources the notice names, one outcome each.
     fn targets(&self) -> Vec<Target>;
     /// The report of this notice with these outcomes.
@@ -70,6 +75,18 @@ impl Notice for RetirementNotice {
 
     fn deadline(&self) -> Option<DateTime<Utc>> {
         self.start_time
+    }
+
+    /// A reboot maintenance: until two hours after its window ends (the instance's agent
+    /// reconnects, and a drained container instance is set `ACTIVE` again).
+    fn follow_until(&self) -> Option<DateTime<Utc>> {
+        match self.ec2 {
+            Some(crate::notice::Ec2Event::Reboot) => self
+                .end_time
+                .or(self.start_time)
+                .map(|t| t + chrono::Duration::hours(2)),
+            _ => self.start_time,
+        }
     }
 
     fn targets(&self) -> Vec<Target> {
@@ -365,7 +382,7 @@ pub async fn remediate_remembering<R: Remediate, L: Ledger>(
             chrono::Duration::from_std(d.saturating_duration_since(Instant::now()))
                 .unwrap_or(chrono::Duration::minutes(15))
         }) + invocation.lease_margin;
-    let expires_at = notice.deadline().unwrap_or(now) + invocation.retention;
+    let expires_at = notice.follow_until().unwrap_or(now) + invocation.retention;
     let request = |i: usize| ClaimRequest {
         notice: key.clone(),
         resource: resources[i].clone(),
@@ -509,7 +526,13 @@ async fn follow<R: Remediate, L: Ledger>(
                 "internal: the check gave no verdict; the next check looks again".into(),
             )
         });
-        let (outcome, record) = judge(followed, &entry, verdict, invocation.now, notice.deadline());
+        let (outcome, record) = judge(
+            followed,
+            &entry,
+            verdict,
+            invocation.now,
+            notice.follow_until(),
+        );
         judged.push((i, outcome));
         records.push(record);
     }

@@ -22,6 +22,9 @@ pub enum Target {
     Task(TaskRef),
     #[serde(rename = "eks_pod")]
     Pod(PodRef),
+    /// An EC2 instance an EC2 scheduled event names (ECS on EC2: its container instance).
+    #[serde(rename = "ec2_instance")]
+    Instance(InstanceRef),
     Unrecognized {
         raw: String,
         why: String,
@@ -43,6 +46,12 @@ pub struct PodRef {
     pub name: String,
 }
 
+/// An EC2 instance, by id (`i-…`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct InstanceRef {
+    pub instance_id: String,
+}
+
 /// A standalone ECS task.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct TaskRef {
@@ -59,6 +68,7 @@ impl Target {
             Target::Service(s) => format!("service:{}/{}", s.cluster, s.service),
             Target::Task(t) => format!("task:{}", t.task_id),
             Target::Pod(p) => format!("pod:{}/{}/{}", p.cluster, p.namespace, p.name),
+            Target::Instance(i) => format!("instance:{}", i.instance_id),
             Target::Unrecognized { raw, .. } => format!("raw:{raw}"),
         }
     }
@@ -73,6 +83,7 @@ impl fmt::Display for Target {
                 None => write!(f, "task {}", t.task_id),
             },
             Target::Pod(p) => write!(f, "pod {}/{}/{}", p.cluster, p.namespace, p.name),
+            Target::Instance(i) => write!(f, "instance {}", i.instance_id),
             Target::Unrecognized { raw, .. } => write!(f, "entity {raw:?}"),
         }
     }
@@ -105,6 +116,22 @@ pub fn parse_entity(raw: &str) -> Target {
         }
         [_, _] => unrecognized("cluster or service name has characters ECS does not allow"),
         _ => unrecognized("expected cluster|service, cluster/service or an ECS task ARN"),
+    }
+}
+
+/// An EC2 scheduled event's entity: an instance id (`i-` and 8 or 17 hexadecimal digits).
+pub fn parse_instance_entity(raw: &str) -> Target {
+    let id = raw.trim();
+    let hex = id.strip_prefix("i-").unwrap_or_default();
+    if (hex.len() == 8 || hex.len() == 17) && hex.bytes().all(|b| b.is_ascii_hexdigit()) {
+        Target::Instance(InstanceRef {
+            instance_id: id.to_owned(),
+        })
+    } else {
+        Target::Unrecognized {
+            raw: raw.to_owned(),
+            why: "expected an EC2 instance id (i- and 8 or 17 hexadecimal digits)".to_owned(),
+        }
     }
 }
 

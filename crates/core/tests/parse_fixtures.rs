@@ -151,14 +151,91 @@ fn a_closed_event_is_ignored_as_closed() {
 }
 
 #[test]
-fn another_health_service_is_ignored_as_another_event_type() {
-    let i = ignored("health-ec2-other-service.json");
+fn an_ec2_scheduled_event_naming_something_that_is_no_instance_id_keeps_it_as_unrecognized() {
+    let n = retirement("health-ec2-other-service.json");
+    assert_eq!(n.ec2, Some(remediator_core::notice::Ec2Event::Retirement));
+    assert!(
+        matches!(&n.targets[..], [Target::Unrecognized { raw, .. }] if raw == "i-0abcd1234efgh5678"),
+        "{:?}",
+        n.targets
+    );
+}
+
+#[test]
+fn another_health_event_type_is_ignored_as_another_event_type() {
+    let mut event: serde_json::Value =
+        serde_json::from_slice(&fixture("health-ec2-instance-reboot.json")).expect("json");
+    event["detail"]["eventTypeCode"] =
+        serde_json::json!("AWS_EC2_INSTANCE_NETWORK_MAINTENANCE_SCHEDULED");
+    let Ok(Parsed::Ignored(i)) = parse_slice(&serde_json::to_vec(&event).expect("json")) else {
+        panic!("ignored");
+    };
     assert_eq!(i.code, "other_event_type");
     assert!(
         i.reason
-            .contains("EC2/AWS_EC2_INSTANCE_RETIREMENT_SCHEDULED"),
+            .contains("EC2/AWS_EC2_INSTANCE_NETWORK_MAINTENANCE_SCHEDULED"),
         "{}",
         i.reason
+    );
+}
+
+#[test]
+fn each_ec2_scheduled_event_parses_to_its_kind_and_instance() {
+    use remediator_core::notice::Ec2Event;
+    use remediator_core::target::InstanceRef;
+    for (file, kind, id) in [
+        (
+            "health-ec2-instance-retirement.json",
+            Ec2Event::Retirement,
+            "i-0a1b2c3d4e5f60001",
+        ),
+        (
+            "health-ec2-instance-stop.json",
+            Ec2Event::Stop,
+            "i-0a1b2c3d4e5f60002",
+        ),
+        (
+            "health-ec2-instance-reboot.json",
+            Ec2Event::Reboot,
+            "i-0a1b2c3d4e5f60003",
+        ),
+        (
+            "health-ec2-system-reboot.json",
+            Ec2Event::Reboot,
+            "i-0a1b2c3d4e5f60004",
+        ),
+        (
+            "health-ec2-persistent-retirement.json",
+            Ec2Event::Retirement,
+            "i-0a1b2c3d4e5f60005",
+        ),
+    ] {
+        let n = retirement(file);
+        assert_eq!(n.ec2, Some(kind), "{file}");
+        assert_eq!(
+            n.targets,
+            vec![Target::Instance(InstanceRef {
+                instance_id: id.into()
+            })],
+            "{file}"
+        );
+        assert!(n.start_time.is_some(), "{file}");
+    }
+    let closed = retirement("health-ec2-instance-reboot-closed.json");
+    assert_eq!(
+        closed.status,
+        Some(EventStatus::Closed),
+        "a closed reboot is the moment to reactivate"
+    );
+    let mut stop: serde_json::Value =
+        serde_json::from_slice(&fixture("health-ec2-instance-stop.json")).expect("json");
+    stop["detail"]["statusCode"] = serde_json::json!("closed");
+    assert!(
+        matches!(
+            parse_slice(&serde_json::to_vec(&stop).expect("json")),
+            Ok(Parsed::Ignored(_))
+        ),
+        "a closed retirement or stop needs nothing"
     );
 }
 

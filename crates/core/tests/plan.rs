@@ -39,6 +39,7 @@ impl Observed {
     }
     fn rollout(mut self, desired: i32, min: i32, max: i32) -> Self {
         self.0.rollout = Rollout {
+            daemon: false,
             desired_count: Some(desired),
             minimum_healthy_percent: Some(min),
             maximum_percent: Some(max),
@@ -478,6 +479,7 @@ mod scope {
             status: None,
             communication_id: None,
             targets: vec![Target::Service(super::web())],
+            ec2: None,
         }
     }
 
@@ -587,6 +589,7 @@ fn room_to_start_or_stop_one_task_is_enough_to_force() {
 fn rounding_can_leave_no_room_even_below_100_percent() {
     // 2 tasks at 60 %..140 %: ECS keeps ceil(1.2) = 2 and may run floor(2.8) = 2: no room.
     assert!(!Rollout {
+        daemon: false,
         desired_count: Some(2),
         minimum_healthy_percent: Some(60),
         maximum_percent: Some(140),

@@ -4,6 +4,7 @@
 //! |---|---|---|
 //! | `DRY_RUN` | `false` | compute and report the plan, make no mutating call |
 //! | `OPT_IN_ONLY` | `false` | act only on resources or clusters tagged `retirement-remediator/enabled=true` |
+//! | `REPLACE_DRAINED_INSTANCES` | `false` | ECS on EC2: once a container instance AWS retires or stops is drained, terminate it in its Auto Scaling group (desired capacity kept) so a patched one replaces it |
 //! | `MAX_CONCURRENCY` | `8` | API calls in flight at once |
 //! | `UPDATE_SERVICE_RATE` | `3/30` | client-side pacing of UpdateService, `PER_SECOND/BURST`: the share of the account's 5/50 bucket this function takes (the rest stays with auto scaling and pipelines); `off` to disable |
 //! | `SDK_MAX_ATTEMPTS` | `5` | attempts per call by the SDK's standard retry (throttling included) |
@@ -117,6 +118,9 @@ impl Config {
 
         if let Some((name, v)) = get("DRY_RUN") {
             settings.dry_run = parse_bool(name, &v)?;
+        }
+        if let Some((name, v)) = get("REPLACE_DRAINED_INSTANCES") {
+            settings.replace_drained_instances = parse_bool(name, &v)?;
         }
         if let Some((name, v)) = get("OPT_IN_ONLY") {
             settings.opt_in_only = parse_bool(name, &v)?;

@@ -189,7 +189,7 @@ pub async fn handle_with<R: Remediate>(
         // The wall clock now, not at the start: a check is scheduled from when this one ends
         // (an invocation can run fifteen minutes; a schedule in the past is refused).
         let ended = now + chrono::Duration::from_std(started.elapsed()).unwrap_or_default();
-        let outcomes = controls.close_waiting(outcomes, ended, notice.deadline());
+        let outcomes = controls.close_waiting(outcomes, ended, notice.follow_until());
         let mut report = notice
             .report(outcomes, dry_run)
             .with_timing(timing)
@@ -204,7 +204,7 @@ pub async fn handle_with<R: Remediate>(
             raw: &raw,
             key: &key,
             scope: &scope,
-            deadline: notice.deadline(),
+            deadline: notice.follow_until(),
             by: return_by,
         };
         controls

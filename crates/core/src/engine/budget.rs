@@ -29,6 +29,15 @@ pub(super) enum Budget {
     Exhausted,
 }
 
+impl std::fmt::Display for Budget {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Budget::Api(e) => write!(f, "{e}"),
+            Budget::Exhausted => f.write_str("the invocation deadline came first"),
+        }
+    }
+}
+
 impl From<ApiError> for Budget {
     fn from(e: ApiError) -> Self {
         Budget::Api(e)

@@ -16,6 +16,7 @@
 
 mod budget;
 mod codedeploy;
+mod instances;
 mod observe;
 mod services;
 mod settings;
@@ -107,10 +108,12 @@ impl<E: EcsServices + EcsTasks, D: CodeDeployApi> Remediator<E, D> {
         let mut outcomes: Vec<Option<Outcome>> = vec![None; notice.targets.len()];
         let mut services: Vec<(usize, ServiceRef)> = Vec::new();
         let mut tasks: Vec<(usize, TaskRef)> = Vec::new();
+        let mut instances = Vec::new();
         for (i, target) in notice.targets.iter().enumerate() {
             match target {
                 Target::Service(s) => services.push((i, s.clone())),
                 Target::Task(t) => tasks.push((i, t.clone())),
+                Target::Instance(instance) => instances.push((i, instance.clone())),
                 Target::Pod(_) => {
                     outcomes[i] = Some(Outcome::failed(
                         target.clone(),
@@ -127,6 +130,13 @@ impl<E: EcsServices + EcsTasks, D: CodeDeployApi> Remediator<E, D> {
                         false,
                     ))
                 }
+            }
+        }
+
+        // EC2 scheduled events: drain the instances' container instances.
+        if !instances.is_empty() {
+            for (i, outcome) in self.instances(notice, &instances, deadline).await {
+                outcomes[i] = Some(outcome);
             }
         }
 
@@ -332,7 +342,34 @@ impl<E: EcsServices + EcsTasks, D: CodeDeployApi> Remediate for Remediator<E, D>
         now: DateTime<Utc>,
         deadline: Option<Instant>,
     ) -> Vec<Verdict> {
-        self.verify_all(followed, Some(notice.published_at), now, deadline)
-            .await
+        type Indexed<'a> = Vec<(usize, &'a Followed)>;
+        let (instances, others): (Indexed, Indexed) = followed
+            .iter()
+            .enumerate()
+            .partition(|(_, f)| matches!(f.target, Target::Instance(_)));
+        if instances.is_empty() {
+            return self
+                .verify_all(followed, Some(notice.published_at), now, deadline)
+                .await;
+        }
+        let rest: Vec<Followed> = others.iter().map(|(_, f)| (*f).clone()).collect();
+        let mut verdicts: Vec<Option<Verdict>> = vec![None; followed.len()];
+        for ((i, _), v) in others.iter().zip(
+            self.verify_all(&rest, Some(notice.published_at), now, deadline)
+                .await,
+        ) {
+            verdicts[*i] = Some(v);
+        }
+        let drained: Vec<&Followed> = instances.iter().map(|(_, f)| *f).collect();
+        for ((i, _), v) in instances
+            .iter()
+            .zip(self.verify_instances(notice, &drained, now, deadline).await)
+        {
+            verdicts[*i] = Some(v);
+        }
+        verdicts
+            .into_iter()
+            .map(|v| v.unwrap_or_else(|| Verdict::Pending("internal: not checked".into())))
+            .collect()
     }
 }

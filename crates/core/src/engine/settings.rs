@@ -47,6 +47,10 @@ pub struct Settings {
     pub opt_in_only: bool,
     /// A deployment we started that shows no progress (its `updatedAt`) this long has stalled.
     pub rollout_timeout: chrono::Duration,
+    /// `REPLACE_DRAINED_INSTANCES`: once a container instance AWS retires or stops is drained,
+    /// terminate it in its Auto Scaling group (desired capacity kept) so a patched one replaces
+    /// it ahead of AWS's date.
+    pub replace_drained_instances: bool,
 }
 
 impl Default for Settings {
@@ -73,6 +77,7 @@ impl Default for Settings {
             replacement_wait: Duration::from_secs(600),
             opt_in_only: false,
             rollout_timeout: chrono::Duration::minutes(30),
+            replace_drained_instances: false,
         }
     }
 }

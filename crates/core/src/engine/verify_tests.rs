@@ -62,6 +62,7 @@ fn service(deployments: Vec<DeploymentState>) -> ServiceObservation {
         blue_green: BlueGreenSpec::default(),
         tags: Vec::new(),
         rollout: Rollout {
+            daemon: false,
             desired_count: Some(2),
             minimum_healthy_percent: Some(100),
             maximum_percent: Some(200),
