@@ -17,8 +17,8 @@ from moto.server import ThreadedMotoServer
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 FIXTURES = os.path.join(ROOT, "events-fixtures")
 
-# Which rule must take which fixture (by file name), and why.
-ECS_RULE = {
+# Which rule must take which fixture (by file name), and why. Rules are named by their SAM event.
+ECS_RETIREMENT_RULE = {
     # Every AWS Health ECS task patching retirement, whatever its status or entity forms:
     # closed or malformed ones reach the function, which reports them.
     "health-ecs-faq-sample.json", "health-ecs-services-pipe.json",
@@ -27,9 +27,28 @@ ECS_RULE = {
     "health-ecs-closed.json", "health-ecs-garbage-entities.json", "health-ecs-demo-account.json",
     "malformed-health-missing-event-arn.json", "malformed-health-bad-start-time.json",
 }
+EC2_SCHEDULED_RULE = {
+    # ECS on EC2: every AWS Health EC2 scheduled event of the five codes the ECS function handles,
+    # whatever its status (a closed reboot notice is how the function reactivates the instance) or
+    # entity form (health-ec2-other-service's instance id is not hex: the function reports it).
+    "health-ec2-instance-retirement.json", "health-ec2-persistent-retirement.json",
+    "health-ec2-instance-stop.json", "health-ec2-instance-reboot.json",
+    "health-ec2-instance-reboot-closed.json", "health-ec2-system-reboot.json",
+    "health-ec2-other-service.json",
+}
 EKS_RULE = {"eks-fargate-pod-scheduled-termination.json", "malformed-eks-missing-pod-name.json"}
-# Neither: health-ec2-other-service, health-ecs-operational-issue (other event types),
-# malformed-not-an-eventbridge-event (no source), malformed-truncated (not JSON, cannot be put).
+RULES = {"EcsRetirement": ECS_RETIREMENT_RULE, "Ec2ScheduledEvents": EC2_SCHEDULED_RULE,
+         "EksFargatePodTermination": EKS_RULE}
+# Each function takes what its rules take.
+FUNCTION_RULES = {"EcsRetirementFunction": ("EcsRetirement", "Ec2ScheduledEvents"),
+                  "EksFargatePodFunction": ("EksFargatePodTermination",)}
+# Neither function: health-ecs-operational-issue (another event type), malformed-not-an-eventbridge-event
+# (no source), malformed-truncated (not JSON, cannot be put).
+EC2_EVENT_TYPE_CODES = [
+    "AWS_EC2_INSTANCE_RETIREMENT_SCHEDULED", "AWS_EC2_PERSISTENT_INSTANCE_RETIREMENT_SCHEDULED",
+    "AWS_EC2_INSTANCE_STOP_SCHEDULED", "AWS_EC2_INSTANCE_REBOOT_MAINTENANCE_SCHEDULED",
+    "AWS_EC2_SYSTEM_REBOOT_MAINTENANCE_SCHEDULED",
+]
 
 
 class CfnLoader(yaml.SafeLoader):
@@ -40,14 +59,25 @@ CfnLoader.add_multi_constructor("!", lambda loader, suffix, node: None)
 
 
 def rule_patterns():
+    """{SAM event name: its EventBridge rule's pattern}, for every rule of the SAM template."""
+    return {event: pattern for event, (_, pattern) in _rules().items()}
+
+
+def rule_functions():
+    """{SAM event name: the function its rule invokes}."""
+    return {event: function for event, (function, _) in _rules().items()}
+
+
+def _rules():
     with open(os.path.join(ROOT, "infra", "sam", "template.yaml")) as f:
         template = yaml.load(f, Loader=CfnLoader)
-    patterns = {}
+    rules = {}
     for name, resource in template["Resources"].items():
         for event_name, event in (resource.get("Properties", {}).get("Events") or {}).items():
             if event["Type"] == "EventBridgeRule":
-                patterns[name] = event["Properties"]["Pattern"]
-    return patterns
+                assert event_name not in rules, f"two rules named {event_name}"
+                rules[event_name] = (name, event["Properties"]["Pattern"])
+    return rules
 
 
 def free_port():
@@ -73,14 +103,15 @@ class EventPatterns(unittest.TestCase):
 
     def test_each_rule_takes_exactly_its_fixtures(self):
         patterns = rule_patterns()
-        self.assertEqual(set(patterns), {"EcsRetirementFunction", "EksFargatePodFunction"})
+        self.assertEqual(set(patterns), set(RULES))
+        self.assertEqual({e: f for f, events in FUNCTION_RULES.items() for e in events}, rule_functions())
         queues = {}
-        for function, pattern in patterns.items():
-            url = self.sqs.create_queue(QueueName=function)["QueueUrl"]
+        for rule, pattern in patterns.items():
+            url = self.sqs.create_queue(QueueName=rule)["QueueUrl"]
             arn = self.sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
-            self.events.put_rule(Name=function, EventPattern=json.dumps(pattern))
-            self.events.put_targets(Rule=function, Targets=[{"Id": "queue", "Arn": arn}])
-            queues[function] = url
+            self.events.put_rule(Name=rule, EventPattern=json.dumps(pattern))
+            self.events.put_targets(Rule=rule, Targets=[{"Id": "queue", "Arn": arn}])
+            queues[rule] = url
 
         for name in sorted(os.listdir(FIXTURES)):
             if not name.endswith(".json"):
@@ -99,9 +130,36 @@ class EventPatterns(unittest.TestCase):
                 "Resources": event.get("resources") or [], "Detail": json.dumps(detail),
             }])
 
-        arrived = {function: self.drain(url) for function, url in queues.items()}
-        self.assertEqual(arrived["EcsRetirementFunction"], ECS_RULE)
-        self.assertEqual(arrived["EksFargatePodFunction"], EKS_RULE)
+        arrived = {rule: self.drain(url) for rule, url in queues.items()}
+        for rule, expected in RULES.items():
+            with self.subTest(rule=rule):
+                self.assertEqual(arrived[rule], expected)
+        # No fixture reaches a function twice (by two of its rules).
+        for function, rules in FUNCTION_RULES.items():
+            with self.subTest(function=function):
+                taken = [name for rule in rules for name in arrived[rule]]
+                self.assertEqual(len(taken), len(set(taken)), f"{function} would take a fixture twice")
+        # Every EC2 scheduled-event fixture reaches the ECS function, the closed reboot notice included.
+        ec2 = {n for n in os.listdir(FIXTURES) if n.startswith("health-ec2-") and n.endswith(".json")}
+        ecs_function = set().union(*(arrived[r] for r in FUNCTION_RULES["EcsRetirementFunction"]))
+        self.assertLessEqual(ec2, ecs_function)
+        self.assertIn("health-ec2-instance-reboot-closed.json", ecs_function)
+
+    def test_the_ecs_retirement_rule_stays_exact_and_the_ec2_rule_names_its_five_codes(self):
+        patterns = rule_patterns()
+        self.assertEqual(patterns["EcsRetirement"], {
+            "source": ["aws.health"], "detail-type": ["AWS Health Event"],
+            "detail": {"service": ["ECS"], "eventTypeCode": ["AWS_ECS_TASK_PATCHING_RETIREMENT"]}})
+        self.assertEqual(patterns["Ec2ScheduledEvents"], {
+            "source": ["aws.health"], "detail-type": ["AWS Health Event"],
+            "detail": {"service": ["EC2"], "eventTypeCode": EC2_EVENT_TYPE_CODES}})
+        # Each fixture of the EC2 rule carries one of its codes (the test above routes them).
+        for name in sorted(EC2_SCHEDULED_RULE):
+            with open(os.path.join(FIXTURES, name)) as f:
+                detail = json.load(f)["detail"]
+            with self.subTest(fixture=name):
+                self.assertEqual(detail["service"], "EC2")
+                self.assertIn(detail["eventTypeCode"], EC2_EVENT_TYPE_CODES)
 
     def drain(self, url):
         names = set()
@@ -168,7 +226,8 @@ class Settings(unittest.TestCase):
             own = set(((t["Resources"][name]["Properties"].get("Environment") or {}).get("Variables") or {}))
             missing = read - {"SCHEDULE_TARGET_ARN", "EKS_ENDPOINT_URL"} - globals_env - own
             if name == "EksFargatePodFunction":
-                missing -= {"UPDATE_SERVICE_RATE", "ROLLOUT_TIMEOUT"}  # ECS pacing and deployments only
+                # ECS pacing, deployments and container instances on EC2 only
+                missing -= {"UPDATE_SERVICE_RATE", "ROLLOUT_TIMEOUT", "REPLACE_DRAINED_INSTANCES"}
             self.assertEqual(missing, set(), f"{name} does not set {sorted(missing)}")
 
     def test_each_function_runs_one_event_at_a_time_by_default(self):
@@ -445,6 +504,16 @@ class Scheduling(unittest.TestCase):
         for parameter, default in (("FollowUpFirst", "5m"), ("FollowUpMax", "60m"), ("RolloutTimeout", "30m")):
             self.assertEqual((parameters[parameter]["Type"], parameters[parameter]["Default"]), ("String", default))
             self.assertRegex(default, parameters[parameter]["AllowedPattern"], parameter)
+
+    def test_only_the_ecs_function_gets_replace_drained_instances_false_by_default(self):
+        self.assertEqual(environment(self.t, "EcsRetirementFunction").get("REPLACE_DRAINED_INSTANCES"),
+                         {"Ref": "ReplaceDrainedInstances"})
+        self.assertNotIn("REPLACE_DRAINED_INSTANCES", environment(self.t, "EksFargatePodFunction"))
+        parameter = self.t["Parameters"]["ReplaceDrainedInstances"]
+        self.assertEqual((parameter["Type"], parameter["Default"]), ("String", "false"))
+        self.assertEqual(sorted(parameter["AllowedValues"]), ["false", "true"])
+        self.assertEqual(self.t["Conditions"]["ReplacesDrainedInstances"],
+                         {"Fn::Equals": [{"Ref": "ReplaceDrainedInstances"}, "true"]})
 
     def test_only_the_ecs_function_gets_the_rollout_timeout(self):
         self.assertEqual(environment(self.t, "EcsRetirementFunction").get("ROLLOUT_TIMEOUT"),

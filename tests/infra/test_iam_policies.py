@@ -273,6 +273,71 @@ class EcsScope(unittest.TestCase):
                          "roles under the /ecs-tasks/ path only, not every role of the account")
 
 
+ASG_ARN = "arn:${AWS::Partition}:autoscaling:${AWS::Region}:${AWS::AccountId}:autoScalingGroup:*:autoScalingGroupName/*"
+NOT_SKIPPED = json.dumps({"StringNotEquals": {"autoscaling:ResourceTag/retirement-remediator/skip": ["true"]}})
+
+
+class ContainerInstancesOnEc2(unittest.TestCase):
+    """ECS on EC2 (EC2 scheduled events): the container instances of EcsClusterNames only, reads that
+    have no resource-level permissions on "*", and Auto Scaling terminations with
+    ReplaceDrainedInstances=true only."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.variants = variants()
+
+    def replaces(self, label):
+        return CONFIGURATIONS[label.split(" ", 1)[1]][0].get("ReplaceDrainedInstances") == "true"
+
+    def test_terminate_in_auto_scaling_group_only_with_replace_drained_instances(self):
+        seen = set()
+        for label, evaluated in self.variants:
+            terminate = {(role, g) for role, statements in evaluated.roles().items()
+                         for g in T.grants(statements) if g[0].startswith("autoscaling:Terminate")}
+            with self.subTest(variant=label):
+                if self.replaces(label):
+                    self.assertEqual(terminate, {("ecs-retirement", ("autoscaling:TerminateInstanceInAutoScalingGroup",
+                                                                     ASG_ARN, NOT_SKIPPED))},
+                                     "the ECS function only, on the account's groups, never on a skipped one")
+                else:
+                    self.assertEqual(terminate, set(), "absent unless ReplaceDrainedInstances is true")
+            seen.add(self.replaces(label))
+        self.assertEqual(seen, {True, False}, "both settings are checked")
+
+    def test_terminate_is_absent_by_default_and_present_with_the_parameter(self):
+        parameter = T.sam_template()["Parameters"]["ReplaceDrainedInstances"]
+        self.assertEqual((parameter["Default"], sorted(parameter["AllowedValues"])), ("false", ["false", "true"]))
+        for value, expected in (("false", 0), ("true", 1)):
+            with self.subTest(ReplaceDrainedInstances=value):
+                evaluated = T.sam({"ReplaceDrainedInstances": value})
+                grants = T.grants(evaluated.roles()["ecs-retirement"])
+                self.assertEqual(len([g for g in grants if g[0] == "autoscaling:TerminateInstanceInAutoScalingGroup"]), expected)
+                self.assertEqual(evaluated.environment("ecs-retirement")["REPLACE_DRAINED_INSTANCES"], value)
+                self.assertNotIn("REPLACE_DRAINED_INSTANCES", evaluated.environment("eks-fargate-pod"))
+
+    def test_container_instances_of_the_configured_clusters_only(self):
+        actions = ("ecs:DescribeContainerInstances", "ecs:UpdateContainerInstancesState",
+                   "ecs:PutAttributes", "ecs:DeleteAttributes")
+        for label, evaluated in self.variants:
+            clusters = clusters_of(label.split(" ", 1)[1])
+            grants = T.grants(evaluated.roles()["ecs-retirement"])
+            prefix = "arn:${AWS::Partition}:ecs:${AWS::Region}:${AWS::AccountId}:"
+            with self.subTest(variant=label):
+                for action in actions:
+                    self.assertEqual(sorted(g[1:] for g in grants if g[0] == action),
+                                     sorted((f"{prefix}container-instance/{c}/*", "{}") for c in clusters), action)
+                self.assertEqual(sorted(g[1:] for g in grants if g[0] == "ecs:ListContainerInstances"),
+                                 sorted((f"{prefix}cluster/{c}", "{}") for c in clusters))
+                self.assertEqual({g[1:] for g in grants if g[0] == "ecs:DescribeCapacityProviders"},
+                                 {(f"{prefix}capacity-provider/*", "{}")})
+                for action in ("ec2:DescribeInstances", "ec2:DescribeInstanceEventWindows",
+                               "autoscaling:DescribeAutoScalingInstances", "ecs:ListClusters"):
+                    self.assertEqual({g[1:] for g in grants if g[0] == action}, {("*", "{}")}, action)
+                # The EKS function gets none of it.
+                eks = {g[0] for g in T.grants(evaluated.roles()["eks-fargate-pod"])}
+                self.assertFalse(eks & set(actions) | {a for a in eks if a.startswith(("ec2:", "autoscaling:"))})
+
+
 class NotificationTopicKey(unittest.TestCase):
     """An encrypted notification topic: its key, to the functions, through SNS only."""
 

@@ -19,7 +19,7 @@ import re
 import unittest
 
 import templates as T
-from test_event_patterns import rule_patterns
+from test_event_patterns import rule_functions, rule_patterns
 from test_iam_policies import REFERENCE, arn_pattern, concrete, condition_keys, key_pattern, listed
 from test_sam_cdk_parity import CONFIGURATIONS, MEMBER_ROLE, ORGANIZATION
 
@@ -28,7 +28,7 @@ CENTRAL_EKS_ROLE = "arn:aws:iam::111111111111:role/central-EksFargatePodFunction
 BUS = "arn:aws:events:us-east-1:111111111111:event-bus/default"
 REQUIRED = {"CentralFunctionRoleArn": CENTRAL_ROLE, "OrganizationId": ORGANIZATION}
 # Parameters the member stack shares with the central one: same meaning, same spelling.
-SHARED = ("EcsClusterNames", "PassableTaskRoles", "EksClusterNames")
+SHARED = ("EcsClusterNames", "PassableTaskRoles", "EksClusterNames", "ReplaceDrainedInstances")
 # The central EKS function's grant when EksClusterNames is "none": a cluster that does not exist.
 NO_CLUSTER = ":cluster/none-configured"
 
@@ -132,7 +132,7 @@ class MemberRole(unittest.TestCase):
         central = T.sam_template()["Parameters"]
         here = T.member_template()["Parameters"]
         for name in SHARED:
-            for key in ("Type", "Default", "AllowedPattern"):
+            for key in ("Type", "Default", "AllowedPattern", "AllowedValues"):
                 self.assertEqual(here[name].get(key), central[name].get(key), f"{name} {key}")
 
 
@@ -176,6 +176,29 @@ class SameGrantsAsTheFunction(unittest.TestCase):
                 granted = T.grants(member(**parameters).roles()["MemberRole"])
                 self.assertEqual([g for g in granted if g[0].startswith("eks:")], [])
 
+    def test_terminate_in_auto_scaling_group_only_with_replace_drained_instances(self):
+        """As the central function's: absent by default, on every group of the account (any Region)
+        but one tagged retirement-remediator/skip=true with ReplaceDrainedInstances=true."""
+        terminate = "autoscaling:TerminateInstanceInAutoScalingGroup"
+        self.assertEqual([g for g in T.grants(member().roles()["MemberRole"]) if g[0] == terminate], [])
+        self.assertEqual([g for g in T.grants(member(ReplaceDrainedInstances="false").roles()["MemberRole"])
+                          if g[0] == terminate], [])
+        granted = [g for g in T.grants(member(ReplaceDrainedInstances="true").roles()["MemberRole"]) if g[0] == terminate]
+        self.assertEqual(granted, [(terminate, "arn:${AWS::Partition}:autoscaling:*:${AWS::AccountId}:autoScalingGroup:*:autoScalingGroupName/*",
+                                    json.dumps({"StringNotEquals": {"autoscaling:ResourceTag/retirement-remediator/skip": ["true"]}}))])
+        central = {every_region(g) for g in T.grants(T.sam({"ReplaceDrainedInstances": "true"}).roles()["ecs-retirement"])
+                   if g[0] == terminate}
+        self.assertEqual(set(granted), central)
+
+    def test_the_container_instance_grants_follow_ecs_cluster_names(self):
+        grants = T.grants(member(EcsClusterNames="prod").roles()["MemberRole"])
+        for action in ("ecs:DescribeContainerInstances", "ecs:UpdateContainerInstancesState",
+                       "ecs:PutAttributes", "ecs:DeleteAttributes"):
+            self.assertEqual([g[1] for g in grants if g[0] == action],
+                             ["arn:${AWS::Partition}:ecs:*:${AWS::AccountId}:container-instance/prod/*"], action)
+        self.assertEqual([g[1] for g in grants if g[0] == "ecs:ListContainerInstances"],
+                         ["arn:${AWS::Partition}:ecs:*:${AWS::AccountId}:cluster/prod"])
+
     def test_the_comparison_sees_the_settings(self):
         default = T.grants(member().roles()["MemberRole"])
         narrowed = T.grants(member(EcsClusterNames="prod", PassableTaskRoles="none").roles()["MemberRole"])
@@ -213,11 +236,22 @@ class Forwarding(unittest.TestCase):
 
     def test_the_rules_use_the_central_rules_patterns(self):
         central = sorted(json.dumps(p, sort_keys=True) for p in rule_patterns().values())
-        self.assertEqual(len(central), 2)
+        self.assertEqual(len(central), 3, "ECS task retirements, EC2 scheduled events, EKS pod terminations")
         rules = self.rules(member(CentralEventBusArn=BUS))
         self.assertEqual(sorted(json.dumps(r["EventPattern"], sort_keys=True) for r in rules.values()), central)
+        # ForwardEksEvents=false: the ECS function's rules only (the ECS retirement and the EC2 scheduled events).
         only_ecs = self.rules(member(CentralEventBusArn=BUS, ForwardEksEvents="false"))
-        self.assertEqual([r["EventPattern"] for r in only_ecs.values()], [rule_patterns()["EcsRetirementFunction"]])
+        ecs_patterns = sorted(json.dumps(p, sort_keys=True) for event, p in rule_patterns().items()
+                              if rule_functions()[event] == "EcsRetirementFunction")
+        self.assertEqual(len(ecs_patterns), 2)
+        self.assertEqual(sorted(json.dumps(r["EventPattern"], sort_keys=True) for r in only_ecs.values()), ecs_patterns)
+
+    def test_the_ec2_scheduled_events_are_forwarded(self):
+        """Every EC2 fixture the central ECS function takes matches a forwarding rule's pattern: the
+        member forwards the same codes (test_event_patterns routes the fixtures themselves)."""
+        rules = self.rules(member(CentralEventBusArn=BUS))
+        ec2 = [r["EventPattern"] for r in rules.values() if r["EventPattern"].get("detail", {}).get("service") == ["EC2"]]
+        self.assertEqual(ec2, [rule_patterns()["Ec2ScheduledEvents"]])
 
     def test_each_rule_targets_the_central_bus_only_through_the_forwarding_role(self):
         for name, rule in self.rules(member(CentralEventBusArn=BUS)).items():
@@ -243,7 +277,7 @@ class DocumentedGrants(unittest.TestCase):
     stack's. A "*" Region stands for each Region: it is checked as one."""
 
     def test_each_grant_is_documented(self):
-        evaluated = member(CentralEventBusArn=BUS, EcsClusterNames="prod,batch-*",
+        evaluated = member(CentralEventBusArn=BUS, EcsClusterNames="prod,batch-*", ReplaceDrainedInstances="true",
                            PassableTaskRoles="ecs-tasks/*,app/web-task-role",
                            CentralEksFunctionRoleArn=CENTRAL_EKS_ROLE, EksClusterNames="k8s-prod,k8s-*")
         checked = 0

@@ -32,7 +32,7 @@ CONFIGURATIONS = {
         "EksClusterNames": "k8s-prod,k8s-batch",
         "MaintenanceWindows": "Sat,Sun 02:00-05:00 Asia/Tokyo", "DeadlineMargin": "12h",
         "FollowUpChecks": "off", "FollowUpFirst": "10m", "FollowUpMax": "2h", "RolloutTimeout": "45m",
-        "NotificationTopicArn": TOPIC, "NotificationTopicKmsKeyArn": KEY,
+        "ReplaceDrainedInstances": "true", "NotificationTopicArn": TOPIC, "NotificationTopicKmsKeyArn": KEY,
         "MetricsNamespace": "Ops/Remediator", "LedgerRetention": "30d",
         "MemberRoleName": MEMBER_ROLE, "AccountsInclude": "111111111111,222222222222",
         "AccountsExclude": "333333333333", "OrganizationId": ORGANIZATION,
@@ -43,7 +43,7 @@ CONFIGURATIONS = {
         "eksClusterNames": ["k8s-prod", "k8s-batch"],
         "maintenanceWindows": "Sat,Sun 02:00-05:00 Asia/Tokyo", "deadlineMargin": "12h",
         "followUpChecks": False, "followUpFirst": "10m", "followUpMax": "2h", "rolloutTimeout": "45m",
-        "notificationTopicArn": TOPIC, "notificationTopicKmsKeyArn": KEY,
+        "replaceDrainedInstances": True, "notificationTopicArn": TOPIC, "notificationTopicKmsKeyArn": KEY,
         "metricsNamespace": "Ops/Remediator", "ledgerRetention": "30d",
         "memberRoleName": MEMBER_ROLE, "accountsInclude": ["111111111111", "222222222222"],
         "accountsExclude": ["333333333333"], "organizationId": ORGANIZATION,
@@ -125,7 +125,8 @@ class SamCdkParity(unittest.TestCase):
         self.assertNotEqual(default, changed)
         text = json.dumps(sorted(changed))
         for expected in ("service/prod/*", "service/batch-*/*", "role/app/web-task-role", KEY, TOPIC,
-                         f"iam::*:role/{MEMBER_ROLE}"):
+                         f"iam::*:role/{MEMBER_ROLE}", "container-instance/batch-*/*",
+                         "autoscaling:TerminateInstanceInAutoScalingGroup"):
             self.assertIn(expected, text)
 
     def test_the_central_bus_policy_is_the_same(self):

@@ -5,7 +5,7 @@
 use std::collections::HashMap;
 
 use aws_sdk_ecs::types::{
-    Attribute, ContainerInstanceField, ContainerInstanceStatus, DesiredStatus, TargetType,
+    Attribute, ContainerInstanceField, ContainerInstanceStatus, DesiredStatus,
 };
 use remediator_core::ports::{ApiError, ApiErrorKind, ContainerInstance};
 use remediator_sdk::classify;
@@ -130,17 +130,19 @@ impl SdkEcs {
         cluster: &str,
         arn: &str,
         name: &str,
-        value: Option<&str>,
+        value: &str,
+        remove: bool,
     ) -> Result<(), ApiError> {
+        // The full ARN as the target, without a target type (which ECS needs only for a short
+        // id).
         let attribute = Attribute::builder()
             .name(name)
-            .set_value(value.map(str::to_owned))
-            .target_type(TargetType::ContainerInstance)
+            .value(value)
             .target_id(arn)
             .build()
             .map_err(|e| ApiError::new("PutAttributes", ApiErrorKind::Rejected, e.to_string()))?;
-        match value {
-            Some(_) => self
+        match remove {
+            false => self
                 .client
                 .put_attributes()
                 .cluster(cluster)
@@ -149,7 +151,7 @@ impl SdkEcs {
                 .await
                 .map(|_| ())
                 .map_err(|e| classify("PutAttributes", e)),
-            None => self
+            true => self
                 .client
                 .delete_attributes()
                 .cluster(cluster)

@@ -465,9 +465,10 @@ impl EcsTasks for SdkEcs {
         cluster: &str,
         arn: &str,
         name: &str,
-        value: Option<&str>,
+        value: &str,
+        remove: bool,
     ) -> Result<(), ApiError> {
-        self.put_or_delete_attribute(cluster, arn, name, value)
+        self.put_or_delete_attribute(cluster, arn, name, value, remove)
             .await
     }
 

@@ -460,13 +460,15 @@ pub trait EcsTasks: Send + Sync {
         }
     }
 
-    /// Sets (`Some`) or deletes (`None`) the custom attribute `name` on a container instance.
+    /// Sets the custom attribute `name` = `value` on a container instance (`remove`: deletes
+    /// the attribute of that name and value).
     fn set_instance_attribute(
         &self,
         _cluster: &str,
         _arn: &str,
         _name: &str,
-        _value: Option<&str>,
+        _value: &str,
+        _remove: bool,
     ) -> impl Future<Output = Result<(), ApiError>> + Send {
         async {
             Err(ApiError::new(

@@ -620,6 +620,115 @@ impl Seed {
             .unwrap_or_else(|e| panic!("create cluster {name}: {e:?}"));
     }
 
+    /// Registers the EC2 instance `instance_id` as a container instance of `cluster` (as the ECS
+    /// agent does on boot); its ARN.
+    pub async fn container_instance(&self, cluster: &str, instance_id: &str) -> String {
+        let document = serde_json::json!({
+            "instanceId": instance_id, "region": REGION, "availabilityZone": "us-east-1a",
+            "instanceType": "m5.large", "accountId": ACCOUNT,
+        });
+        let out = self
+            .ecs
+            .register_container_instance()
+            .cluster(cluster)
+            .instance_identity_document(document.to_string())
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("register container instance {instance_id}: {e:?}"));
+        out.container_instance()
+            .and_then(|c| c.container_instance_arn())
+            .unwrap_or_default()
+            .to_owned()
+    }
+
+    /// A container instance's status and whether it carries `attribute`.
+    pub async fn container_instance_state(
+        &self,
+        cluster: &str,
+        arn: &str,
+        attribute: &str,
+    ) -> (String, bool) {
+        let out = self
+            .ecs
+            .describe_container_instances()
+            .cluster(cluster)
+            .container_instances(arn)
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("describe container instance {arn}: {e:?}"));
+        let ci = out
+            .container_instances()
+            .first()
+            .unwrap_or_else(|| panic!("no container instance {arn}"));
+        (
+            ci.status().unwrap_or_default().to_owned(),
+            ci.attributes().iter().any(|a| a.name() == attribute),
+        )
+    }
+
+    /// Sets a container instance's status, as an operator would.
+    pub async fn set_container_instance_state(&self, cluster: &str, arn: &str, status: &str) {
+        self.ecs
+            .update_container_instances_state()
+            .cluster(cluster)
+            .container_instances(arn)
+            .status(aws_sdk_ecs::types::ContainerInstanceStatus::from(status))
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("update container instance {arn}: {e:?}"));
+    }
+
+    /// A standalone task of `family` on the cluster's EC2 capacity (bridge network), started by
+    /// `started_by`; its ARN and the container instance it landed on.
+    pub async fn ec2_task(
+        &self,
+        cluster: &str,
+        family: &str,
+        started_by: &str,
+    ) -> (String, String) {
+        let td = self
+            .ecs
+            .register_task_definition()
+            .family(family)
+            .requires_compatibilities(Compatibility::Ec2)
+            .network_mode(NetworkMode::Bridge)
+            .container_definitions(
+                ContainerDefinition::builder()
+                    .name("app")
+                    .image("public.ecr.aws/nginx/nginx:latest")
+                    .memory(256)
+                    .cpu(128)
+                    .essential(true)
+                    .build(),
+            )
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("register task definition {family}: {e:?}"));
+        let arn = td
+            .task_definition()
+            .and_then(|t| t.task_definition_arn())
+            .unwrap_or_default()
+            .to_owned();
+        let out = self
+            .ecs
+            .run_task()
+            .cluster(cluster)
+            .task_definition(&arn)
+            .launch_type(LaunchType::Ec2)
+            .started_by(started_by)
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("run task: {e:?}"));
+        let task = out
+            .tasks()
+            .first()
+            .unwrap_or_else(|| panic!("RunTask placed nothing: {out:?}"));
+        (
+            task.task_arn().unwrap_or_default().to_owned(),
+            task.container_instance_arn().unwrap_or_default().to_owned(),
+        )
+    }
+
     /// A Fargate task definition (container-level memory, as moto's RunTask needs).
     pub async fn task_definition(&self, family: &str) -> String {
         let out = self

@@ -38,6 +38,7 @@ new RemediatorStack(app, 'FargateRetirementRemediator', {
   followUpFirst: app.node.tryGetContext('followUpFirst'),
   followUpMax: app.node.tryGetContext('followUpMax'),
   rolloutTimeout: app.node.tryGetContext('rolloutTimeout'),
+  replaceDrainedInstances: String(app.node.tryGetContext('replaceDrainedInstances')) === 'true',
   notificationTopicArn: app.node.tryGetContext('notificationTopicArn'),
   notificationTopicKmsKeyArn: app.node.tryGetContext('notificationTopicKmsKeyArn'),
   maxConcurrency: num('maxConcurrency'),

@@ -54,6 +54,13 @@ export interface RemediatorProps extends StackProps {
   readonly followUpMax?: string;
   /** ECS only: a deployment the remediator started that shows no progress this long fails rollout_stalled, 1m to 7d (default 30m). */
   readonly rolloutTimeout?: string;
+  /**
+   * ECS on EC2 only: besides draining a container instance that an EC2 scheduled event names, terminate a
+   * drained instance AWS will retire or stop through its Auto Scaling group, which launches the
+   * replacement (autoscaling:TerminateInstanceInAutoScalingGroup, granted only then, never on a group
+   * tagged retirement-remediator/skip=true). Default false: drain only.
+   */
+  readonly replaceDrainedInstances?: boolean;
   /** SNS topic for one summary per handled event (Chatbot JSON, plain-text e-mail). */
   readonly notificationTopicArn?: string;
   /**
@@ -111,6 +118,23 @@ export const ECS_PATTERN: events.EventPattern = {
   source: ['aws.health'],
   detailType: ['AWS Health Event'],
   detail: { service: ['ECS'], eventTypeCode: ['AWS_ECS_TASK_PATCHING_RETIREMENT'] },
+};
+
+/** ECS on EC2: the EC2 scheduled events of container instances' EC2 instances (a rule of its own, so that
+ * ECS_PATTERN stays exact). Every status: an upcoming notice drains, a closed reboot notice reactivates. */
+export const EC2_PATTERN: events.EventPattern = {
+  source: ['aws.health'],
+  detailType: ['AWS Health Event'],
+  detail: {
+    service: ['EC2'],
+    eventTypeCode: [
+      'AWS_EC2_INSTANCE_RETIREMENT_SCHEDULED',
+      'AWS_EC2_PERSISTENT_INSTANCE_RETIREMENT_SCHEDULED',
+      'AWS_EC2_INSTANCE_STOP_SCHEDULED',
+      'AWS_EC2_INSTANCE_REBOOT_MAINTENANCE_SCHEDULED',
+      'AWS_EC2_SYSTEM_REBOOT_MAINTENANCE_SCHEDULED',
+    ],
+  },
 };
 
 export const EKS_PATTERN: events.EventPattern = {
@@ -375,6 +399,7 @@ export class RemediatorStack extends Stack {
     const ecs = fn('EcsRetirementFunction', 'ecs-retirement', {
       UPDATE_SERVICE_RATE: props.updateServiceRate ?? '3/30',
       ROLLOUT_TIMEOUT: props.rolloutTimeout ?? '30m',
+      REPLACE_DRAINED_INSTANCES: String(props.replaceDrainedInstances ?? false),
     });
     const allow = (actions: string[], resources: string[], conditions?: Record<string, unknown>) =>
       ecs.addToRolePolicy(new iam.PolicyStatement({ actions, resources, conditions }));
@@ -397,9 +422,40 @@ export class RemediatorStack extends Stack {
     // ListTasks' documented resource is a container instance, which Fargate tasks do not have:
     // "*" limited by the ecs:cluster condition, as the ECS developer guide's example.
     allow(['ecs:ListTasks'], ['*'], inClusters);
-    allow(['ecs:DescribeClusters'], ecsClusters.map((c) => arn('ecs', `cluster/${c}`)));
-    // These actions have no resource-level permissions.
-    allow(['ecs:ListClusters', 'ecs:DescribeTaskDefinition', 'ecs:ListAccountSettings', 'ec2:DescribeNetworkInterfaces'], ['*']);
+    // The cluster's tags (opt-in/opt-out) and, for ECS on EC2, its container instances.
+    allow(['ecs:DescribeClusters', 'ecs:ListContainerInstances'], ecsClusters.map((c) => arn('ecs', `cluster/${c}`)));
+    // ECS on EC2: drain (and reactivate) a container instance AWS will retire, stop or reboot, marking it
+    // with the attribute retirement-remediator/drained while it is drained by the function.
+    allow(
+      ['ecs:DescribeContainerInstances', 'ecs:UpdateContainerInstancesState', 'ecs:PutAttributes', 'ecs:DeleteAttributes'],
+      ecsClusters.map((c) => arn('ecs', `container-instance/${c}/*`)),
+    );
+    // Whether a cluster's capacity providers scale its Auto Scaling groups (managed scaling).
+    allow(['ecs:DescribeCapacityProviders'], [arn('ecs', 'capacity-provider/*')]);
+    // These actions have no resource-level permissions. EC2 and Auto Scaling: the container instances'
+    // EC2 instances (tags, state, Auto Scaling group) and the Region's instance event windows.
+    allow(
+      [
+        'ecs:ListClusters',
+        'ecs:DescribeTaskDefinition',
+        'ecs:ListAccountSettings',
+        'ec2:DescribeNetworkInterfaces',
+        'ec2:DescribeInstances',
+        'ec2:DescribeInstanceEventWindows',
+        'autoscaling:DescribeAutoScalingInstances',
+      ],
+      ['*'],
+    );
+    // replaceDrainedInstances only: terminate a drained container instance AWS will retire or stop through
+    // its Auto Scaling group (any group of the account: the instance's group is not known in advance),
+    // except one tagged retirement-remediator/skip=true.
+    if (props.replaceDrainedInstances) {
+      allow(
+        ['autoscaling:TerminateInstanceInAutoScalingGroup'],
+        [arn('autoscaling', 'autoScalingGroup:*:autoScalingGroupName/*')],
+        { StringNotEquals: { 'autoscaling:ResourceTag/retirement-remediator/skip': 'true' } },
+      );
+    }
     // Relaunching a standalone task passes its task and execution roles: only those of
     // passableTaskRoles, and only to ECS tasks.
     const taskRoles = props.passableTaskRoles ?? ['ecs-tasks/*'];
@@ -429,7 +485,7 @@ export class RemediatorStack extends Stack {
     allow(['codedeploy:ListApplications'], ['*']);
     // Central mode: the member role (infra/sam/member.yaml) of any account, by its name only, and
     // only in an account of this account's own organization. The member role grants the ECS,
-    // CodeDeploy, EC2 and iam:PassRole statements above, in its account.
+    // CodeDeploy, EC2, Auto Scaling and iam:PassRole statements above, in its account.
     const assumeMemberRoles = (f: lambda.Function) => {
       if (!memberRoleName) return;
       f.addToRolePolicy(
@@ -489,6 +545,10 @@ export class RemediatorStack extends Stack {
 
     new events.Rule(this, 'EcsRetirementRule', {
       eventPattern: ECS_PATTERN,
+      targets: [new targets.LambdaFunction(ecs, { deadLetterQueue: deadLetters, retryAttempts: 4 })],
+    });
+    new events.Rule(this, 'EcsEc2ScheduledEventsRule', {
+      eventPattern: EC2_PATTERN,
       targets: [new targets.LambdaFunction(ecs, { deadLetterQueue: deadLetters, retryAttempts: 4 })],
     });
     new events.Rule(this, 'EksFargatePodRule', {
@@ -582,7 +642,7 @@ export class RemediatorStack extends Stack {
       {
         id: 'AwsSolutions-IAM5',
         reason:
-          'Resource wildcards only: the remediator acts on whichever services, tasks, task definitions and deployment groups a retirement names (in the clusters of ecsClusterNames), and in central mode both functions assume the member role (memberRoleName, one name) in whichever account of its organization (aws:ResourceOrgID) a retirement names; actions are listed one by one; actions without resource-level permissions (ListClusters, DescribeTaskDefinition, DescribeNetworkInterfaces, ListApplications) need "*", and ListTasks gets "*" limited by the ecs:cluster condition (its documented resource, a container instance, does not exist for Fargate tasks). tests/infra/iam_reference.json checks each grant against the Service Authorization Reference.',
+          'Resource wildcards only: the remediator acts on whichever services, tasks, task definitions and deployment groups a retirement names (in the clusters of ecsClusterNames), and in central mode both functions assume the member role (memberRoleName, one name) in whichever account of its organization (aws:ResourceOrgID) a retirement names; actions are listed one by one; actions without resource-level permissions (ListClusters, DescribeTaskDefinition, DescribeNetworkInterfaces, DescribeInstances, DescribeInstanceEventWindows, DescribeAutoScalingInstances, ListApplications) need "*", container instances are named by their cluster only (container-instance/CLUSTER/*), capacity providers and, with replaceDrainedInstances, Auto Scaling groups are whichever a container instance belongs to, and ListTasks gets "*" limited by the ecs:cluster condition (its documented resource, a container instance, does not exist for Fargate tasks). tests/infra/iam_reference.json checks each grant against the Service Authorization Reference.',
       },
     ]);
   }

@@ -49,7 +49,24 @@ test('both functions run the Rust bootstrap on arm64 with a dead-letter queue an
   template.allResourcesProperties('AWS::Lambda::EventInvokeConfig', { MaximumRetryAttempts: 2, MaximumEventAgeInSeconds: 21600 });
 });
 
-test('the rules match the ECS retirement and the EKS pod termination exactly', () => {
+test('the rules match the ECS retirement, the EC2 scheduled events and the EKS pod termination exactly', () => {
+  template.resourceCountIs('AWS::Events::Rule', 3);
+  template.hasResourceProperties('AWS::Events::Rule', {
+    EventPattern: {
+      source: ['aws.health'],
+      'detail-type': ['AWS Health Event'],
+      detail: {
+        service: ['EC2'],
+        eventTypeCode: [
+          'AWS_EC2_INSTANCE_RETIREMENT_SCHEDULED',
+          'AWS_EC2_PERSISTENT_INSTANCE_RETIREMENT_SCHEDULED',
+          'AWS_EC2_INSTANCE_STOP_SCHEDULED',
+          'AWS_EC2_INSTANCE_REBOOT_MAINTENANCE_SCHEDULED',
+          'AWS_EC2_SYSTEM_REBOOT_MAINTENANCE_SCHEDULED',
+        ],
+      },
+    },
+  });
   template.hasResourceProperties('AWS::Events::Rule', {
     EventPattern: {
       source: ['aws.health'],
@@ -150,6 +167,29 @@ test('ECS actions stay in ecsClusterNames: by the ARN, or by ecs:cluster for Run
   assert.deepEqual(granting(t, 'ecs:DescribeClusters').map((st) => st.Resource), [ecsArn('cluster/prod')]);
   assert.deepEqual(granting(t, 'ecs:RunTask').map((st) => st.Condition), [inProd]);
   assert.deepEqual(granting(t, 'ecs:ListTasks').map((st) => [st.Resource, st.Condition]), [['*', inProd]]);
+  assert.deepEqual(granting(t, 'ecs:ListContainerInstances').map((st) => st.Resource), [ecsArn('cluster/prod')]);
+  for (const action of ['ecs:DescribeContainerInstances', 'ecs:UpdateContainerInstancesState', 'ecs:PutAttributes', 'ecs:DeleteAttributes']) {
+    assert.deepEqual(granting(t, action).map((st) => [st.Resource, st.Condition]), [[ecsArn('container-instance/prod/*'), undefined]], action);
+  }
+});
+
+test('replaceDrainedInstances: REPLACE_DRAINED_INSTANCES on the ECS function, and TerminateInstanceInAutoScalingGroup only when true', () => {
+  const fns = functionsByBinary(template);
+  assert.equal(fns['ecs-retirement'][1].Properties.Environment.Variables.REPLACE_DRAINED_INSTANCES, 'false');
+  assert.equal(fns['eks-fargate-pod'][1].Properties.Environment.Variables.REPLACE_DRAINED_INSTANCES, undefined);
+  assert.deepEqual(granting(template, 'autoscaling:TerminateInstanceInAutoScalingGroup'), []);
+  const t = Template.fromStack(stack({ replaceDrainedInstances: true }));
+  assert.equal(functionsByBinary(t)['ecs-retirement'][1].Properties.Environment.Variables.REPLACE_DRAINED_INSTANCES, 'true');
+  assert.deepEqual(granting(t, 'autoscaling:TerminateInstanceInAutoScalingGroup'), [
+    {
+      Action: 'autoscaling:TerminateInstanceInAutoScalingGroup',
+      Effect: 'Allow',
+      Resource: {
+        'Fn::Join': ['', ['arn:', { Ref: 'AWS::Partition' }, ':autoscaling:us-east-1:123456789012:autoScalingGroup:*:autoScalingGroupName/*']],
+      },
+      Condition: { StringNotEquals: { 'autoscaling:ResourceTag/retirement-remediator/skip': 'true' } },
+    },
+  ]);
 });
 
 test('notificationTopicKmsKeyArn lets the functions use that key through SNS only; unset, no KMS at all', () => {

@@ -298,8 +298,13 @@ impl<E: EcsServices + EcsTasks, D: CodeDeployApi> Remediator<E, D> {
         for (i, ci) in chunk {
             match self
                 .with_backoff(deadline, || {
-                    self.ecs
-                        .set_instance_attribute(cluster, &ci.arn, DRAINED_ATTRIBUTE, Some(mark))
+                    self.ecs.set_instance_attribute(
+                        cluster,
+                        &ci.arn,
+                        DRAINED_ATTRIBUTE,
+                        mark,
+                        false,
+                    )
                 })
                 .await
             {
@@ -326,7 +331,7 @@ impl<E: EcsServices + EcsTasks, D: CodeDeployApi> Remediator<E, D> {
                     // Not drained (or not known to be): the mark must not claim it.
                     let _ = self
                         .ecs
-                        .set_instance_attribute(cluster, &ci.arn, DRAINED_ATTRIBUTE, None)
+                        .set_instance_attribute(cluster, &ci.arn, DRAINED_ATTRIBUTE, mark, true)
                         .await;
                     outcomes.push((
                         i,
@@ -340,7 +345,7 @@ impl<E: EcsServices + EcsTasks, D: CodeDeployApi> Remediator<E, D> {
             if let Some((_, why)) = refused.iter().find(|(arn, _)| *arn == ci.arn) {
                 let _ = self
                     .ecs
-                    .set_instance_attribute(cluster, &ci.arn, DRAINED_ATTRIBUTE, None)
+                    .set_instance_attribute(cluster, &ci.arn, DRAINED_ATTRIBUTE, mark, true)
                     .await;
                 outcomes.push((
                     i,
@@ -438,7 +443,10 @@ impl<E: EcsServices + EcsTasks, D: CodeDeployApi> Remediator<E, D> {
             Outcome::new(target.clone(), status, code, reason)
                 .with_action(Action::ReactivateInstance)
         };
-        if ci.status != "DRAINING" || ci.attribute(DRAINED_ATTRIBUTE).is_none() {
+        let Some(mark) = ci
+            .attribute(DRAINED_ATTRIBUTE)
+            .filter(|_| ci.status == "DRAINING")
+        else {
             return outcome(
                 Status::Skipped,
                 Code::NotDrainedByRemediator,
@@ -447,7 +455,7 @@ impl<E: EcsServices + EcsTasks, D: CodeDeployApi> Remediator<E, D> {
                     ci.status
                 ),
             );
-        }
+        };
         if self.settings.dry_run {
             return outcome(
                 Status::Planned,
@@ -469,7 +477,8 @@ impl<E: EcsServices + EcsTasks, D: CodeDeployApi> Remediator<E, D> {
                             &ci.cluster,
                             &ci.arn,
                             DRAINED_ATTRIBUTE,
-                            None,
+                            mark,
+                            true,
                         )
                     })
                     .await;

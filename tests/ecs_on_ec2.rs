@@ -1,0 +1,393 @@
+//! ECS on EC2 end to end against moto: EC2 scheduled events (retirement, reboot maintenance)
+//! drain the container instances they name, through the real handler, ledger and SDK clients.
+//! moto ignores `ListContainerInstances`' filter expression; nothing here relies on it.
+
+use aws_sdk_ecs::types::DesiredStatus;
+use chrono::Utc;
+use remediator_core::{Code, Report, Settings, Status};
+use remediator_lambda::handle_with;
+use remediator_testkit::events::{controls, event_naming, invocation, ledger_table, task_settings};
+use remediator_testkit::{MotoServer, Seed};
+use serde_json::{json, Value};
+
+const TABLE: &str = "retirement-ledger";
+const MARK: &str = "retirement-remediator/drained";
+
+/// An EC2 instance (moto registers only instances that exist), registered as a container
+/// instance of `cluster`: its instance id and container instance ARN.
+async fn host(moto: &MotoServer, seed: &Seed, cluster: &str) -> (String, String) {
+    let ec2 = aws_sdk_ec2::Client::new(&moto.sdk_config().await);
+    let out = ec2
+        .run_instances()
+        .image_id("ami-12c6146b")
+        .instance_type(aws_sdk_ec2::types::InstanceType::M5Large)
+        .min_count(1)
+        .max_count(1)
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("run instances: {e:?}"));
+    let id = out.instances()[0]
+        .instance_id()
+        .unwrap_or_default()
+        .to_owned();
+    let arn = seed.container_instance(cluster, &id).await;
+    (id, arn)
+}
+
+fn said(report: &Report) -> Vec<(String, Status, Code)> {
+    report
+        .outcomes
+        .iter()
+        .map(|o| (o.target.to_string(), o.status, o.code))
+        .collect()
+}
+
+/// Delivers `event` to the ECS function with the ledger (and `env`) over moto.
+async fn deliver(
+    moto: &MotoServer,
+    settings: Settings,
+    env: &[(&str, &str)],
+    event: Value,
+) -> Report {
+    let mut with_ledger = vec![("LEDGER_TABLE", TABLE)];
+    with_ledger.extend_from_slice(env);
+    let controls = controls(moto, &with_ledger).await;
+    let remediator = remediator_testkit::events::remediator(moto, settings).await;
+    handle_with(&remediator, &controls, invocation(event), Utc::now())
+        .await
+        .unwrap_or_else(|e| panic!("{e}"))
+}
+
+async fn started(moto: &MotoServer) -> Seed {
+    moto.pin_task_status();
+    let seed = Seed::new(moto).await;
+    seed.cluster("ec2").await;
+    ledger_table(moto, TABLE).await;
+    seed
+}
+
+#[tokio::test]
+async fn a_retirement_notice_drains_the_container_instance_once_and_skips_an_instance_that_is_none()
+{
+    let moto = MotoServer::start();
+    let seed = started(&moto).await;
+    let (id, retired) = host(&moto, &seed, "ec2").await;
+    let (_, spare) = host(&moto, &seed, "ec2").await;
+    let event = event_naming(
+        "health-ec2-instance-retirement.json",
+        &[id.as_str(), "i-0fffffffffffffff0"],
+    );
+
+    let first = deliver(&moto, task_settings(), &[], event.clone()).await;
+
+    assert_eq!(
+        said(&first),
+        vec![
+            (format!("instance {id}"), Status::Acted, Code::Drained),
+            (
+                "instance i-0fffffffffffffff0".into(),
+                Status::Skipped,
+                Code::NotContainerInstance
+            ),
+        ]
+    );
+    assert_eq!(
+        seed.container_instance_state("ec2", &retired, MARK).await,
+        ("DRAINING".to_owned(), true)
+    );
+    assert_eq!(
+        seed.container_instance_state("ec2", &spare, MARK).await,
+        ("ACTIVE".to_owned(), false)
+    );
+
+    // A redelivery, then an update of the notice: the drained instance is only looked at.
+    let again = deliver(&moto, task_settings(), &[], event.clone()).await;
+    let mut update = event.clone();
+    update["detail"]["statusCode"] = json!("open");
+    update["detail"]["lastUpdatedTime"] = json!("Thu, 03 Dec 2026 09:00:00 GMT");
+    let updated = deliver(&moto, task_settings(), &[], update).await;
+
+    for report in [&again, &updated] {
+        let o = &report.outcomes[0];
+        assert_eq!(
+            (o.status, o.code),
+            (Status::AlreadyDone, Code::Verified),
+            "{o:?}"
+        );
+        assert!(o.reason.contains("waits for AWS"), "{}", o.reason);
+    }
+    assert_eq!(
+        seed.container_instance_state("ec2", &spare, MARK).await,
+        ("ACTIVE".to_owned(), false),
+        "nothing else was drained"
+    );
+}
+
+#[tokio::test]
+async fn a_standalone_task_on_the_drained_instance_is_relaunched_elsewhere_and_the_original_stopped(
+) {
+    let moto = MotoServer::start();
+    let seed = started(&moto).await;
+    let (id, retired) = host(&moto, &seed, "ec2").await;
+    // Placed on the only instance there is; the spare registers after.
+    let (original, placed_on) = seed.ec2_task("ec2", "nightly-report", "ops-runbook").await;
+    assert_eq!(placed_on, retired);
+    let (_, spare) = host(&moto, &seed, "ec2").await;
+    let event = event_naming("health-ec2-instance-retirement.json", &[id]);
+
+    let report = deliver(&moto, task_settings(), &[], event).await;
+
+    let o = &report.outcomes[0];
+    assert_eq!((o.status, o.code), (Status::Acted, Code::Drained), "{o:?}");
+    assert!(o.reason.contains("relaunched elsewhere"), "{}", o.reason);
+    let running = seed.tasks("ec2", DesiredStatus::Running).await;
+    assert_eq!(running.len(), 1, "only the replacement runs: {running:?}");
+    assert_ne!(running[0].task_arn(), Some(original.as_str()));
+    assert_eq!(running[0].container_instance_arn(), Some(spare.as_str()));
+    let stopped = seed.tasks("ec2", DesiredStatus::Stopped).await;
+    assert!(
+        stopped
+            .iter()
+            .any(|t| t.task_arn() == Some(original.as_str())),
+        "the original is stopped"
+    );
+}
+
+#[tokio::test]
+async fn the_last_active_instance_of_a_cluster_without_managed_scaling_is_not_drained() {
+    let moto = MotoServer::start();
+    let seed = started(&moto).await;
+    let (id, only) = host(&moto, &seed, "ec2").await;
+    seed.ec2_task("ec2", "api", "ops-runbook").await;
+    let event = event_naming("health-ec2-persistent-retirement.json", &[id]);
+
+    let report = deliver(&moto, task_settings(), &[], event).await;
+
+    let o = &report.outcomes[0];
+    assert_eq!(
+        (o.status, o.code, o.retryable),
+        (Status::Failed, Code::NoCapacityElsewhere, false),
+        "{o:?}"
+    );
+    assert!(
+        o.reason
+            .contains("last ACTIVE container instance of cluster ec2")
+            && o.reason.contains("managed scaling"),
+        "{}",
+        o.reason
+    );
+    assert_eq!(
+        seed.container_instance_state("ec2", &only, MARK).await,
+        ("ACTIVE".to_owned(), false)
+    );
+}
+
+/// An Auto Scaling group of one instance (moto launches it); its instance id.
+async fn group_of_one(moto: &MotoServer) -> String {
+    let sdk = moto.sdk_config().await;
+    let ec2 = aws_sdk_ec2::Client::new(&sdk);
+    let autoscaling = aws_sdk_autoscaling::Client::new(&sdk);
+    ec2.create_launch_template()
+        .launch_template_name("ecs-hosts")
+        .launch_template_data(
+            aws_sdk_ec2::types::RequestLaunchTemplateData::builder()
+                .image_id("ami-12c6146b")
+                .instance_type(aws_sdk_ec2::types::InstanceType::M5Large)
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("launch template: {e:?}"));
+    autoscaling
+        .create_auto_scaling_group()
+        .auto_scaling_group_name("ecs-hosts")
+        .launch_template(
+            aws_sdk_autoscaling::types::LaunchTemplateSpecification::builder()
+                .launch_template_name("ecs-hosts")
+                .build(),
+        )
+        .min_size(1)
+        .max_size(3)
+        .desired_capacity(1)
+        .availability_zones("us-east-1a")
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("auto scaling group: {e:?}"));
+    group_instances(moto).await.1[0].clone()
+}
+
+/// The group's desired capacity and its instances.
+async fn group_instances(moto: &MotoServer) -> (i32, Vec<String>) {
+    let autoscaling = aws_sdk_autoscaling::Client::new(&moto.sdk_config().await);
+    let out = autoscaling
+        .describe_auto_scaling_groups()
+        .auto_scaling_group_names("ecs-hosts")
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("describe group: {e:?}"));
+    let group = &out.auto_scaling_groups()[0];
+    (
+        group.desired_capacity().unwrap_or_default(),
+        group
+            .instances()
+            .iter()
+            .filter_map(|i| i.instance_id().map(str::to_owned))
+            .collect(),
+    )
+}
+
+#[tokio::test]
+async fn with_replacement_on_a_drained_instance_is_terminated_in_its_group_keeping_the_desired_capacity(
+) {
+    let moto = MotoServer::start();
+    let seed = started(&moto).await;
+    let group_host = group_of_one(&moto).await;
+    seed.container_instance("ec2", &group_host).await;
+    host(&moto, &seed, "ec2").await;
+    let event = event_naming(
+        "health-ec2-instance-retirement.json",
+        &[group_host.as_str()],
+    );
+    let replace = Settings {
+        replace_drained_instances: true,
+        ..task_settings()
+    };
+
+    let drained = deliver(&moto, replace.clone(), &[], event.clone()).await;
+    // The next look (a follow-up check or a redelivery) finds it drained and replaces it.
+    let checked = deliver(&moto, replace, &[], event).await;
+
+    assert_eq!(drained.outcomes[0].code, Code::Drained);
+    let o = &checked.outcomes[0];
+    assert_eq!(
+        (o.status, o.code),
+        (Status::AlreadyDone, Code::Verified),
+        "{o:?}"
+    );
+    assert!(
+        o.reason
+            .contains("terminated in Auto Scaling group ecs-hosts"),
+        "{}",
+        o.reason
+    );
+    let (desired, instances) = group_instances(&moto).await;
+    assert_eq!(desired, 1, "the desired capacity is kept");
+    assert!(
+        !instances.contains(&group_host),
+        "{group_host} left the group: {instances:?}"
+    );
+    assert_eq!(instances.len(), 1, "the group launched a replacement");
+}
+
+#[tokio::test]
+async fn with_replacement_off_a_drained_instance_waits_for_aws_and_nothing_is_terminated() {
+    let moto = MotoServer::start();
+    let seed = started(&moto).await;
+    let group_host = group_of_one(&moto).await;
+    seed.container_instance("ec2", &group_host).await;
+    host(&moto, &seed, "ec2").await;
+    let event = event_naming("health-ec2-instance-stop.json", &[group_host.as_str()]);
+
+    deliver(&moto, task_settings(), &[], event.clone()).await;
+    let checked = deliver(&moto, task_settings(), &[], event).await;
+
+    let o = &checked.outcomes[0];
+    assert_eq!(
+        (o.status, o.code),
+        (Status::AlreadyDone, Code::Verified),
+        "{o:?}"
+    );
+    assert!(o.reason.contains("waits for AWS"), "{}", o.reason);
+    assert_eq!(group_instances(&moto).await, (1, vec![group_host]));
+}
+
+#[tokio::test]
+async fn a_reboot_notice_drains_and_its_closed_update_reactivates_only_what_the_remediator_drained()
+{
+    let moto = MotoServer::start();
+    let seed = started(&moto).await;
+    let (ours_id, ours) = host(&moto, &seed, "ec2").await;
+    let (operators_id, operators) = host(&moto, &seed, "ec2").await;
+    host(&moto, &seed, "ec2").await;
+    seed.set_container_instance_state("ec2", &operators, "DRAINING")
+        .await;
+    let both = [ours_id.as_str(), operators_id.as_str()];
+    let notice = event_naming("health-ec2-instance-reboot.json", &both);
+    let closed = event_naming("health-ec2-instance-reboot-closed.json", &both);
+
+    let drained = deliver(&moto, task_settings(), &[], notice).await;
+
+    assert_eq!(
+        said(&drained),
+        vec![
+            (format!("instance {ours_id}"), Status::Acted, Code::Drained),
+            (
+                format!("instance {operators_id}"),
+                Status::AlreadyDone,
+                Code::AlreadyDraining
+            ),
+        ]
+    );
+    assert_eq!(
+        seed.container_instance_state("ec2", &ours, MARK).await,
+        ("DRAINING".to_owned(), true)
+    );
+
+    let over = deliver(&moto, task_settings(), &[], closed).await;
+
+    assert_eq!(
+        over.outcomes
+            .iter()
+            .map(|o| (o.status, o.code))
+            .collect::<Vec<_>>(),
+        vec![
+            (Status::AlreadyDone, Code::Verified),
+            (Status::AlreadyDone, Code::Verified)
+        ],
+        "{:?}",
+        over.outcomes
+    );
+    assert!(
+        over.outcomes[0].reason.contains("ACTIVE again"),
+        "{}",
+        over.outcomes[0].reason
+    );
+    assert!(
+        over.outcomes[1].reason.contains("left as it is"),
+        "{}",
+        over.outcomes[1].reason
+    );
+    assert_eq!(
+        seed.container_instance_state("ec2", &ours, MARK).await,
+        ("ACTIVE".to_owned(), false),
+        "reactivated and unmarked"
+    );
+    assert_eq!(
+        seed.container_instance_state("ec2", &operators, MARK).await,
+        ("DRAINING".to_owned(), false),
+        "the operator's drain is left alone"
+    );
+}
+
+#[tokio::test]
+async fn a_closed_reboot_notice_of_an_instance_never_drained_changes_nothing() {
+    let moto = MotoServer::start();
+    let seed = started(&moto).await;
+    let (id, operators) = host(&moto, &seed, "ec2").await;
+    seed.set_container_instance_state("ec2", &operators, "DRAINING")
+        .await;
+    let closed = event_naming("health-ec2-instance-reboot-closed.json", &[id]);
+
+    let report = deliver(&moto, task_settings(), &[], closed).await;
+
+    let o = &report.outcomes[0];
+    assert_eq!(
+        (o.status, o.code),
+        (Status::Skipped, Code::NotDrainedByRemediator),
+        "{o:?}"
+    );
+    assert_eq!(
+        seed.container_instance_state("ec2", &operators, MARK).await,
+        ("DRAINING".to_owned(), false)
+    );
+}
