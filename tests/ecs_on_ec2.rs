@@ -391,3 +391,41 @@ async fn a_closed_reboot_notice_of_an_instance_never_drained_changes_nothing() {
         ("DRAINING".to_owned(), false)
     );
 }
+
+#[tokio::test]
+async fn a_notice_days_ahead_is_held_until_a_day_before_awss_date_and_drains_nothing_yet() {
+    let moto = MotoServer::start();
+    let seed = started(&moto).await;
+    let (id, arn) = host(&moto, &seed, "ec2").await;
+    host(&moto, &seed, "ec2").await;
+    // The reboot window starts a week from now.
+    let mut event = event_naming("health-ec2-instance-reboot.json", &[id.as_str()]);
+    let starts = Utc::now() + chrono::Duration::days(7);
+    event["detail"]["startTime"] = json!(starts.format("%a, %d %b %Y %H:%M:%S GMT").to_string());
+    let env = [(
+        "SCHEDULE_ROLE_ARN",
+        "arn:aws:iam::123456789012:role/retirement-scheduler",
+    )];
+
+    let report = deliver(&moto, task_settings(), &env, event).await;
+
+    let o = &report.outcomes[0];
+    assert_eq!(
+        (o.status, o.code),
+        (Status::Deferred, Code::Deferred),
+        "{o:?}"
+    );
+    let timing = report.timing.clone().unwrap_or_default();
+    assert!(timing.contains("drained 24h before AWS's date"), "{timing}");
+    assert_eq!(
+        seed.container_instance_state("ec2", &arn, MARK).await,
+        ("ACTIVE".to_owned(), false),
+        "nothing drained a week ahead"
+    );
+    let schedules = aws_sdk_scheduler::Client::new(&moto.sdk_config().await)
+        .list_schedules()
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("{e:?}"));
+    assert_eq!(schedules.schedules().len(), 1);
+}

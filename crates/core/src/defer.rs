@@ -110,12 +110,10 @@ pub async fn gate<S: Scheduler>(
         Timing::ActNow { reason } => return Gate::Proceed(reason),
         Timing::Defer { occurrence, latest } => (occurrence, latest),
     };
-    let at = occurrence.start;
-    let name = schedule_name(&event_key(event.event_id, event.raw), at);
     let why = format!(
         "outside the maintenance windows: next window {:?} starts {}, before the retirement at {} minus the {} margin ({})",
         occurrence.window,
-        at.to_rfc3339(),
+        occurrence.start.to_rfc3339(),
         event
             .deadline
             .map(|d| d.to_rfc3339())
@@ -123,6 +121,36 @@ pub async fn gate<S: Scheduler>(
         human(deferral.margin),
         latest.to_rfc3339()
     );
+    let description = format!(
+        "Re-runs retirement event {} in maintenance window {:?}",
+        event.event_id.unwrap_or("-"),
+        occurrence.window
+    );
+    hold(
+        scheduler,
+        &event,
+        occurrence.start,
+        why,
+        description,
+        target_arn,
+        dry_run,
+    )
+    .await
+}
+
+/// Holds `event` until `at`: one one-time schedule (named by the event and `at`, so a
+/// redelivery finds it) re-runs the original event then; every resource is `deferred`. `why`
+/// goes to the report's timing.
+pub async fn hold<S: Scheduler>(
+    scheduler: &S,
+    event: &GatedEvent<'_>,
+    at: DateTime<Utc>,
+    why: String,
+    description: String,
+    target_arn: &str,
+    dry_run: bool,
+) -> Gate {
+    let name = schedule_name(&event_key(event.event_id, event.raw), at);
     let each = |status: Status, code: Code, reason: String, retryable: bool| -> Vec<Outcome> {
         event
             .targets
@@ -142,11 +170,7 @@ pub async fn gate<S: Scheduler>(
         at,
         target_arn: target_arn.to_owned(),
         input: event.raw.to_string(),
-        description: format!(
-            "Re-runs retirement event {} in maintenance window {:?}",
-            event.event_id.unwrap_or("-"),
-            occurrence.window
-        ),
+        description,
     };
     match scheduler.schedule_once(&request).await {
         Ok(found) => {

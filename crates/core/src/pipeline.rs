@@ -43,6 +43,12 @@ pub trait Notice: Send + Sync {
     fn follow_until(&self) -> Option<DateTime<Utc>> {
         self.deadline()
     }
+    /// Not to be acted on before this instant, however the maintenance windows fall, and why.
+    /// EC2 instances: a drained container instance is capacity lost until AWS acts, so it is
+    /// drained only `margin` (`DEADLINE_MARGIN`) before AWS's date.
+    fn hold_until(&self, _margin: chrono::Duration) -> Option<(DateTime<Utc>, String)> {
+        None
+    }
     /// The resources the notice names, one outcome each.
     fn targets(&self) -> Vec<Target>;
     /// The report of this notice with these outcomes.
@@ -75,6 +81,19 @@ impl Notice for RetirementNotice {
 
     fn deadline(&self) -> Option<DateTime<Utc>> {
         self.start_time
+    }
+
+    fn hold_until(&self, margin: chrono::Duration) -> Option<(DateTime<Utc>, String)> {
+        self.ec2?;
+        let at = self.start_time? - margin;
+        Some((
+            at,
+            format!(
+                "an EC2 instance is drained {} before AWS's date ({}), not earlier: a drained instance is capacity lost until then",
+                crate::window::human(margin),
+                self.start_time?.to_rfc3339()
+            ),
+        ))
     }
 
     /// A reboot maintenance: until two hours after its window ends (the instance's agent

@@ -5,7 +5,7 @@
 use aws_config::SdkConfig;
 use chrono::{DateTime, Utc};
 use remediator_core::defer::{
-    gate, Deferral, Gate, GatedEvent, ScheduleRequest, Scheduled, Scheduler,
+    gate, hold, Deferral, Gate, GatedEvent, ScheduleRequest, Scheduled, Scheduler,
 };
 use remediator_core::follow::{self, check_event, schedule_name, CheckPolicy, FollowUp, Next};
 use remediator_core::pipeline::{
@@ -108,6 +108,61 @@ impl Controls {
             function: String::new(),
             dry_run: false,
         }
+    }
+
+    /// Holds the event until `at` (a notice that must not be acted on earlier): one schedule
+    /// re-runs it then. `None` when no schedule can be made (no `SCHEDULE_ROLE_ARN`): the
+    /// caller acts now and says so.
+    #[allow(clippy::too_many_arguments)]
+    pub async fn hold(
+        &self,
+        raw: &Value,
+        event_id: Option<&str>,
+        deadline: Option<DateTime<Utc>>,
+        targets: Vec<Target>,
+        (at, why): (DateTime<Utc>, String),
+        invoked_arn: &str,
+    ) -> Option<Gate> {
+        let scheduler = self
+            .deferral
+            .as_ref()
+            .map(|(_, s)| s)
+            .or(self.checks.as_ref().map(|(_, s)| s))?;
+        let target_arn = self.schedule_target_arn.as_deref().unwrap_or(invoked_arn);
+        let event = GatedEvent {
+            raw,
+            event_id,
+            deadline,
+            targets,
+        };
+        let description = format!(
+            "Re-runs retirement event {} at {}",
+            event_id.unwrap_or("-"),
+            at.to_rfc3339()
+        );
+        let verdict = hold(
+            scheduler,
+            &event,
+            at,
+            why,
+            description,
+            target_arn,
+            self.dry_run,
+        )
+        .await;
+        if let Gate::Held(_, why) = &verdict {
+            tracing::info!(timing = %why, "not acting now");
+        }
+        Some(verdict)
+    }
+
+    /// `DEADLINE_MARGIN`: how long before AWS's deadline the remediator wants to be done.
+    pub fn margin(&self) -> chrono::Duration {
+        self.deferral
+            .as_ref()
+            .map(|(d, _)| d.margin)
+            .or(self.checks.as_ref().map(|(p, _)| p.act_margin))
+            .unwrap_or(remediator_core::defer::DEFAULT_MARGIN)
     }
 
     /// Whether maintenance windows may defer notices.

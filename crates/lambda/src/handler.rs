@@ -131,8 +131,29 @@ pub async fn handle_with<R: Remediate>(
             .ok()
             .flatten()
         };
+        let held = notice
+            .hold_until(controls.margin())
+            .filter(|(at, _)| now < *at - remediator_core::window::START_GRACE);
         let verdict = if open.is_empty() {
             None
+        } else if let Some(until) = held {
+            let acts_now = format!(
+                "{}; no schedule can hold it (SCHEDULE_ROLE_ARN is not set): acting now",
+                until.1
+            );
+            Some(
+                controls
+                    .hold(
+                        &raw,
+                        notice.event_id(),
+                        notice.deadline(),
+                        open,
+                        until,
+                        &invoked_arn,
+                    )
+                    .await
+                    .unwrap_or(Gate::Proceed(acts_now)),
+            )
         } else {
             controls
                 .gate(

@@ -275,7 +275,8 @@ impl<E: EcsServices + EcsTasks, D: CodeDeployApi> Remediator<E, D> {
         let mark = mark_value(notice);
         for (cluster, list) in by_cluster {
             for chunk in list.chunks(MAX_INSTANCES_PER_UPDATE) {
-                outcomes.extend(self.drain(&cluster, chunk, &mark, notice, deadline).await);
+                outcomes
+                    .extend(Box::pin(self.drain(&cluster, chunk, &mark, notice, deadline)).await);
             }
         }
         outcomes
@@ -359,7 +360,7 @@ impl<E: EcsServices + EcsTasks, D: CodeDeployApi> Remediator<E, D> {
                 ));
                 continue;
             }
-            let moved = self.relaunch_standalone(ci, deadline).await;
+            let moved = Box::pin(self.relaunch_standalone(ci, deadline)).await;
             outcomes.push((
                 i,
                 Outcome::new(
@@ -412,7 +413,7 @@ impl<E: EcsServices + EcsTasks, D: CodeDeployApi> Remediator<E, D> {
                 continue; // Service tasks (ECS moves them), tasks already stopping.
             };
             let target = Target::Task(refs[n].1.clone());
-            let outcome = self.relaunch(&target, task, deadline).await;
+            let outcome = Box::pin(self.relaunch(&target, task, deadline)).await;
             match outcome.status {
                 Status::Acted | Status::AlreadyDone => relaunched.push(refs[n].1.task_id.clone()),
                 _ => failed.push(format!("{} ({})", refs[n].1.task_id, outcome.reason)),
@@ -533,7 +534,9 @@ impl<E: EcsServices + EcsTasks, D: CodeDeployApi> Remediator<E, D> {
                     None => Verdict::Verified(format!(
                         "the container instance left cluster {cluster} (deregistered): nothing of it is left to retire"
                     )),
-                    Some(ci) => self.verify_instance(notice, &f.target, ci, now, deadline).await,
+                    Some(ci) => {
+                        Box::pin(self.verify_instance(notice, &f.target, ci, now, deadline)).await
+                    }
                 },
                 Some(Err(e)) => Verdict::Pending(format!(
                     "cluster {cluster}'s container instances could not be listed ({e}); the next check looks again"
@@ -597,7 +600,7 @@ impl<E: EcsServices + EcsTasks, D: CodeDeployApi> Remediator<E, D> {
             self.not_daemon(ci, &arns, deadline).await
         };
         if !left.is_empty() {
-            let moved = self.relaunch_standalone(ci, deadline).await;
+            let moved = Box::pin(self.relaunch_standalone(ci, deadline)).await;
             return Verdict::Pending(format!(
                 "{} task(s) other than daemon tasks still run on it ({moved})",
                 left.len()

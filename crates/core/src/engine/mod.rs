@@ -135,7 +135,7 @@ impl<E: EcsServices + EcsTasks, D: CodeDeployApi> Remediator<E, D> {
 
         // EC2 scheduled events: drain the instances' container instances.
         if !instances.is_empty() {
-            for (i, outcome) in self.instances(notice, &instances, deadline).await {
+            for (i, outcome) in Box::pin(self.instances(notice, &instances, deadline)).await {
                 outcomes[i] = Some(outcome);
             }
         }
