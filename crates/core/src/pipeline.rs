@@ -85,6 +85,10 @@ impl Notice for RetirementNotice {
 
     fn hold_until(&self, margin: chrono::Duration) -> Option<(DateTime<Utc>, String)> {
         self.ec2?;
+        // A closed notice (a reboot maintenance over) is acted on when it comes.
+        if self.status == Some(crate::notice::EventStatus::Closed) {
+            return None;
+        }
         let at = self.start_time? - margin;
         Some((
             at,
@@ -264,7 +268,9 @@ pub trait Remediate: Send + Sync {
     ) -> impl Future<Output = Vec<Outcome>>;
 
     /// One verdict per followed resource, in order: does the platform show it replaced? Reads
-    /// only; `now` is the wall clock (for how long a deployment has shown no progress).
+    /// only, except the follow-through a drained container instance needs (its standalone tasks
+    /// relaunched, the instance replaced or reactivated), each idempotent by observation. `now`
+    /// is the wall clock (for how long a deployment has shown no progress).
     fn verify(
         &self,
         notice: &Self::Notice,
