@@ -246,7 +246,7 @@ async fn the_member_roles_credentials_are_renewed_before_they_expire_by_the_wall
     assert_eq!(
         proxy.seen("AssumeRole"),
         2,
-        "renewed within five minutes of expiry"
+        "renewed within twenty minutes of expiry"
     );
 }
 

@@ -342,7 +342,7 @@ async fn a_reboot_notice_drains_and_its_closed_update_reactivates_only_what_the_
             .collect::<Vec<_>>(),
         vec![
             (Status::AlreadyDone, Code::Verified),
-            (Status::AlreadyDone, Code::Verified)
+            (Status::AlreadyDone, Code::AlreadyHandled)
         ],
         "{:?}",
         over.outcomes
@@ -353,8 +353,8 @@ async fn a_reboot_notice_drains_and_its_closed_update_reactivates_only_what_the_
         over.outcomes[0].reason
     );
     assert!(
-        over.outcomes[1].reason.contains("left as it is"),
-        "{}",
+        over.outcomes[1].reason.contains("already_draining"),
+        "the operator's drain was never followed: {}",
         over.outcomes[1].reason
     );
     assert_eq!(
@@ -393,7 +393,8 @@ async fn a_closed_reboot_notice_of_an_instance_never_drained_changes_nothing() {
 }
 
 #[tokio::test]
-async fn a_notice_days_ahead_is_held_until_a_day_before_awss_date_and_drains_nothing_yet() {
+async fn a_notice_days_ahead_is_held_until_the_deadline_margin_and_an_hour_before_awss_date_and_drains_nothing_yet(
+) {
     let moto = MotoServer::start();
     let seed = started(&moto).await;
     let (id, arn) = host(&moto, &seed, "ec2").await;
@@ -416,7 +417,7 @@ async fn a_notice_days_ahead_is_held_until_a_day_before_awss_date_and_drains_not
         "{o:?}"
     );
     let timing = report.timing.clone().unwrap_or_default();
-    assert!(timing.contains("drained 24h before AWS's date"), "{timing}");
+    assert!(timing.contains("drained 25h before AWS's date"), "{timing}");
     assert_eq!(
         seed.container_instance_state("ec2", &arn, MARK).await,
         ("ACTIVE".to_owned(), false),
@@ -428,4 +429,30 @@ async fn a_notice_days_ahead_is_held_until_a_day_before_awss_date_and_drains_not
         .await
         .unwrap_or_else(|e| panic!("{e:?}"));
     assert_eq!(schedules.schedules().len(), 1);
+}
+
+#[tokio::test]
+async fn a_closed_reboot_notice_does_not_undo_a_drain_made_for_a_retirement_of_the_same_instance() {
+    let moto = MotoServer::start();
+    let seed = started(&moto).await;
+    let (id, arn) = host(&moto, &seed, "ec2").await;
+    host(&moto, &seed, "ec2").await;
+    let retirement = event_naming("health-ec2-instance-retirement.json", &[id.as_str()]);
+    let reboot_over = event_naming("health-ec2-instance-reboot-closed.json", &[id.as_str()]);
+
+    let drained = deliver(&moto, task_settings(), &[], retirement).await;
+    let over = deliver(&moto, task_settings(), &[], reboot_over).await;
+
+    assert_eq!(drained.outcomes[0].code, Code::Drained);
+    let o = &over.outcomes[0];
+    assert_eq!(
+        (o.status, o.code),
+        (Status::Skipped, Code::NotDrainedByRemediator),
+        "{o:?}"
+    );
+    assert_eq!(
+        seed.container_instance_state("ec2", &arn, MARK).await,
+        ("DRAINING".to_owned(), true),
+        "still drained for the retirement"
+    );
 }

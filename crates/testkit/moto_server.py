@@ -135,6 +135,24 @@ def utcnow():
     return now()
 
 
+def model_ecs_attribute_deletion():
+    """Real ECS deletes a custom attribute by name and target ("don't specify the value", the
+    DeleteAttributes API reference); moto deletes it only when the request repeats its value.
+    The test kit models ECS."""
+    from moto.ecs.models import EC2ContainerServiceBackend
+
+    original = EC2ContainerServiceBackend._delete_attribute
+
+    def delete(self, cluster_name, name, value=None, target_id=None, target_type=None):
+        if value is None and target_id is not None and target_type is None:
+            instance = self.container_instances[cluster_name].get(target_id.rsplit("/", 1)[-1])
+            if instance is not None and name in instance.attributes:
+                value = instance.attributes[name]
+        return original(self, cluster_name, name, value, target_id, target_type)
+
+    EC2ContainerServiceBackend._delete_attribute = delete
+
+
 def model_ecs_deployments():
     """Real ECS: a forced deployment starts a new PRIMARY deployment (`IN_PROGRESS`, no task of
     it running yet) while the previous one stays `ACTIVE` with its tasks until ECS has replaced
@@ -226,6 +244,7 @@ def model_ecs_tag_limit():
 def main():
     port = int(sys.argv[1])
     serialize_dynamodb()
+    model_ecs_attribute_deletion()
     model_ecs_deployments()
     model_ecs_task_health()
     model_ecs_tag_limit()

@@ -135,9 +135,11 @@ impl SdkEcs {
     ) -> Result<(), ApiError> {
         // The full ARN as the target, without a target type (which ECS needs only for a short
         // id).
+        // DeleteAttributes takes the name and target only (the ECS API reference: "don't
+        // specify the value").
         let attribute = Attribute::builder()
             .name(name)
-            .value(value)
+            .set_value((!remove).then(|| value.to_owned()))
             .target_id(arn)
             .build()
             .map_err(|e| ApiError::new("PutAttributes", ApiErrorKind::Rejected, e.to_string()))?;

@@ -89,12 +89,15 @@ impl Notice for RetirementNotice {
         if self.status == Some(crate::notice::EventStatus::Closed) {
             return None;
         }
-        let at = self.start_time? - margin;
+        // An hour before the deadline margin: a failure there is still retried (follow-up
+        // checks stop retrying at the margin).
+        let lead = margin + chrono::Duration::hours(1);
+        let at = self.start_time? - lead;
         Some((
             at,
             format!(
                 "an EC2 instance is drained {} before AWS's date ({}), not earlier: a drained instance is capacity lost until then",
-                crate::window::human(margin),
+                crate::window::human(lead),
                 self.start_time?.to_rfc3339()
             ),
         ))

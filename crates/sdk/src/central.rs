@@ -28,8 +28,9 @@ use remediator_core::{Parsed, Settings};
 use tokio::sync::{Mutex, OnceCell};
 use tokio::time::Instant;
 
-/// Member credentials are renewed this long before they expire.
-pub const RENEW_BEFORE: chrono::Duration = chrono::Duration::minutes(5);
+/// Member credentials are renewed this long before they expire: longer than an invocation
+/// (15 minutes) runs on them, with room for clock skew.
+pub const RENEW_BEFORE: chrono::Duration = chrono::Duration::minutes(20);
 
 /// The partition of a Region (`cn-north-1` → `aws-cn`).
 fn partition(region: &str) -> &'static str {

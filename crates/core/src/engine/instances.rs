@@ -35,7 +35,8 @@ use crate::notice::{Ec2Event, EventStatus, RetirementNotice};
 use crate::outcome::{Outcome, Status};
 use crate::plan::TaskDecision;
 use crate::ports::{
-    CodeDeployApi, ContainerInstance, EcsServices, EcsTasks, MAX_INSTANCES_PER_UPDATE,
+    ApiErrorKind, CodeDeployApi, ContainerInstance, EcsServices, EcsTasks,
+    MAX_INSTANCES_PER_UPDATE, MAX_TASKS_PER_DESCRIBE,
 };
 use crate::target::{InstanceRef, Target, TaskRef};
 
@@ -74,11 +75,23 @@ impl<E: EcsServices + EcsTasks, D: CodeDeployApi> Remediator<E, D> {
             .await?;
         let mut inventory = HashMap::new();
         for cluster in clusters {
-            for ci in self
+            match self
                 .with_backoff(deadline, || self.ecs.container_instances(&cluster))
-                .await?
+                .await
             {
-                inventory.insert(ci.ec2_instance_id.clone(), ci);
+                Ok(found) => {
+                    for ci in found {
+                        inventory.insert(ci.ec2_instance_id.clone(), ci);
+                    }
+                }
+                // A cluster the function may not read (outside `EcsClusterNames`) or that went
+                // away costs only its own instances (then `not_container_instance`).
+                Err(Budget::Api(e))
+                    if matches!(e.kind, ApiErrorKind::Rejected | ApiErrorKind::NotFound) =>
+                {
+                    tracing::warn!(cluster = %cluster, error = %e, "container instances of the cluster not readable: left out");
+                }
+                Err(e) => return Err(e),
             }
         }
         Ok(inventory)
@@ -125,7 +138,9 @@ impl<E: EcsServices + EcsTasks, D: CodeDeployApi> Remediator<E, D> {
         }
         if notice.status == Some(EventStatus::Closed) {
             for (i, ci) in found {
-                let outcome = self.reactivate(&target(i), &ci, deadline).await;
+                let outcome = self
+                    .reactivate(&target(i), &ci, &mark_value(notice), deadline)
+                    .await;
                 outcomes.push((i, outcome));
             }
             return outcomes;
@@ -155,6 +170,7 @@ impl<E: EcsServices + EcsTasks, D: CodeDeployApi> Remediator<E, D> {
                 return outcomes;
             }
         };
+        let mark = mark_value(notice);
         let mut to_drain: Vec<(usize, ContainerInstance)> = Vec::new();
         for (i, ci) in found {
             let mut tags = ci.tags.clone();
@@ -170,11 +186,8 @@ impl<E: EcsServices + EcsTasks, D: CodeDeployApi> Remediator<E, D> {
             }
             match ci.status.as_str() {
                 "ACTIVE" => to_drain.push((i, ci)),
-                "DRAINING" => {
-                    let by = match ci.attribute(DRAINED_ATTRIBUTE) {
-                        Some(_) => "drained by the remediator earlier",
-                        None => "drained by an operator or ECS managed draining: the remediator will not reactivate it",
-                    };
+                "DRAINING" if ci.attribute(DRAINED_ATTRIBUTE) == Some(mark.as_str()) => {
+                    // Drained for this notice by an earlier delivery: followed as acted.
                     outcomes.push((
                         i,
                         Outcome::new(
@@ -182,7 +195,7 @@ impl<E: EcsServices + EcsTasks, D: CodeDeployApi> Remediator<E, D> {
                             Status::AlreadyDone,
                             Code::AlreadyDraining,
                             format!(
-                                "container instance in cluster {} is already DRAINING ({by})",
+                                "container instance in cluster {} is already DRAINING (drained for this notice earlier)",
                                 ci.cluster
                             ),
                         )
@@ -190,6 +203,20 @@ impl<E: EcsServices + EcsTasks, D: CodeDeployApi> Remediator<E, D> {
                         .with_deployments(Some(ci.ec2_instance_id.clone()), Some(ci.arn.clone())),
                     ));
                 }
+                "DRAINING" => outcomes.push((
+                    i,
+                    // Someone else's drain (an operator, ECS managed draining, another notice):
+                    // not followed, never reactivated, nothing replaced.
+                    Outcome::new(
+                        target(i),
+                        Status::AlreadyDone,
+                        Code::AlreadyDraining,
+                        format!(
+                            "container instance in cluster {} is already DRAINING, not for this notice (an operator, ECS managed draining or another notice): left as it is",
+                            ci.cluster
+                        ),
+                    ),
+                )),
                 other => outcomes.push((
                     i,
                     Outcome::new(
@@ -272,7 +299,6 @@ impl<E: EcsServices + EcsTasks, D: CodeDeployApi> Remediator<E, D> {
             }
         }
 
-        let mark = mark_value(notice);
         for (cluster, list) in by_cluster {
             for chunk in list.chunks(MAX_INSTANCES_PER_UPDATE) {
                 outcomes
@@ -328,12 +354,17 @@ impl<E: EcsServices + EcsTasks, D: CodeDeployApi> Remediator<E, D> {
         {
             Ok(refused) => refused,
             Err(e) => {
+                // Refused outright: not drained, so the mark must not claim it. Any other
+                // failure may have drained it (the answer lost): the mark stays, and the next
+                // attempt finds the instance DRAINING for this notice, or drains it then.
+                let refused = matches!(&e, Budget::Api(api) if api.kind == ApiErrorKind::Rejected);
                 for (i, ci) in marked {
-                    // Not drained (or not known to be): the mark must not claim it.
-                    let _ = self
-                        .ecs
-                        .set_instance_attribute(cluster, &ci.arn, DRAINED_ATTRIBUTE, mark, true)
-                        .await;
+                    if refused {
+                        let _ = self
+                            .ecs
+                            .set_instance_attribute(cluster, &ci.arn, DRAINED_ATTRIBUTE, mark, true)
+                            .await;
+                    }
                     outcomes.push((
                         i,
                         failure_outcome(&target(i), e.clone()).with_action(Action::DrainInstance),
@@ -433,30 +464,30 @@ impl<E: EcsServices + EcsTasks, D: CodeDeployApi> Remediator<E, D> {
         }
     }
 
-    /// After a reboot maintenance: `ACTIVE` again, only if the remediator drained it.
+    /// After a reboot maintenance: `ACTIVE` again, only if the remediator drained it for this
+    /// notice (`mark`): never an operator's drain, nor one made for another notice (a
+    /// retirement of the same instance).
     async fn reactivate(
         &self,
         target: &Target,
         ci: &ContainerInstance,
+        mark: &str,
         deadline: Option<Instant>,
     ) -> Outcome {
         let outcome = |status, code, reason: String| {
             Outcome::new(target.clone(), status, code, reason)
                 .with_action(Action::ReactivateInstance)
         };
-        let Some(mark) = ci
-            .attribute(DRAINED_ATTRIBUTE)
-            .filter(|_| ci.status == "DRAINING")
-        else {
+        if ci.status != "DRAINING" || ci.attribute(DRAINED_ATTRIBUTE) != Some(mark) {
             return outcome(
                 Status::Skipped,
                 Code::NotDrainedByRemediator,
                 format!(
-                    "container instance is {} and carries no {DRAINED_ATTRIBUTE} attribute: left as it is",
+                    "container instance is {} and carries no {DRAINED_ATTRIBUTE} attribute of this notice: left as it is",
                     ci.status
                 ),
             );
-        };
+        }
         if self.settings.dry_run {
             return outcome(
                 Status::Planned,
@@ -566,7 +597,9 @@ impl<E: EcsServices + EcsTasks, D: CodeDeployApi> Remediator<E, D> {
                         "the maintenance is over; waiting for the instance's ECS agent to reconnect before reactivating it".into(),
                     );
                 }
-                let done = self.reactivate(target, ci, deadline).await;
+                let done = self
+                    .reactivate(target, ci, &mark_value(notice), deadline)
+                    .await;
                 return match done.status {
                     Status::Acted | Status::Skipped | Status::Planned => {
                         Verdict::Verified(done.reason)
@@ -599,6 +632,17 @@ impl<E: EcsServices + EcsTasks, D: CodeDeployApi> Remediator<E, D> {
         } else {
             self.not_daemon(ci, &arns, deadline).await
         };
+        // Tasks ECS is still stopping (desired STOPPED, still running through their stop
+        // timeout or load balancer deregistration) are counted by the instance, not listed.
+        let daemons = arns.len().saturating_sub(left.len());
+        let stopping = usize::try_from(ci.running_tasks)
+            .unwrap_or(0)
+            .saturating_sub(arns.len());
+        if stopping > 0 && left.is_empty() {
+            return Verdict::Pending(format!(
+                "{stopping} task(s) are still stopping on it ({daemons} daemon task(s) stay); the next check looks again"
+            ));
+        }
         if !left.is_empty() {
             let moved = Box::pin(self.relaunch_standalone(ci, deadline)).await;
             return Verdict::Pending(format!(
@@ -634,14 +678,17 @@ impl<E: EcsServices + EcsTasks, D: CodeDeployApi> Remediator<E, D> {
         arns: &[String],
         deadline: Option<Instant>,
     ) -> Vec<String> {
-        let Ok(described) = self
-            .with_backoff(deadline, || self.ecs.describe_tasks(&ci.cluster, arns))
-            .await
-        else {
-            return arns.to_vec();
-        };
-        let mut services: Vec<String> = described
-            .tasks
+        let mut tasks = Vec::with_capacity(arns.len());
+        for chunk in arns.chunks(MAX_TASKS_PER_DESCRIBE) {
+            match self
+                .with_backoff(deadline, || self.ecs.describe_tasks(&ci.cluster, chunk))
+                .await
+            {
+                Ok(described) => tasks.extend(described.tasks),
+                Err(_) => return arns.to_vec(),
+            }
+        }
+        let mut services: Vec<String> = tasks
             .iter()
             .filter_map(|t| {
                 t.group
@@ -667,10 +714,9 @@ impl<E: EcsServices + EcsTasks, D: CodeDeployApi> Remediator<E, D> {
                 );
             }
         }
-        described
-            .tasks
+        tasks
             .iter()
-            .filter(|t| t.last_status != "STOPPED" && t.desired_status != "STOPPED")
+            .filter(|t| t.last_status != "STOPPED")
             .filter(|t| {
                 !t.group
                     .as_deref()
