@@ -173,6 +173,12 @@ async fn with_the_ledger_a_second_delivery_of_a_pod_notice_only_reads_the_pod_an
     );
 }
 
+/// The CLI's JSON report, or the test fails with what it printed.
+fn report_of(out: &Output) -> Report {
+    serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&out.stderr)))
+}
+
 /// Central mode: the organization's second account, where the cluster is.
 const MEMBER: &str = "210987654321";
 
@@ -203,8 +209,7 @@ async fn in_central_mode_a_member_accounts_pod_notice_restarts_the_workload_thro
         &[("MEMBER_ROLE_NAME", "retirement-remediator-member")],
     );
 
-    let report: Report = serde_json::from_slice(&out.stdout)
-        .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&out.stderr)));
+    let report = report_of(&out);
     let o = &report.outcomes[0];
     assert_eq!(
         (o.status, o.code.as_str()),
@@ -226,8 +231,7 @@ async fn with_central_mode_off_a_member_accounts_pod_notice_fails_saying_how_to_
 
     let out = apply(&moto, &kube, &file);
 
-    let report: Report = serde_json::from_slice(&out.stdout)
-        .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&out.stderr)));
+    let report = report_of(&out);
     let o = &report.outcomes[0];
     assert_eq!(
         (o.status, o.code.as_str()),
@@ -259,8 +263,7 @@ async fn a_pod_notice_of_an_excluded_account_is_skipped_with_the_reason() {
         ],
     );
 
-    let report: Report = serde_json::from_slice(&out.stdout)
-        .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&out.stderr)));
+    let report = report_of(&out);
     let o = &report.outcomes[0];
     assert_eq!(
         (o.status, o.code.as_str()),
