@@ -456,3 +456,96 @@ async fn a_closed_reboot_notice_does_not_undo_a_drain_made_for_a_retirement_of_t
         "still drained for the retirement"
     );
 }
+
+#[tokio::test]
+async fn an_instance_tagged_to_be_skipped_is_left_alone_and_the_outcome_says_so() {
+    let moto = MotoServer::start();
+    let seed = started(&moto).await;
+    let ec2 = aws_sdk_ec2::Client::new(&moto.sdk_config().await);
+    let out = ec2
+        .run_instances()
+        .image_id("ami-12c6146b")
+        .min_count(1)
+        .max_count(1)
+        .tag_specifications(
+            aws_sdk_ec2::types::TagSpecification::builder()
+                .resource_type(aws_sdk_ec2::types::ResourceType::Instance)
+                .tags(
+                    aws_sdk_ec2::types::Tag::builder()
+                        .key("retirement-remediator/skip")
+                        .value("true")
+                        .build(),
+                )
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("run instances: {e:?}"));
+    let id = out.instances()[0]
+        .instance_id()
+        .unwrap_or_default()
+        .to_owned();
+    let arn = seed.container_instance("ec2", &id).await;
+    host(&moto, &seed, "ec2").await;
+    let event = event_naming("health-ec2-instance-retirement.json", &[id.as_str()]);
+
+    let report = deliver(&moto, task_settings(), &[], event).await;
+
+    let o = &report.outcomes[0];
+    assert_eq!(
+        (o.status, o.code),
+        (Status::Skipped, Code::OptedOut),
+        "{o:?}"
+    );
+    assert_eq!(
+        seed.container_instance_state("ec2", &arn, MARK).await,
+        ("ACTIVE".to_owned(), false)
+    );
+}
+
+#[tokio::test]
+async fn the_last_active_instance_is_drained_when_a_capacity_provider_scales_the_cluster_out() {
+    let moto = MotoServer::start();
+    let seed = started(&moto).await;
+    let group = group_of_one(&moto).await;
+    let (id, only) = host(&moto, &seed, "ec2").await;
+    seed.ec2_task("ec2", "api", "ops-runbook").await;
+    seed.ecs
+        .create_capacity_provider()
+        .name("ecs-hosts")
+        .auto_scaling_group_provider(
+            aws_sdk_ecs::types::AutoScalingGroupProvider::builder()
+                .auto_scaling_group_arn(format!(
+                    "arn:aws:autoscaling:us-east-1:123456789012:autoScalingGroup:00000000-0000-0000-0000-000000000000:autoScalingGroupName/ecs-hosts-{group}"
+                ))
+                .managed_scaling(
+                    aws_sdk_ecs::types::ManagedScaling::builder()
+                        .status(aws_sdk_ecs::types::ManagedScalingStatus::Enabled)
+                        .target_capacity(100)
+                        .build(),
+                )
+                .build()
+                .unwrap_or_else(|e| panic!("{e}")),
+        )
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("create capacity provider: {e:?}"));
+    seed.ecs
+        .put_cluster_capacity_providers()
+        .cluster("ec2")
+        .capacity_providers("ecs-hosts")
+        .set_default_capacity_provider_strategy(Some(Vec::new()))
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("put cluster capacity providers: {e:?}"));
+    let event = event_naming("health-ec2-persistent-retirement.json", &[id.as_str()]);
+
+    let report = deliver(&moto, task_settings(), &[], event).await;
+
+    let o = &report.outcomes[0];
+    assert_eq!((o.status, o.code), (Status::Acted, Code::Drained), "{o:?}");
+    assert_eq!(
+        seed.container_instance_state("ec2", &only, MARK).await,
+        ("DRAINING".to_owned(), true)
+    );
+}
