@@ -97,6 +97,11 @@ async fn a_member_accounts_notice_forces_its_service_there_and_nothing_of_the_sa
         member_before
     );
     assert_eq!(home.primary_deployment("prod", "web").await, home_before);
+    assert_eq!(
+        (report.account.as_deref(), report.region.as_deref()),
+        (Some(MEMBER), Some("us-east-1")),
+        "the report names where the resources are"
+    );
     let arn = report.event_arn.clone().unwrap_or_default();
     let recorded = ledger
         .notice(&format!("{arn}#{MEMBER}"))

@@ -117,6 +117,12 @@ fn header(report: &Report) -> Vec<(&'static str, String)> {
     if let Some(arn) = &report.event_arn {
         lines.push(("Event", arn.clone()));
     }
+    match (&report.account, &report.region) {
+        (Some(a), Some(r)) => lines.push(("Account", format!("{a}, {r}"))),
+        (Some(a), None) => lines.push(("Account", a.clone())),
+        (None, Some(r)) => lines.push(("Region", r.clone())),
+        (None, None) => {}
+    }
     if let Some(d) = report.deadline {
         lines.push(("AWS retires from", d.to_rfc3339()));
     }

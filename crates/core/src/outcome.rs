@@ -183,10 +183,27 @@ pub struct Report {
     /// What the affected account's settings say (its ECS retirement settings).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub notes: Vec<String>,
+    /// The account the resources are in (central mode: a member's), when the notice says.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub account: Option<String>,
+    /// The Region the resources are in, when the notice says.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub region: Option<String>,
 }
 
 impl Report {
     pub fn handled(notice: &RetirementNotice, outcomes: Vec<Outcome>, dry_run: bool) -> Self {
+        Report {
+            account: notice
+                .affected_account
+                .clone()
+                .or_else(|| notice.account.clone()),
+            region: notice.region.clone(),
+            ..Self::handled_in(notice, outcomes, dry_run)
+        }
+    }
+
+    fn handled_in(notice: &RetirementNotice, outcomes: Vec<Outcome>, dry_run: bool) -> Self {
         let summary = summarize(&outcomes);
         Report {
             disposition: Disposition::Handled,
@@ -215,11 +232,21 @@ impl Report {
             check: None,
             follow_up: None,
             notes: Vec::new(),
+            account: None,
+            region: None,
         }
     }
 
     /// The report for one EKS pod notice (one target: the pod).
     pub fn for_pod(notice: &PodNotice, outcomes: Vec<Outcome>, dry_run: bool) -> Self {
+        Report {
+            account: notice.account.clone(),
+            region: notice.region.clone(),
+            ..Self::pod_in(notice, outcomes, dry_run)
+        }
+    }
+
+    fn pod_in(notice: &PodNotice, outcomes: Vec<Outcome>, dry_run: bool) -> Self {
         let summary = summarize(&outcomes);
         let said = outcomes
             .iter()
@@ -247,6 +274,8 @@ impl Report {
             check: None,
             follow_up: None,
             notes: Vec::new(),
+            account: None,
+            region: None,
         }
     }
 
@@ -266,6 +295,8 @@ impl Report {
             check: None,
             follow_up: None,
             notes: Vec::new(),
+            account: None,
+            region: None,
         }
     }
 
@@ -285,6 +316,8 @@ impl Report {
             check: None,
             follow_up: None,
             notes: Vec::new(),
+            account: None,
+            region: None,
         }
     }
 
@@ -323,12 +356,16 @@ impl Report {
     /// Emits one structured log line per resource, and one for the event.
     pub fn log(&self) {
         let event_arn = self.event_arn.as_deref().unwrap_or("-");
+        let account = self.account.as_deref().unwrap_or("-");
+        let region = self.region.as_deref().unwrap_or("-");
         for o in &self.outcomes {
             let resource = o.target.to_string();
             macro_rules! line {
                 ($level:ident) => {
                     tracing::$level!(
                         event_arn,
+                        account,
+                        region,
                         resource = %resource,
                         status = o.status.as_str(),
                         code = %o.code,
