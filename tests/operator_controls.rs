@@ -482,3 +482,81 @@ async fn with_aws_event_windows_enabled_the_deferral_waits_for_a_window_before_t
     assert_eq!(seed.primary_deployment("prod", "checkout").await, before);
     assert_eq!(schedules(&moto).await.len(), 1);
 }
+
+#[tokio::test]
+async fn with_aws_event_windows_a_remediation_after_the_notices_date_is_still_followed_up_until_the_later_deadline(
+) {
+    let moto = MotoServer::start();
+    let seed = Seed::new(&moto).await;
+    seed.rolling_services("prod", &["checkout", "payments"])
+        .await;
+    seed.ecs
+        .put_account_setting()
+        .name(aws_sdk_ecs::types::SettingName::from("fargateEventWindows"))
+        .value("enabled")
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("PutAccountSetting: {e:?}"));
+    // AWS's date is in 30 hours, but the cluster's event window opens only at hour now+40h: the
+    // daily maintenance window at now+32h (after the date) is where the remediator acts.
+    let now = Utc::now();
+    let window = format!(
+        "Daily {:02}:00-{:02}:00 UTC",
+        (now + Duration::hours(32)).hour(),
+        (now + Duration::hours(33)).hour()
+    );
+    let opens = (now + Duration::hours(40)).hour();
+    remediator_testkit::events::ledger_table(&moto, "retirement-ledger").await;
+    let proxy = remediator_testkit::fault_proxy::FaultProxy::start(moto.endpoint()).await;
+    proxy.inject(
+        "DescribeInstanceEventWindows",
+        remediator_testkit::fault_proxy::Fault::Answer(event_windows_answer(&format!(
+            "{opens}-{}",
+            (opens + 1).min(23)
+        ))),
+        2,
+    );
+    let controls = controls(
+        &moto,
+        &[
+            ("MAINTENANCE_WINDOWS", window.as_str()),
+            ("SCHEDULE_ROLE_ARN", SCHEDULER_ROLE),
+            ("DEADLINE_MARGIN", "1h"),
+            ("LEDGER_TABLE", "retirement-ledger"),
+        ],
+    )
+    .await;
+    let remediator = remediator_aws::remediator(
+        &proxy.sdk_config(std::time::Duration::from_secs(10)).await,
+        settings(),
+    );
+    let starts = now + Duration::hours(30);
+    let event = notice(now + Duration::seconds(1), starts);
+
+    let deferred = handle_with(&remediator, &controls, invocation(event.clone()), now)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    // The schedule fires inside the window, two hours after the notice's date.
+    let in_window = now + Duration::hours(32) + Duration::minutes(1);
+    let in_window = in_window - Duration::seconds(i64::from(in_window.second()));
+    let acted = handle_with(&remediator, &controls, invocation(event), in_window)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+
+    assert_eq!(deferred.outcomes[0].status, Status::Deferred);
+    assert!(
+        deferred.deadline.is_some_and(|d| d > starts),
+        "the report's deadline is the event window's: {:?}",
+        deferred.deadline
+    );
+    assert_eq!(
+        acted.outcomes.iter().map(|o| o.status).collect::<Vec<_>>(),
+        vec![Status::Acted, Status::Acted],
+        "{:?}",
+        acted.outcomes
+    );
+    assert!(
+        acted.follow_up.is_some(),
+        "a check follows what was done after the notice's date: {acted:?}"
+    );
+}

@@ -49,6 +49,9 @@ pub trait Notice: Send + Sync {
     fn hold_until(&self, _margin: chrono::Duration) -> Option<(DateTime<Utc>, String)> {
         None
     }
+    /// The same notice with AWS's deadline moved to `at` (the account's settings say AWS
+    /// retires later than the notice: ECS event windows).
+    fn with_deadline(&self, at: DateTime<Utc>) -> Self;
     /// The resources the notice names, one outcome each.
     fn targets(&self) -> Vec<Target>;
     /// The report of this notice with these outcomes.
@@ -101,6 +104,13 @@ impl Notice for RetirementNotice {
                 self.start_time?.to_rfc3339()
             ),
         ))
+    }
+
+    fn with_deadline(&self, at: DateTime<Utc>) -> Self {
+        RetirementNotice {
+            start_time: Some(at),
+            ..self.clone()
+        }
     }
 
     /// A reboot maintenance: until two hours after its window ends (the instance's agent
@@ -235,6 +245,11 @@ impl Notice for PodNotice {
     }
 
     fn in_member(&self) -> Self {
+        self.clone()
+    }
+
+    /// EKS names the termination time itself: nothing moves it.
+    fn with_deadline(&self, _at: DateTime<Utc>) -> Self {
         self.clone()
     }
 }

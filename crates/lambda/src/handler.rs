@@ -102,6 +102,26 @@ pub async fn handle_with<R: Remediate>(
             Route::Remediate(notice) => notice,
             Route::Answered(report) => return FollowedReport::new(*report),
         };
+        // With the maintenance windows: AWS may retire later than the notice says (ECS event
+        // windows). That later moment is the notice's deadline from here on, for the deferral,
+        // the follow-up checks and the ledger alike (each delivery and check reads it again).
+        // Best effort, bounded.
+        let later = if controls.defers() {
+            let left = return_by.saturating_duration_since(tokio::time::Instant::now());
+            tokio::time::timeout(
+                left.min(LOOKUP_LIMIT),
+                remediator.earliest_retirement(&notice),
+            )
+            .await
+            .ok()
+            .flatten()
+        } else {
+            None
+        };
+        let notice = match &later {
+            Some((at, _)) => notice.with_deadline(*at),
+            None => notice,
+        };
         let dry_run = remediator.dry_run();
         // Resources the ledger already settled are answered, and those acted on are only
         // checked (reads), not deferred: an update of a handled notice outside the windows
@@ -117,20 +137,6 @@ pub async fn handle_with<R: Remediate>(
                 .collect()
         };
         let open = pick(|r| matches!(r, Recalled::Open));
-        // With the maintenance windows: AWS may retire later than the notice says (ECS event
-        // windows), which gives the windows that much longer. Best effort, bounded.
-        let later = if open.is_empty() || !controls.defers() {
-            None
-        } else {
-            let left = return_by.saturating_duration_since(tokio::time::Instant::now());
-            tokio::time::timeout(
-                left.min(LOOKUP_LIMIT),
-                remediator.earliest_retirement(&notice),
-            )
-            .await
-            .ok()
-            .flatten()
-        };
         let held = notice
             .hold_until(controls.margin())
             .filter(|(at, _)| now < *at - remediator_core::window::START_GRACE);
@@ -159,7 +165,7 @@ pub async fn handle_with<R: Remediate>(
                 .gate(
                     &raw,
                     notice.event_id(),
-                    later.as_ref().map(|(at, _)| *at).or(notice.deadline()),
+                    notice.deadline(),
                     open,
                     &invoked_arn,
                     now,
