@@ -549,3 +549,90 @@ async fn the_last_active_instance_is_drained_when_a_capacity_provider_scales_the
         ("DRAINING".to_owned(), true)
     );
 }
+
+/// EC2's answer to DescribeInstanceStatus: `instance` with a scheduled `system-reboot` that has
+/// not happened yet (moto shows no scheduled events).
+fn pending_reboot(instance: &str) -> String {
+    format!(
+        r#"<DescribeInstanceStatusResponse xmlns="http://ec2.amazonaws.com/doc/2016-11-15/">
+  <requestId>6e3f2a1b-0000-4000-8000-000000000002</requestId>
+  <instanceStatusSet>
+    <item>
+      <instanceId>{instance}</instanceId>
+      <availabilityZone>us-east-1a</availabilityZone>
+      <eventsSet>
+        <item>
+          <instanceEventId>instance-event-0a1b2c3d4e5f60001</instanceEventId>
+          <code>system-reboot</code>
+          <description>scheduled reboot</description>
+          <notBefore>2026-12-10T09:00:00.000Z</notBefore>
+          <notAfter>2026-12-10T11:00:00.000Z</notAfter>
+        </item>
+      </eventsSet>
+      <instanceState><code>16</code><name>running</name></instanceState>
+      <systemStatus><status>ok</status></systemStatus>
+      <instanceStatus><status>ok</status></instanceStatus>
+    </item>
+  </instanceStatusSet>
+</DescribeInstanceStatusResponse>"#
+    )
+}
+
+#[tokio::test]
+async fn after_the_window_a_drained_instance_is_reactivated_only_once_ec2_shows_no_pending_reboot()
+{
+    let moto = MotoServer::start();
+    let seed = started(&moto).await;
+    let (id, arn) = host(&moto, &seed, "ec2").await;
+    host(&moto, &seed, "ec2").await;
+    // The window is one to two hours from now; the checks below run an hour after it.
+    let now = Utc::now();
+    let mut event = event_naming("health-ec2-instance-reboot.json", &[id.as_str()]);
+    let rfc2822 =
+        |t: chrono::DateTime<Utc>| json!(t.format("%a, %d %b %Y %H:%M:%S GMT").to_string());
+    event["detail"]["startTime"] = rfc2822(now + chrono::Duration::hours(1));
+    event["detail"]["endTime"] = rfc2822(now + chrono::Duration::hours(2));
+    let proxy = remediator_testkit::fault_proxy::FaultProxy::start(moto.endpoint()).await;
+    let remediator = remediator_aws::remediator(
+        &proxy.sdk_config(std::time::Duration::from_secs(10)).await,
+        task_settings(),
+    );
+    let controls = controls(&moto, &[("LEDGER_TABLE", TABLE)]).await;
+    let at = |t| handle_with(&remediator, &controls, invocation(event.clone()), t);
+
+    let drained = at(now).await.unwrap_or_else(|e| panic!("{e}"));
+    // The maintenance was rescheduled: EC2 still shows the reboot to come.
+    proxy.inject(
+        "DescribeInstanceStatus",
+        remediator_testkit::fault_proxy::Fault::Answer(pending_reboot(&id)),
+        1,
+    );
+    let later = now + chrono::Duration::hours(3);
+    let still = at(later).await.unwrap_or_else(|e| panic!("{e}"));
+    let state_then = seed.container_instance_state("ec2", &arn, MARK).await;
+    let over = at(later).await.unwrap_or_else(|e| panic!("{e}"));
+
+    assert_eq!(drained.outcomes[0].code, Code::Drained);
+    let o = &still.outcomes[0];
+    assert_eq!(
+        (o.status, o.code),
+        (Status::Pending, Code::Verifying),
+        "{o:?}"
+    );
+    assert!(
+        o.reason.contains("still shows a scheduled system-reboot"),
+        "{}",
+        o.reason
+    );
+    assert_eq!(state_then, ("DRAINING".to_owned(), true));
+    let o = &over.outcomes[0];
+    assert_eq!(
+        (o.status, o.code),
+        (Status::AlreadyDone, Code::Verified),
+        "{o:?}"
+    );
+    assert_eq!(
+        seed.container_instance_state("ec2", &arn, MARK).await,
+        ("ACTIVE".to_owned(), false)
+    );
+}

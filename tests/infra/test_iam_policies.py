@@ -330,7 +330,7 @@ class ContainerInstancesOnEc2(unittest.TestCase):
                                  sorted((f"{prefix}cluster/{c}", "{}") for c in clusters))
                 self.assertEqual({g[1:] for g in grants if g[0] == "ecs:DescribeCapacityProviders"},
                                  {(f"{prefix}capacity-provider/*", "{}")})
-                for action in ("ec2:DescribeInstances", "ec2:DescribeInstanceEventWindows",
+                for action in ("ec2:DescribeInstances", "ec2:DescribeInstanceEventWindows", "ec2:DescribeInstanceStatus",
                                "autoscaling:DescribeAutoScalingInstances", "ecs:ListClusters"):
                     self.assertEqual({g[1:] for g in grants if g[0] == action}, {("*", "{}")}, action)
                 # The EKS function gets none of it.

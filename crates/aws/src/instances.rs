@@ -231,6 +231,45 @@ impl SdkEcs {
         Ok(tags)
     }
 
+    pub(crate) async fn scheduled_events(
+        &self,
+        instance_id: &str,
+    ) -> Result<Vec<remediator_core::ports::InstanceEvent>, ApiError> {
+        let Some(ec2) = &self.ec2 else {
+            return Ok(Vec::new());
+        };
+        let out = match ec2
+            .describe_instance_status()
+            .instance_ids(instance_id)
+            .include_all_instances(true)
+            .send()
+            .await
+        {
+            Ok(out) => out,
+            Err(e) if remediator_sdk::has_code(&e, &["InvalidInstanceID.NotFound"]) => {
+                return Ok(Vec::new())
+            }
+            Err(e) => return Err(classify("DescribeInstanceStatus", e)),
+        };
+        Ok(out
+            .instance_statuses()
+            .iter()
+            .flat_map(|s| s.events())
+            .filter(|e| {
+                // EC2 keeps a done event a while, its description prefixed.
+                let d = e.description().unwrap_or_default();
+                !d.starts_with("[Completed]") && !d.starts_with("[Canceled]")
+            })
+            .filter_map(|e| {
+                Some((
+                    e.code()?.as_str().to_owned(),
+                    e.not_before()
+                        .and_then(|t| chrono::DateTime::from_timestamp(t.secs(), 0)),
+                ))
+            })
+            .collect())
+    }
+
     pub(crate) async fn group_of(&self, instance_id: &str) -> Result<Option<String>, ApiError> {
         let Some(autoscaling) = &self.autoscaling else {
             return Ok(None);

@@ -487,6 +487,13 @@ impl EcsTasks for SdkEcs {
         self.instance_tags(ids).await
     }
 
+    async fn pending_instance_events(
+        &self,
+        instance_id: &str,
+    ) -> Result<Vec<remediator_core::ports::InstanceEvent>, ApiError> {
+        self.scheduled_events(instance_id).await
+    }
+
     async fn auto_scaling_group(&self, instance_id: &str) -> Result<Option<String>, ApiError> {
         self.group_of(instance_id).await
     }

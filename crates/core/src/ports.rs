@@ -498,6 +498,15 @@ pub trait EcsTasks: Send + Sync {
         async { Ok(std::collections::HashMap::new()) }
     }
 
+    /// The EC2 scheduled events of an instance that are neither completed nor canceled
+    /// (`DescribeInstanceStatus`): (code, not before), e.g. (`system-reboot`, the window start).
+    fn pending_instance_events(
+        &self,
+        _instance_id: &str,
+    ) -> impl Future<Output = Result<Vec<InstanceEvent>, ApiError>> + Send {
+        async { Ok(Vec::new()) }
+    }
+
     /// The Auto Scaling group of an EC2 instance, if it is in one.
     fn auto_scaling_group(
         &self,
@@ -521,6 +530,9 @@ pub trait EcsTasks: Send + Sync {
         }
     }
 }
+
+/// An EC2 scheduled event of an instance: its code (`system-reboot`…) and when it may start.
+pub type InstanceEvent = (String, Option<DateTime<Utc>>);
 
 /// `UpdateContainerInstancesState` takes at most 10 container instances per call.
 pub const MAX_INSTANCES_PER_UPDATE: usize = 10;

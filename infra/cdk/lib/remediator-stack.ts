@@ -442,6 +442,7 @@ export class RemediatorStack extends Stack {
         'ec2:DescribeNetworkInterfaces',
         'ec2:DescribeInstances',
         'ec2:DescribeInstanceEventWindows',
+        'ec2:DescribeInstanceStatus',
         'autoscaling:DescribeAutoScalingInstances',
       ],
       ['*'],

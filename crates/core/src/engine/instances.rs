@@ -591,6 +591,31 @@ impl<E: EcsServices + EcsTasks, D: CodeDeployApi> Remediator<E, D> {
         if kind == Ec2Event::Reboot {
             let over = notice.status == Some(EventStatus::Closed)
                 || notice.end_time.is_some_and(|end| now >= end);
+            // A window over by the notice's times may have moved (the maintenance rescheduled,
+            // the notice's update not here yet): EC2's own record of the instance's pending
+            // reboot decides. A `closed` notice is AWS saying it is over.
+            if over && notice.status != Some(EventStatus::Closed) {
+                match self
+                    .with_backoff(deadline, || {
+                        self.ecs.pending_instance_events(&ci.ec2_instance_id)
+                    })
+                    .await
+                {
+                    Ok(events) => {
+                        if let Some((code, at)) = events.iter().find(|(c, _)| c.contains("reboot")) {
+                            return Verdict::Pending(format!(
+                                "EC2 still shows a scheduled {code}{} for the instance: it stays drained until that is over",
+                                at.map(|t| format!(" from {}", t.to_rfc3339())).unwrap_or_default()
+                            ));
+                        }
+                    }
+                    Err(e) => {
+                        return Verdict::Pending(format!(
+                            "the instance's scheduled events could not be read ({e}); the next check looks again"
+                        ))
+                    }
+                }
+            }
             if over {
                 if !ci.agent_connected {
                     return Verdict::Pending(
