@@ -10,7 +10,7 @@ LAMBDA_PORT ?= 9000
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 # Cargo reuses CARGO_TARGET_DIR when set (CI points it outside the clone).
 
-.PHONY: help venv build test fmt lint unit demo watch invoke moto zip bench bench-init infra cdk clean
+.PHONY: help venv faketime year-ahead build test fmt lint unit demo watch invoke moto zip bench bench-init infra cdk clean
 
 help: ## list the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
@@ -36,9 +36,18 @@ fmt: ## check formatting
 lint: ## clippy, warnings are errors
 	cargo clippy --workspace --all-targets --locked -- -D warnings
 
-unit: venv ## run every test (moto-backed ones start their own moto server)
-	@set -o pipefail; cargo test --workspace --locked 2>&1 | tee .test-output.log
+unit: venv ## run every test, all binaries even after a failure (moto-backed ones start their own moto server)
+	@set -o pipefail; cargo test --workspace --locked --no-fail-fast 2>&1 | tee .test-output.log
 	@awk '/^test result:/ { p += $$4; f += $$6 } END { printf "all tests: %d passed, %d failed\n", p, f }' .test-output.log
+
+faketime: ## install libfaketime (Debian's faketime package) for the year-ahead run, if missing
+	@ls /usr/lib/*/faketime/libfaketime.so.1 >/dev/null 2>&1 || { \
+	  sudo=$$( [ "$$(id -u)" = 0 ] || echo sudo ); export DEBIAN_FRONTEND=noninteractive; \
+	  $$sudo apt-get install -y -qq --no-install-recommends faketime >/dev/null 2>&1 \
+	  || { $$sudo apt-get update -qq && $$sudo apt-get install -y -qq --no-install-recommends faketime >/dev/null; }; }
+
+year-ahead: venv faketime ## the clock-sensitive test binaries again, with the clock a year ahead (faketime)
+	bash tests/local/year_ahead.sh
 
 infra: venv .venv-sam/.installed ## check the SAM template: cfn-lint (errors fail, warnings pass), sam validate --lint, rule patterns and IAM tests
 	$(VENV)/bin/cfn-lint infra/sam/template.yaml; rc=$$?; if [ $$rc -ne 0 ] && [ $$rc -ne 4 ]; then exit $$rc; fi
@@ -53,7 +62,7 @@ cdk: ## CDK app: npm ci, the assertions + cdk-nag tests, and an offline cdk synt
 	  && cd infra/cdk && CDK_DISABLE_VERSION_CHECK=1 npx cdk synth --no-notices --quiet -c assetsDir=$$assets \
 	  && echo "cdk synth: ok"
 
-test: venv fmt lint unit infra cdk ## the full check CI runs: fmt, clippy -D warnings, all tests, SAM and CDK checks
+test: venv fmt lint unit year-ahead infra cdk ## the full check CI runs: fmt, clippy -D warnings, all tests, the year-ahead run, SAM and CDK checks
 
 demo: venv ## seed a local AWS, replay a retirement notice through the Lambda, show the outcome
 	cargo build --workspace --bins --locked

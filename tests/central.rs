@@ -5,7 +5,6 @@
 use aws_config::sts::AssumeRoleProvider;
 use aws_config::SdkConfig;
 use aws_credential_types::provider::SharedCredentialsProvider;
-use chrono::Utc;
 use remediator_core::accounts::Accounts;
 use remediator_core::ledger::Ledger;
 use remediator_core::{Code, Report, Status};
@@ -52,7 +51,7 @@ fn member_notice() -> Value {
     event["account"] = json!(HOME);
     event["detail"]["affectedAccount"] = json!(MEMBER);
     event["detail"]["eventRegion"] = json!("us-east-1");
-    let retires = Utc::now() + chrono::Duration::days(7);
+    let retires = remediator_testkit::clock::now() + chrono::Duration::days(7);
     event["detail"]["startTime"] = json!(retires.format("%a, %d %b %Y %H:%M:%S GMT").to_string());
     event
 }
@@ -60,9 +59,14 @@ fn member_notice() -> Value {
 async fn deliver(sdk: &SdkConfig, accounts: Accounts, event: Value) -> Report {
     let controls = controls_over(sdk, &[("LEDGER_TABLE", TABLE)]);
     let central = remediator_aws::central(sdk, settings(), accounts);
-    handle_with(&central, &controls, invocation(event), Utc::now())
-        .await
-        .unwrap_or_else(|e| panic!("{e}"))
+    handle_with(
+        &central,
+        &controls,
+        invocation(event),
+        remediator_testkit::clock::now(),
+    )
+    .await
+    .unwrap_or_else(|e| panic!("{e}"))
 }
 
 fn central_mode() -> Accounts {
@@ -200,9 +204,14 @@ async fn the_member_roles_credentials_are_reused_across_notices_of_the_account()
         event["detail"]["eventArn"] = json!(format!(
             "arn:aws:health:us-east-1::event/ECS/AWS_ECS_TASK_PATCHING_RETIREMENT/central-{n}"
         ));
-        handle_with(&central, &controls, invocation(event), Utc::now())
-            .await
-            .unwrap_or_else(|e| panic!("{e}"));
+        handle_with(
+            &central,
+            &controls,
+            invocation(event),
+            remediator_testkit::clock::now(),
+        )
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
     }
 
     assert_eq!(
@@ -224,7 +233,7 @@ async fn the_member_roles_credentials_are_renewed_before_they_expire_by_the_wall
     let offset = std::sync::Arc::new(std::sync::atomic::AtomicI64::new(0));
     let clock_offset = offset.clone();
     let central = remediator_aws::central(&sdk, settings(), central_mode()).with_clock(move || {
-        Utc::now()
+        remediator_testkit::clock::now()
             + chrono::Duration::minutes(clock_offset.load(std::sync::atomic::Ordering::SeqCst))
     });
     let deliver_once = |n: u32| {
@@ -235,18 +244,33 @@ async fn the_member_roles_credentials_are_renewed_before_they_expire_by_the_wall
         invocation(event)
     };
 
-    handle_with(&central, &controls, deliver_once(0), Utc::now())
-        .await
-        .unwrap_or_else(|e| panic!("{e}"));
+    handle_with(
+        &central,
+        &controls,
+        deliver_once(0),
+        remediator_testkit::clock::now(),
+    )
+    .await
+    .unwrap_or_else(|e| panic!("{e}"));
     offset.store(30, std::sync::atomic::Ordering::SeqCst);
-    handle_with(&central, &controls, deliver_once(1), Utc::now())
-        .await
-        .unwrap_or_else(|e| panic!("{e}"));
+    handle_with(
+        &central,
+        &controls,
+        deliver_once(1),
+        remediator_testkit::clock::now(),
+    )
+    .await
+    .unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(proxy.seen("AssumeRole"), 1, "still fresh after 30 minutes");
     offset.store(57, std::sync::atomic::Ordering::SeqCst);
-    handle_with(&central, &controls, deliver_once(2), Utc::now())
-        .await
-        .unwrap_or_else(|e| panic!("{e}"));
+    handle_with(
+        &central,
+        &controls,
+        deliver_once(2),
+        remediator_testkit::clock::now(),
+    )
+    .await
+    .unwrap_or_else(|e| panic!("{e}"));
 
     assert_eq!(
         proxy.seen("AssumeRole"),

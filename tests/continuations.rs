@@ -35,7 +35,7 @@ async fn a_notice_of_5000_services_finishes_through_continuations_with_none_forc
     let entities: Vec<String> = (0..SERVICES)
         .map(|i| format!("cluster-{}|svc-{i:05}", i % 7))
         .collect();
-    let retires = chrono::Utc::now() + chrono::Duration::days(7);
+    let retires = remediator_testkit::clock::now() + chrono::Duration::days(7);
     let event = json!({
         "version": "0", "id": "continuations", "detail-type": "AWS Health Event",
         "source": "aws.health", "account": "123456789012", "time": "2026-11-20T09:00:00Z",

@@ -53,9 +53,14 @@ async fn deliver(
     with_ledger.extend_from_slice(env);
     let controls = controls(moto, &with_ledger).await;
     let remediator = remediator_testkit::events::remediator(moto, settings).await;
-    handle_with(&remediator, &controls, invocation(event), Utc::now())
-        .await
-        .unwrap_or_else(|e| panic!("{e}"))
+    handle_with(
+        &remediator,
+        &controls,
+        invocation(event),
+        remediator_testkit::clock::now(),
+    )
+    .await
+    .unwrap_or_else(|e| panic!("{e}"))
 }
 
 async fn started(moto: &MotoServer) -> Seed {
@@ -401,7 +406,7 @@ async fn a_notice_days_ahead_is_held_until_the_deadline_margin_and_an_hour_befor
     host(&moto, &seed, "ec2").await;
     // The reboot window starts a week from now.
     let mut event = event_naming("health-ec2-instance-reboot.json", &[id.as_str()]);
-    let starts = Utc::now() + chrono::Duration::days(7);
+    let starts = remediator_testkit::clock::now() + chrono::Duration::days(7);
     event["detail"]["startTime"] = json!(starts.format("%a, %d %b %Y %H:%M:%S GMT").to_string());
     let env = [(
         "SCHEDULE_ROLE_ARN",
@@ -586,7 +591,7 @@ async fn after_the_window_a_drained_instance_is_reactivated_only_once_ec2_shows_
     let (id, arn) = host(&moto, &seed, "ec2").await;
     host(&moto, &seed, "ec2").await;
     // The window is one to two hours from now; the checks below run an hour after it.
-    let now = Utc::now();
+    let now = remediator_testkit::clock::now();
     let mut event = event_naming("health-ec2-instance-reboot.json", &[id.as_str()]);
     let rfc2822 =
         |t: chrono::DateTime<Utc>| json!(t.format("%a, %d %b %Y %H:%M:%S GMT").to_string());

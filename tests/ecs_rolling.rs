@@ -2,7 +2,6 @@
 //! moto server. Each test gets its own moto process.
 
 use aws_sdk_ecs::types::DeploymentControllerType;
-use chrono::Utc;
 use remediator_core::{Disposition, Settings, Status};
 use remediator_lambda::{handle, HandlerError};
 use remediator_testkit::events::{event_naming, invocation, outcome_of, remediator, settings};
@@ -207,7 +206,10 @@ async fn a_closed_event_is_answered_with_nothing_to_do() {
 
     let report = handle(
         &remediator,
-        invocation(fixture_at("health-ecs-closed.json", Utc::now())),
+        invocation(fixture_at(
+            "health-ecs-closed.json",
+            remediator_testkit::clock::now(),
+        )),
     )
     .await
     .expect("ignored is a success");

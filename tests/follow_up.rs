@@ -37,7 +37,7 @@ async fn with_checks(moto: &MotoServer) -> Controls {
 /// The notice naming `entities`, retiring them in a week.
 fn notice(entities: &[&str]) -> Value {
     let mut event = event_naming(SERVICES, entities);
-    let retires = Utc::now() + Duration::days(7);
+    let retires = remediator_testkit::clock::now() + Duration::days(7);
     event["detail"]["startTime"] = json!(retires.format("%a, %d %b %Y %H:%M:%S GMT").to_string());
     event
 }
@@ -65,7 +65,10 @@ async fn scheduled_input(moto: &MotoServer, report: &Report) -> Value {
 /// Fires the check the report scheduled, at its time, as Scheduler would.
 async fn fire(moto: &MotoServer, controls: &Controls, report: &Report) -> Report {
     let input = scheduled_input(moto, report).await;
-    let at: DateTime<Utc> = report.follow_up.as_ref().map_or_else(Utc::now, |f| f.at);
+    let at: DateTime<Utc> = report
+        .follow_up
+        .as_ref()
+        .map_or_else(remediator_testkit::clock::now, |f| f.at);
     let remediator = remediator(moto, settings()).await;
     handle_with(&remediator, controls, invocation(input), at)
         .await
@@ -105,7 +108,7 @@ async fn a_forced_deployment_is_verified_only_when_ecs_shows_it_completed_with_n
         &remediator,
         &controls,
         invocation(notice(&["prod|web"])),
-        Utc::now(),
+        remediator_testkit::clock::now(),
     )
     .await
     .unwrap_or_else(|e| panic!("{e}"));
@@ -120,7 +123,7 @@ async fn a_forced_deployment_is_verified_only_when_ecs_shows_it_completed_with_n
     let first = acted.follow_up.clone().expect("a check follows the action");
     assert_eq!(first.check, 1);
     assert!(
-        first.at - Utc::now() > Duration::minutes(4),
+        first.at - remediator_testkit::clock::now() > Duration::minutes(4),
         "the first check comes about five minutes later: {first:?}"
     );
     let forced = seed.primary_deployment("prod", "web").await;
@@ -173,7 +176,7 @@ async fn a_deployment_the_circuit_breaker_failed_ends_failed_with_its_reason_and
         &remediator,
         &controls,
         invocation(notice(&["prod|web"])),
-        Utc::now(),
+        remediator_testkit::clock::now(),
     )
     .await
     .unwrap_or_else(|e| panic!("{e}"));
@@ -200,7 +203,7 @@ async fn a_deployment_the_circuit_breaker_failed_ends_failed_with_its_reason_and
         &remediator,
         &controls,
         invocation(notice(&["prod|web"])),
-        Utc::now(),
+        remediator_testkit::clock::now(),
     )
     .await
     .unwrap_or_else(|e| panic!("{e}"));
@@ -233,7 +236,7 @@ async fn an_earlier_codedeploy_release_that_outlasts_lambdas_retries_is_carried_
         &remediator,
         &controls,
         invocation(notice(&["prod|shop"])),
-        Utc::now(),
+        remediator_testkit::clock::now(),
     )
     .await
     .unwrap_or_else(|e| panic!("nothing goes to the DLQ: {e}"));
@@ -304,7 +307,7 @@ async fn a_codedeploy_redeploy_that_fails_ends_failed_and_is_not_retried() {
         &remediator,
         &controls,
         invocation(notice(&["prod|shop"])),
-        Utc::now(),
+        remediator_testkit::clock::now(),
     )
     .await
     .unwrap_or_else(|e| panic!("{e}"));
@@ -341,7 +344,7 @@ async fn a_min_100_max_100_service_is_not_forced_and_its_outcome_says_why() {
         &remediator,
         &controls,
         invocation(notice(&["prod|web"])),
-        Utc::now(),
+        remediator_testkit::clock::now(),
     )
     .await
     .unwrap_or_else(|e| panic!("{e}"));
@@ -378,7 +381,7 @@ async fn a_relaunched_task_is_verified_when_its_replacement_runs_and_the_origina
         &remediator,
         &controls,
         invocation(notice(&[&task.arn])),
-        Utc::now(),
+        remediator_testkit::clock::now(),
     )
     .await
     .unwrap_or_else(|e| panic!("{e}"));
@@ -415,7 +418,7 @@ async fn a_replacement_that_stops_after_the_relaunch_ends_failed_naming_it() {
         &remediator,
         &controls,
         invocation(notice(&[&task.arn])),
-        Utc::now(),
+        remediator_testkit::clock::now(),
     )
     .await
     .unwrap_or_else(|e| panic!("{e}"));
@@ -462,7 +465,7 @@ async fn work_not_reached_before_the_invocation_deadline_continues_a_minute_late
     )
     .await;
     let before = seed.primary_deployment("prod", "web").await;
-    let now = Utc::now();
+    let now = remediator_testkit::clock::now();
 
     let cut_short = handle_with(
         &out_of_time,
@@ -505,7 +508,7 @@ async fn an_update_that_adds_a_resource_starts_a_chain_of_checks_that_carries_it
         &remediator,
         &controls,
         invocation(notice(&["prod|web"])),
-        Utc::now(),
+        remediator_testkit::clock::now(),
     )
     .await
     .unwrap_or_else(|e| panic!("{e}"));
@@ -514,7 +517,7 @@ async fn an_update_that_adds_a_resource_starts_a_chain_of_checks_that_carries_it
         &remediator,
         &controls,
         invocation(notice(&["prod|web", "prod|api"])),
-        Utc::now(),
+        remediator_testkit::clock::now(),
     )
     .await
     .unwrap_or_else(|e| panic!("{e}"));
@@ -553,14 +556,14 @@ async fn a_forced_deployment_that_shows_no_progress_for_the_rollout_timeout_is_s
         &remediator,
         &controls,
         invocation(notice(&["prod|web"])),
-        Utc::now(),
+        remediator_testkit::clock::now(),
     )
     .await
     .unwrap_or_else(|e| panic!("{e}"));
     let input = scheduled_input(&moto, &acted).await;
 
     // Checked 31 minutes on (the default ROLLOUT_TIMEOUT is 30): ECS never moved it on.
-    let later = Utc::now() + Duration::minutes(31);
+    let later = remediator_testkit::clock::now() + Duration::minutes(31);
     let stalled = handle_with(&remediator, &controls, invocation(input), later)
         .await
         .unwrap_or_else(|e| panic!("{e}"));
@@ -596,7 +599,7 @@ async fn a_service_scaled_to_zero_is_not_forced_nothing_runs_to_replace() {
         &remediator,
         &controls,
         invocation(notice(&["prod|web"])),
-        Utc::now(),
+        remediator_testkit::clock::now(),
     )
     .await
     .unwrap_or_else(|e| panic!("{e}"));

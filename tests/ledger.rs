@@ -81,15 +81,20 @@ async fn an_update_of_the_notice_acts_only_on_the_service_it_adds_and_repeats_no
     let controls = controls(&moto, &[("LEDGER_TABLE", TABLE)]).await;
     let remediator = remediator(&moto, settings()).await;
     // Published after the services were seeded: their deployments are older than the notice.
-    let published = Utc::now();
+    let published = remediator_testkit::clock::now();
     let first = notice(
         &["prod|checkout", "prod|payments", "prod|shop", &a.task.arn],
         published,
         "upcoming",
     );
-    let acted = handle_with(&remediator, &controls, invocation(first), Utc::now())
-        .await
-        .unwrap_or_else(|e| panic!("{e}"));
+    let acted = handle_with(
+        &remediator,
+        &controls,
+        invocation(first),
+        remediator_testkit::clock::now(),
+    )
+    .await
+    .unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(acted.summary.acted, 4, "{acted:#?}");
     let after_first = deployments(&a.seed).await;
 
@@ -103,12 +108,17 @@ async fn an_update_of_the_notice_acts_only_on_the_service_it_adds_and_repeats_no
             &a.task.arn,
             "prod|search",
         ],
-        Utc::now() + Duration::hours(1),
+        remediator_testkit::clock::now() + Duration::hours(1),
         "open",
     );
-    let report = handle_with(&remediator, &controls, invocation(update), Utc::now())
-        .await
-        .unwrap_or_else(|e| panic!("{e}"));
+    let report = handle_with(
+        &remediator,
+        &controls,
+        invocation(update),
+        remediator_testkit::clock::now(),
+    )
+    .await
+    .unwrap_or_else(|e| panic!("{e}"));
 
     let task = format!("task jobs/{}", a.task.id);
     assert_eq!(
@@ -169,10 +179,19 @@ async fn a_closed_notice_acts_on_nothing() {
     let remediator = remediator(&moto, settings()).await;
     let before = deployments(&a.seed).await;
 
-    let closed = notice(&["prod|checkout"], Utc::now(), "closed");
-    let report = handle_with(&remediator, &controls, invocation(closed), Utc::now())
-        .await
-        .unwrap_or_else(|e| panic!("{e}"));
+    let closed = notice(
+        &["prod|checkout"],
+        remediator_testkit::clock::now(),
+        "closed",
+    );
+    let report = handle_with(
+        &remediator,
+        &controls,
+        invocation(closed),
+        remediator_testkit::clock::now(),
+    )
+    .await
+    .unwrap_or_else(|e| panic!("{e}"));
 
     assert!(report.outcomes.is_empty(), "{report:#?}");
     assert_eq!(deployments(&a.seed).await, before);
@@ -187,7 +206,7 @@ async fn two_deliveries_running_at_once_make_one_call_per_resource() {
     let remediator = remediator(&moto, settings()).await;
     let event = notice(
         &["prod|checkout", "prod|payments", "prod|shop", &a.task.arn],
-        Utc::now(),
+        remediator_testkit::clock::now(),
         "upcoming",
     );
     let before = deployments(&a.seed).await;
@@ -197,9 +216,14 @@ async fn two_deliveries_running_at_once_make_one_call_per_resource() {
             &remediator,
             &controls,
             invocation(event.clone()),
-            Utc::now()
+            remediator_testkit::clock::now()
         ),
-        handle_with(&remediator, &controls, invocation(event), Utc::now()),
+        handle_with(
+            &remediator,
+            &controls,
+            invocation(event),
+            remediator_testkit::clock::now()
+        ),
     );
 
     let reports: Vec<Report> = [one, two]
@@ -249,7 +273,7 @@ async fn a_claim_left_by_a_crashed_run_is_taken_over_after_its_lease() {
     let table = ledger(&moto).await;
     let controls = controls(&moto, &[("LEDGER_TABLE", TABLE)]).await;
     let remediator = remediator(&moto, settings()).await;
-    let t0 = Utc::now();
+    let t0 = remediator_testkit::clock::now();
     let event = notice(&["prod|checkout"], t0, "upcoming");
     // The notice's ARN and the account its resources are in.
     let key = "arn:aws:health:us-east-1::event/ECS/AWS_ECS_TASK_PATCHING_RETIREMENT/AWS_ECS_TASK_PATCHING_RETIREMENT_6f1c2a3e#123456789012";
@@ -319,7 +343,7 @@ async fn without_its_table_the_ledger_stops_every_mutating_call_and_names_the_ta
     let before = deployments(&a.seed).await;
     let event = notice(
         &["prod|checkout", "prod|shop", &a.task.arn],
-        Utc::now(),
+        remediator_testkit::clock::now(),
         "upcoming",
     );
 
@@ -327,7 +351,7 @@ async fn without_its_table_the_ledger_stops_every_mutating_call_and_names_the_ta
         &remediator,
         &controls,
         invocation(event.clone()),
-        Utc::now(),
+        remediator_testkit::clock::now(),
     )
     .await;
 
@@ -355,7 +379,14 @@ async fn without_its_table_the_ledger_stops_every_mutating_call_and_names_the_ta
         panic!("a retirement notice");
     };
     let outcomes = controls
-        .remediate(&remediator, &parsed, None, None, "test", Utc::now())
+        .remediate(
+            &remediator,
+            &parsed,
+            None,
+            None,
+            "test",
+            remediator_testkit::clock::now(),
+        )
         .await;
     assert!(outcomes.iter().all(|o| o.code == Code::LedgerUnavailable));
     assert!(
@@ -372,7 +403,7 @@ async fn lambdas_retry_of_a_crashed_invocation_takes_its_own_claim_back_at_once(
     let table = ledger(&moto).await;
     let controls = controls(&moto, &[("LEDGER_TABLE", TABLE)]).await;
     let remediator = remediator(&moto, settings()).await;
-    let t0 = Utc::now();
+    let t0 = remediator_testkit::clock::now();
     let event = notice(&["prod|checkout"], t0, "upcoming");
     // The first attempt of request `req-7` claimed the service, then timed out.
     let first_attempt = ClaimRequest {
@@ -412,7 +443,7 @@ async fn an_update_outside_the_windows_defers_only_what_it_adds() {
     let a = account(&moto).await;
     ledger(&moto).await;
     let remediator = remediator(&moto, settings()).await;
-    let t0 = Utc::now();
+    let t0 = remediator_testkit::clock::now();
     let acting_now = controls(&moto, &[("LEDGER_TABLE", TABLE)]).await;
     let first = notice(&["prod|checkout", "prod|payments"], t0, "upcoming");
     handle_with(&remediator, &acting_now, invocation(first), t0)

@@ -143,7 +143,7 @@ async fn an_event_whose_deadline_is_too_close_for_any_window_acts_at_once() {
         .await;
     let before = seed.primary_deployment("prod", "checkout").await;
     // A daily one-hour window twelve hours away: now is outside it.
-    let now = Utc::now();
+    let now = remediator_testkit::clock::now();
     let window = format!(
         "Daily {:02}:00-{:02}:00 UTC",
         (now.hour() + 12) % 24,
@@ -231,8 +231,8 @@ async fn an_sqs_subscriber_of_the_topic_gets_one_chatbot_summary_per_handled_eve
     let remediator = remediator(&moto, settings()).await;
 
     let mut event = notice(
-        Utc::now() + Duration::seconds(1),
-        Utc::now() + Duration::days(7),
+        remediator_testkit::clock::now() + Duration::seconds(1),
+        remediator_testkit::clock::now() + Duration::days(7),
     );
     event["resources"] = json!(["prod|checkout", "prod|ghost"]);
     event["detail"]["affectedEntities"] =
@@ -241,16 +241,21 @@ async fn an_sqs_subscriber_of_the_topic_gets_one_chatbot_summary_per_handled_eve
         &remediator,
         &controls,
         invocation(event.clone()),
-        Utc::now(),
+        remediator_testkit::clock::now(),
     )
     .await
     .unwrap_or_else(|e| panic!("{e}"));
     // A closed event is ignored: no message for it.
     let mut closed = event.clone();
     closed["detail"]["statusCode"] = json!("closed");
-    handle_with(&remediator, &controls, invocation(closed), Utc::now())
-        .await
-        .unwrap_or_else(|e| panic!("{e}"));
+    handle_with(
+        &remediator,
+        &controls,
+        invocation(closed),
+        remediator_testkit::clock::now(),
+    )
+    .await
+    .unwrap_or_else(|e| panic!("{e}"));
 
     let received = sqs
         .receive_message()
@@ -423,7 +428,7 @@ async fn with_aws_event_windows_enabled_the_deferral_waits_for_a_window_before_t
     // the 24h margin no window fits before it, so without event windows the remediator acts
     // at once (the test above). But the cluster's event window opens only at hour now+40h
     // each day, after the date: AWS cannot retire before then, and the window fits.
-    let now = Utc::now();
+    let now = remediator_testkit::clock::now();
     let window = format!(
         "Daily {:02}:00-{:02}:00 UTC",
         (now.hour() + 12) % 24,
@@ -499,7 +504,7 @@ async fn with_aws_event_windows_a_remediation_after_the_notices_date_is_still_fo
         .unwrap_or_else(|e| panic!("PutAccountSetting: {e:?}"));
     // AWS's date is in 30 hours, but the cluster's event window opens only at hour now+40h: the
     // daily maintenance window at now+32h (after the date) is where the remediator acts.
-    let now = Utc::now();
+    let now = remediator_testkit::clock::now();
     let window = format!(
         "Daily {:02}:00-{:02}:00 UTC",
         (now + Duration::hours(32)).hour(),

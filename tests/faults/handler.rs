@@ -5,7 +5,6 @@
 
 use std::time::Duration;
 
-use chrono::Utc;
 use remediator_core::{Backoff, Code, Report, Settings, Status};
 use remediator_lambda::handle_with;
 use remediator_testkit::events::{
@@ -52,7 +51,7 @@ async fn account() -> Account {
 
 fn notice() -> Value {
     let mut event = event_naming(SERVICES, &["prod|web", "prod|api"]);
-    let retires = Utc::now() + chrono::Duration::days(7);
+    let retires = remediator_testkit::clock::now() + chrono::Duration::days(7);
     event["detail"]["startTime"] = json!(retires.format("%a, %d %b %Y %H:%M:%S GMT").to_string());
     event
 }
@@ -81,9 +80,14 @@ async fn deliver_lasting(
     static DELIVERIES: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
     let n = DELIVERIES.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     let event = invocation_lasting(notice(), ECS_FUNCTION_ARN, &format!("fault-{n}"), left);
-    handle_with(&remediator, &controls, event, Utc::now())
-        .await
-        .map_err(|e| e.to_string())
+    handle_with(
+        &remediator,
+        &controls,
+        event,
+        remediator_testkit::clock::now(),
+    )
+    .await
+    .map_err(|e| e.to_string())
 }
 
 /// The production settings (the engine's six backoff rounds included), its waits shortened.

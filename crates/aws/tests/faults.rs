@@ -73,15 +73,18 @@ fn settings(backoff_rounds: u32) -> Settings {
     }
 }
 
+/// A notice published now, AWS retiring a week later.
 fn event() -> serde_json::Value {
-    json!({
+    let mut event = json!({
         "version": "0", "id": "e-1", "detail-type": "AWS Health Event", "source": "aws.health",
         "account": "123456789012", "time": "2026-11-20T09:00:00Z", "region": "us-east-1",
         "resources": ["prod|web"],
         "detail": { "eventArn": "arn:aws:health:us-east-1::event/ECS/AWS_ECS_TASK_PATCHING_RETIREMENT/x",
                     "service": "ECS", "eventTypeCode": "AWS_ECS_TASK_PATCHING_RETIREMENT",
                     "startTime": "Fri, 27 Nov 2026 09:00:00 GMT" }
-    })
+    });
+    remediator_testkit::clock::shift_event(&mut event, remediator_testkit::clock::now());
+    event
 }
 
 /// A CodeDeploy client that must not be called: every test here is about a rolling service.

@@ -4,7 +4,6 @@
 use std::path::PathBuf;
 use std::process::{Command, Output};
 
-use chrono::Utc;
 use remediator_core::{Report, Status};
 use remediator_testkit::{fixture_at, fixture_path, MotoServer, Seed};
 use serde_json::json;
@@ -54,7 +53,10 @@ async fn apply_twice_forces_the_named_services_once_then_reports_already_replace
     seed.rolling_services("prod", &["checkout", "payments"])
         .await;
     let before = seed.primary_deployment("prod", "checkout").await;
-    let mut event = fixture_at("health-ecs-services-pipe.json", Utc::now());
+    let mut event = fixture_at(
+        "health-ecs-services-pipe.json",
+        remediator_testkit::clock::now(),
+    );
     event["resources"] = json!(["prod|checkout", "prod|payments", "prod|retired-last-week"]);
     let file = write_event("apply-twice.json", &event);
     let file = file.to_str().expect("utf-8 path");
@@ -101,7 +103,10 @@ async fn plan_prints_a_table_and_changes_nothing() {
     let seed = Seed::new(&moto).await;
     seed.rolling_services("prod", &["checkout"]).await;
     let before = seed.primary_deployment("prod", "checkout").await;
-    let mut event = fixture_at("health-ecs-services-pipe.json", Utc::now());
+    let mut event = fixture_at(
+        "health-ecs-services-pipe.json",
+        remediator_testkit::clock::now(),
+    );
     event["resources"] = json!(["prod|checkout"]);
     let file = write_event("plan.json", &event);
 
@@ -153,7 +158,10 @@ async fn an_unrecognised_entity_is_a_failure_and_exits_1() {
     seed.rolling_services("prod", &["checkout"]).await;
     let file = write_event(
         "garbage.json",
-        &fixture_at("health-ecs-garbage-entities.json", Utc::now()),
+        &fixture_at(
+            "health-ecs-garbage-entities.json",
+            remediator_testkit::clock::now(),
+        ),
     );
 
     let out = remediator(
@@ -200,7 +208,10 @@ async fn apply_twice_redeploys_a_blue_green_service_through_codedeploy_exactly_o
     seed.cluster("prod").await;
     let bg = seed.blue_green_service("prod", "shop").await;
     moto.set_codedeploy_status(&bg.previous_deployment, "Succeeded");
-    let mut event = fixture_at("health-ecs-services-pipe.json", Utc::now());
+    let mut event = fixture_at(
+        "health-ecs-services-pipe.json",
+        remediator_testkit::clock::now(),
+    );
     event["resources"] = json!(["prod|shop"]);
     event["detail"]["affectedEntities"] = json!([{ "entityValue": "prod | shop" }]);
     let file = write_event("blue-green.json", &event);
@@ -261,7 +272,10 @@ async fn ledger_init_is_idempotent_and_status_shows_where_each_resource_of_a_not
     seed.rolling_services("prod", &["checkout", "payments"])
         .await;
     let ledger = [("LEDGER_TABLE", "retirement-ledger")];
-    let mut event = fixture_at("health-ecs-services-pipe.json", Utc::now());
+    let mut event = fixture_at(
+        "health-ecs-services-pipe.json",
+        remediator_testkit::clock::now(),
+    );
     event["resources"] = json!(["prod|checkout", "prod|payments", "prod|retired-last-week"]);
     let file = write_event("ledger-status.json", &event);
     let file = file.to_str().expect("utf-8 path");
@@ -271,7 +285,7 @@ async fn ledger_init_is_idempotent_and_status_shows_where_each_resource_of_a_not
     let applied = remediator_with(&moto, &["apply", "--event", file, "--json"], &ledger);
     let arn = event["detail"]["eventArn"].as_str().expect("eventArn");
     // The function's second follow-up check of this notice, as it schedules it.
-    let next = Utc::now() + chrono::Duration::minutes(10);
+    let next = remediator_testkit::clock::now() + chrono::Duration::minutes(10);
     let at = next.format("%Y-%m-%dT%H:%M:%S").to_string();
     aws_sdk_scheduler::Client::new(&moto.sdk_config().await)
         .create_schedule()

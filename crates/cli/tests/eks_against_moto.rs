@@ -4,7 +4,7 @@
 
 use std::process::{Command, Output};
 
-use chrono::{Duration, SecondsFormat, Utc};
+use chrono::{Duration, SecondsFormat};
 use remediator_core::{Report, Status};
 use remediator_testkit::fake_kube::FakeKube;
 use remediator_testkit::{fixture_at, MotoServer};
@@ -62,10 +62,14 @@ fn remediator(moto: &MotoServer, kube: &FakeKube, args: &[&str], env: &[(&str, &
 
 /// The EKS sample, re-stamped so the pod is not past its termination (the sample is from 2021).
 fn sample_event(name: &str) -> std::path::PathBuf {
-    let mut event = fixture_at("eks-fargate-pod-scheduled-termination.json", Utc::now());
+    let mut event = fixture_at(
+        "eks-fargate-pod-scheduled-termination.json",
+        remediator_testkit::clock::now(),
+    );
     event["detail"]["scheduledTerminationTime"] = json!(format!(
         "{}[UTC]",
-        (Utc::now() + Duration::days(5)).to_rfc3339_opts(SecondsFormat::Millis, true)
+        (remediator_testkit::clock::now() + Duration::days(5))
+            .to_rfc3339_opts(SecondsFormat::Millis, true)
     ));
     let dir = std::env::temp_dir().join(format!("remediator-eks-{}", std::process::id()));
     std::fs::create_dir_all(&dir).expect("dir");

@@ -244,6 +244,12 @@ impl EksConnector {
         self
     }
 
+    /// The wall clock this connector reads (the system's, or the one a test injected): the
+    /// remediation judges the pod's termination time by the same clock.
+    pub fn now(&self) -> DateTime<Utc> {
+        (self.clock)()
+    }
+
     /// A client for `cluster`, from the cache when its token is fresh by the wall clock.
     pub async fn client(&self, cluster: &str) -> Result<kube::Client, ConnectError> {
         let now = (self.clock)();

@@ -81,7 +81,7 @@ impl Remediate for PodRemediator {
         let restart = async |client| {
             PodRestarter::new(client)
                 .opt_in_only(self.opt_in_only)
-                .try_remediate(notice, Utc::now(), self.dry_run)
+                .try_remediate(notice, self.connector.now(), self.dry_run)
                 .await
         };
         let outcome = match self.on_cluster(&notice.cluster, restart).await {

@@ -4,7 +4,6 @@
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
-use chrono::Utc;
 use lambda_runtime::{Context, LambdaEvent};
 use remediator_core::{parse_value, pipeline, Backoff, Outcome, Report, Settings};
 use serde_json::{json, Value};
@@ -62,7 +61,7 @@ pub fn invocation_lasting(
     let mut context = Context::default();
     context.request_id = request_id.into();
     context.invoked_function_arn = function_arn.into();
-    context.deadline = (Utc::now().timestamp_millis() + left.as_millis() as i64) as u64;
+    context.deadline = (crate::clock::now().timestamp_millis() + left.as_millis() as i64) as u64;
     LambdaEvent::new(payload, context)
 }
 
@@ -70,7 +69,7 @@ pub fn invocation_lasting(
 /// `affectedEntities` (as Health does) and nothing else.
 pub fn event_naming<S: AsRef<str>>(fixture: &str, entities: &[S]) -> Value {
     let entities: Vec<&str> = entities.iter().map(AsRef::as_ref).collect();
-    let mut event = fixture_at(fixture, Utc::now());
+    let mut event = fixture_at(fixture, crate::clock::now());
     event["resources"] = json!(entities);
     event["detail"]["affectedEntities"] = json!(entities
         .iter()

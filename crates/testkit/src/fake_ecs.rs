@@ -95,7 +95,7 @@ impl FakeEcs {
             // Completed at once, no older deployment left (see the module notes).
             Some(n) => json!({ "id": format!("ecs-svc/{name}-{n}"), "status": "PRIMARY",
                                "rolloutState": "COMPLETED", "desiredCount": 2, "runningCount": 2,
-                               "createdAt": chrono::Utc::now().timestamp() as f64 }),
+                               "createdAt": crate::clock::now().timestamp() as f64 }),
             None => json!({ "id": "ecs-svc/old", "status": "PRIMARY", "rolloutState": "COMPLETED",
                             "desiredCount": 2, "runningCount": 2, "createdAt": 1_600_000_000.0 }),
         };

@@ -42,7 +42,7 @@ pub async fn until_final<R: Remediate, L: Ledger>(
         Route::Answered(report) => {
             return vec![Ran {
                 check: None,
-                at: Utc::now(),
+                at: crate::clock::now(),
                 report: *report,
                 took: Duration::ZERO,
             }]
@@ -50,7 +50,7 @@ pub async fn until_final<R: Remediate, L: Ledger>(
     };
     let mut runs = Vec::new();
     let mut check = None;
-    let mut at = Utc::now();
+    let mut at = crate::clock::now();
     for n in 0..max_invocations {
         let started = tokio::time::Instant::now();
         let invocation = Invocation {

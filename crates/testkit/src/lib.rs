@@ -26,8 +26,9 @@ use aws_sdk_ecs::types::{
     DeploymentController, DeploymentControllerType, DesiredStatus, KeyValuePair, LaunchType,
     LoadBalancer, NetworkConfiguration, NetworkMode, Tag, TaskField, TaskOverride,
 };
-use chrono::{DateTime, SecondsFormat, Utc};
+use chrono::{DateTime, Utc};
 
+pub mod clock;
 pub mod events;
 pub mod fake_ecs;
 pub mod fake_kube;
@@ -270,15 +271,26 @@ pub fn fixture_path(name: &str) -> PathBuf {
     workspace_root().join("events-fixtures").join(name)
 }
 
-/// A fixture as JSON, with its `time` replaced by `time` (services seeded in moto are created
-/// "now", so a replayed notice must be published after them to be meaningful).
-pub fn fixture_at(name: &str, time: DateTime<Utc>) -> serde_json::Value {
+/// A fixture as JSON, exactly as it is on disk (its own dates: for parsing tests).
+pub fn fixture_raw(name: &str) -> serde_json::Value {
     let path = fixture_path(name);
     let raw = std::fs::read(&path).unwrap_or_else(|e| panic!("read {}: {e}", path.display()));
-    let mut value: serde_json::Value =
-        serde_json::from_slice(&raw).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-    value["time"] = serde_json::Value::String(time.to_rfc3339_opts(SecondsFormat::Millis, true));
+    serde_json::from_slice(&raw).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
+/// A fixture as JSON, published at `time`: every date in it moved by the same offset
+/// ([`clock::shift_event`]), so a notice a week ahead of its `time` stays a week ahead of
+/// `time`. Services seeded in moto are created "now", so a replayed notice must be published
+/// after them to be meaningful.
+pub fn fixture_at(name: &str, time: DateTime<Utc>) -> serde_json::Value {
+    let mut value = fixture_raw(name);
+    clock::shift_event(&mut value, time);
     value
+}
+
+/// A fixture published now ([`clock::now`]).
+pub fn fixture_now(name: &str) -> serde_json::Value {
+    fixture_at(name, clock::now())
 }
 
 /// Seeds ECS and CodeDeploy state through the SDK, as a user's account would have it.

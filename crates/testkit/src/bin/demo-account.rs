@@ -17,7 +17,6 @@
 
 use std::process::ExitCode;
 
-use chrono::Utc;
 use remediator_testkit::{fixture_at, Network, Seed};
 use serde::{Deserialize, Serialize};
 
@@ -104,7 +103,7 @@ async fn run_seed(seed: &Seed, event_in: &str, event_out: &str, state: &str) -> 
         group: bg.group,
     };
     let state_json = serde_json::to_vec_pretty(&saved).map_err(|e| e.to_string())?;
-    let mut event = fixture_at(event_in, Utc::now());
+    let mut event = fixture_at(event_in, remediator_testkit::clock::now());
     if let Some(entities) = event["detail"]["affectedEntities"].as_array_mut() {
         entities.push(serde_json::json!({ "entityValue": worker.arn }));
     }
