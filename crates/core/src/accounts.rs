@@ -61,7 +61,10 @@ pub fn earliest_retirement(
         let (cluster, service) = match target {
             Target::Service(s) => (Some(s.cluster.as_str()), Some(s.service.as_str())),
             Target::Task(t) => (t.cluster.as_deref(), None),
-            Target::Pod(_) | Target::Instance(_) | Target::Unrecognized { .. } => continue,
+            Target::Pod(_)
+            | Target::Instance(_)
+            | Target::Unrecognized { .. }
+            | Target::Elsewhere(_) => continue,
         };
         let associated = |w: &&EventWindow| {
             w.tags.iter().any(|(k, v)| match k.as_str() {
@@ -107,6 +110,9 @@ pub struct Accounts {
     pub include: Vec<String>,
     /// `ACCOUNTS_EXCLUDE`: never these accounts.
     pub exclude: Vec<String>,
+    /// `CONFIRM_NOTICES=health-api`: ask AWS Health that the event exists and lists each
+    /// resource before acting ([`crate::confirm`]).
+    pub confirm_notices: bool,
 }
 
 impl Accounts {

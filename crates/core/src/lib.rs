@@ -9,6 +9,8 @@
 
 pub mod accounts;
 pub mod appspec;
+pub mod bounds;
+pub mod confirm;
 pub mod defer;
 pub mod engine;
 pub mod follow;

@@ -87,8 +87,15 @@ pub enum Code {
     /// A task or pod already stopped, deleted or unknown.
     Gone,
     UnrecognizedEntity,
+    /// In another account than the notice's (its ARN or `awsAccountId`), or the notice is for
+    /// an account this deployment does not act in.
     OtherAccount,
+    /// In another Region than the notice's, or the notice is for a Region this deployment does
+    /// not act in.
     OtherRegion,
+    /// `CONFIRM_NOTICES=health-api`: AWS Health does not know the event, gives it another
+    /// type, or does not list the resource.
+    Unconfirmed,
     /// The affected account is left out by `ACCOUNTS_INCLUDE` / `ACCOUNTS_EXCLUDE`.
     AccountExcluded,
     /// Central mode: the member account's role cannot be assumed (missing, or not trusting the
@@ -165,6 +172,8 @@ pub enum EventCode {
     WrongFunction,
     /// The input itself is unusable.
     MalformedInput,
+    /// The copy of a Health event delivered to a backup Region (`detail.backupEvent`).
+    BackupEvent,
 }
 }
 

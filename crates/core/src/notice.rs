@@ -24,8 +24,10 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+use crate::bounds;
+use crate::follow::{CHECK_DETAIL_TYPE, CHECK_SOURCE};
 use crate::names::EventCode;
-use crate::target::{parse_entity, parse_instance_entity, Target};
+use crate::target::{parse_instance_entity, place_in, Target};
 
 /// AWS Health `source` / `detail-type` of the events this project handles.
 pub const HEALTH_SOURCE: &str = "aws.health";
@@ -85,6 +87,19 @@ pub enum ParseError {
     MissingField(&'static str),
     #[error("`{field}` is not a time: {value:?}")]
     BadTime { field: &'static str, value: String },
+    /// A value of the right type that no AWS event carries (an account id that is not 12
+    /// digits, a Region of no partition, a date decades away): see [`crate::bounds`].
+    #[error("`{field}` is out of bounds: {value:?}: {why}")]
+    OutOfBounds {
+        field: &'static str,
+        value: String,
+        why: String,
+    },
+    /// An event in the follow-up check's envelope whose check number or event is missing or
+    /// unreadable: the chain of checks would end without a word, so it is rejected (the DLQ
+    /// and its alarm), never ignored.
+    #[error("follow-up check envelope is malformed: {0}")]
+    BrokenCheck(String),
 }
 
 /// A value of the wrong shape, and where in the event it is (`detail.affectedEntities[2]`).
@@ -242,6 +257,10 @@ struct HealthDetail {
     communication_id: Option<String>,
     affected_account: Option<String>,
     affected_entities: Option<Vec<AffectedEntity>>,
+    /// `true` on the copy Health also delivers to a backup Region (always so in the China
+    /// partition; AWS advises filtering `detail.backupEvent = false`, Health user guide,
+    /// "Creating EventBridge rules for Region coverage").
+    backup_event: Option<Value>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -258,12 +277,28 @@ pub fn parse_slice(input: &[u8]) -> Result<Parsed, ParseError> {
     parse_value(value)
 }
 
-/// Parses an already-decoded JSON value.
+/// Parses an already-decoded JSON value, judging its `time` against the wall clock.
 pub fn parse_value(input: Value) -> Result<Parsed, ParseError> {
+    parse_value_at(input, Utc::now())
+}
+
+/// Parses an already-decoded JSON value; `now` bounds how far ahead its `time` may be.
+pub fn parse_value_at(input: Value, now: DateTime<Utc>) -> Result<Parsed, ParseError> {
     let event: EventBridgeEvent<Value> = shaped(input, "").map_err(ParseError::NotEventBridge)?;
+    bounds::account(
+        "account",
+        event.account.as_deref().filter(|a| !a.is_empty()),
+    )?;
+    bounds::region("region", event.region.as_deref().filter(|r| !r.is_empty()))?;
+    if let Some(time) = event.time {
+        bounds::published(time, now)?;
+    }
     match (event.source.as_str(), event.detail_type.as_str()) {
         (HEALTH_SOURCE, HEALTH_DETAIL_TYPE) => parse_health(event),
         (EKS_SOURCE, EKS_DETAIL_TYPE) => parse_eks(event),
+        (CHECK_SOURCE, CHECK_DETAIL_TYPE) => Err(ParseError::BrokenCheck(
+            "a check needs `detail.check` (a number) and `detail.event` (the notice)".into(),
+        )),
         _ => Ok(Parsed::Ignored(Ignored {
             event_id: event.id,
             event_arn: None,
@@ -319,6 +354,14 @@ fn parse_health(event: EventBridgeEvent<Value>) -> Result<Parsed, ParseError> {
         );
     }
 
+    if matches!(&detail.backup_event, Some(Value::Bool(true)))
+        || matches!(&detail.backup_event, Some(Value::String(s)) if s.eq_ignore_ascii_case("true"))
+    {
+        return ignored(
+            EventCode::BackupEvent,
+            "a backup copy of a Health event (detail.backupEvent): the primary Region's delivery is the one acted on".into(),
+        );
+    }
     let event_arn =
         non_empty(detail.event_arn.clone()).ok_or(ParseError::MissingField("detail.eventArn"))?;
     let start_time = rfc2822("detail.startTime", detail.start_time.as_deref())?;
@@ -334,30 +377,58 @@ fn parse_health(event: EventBridgeEvent<Value>) -> Result<Parsed, ParseError> {
         .or(last_updated)
         .ok_or(ParseError::MissingField("time"))?;
 
+    if let Some(start) = start_time {
+        bounds::span("detail.startTime", start, published_at)?;
+    }
+
     // Organization view: `detail.affectedAccount`, else the account the entities name.
     let entities = detail.affected_entities.unwrap_or_default();
-    let entity_account = entities
-        .iter()
-        .find_map(|e| non_empty(e.aws_account_id.clone()));
+    for entity in &entities {
+        bounds::account(
+            "detail.affectedEntities[].awsAccountId",
+            non_empty(entity.aws_account_id.clone()).as_deref(),
+        )?;
+    }
+    let affected_account = non_empty(detail.affected_account).or_else(|| {
+        entities
+            .iter()
+            .find_map(|e| non_empty(e.aws_account_id.clone()))
+    });
+    bounds::account("detail.affectedAccount", affected_account.as_deref())?;
+    let event_region = non_empty(detail.event_region);
+    bounds::region("detail.eventRegion", event_region.as_deref())?;
+    let account = non_empty(event.account);
+    let region = event_region.or(non_empty(event.region));
+    // Each entity with the account its entity names (`awsAccountId`), if any.
     let raw_entities = event
         .resources
         .iter()
         .flatten()
-        .cloned()
-        .chain(entities.into_iter().filter_map(|e| e.entity_value));
-    let entity = if ec2.is_some() {
-        parse_instance_entity
-    } else {
-        parse_entity
-    };
-    let targets = dedup_targets(raw_entities.map(|raw| entity(&raw)));
+        .map(|raw| (raw.clone(), None))
+        .chain(entities.into_iter().filter_map(|e| {
+            let account = non_empty(e.aws_account_id);
+            e.entity_value.map(|raw| (raw, account))
+        }));
+    let notice_account = affected_account.as_deref().or(account.as_deref());
+    let targets = dedup_targets(raw_entities.map(|(raw, entity_account)| {
+        if ec2.is_some() {
+            parse_instance_entity(&raw)
+        } else {
+            place_in(
+                &raw,
+                entity_account.as_deref(),
+                notice_account,
+                region.as_deref(),
+            )
+        }
+    }));
 
     Ok(Parsed::Retirement(RetirementNotice {
         event_id: event.id,
         event_arn,
-        account: non_empty(event.account),
-        affected_account: non_empty(detail.affected_account).or(entity_account),
-        region: non_empty(detail.event_region).or(non_empty(event.region)),
+        account,
+        affected_account,
+        region,
         published_at,
         start_time,
         end_time,
@@ -473,11 +544,17 @@ fn parse_eks(event: EventBridgeEvent<Value>) -> Result<Parsed, ParseError> {
         "detail.scheduledTerminationTime",
     )?;
     let scheduled_termination = termination_time(&raw_time)?;
+    let published_at = event.time.ok_or(ParseError::MissingField("time"))?;
+    bounds::span(
+        "detail.scheduledTerminationTime",
+        scheduled_termination,
+        published_at,
+    )?;
     Ok(Parsed::PodTermination(PodNotice {
         event_id: event.id,
         account: non_empty(event.account),
         region: non_empty(event.region),
-        published_at: event.time.ok_or(ParseError::MissingField("time"))?,
+        published_at,
         cluster: required(detail.cluster_name, "detail.clusterName")?,
         fargate_profile: non_empty(detail.fargate_profile_name),
         namespace: required(detail.pod_namespace, "detail.podNamespace")?,

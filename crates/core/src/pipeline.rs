@@ -62,6 +62,11 @@ pub trait Notice: Send + Sync {
     fn status(&self) -> Option<String>;
     /// The same notice, naming only `targets` (the ones this invocation claimed).
     fn narrowed(&self, targets: Vec<Target>) -> Self;
+    /// Whether AWS Health's `service` / `eventTypeCode` is this notice's kind (asked when
+    /// notices are confirmed with Health); notices Health does not send never are.
+    fn accepts_event_type(&self, _service: &str, _code: &str) -> bool {
+        false
+    }
     /// The account that received the event (the envelope's `account`).
     fn receiving_account(&self) -> Option<&str>;
     /// The account the resources live in: the organization view's affected account, else the
@@ -127,6 +132,20 @@ impl Notice for RetirementNotice {
 
     fn targets(&self) -> Vec<Target> {
         self.targets.clone()
+    }
+
+    /// A Fargate retirement is ECS's patching retirement; an EC2 notice one of the EC2 codes
+    /// of its kind (a retirement, a stop or a reboot).
+    fn accepts_event_type(&self, service: &str, code: &str) -> bool {
+        match self.ec2 {
+            None => service == "ECS" && code == crate::notice::ECS_RETIREMENT_CODE,
+            Some(kind) => {
+                service == "EC2"
+                    && crate::notice::EC2_EVENT_CODES
+                        .iter()
+                        .any(|(c, k)| *c == code && *k == kind)
+            }
+        }
     }
 
     fn report(&self, outcomes: Vec<Outcome>, dry_run: bool) -> Report {

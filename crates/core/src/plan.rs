@@ -398,6 +398,37 @@ pub fn consent_by(
     None
 }
 
+/// The outcome of a resource the notice names in another account or Region than its own
+/// ([`Target::Elsewhere`]): skipped, acted on nowhere, both places named. Central mode does
+/// not route it to its own account either: only that account's own notice (which Health sends
+/// it) speaks for its resources.
+pub fn elsewhere(e: &crate::target::Elsewhere) -> Outcome {
+    let place = |account: &Option<String>, region: &Option<String>| {
+        format!(
+            "account {} in {}",
+            account.as_deref().unwrap_or("(unnamed)"),
+            region.as_deref().unwrap_or("(unnamed Region)")
+        )
+    };
+    let (code, what) = if e.other_account() {
+        (Code::OtherAccount, "another account")
+    } else {
+        (Code::OtherRegion, "another Region")
+    };
+    Outcome::new(
+        Target::Elsewhere(Box::new(e.clone())),
+        Status::Skipped,
+        code,
+        format!(
+            "{} is in {} ({}), but the notice is for {}: acted on in neither; that resource's own notice (Health sends one to its account and Region) is the one acted on",
+            e.resource,
+            what,
+            place(&e.account, &e.region),
+            place(&e.notice_account, &e.notice_region),
+        ),
+    )
+}
+
 /// Whether a notice's resources can be reached by clients acting in `account` and `region`
 /// (each `None` when unknown: not checked). `None`: in scope; `Some((code, reason))`: every
 /// target is skipped with that code and reason.

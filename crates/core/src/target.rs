@@ -29,6 +29,41 @@ pub enum Target {
         raw: String,
         why: String,
     },
+    /// A resource whose own ARN (or `awsAccountId`) puts it in another account or Region than
+    /// the notice's: never acted on as the notice's same-named resource, nor in its own place
+    /// on this notice's word (see [`place_in`]).
+    #[serde(rename = "elsewhere")]
+    Elsewhere(Box<Elsewhere>),
+}
+
+/// Where a resource says it is: the account and Region of its ARN, or its entity's
+/// `awsAccountId`. `None` where it does not say (then it is the notice's).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Place {
+    pub account: Option<String>,
+    pub region: Option<String>,
+}
+
+/// A resource of another account or Region than its notice's (see [`Target::Elsewhere`]).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Elsewhere {
+    /// The entity as the notice gave it.
+    pub raw: String,
+    /// What it names (`service payments/api`, `task prod/0123…`).
+    pub resource: String,
+    /// Its own account and Region, as its ARN (or entity) says.
+    pub account: Option<String>,
+    pub region: Option<String>,
+    /// The notice's account and Region.
+    pub notice_account: Option<String>,
+    pub notice_region: Option<String>,
+}
+
+impl Elsewhere {
+    /// Whether it is another account (else another Region of the same account).
+    pub fn other_account(&self) -> bool {
+        matches!((&self.account, &self.notice_account), (Some(a), Some(n)) if a != n)
+    }
 }
 
 /// An ECS service, by cluster name and service name.
@@ -70,6 +105,12 @@ impl Target {
             Target::Pod(p) => format!("pod:{}/{}/{}", p.cluster, p.namespace, p.name),
             Target::Instance(i) => format!("instance:{}", i.instance_id),
             Target::Unrecognized { raw, .. } => format!("raw:{raw}"),
+            Target::Elsewhere(e) => format!(
+                "elsewhere:{}:{}:{}",
+                e.account.as_deref().unwrap_or_default(),
+                e.region.as_deref().unwrap_or_default(),
+                e.resource
+            ),
         }
     }
 }
@@ -85,29 +126,73 @@ impl fmt::Display for Target {
             Target::Pod(p) => write!(f, "pod {}/{}/{}", p.cluster, p.namespace, p.name),
             Target::Instance(i) => write!(f, "instance {}", i.instance_id),
             Target::Unrecognized { raw, .. } => write!(f, "entity {raw:?}"),
+            Target::Elsewhere(e) => write!(
+                f,
+                "{} in account {} {}",
+                e.resource,
+                e.account.as_deref().unwrap_or("?"),
+                e.region.as_deref().unwrap_or("?")
+            ),
         }
     }
 }
 
 /// Parses one entity string. Never fails: unknown shapes become [`Target::Unrecognized`].
 pub fn parse_entity(raw: &str) -> Target {
+    parse_entity_placed(raw).0
+}
+
+/// The entity `raw` placed against its notice's account and Region: a resource whose ARN (or
+/// `entity_account`, the entity's `awsAccountId`) names another account or Region than the
+/// notice's becomes [`Target::Elsewhere`]. Acting on it in the notice's account would force a
+/// same-named resource nobody named; acting on it in its own account would let one account's
+/// notice steer another's resources. Neither happens: its outcome names both places.
+pub fn place_in(
+    raw: &str,
+    entity_account: Option<&str>,
+    notice_account: Option<&str>,
+    notice_region: Option<&str>,
+) -> Target {
+    let (target, mut place) = parse_entity_placed(raw);
+    if place.account.is_none() {
+        place.account = entity_account.map(str::to_owned);
+    }
+    let differs = |own: &Option<String>, notice: Option<&str>| matches!((own.as_deref(), notice), (Some(a), Some(b)) if a != b);
+    if !(differs(&place.account, notice_account) || differs(&place.region, notice_region)) {
+        return target;
+    }
+    Target::Elsewhere(Box::new(Elsewhere {
+        raw: raw.to_owned(),
+        resource: target.to_string(),
+        account: place.account,
+        region: place.region.or(notice_region.map(str::to_owned)),
+        notice_account: notice_account.map(str::to_owned),
+        notice_region: notice_region.map(str::to_owned),
+    }))
+}
+
+/// [`parse_entity`] and where the entity says it is.
+fn parse_entity_placed(raw: &str) -> (Target, Place) {
     let trimmed = raw.trim();
     let unrecognized = |why: &str| Target::Unrecognized {
         raw: raw.to_owned(),
         why: why.to_owned(),
     };
     if trimmed.is_empty() {
-        return unrecognized("empty entity value");
+        return (unrecognized("empty entity value"), Place::default());
     }
     if trimmed.starts_with("arn:") {
-        return parse_arn(trimmed).unwrap_or_else(&unrecognized);
+        return match parse_arn(trimmed) {
+            Ok(placed) => placed,
+            Err(why) => (unrecognized(why), Place::default()),
+        };
     }
     let parts: Vec<&str> = if trimmed.contains('|') {
         trimmed.split('|').map(str::trim).collect()
     } else {
         trimmed.split('/').map(str::trim).collect()
     };
-    match parts.as_slice() {
+    let target = match parts.as_slice() {
         [cluster, service] if is_ecs_name(cluster) && is_ecs_name(service) => {
             Target::Service(ServiceRef {
                 cluster: (*cluster).to_owned(),
@@ -116,7 +201,8 @@ pub fn parse_entity(raw: &str) -> Target {
         }
         [_, _] => unrecognized("cluster or service name has characters ECS does not allow"),
         _ => unrecognized("expected cluster|service, cluster/service or an ECS task ARN"),
-    }
+    };
+    (target, Place::default())
 }
 
 /// An EC2 scheduled event's entity: an instance id (`i-` and 8 or 17 hexadecimal digits).
@@ -136,31 +222,27 @@ pub fn parse_instance_entity(raw: &str) -> Target {
 }
 
 /// `arn:PARTITION:ecs:REGION:ACCOUNT:RESOURCE`.
-fn parse_arn(arn: &str) -> Result<Target, &'static str> {
+fn parse_arn(arn: &str) -> Result<(Target, Place), &'static str> {
     let mut fields = arn.splitn(6, ':');
-    let (
-        Some("arn"),
-        Some(_partition),
-        Some(service),
-        Some(_region),
-        Some(_account),
-        Some(resource),
-    ) = (
+    let (Some("arn"), Some(_partition), Some(service), Some(region), Some(account), Some(resource)) = (
         fields.next(),
         fields.next(),
         fields.next(),
         fields.next(),
         fields.next(),
         fields.next(),
-    )
-    else {
+    ) else {
         return Err("malformed ARN");
     };
     if service != "ecs" {
         return Err("ARN is not an ECS resource");
     }
     let path: Vec<&str> = resource.split('/').collect();
-    match path.as_slice() {
+    let place = Place {
+        account: Some(account.to_owned()).filter(|a| !a.is_empty()),
+        region: Some(region.to_owned()).filter(|r| !r.is_empty()),
+    };
+    let target = match path.as_slice() {
         ["task", cluster, id] if is_ecs_name(cluster) && is_task_id(id) => {
             Ok(Target::Task(TaskRef {
                 cluster: Some((*cluster).to_owned()),
@@ -181,7 +263,8 @@ fn parse_arn(arn: &str) -> Result<Target, &'static str> {
         }
         ["service", _] => Err("old-format service ARN does not name its cluster"),
         _ => Err("ECS ARN is neither a task nor a service"),
-    }
+    }?;
+    Ok((target, place))
 }
 
 /// ECS cluster and service names: up to 255 letters, digits, hyphens and underscores.

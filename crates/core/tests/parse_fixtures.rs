@@ -1,10 +1,22 @@
 //! Every fixture in `events-fixtures/` parses to what its README says it is.
 
-use chrono::{TimeZone, Utc};
-use remediator_core::notice::{EventStatus, Ignored};
-use remediator_core::{
-    parse_slice, ParseError, Parsed, RetirementNotice, ServiceRef, Target, TaskRef,
-};
+use chrono::{DateTime, TimeZone, Utc};
+use remediator_core::notice::{parse_value_at, EventStatus, Ignored};
+use remediator_core::{ParseError, Parsed, RetirementNotice, ServiceRef, Target, TaskRef};
+
+/// The fixtures are real samples with their own dates (2021 to 2026-12-03): they are parsed
+/// with the clock fixed at the last of them, so no run's date changes what they parse to.
+fn clock() -> DateTime<Utc> {
+    Utc.with_ymd_and_hms(2026, 12, 3, 12, 0, 0).unwrap()
+}
+
+/// As the functions read a payload: a follow-up check's envelope opened, then parsed.
+fn parse_slice(input: &[u8]) -> Result<Parsed, ParseError> {
+    match serde_json::from_slice(input) {
+        Ok(value) => parse_value_at(remediator_core::follow::unwrap_check(value).0, clock()),
+        Err(e) => Err(ParseError::NotJson(e)),
+    }
+}
 
 fn fixture(name: &str) -> Vec<u8> {
     let path = format!(
@@ -356,7 +368,7 @@ fn a_follow_up_check_unwraps_to_its_number_and_the_original_notice() {
     let (event, check) = remediator_core::follow::unwrap_check(raw);
 
     assert_eq!(check, Some(1));
-    match remediator_core::parse_value(event) {
+    match parse_value_at(event, clock()) {
         Ok(Parsed::Retirement(n)) => {
             assert_eq!(n, retirement("health-ecs-services-pipe.json"));
         }
@@ -371,7 +383,7 @@ fn an_unreadable_end_or_update_time_is_dropped_and_the_notice_still_parses() {
     event["detail"]["endTime"] = serde_json::json!("next Tuesday-ish");
     event["detail"]["lastUpdatedTime"] = serde_json::json!(1_700_000_000);
 
-    match remediator_core::parse_value(event) {
+    match parse_value_at(event, clock()) {
         Ok(Parsed::Retirement(n)) => {
             assert_eq!(n.end_time, None);
             assert!(n.start_time.is_some(), "startTime still read");
@@ -387,7 +399,7 @@ fn an_unreadable_start_time_still_rejects_the_notice_naming_the_field() {
         serde_json::from_slice(&fixture("health-ecs-services-pipe.json")).expect("JSON");
     event["detail"]["startTime"] = serde_json::json!("soon");
 
-    match remediator_core::parse_value(event) {
+    match parse_value_at(event, clock()) {
         Err(ParseError::BadTime { field, .. }) => assert_eq!(field, "detail.startTime"),
         other => panic!("expected a rejection naming startTime, got {other:?}"),
     }
@@ -414,5 +426,184 @@ fn without_an_affected_account_the_account_the_entities_name_is_the_affected_one
         remediator_core::pipeline::Notice::ledger_key(&plain),
         format!("{}#123456789012", plain.event_arn),
         "a notice of the receiving account is keyed by that account"
+    );
+}
+
+// Bounds: a value no AWS event carries is rejected naming its field, before it steers a call.
+
+fn pipe_event() -> serde_json::Value {
+    serde_json::from_slice(&fixture("health-ecs-services-pipe.json")).expect("JSON")
+}
+
+fn rejected_field(event: serde_json::Value) -> &'static str {
+    match parse_value_at(event, clock()) {
+        Err(ParseError::OutOfBounds { field, .. }) => field,
+        other => panic!("expected an out-of-bounds rejection, got {other:?}"),
+    }
+}
+
+#[test]
+fn an_affected_account_that_is_not_twelve_digits_is_rejected_naming_it() {
+    let mut event = pipe_event();
+    event["detail"]["affectedAccount"] = serde_json::json!("abc");
+    assert_eq!(rejected_field(event), "detail.affectedAccount");
+}
+
+#[test]
+fn an_entity_account_or_envelope_account_that_is_not_an_account_id_is_rejected() {
+    let mut event = pipe_event();
+    event["detail"]["affectedEntities"][0]["awsAccountId"] = serde_json::json!("1234");
+    assert_eq!(
+        rejected_field(event),
+        "detail.affectedEntities[].awsAccountId"
+    );
+    let mut event = pipe_event();
+    event["account"] = serde_json::json!("12345678901x");
+    assert_eq!(rejected_field(event), "account");
+}
+
+#[test]
+fn an_event_region_of_no_partition_is_rejected_naming_it() {
+    let mut event = pipe_event();
+    event["detail"]["eventRegion"] = serde_json::json!("us-east-1.attacker.example");
+    assert_eq!(rejected_field(event), "detail.eventRegion");
+    let mut event = pipe_event();
+    event["region"] = serde_json::json!("Mars");
+    assert_eq!(rejected_field(event), "region");
+}
+
+#[test]
+fn a_start_time_in_year_9999_is_rejected_naming_it() {
+    let mut event = pipe_event();
+    event["detail"]["startTime"] = serde_json::json!("Fri, 31 Dec 9999 09:00:00 GMT");
+    assert_eq!(rejected_field(event), "detail.startTime");
+}
+
+#[test]
+fn a_time_before_aws_health_existed_or_far_ahead_is_rejected_naming_it() {
+    let mut event = pipe_event();
+    event["time"] = serde_json::json!("1970-01-01T00:00:00Z");
+    event["detail"]["startTime"] = serde_json::json!("Thu, 08 Jan 1970 00:00:00 GMT");
+    assert_eq!(rejected_field(event), "time");
+    let mut event = pipe_event();
+    event["time"] = serde_json::json!("9999-01-01T00:00:00Z");
+    event["detail"]["startTime"] = serde_json::json!("Fri, 08 Jan 9999 00:00:00 GMT");
+    assert_eq!(rejected_field(event), "time");
+}
+
+#[test]
+fn an_eks_termination_years_after_the_event_is_rejected_naming_it() {
+    let mut event: serde_json::Value =
+        serde_json::from_slice(&fixture("eks-fargate-pod-scheduled-termination.json"))
+            .expect("JSON");
+    event["detail"]["scheduledTerminationTime"] =
+        serde_json::json!("2031-06-30T12:52:44.832Z[UTC]");
+    assert_eq!(rejected_field(event), "detail.scheduledTerminationTime");
+}
+
+#[test]
+fn a_follow_up_envelope_that_does_not_open_is_rejected_not_ignored() {
+    for detail in [
+        serde_json::json!({ "check": 2 }),
+        serde_json::json!({ "check": "2", "event": pipe_event() }),
+        serde_json::json!({ "event": pipe_event() }),
+    ] {
+        let envelope = serde_json::json!({ "source": "retirement-remediator",
+            "detail-type": "Retirement Follow-up Check", "detail": detail });
+        match parse_slice(&serde_json::to_vec(&envelope).expect("JSON")) {
+            Err(ParseError::BrokenCheck(why)) => assert!(why.contains("detail.check"), "{why}"),
+            other => panic!("expected a rejected envelope, got {other:?}"),
+        }
+    }
+}
+
+#[test]
+fn a_backup_copy_of_a_health_event_is_ignored_with_its_reason() {
+    for flag in [serde_json::json!(true), serde_json::json!("true")] {
+        let mut event = pipe_event();
+        event["detail"]["backupEvent"] = flag;
+        match parse_value_at(event, clock()) {
+            Ok(Parsed::Ignored(i)) => {
+                assert_eq!(i.code, "backup_event");
+                assert!(i.reason.contains("backup"), "{}", i.reason);
+            }
+            other => panic!("expected an ignored backup copy, got {other:?}"),
+        }
+    }
+    let mut primary = pipe_event();
+    primary["detail"]["backupEvent"] = serde_json::json!(false);
+    assert!(matches!(
+        parse_value_at(primary, clock()),
+        Ok(Parsed::Retirement(_))
+    ));
+}
+
+// Where each entity is: its own ARN's account and Region, else its awsAccountId.
+
+fn naming(entities: &[&str]) -> serde_json::Value {
+    let mut event = pipe_event();
+    event["resources"] = serde_json::json!(entities);
+    event["detail"]["affectedEntities"] = serde_json::json!(entities
+        .iter()
+        .map(|e| serde_json::json!({ "entityValue": e }))
+        .collect::<Vec<_>>());
+    event
+}
+
+fn targets(event: serde_json::Value) -> Vec<Target> {
+    match parse_value_at(event, clock()) {
+        Ok(Parsed::Retirement(n)) => n.targets,
+        other => panic!("expected a notice, got {other:?}"),
+    }
+}
+
+#[test]
+fn a_service_arn_of_another_account_is_kept_apart_from_the_same_named_service_of_the_notice() {
+    let found = targets(naming(&[
+        "payments|api",
+        "arn:aws:ecs:us-east-1:210987654321:service/payments/api",
+    ]));
+    assert_eq!(found.len(), 2, "not merged into one: {found:?}");
+    assert!(matches!(&found[0], Target::Service(s) if s.cluster == "payments"));
+    match &found[1] {
+        Target::Elsewhere(e) => {
+            assert_eq!(e.account.as_deref(), Some("210987654321"));
+            assert_eq!(e.notice_account.as_deref(), Some("123456789012"));
+            assert!(e.other_account());
+            assert_eq!(e.resource, "service payments/api");
+        }
+        other => panic!("expected a resource elsewhere, got {other:?}"),
+    }
+}
+
+#[test]
+fn a_task_arn_of_another_region_is_elsewhere_and_one_of_this_account_and_region_is_a_task() {
+    let found = targets(naming(&[
+        "arn:aws:ecs:eu-west-1:123456789012:task/prod/0123456789abcdef0123456789abcdef",
+        "arn:aws:ecs:us-east-1:123456789012:task/prod/fedcba9876543210fedcba9876543210",
+    ]));
+    match &found[0] {
+        Target::Elsewhere(e) => {
+            assert!(!e.other_account());
+            assert_eq!(e.region.as_deref(), Some("eu-west-1"));
+            assert_eq!(e.notice_region.as_deref(), Some("us-east-1"));
+        }
+        other => panic!("expected a task elsewhere, got {other:?}"),
+    }
+    assert!(matches!(&found[1], Target::Task(_)));
+}
+
+#[test]
+fn an_entity_whose_aws_account_id_differs_from_the_affected_account_is_elsewhere() {
+    let mut event = naming(&[]);
+    event["detail"]["affectedAccount"] = serde_json::json!("111111111111");
+    event["detail"]["affectedEntities"] = serde_json::json!([
+        { "entityValue": "prod|web", "awsAccountId": "111111111111" },
+        { "entityValue": "prod|api", "awsAccountId": "222222222222" }
+    ]);
+    let found = targets(event);
+    assert!(matches!(&found[0], Target::Service(_)));
+    assert!(
+        matches!(&found[1], Target::Elsewhere(e) if e.account.as_deref() == Some("222222222222"))
     );
 }

@@ -2,7 +2,7 @@
 //! panic, and whatever it rejects, it rejects saying where (a field path or the JSON position).
 
 use proptest::prelude::*;
-use remediator_core::{parse_slice, parse_value, ParseError};
+use remediator_core::{parse_slice, parse_value, EventCode, ParseError, Parsed};
 use serde_json::{json, Value};
 
 const FIXTURES: &[&str] = &[
@@ -89,8 +89,176 @@ fn says_where(e: &ParseError) -> bool {
         }
         // Always a field of the detail.
         ParseError::HealthDetail(s) | ParseError::EksDetail(s) => s.path.starts_with("detail"),
-        ParseError::MissingField(field) | ParseError::BadTime { field, .. } => !field.is_empty(),
+        // A field the parser reads, by the name the event gives it.
+        ParseError::MissingField(field)
+        | ParseError::BadTime { field, .. }
+        | ParseError::OutOfBounds { field, .. } => FIELDS.contains(field),
+        ParseError::BrokenCheck(why) => {
+            why.contains("detail.check") && why.contains("detail.event")
+        }
     }
+}
+
+/// Every field a rejection may name: the ones the parsers read.
+const FIELDS: &[&str] = &[
+    "time",
+    "account",
+    "region",
+    "detail.eventArn",
+    "detail.startTime",
+    "detail.eventRegion",
+    "detail.affectedAccount",
+    "detail.affectedEntities[].awsAccountId",
+    "detail.scheduledTerminationTime",
+    "detail.clusterName",
+    "detail.podNamespace",
+    "detail.podName",
+];
+
+/// An event shaped like the ones the function gets: one of the two sources it parses (or a
+/// third), and a detail whose fields are each valid, absent or of any shape. Random JSON alone
+/// never names `aws.health` / `AWS Health Event`, so it never reaches the Health parser.
+fn event_like() -> impl Strategy<Value = Value> {
+    let source = prop_oneof![
+        4 => Just(("aws.health", "AWS Health Event")),
+        3 => Just(("aws.eks", "EKS Fargate Pod Scheduled Termination")),
+        1 => Just(("retirement-remediator", "Retirement Follow-up Check")),
+        1 => Just(("aws.ec2", "EC2 Instance State-change Notification")),
+    ];
+    let maybe = |valid: Value| {
+        prop_oneof![
+            6 => Just(Some(valid)),
+            1 => Just(None),
+            1 => any_json().prop_map(Some),
+        ]
+    };
+    (
+        source,
+        maybe(json!("2026-11-20T09:00:00Z")),
+        maybe(json!("123456789012")),
+        maybe(json!("us-east-1")),
+        (
+            maybe(json!("ECS")),
+            maybe(json!("AWS_ECS_TASK_PATCHING_RETIREMENT")),
+            maybe(json!("arn:aws:health:us-east-1::event/ECS/AWS_ECS_TASK_PATCHING_RETIREMENT/x")),
+            maybe(json!("Fri, 27 Nov 2026 09:00:00 GMT")),
+            maybe(json!([{ "entityValue": "prod|web" },
+                         { "entityValue": "arn:aws:ecs:us-east-1:123456789012:task/prod/0123456789abcdef" }])),
+            maybe(json!("upcoming")),
+        ),
+        (
+            maybe(json!("my-cluster")),
+            maybe(json!("default")),
+            maybe(json!("web-5d8c9c5d4b-8jx7l")),
+            maybe(json!("2026-11-28T12:52:44.832Z[UTC]")),
+        ),
+    )
+        .prop_map(|((source, detail_type), time, account, region, health, eks)| {
+            let mut event = json!({ "version": "0", "id": "p-1", "source": source, "detail-type": detail_type });
+            let mut detail = serde_json::Map::new();
+            let put = |map: &mut serde_json::Map<String, Value>, k: &str, v: Option<Value>| {
+                if let Some(v) = v { map.insert(k.to_owned(), v); }
+            };
+            put(event.as_object_mut().expect("object"), "time", time);
+            put(event.as_object_mut().expect("object"), "account", account);
+            put(event.as_object_mut().expect("object"), "region", region);
+            let (service, code, arn, start, entities, status) = health;
+            put(&mut detail, "service", service);
+            put(&mut detail, "eventTypeCode", code);
+            put(&mut detail, "eventArn", arn);
+            put(&mut detail, "startTime", start);
+            put(&mut detail, "affectedEntities", entities);
+            put(&mut detail, "statusCode", status);
+            let (cluster, namespace, pod, termination) = eks;
+            put(&mut detail, "clusterName", cluster);
+            put(&mut detail, "podNamespace", namespace);
+            put(&mut detail, "podName", pod);
+            put(&mut detail, "scheduledTerminationTime", termination);
+            event["detail"] = Value::Object(detail);
+            event
+        })
+}
+
+/// Whether the outcome could only come from inside `parse_health` or `parse_eks` (a notice,
+/// an ignored Health event type, or a rejection of a detail field).
+fn reached_a_detail_parser(result: &Result<Parsed, ParseError>) -> bool {
+    match result {
+        Ok(Parsed::Retirement(_) | Parsed::PodTermination(_)) => true,
+        Ok(Parsed::Ignored(i)) => i.code != EventCode::UnsupportedSource,
+        Err(
+            ParseError::HealthDetail(_) | ParseError::EksDetail(_) | ParseError::BadTime { .. },
+        ) => true,
+        Err(ParseError::MissingField(f) | ParseError::OutOfBounds { field: f, .. }) => {
+            f.starts_with("detail.")
+        }
+        Err(_) => false,
+    }
+}
+
+#[test]
+fn most_generated_events_reach_the_health_and_eks_parsers_and_every_rejection_says_where() {
+    use proptest::strategy::ValueTree;
+    let mut runner = proptest::test_runner::TestRunner::deterministic();
+    let strategy = event_like();
+    let (mut reached, mut health, mut eks, mut notices) = (0, 0, 0, 0);
+    let cases = 2_000;
+    for _ in 0..cases {
+        let event = strategy.new_tree(&mut runner).expect("tree").current();
+        let source = event["source"].as_str().unwrap_or_default().to_owned();
+        let result = parse_value(event);
+        if let Err(e) = &result {
+            assert!(says_where(e), "{e}");
+        }
+        if reached_a_detail_parser(&result) {
+            reached += 1;
+            match source.as_str() {
+                "aws.health" => health += 1,
+                "aws.eks" => eks += 1,
+                _ => {}
+            }
+        }
+        if matches!(
+            result,
+            Ok(Parsed::Retirement(_) | Parsed::PodTermination(_))
+        ) {
+            notices += 1;
+        }
+    }
+    eprintln!("of {cases} generated events: {reached} reached a detail parser ({health} parse_health, {eks} parse_eks), {notices} parsed to a notice");
+    // Many reach a detail parser (the rest stop at the envelope's own bounds, as they should);
+    // many parse whole; both parsers are reached.
+    assert!(
+        reached * 100 / cases >= 40,
+        "{reached} of {cases} reached a detail parser"
+    );
+    assert!(
+        health * 100 / cases >= 20,
+        "{health} of {cases} reached parse_health"
+    );
+    assert!(
+        eks * 100 / cases >= 10,
+        "{eks} of {cases} reached parse_eks"
+    );
+    assert!(
+        notices * 100 / cases >= 10,
+        "{notices} of {cases} parsed to a notice"
+    );
+}
+
+#[test]
+fn random_json_alone_does_not_reach_the_detail_parsers() {
+    // Why `event_like` exists: the shapeless generator names no source the parser knows.
+    use proptest::strategy::ValueTree;
+    let mut runner = proptest::test_runner::TestRunner::deterministic();
+    let strategy = any_json();
+    let reached = (0..500)
+        .filter(|_| {
+            reached_a_detail_parser(&parse_value(
+                strategy.new_tree(&mut runner).expect("tree").current(),
+            ))
+        })
+        .count();
+    assert_eq!(reached, 0);
 }
 
 proptest! {
@@ -99,6 +267,13 @@ proptest! {
     #[test]
     fn arbitrary_bytes_never_panic_the_parser(bytes in prop::collection::vec(any::<u8>(), 0..512)) {
         if let Err(e) = parse_slice(&bytes) {
+            prop_assert!(says_where(&e), "{e}");
+        }
+    }
+
+    #[test]
+    fn an_event_shaped_like_a_notice_never_panics_the_parser(value in event_like()) {
+        if let Err(e) = parse_value(value) {
             prop_assert!(says_where(&e), "{e}");
         }
     }

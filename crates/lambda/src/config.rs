@@ -26,6 +26,7 @@
 //! | `LEDGER_RETENTION` | `90d` | how long ledger entries are kept after AWS's deadline |
 //! | `MEMBER_ROLE_NAME` | none | central mode: the role assumed in a member account for a notice of that account (off: such a notice fails `other_account`) |
 //! | `ACCOUNTS_INCLUDE` / `ACCOUNTS_EXCLUDE` | none | comma-separated account ids the remediator acts in only / never (`account_excluded`) |
+//! | `CONFIRM_NOTICES` | `off` | `health-api`: before acting, ask AWS Health that the event exists, has the notice's type and lists each resource (`unconfirmed` otherwise; recommended for central mode; needs a Business or Enterprise support plan) |
 //! | `EKS_ENDPOINT_URL` | the endpoint DescribeCluster returns | EKS pods: the Kubernetes API server to use instead (a local fake; plain `http://` only here) |
 
 use std::time::Duration;
@@ -291,10 +292,25 @@ fn accounts(
             })
             .collect()
     };
+    let confirm_notices = match get("CONFIRM_NOTICES") {
+        None => false,
+        Some((name, v)) => match v.trim() {
+            "off" => false,
+            "health-api" => true,
+            _ => {
+                return Err(ConfigError {
+                    name,
+                    value: v,
+                    expected: "off or health-api".into(),
+                })
+            }
+        },
+    };
     Ok(remediator_core::accounts::Accounts {
         member_role: get("MEMBER_ROLE_NAME").map(|(_, r)| r.trim().to_owned()),
         include: ids("ACCOUNTS_INCLUDE")?,
         exclude: ids("ACCOUNTS_EXCLUDE")?,
+        confirm_notices,
     })
 }
 

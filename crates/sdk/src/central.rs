@@ -24,6 +24,7 @@ use remediator_core::follow::{Followed, Verdict};
 use remediator_core::names::Code;
 use remediator_core::outcome::{Outcome, Status};
 use remediator_core::pipeline::{Claim, Notice, Remediate};
+use remediator_core::target::Target;
 use remediator_core::{Parsed, Settings};
 use tokio::sync::{Mutex, OnceCell};
 use tokio::time::Instant;
@@ -59,12 +60,14 @@ pub struct Central<R> {
     members: Mutex<HashMap<(String, String), Member<R>>>,
     /// The wall clock; tests pass a fixed one.
     clock: Arc<dyn Fn() -> DateTime<Utc> + Send + Sync>,
+    /// AWS Health, when notices are confirmed before acting (`CONFIRM_NOTICES=health-api`).
+    health: Option<crate::health::SdkHealth>,
     /// Each account's notes (its retirement settings), read once per execution environment.
     notes: Mutex<HashMap<String, Vec<String>>>,
     /// The account the function runs in (STS `GetCallerIdentity`, asked once, when a notice
     /// first needs it): a forwarded event keeps the member's `account`, so the envelope cannot
     /// tell.
-    own_account: OnceCell<Option<String>>,
+    own_account: OnceCell<String>,
 }
 
 struct Member<R> {
@@ -93,12 +96,15 @@ impl<R> Central<R> {
             home: Arc::new(build(base, settings.clone())),
             base: base.clone(),
             settings,
-            accounts,
             build: Arc::new(build),
             members: Mutex::new(HashMap::new()),
             clock: Arc::new(Utc::now),
+            health: accounts
+                .confirm_notices
+                .then(|| crate::health::SdkHealth::new(base)),
             notes: Mutex::new(HashMap::new()),
             own_account: OnceCell::new(),
+            accounts,
         }
     }
 
@@ -108,24 +114,30 @@ impl<R> Central<R> {
         self
     }
 
-    /// The function's own account, once known.
-    async fn own_account(&self) -> Option<&str> {
+    /// The function's own account: STS `GetCallerIdentity`, asked until it answers and then
+    /// kept. A failure is not kept: the caller fails closed (nothing whose account depends on
+    /// it is acted on) and the next notice asks again.
+    async fn own_account(&self) -> Result<&str, String> {
         self.own_account
-            .get_or_init(|| async {
-                match aws_sdk_sts::Client::new(&self.base)
+            .get_or_try_init(|| async {
+                let identity = aws_sdk_sts::Client::new(&self.base)
                     .get_caller_identity()
                     .send()
                     .await
-                {
-                    Ok(identity) => identity.account().map(str::to_owned),
-                    Err(e) => {
-                        tracing::warn!(error = %aws_smithy_types::error::display::DisplayErrorContext(&e), "own account unknown: the notice's receiving account stands for it");
-                        None
-                    }
-                }
+                    .map_err(|e| {
+                        format!(
+                            "STS GetCallerIdentity failed ({})",
+                            aws_smithy_types::error::display::DisplayErrorContext(&e)
+                        )
+                    })?;
+                identity
+                    .account()
+                    .filter(|a| !a.is_empty())
+                    .map(str::to_owned)
+                    .ok_or_else(|| "STS GetCallerIdentity named no account".to_owned())
             })
             .await
-            .as_deref()
+            .map(String::as_str)
     }
 
     /// `R` for `account` in `region`, its credentials checked: a role that cannot be assumed is
@@ -237,7 +249,42 @@ fn session_name<N: Notice>(notice: &N) -> String {
     )
 }
 
+/// `outcomes` in the order of the notice's targets (each target has exactly one).
+fn in_order_of<N: Notice>(notice: &N, mut outcomes: Vec<Outcome>) -> Vec<Outcome> {
+    let order: Vec<String> = notice.targets().iter().map(Target::identity).collect();
+    outcomes.sort_by_key(|o| {
+        let id = o.target.identity();
+        order.iter().position(|t| *t == id).unwrap_or(usize::MAX)
+    });
+    outcomes
+}
+
 impl<R: Remediate> Central<R> {
+    /// With confirmation on: the targets AWS Health confirms, and the outcomes of the rest
+    /// (all of them when Health cannot be asked). `None`: confirmation is off, or the notice
+    /// is not a Health event (EKS pod notices).
+    async fn confirm(&self, notice: &R::Notice) -> Option<(Vec<Target>, Vec<Outcome>)> {
+        let health = self.health.as_ref()?;
+        let arn = notice.event_arn()?;
+        let targets = notice.targets();
+        // A member's event is asked through the organizational view; route() has read the
+        // function's own account by now.
+        let own = self.own_account().await.ok();
+        let member = notice.affected_account().filter(|a| Some(*a) != own);
+        match health.look_up(arn, member).await {
+            Ok(lookup) => Some(remediator_core::confirm::split(
+                &targets,
+                &lookup,
+                arn,
+                |service, code| notice.accepts_event_type(service, code),
+            )),
+            Err(error) => {
+                tracing::warn!(arn, reason = %error.reason, "the notice could not be confirmed with AWS Health");
+                Some(remediator_core::confirm::unasked(&targets, &error))
+            }
+        }
+    }
+
     /// Where to run `notice`: at home, in a member account, or nowhere (the outcomes).
     async fn route(&self, notice: &R::Notice) -> Result<Route<R>, Vec<Outcome>> {
         let affected = notice.affected_account();
@@ -251,9 +298,25 @@ impl<R: Remediate> Central<R> {
                 false,
             ));
         }
-        let receiving = self.own_account().await.or(notice.receiving_account());
-        let (Some(account), Some(receiving)) = (affected, receiving) else {
+        let Some(account) = affected.or(notice.receiving_account()) else {
             return Ok(Route::Home);
+        };
+        // Fail closed: a forwarded member notice keeps the member's `account`, so only the
+        // function's own identity tells a member's resources from its own.
+        let receiving = match self.own_account().await {
+            Ok(own) => own,
+            Err(why) => {
+                tracing::warn!(error = %why, "own account unknown: nothing is acted on");
+                return Err(every(
+                    notice,
+                    Status::Failed,
+                    Code::ApiError,
+                    &format!(
+                        "{why}: without the function's own account, the resources of account {account} cannot be told from its own; nothing was acted on, a later attempt asks again"
+                    ),
+                    true,
+                ));
+            }
         };
         let failed = |(code, reason, retryable): (Code, String, bool)| {
             every(notice, Status::Failed, code, &reason, retryable)
@@ -302,11 +365,24 @@ impl<R: Remediate> Remediate for Central<R> {
     }
 
     async fn remediate(&self, notice: &R::Notice, deadline: Option<Instant>) -> Vec<Outcome> {
-        match self.route(notice).await {
-            Ok(Route::Home) => self.home.remediate(notice, deadline).await,
-            Ok(Route::Member(member)) => member.remediate(&notice.in_member(), deadline).await,
-            Err(outcomes) => outcomes,
-        }
+        let route = match self.route(notice).await {
+            Ok(route) => route,
+            Err(outcomes) => return outcomes,
+        };
+        let (confirmed, mut unconfirmed) = match self.confirm(notice).await {
+            None => (notice.narrowed(notice.targets()), Vec::new()),
+            Some((targets, outcomes)) => (notice.narrowed(targets), outcomes),
+        };
+        let mut outcomes = if confirmed.targets().is_empty() {
+            Vec::new()
+        } else {
+            match route {
+                Route::Home => self.home.remediate(&confirmed, deadline).await,
+                Route::Member(member) => member.remediate(&confirmed.in_member(), deadline).await,
+            }
+        };
+        outcomes.append(&mut unconfirmed);
+        in_order_of(notice, outcomes)
     }
 
     /// The affected account's notes (its retirement settings), read once per account.

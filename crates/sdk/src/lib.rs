@@ -5,6 +5,7 @@
 
 pub mod central;
 pub mod error;
+pub mod health;
 
 use std::time::Duration;
 

@@ -39,6 +39,9 @@ pub enum Fault {
     /// Answered 200 with this body by the proxy, never forwarded: an operation moto does not
     /// implement (EC2 instance event windows), modelled as AWS documents its answer.
     Answer(String),
+    /// Refused with HTTP 400 and this error code (a JSON-protocol service's own refusal, such
+    /// as AWS Health's `SubscriptionRequiredException`), never forwarded.
+    Refuse(String),
 }
 
 #[derive(Debug, Default)]
@@ -64,6 +67,9 @@ enum Protocol {
     /// EC2's variant of the query protocol, with its own error shape.
     Ec2,
     Rest,
+    /// Smithy RPC v2 CBOR (`/service/S/operation/Op`, `smithy-protocol: rpc-v2-cbor`): AWS
+    /// Health's SDK speaks it.
+    Cbor,
 }
 
 impl FaultProxy {
@@ -109,6 +115,12 @@ impl FaultProxy {
     }
 
     /// Requests of `operation` that reached the proxy.
+    /// Drops the faults still queued for `operation`: from now on it reaches moto.
+    pub fn clear(&self, operation: &str) {
+        let mut state = self.state.lock().unwrap_or_else(|p| p.into_inner());
+        state.faults.remove(operation);
+    }
+
     pub fn seen(&self, operation: &str) -> usize {
         let state = self.state.lock().unwrap_or_else(|p| p.into_inner());
         state.seen.get(operation).copied().unwrap_or(0)
@@ -138,6 +150,28 @@ impl FaultProxy {
     }
 }
 
+/// A CBOR answer of the RPC v2 protocol: `body` (JSON) encoded as CBOR.
+fn cbor(status: u16, body: &serde_json::Value) -> Response<Full<Bytes>> {
+    let mut bytes = Vec::new();
+    if ciborium::into_writer(body, &mut bytes).is_err() {
+        bytes.clear();
+    }
+    Response::builder()
+        .status(status)
+        .header("content-type", "application/cbor")
+        .header("smithy-protocol", "rpc-v2-cbor")
+        .header("x-amzn-requestid", "fault-proxy")
+        .body(Full::new(Bytes::from(bytes)))
+        .unwrap_or_else(|_| Response::new(Full::new(Bytes::new())))
+}
+
+fn cbor_error(status: u16, code: &str) -> Response<Full<Bytes>> {
+    cbor(
+        status,
+        &serde_json::json!({ "__type": code, "message": "injected by the fault proxy" }),
+    )
+}
+
 fn respond(
     status: u16,
     content_type: &str,
@@ -158,6 +192,7 @@ fn respond(
 
 fn throttled(protocol: &Protocol) -> Response<Full<Bytes>> {
     match protocol {
+        Protocol::Cbor => cbor_error(400, "ThrottlingException"),
         Protocol::Json => respond(
             400,
             "application/x-amz-json-1.1",
@@ -188,6 +223,7 @@ fn throttled(protocol: &Protocol) -> Response<Full<Bytes>> {
 
 fn access_denied(protocol: &Protocol) -> Response<Full<Bytes>> {
     match protocol {
+        Protocol::Cbor => cbor_error(403, "AccessDeniedException"),
         Protocol::Query | Protocol::Ec2 => respond(
             403,
             "text/xml",
@@ -205,6 +241,7 @@ fn access_denied(protocol: &Protocol) -> Response<Full<Bytes>> {
 
 fn server_error(protocol: &Protocol) -> Response<Full<Bytes>> {
     match protocol {
+        Protocol::Cbor => cbor_error(500, "InternalFailure"),
         Protocol::Ec2 => respond(
             500,
             "text/xml",
@@ -253,6 +290,21 @@ where
         Some(Fault::ServerError) => return server_error(&protocol),
         Some(Fault::Hang) => std::future::pending::<()>().await,
         Some(Fault::AccessDenied) => return access_denied(&protocol),
+        Some(Fault::Refuse(code)) if matches!(protocol, Protocol::Cbor) => {
+            return cbor_error(400, &code)
+        }
+        Some(Fault::Answer(body)) if matches!(protocol, Protocol::Cbor) => {
+            let json = serde_json::from_str(&body).unwrap_or(serde_json::Value::Null);
+            return cbor(200, &json);
+        }
+        Some(Fault::Refuse(code)) => {
+            return respond(
+                400,
+                "application/x-amz-json-1.1",
+                None,
+                format!(r#"{{"__type":"{code}","message":"refused by the fault proxy"}}"#),
+            )
+        }
         Some(Fault::Answer(body)) => {
             let content_type = match protocol {
                 Protocol::Query | Protocol::Ec2 => "text/xml",
@@ -304,6 +356,13 @@ fn operation_of(req: &Request<()>, body: &[u8]) -> (String, Protocol) {
     {
         let op = target.rsplit('.').next().unwrap_or(target);
         return (op.to_owned(), Protocol::Json);
+    }
+    let path = req.uri().path();
+    if let Some((_, op)) = path
+        .strip_prefix("/service/")
+        .and_then(|rest| rest.split_once("/operation/"))
+    {
+        return (op.trim_end_matches('/').to_owned(), Protocol::Cbor);
     }
     let form = String::from_utf8_lossy(body);
     if let Some(action) = form

@@ -130,6 +130,7 @@ impl<E: EcsServices + EcsTasks, D: CodeDeployApi> Remediator<E, D> {
                         false,
                     ))
                 }
+                Target::Elsewhere(e) => outcomes[i] = Some(crate::plan::elsewhere(e)),
             }
         }
 
