@@ -200,10 +200,11 @@ class LeastPrivilege(unittest.TestCase):
         for name in ("ecs-retirement", "eks-fargate-pod"):
             self.assertIn((name, "scheduler.amazonaws.com"), passed_to, f"{name} defers through the scheduler role")
 
-    def test_only_the_scheduler_may_assume_the_scheduler_role(self):
-        role = template()["Resources"]["SchedulerRole"]["Properties"]["AssumeRolePolicyDocument"]
-        principals = [s["Principal"] for s in role["Statement"]]
-        self.assertEqual(principals, [{"Service": "scheduler.amazonaws.com"}])
+    def test_only_the_scheduler_may_assume_the_scheduler_roles(self):
+        for name in ("EcsSchedulerRole", "EksSchedulerRole"):
+            role = template()["Resources"][name]["Properties"]["AssumeRolePolicyDocument"]
+            principals = [s["Principal"] for s in role["Statement"]]
+            self.assertEqual(principals, [{"Service": "scheduler.amazonaws.com"}], name)
 
 
 def template():
@@ -226,8 +227,9 @@ class Settings(unittest.TestCase):
             own = set(((t["Resources"][name]["Properties"].get("Environment") or {}).get("Variables") or {}))
             missing = read - {"SCHEDULE_TARGET_ARN", "EKS_ENDPOINT_URL"} - globals_env - own
             if name == "EksFargatePodFunction":
-                # ECS pacing, deployments and container instances on EC2 only
-                missing -= {"UPDATE_SERVICE_RATE", "ROLLOUT_TIMEOUT", "REPLACE_DRAINED_INSTANCES"}
+                # ECS pacing, deployments and container instances on EC2 only; CONFIRM_NOTICES too (AWS
+                # Health notices: the EKS function's pod terminations are not; unset reads as off)
+                missing -= {"UPDATE_SERVICE_RATE", "ROLLOUT_TIMEOUT", "REPLACE_DRAINED_INSTANCES", "CONFIRM_NOTICES"}
             self.assertEqual(missing, set(), f"{name} does not set {sorted(missing)}")
 
     def test_each_function_runs_one_event_at_a_time_by_default(self):
@@ -482,9 +484,12 @@ def environment(t, name):
 
 class Scheduling(unittest.TestCase):
     """One-time EventBridge Scheduler schedules (follow-up checks after acting, deferrals to a
-    maintenance window) in the stack's group, run through the scheduler role."""
+    maintenance window) in the stack's group, run through each function's own scheduler role."""
 
-    ROLE = {"Fn::GetAtt": ["SchedulerRole", "Arn"]}
+    SCHEDULER_ROLE = {"EcsRetirementFunction": "EcsSchedulerRole", "EksFargatePodFunction": "EksSchedulerRole"}
+
+    def role(self, name):
+        return {"Fn::GetAtt": [self.SCHEDULER_ROLE[name], "Arn"]}
 
     def setUp(self):
         self.t = template_with_intrinsics()
@@ -492,7 +497,7 @@ class Scheduling(unittest.TestCase):
     def test_both_functions_get_the_scheduler_role_group_and_follow_up_settings(self):
         for name in FUNCTIONS:
             env = environment(self.t, name)
-            self.assertEqual(env.get("SCHEDULE_ROLE_ARN"), self.ROLE, f"{name}: no follow-up checks without it")
+            self.assertEqual(env.get("SCHEDULE_ROLE_ARN"), self.role(name), f"{name}: no follow-up checks without it")
             self.assertEqual(env.get("SCHEDULE_GROUP"), {"Ref": "ScheduleGroup"}, name)
             self.assertEqual(env.get("FOLLOW_UP_CHECKS"), {"Ref": "FollowUpChecks"}, name)
             self.assertEqual(env.get("FOLLOW_UP_FIRST"), {"Ref": "FollowUpFirst"}, name)
@@ -520,22 +525,23 @@ class Scheduling(unittest.TestCase):
                          {"Ref": "RolloutTimeout"})
         self.assertNotIn("ROLLOUT_TIMEOUT", environment(self.t, "EksFargatePodFunction"))
 
-    def test_the_scheduler_role_may_invoke_each_function(self):
-        statements = []
-        role = self.t["Resources"]["SchedulerRole"]["Properties"]
-        for policy in role.get("Policies") or []:
-            statements += policy["PolicyDocument"]["Statement"]
-        for resource in self.t["Resources"].values():
-            if resource["Type"] == "AWS::IAM::Policy" and {"Ref": "SchedulerRole"} in resource["Properties"]["Roles"]:
-                statements += resource["Properties"]["PolicyDocument"]["Statement"]
-        invocable = []
-        for st in statements:
-            if st["Effect"] == "Allow" and "lambda:InvokeFunction" in Ledger.actions(st):
-                self.assertNotIn("Condition", st)
-                invocable += st["Resource"] if isinstance(st["Resource"], list) else [st["Resource"]]
+    def test_each_scheduler_role_may_invoke_its_own_function_only(self):
         for name in FUNCTIONS:
-            self.assertIn({"Fn::GetAtt": [name, "Arn"]}, invocable, f"the scheduler role cannot invoke {name}")
-            self.assertIn({"Fn::Sub": f"${{{name}.Arn}}:*"}, invocable, f"{name}, invoked by a qualified ARN")
+            scheduler_role = self.SCHEDULER_ROLE[name]
+            statements = []
+            role = self.t["Resources"][scheduler_role]["Properties"]
+            for policy in role.get("Policies") or []:
+                statements += policy["PolicyDocument"]["Statement"]
+            for resource in self.t["Resources"].values():
+                if resource["Type"] == "AWS::IAM::Policy" and {"Ref": scheduler_role} in resource["Properties"]["Roles"]:
+                    statements += resource["Properties"]["PolicyDocument"]["Statement"]
+            invocable = []
+            for st in statements:
+                if st["Effect"] == "Allow" and "lambda:InvokeFunction" in Ledger.actions(st):
+                    self.assertNotIn("Condition", st)
+                    invocable += st["Resource"] if isinstance(st["Resource"], list) else [st["Resource"]]
+            self.assertEqual(invocable, [{"Fn::GetAtt": [name, "Arn"]}, {"Fn::Sub": f"${{{name}.Arn}}:*"}],
+                             f"{scheduler_role} invokes {name} (and its qualified ARNs) only")
 
     def test_each_function_creates_check_and_window_schedules_in_the_group_passing_only_the_scheduler_role(self):
         group = "arn:${AWS::Partition}:scheduler:${AWS::Region}:${AWS::AccountId}:schedule/${ScheduleGroup}/"
@@ -550,7 +556,7 @@ class Scheduling(unittest.TestCase):
             passes = [st for st in statements if "iam:PassRole" in Ledger.actions(st)
                       and st["Condition"]["StringEquals"]["iam:PassedToService"] == "scheduler.amazonaws.com"]
             self.assertEqual(len(passes), 1, name)
-            self.assertEqual(passes[0]["Resource"], self.ROLE, f"{name}: the scheduler role exactly")
+            self.assertEqual(passes[0]["Resource"], self.role(name), f"{name}: its own scheduler role exactly")
 
 
 if __name__ == "__main__":

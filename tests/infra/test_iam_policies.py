@@ -181,7 +181,8 @@ class DocumentedGrants(unittest.TestCase):
 
     def test_the_cdk_app_is_checked_too(self):
         if not any(label.startswith("CDK") for label, _ in self.variants):
-            self.skipTest("infra/cdk/node_modules missing: make cdk checks the CDK app (INFRA_TESTS_NO_SKIP=1)")
+            T._unavailable("infra/cdk/node_modules missing: make cdk checks the CDK app (INFRA_TESTS_NO_SKIP=1)",
+                           rerun_by_cdk=True)
 
 
 def clusters_of(configuration):
@@ -227,6 +228,7 @@ class EcsScope(unittest.TestCase):
             "defaults": ["ecs-tasks/*"],
             "every setting changed": ["app/web-task-role", "ecs-tasks/*"],
             "no task roles, one cluster": [],
+            "central mode, derived EKS member role": ["ecs-tasks/*"],
             "ten of each list": sorted(TEN_ROLES),
         }
         self.assertEqual(set(expected), set(CONFIGURATIONS))
@@ -388,6 +390,60 @@ class NotificationTopicKey(unittest.TestCase):
                 publish = {g for statements in evaluated.roles().values() for g in T.grants(statements)
                            if g[0] == "sns:Publish"}
                 self.assertEqual(publish, set())
+
+
+SCHEDULE_GROUP_ARN = "arn:${AWS::Partition}:scheduler:${AWS::Region}:${AWS::AccountId}:schedule-group/${ScheduleGroup}"
+
+
+class SchedulerRoles(unittest.TestCase):
+    """One scheduler role per function: trusted by EventBridge Scheduler for this account's schedules
+    of the stack's group only (aws:SourceAccount and aws:SourceArn, the group's ARN as Scheduler's
+    confused-deputy guide requires), invoking its own function only; each function passes its own."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.variants = variants()
+
+    def test_each_trusts_scheduler_with_source_account_and_the_stack_s_schedule_group(self):
+        for label, evaluated in self.variants:
+            for role in ("EcsSchedulerRole", "EksSchedulerRole"):
+                with self.subTest(variant=label, role=role):
+                    trust = evaluated.value(evaluated.resources[role]["Properties"]["AssumeRolePolicyDocument"])
+                    self.assertEqual(len(trust["Statement"]), 1)
+                    st = trust["Statement"][0]
+                    self.assertEqual((st["Effect"], st["Principal"], listed(st["Action"])),
+                                     ("Allow", {"Service": "scheduler.amazonaws.com"}, ["sts:AssumeRole"]))
+                    self.assertEqual(st["Condition"], {
+                        "StringEquals": {"aws:SourceAccount": "${AWS::AccountId}"},
+                        "ArnEquals": {"aws:SourceArn": SCHEDULE_GROUP_ARN},
+                    })
+
+    def test_each_invokes_its_own_function_only(self):
+        own = {"EcsSchedulerRole": "EcsRetirementFunction", "EksSchedulerRole": "EksFargatePodFunction"}
+        for label, evaluated in self.variants:
+            roles = evaluated.roles()
+            scheduler_roles = {r for r, res in evaluated.resources.items() if res["Type"] == "AWS::IAM::Role"
+                               and "scheduler.amazonaws.com" in json.dumps(res["Properties"]["AssumeRolePolicyDocument"])}
+            with self.subTest(variant=label):
+                self.assertEqual(scheduler_roles, set(own), "one scheduler role per function")
+            for role, function in own.items():
+                with self.subTest(variant=label, role=role):
+                    self.assertEqual(T.grants(roles[role]), {
+                        ("lambda:InvokeFunction", f"${{{function}.Arn}}", "{}"),
+                        ("lambda:InvokeFunction", f"${{{function}.Arn}}:*", "{}"),
+                        ("sqs:SendMessage", "${DeadLetterQueue.Arn}", "{}"),
+                    })
+
+    def test_each_function_names_and_passes_its_own_scheduler_role_only(self):
+        own = {"ecs-retirement": "EcsSchedulerRole", "eks-fargate-pod": "EksSchedulerRole"}
+        to_scheduler = json.dumps({"StringEquals": {"iam:PassedToService": ["scheduler.amazonaws.com"]}})
+        for label, evaluated in self.variants:
+            roles = evaluated.roles()
+            for function, role in own.items():
+                with self.subTest(variant=label, function=function):
+                    self.assertEqual(evaluated.environment(function)["SCHEDULE_ROLE_ARN"], f"${{{role}.Arn}}")
+                    passed = {g[1] for g in T.grants(roles[function]) if g[0] == "iam:PassRole" and g[2] == to_scheduler}
+                    self.assertEqual(passed, {f"${{{role}.Arn}}"})
 
 
 if __name__ == "__main__":

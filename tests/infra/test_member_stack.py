@@ -1,10 +1,11 @@
 """The member stack of central mode (infra/sam/member.yaml) against the central stack:
 
-- the member role trusts the central ECS function's role and, when CentralEksFunctionRoleArn is
-  given, the central EKS function's role, nothing else, and only from the organization;
-- it grants exactly what the functions' own policies grant for remediating (ECS, CodeDeploy, EC2,
-  iam:PassRole to ECS tasks; eks:DescribeCluster when the EKS function is trusted), scoped by the
-  same EcsClusterNames, PassableTaskRoles and EksClusterNames, in every Region (the role is global;
+- one member role per function: the ECS member role trusts the central ECS function's role only,
+  the EKS member role (with CentralEksFunctionRoleArn and EksClusterNames) the central EKS
+  function's role only, both only from the organization, under the names the functions assume;
+- each grants exactly what its function's own policy grants for remediating (ECS, CodeDeploy, EC2,
+  Auto Scaling, iam:PassRole to ECS tasks; eks:DescribeCluster and nothing else for the EKS one),
+  scoped by the same EcsClusterNames, PassableTaskRoles and EksClusterNames, in every Region (the role is global;
   a notice may come from any Region of the member account) — for every configuration of
   test_sam_cdk_parity.CONFIGURATIONS, against SAM's transform and the CDK synth;
 - each grant is one the Service Authorization Reference documents (iam_reference.json);
@@ -21,7 +22,7 @@ import unittest
 import templates as T
 from test_event_patterns import rule_functions, rule_patterns
 from test_iam_policies import REFERENCE, arn_pattern, concrete, condition_keys, key_pattern, listed
-from test_sam_cdk_parity import CONFIGURATIONS, MEMBER_ROLE, ORGANIZATION
+from test_sam_cdk_parity import CONFIGURATIONS, EKS_MEMBER_ROLE, MEMBER_ROLE, ORGANIZATION, member_role_names
 
 CENTRAL_ROLE = "arn:aws:iam::111111111111:role/central-EcsRetirementFunctionRole-1A2B3C4D5E6F"
 CENTRAL_EKS_ROLE = "arn:aws:iam::111111111111:role/central-EksFargatePodFunctionRole-6F5E4D3C2B1A"
@@ -44,7 +45,8 @@ def central_only(grant):
     action, _, condition = grant
     if action == "iam:PassRole":
         return "scheduler.amazonaws.com" in condition
-    return action.split(":")[0] in ("scheduler", "dynamodb", "sqs", "sns", "kms", "sts")
+    # health: ConfirmNotices asks AWS Health from the central account (organizational view).
+    return action.split(":")[0] in ("scheduler", "dynamodb", "sqs", "sns", "kms", "sts", "health")
 
 
 def remediation(central, function):
@@ -67,15 +69,21 @@ def central_variants():
     return out
 
 
-class MemberRole(unittest.TestCase):
-    def role(self, evaluated):
-        roles = {n: r for n, r in evaluated.resources.items() if r["Type"] == "AWS::IAM::Role"
-                 and r["Properties"].get("RoleName") is not None}
-        self.assertEqual(list(roles), ["MemberRole"])
-        return evaluated.value(roles["MemberRole"]["Properties"])
+EKS_TRUSTED = {"CentralEksFunctionRoleArn": CENTRAL_EKS_ROLE, "EksClusterNames": "k8s-prod"}
 
-    def trust(self, evaluated):
-        trust = self.role(evaluated)["AssumeRolePolicyDocument"]
+
+class MemberRole(unittest.TestCase):
+    def named_roles(self, evaluated):
+        return {n: evaluated.value(r["Properties"]) for n, r in evaluated.resources.items()
+                if r["Type"] == "AWS::IAM::Role" and r["Properties"].get("RoleName") is not None}
+
+    def role(self, evaluated, name="MemberRole"):
+        roles = self.named_roles(evaluated)
+        self.assertIn(name, roles)
+        return roles[name]
+
+    def trust(self, evaluated, name="MemberRole"):
+        trust = self.role(evaluated, name)["AssumeRolePolicyDocument"]
         self.assertEqual(len(trust["Statement"]), 1, "one statement")
         st = trust["Statement"][0]
         self.assertEqual(set(st), {"Sid", "Effect", "Principal", "Action", "Condition"})
@@ -85,13 +93,26 @@ class MemberRole(unittest.TestCase):
         self.assertEqual(st["Condition"], {"StringEquals": {"aws:PrincipalOrgID": ORGANIZATION}})
         return sorted(listed(st["Principal"]["AWS"]))
 
-    def test_trusts_only_the_central_ecs_function_role_from_the_organization_by_default(self):
+    def test_the_ecs_member_role_trusts_only_the_central_ecs_function_role_from_the_organization(self):
+        self.assertEqual(list(self.named_roles(member())), ["MemberRole"], "no EKS member role by default")
         self.assertEqual(self.trust(member()), [CENTRAL_ROLE], "the central function's role, not its account")
         self.assertEqual(self.trust(member(CentralEksFunctionRoleArn="")), [CENTRAL_ROLE])
+        self.assertEqual(self.trust(member(**EKS_TRUSTED)), [CENTRAL_ROLE], "never the EKS function's")
 
-    def test_trusts_the_central_eks_function_role_too_when_given(self):
-        self.assertEqual(self.trust(member(CentralEksFunctionRoleArn=CENTRAL_EKS_ROLE)),
-                         sorted([CENTRAL_ROLE, CENTRAL_EKS_ROLE]))
+    def test_the_eks_member_role_trusts_only_the_central_eks_function_role_from_the_organization(self):
+        self.assertEqual(sorted(self.named_roles(member(**EKS_TRUSTED))), ["EksMemberRole", "MemberRole"])
+        self.assertEqual(self.trust(member(**EKS_TRUSTED), "EksMemberRole"), [CENTRAL_EKS_ROLE])
+        # Not trusted, or no cluster named: no EKS member role at all.
+        for parameters in ({"EksClusterNames": "k8s-prod"}, {"CentralEksFunctionRoleArn": CENTRAL_EKS_ROLE}):
+            with self.subTest(**parameters):
+                self.assertEqual(list(self.named_roles(member(**parameters))), ["MemberRole"])
+
+    def test_the_eks_member_role_holds_describe_cluster_only(self):
+        granted = T.grants(member(**EKS_TRUSTED, EcsClusterNames="prod", ReplaceDrainedInstances="true").roles()["EksMemberRole"])
+        self.assertEqual(granted, {("eks:DescribeCluster", "arn:${AWS::Partition}:eks:*:${AWS::AccountId}:cluster/k8s-prod", "{}")})
+        self.assertEqual([g for g in granted if g[0].startswith(("ecs:", "iam:", "autoscaling:", "codedeploy:", "ec2:"))], [])
+        ecs = T.grants(member(**EKS_TRUSTED).roles()["MemberRole"])
+        self.assertEqual([g for g in ecs if g[0].startswith("eks:")], [], "the ECS member role holds nothing of EKS")
 
     def test_the_trusted_role_and_organization_are_required_and_checked(self):
         parameters = T.member_template()["Parameters"]
@@ -107,23 +128,41 @@ class MemberRole(unittest.TestCase):
         for bad in ("*", "111111111111", "arn:aws:iam::111111111111:root", "arn:aws:iam::111111111111:role/*"):
             self.assertNotRegex(bad, eks["AllowedPattern"])
 
-    def test_its_name_is_the_one_the_central_function_may_assume(self):
-        member_name = T.member_template()["Parameters"]["MemberRoleName"]
-        central_name = T.sam_template()["Parameters"]["MemberRoleName"]
-        self.assertEqual(member_name["Default"], MEMBER_ROLE)
-        self.assertEqual(central_name["Default"], "", "central mode is off unless asked for")
-        self.assertEqual(member_name["AllowedPattern"].replace("{1,64}", "{0,64}"), central_name["AllowedPattern"])
-        self.assertEqual(self.role(member())["RoleName"], MEMBER_ROLE)
-        self.assertEqual(self.role(member(MemberRoleName="remediator"))["RoleName"], "remediator")
-        assume = {(role, g[1]) for role, statements in T.sam({"MemberRoleName": "remediator"}).roles().items()
-                  for g in T.grants(statements) if g[0] == "sts:AssumeRole"}
-        self.assertEqual(assume, {(f, "arn:${AWS::Partition}:iam::*:role/remediator") for f in T.FUNCTIONS.values()},
-                         "both functions, that name only")
+    def test_their_names_are_the_ones_the_central_functions_assume(self):
+        member_params = T.member_template()["Parameters"]
+        central_params = T.sam_template()["Parameters"]
+        self.assertEqual(member_params["MemberRoleName"]["Default"], MEMBER_ROLE)
+        self.assertEqual(central_params["MemberRoleName"]["Default"], "", "central mode is off unless asked for")
+        self.assertEqual(member_params["MemberRoleName"]["AllowedPattern"].replace("{1,64}", "{0,64}"),
+                         central_params["MemberRoleName"]["AllowedPattern"])
+        for key in ("Type", "Default", "AllowedPattern"):
+            self.assertEqual(member_params["EksMemberRoleName"].get(key), central_params["EksMemberRoleName"].get(key), key)
+        for central, here in (({"MemberRoleName": MEMBER_ROLE}, {}),
+                              ({"MemberRoleName": "remediator"}, {"MemberRoleName": "remediator"}),
+                              ({"MemberRoleName": "remediator", "EksMemberRoleName": EKS_MEMBER_ROLE},
+                               {"MemberRoleName": "remediator", "EksMemberRoleName": EKS_MEMBER_ROLE})):
+            with self.subTest(**central):
+                names = member_role_names(central)
+                roles = self.named_roles(member(**here, **EKS_TRUSTED))
+                self.assertEqual(roles["MemberRole"]["RoleName"], names["ecs-retirement"])
+                self.assertEqual(roles["EksMemberRole"]["RoleName"], names["eks-fargate-pod"])
+                evaluated = T.sam(central)
+                for function, name in names.items():
+                    self.assertEqual(evaluated.environment(function)["MEMBER_ROLE_NAME"], name)
+                assume = {(role, g[1]) for role, statements in evaluated.roles().items()
+                          for g in T.grants(statements) if g[0] == "sts:AssumeRole"}
+                self.assertEqual(assume, {(f, f"arn:${{AWS::Partition}}:iam::*:role/{n}") for f, n in names.items()},
+                                 "each function, its own member role's name only")
+        outputs = T.member_template()["Outputs"]
+        self.assertEqual(outputs["MemberRoleArn"]["Value"], {"Fn::GetAtt": ["MemberRole", "Arn"]})
+        self.assertEqual(outputs["EksMemberRoleArn"]["Value"], {"Fn::GetAtt": ["EksMemberRole", "Arn"]})
 
     def test_created_in_one_region_only(self):
         """IAM is global: with a stack per Region, MemberRoleRegion names the one that creates it."""
         self.assertIn("MemberRole", member().resources)
         self.assertNotIn("MemberRole", member(MemberRoleRegion="eu-west-1").resources)  # not ${AWS::Region}
+        self.assertIn("EksMemberRole", member(**EKS_TRUSTED).resources)
+        self.assertNotIn("EksMemberRole", member(**EKS_TRUSTED, MemberRoleRegion="eu-west-1").resources)
         condition = T.member_template()["Conditions"]["CreateMemberRole"]
         self.assertEqual(condition, {"Fn::Or": [{"Fn::Equals": [{"Ref": "MemberRoleRegion"}, ""]},
                                                 {"Fn::Equals": [{"Ref": "MemberRoleRegion"}, {"Ref": "AWS::Region"}]}]})
@@ -137,8 +176,9 @@ class MemberRole(unittest.TestCase):
 
 
 class SameGrantsAsTheFunction(unittest.TestCase):
-    """The member role's grants are the functions' own remediation grants, in every Region: the ECS
-    function's always, the EKS function's when its role is trusted."""
+    """Each member role's grants are its function's own remediation grants, in every Region: the ECS
+    member role's the ECS function's always, the EKS member role's the EKS function's when its role is
+    trusted and clusters are named."""
 
     @classmethod
     def setUpClass(cls):
@@ -150,13 +190,19 @@ class SameGrantsAsTheFunction(unittest.TestCase):
             shared = {k: params[k] for k in SHARED if k in params}
             ecs = remediation(central, "ecs-retirement")
             eks = remediation(central, "eks-fargate-pod")
-            for trusted, function in ((None, ecs), (CENTRAL_EKS_ROLE, ecs | eks)):
+            for trusted in (None, CENTRAL_EKS_ROLE):
                 extra = {"CentralEksFunctionRoleArn": trusted} if trusted else {}
-                here = T.grants(member(**shared, **extra).roles()["MemberRole"])
+                roles = member(**shared, **extra).roles()
+                expected = {"MemberRole": ecs}
+                if trusted and eks:
+                    expected["EksMemberRole"] = eks
                 with self.subTest(variant=label, eks_trusted=bool(trusted)):
-                    self.assertEqual({g[0] for g in here}, {g[0] for g in function}, "the same actions")
-                    self.assertEqual((sorted(here - function), sorted(function - here)), ([], []),
-                                     "(action, resource, condition) granted by the member role only, by the functions only")
+                    self.assertEqual(sorted(roles), sorted(expected), "one member role per function")
+                    for role, function in expected.items():
+                        here = T.grants(roles[role])
+                        self.assertEqual({g[0] for g in here}, {g[0] for g in function}, f"{role}: the same actions")
+                        self.assertEqual((sorted(here - function), sorted(function - here)), ([], []),
+                                         f"{role}: (action, resource, condition) granted by the member role only, by the function only")
             checked.add(label.split(" ")[0])
         self.assertIn("SAM", checked)
 
@@ -165,7 +211,7 @@ class SameGrantsAsTheFunction(unittest.TestCase):
         eks = {g for g in T.grants(sam.roles()["eks-fargate-pod"]) if g[0] == "eks:DescribeCluster"}
         self.assertEqual(len(eks), 2)
         trusted = T.grants(member(CentralEksFunctionRoleArn=CENTRAL_EKS_ROLE,
-                                  EksClusterNames="k8s-prod,k8s-batch").roles()["MemberRole"])
+                                  EksClusterNames="k8s-prod,k8s-batch").roles()["EksMemberRole"])
         self.assertLessEqual({every_region(g) for g in eks}, trusted)
         self.assertEqual(sorted(g[1] for g in trusted if g[0].startswith("eks:")),
                          ["arn:${AWS::Partition}:eks:*:${AWS::AccountId}:cluster/k8s-batch",
@@ -173,8 +219,9 @@ class SameGrantsAsTheFunction(unittest.TestCase):
         # Not trusted, or no cluster named: no EKS action at all.
         for parameters in ({"EksClusterNames": "k8s-prod"}, {"CentralEksFunctionRoleArn": CENTRAL_EKS_ROLE}):
             with self.subTest(**parameters):
-                granted = T.grants(member(**parameters).roles()["MemberRole"])
-                self.assertEqual([g for g in granted if g[0].startswith("eks:")], [])
+                roles = member(**parameters).roles()
+                self.assertNotIn("EksMemberRole", roles)
+                self.assertEqual([g for g in T.grants(roles["MemberRole"]) if g[0].startswith("eks:")], [])
 
     def test_terminate_in_auto_scaling_group_only_with_replace_drained_instances(self):
         """As the central function's: absent by default, on every group of the account (any Region)
@@ -207,18 +254,23 @@ class SameGrantsAsTheFunction(unittest.TestCase):
         self.assertIn(":service/prod/*", text)
         self.assertNotIn("iam:PassRole", text)
         self.assertIn("ecs-tasks.amazonaws.com", json.dumps(sorted(default)))
-        eks = T.grants(member(CentralEksFunctionRoleArn=CENTRAL_EKS_ROLE, EksClusterNames="k8s-prod").roles()["MemberRole"])
-        self.assertEqual(eks - default, {("eks:DescribeCluster",
-                                          "arn:${AWS::Partition}:eks:*:${AWS::AccountId}:cluster/k8s-prod", "{}")})
+        roles = member(CentralEksFunctionRoleArn=CENTRAL_EKS_ROLE, EksClusterNames="k8s-prod").roles()
+        self.assertEqual(T.grants(roles["MemberRole"]), default, "the ECS member role does not change")
+        self.assertEqual(T.grants(roles["EksMemberRole"]), {("eks:DescribeCluster",
+                                                             "arn:${AWS::Partition}:eks:*:${AWS::AccountId}:cluster/k8s-prod", "{}")})
 
     def test_only_what_the_functions_do_in_their_own_stack_is_left_out(self):
         sam = T.sam(CONFIGURATIONS["every setting changed"][0])
         for function in T.FUNCTIONS.values():
             left_out = sorted({g[0] for g in T.grants(sam.roles()[function]) if central_only(g)})
             with self.subTest(function=function):
-                self.assertEqual(left_out, ["dynamodb:BatchGetItem", "dynamodb:GetItem", "dynamodb:PutItem",
-                                            "dynamodb:UpdateItem", "iam:PassRole", "kms:Decrypt", "kms:GenerateDataKey",
-                                            "scheduler:CreateSchedule", "sns:Publish", "sqs:SendMessage", "sts:AssumeRole"])
+                own = ["dynamodb:BatchGetItem", "dynamodb:GetItem", "dynamodb:PutItem",
+                       "dynamodb:UpdateItem", "iam:PassRole", "kms:Decrypt", "kms:GenerateDataKey",
+                       "scheduler:CreateSchedule", "sns:Publish", "sqs:SendMessage", "sts:AssumeRole"]
+                if function == "ecs-retirement":  # ConfirmNotices=health-api: AWS Health, asked centrally
+                    own += ["health:DescribeAffectedEntities", "health:DescribeAffectedEntitiesForOrganization",
+                            "health:DescribeEventDetails", "health:DescribeEventDetailsForOrganization"]
+                self.assertEqual(left_out, sorted(own))
         kept = sorted({g[0] for g in T.grants(sam.roles()["eks-fargate-pod"]) if not central_only(g)})
         self.assertEqual(kept, ["eks:DescribeCluster"])
 

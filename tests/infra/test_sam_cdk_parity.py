@@ -7,12 +7,14 @@ it and runs them again from its npm test (infra/cdk/test/parity.test.ts), where 
 """
 
 import json
+import re
 import unittest
 
 import templates as T
 
 TOPIC = "arn:aws:sns:us-east-1:123456789012:retirements"
 MEMBER_ROLE = "retirement-remediator-member"
+EKS_MEMBER_ROLE = "retirement-remediator-eks-member"
 ORGANIZATION = "o-a1b2c3d4e5"
 # The SAM template turns each list parameter into ARNs one entry at a time, up to this many entries
 # (CloudFormation's Fn::Join takes no function as its delimiter); the CDK app takes any number.
@@ -34,7 +36,8 @@ CONFIGURATIONS = {
         "FollowUpChecks": "off", "FollowUpFirst": "10m", "FollowUpMax": "2h", "RolloutTimeout": "45m",
         "ReplaceDrainedInstances": "true", "NotificationTopicArn": TOPIC, "NotificationTopicKmsKeyArn": KEY,
         "MetricsNamespace": "Ops/Remediator", "LedgerRetention": "30d",
-        "MemberRoleName": MEMBER_ROLE, "AccountsInclude": "111111111111,222222222222",
+        "MemberRoleName": MEMBER_ROLE, "EksMemberRoleName": EKS_MEMBER_ROLE, "ConfirmNotices": "health-api",
+        "AccountsInclude": "111111111111,222222222222",
         "AccountsExclude": "333333333333", "OrganizationId": ORGANIZATION,
     }, {
         "dryRun": False, "optInOnly": True, "maxConcurrency": 16, "updateServiceRate": "2/20",
@@ -45,12 +48,17 @@ CONFIGURATIONS = {
         "followUpChecks": False, "followUpFirst": "10m", "followUpMax": "2h", "rolloutTimeout": "45m",
         "replaceDrainedInstances": True, "notificationTopicArn": TOPIC, "notificationTopicKmsKeyArn": KEY,
         "metricsNamespace": "Ops/Remediator", "ledgerRetention": "30d",
-        "memberRoleName": MEMBER_ROLE, "accountsInclude": ["111111111111", "222222222222"],
+        "memberRoleName": MEMBER_ROLE, "eksMemberRoleName": EKS_MEMBER_ROLE, "confirmNotices": "health-api",
+        "accountsInclude": ["111111111111", "222222222222"],
         "accountsExclude": ["333333333333"], "organizationId": ORGANIZATION,
     }),
     "no task roles, one cluster": (
         {"PassableTaskRoles": "none", "EcsClusterNames": "prod", "NotificationTopicArn": TOPIC},
         {"passableTaskRoles": [], "ecsClusterNames": ["prod"], "notificationTopicArn": TOPIC},
+    ),
+    # Central mode with the EKS function's member role derived from MemberRoleName (NAME-eks).
+    "central mode, derived EKS member role": (
+        {"MemberRoleName": MEMBER_ROLE}, {"memberRoleName": MEMBER_ROLE},
     ),
     # Every list at the SAM template's limit: each entry becomes its ARN there as in the CDK app.
     "ten of each list": (
@@ -66,6 +74,14 @@ NOT_ENVIRONMENT_OR_IAM = {"RetryAttempts", "MaximumEventAgeSeconds", "AlarmTopic
                           "LogRetentionDays",
                           # the default bus's policy (test_the_central_bus_policy_is_the_same)
                           "OrganizationId"}
+
+
+def member_role_names(params):
+    """{function: the MEMBER_ROLE_NAME it gets} for these SAM parameters: the ECS function
+    MemberRoleName, the EKS function EksMemberRoleName or else MemberRoleName-eks (empty: off)."""
+    ecs = params.get("MemberRoleName", "")
+    eks = params.get("EksMemberRoleName") or (f"{ecs}-eks" if ecs else "")
+    return {"ecs-retirement": ecs, "eks-fargate-pod": eks}
 
 
 def _partition(arn):
@@ -149,12 +165,14 @@ class SamCdkParity(unittest.TestCase):
                                  ("Allow", "*", "events:PutEvents"))
                 self.assertEqual(statement["Resource"],
                                  "arn:${AWS::Partition}:events:${AWS::Region}:${AWS::AccountId}:event-bus/default")
+                # StringEquals: events:source and events:detail-type are single-valued (one per
+                # PutEvents entry); ForAllValues would be true for a request without them.
                 self.assertEqual(statement["Condition"], {
-                    "StringEquals": {"aws:PrincipalOrgID": params["OrganizationId"]},
-                    "ForAllValues:StringEquals": {
-                        "events:source": ["aws.health", "aws.eks"],
-                        "events:detail-type": ["AWS Health Event", "EKS Fargate Pod Scheduled Termination"]},
+                    "StringEquals": {"aws:PrincipalOrgID": params["OrganizationId"],
+                                     "events:source": ["aws.health", "aws.eks"],
+                                     "events:detail-type": ["AWS Health Event", "EKS Fargate Pod Scheduled Termination"]},
                 })
+                self.assertNotIn("ForAllValues", json.dumps(statement))
 
     def test_central_mode_reaches_both_functions(self):
         for name, (params, _) in CONFIGURATIONS.items():
@@ -162,7 +180,7 @@ class SamCdkParity(unittest.TestCase):
                 for function in T.FUNCTIONS.values():
                     with self.subTest(configuration=name, template=label, function=function):
                         env = evaluated.environment(function)
-                        self.assertEqual(env["MEMBER_ROLE_NAME"], params.get("MemberRoleName", ""))
+                        self.assertEqual(env["MEMBER_ROLE_NAME"], member_role_names(params)[function])
                         self.assertEqual(env["ACCOUNTS_INCLUDE"], params.get("AccountsInclude", ""))
                         self.assertEqual(env["ACCOUNTS_EXCLUDE"], params.get("AccountsExclude", ""))
 
@@ -176,9 +194,88 @@ class SamCdkParity(unittest.TestCase):
                         self.assertEqual(assume, set())
                         continue
                     within = json.dumps({"StringEquals": {"aws:ResourceOrgID": ["${aws:PrincipalOrgID}"]}})
-                    grant = ("sts:AssumeRole", f"arn:${{AWS::Partition}}:iam::*:role/{params['MemberRoleName']}", within)
-                    self.assertEqual(assume, {(function, grant) for function in T.FUNCTIONS.values()},
-                                     "each function, and no other role")
+                    names = member_role_names(params)
+                    self.assertNotEqual(names["ecs-retirement"], names["eks-fargate-pod"], "one member role per function")
+                    self.assertEqual(assume, {(function, ("sts:AssumeRole", f"arn:${{AWS::Partition}}:iam::*:role/{name}", within))
+                                              for function, name in names.items()},
+                                     "each function its own member role, and no other role")
+
+    def test_one_scheduler_role_per_function_and_the_same_in_both(self):
+        """Each function's SCHEDULE_ROLE_ARN is its own scheduler role, which trusts EventBridge
+        Scheduler for this account's schedules of the stack's group only, and may invoke that function
+        only (and send undeliverable invocations to the dead-letter queue)."""
+        for name in CONFIGURATIONS:
+            for label, evaluated in (("SAM", self.sam[name]), ("CDK", self.cdk[name])):
+                with self.subTest(configuration=name, template=label):
+                    self.assertEqual(scheduler_roles(evaluated), {
+                        "ecs-retirement": "EcsSchedulerRole", "eks-fargate-pod": "EksSchedulerRole"})
+            sam, cdk = self.sam[name], self.cdk[name]
+            for role in ("EcsSchedulerRole", "EksSchedulerRole"):
+                with self.subTest(configuration=name, role=role):
+                    self.assertEqual(scheduler_trust(sam, role), scheduler_trust(cdk, role), "(SAM, CDK)")
+
+    def test_the_dead_letter_queue_denies_every_sqs_action_without_tls_in_both(self):
+        for name in CONFIGURATIONS:
+            for label, evaluated in (("SAM", self.sam[name]), ("CDK", self.cdk[name])):
+                with self.subTest(configuration=name, template=label):
+                    self.assertEqual(insecure_transport_denials(evaluated), [("sqs:*", "${DeadLetterQueue.Arn}")])
+
+    def test_confirm_notices_reaches_the_ecs_function_and_grants_health_reads_there_only(self):
+        for name, (params, _) in CONFIGURATIONS.items():
+            on = params.get("ConfirmNotices") == "health-api"
+            for label, evaluated in (("SAM", self.sam[name]), ("CDK", self.cdk[name])):
+                with self.subTest(configuration=name, template=label):
+                    self.assertEqual(evaluated.environment("ecs-retirement")["CONFIRM_NOTICES"],
+                                     params.get("ConfirmNotices", "off"))
+                    self.assertNotIn("CONFIRM_NOTICES", evaluated.environment("eks-fargate-pod"))
+                    health = {(role, g) for role, statements in evaluated.roles().items()
+                              for g in T.grants(statements) if g[0].startswith("health:")}
+                    self.assertEqual(health, HEALTH_GRANTS if on else set())
+
+
+HEALTH_GRANTS = {("ecs-retirement", g) for g in (
+    ("health:DescribeEventDetails", "arn:${AWS::Partition}:health:*::event/ECS/*/*", "{}"),
+    ("health:DescribeEventDetails", "arn:${AWS::Partition}:health:*::event/EC2/*/*", "{}"),
+    ("health:DescribeAffectedEntities", "arn:${AWS::Partition}:health:*::event/ECS/*/*", "{}"),
+    ("health:DescribeAffectedEntities", "arn:${AWS::Partition}:health:*::event/EC2/*/*", "{}"),
+    ("health:DescribeEventDetailsForOrganization", "*", "{}"),
+    ("health:DescribeAffectedEntitiesForOrganization", "*", "{}"),
+)}
+
+
+def scheduler_roles(evaluated):
+    """{function: the role its SCHEDULE_ROLE_ARN names}."""
+    out = {}
+    for function in T.FUNCTIONS.values():
+        arn = evaluated.environment(function)["SCHEDULE_ROLE_ARN"]
+        out[function] = re.fullmatch(r"\$\{(.+)\.Arn\}", arn).group(1)
+    return out
+
+
+def scheduler_trust(evaluated, role):
+    """The scheduler role's trust policy: its one statement, conditions with sorted list values."""
+    document = evaluated.value(evaluated.resources[role]["Properties"]["AssumeRolePolicyDocument"])
+    (statement,) = document["Statement"]
+    condition = {op: {k: sorted(v if isinstance(v, list) else [v]) for k, v in keys.items()}
+                 for op, keys in statement["Condition"].items()}
+    actions = statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
+    return statement["Effect"], statement["Principal"], actions, condition
+
+
+def insecure_transport_denials(evaluated):
+    """(action, resource) of each Deny on aws:SecureTransport=false of the dead-letter queue's policies."""
+    out = []
+    for resource in evaluated.resources.values():
+        if resource["Type"] != "AWS::SQS::QueuePolicy":
+            continue
+        document = evaluated.value(resource["Properties"]["PolicyDocument"])
+        for st in document["Statement"]:
+            if st["Effect"] == "Deny" and st.get("Condition") == {"Bool": {"aws:SecureTransport": "false"}}:
+                for action in st["Action"] if isinstance(st["Action"], list) else [st["Action"]]:
+                    for arn in st["Resource"] if isinstance(st["Resource"], list) else [st["Resource"]]:
+                        out.append((action, arn))
+    return sorted(out)
+
 
 if __name__ == "__main__":
     unittest.main()

@@ -52,6 +52,8 @@ new RemediatorStack(app, 'FargateRetirementRemediator', {
   ledgerRetention: app.node.tryGetContext('ledgerRetention'),
   // Many accounts (infra/README.md, "Many accounts"): central mode and forwarding mode.
   memberRoleName: app.node.tryGetContext('memberRoleName'),
+  eksMemberRoleName: app.node.tryGetContext('eksMemberRoleName'),
+  confirmNotices: app.node.tryGetContext('confirmNotices'),
   accountsInclude: list('accountsInclude'),
   accountsExclude: list('accountsExclude'),
   organizationId: app.node.tryGetContext('organizationId'),

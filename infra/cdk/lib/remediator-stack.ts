@@ -100,8 +100,22 @@ export interface RemediatorProps extends StackProps {
    * `arn:PARTITION:iam::ACCOUNT:role/NAME` there: `sts:AssumeRole` on that role name only, in accounts
    * of this account's organization only. The EKS function signs its cluster token with that role,
    * which needs an EKS access entry in the member's clusters. Unset or empty: this account only.
+   * This is the ECS function's member role; the EKS function assumes its own (`eksMemberRoleName`).
    */
   readonly memberRoleName?: string;
+  /**
+   * Central mode: the EKS function's own member role (`infra/sam/member.yaml` parameter
+   * EksMemberRoleName), holding `eks:DescribeCluster` on the member's clusters only. Unset or empty:
+   * `memberRoleName` followed by `-eks`, or central mode off for the EKS function without `memberRoleName`.
+   */
+  readonly eksMemberRoleName?: string;
+  /**
+   * `health-api` (recommended in central mode): before acting, the ECS function asks AWS Health that the
+   * notice exists, has its type and lists each resource (health:DescribeEventDetails,
+   * DescribeAffectedEntities and their ForOrganization forms, granted then only; needs a Business,
+   * Enterprise On-Ramp or Enterprise support plan). Default `off`.
+   */
+  readonly confirmNotices?: 'off' | 'health-api';
   /** Act only on resources of these accounts (12-digit ids); unset or `[]`: every account. */
   readonly accountsInclude?: string[];
   /** Never act on resources of these accounts (12-digit ids). */
@@ -155,6 +169,13 @@ export class RemediatorStack extends Stack {
     if (memberRoleName && !MEMBER_ROLE_NAME.test(memberRoleName)) {
       throw new Error(`memberRoleName ${memberRoleName}: an IAM role name (letters, digits, +=,.@_-, up to 64)`);
     }
+    if (props.eksMemberRoleName && !MEMBER_ROLE_NAME.test(props.eksMemberRoleName)) {
+      throw new Error(`eksMemberRoleName ${props.eksMemberRoleName}: an IAM role name (letters, digits, +=,.@_-, up to 64)`);
+    }
+    // The EKS function's own member role: named, or derived from the ECS one's name (as the SAM template).
+    const eksMemberRoleName = props.eksMemberRoleName || (memberRoleName ? `${memberRoleName}-eks` : '');
+    const confirmNotices = props.confirmNotices ?? 'off';
+    if (!['off', 'health-api'].includes(confirmNotices)) throw new Error(`confirmNotices ${confirmNotices}: off or health-api`);
     const accounts = (name: string, ids: string[] | undefined) => {
       for (const a of ids ?? []) if (!ACCOUNT_ID.test(a)) throw new Error(`${name}: ${a} is not a 12-digit account id`);
       return (ids ?? []).join(',');
@@ -221,15 +242,25 @@ export class RemediatorStack extends Stack {
     // maintenance window; check-<digest>-<n> runs follow-up check n of a notice after acting.
     // No explicit name: CloudFormation makes one that fits Scheduler's 64 characters.
     const scheduleGroup = new scheduler.CfnScheduleGroup(this, 'ScheduleGroup', {});
-    const schedulerRole = new iam.Role(this, 'SchedulerRole', {
-      description: 'EventBridge Scheduler re-invokes the remediator for follow-up checks and at the start of a maintenance window.',
-      assumedBy: new iam.ServicePrincipal('scheduler.amazonaws.com', {
-        conditions: { StringEquals: { 'aws:SourceAccount': this.account } },
-      }),
-    });
-    // Undeliverable schedule invocations go to the dead-letter queue: SendMessage only (not
-    // grantSendMessages, which adds GetQueueAttributes and GetQueueUrl).
-    schedulerRole.addToPolicy(new iam.PolicyStatement({ actions: ['sqs:SendMessage'], resources: [deadLetters.queueArn] }));
+    // One scheduler role per function, which may invoke that function only. Confused deputy
+    // prevention: schedules of this account, in this stack's group only. EventBridge Scheduler's guide:
+    // aws:SourceArn is the schedule group's ARN (not a schedule's, nor a schedule name prefix), a single
+    // value: ArnEquals.
+    const schedulerRoleFor = (label: string, what: string) => {
+      const role = new iam.Role(this, `${label}SchedulerRole`, {
+        description: `EventBridge Scheduler re-invokes ${what} for follow-up checks and at the start of a maintenance window.`,
+        assumedBy: new iam.ServicePrincipal('scheduler.amazonaws.com', {
+          conditions: {
+            StringEquals: { 'aws:SourceAccount': this.account },
+            ArnEquals: { 'aws:SourceArn': `arn:${this.partition}:scheduler:${this.region}:${this.account}:schedule-group/${scheduleGroup.ref}` },
+          },
+        }),
+      });
+      // Undeliverable schedule invocations go to the dead-letter queue: SendMessage only (not
+      // grantSendMessages, which adds GetQueueAttributes and GetQueueUrl).
+      role.addToPolicy(new iam.PolicyStatement({ actions: ['sqs:SendMessage'], resources: [deadLetters.queueArn] }));
+      return role;
+    };
 
     // The ledger: per (notice, resource), what was done, so that a redelivered or retried event
     // answers settled resources from memory. Items carry `expires` (epoch seconds: AWS's deadline
@@ -256,7 +287,6 @@ export class RemediatorStack extends Stack {
       DEADLINE_MARGIN_SECS: String(props.deadlineMarginSeconds ?? 10),
       MAINTENANCE_WINDOWS: props.maintenanceWindows ?? '',
       DEADLINE_MARGIN: props.deadlineMargin ?? '24h',
-      SCHEDULE_ROLE_ARN: schedulerRole.roleArn,
       SCHEDULE_GROUP: scheduleGroup.ref,
       SCHEDULE_DLQ_ARN: deadLetters.queueArn,
       FOLLOW_UP_CHECKS: props.followUpChecks === false ? 'off' : 'on',
@@ -266,15 +296,16 @@ export class RemediatorStack extends Stack {
       METRICS_NAMESPACE: namespace,
       LEDGER_TABLE: ledger.tableName,
       LEDGER_RETENTION: props.ledgerRetention ?? '90d',
-      // Central mode and the account filters, for both functions: a notice of another account of the
-      // organization is remediated there through the member role (infra/sam/member.yaml).
-      MEMBER_ROLE_NAME: memberRoleName,
+      // The account filters, for both functions. Central mode (a notice of another account of the
+      // organization is remediated there through a member role, infra/sam/member.yaml): each function
+      // has its own member role, MEMBER_ROLE_NAME set per function.
       ACCOUNTS_INCLUDE: accountsInclude,
       ACCOUNTS_EXCLUDE: accountsExclude,
       AWS_LAMBDA_LOG_FORMAT: 'JSON',
     };
 
-    const fn = (name: string, binary: string, environment: Record<string, string>) => {
+    const fn = (name: string, binary: string, label: string, what: string, environment: Record<string, string>) => {
+      const schedulerRole = schedulerRoleFor(label, what);
       const logGroup = new logs.LogGroup(this, `${name}Logs`, { retention: logs.RetentionDays.ONE_MONTH });
       const f = new lambda.Function(this, name, {
         runtime: lambda.Runtime.PROVIDED_AL2023,
@@ -289,10 +320,10 @@ export class RemediatorStack extends Stack {
         maxEventAge: Duration.hours(6),
         loggingFormat: lambda.LoggingFormat.JSON,
         logGroup,
-        environment: { ...controlsEnvironment, ...environment },
+        environment: { ...controlsEnvironment, SCHEDULE_ROLE_ARN: schedulerRole.roleArn, ...environment },
       });
       // One-time schedules in the group only (retirement-*: defer to a window; check-*: a
-      // follow-up check), handing them the scheduler role and nothing else.
+      // follow-up check), handing them its own scheduler role and nothing else.
       const schedules = `arn:${this.partition}:scheduler:${this.region}:${this.account}:schedule/${scheduleGroup.ref}`;
       f.addToRolePolicy(
         new iam.PolicyStatement({
@@ -396,10 +427,12 @@ export class RemediatorStack extends Stack {
     const arn = (service: string, resource: string) =>
       `arn:${this.partition}:${service}:${this.region}:${this.account}:${resource}`;
 
-    const ecs = fn('EcsRetirementFunction', 'ecs-retirement', {
+    const ecs = fn('EcsRetirementFunction', 'ecs-retirement', 'Ecs', 'the ECS function', {
       UPDATE_SERVICE_RATE: props.updateServiceRate ?? '3/30',
       ROLLOUT_TIMEOUT: props.rolloutTimeout ?? '30m',
       REPLACE_DRAINED_INSTANCES: String(props.replaceDrainedInstances ?? false),
+      MEMBER_ROLE_NAME: memberRoleName,
+      CONFIRM_NOTICES: confirmNotices,
     });
     const allow = (actions: string[], resources: string[], conditions?: Record<string, unknown>) =>
       ecs.addToRolePolicy(new iam.PolicyStatement({ actions, resources, conditions }));
@@ -484,22 +517,34 @@ export class RemediatorStack extends Stack {
     allow(['codedeploy:GetDeploymentConfig'], [arn('codedeploy', 'deploymentconfig:*')]);
     // ListApplications has no resource-level permissions.
     allow(['codedeploy:ListApplications'], ['*']);
-    // Central mode: the member role (infra/sam/member.yaml) of any account, by its name only, and
-    // only in an account of this account's own organization. The member role grants the ECS,
-    // CodeDeploy, EC2, Auto Scaling and iam:PassRole statements above, in its account.
-    const assumeMemberRoles = (f: lambda.Function) => {
-      if (!memberRoleName) return;
+    // confirmNotices=health-api: the notice exists, has its type and names each resource. On the ECS
+    // and EC2 events only (the Service Authorization Reference's event resource,
+    // arn:${Partition}:health:*::event/${Service}/${EventTypeCode}/*); the ForOrganization forms (a
+    // member account's notice, organizational view) have no resource-level permissions.
+    if (confirmNotices === 'health-api') {
+      allow(
+        ['health:DescribeEventDetails', 'health:DescribeAffectedEntities'],
+        ['ECS', 'EC2'].map((service) => `arn:${this.partition}:health:*::event/${service}/*/*`),
+      );
+      allow(['health:DescribeEventDetailsForOrganization', 'health:DescribeAffectedEntitiesForOrganization'], ['*']);
+    }
+    // Central mode: the function's own member role (infra/sam/member.yaml) of any account, by its name
+    // only, and only in an account of this account's own organization. The ECS member role grants the
+    // ECS, CodeDeploy, EC2, Auto Scaling and iam:PassRole statements above, in its account; the EKS
+    // member role eks:DescribeCluster on the member's clusters only.
+    const assumeMemberRole = (f: lambda.Function, roleName: string) => {
+      if (!roleName) return;
       f.addToRolePolicy(
         new iam.PolicyStatement({
           actions: ['sts:AssumeRole'],
-          resources: [`arn:${this.partition}:iam::*:role/${memberRoleName}`],
+          resources: [`arn:${this.partition}:iam::*:role/${roleName}`],
           conditions: { StringEquals: { 'aws:ResourceOrgID': '${aws:PrincipalOrgID}' } },
         }),
       );
     };
-    assumeMemberRoles(ecs);
+    assumeMemberRole(ecs, memberRoleName);
 
-    const eks = fn('EksFargatePodFunction', 'eks-fargate-pod', {});
+    const eks = fn('EksFargatePodFunction', 'eks-fargate-pod', 'Eks', 'the EKS function', { MEMBER_ROLE_NAME: eksMemberRoleName });
     const clusters = props.eksClusterNames ?? [];
     eks.addToRolePolicy(
       new iam.PolicyStatement({
@@ -507,9 +552,9 @@ export class RemediatorStack extends Stack {
         resources: clusters.length > 0 ? clusters.map((c) => arn('eks', `cluster/${c}`)) : [arn('eks', 'cluster/none-configured')],
       }),
     );
-    // Central mode, the same way: the member role grants eks:DescribeCluster on the member's
+    // Central mode, the same way, on the EKS member role: it grants eks:DescribeCluster on the member's
     // EksClusterNames; its EKS access entry what infra/kubernetes/rbac.yaml allows.
-    assumeMemberRoles(eks);
+    assumeMemberRole(eks, eksMemberRoleName);
 
     // Forwarding mode: member accounts' rules (infra/sam/member.yaml) send the two retirement events
     // to this account's default bus, where the rules below take them. Only principals of the
@@ -528,9 +573,12 @@ export class RemediatorStack extends Stack {
             Principal: '*',
             Action: 'events:PutEvents',
             Resource: `arn:${this.partition}:events:${this.region}:${this.account}:event-bus/default`,
+            // StringEquals, not ForAllValues:StringEquals: each PutEvents entry carries one source and
+            // one detail-type (single-valued keys), and ForAllValues is true when the key is absent
+            // from the request. StringEquals with a list matches any one of its values.
             Condition: {
-              StringEquals: { 'aws:PrincipalOrgID': props.organizationId },
-              'ForAllValues:StringEquals': {
+              StringEquals: {
+                'aws:PrincipalOrgID': props.organizationId,
                 'events:source': [ECS_PATTERN.source![0], EKS_PATTERN.source![0]],
                 'events:detail-type': [ECS_PATTERN.detailType![0], EKS_PATTERN.detailType![0]],
               },
@@ -622,11 +670,11 @@ export class RemediatorStack extends Stack {
       value: alarmTopic.topicArn,
     });
     new CfnOutput(this, 'CentralFunctionRoleArn', {
-      description: "The ECS function's role, which member accounts' member role trusts (infra/sam/member.yaml parameter CentralFunctionRoleArn).",
+      description: "The ECS function's role, which member accounts' ECS member role trusts (infra/sam/member.yaml parameter CentralFunctionRoleArn).",
       value: ecs.role!.roleArn,
     });
     new CfnOutput(this, 'CentralEksFunctionRoleArn', {
-      description: "The EKS function's role, which member accounts' member role also trusts (infra/sam/member.yaml parameter CentralEksFunctionRoleArn).",
+      description: "The EKS function's role, which member accounts' EKS member role trusts (infra/sam/member.yaml parameter CentralEksFunctionRoleArn).",
       value: eks.role!.roleArn,
     });
     new CfnOutput(this, 'LedgerTableName', {
@@ -643,7 +691,7 @@ export class RemediatorStack extends Stack {
       {
         id: 'AwsSolutions-IAM5',
         reason:
-          'Resource wildcards only: the remediator acts on whichever services, tasks, task definitions and deployment groups a retirement names (in the clusters of ecsClusterNames), and in central mode both functions assume the member role (memberRoleName, one name) in whichever account of its organization (aws:ResourceOrgID) a retirement names; actions are listed one by one; actions without resource-level permissions (ListClusters, DescribeTaskDefinition, DescribeNetworkInterfaces, DescribeInstances, DescribeInstanceEventWindows, DescribeAutoScalingInstances, ListApplications) need "*", container instances are named by their cluster only (container-instance/CLUSTER/*), capacity providers and, with replaceDrainedInstances, Auto Scaling groups are whichever a container instance belongs to, and ListTasks gets "*" limited by the ecs:cluster condition (its documented resource, a container instance, does not exist for Fargate tasks). tests/infra/iam_reference.json checks each grant against the Service Authorization Reference.',
+          'Resource wildcards only: the remediator acts on whichever services, tasks, task definitions and deployment groups a retirement names (in the clusters of ecsClusterNames), and in central mode each function assumes its own member role (memberRoleName, eksMemberRoleName: one name each) in whichever account of its organization (aws:ResourceOrgID) a retirement names; with confirmNotices=health-api the ECS function reads AWS Health events of the ECS and EC2 services (event/ECS/*/*, event/EC2/*/*) and the ForOrganization forms, which have no resource-level permissions, on "*"; actions are listed one by one; actions without resource-level permissions (ListClusters, DescribeTaskDefinition, DescribeNetworkInterfaces, DescribeInstances, DescribeInstanceEventWindows, DescribeAutoScalingInstances, ListApplications) need "*", container instances are named by their cluster only (container-instance/CLUSTER/*), capacity providers and, with replaceDrainedInstances, Auto Scaling groups are whichever a container instance belongs to, and ListTasks gets "*" limited by the ecs:cluster condition (its documented resource, a container instance, does not exist for Fargate tasks). tests/infra/iam_reference.json checks each grant against the Service Authorization Reference.',
       },
     ]);
   }

@@ -430,12 +430,18 @@ function functionsByBinary(t: Template): Record<'ecs-retirement' | 'eks-fargate-
   return { 'ecs-retirement': ecs, 'eks-fargate-pod': eks };
 }
 
-function schedulerRoleId(t: Template): string {
+/** The scheduler roles: one per function, by the function's binary name (from its SCHEDULE_ROLE_ARN). */
+function schedulerRoleIds(t: Template): Record<'ecs-retirement' | 'eks-fargate-pod', string> {
   const roles = Object.entries(t.findResources('AWS::IAM::Role')).filter(([, r]: [string, any]) =>
     r.Properties.AssumeRolePolicyDocument.Statement.some((st: any) => st.Principal?.Service === 'scheduler.amazonaws.com'),
   );
-  assert.equal(roles.length, 1, 'one scheduler role');
-  return roles[0][0];
+  assert.equal(roles.length, 2, 'one scheduler role per function');
+  const fns = functionsByBinary(t);
+  const of = (fn: 'ecs-retirement' | 'eks-fargate-pod') => fns[fn][1].Properties.Environment.Variables.SCHEDULE_ROLE_ARN['Fn::GetAtt'][0];
+  const ids = { 'ecs-retirement': of('ecs-retirement'), 'eks-fargate-pod': of('eks-fargate-pod') };
+  assert.notEqual(ids['ecs-retirement'], ids['eks-fargate-pod']);
+  assert.deepEqual(roles.map(([id]) => id).sort(), Object.values(ids).sort());
+  return ids;
 }
 
 function statementsOf(t: Template, roleId: string): any[] {
@@ -452,13 +458,13 @@ function render(value: any): string {
   return JSON.stringify(value);
 }
 
-test('both functions always get SCHEDULE_ROLE_ARN (the scheduler role), SCHEDULE_GROUP and the follow-up settings', () => {
+test('both functions always get SCHEDULE_ROLE_ARN (their own scheduler role), SCHEDULE_GROUP and the follow-up settings', () => {
   for (const t of [template, Template.fromStack(stack({ maintenanceWindows: undefined }))]) {
-    const role = schedulerRoleId(t);
+    const roles = schedulerRoleIds(t);
     const group = Object.keys(t.findResources('AWS::Scheduler::ScheduleGroup'))[0];
-    for (const [id, f] of Object.values(functionsByBinary(t))) {
+    for (const [binary, [id, f]] of Object.entries(functionsByBinary(t)) as [keyof typeof roles, [string, any]][]) {
       const env = f.Properties.Environment.Variables;
-      assert.deepEqual(env.SCHEDULE_ROLE_ARN, { 'Fn::GetAtt': [role, 'Arn'] }, `${id}: no follow-up checks without it`);
+      assert.deepEqual(env.SCHEDULE_ROLE_ARN, { 'Fn::GetAtt': [roles[binary], 'Arn'] }, `${id}: no follow-up checks without it`);
       assert.deepEqual(env.SCHEDULE_GROUP, { Ref: group }, id);
       assert.equal(env.FOLLOW_UP_CHECKS, 'on', id);
       assert.equal(env.FOLLOW_UP_FIRST, '5m', id);
@@ -480,26 +486,75 @@ test('only the ECS function gets ROLLOUT_TIMEOUT (30m unless set)', () => {
   assert.equal(set['ecs-retirement'][1].Properties.Environment.Variables.ROLLOUT_TIMEOUT, '45m');
 });
 
-test('the scheduler role may invoke each function (and its qualified ARNs)', () => {
-  const invocable = statementsOf(template, schedulerRoleId(template))
-    .filter((st) => st.Effect === 'Allow' && [st.Action].flat().includes('lambda:InvokeFunction'))
-    .flatMap((st) => [st.Resource].flat())
-    .map(render);
-  for (const [id] of Object.values(functionsByBinary(template))) {
+test("each function's scheduler role may invoke that function only (and its qualified ARNs)", () => {
+  const roles = schedulerRoleIds(template);
+  for (const [binary, [id]] of Object.entries(functionsByBinary(template)) as [keyof typeof roles, [string, any]][]) {
+    const invocable = statementsOf(template, roles[binary])
+      .filter((st) => st.Effect === 'Allow' && [st.Action].flat().includes('lambda:InvokeFunction'))
+      .flatMap((st) => [st.Resource].flat())
+      .map(render);
     const arn = render({ 'Fn::GetAtt': [id, 'Arn'] });
-    assert.ok(
-      invocable.some((r) => r === arn),
-      `the scheduler role cannot invoke ${id}: ${JSON.stringify(invocable)}`,
-    );
-    assert.ok(invocable.some((r) => r === `${arn}:*`), `${id}, invoked by a qualified ARN`);
+    assert.deepEqual(invocable.sort(), [arn, `${arn}:*`].sort(), `${roles[binary]} invokes ${id} only`);
   }
 });
 
-test('each function creates check-* and retirement-* schedules in the group only, passing the scheduler role only', () => {
-  const role = schedulerRoleId(template);
+test('each scheduler role trusts EventBridge Scheduler for this account and the stack\'s schedule group only', () => {
+  const group = Object.keys(template.findResources('AWS::Scheduler::ScheduleGroup'))[0];
+  for (const role of Object.values(schedulerRoleIds(template))) {
+    const [st] = template.findResources('AWS::IAM::Role')[role].Properties.AssumeRolePolicyDocument.Statement;
+    assert.deepEqual(st.Principal, { Service: 'scheduler.amazonaws.com' });
+    assert.deepEqual(st.Condition.StringEquals, { 'aws:SourceAccount': '123456789012' }, role);
+    // EventBridge Scheduler's confused-deputy guide: the schedule group's ARN, not a schedule's.
+    assert.equal(
+      render(st.Condition.ArnEquals['aws:SourceArn']),
+      `arn:\${AWS::Partition}:scheduler:us-east-1:123456789012:schedule-group/\${${group}}`,
+      role,
+    );
+  }
+});
+
+test('the dead-letter queue denies every SQS action without TLS', () => {
+  const statements = (Object.values(template.findResources('AWS::SQS::QueuePolicy')) as any[]).flatMap(
+    (p) => p.Properties.PolicyDocument.Statement,
+  );
+  const denials = statements.filter((st) => st.Effect === 'Deny' && st.Condition?.Bool?.['aws:SecureTransport'] === 'false');
+  assert.deepEqual(denials.map((st) => st.Action), ['sqs:*']);
+});
+
+test('confirmNotices: CONFIRM_NOTICES on the ECS function (off unless set), Health reads granted with health-api only', () => {
+  const health = (t: Template) =>
+    (Object.values(t.findResources('AWS::IAM::Policy')) as any[])
+      .flatMap((p) => p.Properties.PolicyDocument.Statement)
+      .filter((st: any) => [st.Action].flat().some((a: string) => a.startsWith('health:')));
+  const off = functionsByBinary(template);
+  assert.equal(off['ecs-retirement'][1].Properties.Environment.Variables.CONFIRM_NOTICES, 'off');
+  assert.equal(off['eks-fargate-pod'][1].Properties.Environment.Variables.CONFIRM_NOTICES, undefined);
+  assert.deepEqual(health(template), []);
+  const t = Template.fromStack(stack({ confirmNotices: 'health-api' }));
+  const on = functionsByBinary(t);
+  assert.equal(on['ecs-retirement'][1].Properties.Environment.Variables.CONFIRM_NOTICES, 'health-api');
+  const ecsRole = on['ecs-retirement'][1].Properties.Role['Fn::GetAtt'][0];
+  const granted = statementsOf(t, ecsRole).filter((st) => [st.Action].flat().some((a: string) => a.startsWith('health:')));
+  assert.deepEqual(health(t).length, granted.length, 'the ECS function only');
+  assert.deepEqual(
+    granted.map((st) => [[st.Action].flat().sort(), [st.Resource].flat().map(render).sort()]),
+    [
+      [
+        ['health:DescribeAffectedEntities', 'health:DescribeEventDetails'],
+        ['arn:${AWS::Partition}:health:*::event/EC2/*/*', 'arn:${AWS::Partition}:health:*::event/ECS/*/*'],
+      ],
+      [['health:DescribeAffectedEntitiesForOrganization', 'health:DescribeEventDetailsForOrganization'], ['*']],
+    ],
+  );
+  assert.throws(() => stack({ confirmNotices: 'always' as any }), /confirmNotices/);
+});
+
+test('each function creates check-* and retirement-* schedules in the group only, passing its own scheduler role only', () => {
+  const roles = schedulerRoleIds(template);
   const group = Object.keys(template.findResources('AWS::Scheduler::ScheduleGroup'))[0];
   const prefix = `arn:\${AWS::Partition}:scheduler:us-east-1:123456789012:schedule/\${${group}}/`;
-  for (const [id, f] of Object.values(functionsByBinary(template))) {
+  for (const [binary, [id, f]] of Object.entries(functionsByBinary(template)) as [keyof typeof roles, [string, any]][]) {
+    const role = roles[binary];
     const statements = statementsOf(template, f.Properties.Role['Fn::GetAtt'][0]);
     const create = statements.filter((st) => [st.Action].flat().some((a: string) => a.startsWith('scheduler:')));
     assert.equal(create.length, 1, id);
@@ -520,26 +575,25 @@ const ORG = 'o-a1b2c3d4e5';
 const central = stack({ memberRoleName: MEMBER, accountsInclude: ['111111111111', '222222222222'], accountsExclude: ['333333333333'], organizationId: ORG });
 const centralTemplate = Template.fromStack(central);
 
-test('sts:AssumeRole is granted only with memberRoleName set: to each function, on that role name, in the organization', () => {
+test('sts:AssumeRole is granted only with memberRoleName set: to each function, on its own member role name, in the organization', () => {
   assert.deepEqual(granting(template, 'sts:AssumeRole'), [], 'central mode off: no AssumeRole at all');
-  const expected = {
+  const expected = (name: string) => ({
     Action: 'sts:AssumeRole',
     Effect: 'Allow',
     // Any account's role of that name (no other name, no path), of this account's organization only.
-    Resource: { 'Fn::Join': ['', ['arn:', { Ref: 'AWS::Partition' }, `:iam::*:role/${MEMBER}`]] },
+    Resource: { 'Fn::Join': ['', ['arn:', { Ref: 'AWS::Partition' }, `:iam::*:role/${name}`]] },
     Condition: { StringEquals: { 'aws:ResourceOrgID': '${aws:PrincipalOrgID}' } },
-  };
-  assert.deepEqual(granting(centralTemplate, 'sts:AssumeRole'), [expected, expected], 'one statement per function');
+  });
   const fns = functionsByBinary(centralTemplate);
   const ecsRole = fns['ecs-retirement'][1].Properties.Role['Fn::GetAtt'][0];
   const eksRole = fns['eks-fargate-pod'][1].Properties.Role['Fn::GetAtt'][0];
   const assumes = (role: string) => statementsOf(centralTemplate, role).filter((st) => [st.Action].flat().includes('sts:AssumeRole'));
-  assert.deepEqual(assumes(ecsRole), [expected], 'the ECS function assumes member roles');
-  assert.deepEqual(assumes(eksRole), [expected], 'the EKS function assumes member roles');
-  const other = granting(Template.fromStack(stack({ memberRoleName: 'remediator' })), 'sts:AssumeRole');
-  assert.deepEqual(other.map((st) => render(st.Resource)), [
+  assert.deepEqual(assumes(ecsRole), [expected(MEMBER)], 'the ECS function assumes the ECS member role');
+  assert.deepEqual(assumes(eksRole), [expected(`${MEMBER}-eks`)], 'the EKS function assumes the EKS member role (derived name)');
+  const other = granting(Template.fromStack(stack({ memberRoleName: 'remediator', eksMemberRoleName: 'remediator-k8s' })), 'sts:AssumeRole');
+  assert.deepEqual(other.map((st) => render(st.Resource)).sort(), [
     'arn:${AWS::Partition}:iam::*:role/remediator',
-    'arn:${AWS::Partition}:iam::*:role/remediator',
+    'arn:${AWS::Partition}:iam::*:role/remediator-k8s',
   ]);
   // The member stack's CentralFunctionRoleArn and CentralEksFunctionRoleArn parameters.
   centralTemplate.hasOutput('CentralFunctionRoleArn', { Value: { 'Fn::GetAtt': [ecsRole, 'Arn'] } });
@@ -556,7 +610,8 @@ test('MEMBER_ROLE_NAME, ACCOUNTS_INCLUDE and ACCOUNTS_EXCLUDE reach both functio
       fn,
     );
     const env = on[fn][1].Properties.Environment.Variables;
-    assert.deepEqual([env.MEMBER_ROLE_NAME, env.ACCOUNTS_INCLUDE, env.ACCOUNTS_EXCLUDE], [MEMBER, '111111111111,222222222222', '333333333333'], fn);
+    const name = fn === 'ecs-retirement' ? MEMBER : `${MEMBER}-eks`; // each function its own member role
+    assert.deepEqual([env.MEMBER_ROLE_NAME, env.ACCOUNTS_INCLUDE, env.ACCOUNTS_EXCLUDE], [name, '111111111111,222222222222', '333333333333'], fn);
   }
 });
 
@@ -569,9 +624,10 @@ test('organizationId lets the organization put the two retirement events on the 
       Effect: 'Allow',
       Principal: '*',
       Action: 'events:PutEvents',
+      // StringEquals: single-valued keys (one source and one detail-type per PutEvents entry).
       Condition: {
-        StringEquals: { 'aws:PrincipalOrgID': ORG },
-        'ForAllValues:StringEquals': {
+        StringEquals: {
+          'aws:PrincipalOrgID': ORG,
           'events:source': ['aws.health', 'aws.eks'],
           'events:detail-type': ['AWS Health Event', 'EKS Fargate Pod Scheduled Termination'],
         },
@@ -584,6 +640,7 @@ test('organizationId lets the organization put the two retirement events on the 
 
 test('central mode props are checked: a role name, 12-digit accounts, an organization id', () => {
   assert.throws(() => stack({ memberRoleName: 'role/with/path' }), /memberRoleName/);
+  assert.throws(() => stack({ eksMemberRoleName: 'role/with/path' }), /eksMemberRoleName/);
   assert.throws(() => stack({ accountsInclude: ['12345'] }), /accountsInclude/);
   assert.throws(() => stack({ accountsExclude: ['1234567890123'] }), /accountsExclude/);
   assert.throws(() => stack({ organizationId: '123456789012' }), /organizationId/);
