@@ -49,7 +49,10 @@ faketime: ## install libfaketime (Debian's faketime package) for the year-ahead 
 year-ahead: venv faketime ## the clock-sensitive test binaries again, with the clock a year ahead (faketime)
 	bash tests/local/year_ahead.sh
 
-infra: venv .venv-sam/.installed ## check the SAM template: cfn-lint (errors fail, warnings pass), sam validate --lint, rule patterns and IAM tests
+infra/cdk/node_modules/.package-lock.json: infra/cdk/package-lock.json
+	cd infra/cdk && npm ci --no-audit --no-fund --loglevel=error
+
+infra: venv .venv-sam/.installed infra/cdk/node_modules/.package-lock.json ## check the SAM template: cfn-lint (errors fail, warnings pass), sam validate --lint, rule patterns and IAM tests
 	$(VENV)/bin/cfn-lint infra/sam/template.yaml; rc=$$?; if [ $$rc -ne 0 ] && [ $$rc -ne 4 ]; then exit $$rc; fi
 	SAM_CLI_TELEMETRY=0 .venv-sam/bin/python -m samcli validate --lint --template infra/sam/template.yaml --region us-east-1
 	@set -o pipefail; $(VENV)/bin/python -m unittest discover -s tests/infra -v 2>&1 | { grep -v '"POST / HTTP' || true; }

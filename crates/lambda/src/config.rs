@@ -27,7 +27,7 @@
 //! | `MEMBER_ROLE_NAME` | none | central mode: the role assumed in a member account for a notice of that account (off: such a notice fails `other_account`) |
 //! | `ACCOUNTS_INCLUDE` / `ACCOUNTS_EXCLUDE` | none | comma-separated account ids the remediator acts in only / never (`account_excluded`) |
 //! | `CONFIRM_NOTICES` | `off` | `health-api`: before acting, ask AWS Health that the event exists, has the notice's type and lists each resource (`unconfirmed` otherwise; recommended for central mode; needs a Business or Enterprise support plan) |
-//! | `EKS_ENDPOINT_URL` | the endpoint DescribeCluster returns | EKS pods: the Kubernetes API server to use instead (a local fake; plain `http://` only here) |
+//! | `EKS_ENDPOINT_URL` | the endpoint DescribeCluster returns | the CLI only (`remediator apply` on EKS pods): the Kubernetes API server to use instead (a local fake; plain `http://` only here). The Lambda function ignores it |
 
 use std::time::Duration;
 

@@ -7,12 +7,12 @@
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
     remediator_lambda::serve("eks-fargate-pod", |sdk, config| {
-        remediator_kube::central(
-            sdk,
-            config.settings.clone(),
-            config.accounts.clone(),
-            config.eks_endpoint_url.clone(),
-        )
+        if config.eks_endpoint_url.is_some() {
+            lambda_runtime::tracing::warn!("EKS_ENDPOINT_URL is ignored by the function: its bearer tokens go only to the endpoint EKS DescribeCluster returns (the CLI honours it for local fakes)");
+        }
+        // No endpoint override in production: a token signed for a cluster must never be sent
+        // wherever an environment variable points.
+        remediator_kube::central(sdk, config.settings.clone(), config.accounts.clone(), None)
     })
     .await
 }
