@@ -35,10 +35,12 @@ async fn a_notice_of_5000_services_finishes_through_continuations_with_none_forc
     let entities: Vec<String> = (0..SERVICES)
         .map(|i| format!("cluster-{}|svc-{i:05}", i % 7))
         .collect();
-    let retires = remediator_testkit::clock::now() + chrono::Duration::days(7);
+    // Published now, AWS retiring a week later (the year-ahead run caught a fixed `time`).
+    let published = remediator_testkit::clock::now();
+    let retires = published + chrono::Duration::days(7);
     let event = json!({
         "version": "0", "id": "continuations", "detail-type": "AWS Health Event",
-        "source": "aws.health", "account": "123456789012", "time": "2026-11-20T09:00:00Z",
+        "source": "aws.health", "account": "123456789012", "time": published.to_rfc3339(),
         "region": "us-east-1", "resources": entities,
         "detail": { "eventArn": "arn:aws:health:us-east-1::event/ECS/AWS_ECS_TASK_PATCHING_RETIREMENT/big",
                     "service": "ECS", "eventTypeCode": "AWS_ECS_TASK_PATCHING_RETIREMENT",

@@ -615,3 +615,62 @@ async fn a_service_scaled_to_zero_is_not_forced_nothing_runs_to_replace() {
     assert!(report.follow_up.is_none());
     assert_eq!(seed.primary_deployment("prod", "web").await, before);
 }
+
+#[tokio::test]
+async fn a_service_acted_on_an_hour_after_aws_began_is_followed_until_its_window_ends_then_verified(
+) {
+    let moto = MotoServer::start();
+    let seed = Seed::new(&moto).await;
+    seed.rolling_services("prod", &["web"]).await;
+    let ledger = ledger(&moto).await;
+    let controls = with_checks(&moto).await;
+    let remediator = remediator(&moto, settings()).await;
+    // The `open` update arrives after startTime (wait period 0, or a late delivery): AWS
+    // retires gradually until endTime, two days later.
+    let now = remediator_testkit::clock::now();
+    let mut event = notice(&["prod|web"]);
+    let rfc2822 = |t: DateTime<Utc>| json!(t.format("%a, %d %b %Y %H:%M:%S GMT").to_string());
+    event["detail"]["startTime"] = rfc2822(now - Duration::hours(1));
+    event["detail"]["endTime"] = rfc2822(now - Duration::hours(1) + Duration::days(2));
+    event["detail"]["statusCode"] = json!("open");
+
+    let acted = handle_with(&remediator, &controls, invocation(event), now)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+
+    assert_eq!(
+        said(&acted),
+        vec![(
+            "service prod/web".into(),
+            Status::Acted,
+            Code::ForcedNewDeployment
+        )]
+    );
+    assert!(
+        acted
+            .timing
+            .as_deref()
+            .is_some_and(|t| t.contains("racing AWS")),
+        "{:?}",
+        acted.timing
+    );
+    let pending = fire(&moto, &controls, &acted).await;
+    assert_eq!(
+        said(&pending),
+        vec![("service prod/web".into(), Status::Pending, Code::Verifying)],
+        "inside AWS's window a rolling deployment is progress, not a missed deadline"
+    );
+    assert!(pending.follow_up.is_some(), "still followed");
+
+    moto.set_rollout("prod", "web", "COMPLETED");
+    let verified = fire(&moto, &controls, &pending).await;
+    assert_eq!(
+        said(&verified),
+        vec![(
+            "service prod/web".into(),
+            Status::AlreadyDone,
+            Code::Verified
+        )]
+    );
+    assert_eq!(state_of(&ledger, &verified).await, vec![State::Verified]);
+}

@@ -240,6 +240,25 @@ pub struct RetirementNotice {
     pub ec2: Option<Ec2Event>,
 }
 
+/// How long AWS goes on retiring after `startTime` when a notice gives no `endTime`: two days,
+/// as in AWS's own samples (the Fargate task maintenance FAQ's notice: `startTime` → `endTime`
+/// is 48 h). AWS retires gradually from `startTime` until `endTime`, so acting in between is
+/// racing AWS, not too late.
+pub const RETIREMENT_GRACE: chrono::Duration = chrono::Duration::days(2);
+
+impl RetirementNotice {
+    /// When AWS's retirement window ends: `endTime` when it comes after `startTime`, else
+    /// `startTime` plus [`RETIREMENT_GRACE`].
+    pub fn retirement_end(&self) -> Option<DateTime<Utc>> {
+        let start = self.start_time?;
+        Some(
+            self.end_time
+                .filter(|end| *end > start)
+                .unwrap_or(start + RETIREMENT_GRACE),
+        )
+    }
+}
+
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "camelCase")]
 struct HealthDetail {

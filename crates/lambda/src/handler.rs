@@ -217,6 +217,10 @@ pub async fn handle_with<R: Remediate>(
         // (an invocation can run fifteen minutes; a schedule in the past is refused).
         let ended = now + chrono::Duration::from_std(started.elapsed()).unwrap_or_default();
         let outcomes = controls.close_waiting(outcomes, ended, notice.follow_until());
+        let timing = match (timing, notice.racing(now)) {
+            (Some(t), Some(racing)) => Some(format!("{t}; {racing}")),
+            (t, racing) => t.or(racing),
+        };
         let mut report = notice
             .report(outcomes, dry_run)
             .with_timing(timing)
