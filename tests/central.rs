@@ -361,6 +361,9 @@ async fn a_notice_of_its_own_account_from_another_region_is_remediated_in_that_r
     event["account"] = json!(HOME);
     event["region"] = json!("us-west-2");
     event["detail"]["eventRegion"] = json!("us-west-2");
+    // A Health event's ARN names its Region.
+    event["detail"]["eventArn"] =
+        json!("arn:aws:health:us-west-2::event/ECS/AWS_ECS_TASK_PATCHING_RETIREMENT/west");
     event["detail"]
         .as_object_mut()
         .expect("detail")

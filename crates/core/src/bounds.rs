@@ -20,6 +20,10 @@ use crate::notice::ParseError;
 /// How far `startTime` (or the pod's termination) may be from `time`, either way.
 pub const MAX_NOTICE_SPAN: Duration = Duration::days(366);
 
+/// The longest AWS retirement window believed (`endTime − startTime`); AWS's samples show two
+/// days. A longer `endTime` is ignored (the two-day grace stands in for it).
+pub const MAX_WINDOW: Duration = Duration::days(30);
+
 /// How far ahead of the function's clock an event may say it was published (clock skew, and
 /// a test's clock, are far less).
 pub const MAX_FUTURE_PUBLICATION: Duration = Duration::days(1);

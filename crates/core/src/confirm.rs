@@ -23,6 +23,8 @@ use crate::target::{parse_entity, parse_instance_entity, Target};
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct HealthRecord {
     pub service: String,
+    /// The event's Region, as Health says (`None` when it does not).
+    pub region: Option<String>,
     pub event_type_code: String,
     pub entities: Vec<String>,
 }
@@ -51,6 +53,7 @@ pub fn split(
     targets: &[Target],
     lookup: &Lookup,
     arn: &str,
+    region: Option<&str>,
     accepts: impl Fn(&str, &str) -> bool,
 ) -> (Vec<Target>, Vec<Outcome>) {
     let record = match lookup {
@@ -72,6 +75,16 @@ pub fn split(
                 record.service, record.event_type_code
             ),
         );
+    }
+    if let (Some(theirs), Some(ours)) = (record.region.as_deref(), region) {
+        if theirs != ours && theirs != "global" {
+            return none_confirmed(
+                targets,
+                &format!(
+                    "AWS Health says event {arn} is in {theirs}, the notice says {ours}: nothing was acted on"
+                ),
+            );
+        }
     }
     let listed: HashSet<String> = record
         .entities
@@ -165,6 +178,7 @@ mod tests {
     fn record(entities: &[&str]) -> Lookup {
         Lookup::Found(HealthRecord {
             service: "ECS".into(),
+            region: Some("us-east-1".into()),
             event_type_code: "AWS_ECS_TASK_PATCHING_RETIREMENT".into(),
             entities: entities.iter().map(|e| (*e).to_owned()).collect(),
         })
@@ -177,7 +191,13 @@ mod tests {
     #[test]
     fn a_listed_resource_is_kept_whatever_form_health_writes_it_in() {
         let targets = vec![parse_entity("prod|web"), parse_entity("prod|api")];
-        let (keep, out) = split(&targets, &record(&["prod/web", "prod | api"]), "arn", ecs);
+        let (keep, out) = split(
+            &targets,
+            &record(&["prod/web", "prod | api"]),
+            "arn",
+            Some("us-east-1"),
+            ecs,
+        );
         assert_eq!(keep, targets);
         assert!(out.is_empty());
     }
@@ -185,7 +205,13 @@ mod tests {
     #[test]
     fn a_resource_health_does_not_list_is_unconfirmed_and_the_rest_kept() {
         let targets = vec![parse_entity("prod|web"), parse_entity("prod|payments")];
-        let (keep, out) = split(&targets, &record(&["prod|web"]), "arn", ecs);
+        let (keep, out) = split(
+            &targets,
+            &record(&["prod|web"]),
+            "arn",
+            Some("us-east-1"),
+            ecs,
+        );
         assert_eq!(keep, vec![parse_entity("prod|web")]);
         assert_eq!(out.len(), 1);
         assert_eq!(
@@ -199,7 +225,13 @@ mod tests {
     #[test]
     fn an_event_health_does_not_know_confirms_nothing() {
         let targets = vec![parse_entity("prod|web"), parse_entity("garbage entity")];
-        let (keep, out) = split(&targets, &Lookup::Unknown("not found".into()), "arn", ecs);
+        let (keep, out) = split(
+            &targets,
+            &Lookup::Unknown("not found".into()),
+            "arn",
+            Some("us-east-1"),
+            ecs,
+        );
         assert_eq!(
             keep,
             vec![parse_entity("garbage entity")],
@@ -210,13 +242,33 @@ mod tests {
     }
 
     #[test]
+    fn an_event_of_another_region_confirms_nothing() {
+        let (keep, out) = split(
+            &[parse_entity("prod|web")],
+            &record(&["prod|web"]),
+            "arn",
+            Some("eu-west-1"),
+            ecs,
+        );
+        assert!(keep.is_empty());
+        assert!(out[0].reason.contains("eu-west-1"), "{}", out[0].reason);
+    }
+
+    #[test]
     fn an_event_of_another_type_confirms_nothing() {
         let other = Lookup::Found(HealthRecord {
             service: "EC2".into(),
+            region: None,
             event_type_code: "AWS_EC2_OPERATIONAL_ISSUE".into(),
             entities: vec!["prod|web".into()],
         });
-        let (keep, out) = split(&[parse_entity("prod|web")], &other, "arn", ecs);
+        let (keep, out) = split(
+            &[parse_entity("prod|web")],
+            &other,
+            "arn",
+            Some("us-east-1"),
+            ecs,
+        );
         assert!(keep.is_empty());
         assert!(
             out[0].reason.contains("AWS_EC2_OPERATIONAL_ISSUE"),

@@ -313,7 +313,7 @@ pub fn parse_value_at(input: Value, now: DateTime<Utc>) -> Result<Parsed, ParseE
         bounds::published(time, now)?;
     }
     match (event.source.as_str(), event.detail_type.as_str()) {
-        (HEALTH_SOURCE, HEALTH_DETAIL_TYPE) => parse_health(event),
+        (HEALTH_SOURCE, HEALTH_DETAIL_TYPE) => parse_health(event, now),
         (EKS_SOURCE, EKS_DETAIL_TYPE) => parse_eks(event),
         (CHECK_SOURCE, CHECK_DETAIL_TYPE) => Err(ParseError::BrokenCheck(
             "a check needs `detail.check` (a number) and `detail.event` (the notice)".into(),
@@ -332,7 +332,7 @@ pub fn parse_value_at(input: Value, now: DateTime<Utc>) -> Result<Parsed, ParseE
     }
 }
 
-fn parse_health(event: EventBridgeEvent<Value>) -> Result<Parsed, ParseError> {
+fn parse_health(event: EventBridgeEvent<Value>, now: DateTime<Utc>) -> Result<Parsed, ParseError> {
     let detail: HealthDetail = shaped(event.detail, "detail").map_err(ParseError::HealthDetail)?;
     let ignored = |code: EventCode, reason: String| {
         Ok(Parsed::Ignored(Ignored {
@@ -396,9 +396,22 @@ fn parse_health(event: EventBridgeEvent<Value>) -> Result<Parsed, ParseError> {
         .or(last_updated)
         .ok_or(ParseError::MissingField("time"))?;
 
+    bounds::published(published_at, now)?;
     if let Some(start) = start_time {
         bounds::span("detail.startTime", start, published_at)?;
     }
+    // AWS's window (startTime → endTime) bounds the follow-up checks: an endTime far past the
+    // start would keep them going for as long, so one past `MAX_WINDOW` is not believed.
+    let end_time = end_time.filter(|end| match start_time {
+        Some(start) if *end - start > bounds::MAX_WINDOW => {
+            tracing::warn!(end = %end, start = %start, "ignoring an endTime more than 30 days after startTime");
+            false
+        }
+        _ => true,
+    });
+    // The event's own ARN names its Region (`arn:aws:health:REGION::event/…`): a notice whose
+    // Region says otherwise would steer a real event's resources into another Region.
+    let arn_region = event_arn.split(':').nth(3).unwrap_or_default();
 
     // Organization view: `detail.affectedAccount`, else the account the entities name.
     let entities = detail.affected_entities.unwrap_or_default();
@@ -418,6 +431,17 @@ fn parse_health(event: EventBridgeEvent<Value>) -> Result<Parsed, ParseError> {
     bounds::region("detail.eventRegion", event_region.as_deref())?;
     let account = non_empty(event.account);
     let region = event_region.or(non_empty(event.region));
+    if let Some(region) = region.as_deref() {
+        if !arn_region.is_empty() && arn_region != "global" && arn_region != region {
+            return Err(ParseError::OutOfBounds {
+                field: "detail.eventArn",
+                value: event_arn.chars().take(80).collect(),
+                why: format!(
+                    "the event ARN's Region ({arn_region}) is not the notice's ({region})"
+                ),
+            });
+        }
+    }
     // Each entity with the account its entity names (`awsAccountId`), if any.
     let raw_entities = event
         .resources
@@ -431,7 +455,12 @@ fn parse_health(event: EventBridgeEvent<Value>) -> Result<Parsed, ParseError> {
     let notice_account = affected_account.as_deref().or(account.as_deref());
     let targets = dedup_targets(raw_entities.map(|(raw, entity_account)| {
         if ec2.is_some() {
-            parse_instance_entity(&raw)
+            instance_in(
+                &raw,
+                entity_account.as_deref(),
+                notice_account,
+                region.as_deref(),
+            )
         } else {
             place_in(
                 &raw,
@@ -441,6 +470,7 @@ fn parse_health(event: EventBridgeEvent<Value>) -> Result<Parsed, ParseError> {
             )
         }
     }));
+    let targets = distrust_disagreements(targets);
 
     Ok(Parsed::Retirement(RetirementNotice {
         event_id: event.id,
@@ -456,6 +486,56 @@ fn parse_health(event: EventBridgeEvent<Value>) -> Result<Parsed, ParseError> {
         targets,
         ec2,
     }))
+}
+
+/// An EC2 instance entity, placed like an ECS one by its `awsAccountId`.
+fn instance_in(
+    raw: &str,
+    entity_account: Option<&str>,
+    notice_account: Option<&str>,
+    notice_region: Option<&str>,
+) -> Target {
+    let target = parse_instance_entity(raw);
+    match (entity_account, notice_account) {
+        (Some(own), notice) if Some(own) != notice && matches!(target, Target::Instance(_)) => {
+            Target::Elsewhere(Box::new(crate::target::Elsewhere {
+                raw: raw.to_owned(),
+                resource: target.to_string(),
+                account: Some(own.to_owned()),
+                region: notice_region.map(str::to_owned),
+                notice_account: notice_account.map(str::to_owned),
+                notice_region: notice_region.map(str::to_owned),
+            }))
+        }
+        _ => target,
+    }
+}
+
+/// A resource the notice places in two ways (`resources[]` or a plain entity says here, an
+/// entity's ARN or `awsAccountId` says elsewhere) is not believed to be here: it is kept as
+/// unrecognized, with the reason (its own outcome, no call), beside its elsewhere outcome.
+fn distrust_disagreements(targets: Vec<Target>) -> Vec<Target> {
+    let elsewhere: HashMap<String, String> = targets
+        .iter()
+        .filter_map(|t| match t {
+            Target::Elsewhere(e) => {
+                Some((e.resource.clone(), e.account.clone().unwrap_or_default()))
+            }
+            _ => None,
+        })
+        .collect();
+    targets
+        .into_iter()
+        .map(|t| match elsewhere.get(&t.to_string()) {
+            Some(account) if !matches!(t, Target::Elsewhere(_)) => Target::Unrecognized {
+                raw: t.to_string(),
+                why: format!(
+                    "the notice also places {t} in account {account}: not believed to be this account's, not acted on"
+                ),
+            },
+            _ => t,
+        })
+        .collect()
 }
 
 fn non_empty(s: Option<String>) -> Option<String> {

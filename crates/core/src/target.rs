@@ -154,11 +154,21 @@ pub fn place_in(
     notice_region: Option<&str>,
 ) -> Target {
     let (target, mut place) = parse_entity_placed(raw);
-    if place.account.is_none() {
-        place.account = entity_account.map(str::to_owned);
+    // A place the resource names and the notice does not (or names otherwise) is elsewhere:
+    // a hand-made notice without an account cannot claim an ARN's resources for this one; an
+    // ARN and its entity's `awsAccountId` that disagree are not believed either.
+    let differs = |own: Option<&str>, notice: Option<&str>| own.is_some_and(|a| Some(a) != notice);
+    let arn_and_entity_disagree = matches!(
+        (place.account.as_deref(), entity_account),
+        (Some(a), Some(b)) if a != b
+    );
+    if place.account.is_none() || arn_and_entity_disagree {
+        place.account = entity_account.map(str::to_owned).or(place.account);
     }
-    let differs = |own: &Option<String>, notice: Option<&str>| matches!((own.as_deref(), notice), (Some(a), Some(b)) if a != b);
-    if !(differs(&place.account, notice_account) || differs(&place.region, notice_region)) {
+    if !(arn_and_entity_disagree
+        || differs(place.account.as_deref(), notice_account)
+        || differs(place.region.as_deref(), notice_region))
+    {
         return target;
     }
     Target::Elsewhere(Box::new(Elsewhere {
@@ -236,6 +246,9 @@ fn parse_arn(arn: &str) -> Result<(Target, Place), &'static str> {
     };
     if service != "ecs" {
         return Err("ARN is not an ECS resource");
+    }
+    if region.is_empty() || account.is_empty() {
+        return Err("ECS ARN names no Region or no account");
     }
     let path: Vec<&str> = resource.split('/').collect();
     let place = Place {

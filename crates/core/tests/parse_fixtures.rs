@@ -564,7 +564,11 @@ fn a_service_arn_of_another_account_is_kept_apart_from_the_same_named_service_of
         "arn:aws:ecs:us-east-1:210987654321:service/payments/api",
     ]));
     assert_eq!(found.len(), 2, "not merged into one: {found:?}");
-    assert!(matches!(&found[0], Target::Service(s) if s.cluster == "payments"));
+    // The plain name is not believed either while the same notice places it in another account.
+    assert!(
+        matches!(&found[0], Target::Unrecognized { why, .. } if why.contains("210987654321")),
+        "{found:?}"
+    );
     match &found[1] {
         Target::Elsewhere(e) => {
             assert_eq!(e.account.as_deref(), Some("210987654321"));
@@ -606,4 +610,90 @@ fn an_entity_whose_aws_account_id_differs_from_the_affected_account_is_elsewhere
     assert!(
         matches!(&found[1], Target::Elsewhere(e) if e.account.as_deref() == Some("222222222222"))
     );
+}
+
+#[test]
+fn a_notice_whose_region_is_not_its_event_arns_is_rejected_naming_the_arn() {
+    let mut event = pipe_event();
+    event["detail"]["eventRegion"] = serde_json::json!("eu-west-1");
+    assert_eq!(rejected_field(event), "detail.eventArn");
+}
+
+#[test]
+fn a_resource_named_here_in_resources_and_elsewhere_by_its_entity_is_not_believed_here() {
+    let mut event = naming(&[]);
+    event["resources"] = serde_json::json!(["prod|web"]);
+    event["detail"]["affectedEntities"] =
+        serde_json::json!([{ "entityValue": "prod|web", "awsAccountId": "222222222222" }]);
+    event["detail"]["affectedAccount"] = serde_json::json!("123456789012");
+    let found = targets(event);
+    assert_eq!(found.len(), 2, "{found:?}");
+    assert!(
+        matches!(&found[0], Target::Unrecognized { .. }),
+        "{found:?}"
+    );
+    assert!(
+        matches!(&found[1], Target::Elsewhere(e) if e.account.as_deref() == Some("222222222222"))
+    );
+}
+
+#[test]
+fn an_arn_and_its_entity_account_that_disagree_are_not_believed() {
+    let mut event = naming(&[]);
+    event["resources"] = serde_json::json!([]);
+    event["detail"]["affectedEntities"] = serde_json::json!([{
+        "entityValue": "arn:aws:ecs:us-east-1:123456789012:service/prod/web",
+        "awsAccountId": "222222222222" }]);
+    let found = targets(event);
+    assert!(matches!(&found[0], Target::Elsewhere(_)), "{found:?}");
+}
+
+#[test]
+fn a_notice_that_names_no_account_cannot_claim_an_arns_resource() {
+    let mut event = naming(&["arn:aws:ecs:us-east-1:222222222222:service/prod/web"]);
+    event.as_object_mut().expect("object").remove("account");
+    let found = targets(event);
+    assert!(matches!(&found[0], Target::Elsewhere(_)), "{found:?}");
+}
+
+#[test]
+fn an_ecs_arn_without_its_account_or_region_is_unrecognized() {
+    let found = targets(naming(&["arn:aws:ecs:::service/prod/web"]));
+    assert!(
+        matches!(&found[0], Target::Unrecognized { .. }),
+        "{found:?}"
+    );
+}
+
+#[test]
+fn an_ec2_instance_of_another_account_is_elsewhere() {
+    let mut event: serde_json::Value =
+        serde_json::from_slice(&fixture("health-ec2-instance-retirement.json")).expect("JSON");
+    event["resources"] = serde_json::json!([]);
+    event["detail"]["affectedEntities"] = serde_json::json!([
+        { "entityValue": "i-0123456789abcdef0", "awsAccountId": "123456789012" },
+        { "entityValue": "i-0fedcba9876543210", "awsAccountId": "222222222222" }
+    ]);
+    let found = targets(event);
+    assert!(matches!(&found[0], Target::Instance(_)), "{found:?}");
+    assert!(
+        matches!(&found[1], Target::Elsewhere(e) if e.resource.contains("i-0fedcba9876543210"))
+    );
+}
+
+#[test]
+fn an_end_time_months_after_the_start_is_not_believed() {
+    let mut event = pipe_event();
+    event["detail"]["endTime"] = serde_json::json!("Fri, 31 Dec 2100 09:00:00 GMT");
+    match parse_value_at(event, clock()) {
+        Ok(Parsed::Retirement(n)) => {
+            assert_eq!(n.end_time, None);
+            assert_eq!(
+                n.retirement_end(),
+                n.start_time
+                    .map(|s| s + remediator_core::notice::RETIREMENT_GRACE)
+            );
+        }
+        other => panic!("expected a notice, got {other:?}"),
+    }
 }

@@ -231,15 +231,20 @@ impl Controls {
 
     /// Past AWS's deadline nothing is retried; with follow-up checks, waiting resources are not
     /// waited for past the deadline minus `DEADLINE_MARGIN` either ([`follow::stop_waiting`]).
+    ///
+    /// `follow_until` is the end of AWS's window (what is followed is final after it); waiting
+    /// (a release in progress, throttling) stops `DEADLINE_MARGIN` before AWS *starts*
+    /// (`starts`), so a person is alarmed while there is still time to act by hand.
     pub fn close_waiting(
         &self,
         outcomes: Vec<Outcome>,
         now: DateTime<Utc>,
-        deadline: Option<DateTime<Utc>>,
+        follow_until: Option<DateTime<Utc>>,
+        starts: Option<DateTime<Utc>>,
     ) -> Vec<Outcome> {
-        let outcomes = follow::close_past_deadline(outcomes, now, deadline);
+        let outcomes = follow::close_past_deadline(outcomes, now, follow_until);
         match &self.checks {
-            Some((policy, _)) => follow::stop_waiting(outcomes, now, deadline, policy),
+            Some((policy, _)) => follow::stop_waiting(outcomes, now, starts, policy),
             None => outcomes,
         }
     }

@@ -216,7 +216,8 @@ pub async fn handle_with<R: Remediate>(
         // The wall clock now, not at the start: a check is scheduled from when this one ends
         // (an invocation can run fifteen minutes; a schedule in the past is refused).
         let ended = now + chrono::Duration::from_std(started.elapsed()).unwrap_or_default();
-        let outcomes = controls.close_waiting(outcomes, ended, notice.follow_until());
+        let outcomes =
+            controls.close_waiting(outcomes, ended, notice.follow_until(), notice.deadline());
         let timing = match (timing, notice.racing(now)) {
             (Some(t), Some(racing)) => Some(format!("{t}; {racing}")),
             (t, racing) => t.or(racing),

@@ -276,6 +276,7 @@ impl<R: Remediate> Central<R> {
                 &targets,
                 &lookup,
                 arn,
+                notice.resource_region(),
                 |service, code| notice.accepts_event_type(service, code),
             )),
             Err(error) => {

@@ -105,6 +105,7 @@ impl SdkHealth {
                 });
             return Ok(Lookup::Unknown(why));
         };
+        let region = event.region().map(str::to_owned);
         let (service, code) = (
             event.service().unwrap_or_default().to_owned(),
             event.event_type_code().unwrap_or_default().to_owned(),
@@ -140,6 +141,7 @@ impl SdkHealth {
         }
         Ok(Lookup::Found(HealthRecord {
             service,
+            region,
             event_type_code: code,
             entities,
         }))
@@ -176,6 +178,7 @@ impl SdkHealth {
             );
             return Ok(Lookup::Unknown(why));
         };
+        let region = event.region().map(str::to_owned);
         let (service, code) = (
             event.service().unwrap_or_default().to_owned(),
             event.event_type_code().unwrap_or_default().to_owned(),
@@ -213,6 +216,7 @@ impl SdkHealth {
         }
         Ok(Lookup::Found(HealthRecord {
             service,
+            region,
             event_type_code: code,
             entities,
         }))

@@ -144,6 +144,16 @@ mod tests {
         DateTime::parse_from_rfc3339(s).unwrap().with_timezone(&Utc)
     }
 
+    /// The year-ahead run (`tests/local/year_ahead.sh`) sets the year it expects: this fails
+    /// if the faked clock did not reach the process (so that run cannot pass by not running).
+    #[test]
+    fn the_clock_reads_the_year_the_run_expects() {
+        use chrono::Datelike;
+        if let Ok(year) = std::env::var("REMEDIATOR_EXPECT_YEAR") {
+            assert_eq!(now().year().to_string(), year);
+        }
+    }
+
     #[test]
     fn a_health_notice_a_week_ahead_stays_a_week_ahead_in_its_own_forms() {
         let mut event = json!({
