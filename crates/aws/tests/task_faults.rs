@@ -141,6 +141,7 @@ async fn outcome(ecs: aws_sdk_ecs::Client) -> Outcome {
     };
     let event = json!({
         "source": "aws.health", "detail-type": "AWS Health Event", "time": "2026-11-20T09:00:00Z",
+        "account": "123456789012", "region": "us-east-1",
         "resources": [OLD],
         "detail": { "eventArn": "arn:aws:health:us-east-1::event/ECS/AWS_ECS_TASK_PATCHING_RETIREMENT/x",
                     "service": "ECS", "eventTypeCode": "AWS_ECS_TASK_PATCHING_RETIREMENT" }

@@ -62,7 +62,7 @@ pub struct Elsewhere {
 impl Elsewhere {
     /// Whether it is another account (else another Region of the same account).
     pub fn other_account(&self) -> bool {
-        matches!((&self.account, &self.notice_account), (Some(a), Some(n)) if a != n)
+        self.account.is_some() && self.account != self.notice_account
     }
 }
 
