@@ -27,7 +27,7 @@ use serde_json::Value;
 use crate::bounds;
 use crate::follow::{CHECK_DETAIL_TYPE, CHECK_SOURCE};
 use crate::names::EventCode;
-use crate::target::{parse_instance_entity, place_in, Target};
+use crate::target::{distrust_disagreements, instance_in, place_in, Target};
 
 /// AWS Health `source` / `detail-type` of the events this project handles.
 pub const HEALTH_SOURCE: &str = "aws.health";
@@ -486,56 +486,6 @@ fn parse_health(event: EventBridgeEvent<Value>, now: DateTime<Utc>) -> Result<Pa
         targets,
         ec2,
     }))
-}
-
-/// An EC2 instance entity, placed like an ECS one by its `awsAccountId`.
-fn instance_in(
-    raw: &str,
-    entity_account: Option<&str>,
-    notice_account: Option<&str>,
-    notice_region: Option<&str>,
-) -> Target {
-    let target = parse_instance_entity(raw);
-    match (entity_account, notice_account) {
-        (Some(own), notice) if Some(own) != notice && matches!(target, Target::Instance(_)) => {
-            Target::Elsewhere(Box::new(crate::target::Elsewhere {
-                raw: raw.to_owned(),
-                resource: target.to_string(),
-                account: Some(own.to_owned()),
-                region: notice_region.map(str::to_owned),
-                notice_account: notice_account.map(str::to_owned),
-                notice_region: notice_region.map(str::to_owned),
-            }))
-        }
-        _ => target,
-    }
-}
-
-/// A resource the notice places in two ways (`resources[]` or a plain entity says here, an
-/// entity's ARN or `awsAccountId` says elsewhere) is not believed to be here: it is kept as
-/// unrecognized, with the reason (its own outcome, no call), beside its elsewhere outcome.
-fn distrust_disagreements(targets: Vec<Target>) -> Vec<Target> {
-    let elsewhere: HashMap<String, String> = targets
-        .iter()
-        .filter_map(|t| match t {
-            Target::Elsewhere(e) => {
-                Some((e.resource.clone(), e.account.clone().unwrap_or_default()))
-            }
-            _ => None,
-        })
-        .collect();
-    targets
-        .into_iter()
-        .map(|t| match elsewhere.get(&t.to_string()) {
-            Some(account) if !matches!(t, Target::Elsewhere(_)) => Target::Unrecognized {
-                raw: t.to_string(),
-                why: format!(
-                    "the notice also places {t} in account {account}: not believed to be this account's, not acted on"
-                ),
-            },
-            _ => t,
-        })
-        .collect()
 }
 
 fn non_empty(s: Option<String>) -> Option<String> {

@@ -181,6 +181,56 @@ pub fn place_in(
     }))
 }
 
+/// An EC2 instance entity, placed like an ECS one by its `awsAccountId`.
+pub(crate) fn instance_in(
+    raw: &str,
+    entity_account: Option<&str>,
+    notice_account: Option<&str>,
+    notice_region: Option<&str>,
+) -> Target {
+    let target = parse_instance_entity(raw);
+    match (entity_account, notice_account) {
+        (Some(own), notice) if Some(own) != notice && matches!(target, Target::Instance(_)) => {
+            Target::Elsewhere(Box::new(Elsewhere {
+                raw: raw.to_owned(),
+                resource: target.to_string(),
+                account: Some(own.to_owned()),
+                region: notice_region.map(str::to_owned),
+                notice_account: notice_account.map(str::to_owned),
+                notice_region: notice_region.map(str::to_owned),
+            }))
+        }
+        _ => target,
+    }
+}
+
+/// A resource the notice places in two ways (`resources[]` or a plain entity says here, an
+/// entity's ARN or `awsAccountId` says elsewhere) is not believed to be here: it is kept as
+/// unrecognized, with the reason (its own outcome, no call), beside its elsewhere outcome.
+pub(crate) fn distrust_disagreements(targets: Vec<Target>) -> Vec<Target> {
+    let elsewhere: std::collections::HashMap<String, String> = targets
+        .iter()
+        .filter_map(|t| match t {
+            Target::Elsewhere(e) => {
+                Some((e.resource.clone(), e.account.clone().unwrap_or_default()))
+            }
+            _ => None,
+        })
+        .collect();
+    targets
+        .into_iter()
+        .map(|t| match elsewhere.get(&t.to_string()) {
+            Some(account) if !matches!(t, Target::Elsewhere(_)) => Target::Unrecognized {
+                raw: t.to_string(),
+                why: format!(
+                    "the notice also places {t} in account {account}: not believed to be this account's, not acted on"
+                ),
+            },
+            _ => t,
+        })
+        .collect()
+}
+
 /// [`parse_entity`] and where the entity says it is.
 fn parse_entity_placed(raw: &str) -> (Target, Place) {
     let trimmed = raw.trim();

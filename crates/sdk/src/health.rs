@@ -65,6 +65,35 @@ where
     }
 }
 
+/// A builder's refusal (a required field missing): not worth retrying.
+fn build_error(e: aws_sdk_health::error::BuildError) -> LookupError {
+    LookupError {
+        reason: e.to_string(),
+        retryable: false,
+    }
+}
+
+/// Health's answer when no event came back: the first failure it names, else `fallback`.
+fn unknown(failure: Option<(Option<&str>, Option<&str>)>, fallback: &str) -> Lookup {
+    Lookup::Unknown(failure.map_or(fallback.to_owned(), |(name, message)| {
+        format!(
+            "{}: {}",
+            name.unwrap_or("not found"),
+            message.unwrap_or_default()
+        )
+    }))
+}
+
+/// What Health says of `event`, with the `entities` it lists.
+fn found(event: &aws_sdk_health::types::Event, entities: Vec<String>) -> Lookup {
+    Lookup::Found(HealthRecord {
+        service: event.service().unwrap_or_default().to_owned(),
+        region: event.region().map(str::to_owned),
+        event_type_code: event.event_type_code().unwrap_or_default().to_owned(),
+        entities,
+    })
+}
+
 impl SdkHealth {
     /// A client for the Health endpoint of `base`'s partition.
     pub fn new(base: &SdkConfig) -> Self {
@@ -93,23 +122,12 @@ impl SdkHealth {
             .await
             .map_err(|e| lookup_error("DescribeEventDetails", &e))?;
         let Some(event) = details.successful_set().iter().find_map(|d| d.event()) else {
-            let why = details
+            let failure = details
                 .failed_set()
                 .first()
-                .map_or("no such event".to_owned(), |f| {
-                    format!(
-                        "{}: {}",
-                        f.error_name().unwrap_or("not found"),
-                        f.error_message().unwrap_or_default()
-                    )
-                });
-            return Ok(Lookup::Unknown(why));
+                .map(|f| (f.error_name(), f.error_message()));
+            return Ok(unknown(failure, "no such event"));
         };
-        let region = event.region().map(str::to_owned);
-        let (service, code) = (
-            event.service().unwrap_or_default().to_owned(),
-            event.event_type_code().unwrap_or_default().to_owned(),
-        );
         let mut entities = Vec::new();
         let mut token: Option<String> = None;
         for _ in 0..MAX_PAGES {
@@ -120,10 +138,7 @@ impl SdkHealth {
                     EntityFilter::builder()
                         .event_arns(arn)
                         .build()
-                        .map_err(|e| LookupError {
-                            reason: e.to_string(),
-                            retryable: false,
-                        })?,
+                        .map_err(build_error)?,
                 )
                 .set_next_token(token.take())
                 .send()
@@ -139,12 +154,7 @@ impl SdkHealth {
                 _ => break,
             }
         }
-        Ok(Lookup::Found(HealthRecord {
-            service,
-            region,
-            event_type_code: code,
-            entities,
-        }))
+        Ok(found(event, entities))
     }
 
     async fn organization(&self, arn: &str, account: &str) -> Result<Lookup, LookupError> {
@@ -153,10 +163,7 @@ impl SdkHealth {
                 .event_arn(arn)
                 .aws_account_id(account)
                 .build()
-                .map_err(|e| LookupError {
-                    reason: e.to_string(),
-                    retryable: false,
-                })
+                .map_err(build_error)
         };
         let details = self
             .client
@@ -166,23 +173,12 @@ impl SdkHealth {
             .await
             .map_err(|e| lookup_error("DescribeEventDetailsForOrganization", &e))?;
         let Some(event) = details.successful_set().iter().find_map(|d| d.event()) else {
-            let why = details.failed_set().first().map_or(
-                "no such event for the account".to_owned(),
-                |f| {
-                    format!(
-                        "{}: {}",
-                        f.error_name().unwrap_or("not found"),
-                        f.error_message().unwrap_or_default()
-                    )
-                },
-            );
-            return Ok(Lookup::Unknown(why));
+            let failure = details
+                .failed_set()
+                .first()
+                .map(|f| (f.error_name(), f.error_message()));
+            return Ok(unknown(failure, "no such event for the account"));
         };
-        let region = event.region().map(str::to_owned);
-        let (service, code) = (
-            event.service().unwrap_or_default().to_owned(),
-            event.event_type_code().unwrap_or_default().to_owned(),
-        );
         let mut entities = Vec::new();
         let mut token: Option<String> = None;
         for _ in 0..MAX_PAGES {
@@ -194,10 +190,7 @@ impl SdkHealth {
                         .event_arn(arn)
                         .aws_account_id(account)
                         .build()
-                        .map_err(|e| LookupError {
-                            reason: e.to_string(),
-                            retryable: false,
-                        })?,
+                        .map_err(build_error)?,
                 )
                 .set_next_token(token.take())
                 .send()
@@ -214,11 +207,6 @@ impl SdkHealth {
                 _ => break,
             }
         }
-        Ok(Lookup::Found(HealthRecord {
-            service,
-            region,
-            event_type_code: code,
-            entities,
-        }))
+        Ok(found(event, entities))
     }
 }
