@@ -18,7 +18,7 @@ use chrono::{DateTime, Utc};
 use remediator_core::ports::{
     ApiError, ApiErrorKind, AwsVpc, BlueGreenSpec, CapacityProviderItem, Controller,
     DeploymentInfo, DeploymentState, DescribedServices, EcsServices, EventWindow,
-    LoadBalancerTarget, Rollout, ServiceObservation, TaskSetInfo,
+    LoadBalancerTarget, Rollout, ServiceDeploymentView, ServiceObservation, TaskSetInfo,
 };
 use remediator_core::window::Windows;
 use remediator_sdk::classify;
@@ -121,6 +121,13 @@ impl EcsServices for SdkEcs {
                 }
             }
         }
+    }
+
+    async fn describe_service_deployments(
+        &self,
+        arns: &[String],
+    ) -> Result<Vec<ServiceDeploymentView>, ApiError> {
+        crate::lifecycle::describe(&self.client, arns).await
     }
 
     async fn cluster_tags(
@@ -316,6 +323,8 @@ fn observe(service: &Service) -> Option<ServiceObservation> {
                 .and_then(|c| c.maximum_percent()),
         },
         deployments: service.deployments().iter().map(deployment_state).collect(),
+        lifecycle: crate::lifecycle::lifecycle(service),
+        express: crate::lifecycle::express(service),
         blue_green: BlueGreenSpec {
             primary_task_set: service
                 .task_sets()

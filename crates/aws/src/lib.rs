@@ -5,6 +5,7 @@ pub mod central;
 pub mod codedeploy;
 pub mod ecs;
 pub mod instances;
+mod lifecycle;
 pub mod tasks;
 
 use aws_config::SdkConfig;

@@ -50,6 +50,10 @@ pub struct Followed {
     pub after: Option<String>,
     /// When the action succeeded (or the replacement was first seen).
     pub acted_at: DateTime<Utc>,
+    /// When ECS created `after` (a forced deployment), when it said.
+    pub after_created_at: Option<DateTime<Utc>>,
+    /// A task of a service, named by its ARN: followed as that service.
+    pub service: Option<crate::target::ServiceRef>,
 }
 
 impl Followed {
@@ -61,6 +65,8 @@ impl Followed {
             before: entry.before.clone(),
             after: entry.after.clone(),
             acted_at: entry.acted_at.unwrap_or(entry.updated_at),
+            after_created_at: entry.after_created_at,
+            service: entry.service.clone(),
         }
     }
 }
@@ -72,6 +78,9 @@ pub enum Verdict {
     Verified(String),
     /// Still being replaced; the reason says how far.
     Pending(String),
+    /// Still being replaced, paused at lifecycle hook `hook` until a person continues or rolls
+    /// it back; the reason says how, and by when.
+    Awaiting { hook: String, reason: String },
     /// The action will not replace it: the code and the reason, with what the operator can do.
     Failed(Code, String),
 }
@@ -86,9 +95,18 @@ pub fn judge(
     deadline: Option<DateTime<Utc>>,
 ) -> (Outcome, Entry) {
     let base = |status: Status, code: Code, reason: String| {
+        let reason = match &followed.service {
+            Some(s) => format!(
+                "task of service {}/{}, followed as it: {reason}",
+                s.cluster, s.service
+            ),
+            None => reason,
+        };
         let mut o = Outcome::new(followed.target.clone(), status, code, reason)
             .with_deployments(followed.before.clone(), followed.after.clone());
         o.action = followed.action;
+        o.deployment_created_at = followed.after_created_at;
+        o.service = followed.service.clone();
         o
     };
     let mut next = Entry {
@@ -96,7 +114,21 @@ pub fn judge(
         checks: entry.checks.saturating_add(1),
         ..entry.clone()
     };
+    // Pending at or past AWS's deadline is not verified in time, whatever it waits for.
+    let verdict = match verdict {
+        Verdict::Awaiting { reason, .. } if deadline.is_some_and(|d| now >= d) => {
+            Verdict::Pending(reason)
+        }
+        other => other,
+    };
     let outcome = match verdict {
+        Verdict::Awaiting { hook, reason } => {
+            let mut o = base(Status::Pending, Code::AwaitingApproval, reason);
+            // Told once: a later check that sees the same hook waiting has no news.
+            o.remembered = entry.awaiting.as_deref() == Some(hook.as_str());
+            next.awaiting = Some(hook);
+            o
+        }
         Verdict::Verified(reason) => {
             next.state = State::Verified;
             next.verified_at = Some(now);

@@ -80,6 +80,9 @@ fn acted_entry() -> Entry {
         code: Some(Code::ForcedNewDeployment),
         before: Some("ecs-svc/111".into()),
         after: Some("ecs-svc/222".into()),
+        after_created_at: None,
+        service: None,
+        awaiting: None,
         reason: "forced a new deployment".into(),
         attempts: 1,
         first_seen: at("2026-11-25T08:55:00Z"),
@@ -838,5 +841,105 @@ fn checks_of_a_notice_without_a_deadline_stop_after_the_policys_count() {
             true
         ),
         Next::Final
+    );
+}
+
+#[test]
+fn a_hook_awaiting_a_person_is_pending_news_once_then_remembered_until_another_hook_waits() {
+    let awaiting = |hook: &str| Verdict::Awaiting {
+        hook: hook.into(),
+        reason: format!("paused at lifecycle hook {hook}"),
+    };
+
+    let (first, entry) = judge(
+        &followed(),
+        &acted_entry(),
+        awaiting("h-1"),
+        now(),
+        Some(deadline()),
+    );
+    let (again, entry) = judge(
+        &followed(),
+        &entry,
+        awaiting("h-1"),
+        now(),
+        Some(deadline()),
+    );
+    let (other, _) = judge(
+        &followed(),
+        &entry,
+        awaiting("h-2"),
+        now(),
+        Some(deadline()),
+    );
+
+    assert_eq!(
+        (first.status, first.code),
+        (Status::Pending, Code::AwaitingApproval)
+    );
+    assert_eq!(entry.state, State::Acted, "still followed");
+    assert_eq!(
+        entry.code,
+        Some(Code::ForcedNewDeployment),
+        "what acted stays recorded"
+    );
+    assert_eq!(
+        (first.remembered, again.remembered, other.remembered),
+        (false, true, false)
+    );
+}
+
+#[test]
+fn a_hook_still_awaiting_at_aws_deadline_is_not_verified_in_time() {
+    let (outcome, entry) = judge(
+        &followed(),
+        &acted_entry(),
+        Verdict::Awaiting {
+            hook: "h-1".into(),
+            reason: "paused".into(),
+        },
+        deadline(),
+        Some(deadline()),
+    );
+
+    assert_eq!(
+        (outcome.status, outcome.code),
+        (Status::Failed, Code::UnverifiedByDeadline)
+    );
+    assert_eq!(entry.state, State::Unreplaced);
+}
+
+#[test]
+fn a_task_followed_as_its_service_says_so_and_keeps_its_service() {
+    let task = Target::Task(crate::target::TaskRef {
+        cluster: Some("prod".into()),
+        task_id: "0a1b2c".into(),
+        arn: "arn:aws:ecs:us-east-1:123456789012:task/prod/0a1b2c".into(),
+    });
+    let service = ServiceRef {
+        cluster: "prod".into(),
+        service: "web".into(),
+    };
+    let entry = Entry {
+        service: Some(service.clone()),
+        ..acted_entry()
+    };
+
+    let (outcome, _) = judge(
+        &Followed::of(&task, &entry),
+        &entry,
+        Verdict::Verified("deployment ecs-svc/222 completed".into()),
+        now(),
+        Some(deadline()),
+    );
+
+    assert_eq!(outcome.target, task);
+    assert_eq!(outcome.service, Some(service));
+    assert!(
+        outcome
+            .reason
+            .starts_with("task of service prod/web, followed as it: "),
+        "{}",
+        outcome.reason
     );
 }

@@ -106,6 +106,15 @@ pub struct Entry {
     /// What the action produced (deployment id, CodeDeploy deployment, replacement task).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub after: Option<String>,
+    /// When ECS created `after` (a forced deployment).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub after_created_at: Option<DateTime<Utc>>,
+    /// A task of a service, named by its ARN: the service it is remediated and followed as.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub service: Option<crate::target::ServiceRef>,
+    /// The lifecycle hook a check last reported as awaiting a person: told once.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub awaiting: Option<String>,
     #[serde(default)]
     pub reason: String,
     /// Claims taken, this one included.
@@ -361,6 +370,9 @@ pub fn settle(
         code: Some(outcome.code),
         before: outcome.deployment_before.clone(),
         after: outcome.deployment_after.clone(),
+        after_created_at: outcome.deployment_created_at,
+        service: outcome.service.clone(),
+        awaiting: None,
         reason: outcome.reason.clone(),
         attempts: previous.map_or(1, |p| p.attempts.saturating_add(1)),
         first_seen: previous.map_or(claim.now, |p| p.first_seen),
@@ -388,6 +400,9 @@ pub fn claim_entry(request: &ClaimRequest, previous: Option<&Entry>) -> Entry {
         code: previous.and_then(|p| p.code),
         before: previous.and_then(|p| p.before.clone()),
         after: previous.and_then(|p| p.after.clone()),
+        after_created_at: previous.and_then(|p| p.after_created_at),
+        service: previous.and_then(|p| p.service.clone()),
+        awaiting: previous.and_then(|p| p.awaiting.clone()),
         reason: "claimed".to_owned(),
         attempts: previous.map_or(1, |p| p.attempts.saturating_add(1)),
         first_seen: previous.map_or(request.now, |p| p.first_seen),
@@ -704,6 +719,9 @@ mod summary_tests {
             code: None,
             before: None,
             after: None,
+            after_created_at: None,
+            service: None,
+            awaiting: None,
             reason: String::new(),
             attempts: 1,
             first_seen: t,

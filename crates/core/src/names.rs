@@ -84,6 +84,9 @@ pub enum Code {
     /// The ledger could not be read or written: nothing is acted on without it.
     LedgerUnavailable,
     NotFound,
+    /// An ECS Express Mode service (`resourceManagementType` `ECS`): ECS manages its
+    /// deployments; not forced, the outcome says what to do.
+    ExpressModeService,
     /// A task or pod already stopped, deleted or unknown.
     Gone,
     UnrecognizedEntity,
@@ -115,6 +118,9 @@ pub enum Code {
     Verified,
     /// Acted; the platform is still replacing it. A follow-up check looks again.
     Verifying,
+    /// Acted; ECS paused the deployment at a lifecycle hook that waits for a person
+    /// (`ContinueServiceDeployment`): pending, with the hook id, its expiry and the commands.
+    AwaitingApproval,
     /// The deployment we started failed (circuit breaker) or was rolled back.
     RolloutFailed,
     /// The deployment made no progress for `ROLLOUT_TIMEOUT`.

@@ -94,6 +94,16 @@ pub fn next_steps(report: &Report) -> Vec<String> {
             "Some resources are managed elsewhere (external controller, Step Functions, Batch…): replace them yourself{deadline}."
         ));
     }
+    if any(&|o| o.code == Code::AwaitingApproval) {
+        steps.push(
+            "A deployment waits at a lifecycle hook for a person: continue it (or roll it back) with the command in its reason before the hook expires; the remediator does not decide for you.".into(),
+        );
+    }
+    if any(&|o| o.code == Code::ExpressModeService) {
+        steps.push(format!(
+            "Express Mode services are ECS's to deploy: redeploy them through UpdateExpressGatewayService if they must move before AWS does{deadline}."
+        ));
+    }
     if report.summary.deferred > 0 {
         steps.push("Deferred resources are handled automatically at the start of the next maintenance window.".into());
     }
@@ -255,16 +265,18 @@ pub fn plain_text(report: &Report) -> String {
 /// ones reach the dead-letter queue and its alarm).
 ///
 /// Follow-up checks speak only when they have news: a check that acted (a continuation, a
-/// retried redeploy), one that found a resource newly failed, or the last one, which sends the
-/// notice's final summary (verified / failed per resource). Checks that only see the
-/// replacement still under way stay quiet.
+/// retried redeploy), one that found a resource newly failed, one that found a deployment newly
+/// paused at a lifecycle hook for a person (`awaiting_approval`, told once per hook), or the
+/// last one, which sends the notice's final summary (verified / failed per resource). Checks
+/// that only see the replacement still under way stay quiet.
 pub fn worth_sending(report: &Report) -> bool {
     let news = || {
         report.summary.acted > 0
-            || report
-                .outcomes
-                .iter()
-                .any(|o| o.status == Status::Failed && !o.retryable && !o.remembered)
+            || report.outcomes.iter().any(|o| {
+                !o.remembered
+                    && ((o.status == Status::Failed && !o.retryable)
+                        || o.code == Code::AwaitingApproval)
+            })
     };
     report.disposition == Disposition::Handled
         && (report.check.is_none() || report.is_final_check() || news())

@@ -67,6 +67,14 @@ pub struct Outcome {
     /// PRIMARY deployment id after the action, or the one that already replaced the tasks.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub deployment_after: Option<String>,
+    /// When ECS created `deployment_after` (a forced deployment): a PRIMARY deployment created
+    /// before it is one ECS went back to; one created after it, anyone's, replaces the tasks too.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub deployment_created_at: Option<chrono::DateTime<chrono::Utc>>,
+    /// A task named by its ARN that belongs to a service: the service it was remediated and is
+    /// followed as (one resource with it for the checks and the verdict).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub service: Option<crate::target::ServiceRef>,
     /// Answered from the ledger's memory (settled earlier for this notice): no news, so it is
     /// neither counted in the metrics again nor a reason to notify.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
@@ -84,6 +92,8 @@ impl Outcome {
             retryable: false,
             deployment_before: None,
             deployment_after: None,
+            deployment_created_at: None,
+            service: None,
             remembered: false,
         }
     }
@@ -109,6 +119,11 @@ impl Outcome {
 
     pub fn with_action(mut self, action: Action) -> Self {
         self.action = Some(action);
+        self
+    }
+
+    pub fn with_created_at(mut self, at: Option<chrono::DateTime<chrono::Utc>>) -> Self {
+        self.deployment_created_at = at;
         self
     }
 

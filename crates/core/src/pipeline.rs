@@ -541,7 +541,7 @@ pub async fn remediate_remembering<R: Remediate, L: Ledger>(
 #[derive(Debug, Clone, PartialEq)]
 pub enum Recalled {
     /// Settled, or held by another invocation: the outcome to report, no call.
-    Known(Outcome),
+    Known(Box<Outcome>),
     /// Acted on: to verify (reads only), never to act on again for this notice.
     Follow,
     /// Still to handle.
@@ -567,7 +567,9 @@ pub async fn remembered<N: Notice, L: Ledger>(
         .iter()
         .zip(&resources)
         .map(|(t, r)| match recall(t, known.get(r), now, owner) {
-            Memory::Settled(outcome) | Memory::Elsewhere(outcome) => Recalled::Known(outcome),
+            Memory::Settled(outcome) | Memory::Elsewhere(outcome) => {
+                Recalled::Known(Box::new(outcome))
+            }
             Memory::Follow(_) => Recalled::Follow,
             Memory::Claim => Recalled::Open,
         })
@@ -632,7 +634,7 @@ pub fn fill(recalled: Vec<Recalled>, followed: Vec<Outcome>, open: Vec<Outcome>)
     recalled
         .into_iter()
         .filter_map(|r| match r {
-            Recalled::Known(outcome) => Some(outcome),
+            Recalled::Known(outcome) => Some(*outcome),
             Recalled::Follow => followed.next(),
             Recalled::Open => open.next(),
         })

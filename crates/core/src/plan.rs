@@ -59,6 +59,9 @@ pub fn plan_service(
             "desiredCount is 0: no task runs, nothing to replace",
         ));
     }
+    if observed.express {
+        return ServiceDecision::Final(express_mode(target, observed));
+    }
     match &observed.controller {
         Controller::Ecs => {}
         Controller::CodeDeploy => {
@@ -108,7 +111,8 @@ pub fn plan_service(
                         ),
                     )
                     .with_action(Action::ForceNewDeployment)
-                    .with_deployments(None, Some(deployment.id.clone())),
+                    .with_deployments(None, Some(deployment.id.clone()))
+                    .with_created_at(Some(created_at)),
                 );
             }
         }
@@ -133,6 +137,26 @@ pub fn plan_service(
     ServiceDecision::ForceNewDeployment {
         previous_deployment: primary.map(|d| d.id.clone()),
     }
+}
+
+/// An ECS Express Mode service is not forced. Express Mode deploys through
+/// `UpdateExpressGatewayService`, which makes a new service revision from the settings it is
+/// given and has no force option (API reference, 2026); AWS's page on updating resources outside
+/// Express Mode says standard API calls may affect Express Mode's ability to manage the
+/// service. Which one AWS means for a redeploy of the same revision is not documented, so the
+/// remediator does not guess: it says what it saw and what the operator can do.
+fn express_mode(target: Target, observed: &ServiceObservation) -> Outcome {
+    let arn = observed.arn.as_deref().unwrap_or(&observed.name);
+    Outcome::new(
+        target,
+        Status::Skipped,
+        Code::ExpressModeService,
+        format!(
+            "ECS Express Mode service {arn} (resourceManagementType ECS): Express Mode owns its deployments, so it was not forced. \
+             AWS replaces its tasks itself when it retires the host (the service starts new tasks); to move it first, \
+             update it through Express Mode (UpdateExpressGatewayService or the console), which deploys a new revision by canary"
+        ),
+    )
 }
 
 /// What CodeDeploy's own history says about a blue/green service.

@@ -35,6 +35,8 @@ impl Observed {
             tags: vec![],
             rollout: Default::default(),
             deployments: Vec::new(),
+            lifecycle: Default::default(),
+            express: false,
         })
     }
     fn rollout(mut self, desired: i32, min: i32, max: i32) -> Self {

@@ -409,6 +409,8 @@ fn followed() -> Followed {
         before: None,
         after: Some("Deployment/web".into()),
         acted_at: t0(),
+        after_created_at: None,
+        service: None,
     }
 }
 

@@ -17,6 +17,7 @@
 mod budget;
 mod codedeploy;
 mod instances;
+mod lifecycle;
 mod observe;
 mod services;
 mod settings;
@@ -36,13 +37,14 @@ use crate::follow::{Followed, Verdict};
 use crate::names::Code;
 use crate::notice::{Parsed, RetirementNotice};
 use crate::outcome::{Outcome, Status};
-use crate::pipeline::{claim_retirement, collect, Claim, Remediate};
+use crate::pipeline::{claim_retirement, collect, Claim, Notice as _, Remediate};
 use crate::plan::{out_of_scope, ServiceDecision, TaskDecision};
 use crate::ports::{
     CodeDeployApi, EcsServices, EcsTasks, TaskObservation, MAX_SERVICES_PER_DESCRIBE,
 };
 use crate::target::{ServiceRef, Target, TaskRef};
 
+pub use lifecycle::through_lifecycle as lifecycle_verdict;
 use observe::ClusterTags;
 pub use settings::{Backoff, Rate, Settings};
 pub use tasks::{client_token, STOP_REASON_MARK};
@@ -144,7 +146,7 @@ impl<E: EcsServices + EcsTasks, D: CodeDeployApi> Remediator<E, D> {
         // Pass 0: observe standalone tasks, 100 per DescribeTasks call, per cluster.
         let mut relaunches = Vec::new();
         // (task index, index whose outcome it shares): tasks that belong to a service.
-        let mut as_service: Vec<(usize, usize)> = Vec::new();
+        let mut as_service: Vec<(usize, usize, ServiceRef)> = Vec::new();
         for (i, decision, observed) in self.observe_tasks(&tasks, deadline).await {
             match (decision, observed) {
                 (TaskDecision::Final(outcome), _) => outcomes[i] = Some(outcome),
@@ -159,10 +161,10 @@ impl<E: EcsServices + EcsTasks, D: CodeDeployApi> Remediator<E, D> {
                 }
                 (TaskDecision::AsService(service), _) => {
                     match services.iter().find(|(_, s)| *s == service) {
-                        Some((j, _)) => as_service.push((i, *j)),
+                        Some((j, _)) => as_service.push((i, *j, service)),
                         None => {
-                            services.push((i, service));
-                            as_service.push((i, i));
+                            services.push((i, service.clone()));
+                            as_service.push((i, i, service));
                         }
                     }
                 }
@@ -261,14 +263,16 @@ impl<E: EcsServices + EcsTasks, D: CodeDeployApi> Remediator<E, D> {
 
         // Tasks of a service share the service's outcome, under their own name. Take every
         // service outcome before renaming any: several tasks can share one.
-        let shared: Vec<(usize, Option<Outcome>)> = as_service
-            .iter()
-            .map(|&(i, j)| (i, outcomes[j].clone()))
+        // Each remembers its service: checks follow the task as the service.
+        let shared: Vec<(usize, Option<Outcome>, ServiceRef)> = as_service
+            .into_iter()
+            .map(|(i, j, service)| (i, outcomes[j].clone(), service))
             .collect();
-        for (i, service_outcome) in shared {
+        for (i, service_outcome, service_ref) in shared {
             if let Some(mut outcome) = service_outcome {
                 let service = outcome.target.to_string();
                 outcome.target = notice.targets[i].clone();
+                outcome.service = Some(service_ref);
                 outcome.reason = format!(
                     "task belongs to {service}, remediated as such: {}",
                     outcome.reason
@@ -350,13 +354,13 @@ impl<E: EcsServices + EcsTasks, D: CodeDeployApi> Remediate for Remediator<E, D>
             .partition(|(_, f)| matches!(f.target, Target::Instance(_)));
         if instances.is_empty() {
             return self
-                .verify_all(followed, Some(notice.published_at), now, deadline)
+                .verify_all(followed, notice.follow_until(), now, deadline)
                 .await;
         }
         let rest: Vec<Followed> = others.iter().map(|(_, f)| (*f).clone()).collect();
         let mut verdicts: Vec<Option<Verdict>> = vec![None; followed.len()];
         for ((i, _), v) in others.iter().zip(
-            self.verify_all(&rest, Some(notice.published_at), now, deadline)
+            self.verify_all(&rest, notice.follow_until(), now, deadline)
                 .await,
         ) {
             verdicts[*i] = Some(v);

@@ -66,8 +66,10 @@ impl<E: EcsServices + EcsTasks, D: CodeDeployApi> Remediator<E, D> {
                 "new deployment forced: ECS replaces the tasks under the service's deployment settings",
             )
             .with_action(Action::ForceNewDeployment)
+            .with_created_at(new_primary.as_ref().and_then(|d| d.created_at))
             .with_deployments(previous, new_primary.map(|d| d.id)),
             Ok(Applied::Observed { value, error }) => {
+                let created_at = value.as_ref().and_then(|d| d.created_at);
                 let id = value.map(|d| d.id);
                 Outcome::new(
                     target,
@@ -81,6 +83,7 @@ impl<E: EcsServices + EcsTasks, D: CodeDeployApi> Remediator<E, D> {
                     ),
                 )
                 .with_action(Action::ForceNewDeployment)
+                .with_created_at(created_at)
                 .with_deployments(previous, id)
             }
             Err(Budget::Api(e)) if e.kind == ApiErrorKind::NotFound => Outcome::new(

@@ -5,7 +5,7 @@
 //! deployment, all with bounded concurrency. The verdicts are pure functions of what was seen
 //! ([`rolling`], [`codedeploy`], [`task`]).
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 
 use chrono::{DateTime, Duration, Utc};
 use futures::stream::{self, StreamExt};
@@ -16,37 +16,28 @@ use crate::follow::{Followed, Verdict};
 use crate::names::{Action, Code};
 use crate::ports::{
     CodeDeployApi, CodeDeployment, EcsServices, EcsTasks, ServiceObservation, TaskObservation,
-    MAX_SERVICES_PER_DESCRIBE, MAX_TASKS_PER_DESCRIBE,
+    MAX_TASKS_PER_DESCRIBE,
 };
 use crate::target::Target;
 
 /// Whether a followed service was redeployed through CodeDeploy (its `after` is a CodeDeploy
 /// deployment id, `d-…`) rather than by a rolling deployment (`ecs-svc/…`).
-fn is_codedeploy(f: &Followed) -> bool {
+pub(super) fn is_codedeploy(f: &Followed) -> bool {
     f.action == Some(Action::CodedeployRedeploy)
         || f.after.as_deref().is_some_and(|a| a.starts_with("d-"))
 }
 
 /// The verdict on a service we forced a rolling deployment of (`after`: that deployment's id),
 /// or found being replaced by a newer deployment. `None`: ECS no longer knows the service.
+///
+/// "Rolled back" means ECS went back: our deployment FAILED (the circuit breaker), or the
+/// PRIMARY deployment is the one that ran before ours or was created before ours. A deployment
+/// created after ours, by anyone, replaces the tasks too: verified when it completes.
 pub fn rolling(
     f: &Followed,
     service: Option<&ServiceObservation>,
     now: DateTime<Utc>,
     timeout: Duration,
-) -> Verdict {
-    rolling_since(f, service, now, timeout, None)
-}
-
-/// [`rolling`], knowing when the notice was published: a deployment older than the notice that
-/// runs the service again (ECS went back to it after ours, or the one found, failed) has not
-/// replaced the tasks, even when ours is no longer listed to say so.
-pub fn rolling_since(
-    f: &Followed,
-    service: Option<&ServiceObservation>,
-    now: DateTime<Utc>,
-    timeout: Duration,
-    published: Option<DateTime<Utc>>,
 ) -> Verdict {
     let Some(service) = service else {
         return Verdict::Verified(
@@ -95,15 +86,19 @@ pub fn rolling_since(
             ))
         }
     };
-    let predates_notice = published
-        .zip(watched.created_at)
-        .is_some_and(|(published, created)| created <= published);
-    if watched.id != ours && (f.before.as_deref() == Some(watched.id.as_str()) || predates_notice) {
+    let ours_created = ours_created(f, service);
+    let created_before_ours = watched
+        .created_at
+        .is_some_and(|created| created < ours_created);
+    if watched.id != ours
+        && (f.before.as_deref() == Some(watched.id.as_str()) || created_before_ours)
+    {
         return Verdict::Failed(
             Code::RolloutFailed,
             format!(
-                "ECS went back to deployment {} that ran before ours ({ours}): the old tasks may still run on the retiring host; check the service's events, then force a new deployment",
-                watched.id
+                "ECS went back to deployment {} that ran before ours ({ours}, created {}): the old tasks may still run on the retiring host; check the service's events, then force a new deployment",
+                watched.id,
+                ours_created.to_rfc3339()
             ),
         );
     }
@@ -156,6 +151,19 @@ pub fn rolling_since(
             }
         }
     }
+}
+
+/// When ECS created the deployment we followed: as ECS lists it now, else as recorded when we
+/// acted, else (an entry written before the ledger kept it) when we acted, just after.
+fn ours_created(f: &Followed, service: &ServiceObservation) -> DateTime<Utc> {
+    let ours = f.after.as_deref().unwrap_or_default();
+    service
+        .deployments
+        .iter()
+        .find(|d| d.id == ours)
+        .and_then(|d| d.created_at)
+        .or(f.after_created_at)
+        .unwrap_or(f.acted_at)
 }
 
 /// The verdict on a CodeDeploy deployment we created. `None`: CodeDeploy no longer knows it.
@@ -234,26 +242,40 @@ pub fn task<L>(
 type TaskLooks = Vec<(usize, String, Option<String>)>;
 
 impl<E: EcsServices + EcsTasks, D: CodeDeployApi> Remediator<E, D> {
-    /// One verdict per followed resource, in order.
+    /// One verdict per followed resource, in order. `window_end`: when AWS's retirement window
+    /// ends (a bake or a hook that outlasts it is at risk, and said so).
     pub(super) async fn verify_all(
         &self,
         followed: &[Followed],
-        published: Option<DateTime<Utc>>,
+        window_end: Option<DateTime<Utc>>,
         now: DateTime<Utc>,
         deadline: Option<Instant>,
     ) -> Vec<Verdict> {
         let mut verdicts: Vec<Option<Verdict>> = vec![None; followed.len()];
-        let mut services: HashMap<&str, Vec<(usize, &str)>> = HashMap::new();
+        // Services by (cluster, name), each with the followed resources it answers for: a task
+        // of a service named by its ARN is followed as its service.
+        let mut services: super::lifecycle::ServiceLooks = BTreeMap::new();
         let mut deployments = Vec::new();
         let mut tasks: HashMap<Option<&str>, TaskLooks> = HashMap::new();
         for (i, f) in followed.iter().enumerate() {
-            match (&f.target, f.after.as_deref()) {
-                (Target::Service(_), Some(id)) if is_codedeploy(f) => deployments.push((i, id)),
-                (Target::Service(s), Some(_)) => services
-                    .entry(s.cluster.as_str())
+            match (&f.target, &f.service, f.after.as_deref()) {
+                (Target::Service(_), _, Some(id)) | (Target::Task(_), Some(_), Some(id))
+                    if is_codedeploy(f) =>
+                {
+                    deployments.push((i, id))
+                }
+                (Target::Service(s), _, Some(_)) | (Target::Task(_), Some(s), Some(_)) => services
+                    .entry((s.cluster.as_str(), s.service.as_str()))
                     .or_default()
-                    .push((i, s.service.as_str())),
-                (Target::Task(t), Some(id)) => tasks
+                    .push(i),
+                // Remediated as its service by a version that did not record which: a task
+                // lookup would take the deployment for a lost replacement.
+                (Target::Task(_), None, Some(id)) if id.starts_with("ecs-svc/") => {
+                    verdicts[i] = Some(Verdict::Pending(format!(
+                        "remediated as its service (deployment {id}) before the ledger kept which service; not judged by a task lookup: check the service's deployments"
+                    )))
+                }
+                (Target::Task(t), None, Some(id)) => tasks
                     .entry(t.cluster.as_deref())
                     .or_default()
                     .push((i, id.to_owned(), f.before.clone())),
@@ -266,54 +288,10 @@ impl<E: EcsServices + EcsTasks, D: CodeDeployApi> Remediator<E, D> {
             }
         }
 
-        let concurrency = self.settings.concurrency.max(1);
-        let batches: Vec<(&str, &[(usize, &str)])> = services
-            .iter()
-            .flat_map(|(cluster, list)| {
-                list.chunks(MAX_SERVICES_PER_DESCRIBE)
-                    .map(move |chunk| (*cluster, chunk))
-            })
-            .collect();
-        let seen: Vec<Vec<(usize, Verdict)>> = stream::iter(batches)
-            .map(|(cluster, chunk)| async move {
-                let names: Vec<String> = chunk.iter().map(|(_, s)| (*s).to_owned()).collect();
-                match self
-                    .with_backoff(deadline, || self.ecs.describe_services(cluster, &names))
-                    .await
-                {
-                    Ok(described) => chunk
-                        .iter()
-                        .map(|(i, name)| {
-                            let service = described.services.iter().find(|s| s.name == *name);
-                            let failure = described.failures.iter().find(|(arn, _)| {
-                                arn == name || arn.ends_with(&format!("/{name}"))
-                            });
-                            let v = match (service, failure) {
-                                // Only a service ECS says is missing is gone; any other failure
-                                // of the describe says nothing about the tasks.
-                                (None, Some((_, reason))) if reason != "MISSING" => {
-                                    Verdict::Pending(format!(
-                                        "DescribeServices could not describe it ({reason}); the next check looks again"
-                                    ))
-                                }
-                                _ => rolling_since(
-                                    &followed[*i],
-                                    service,
-                                    now,
-                                    self.settings.rollout_timeout,
-                                    published,
-                                ),
-                            };
-                            (*i, v)
-                        })
-                        .collect(),
-                    Err(e) => chunk.iter().map(|(i, _)| (*i, not_seen(&e))).collect(),
-                }
-            })
-            .buffer_unordered(concurrency)
-            .collect()
-            .await;
-        for (i, v) in seen.into_iter().flatten() {
+        for (i, v) in self
+            .verify_services(followed, &services, window_end, now, deadline)
+            .await
+        {
             verdicts[i] = Some(v);
         }
 
@@ -328,7 +306,7 @@ impl<E: EcsServices + EcsTasks, D: CodeDeployApi> Remediator<E, D> {
                 };
                 (i, v)
             })
-            .buffer_unordered(concurrency)
+            .buffer_unordered(self.settings.concurrency.max(1))
             .collect()
             .await;
         for (i, v) in seen {
@@ -401,7 +379,7 @@ impl<E: EcsServices + EcsTasks, D: CodeDeployApi> Remediator<E, D> {
 }
 
 /// A check that could not look: the next one looks again.
-fn not_seen(e: &super::budget::Budget) -> Verdict {
+pub(super) fn not_seen(e: &super::budget::Budget) -> Verdict {
     Verdict::Pending(match e {
         super::budget::Budget::Api(e) => {
             format!("could not look ({e}); the next check looks again")

@@ -35,6 +35,8 @@ fn forced() -> Followed {
         before: Some(OLD.into()),
         after: Some(OURS.into()),
         acted_at: acted_at(),
+        after_created_at: None,
+        service: None,
     }
 }
 
@@ -68,6 +70,8 @@ fn service(deployments: Vec<DeploymentState>) -> ServiceObservation {
             maximum_percent: Some(200),
         },
         deployments,
+        lifecycle: Default::default(),
+        express: false,
     }
 }
 
@@ -412,6 +416,8 @@ fn relaunched() -> Followed {
         before: Some("0a1b2c".into()),
         after: Some("9f8e7d".into()),
         acted_at: acted_at(),
+        after_created_at: None,
+        service: None,
     }
 }
 
@@ -573,14 +579,52 @@ fn a_deployment_older_than_the_notice_running_the_service_again_is_not_a_replace
     back.created_at = Some(at("2026-11-20T08:00:00Z"));
     let s = service(vec![back]);
 
-    let (code, reason) = failed(rolling_since(
-        &found,
-        Some(&s),
-        now(),
-        timeout(),
-        Some(at("2026-11-24T09:00:00Z")),
-    ));
+    let (code, reason) = failed(rolling(&found, Some(&s), now(), timeout()));
 
     assert_eq!(code, Code::RolloutFailed);
     assert!(reason.contains("ecs-svc/100"), "{reason}");
+}
+
+#[test]
+fn a_deployment_created_after_ours_by_someone_else_replaces_the_tasks_when_it_completes() {
+    // The team deployed after us; ECS dropped ours from its list once theirs took over.
+    let mut theirs = deployment("ecs-svc/444", "PRIMARY", "COMPLETED", 2);
+    theirs.created_at = Some(acted_at() + Duration::minutes(7));
+    let s = service(vec![theirs]);
+
+    let reason = verified(rolled(&s));
+
+    assert!(
+        reason.contains("ecs-svc/444 (after ours, ecs-svc/222)"),
+        "{reason}"
+    );
+}
+
+#[test]
+fn a_primary_created_before_ours_that_is_not_the_one_we_replaced_is_ecs_going_back() {
+    let mut earlier = deployment("ecs-svc/100", "PRIMARY", "COMPLETED", 2);
+    earlier.created_at = Some(acted_at() - Duration::hours(3));
+    let s = service(vec![earlier]);
+
+    let (code, reason) = failed(rolled(&s));
+
+    assert_eq!(code, Code::RolloutFailed);
+    assert!(
+        reason.contains("went back to deployment ecs-svc/100"),
+        "{reason}"
+    );
+}
+
+#[test]
+fn ours_created_at_as_recorded_decides_when_ecs_no_longer_lists_ours() {
+    // Recorded: ECS created ours at 09:59:58; a deployment from 09:59:59 is a later one.
+    let f = Followed {
+        after_created_at: Some(acted_at() - Duration::seconds(2)),
+        ..forced()
+    };
+    let mut later = deployment("ecs-svc/445", "PRIMARY", "COMPLETED", 2);
+    later.created_at = Some(acted_at() - Duration::seconds(1));
+    let s = service(vec![later]);
+
+    verified(rolling(&f, Some(&s), now(), timeout()));
 }

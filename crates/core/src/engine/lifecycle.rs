@@ -1,0 +1,367 @@
+//! Follow-up checks of services through ECS's deployment lifecycle: bake time and lifecycle
+//! hooks are progress, not stalls.
+//!
+//! ECS-native BLUE_GREEN, LINEAR and CANARY deployments wait on purpose (`bakeTimeInMinutes`,
+//! the canary's or each linear step's bake, up to 1,440 minutes each), and since May 2026
+//! lifecycle hooks can pause any deployment, rolling included, at a stage until
+//! `ContinueServiceDeployment(hookId, CONTINUE | ROLLBACK)`, for up to 14 days, then take the
+//! hook's timeout action. Meanwhile `DescribeServices` shows the deployment `IN_PROGRESS` with
+//! no change of `updatedAt`, which alone reads as a stall. So a service whose configuration
+//! waits ([`crate::ports::Lifecycle::waits`]) is judged by its service deployment
+//! (`DescribeServiceDeployments` of `currentServiceDeployment`, 20 per call): its status, its
+//! lifecycle stage and its hooks. When that cannot be read, nothing is judged final on it.
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, Duration, Utc};
+use futures::stream::{self, StreamExt};
+use tokio::time::Instant;
+
+use super::verify::{not_seen, rolling};
+use super::Remediator;
+use crate::follow::{Followed, Verdict};
+use crate::names::Code;
+use crate::ports::{
+    CodeDeployApi, EcsServices, EcsTasks, ServiceDeploymentView, ServiceObservation,
+    MAX_SERVICES_PER_DESCRIBE, MAX_SERVICE_DEPLOYMENTS_PER_DESCRIBE,
+};
+
+/// Clock difference tolerated between ECS's `createdAt` and what the ledger recorded.
+const SKEW: Duration = Duration::seconds(5);
+
+/// The verdict on a followed service whose configuration waits on purpose, from what its
+/// service deployment shows. `rolled`: the verdict from `DescribeServices` alone; `seen`: the
+/// service deployment (`Ok(None)`: ECS named none, or does not know it; `Err`: it could not be
+/// read, with why). `window_end`: when AWS's retirement window ends.
+pub fn through_lifecycle(
+    rolled: Verdict,
+    f: &Followed,
+    service: &ServiceObservation,
+    seen: Result<Option<&ServiceDeploymentView>, String>,
+    now: DateTime<Utc>,
+    timeout: Duration,
+    window_end: Option<DateTime<Utc>>,
+) -> Verdict {
+    let in_progress = matches!(
+        rolled,
+        Verdict::Pending(_) | Verdict::Failed(Code::RolloutStalled, _)
+    );
+    if !in_progress {
+        return rolled;
+    }
+    let why = match seen {
+        Ok(Some(d)) if !is_ours_or_later(d, f) => {
+            format!("ECS's current service deployment {} predates ours", d.arn)
+        }
+        Ok(Some(d)) => return judged(rolled, f, service, d, now, timeout, window_end),
+        Ok(None) => "ECS names no current service deployment".to_owned(),
+        Err(e) => format!("its service deployment could not be read ({e})"),
+    };
+    match rolled {
+        Verdict::Failed(Code::RolloutStalled, reason) => Verdict::Pending(format!(
+            "{reason}; but its deployments may bake or wait at a lifecycle hook, and {why}: not judged stalled, the next check looks again"
+        )),
+        other => other,
+    }
+}
+
+/// Whether the service deployment is the one we started or a later one (anyone's).
+fn is_ours_or_later(d: &ServiceDeploymentView, f: &Followed) -> bool {
+    let ours = f.after_created_at.unwrap_or(f.acted_at);
+    d.created_at.is_none_or(|created| created + SKEW >= ours)
+}
+
+fn judged(
+    rolled: Verdict,
+    f: &Followed,
+    service: &ServiceObservation,
+    d: &ServiceDeploymentView,
+    now: DateTime<Utc>,
+    timeout: Duration,
+    window_end: Option<DateTime<Utc>>,
+) -> Verdict {
+    let reason = d.status_reason.as_deref().unwrap_or("no reason given");
+    let hook_timed_out = d.hooks.iter().find(|h| {
+        h.status == "FAILED"
+            || (h.status == "TIMED_OUT" && h.timeout_action.as_deref() == Some("ROLLBACK"))
+    });
+    match d.status.as_str() {
+        s if s.starts_with("ROLLBACK") => {
+            return Verdict::Failed(
+                Code::RolloutFailed,
+                format!(
+                    "service deployment {} is {s} ({reason}){}: ECS went back to the previous revision, whose tasks may still run on the retiring host; fix the cause, then force a new deployment",
+                    d.arn,
+                    hook_timed_out
+                        .map(|h| format!(", lifecycle hook {} {}", h.id, h.status.to_ascii_lowercase()))
+                        .unwrap_or_default()
+                ),
+            )
+        }
+        "STOPPED" | "STOP_REQUESTED" => {
+            return Verdict::Failed(
+                Code::RolloutFailed,
+                format!(
+                    "service deployment {} was stopped ({reason}): the old tasks may still run on the retiring host; force a new deployment",
+                    d.arn
+                ),
+            )
+        }
+        "SUCCESSFUL" => {
+            return match rolled {
+                Verdict::Failed(..) => Verdict::Pending(format!(
+                    "service deployment {} succeeded; the next check confirms no older task is left",
+                    d.arn
+                )),
+                other => other,
+            }
+        }
+        _ => {}
+    }
+    if let Some(h) = hook_timed_out {
+        return Verdict::Failed(
+            Code::RolloutFailed,
+            format!(
+                "lifecycle hook {} of service deployment {} {}: ECS rolls the deployment back; fix the cause, then force a new deployment",
+                h.id,
+                d.arn,
+                h.status.to_ascii_lowercase()
+            ),
+        );
+    }
+    if let Some(h) = d.hooks.iter().find(|h| h.status == "AWAITING_ACTION") {
+        let expires = h.expires_at.map(|t| t.to_rfc3339());
+        let at_risk = h
+            .expires_at
+            .zip(window_end)
+            .filter(|(expires, end)| expires > end)
+            .map(|(_, end)| {
+                format!(
+                    "; at risk: it can wait past the end of AWS's window ({}), when AWS stops what still runs on the retiring host",
+                    end.to_rfc3339()
+                )
+            })
+            .unwrap_or_default();
+        return Verdict::Awaiting {
+            hook: h.id.clone(),
+            reason: format!(
+                "service deployment {} is paused at lifecycle hook {} ({}, stage {}), waiting for a person until {} (then ECS takes its timeout action, {}){at_risk}. \
+                 Continue: aws ecs continue-service-deployment --service-deployment-arn {} --hook-id {} --action CONTINUE; \
+                 roll back: the same with --action ROLLBACK",
+                d.arn,
+                h.id,
+                h.target_type.as_deref().unwrap_or("PAUSE"),
+                d.lifecycle_stage.as_deref().unwrap_or("unknown"),
+                expires.as_deref().unwrap_or("its timeout"),
+                h.timeout_action.as_deref().unwrap_or("not given"),
+                d.arn,
+                h.id
+            ),
+        };
+    }
+    if let Some(h) = d.hooks.iter().find(|h| h.status == "IN_PROGRESS") {
+        return Verdict::Pending(format!(
+            "service deployment {}: lifecycle hook {} ({}) is running",
+            d.arn,
+            h.id,
+            h.target_type.as_deref().unwrap_or("AWS_LAMBDA")
+        ));
+    }
+    let bake = service.lifecycle.bake;
+    if d.lifecycle_stage.as_deref() == Some("BAKE_TIME") {
+        let since = d.updated_at.unwrap_or(f.acted_at);
+        let ends = since + bake;
+        let at_risk = window_end
+            .filter(|end| ends > *end)
+            .map(|end| {
+                format!(
+                    "; at risk: the bake ends after AWS's window ({})",
+                    end.to_rfc3339()
+                )
+            })
+            .unwrap_or_default();
+        return Verdict::Pending(format!(
+            "service deployment {} is baking ({} min configured, until about {}){at_risk}",
+            d.arn,
+            bake.num_minutes(),
+            ends.to_rfc3339()
+        ));
+    }
+    // Any other stage: a stall counts from ECS's last change of the service deployment, with
+    // the configured waits on top of ROLLOUT_TIMEOUT.
+    match rolled {
+        Verdict::Failed(Code::RolloutStalled, reason) => {
+            let since = d.updated_at.unwrap_or(f.acted_at);
+            if now - since >= timeout + bake {
+                Verdict::Failed(
+                    Code::RolloutStalled,
+                    format!(
+                        "{reason}; service deployment {} is {} in stage {} since {}",
+                        d.arn,
+                        d.status,
+                        d.lifecycle_stage.as_deref().unwrap_or("unknown"),
+                        since.to_rfc3339()
+                    ),
+                )
+            } else {
+                Verdict::Pending(format!(
+                    "service deployment {} is {} in stage {} (changed {})",
+                    d.arn,
+                    d.status,
+                    d.lifecycle_stage.as_deref().unwrap_or("unknown"),
+                    since.to_rfc3339()
+                ))
+            }
+        }
+        other => other,
+    }
+}
+
+/// Services to describe, by (cluster, name), each with the followed indexes it answers for.
+pub(super) type ServiceLooks<'a> = BTreeMap<(&'a str, &'a str), Vec<usize>>;
+
+/// One cluster's services to describe in one call: (name, followed indexes).
+type Batch<'a> = (&'a str, &'a [(&'a str, &'a [usize])]);
+
+impl<E: EcsServices + EcsTasks, D: CodeDeployApi> Remediator<E, D> {
+    /// Services, 10 per `DescribeServices` call per cluster; then the service deployments of
+    /// those whose configuration waits and whose rollout is still under way, 20 per
+    /// `DescribeServiceDeployments` call.
+    pub(super) async fn verify_services(
+        &self,
+        followed: &[Followed],
+        services: &ServiceLooks<'_>,
+        window_end: Option<DateTime<Utc>>,
+        now: DateTime<Utc>,
+        deadline: Option<Instant>,
+    ) -> Vec<(usize, Verdict)> {
+        let mut by_cluster: BTreeMap<&str, Vec<(&str, &[usize])>> = BTreeMap::new();
+        for ((cluster, name), indexes) in services {
+            by_cluster
+                .entry(cluster)
+                .or_default()
+                .push((name, indexes.as_slice()));
+        }
+        let batches: Vec<Batch> = by_cluster
+            .iter()
+            .flat_map(|(cluster, list)| {
+                list.chunks(MAX_SERVICES_PER_DESCRIBE)
+                    .map(move |chunk| (*cluster, chunk))
+            })
+            .collect();
+        let timeout = self.settings.rollout_timeout;
+        // (index, verdict from DescribeServices, the service when its lifecycle must be read)
+        let seen: Vec<Vec<(usize, Verdict, Option<ServiceObservation>)>> = stream::iter(batches)
+            .map(|(cluster, chunk)| async move {
+                let names: Vec<String> = chunk.iter().map(|(s, _)| (*s).to_owned()).collect();
+                let described = self
+                    .with_backoff(deadline, || self.ecs.describe_services(cluster, &names))
+                    .await;
+                let mut out = Vec::new();
+                for (name, indexes) in chunk {
+                    for &i in *indexes {
+                        out.push(match &described {
+                            Ok(d) => {
+                                let service = d.services.iter().find(|s| s.name == *name);
+                                let failure = d.failures.iter().find(|(arn, _)| {
+                                    arn == name || arn.ends_with(&format!("/{name}"))
+                                });
+                                match (service, failure) {
+                                    // Only a service ECS says is missing is gone; any other
+                                    // failure of the describe says nothing about the tasks.
+                                    (None, Some((_, reason))) if reason != "MISSING" => (
+                                        i,
+                                        Verdict::Pending(format!(
+                                            "DescribeServices could not describe it ({reason}); the next check looks again"
+                                        )),
+                                        None,
+                                    ),
+                                    _ => {
+                                        let v = rolling(&followed[i], service, now, timeout);
+                                        let waits = service.filter(|s| {
+                                            s.lifecycle.waits()
+                                                && matches!(
+                                                    v,
+                                                    Verdict::Pending(_)
+                                                        | Verdict::Failed(Code::RolloutStalled, _)
+                                                )
+                                        });
+                                        (i, v, waits.cloned())
+                                    }
+                                }
+                            }
+                            Err(e) => (i, not_seen(e), None),
+                        });
+                    }
+                }
+                out
+            })
+            .buffer_unordered(self.settings.concurrency.max(1))
+            .collect()
+            .await;
+        let seen: Vec<(usize, Verdict, Option<ServiceObservation>)> =
+            seen.into_iter().flatten().collect();
+
+        let mut arns: Vec<String> = seen
+            .iter()
+            .filter_map(|(_, _, s)| s.as_ref()?.lifecycle.current_deployment.clone())
+            .collect();
+        arns.sort();
+        arns.dedup();
+        let mut views: BTreeMap<String, Result<ServiceDeploymentView, String>> = BTreeMap::new();
+        for chunk in arns.chunks(MAX_SERVICE_DEPLOYMENTS_PER_DESCRIBE) {
+            match self
+                .with_backoff(deadline, || self.ecs.describe_service_deployments(chunk))
+                .await
+            {
+                Ok(found) => {
+                    for v in found {
+                        views.insert(v.arn.clone(), Ok(v));
+                    }
+                }
+                Err(e) => {
+                    let why = match e {
+                        super::budget::Budget::Api(e) => e.to_string(),
+                        super::budget::Budget::Exhausted => {
+                            "not reached before the invocation deadline".to_owned()
+                        }
+                    };
+                    for arn in chunk {
+                        views.insert(arn.clone(), Err(why.clone()));
+                    }
+                }
+            }
+        }
+        seen.into_iter()
+            .map(|(i, rolled, waits)| match waits {
+                None => (i, rolled),
+                Some(service) => {
+                    let view = service
+                        .lifecycle
+                        .current_deployment
+                        .as_ref()
+                        .and_then(|arn| views.get(arn));
+                    let view = match view {
+                        Some(Ok(v)) => Ok(Some(v)),
+                        Some(Err(e)) => Err(e.clone()),
+                        None => Ok(None),
+                    };
+                    let v = through_lifecycle(
+                        rolled,
+                        &followed[i],
+                        &service,
+                        view,
+                        now,
+                        timeout,
+                        window_end,
+                    );
+                    (i, v)
+                }
+            })
+            .collect()
+    }
+}
+
+#[cfg(test)]
+#[path = "lifecycle_tests.rs"]
+mod lifecycle_tests;
