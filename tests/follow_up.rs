@@ -3,97 +3,16 @@
 //! function with the schedule's input. The test kit models what moto does not: a forced
 //! deployment leaves the previous deployment's tasks running until ECS moves the rollout on.
 
-use chrono::{DateTime, Duration, Utc};
-use remediator_core::ledger::{Ledger, State};
-use remediator_core::{Code, Report, Settings, Status};
-use remediator_lambda::ledger::DynamoLedger;
-use remediator_lambda::{handle_with, Controls};
-use remediator_testkit::events::{
-    controls, event_naming, invocation, ledger_table, remediator, settings, task_settings,
+use chrono::Duration;
+use remediator_core::ledger::State;
+use remediator_core::{Code, Settings, Status};
+use remediator_lambda::handle_with;
+use remediator_testkit::checks::{
+    fire, health_date, ledger, notice, said, scheduled_input, state_of, with_checks,
 };
-use remediator_testkit::{MotoServer, Seed, ACCOUNT};
-use serde_json::{json, Value};
-
-const TABLE: &str = "retirement-ledger";
-const SERVICES: &str = "health-ecs-services-pipe.json";
-const SCHEDULER_ROLE: &str = "arn:aws:iam::123456789012:role/retirement-scheduler";
-
-async fn ledger(moto: &MotoServer) -> DynamoLedger {
-    ledger_table(moto, TABLE).await
-}
-
-/// Ledger and follow-up checks on, as the templates deploy the function.
-async fn with_checks(moto: &MotoServer) -> Controls {
-    controls(
-        moto,
-        &[
-            ("LEDGER_TABLE", TABLE),
-            ("SCHEDULE_ROLE_ARN", SCHEDULER_ROLE),
-        ],
-    )
-    .await
-}
-
-/// The notice naming `entities`, retiring them in a week.
-fn notice(entities: &[&str]) -> Value {
-    let mut event = event_naming(SERVICES, entities);
-    let retires = remediator_testkit::clock::now() + Duration::days(7);
-    event["detail"]["startTime"] = json!(retires.format("%a, %d %b %Y %H:%M:%S GMT").to_string());
-    event
-}
-
-/// The input of the schedule the report says carries the next check.
-async fn scheduled_input(moto: &MotoServer, report: &Report) -> Value {
-    let follow_up = report
-        .follow_up
-        .as_ref()
-        .unwrap_or_else(|| panic!("no follow-up check scheduled: {report:#?}"));
-    let client = aws_sdk_scheduler::Client::new(&moto.sdk_config().await);
-    let schedule = client
-        .get_schedule()
-        .name(&follow_up.schedule)
-        .send()
-        .await
-        .unwrap_or_else(|e| panic!("GetSchedule {}: {e:?}", follow_up.schedule));
-    let input = schedule
-        .target()
-        .and_then(|t| t.input())
-        .unwrap_or_else(|| panic!("schedule {} has no input", follow_up.schedule));
-    serde_json::from_str(input).unwrap_or_else(|e| panic!("schedule input: {e}"))
-}
-
-/// Fires the check the report scheduled, at its time, as Scheduler would.
-async fn fire(moto: &MotoServer, controls: &Controls, report: &Report) -> Report {
-    let input = scheduled_input(moto, report).await;
-    let at: DateTime<Utc> = report
-        .follow_up
-        .as_ref()
-        .map_or_else(remediator_testkit::clock::now, |f| f.at);
-    let remediator = remediator(moto, settings()).await;
-    handle_with(&remediator, controls, invocation(input), at)
-        .await
-        .unwrap_or_else(|e| panic!("a check never fails the invocation here: {e}"))
-}
-
-fn said(report: &Report) -> Vec<(String, Status, Code)> {
-    report
-        .outcomes
-        .iter()
-        .map(|o| (o.target.to_string(), o.status, o.code))
-        .collect()
-}
-
-async fn state_of(ledger: &DynamoLedger, report: &Report) -> Vec<State> {
-    // The ledger keys a notice by its ARN and the account its resources are in.
-    let key = format!("{}#{ACCOUNT}", report.event_arn.clone().unwrap_or_default());
-    ledger
-        .notice(&key)
-        .await
-        .unwrap_or_else(|e| panic!("{e}"))
-        .into_iter()
-        .map(|e| e.state)
-        .collect()
-}
+use remediator_testkit::events::{invocation, remediator, settings, task_settings};
+use remediator_testkit::{MotoServer, Seed};
+use serde_json::json;
 
 #[tokio::test]
 async fn a_forced_deployment_is_verified_only_when_ecs_shows_it_completed_with_no_old_task_left() {
@@ -629,9 +548,8 @@ async fn a_service_acted_on_an_hour_after_aws_began_is_followed_until_its_window
     // retires gradually until endTime, two days later.
     let now = remediator_testkit::clock::now();
     let mut event = notice(&["prod|web"]);
-    let rfc2822 = |t: DateTime<Utc>| json!(t.format("%a, %d %b %Y %H:%M:%S GMT").to_string());
-    event["detail"]["startTime"] = rfc2822(now - Duration::hours(1));
-    event["detail"]["endTime"] = rfc2822(now - Duration::hours(1) + Duration::days(2));
+    event["detail"]["startTime"] = health_date(now - Duration::hours(1));
+    event["detail"]["endTime"] = health_date(now - Duration::hours(1) + Duration::days(2));
     event["detail"]["statusCode"] = json!("open");
 
     let acted = handle_with(&remediator, &controls, invocation(event), now)

@@ -16,7 +16,17 @@ one per line, on stdin, answering `ok` or `error ...` on stdout:
     ecs-rollout ACCOUNT REGION CLUSTER SERVICE STATE [REASON...]
                           # ECS moves the PRIMARY deployment on: COMPLETED (its tasks all run,
                           # older deployments drained and gone), FAILED (the circuit breaker),
-                          # IN_PROGRESS
+                          # IN_PROGRESS; the service deployment follows (SUCCESSFUL,
+                          # ROLLBACK_SUCCESSFUL, IN_PROGRESS)
+    ecs-strategy ACCOUNT REGION CLUSTER SERVICE STRATEGY BAKE_MINUTES PAUSE_HOOKS
+                          # deploymentConfiguration.strategy / bakeTimeInMinutes and that many
+                          # PAUSE lifecycle hooks (moto's CreateService drops them)
+    ecs-express ACCOUNT REGION CLUSTER SERVICE
+                          # resourceManagementType ECS: an Express Mode service
+    ecs-service-deployment ACCOUNT REGION CLUSTER SERVICE STATUS STAGE [HOOK_STATUS ACTION MINUTES]
+                          # the service's current service deployment moves to STATUS in STAGE;
+                          # with a hook: one PAUSE hook in HOOK_STATUS, timeout action ACTION,
+                          # expiring MINUTES from now (-> ok HOOK_ID)
 
 Exits when stdin closes (the test kit dropped it).
 """
@@ -75,12 +85,52 @@ def control(words, port):
         primary["rolloutState"] = state
         primary["rolloutStateReason"] = " ".join(reason) or f"ECS deployment {primary['id']} {state.lower()}."
         primary["updatedAt"] = utcnow()
+        current = SERVICE_DEPLOYMENTS.get(getattr(svc, "current_service_deployment", None))
+        if current is not None:
+            current["status"] = {"COMPLETED": "SUCCESSFUL", "FAILED": "ROLLBACK_SUCCESSFUL"}.get(state, "IN_PROGRESS")
+            current["updatedAt"] = utcnow()
         if state == "COMPLETED":
             primary["runningCount"] = primary["desiredCount"]
             primary["pendingCount"] = 0
             svc.deployments = [primary]
         elif state == "FAILED":
             primary["failedTasks"] = primary.get("failedTasks", 0) + 1
+    elif words[0] == "ecs-strategy" and len(words) == 8:
+        from moto.ecs.models import ecs_backends
+
+        _, account, region, cluster, service, strategy, bake, hooks = words
+        svc = ecs_backends[account][region].services[f"{cluster}:{service}"]
+        config = dict(getattr(svc, "deployment_configuration", None) or {})
+        config.update({"strategy": strategy, "bakeTimeInMinutes": int(bake)})
+        config["lifecycleHooks"] = [
+            {"targetType": "PAUSE", "lifecycleStages": ["POST_SCALE_UP"],
+             "timeoutConfiguration": {"timeoutInMinutes": 1440, "action": "ROLLBACK"}}
+            for _ in range(int(hooks))
+        ]
+        svc.deployment_configuration = config
+    elif words[0] == "ecs-express" and len(words) == 5:
+        from moto.ecs.models import ecs_backends
+
+        _, account, region, cluster, service = words
+        ecs_backends[account][region].services[f"{cluster}:{service}"].resource_management_type = "ECS"
+    elif words[0] == "ecs-service-deployment" and len(words) in (7, 10):
+        import datetime
+
+        from moto.ecs.models import ecs_backends
+
+        _, account, region, cluster, service, status, stage, *hook = words
+        svc = ecs_backends[account][region].services[f"{cluster}:{service}"]
+        current = SERVICE_DEPLOYMENTS[svc.current_service_deployment]
+        current.update({"status": status, "lifecycleStage": stage, "updatedAt": utcnow()})
+        if hook:
+            hook_status, action, minutes = hook
+            hook_id = "ecs-pause-" + current["serviceDeploymentArn"].rsplit("/", 1)[-1]
+            current["lifecycleHookDetails"] = [{
+                "hookId": hook_id, "targetType": "PAUSE", "status": hook_status,
+                "expiresAt": utcnow() + datetime.timedelta(minutes=int(minutes)),
+                "timeoutAction": action,
+            }]
+            return [hook_id]
     elif words[0] == "eks-cluster" and len(words) in (3, 4):
         import boto3
 
@@ -153,6 +203,55 @@ def model_ecs_attribute_deletion():
     EC2ContainerServiceBackend._delete_attribute = delete
 
 
+# Service deployments by ARN (moto has none): what DescribeServiceDeployments answers.
+SERVICE_DEPLOYMENTS = {}
+
+
+def model_ecs_service_deployments():
+    """Real ECS records every deployment of a service as a service deployment
+    (`currentServiceDeployment` on the service; `ListServiceDeployments`,
+    `DescribeServiceDeployments` with its status, lifecycle stage and lifecycle hooks). moto has
+    no such API (it answers 500). The test kit models them: a forced deployment starts one,
+    `IN_PROGRESS` in `SCALE_UP`; `ecs-rollout` and `ecs-service-deployment` move it on."""
+    from moto.core.responses import ActionResult
+    from moto.ecs.responses import EC2ContainerServiceResponse
+
+    def describe_service_deployments(self):
+        arns = self._get_param("serviceDeploymentArns", [])
+        found = [SERVICE_DEPLOYMENTS[a] for a in arns if a in SERVICE_DEPLOYMENTS]
+        failures = [{"arn": a, "reason": "MISSING"} for a in arns if a not in SERVICE_DEPLOYMENTS]
+        return ActionResult({"serviceDeployments": found, "failures": failures})
+
+    def list_service_deployments(self):
+        service = self._get_param("service", "").split("/")[-1]
+        cluster = self._get_param("cluster", "default").split("/")[-1]
+        briefs = [
+            {k: d[k] for k in ("serviceDeploymentArn", "serviceArn", "clusterArn", "createdAt", "status") if k in d}
+            for d in SERVICE_DEPLOYMENTS.values()
+            if d["serviceDeploymentArn"].split("/")[-3:-1] == [cluster, service]
+        ]
+        return ActionResult({"serviceDeployments": briefs})
+
+    EC2ContainerServiceResponse.describe_service_deployments = describe_service_deployments
+    EC2ContainerServiceResponse.list_service_deployments = list_service_deployments
+
+
+def start_service_deployment(service, cluster):
+    import uuid
+
+    arn = service.arn.replace(":service/", ":service-deployment/", 1)
+    if arn.count("/") < 2:  # the old ARN form names no cluster
+        arn = arn.replace(":service-deployment/", f":service-deployment/{cluster}/", 1)
+    arn = f"{arn}/{uuid.uuid4().hex[:21]}"
+    now = utcnow()
+    SERVICE_DEPLOYMENTS[arn] = {
+        "serviceDeploymentArn": arn, "serviceArn": service.arn, "clusterArn": service.cluster_arn,
+        "createdAt": now, "startedAt": now, "updatedAt": now,
+        "status": "IN_PROGRESS", "lifecycleStage": "SCALE_UP",
+    }
+    service.current_service_deployment = arn
+
+
 def model_ecs_deployments():
     """Real ECS: a forced deployment starts a new PRIMARY deployment (`IN_PROGRESS`, no task of
     it running yet) while the previous one stays `ACTIVE` with its tasks until ECS has replaced
@@ -182,6 +281,7 @@ def model_ecs_deployments():
             result.deployments = [primary, before] + [
                 d for d in result.deployments[1:] if d["id"] != before["id"]
             ]
+            start_service_deployment(result, cluster)
         return result
 
     EC2ContainerServiceBackend.update_service = update_service
@@ -246,6 +346,7 @@ def main():
     serialize_dynamodb()
     model_ecs_attribute_deletion()
     model_ecs_deployments()
+    model_ecs_service_deployments()
     model_ecs_task_health()
     model_ecs_tag_limit()
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)

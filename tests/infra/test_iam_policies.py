@@ -218,7 +218,8 @@ class EcsScope(unittest.TestCase):
                     by_condition = sorted(listed((st.get("Condition") or {}).get("ArnLike", {}).get("ecs:cluster", [])))
                     for resource in listed(st["Resource"]):
                         with self.subTest(variant=label, action=action, resource=resource):
-                            in_arn = re.search(rf":(service|task|cluster|container-instance)/({names})(/|$)", resource)
+                            in_arn = re.search(rf":(service|service-deployment|task|cluster|container-instance)/({names})(/|$)",
+                                               resource)
                             self.assertTrue(in_arn or by_condition == cluster_arns,
                                             f"{action} on {resource} is not limited to the clusters {clusters} "
                                             f"(condition: {by_condition})")
@@ -249,6 +250,27 @@ class EcsScope(unittest.TestCase):
             with self.subTest(variant=label):
                 self.assertEqual(passed, expected[self.configuration(label)])
 
+    def test_service_deployments_are_read_in_the_configured_clusters_only(self):
+        """Follow-up checks read a service deployment's status, lifecycle stage and hooks: both of
+        DescribeServiceDeployments' required resource types (the service, the service deployment),
+        by cluster as DescribeServices; nothing that acts on a deployment (ContinueServiceDeployment,
+        StopServiceDeployment)."""
+        prefix = "arn:${AWS::Partition}:ecs:${AWS::Region}:${AWS::AccountId}:"
+        for label, evaluated in self.variants:
+            clusters = clusters_of(self.configuration(label))
+            grants = T.grants(evaluated.roles()["ecs-retirement"])
+            with self.subTest(variant=label):
+                self.assertEqual(sorted(g[1:] for g in grants if g[0] == "ecs:DescribeServiceDeployments"),
+                                 sorted([(f"{prefix}service/{c}/*", "{}") for c in clusters]
+                                        + [(f"{prefix}service-deployment/{c}/*/*", "{}") for c in clusters]))
+                self.assertEqual(sorted({g[1] for g in grants if g[0] == "ecs:DescribeServices"}),
+                                 sorted(f"{prefix}service/{c}/*" for c in clusters), "the same services")
+                self.assertEqual({g[0] for g in grants if "ServiceDeployment" in g[0]}, {"ecs:DescribeServiceDeployments"})
+                self.assertEqual({g[1] for g in grants if ":service-deployment/" in g[1] and g[0] != "ecs:DescribeServiceDeployments"},
+                                 set(), "service deployments to no other action")
+                eks = {g[0] for g in T.grants(evaluated.roles()["eks-fargate-pod"])}
+                self.assertNotIn("ecs:DescribeServiceDeployments", eks)
+
     def test_the_sam_template_takes_ten_entries_per_list(self):
         """One entry past the limit is not granted (its resources end AccessDenied), not an error:
         the parameter descriptions say so. The CDK app takes any number."""
@@ -258,7 +280,8 @@ class EcsScope(unittest.TestCase):
         grants = {g for statements in T.sam(over).roles().values() for g in T.grants(statements)}
         text = json.dumps(sorted(grants))
         for i in range(MAX_LIST_ENTRIES):
-            for fragment in (f"service/c{i}/*", f"task/c{i}/*", f"cluster/c{i}\"", f"role/r{i}\"", f"cluster/k{i}\""):
+            for fragment in (f"service/c{i}/*", f"service-deployment/c{i}/*/*", f"task/c{i}/*", f"cluster/c{i}\"",
+                             f"role/r{i}\"", f"cluster/k{i}\""):
                 self.assertIn(fragment, text)
         last = MAX_LIST_ENTRIES
         for fragment in (f"/c{last}", f"role/r{last}", f"cluster/k{last}"):

@@ -140,7 +140,8 @@ class SamCdkParity(unittest.TestCase):
         changed = T.grants(self.sam["every setting changed"].roles()["ecs-retirement"])
         self.assertNotEqual(default, changed)
         text = json.dumps(sorted(changed))
-        for expected in ("service/prod/*", "service/batch-*/*", "role/app/web-task-role", KEY, TOPIC,
+        for expected in ("service/prod/*", "service/batch-*/*", "service-deployment/batch-*/*/*",
+                         "role/app/web-task-role", KEY, TOPIC,
                          f"iam::*:role/{MEMBER_ROLE}", "container-instance/batch-*/*",
                          "autoscaling:TerminateInstanceInAutoScalingGroup"):
             self.assertIn(expected, text)

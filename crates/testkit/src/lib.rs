@@ -28,6 +28,7 @@ use aws_sdk_ecs::types::{
 };
 use chrono::{DateTime, Utc};
 
+pub mod checks;
 pub mod clock;
 pub mod events;
 pub mod fake_ecs;
@@ -141,6 +142,54 @@ impl MotoServer {
         self.control(&format!(
             "ecs-rollout {ACCOUNT} {REGION} {cluster} {service} {state}"
         ));
+    }
+
+    /// Gives a service an ECS-native strategy with `bake_minutes` of bake time and `pause_hooks`
+    /// PAUSE lifecycle hooks (moto's CreateService drops `deploymentConfiguration`).
+    pub fn set_strategy(
+        &self,
+        cluster: &str,
+        service: &str,
+        strategy: &str,
+        bake_minutes: u32,
+        pause_hooks: u32,
+    ) {
+        self.control(&format!(
+            "ecs-strategy {ACCOUNT} {REGION} {cluster} {service} {strategy} {bake_minutes} {pause_hooks}"
+        ));
+    }
+
+    /// Makes a service an ECS Express Mode service (`resourceManagementType` `ECS`).
+    pub fn set_express(&self, cluster: &str, service: &str) {
+        self.control(&format!(
+            "ecs-express {ACCOUNT} {REGION} {cluster} {service}"
+        ));
+    }
+
+    /// Moves the service's current service deployment (`DescribeServiceDeployments`) to
+    /// `status` in `stage`, as ECS would.
+    pub fn set_service_deployment(&self, cluster: &str, service: &str, status: &str, stage: &str) {
+        self.control(&format!(
+            "ecs-service-deployment {ACCOUNT} {REGION} {cluster} {service} {status} {stage}"
+        ));
+    }
+
+    /// Pauses the service's current service deployment at a PAUSE hook in `hook_status`
+    /// (`AWAITING_ACTION`, `TIMED_OUT`…), with timeout `action`, expiring `minutes` from now;
+    /// returns the hook's id.
+    pub fn set_pause_hook(
+        &self,
+        cluster: &str,
+        service: &str,
+        (status, stage): (&str, &str),
+        (hook_status, action, minutes): (&str, &str, i64),
+    ) -> String {
+        self.control(&format!(
+            "ecs-service-deployment {ACCOUNT} {REGION} {cluster} {service} {status} {stage} {hook_status} {action} {minutes}"
+        ))
+        .into_iter()
+        .next()
+        .unwrap_or_else(|| panic!("moto control gave no hook id"))
     }
 
     /// Removes a CodeDeploy deployment, as if it had aged out of CodeDeploy's history.
@@ -537,6 +586,42 @@ impl Seed {
             task_definition: td,
             network: net,
         }
+    }
+
+    /// A task of `service` in `cluster`, as the service's scheduler starts one (ECS sets its
+    /// `group` to `service:NAME`), of task definition `td`; returns its ARN.
+    pub async fn service_task(&self, cluster: &str, service: &str, td: &str) -> String {
+        let net = self
+            .network
+            .clone()
+            .unwrap_or_else(|| panic!("service_task needs Seed::new(&moto)"));
+        let out = self
+            .ecs
+            .run_task()
+            .cluster(cluster)
+            .task_definition(td)
+            .launch_type(LaunchType::Fargate)
+            .group(format!("service:{service}"))
+            .started_by(format!("ecs-svc/{service}"))
+            .network_configuration(
+                NetworkConfiguration::builder()
+                    .awsvpc_configuration(
+                        AwsVpcConfiguration::builder()
+                            .subnets(&net.subnets[0])
+                            .security_groups(&net.security_group)
+                            .build()
+                            .unwrap_or_else(|e| panic!("awsvpc: {e}")),
+                    )
+                    .build(),
+            )
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("run task: {e:?}"));
+        out.tasks()
+            .first()
+            .and_then(|t| t.task_arn())
+            .unwrap_or_else(|| panic!("RunTask started nothing: {out:?}"))
+            .to_owned()
     }
 
     /// Tasks of a cluster with the given desired status, described with tags.

@@ -444,6 +444,15 @@ export class RemediatorStack extends Stack {
     if (ecsClusters.length === 0) throw new Error("ecsClusterNames: name at least one cluster ('*' for every cluster)");
     const inClusters = { ArnLike: { 'ecs:cluster': ecsClusters.map((c) => arn('ecs', `cluster/${c}`)) } };
     allow(['ecs:DescribeServices', 'ecs:UpdateService'], ecsClusters.map((c) => arn('ecs', `service/${c}/*`)));
+    // DescribeServiceDeployments (follow-up checks: a deployment's status, lifecycle stage and hooks)
+    // requires both its resource types: the service and the service deployment, in the same clusters.
+    allow(
+      ['ecs:DescribeServiceDeployments'],
+      [
+        ...ecsClusters.map((c) => arn('ecs', `service/${c}/*`)),
+        ...ecsClusters.map((c) => arn('ecs', `service-deployment/${c}/*/*`)),
+      ],
+    );
     allow(['ecs:DescribeTasks', 'ecs:StopTask'], ecsClusters.map((c) => arn('ecs', `task/${c}/*`)));
     // RunTask's resource is the task definition; the cluster is a condition key.
     allow(['ecs:RunTask'], [arn('ecs', 'task-definition/*:*')], inClusters);
@@ -691,7 +700,7 @@ export class RemediatorStack extends Stack {
       {
         id: 'AwsSolutions-IAM5',
         reason:
-          'Resource wildcards only: the remediator acts on whichever services, tasks, task definitions and deployment groups a retirement names (in the clusters of ecsClusterNames), and in central mode each function assumes its own member role (memberRoleName, eksMemberRoleName: one name each) in whichever account of its organization (aws:ResourceOrgID) a retirement names; with confirmNotices=health-api the ECS function reads AWS Health events of the ECS and EC2 services (event/ECS/*/*, event/EC2/*/*) and the ForOrganization forms, which have no resource-level permissions, on "*"; actions are listed one by one; actions without resource-level permissions (ListClusters, DescribeTaskDefinition, DescribeNetworkInterfaces, DescribeInstances, DescribeInstanceEventWindows, DescribeAutoScalingInstances, ListApplications) need "*", container instances are named by their cluster only (container-instance/CLUSTER/*), capacity providers and, with replaceDrainedInstances, Auto Scaling groups are whichever a container instance belongs to, and ListTasks gets "*" limited by the ecs:cluster condition (its documented resource, a container instance, does not exist for Fargate tasks). tests/infra/iam_reference.json checks each grant against the Service Authorization Reference.',
+          'Resource wildcards only: the remediator acts on whichever services (and their service deployments), tasks, task definitions and deployment groups a retirement names (in the clusters of ecsClusterNames), and in central mode each function assumes its own member role (memberRoleName, eksMemberRoleName: one name each) in whichever account of its organization (aws:ResourceOrgID) a retirement names; with confirmNotices=health-api the ECS function reads AWS Health events of the ECS and EC2 services (event/ECS/*/*, event/EC2/*/*) and the ForOrganization forms, which have no resource-level permissions, on "*"; actions are listed one by one; actions without resource-level permissions (ListClusters, DescribeTaskDefinition, DescribeNetworkInterfaces, DescribeInstances, DescribeInstanceEventWindows, DescribeAutoScalingInstances, ListApplications) need "*", container instances are named by their cluster only (container-instance/CLUSTER/*), capacity providers and, with replaceDrainedInstances, Auto Scaling groups are whichever a container instance belongs to, and ListTasks gets "*" limited by the ecs:cluster condition (its documented resource, a container instance, does not exist for Fargate tasks). tests/infra/iam_reference.json checks each grant against the Service Authorization Reference.',
       },
     ]);
   }

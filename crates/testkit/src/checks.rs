@@ -1,0 +1,124 @@
+//! Follow-up checks end to end: the handler with the ledger and checks on, as the templates
+//! deploy it, and a check fired the way EventBridge Scheduler fires it (the schedule's input,
+//! at the schedule's time).
+
+use chrono::{DateTime, Duration, Utc};
+use remediator_core::ledger::{Ledger, State};
+use remediator_core::{Code, Report, Status};
+use remediator_lambda::ledger::DynamoLedger;
+use remediator_lambda::{handle_with, Controls};
+use serde_json::{json, Value};
+
+use crate::events::{controls, event_naming, invocation, ledger_table, remediator, settings};
+use crate::{MotoServer, ACCOUNT};
+
+pub const TABLE: &str = "retirement-ledger";
+pub const SERVICES: &str = "health-ecs-services-pipe.json";
+pub const SCHEDULER_ROLE: &str = "arn:aws:iam::123456789012:role/retirement-scheduler";
+
+/// The ledger table on moto.
+pub async fn ledger(moto: &MotoServer) -> DynamoLedger {
+    ledger_table(moto, TABLE).await
+}
+
+/// Ledger and follow-up checks on, as the templates deploy the function.
+pub async fn with_checks(moto: &MotoServer) -> Controls {
+    controls(
+        moto,
+        &[
+            ("LEDGER_TABLE", TABLE),
+            ("SCHEDULE_ROLE_ARN", SCHEDULER_ROLE),
+        ],
+    )
+    .await
+}
+
+/// A Health date as the notices write it (RFC 2822, GMT).
+pub fn health_date(t: DateTime<Utc>) -> Value {
+    json!(t.format("%a, %d %b %Y %H:%M:%S GMT").to_string())
+}
+
+/// The notice naming `entities`, retiring them in a week.
+pub fn notice(entities: &[&str]) -> Value {
+    let mut event = event_naming(SERVICES, entities);
+    event["detail"]["startTime"] = health_date(crate::clock::now() + Duration::days(7));
+    event
+}
+
+/// Delivers `event` at `now` through the ECS function with checks on.
+pub async fn deliver(
+    moto: &MotoServer,
+    controls: &Controls,
+    event: Value,
+    now: DateTime<Utc>,
+) -> Report {
+    let remediator = remediator(moto, settings()).await;
+    handle_with(&remediator, controls, invocation(event), now)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"))
+}
+
+/// The input of the schedule the report says carries the next check.
+pub async fn scheduled_input(moto: &MotoServer, report: &Report) -> Value {
+    let follow_up = report
+        .follow_up
+        .as_ref()
+        .unwrap_or_else(|| panic!("no follow-up check scheduled: {report:#?}"));
+    let client = aws_sdk_scheduler::Client::new(&moto.sdk_config().await);
+    let schedule = client
+        .get_schedule()
+        .name(&follow_up.schedule)
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("GetSchedule {}: {e:?}", follow_up.schedule));
+    let input = schedule
+        .target()
+        .and_then(|t| t.input())
+        .unwrap_or_else(|| panic!("schedule {} has no input", follow_up.schedule));
+    serde_json::from_str(input).unwrap_or_else(|e| panic!("schedule input: {e}"))
+}
+
+/// Fires the check the report scheduled, at its time, as Scheduler would.
+pub async fn fire(moto: &MotoServer, controls: &Controls, report: &Report) -> Report {
+    let at = report
+        .follow_up
+        .as_ref()
+        .map_or_else(crate::clock::now, |f| f.at);
+    fire_at(moto, controls, report, at).await
+}
+
+/// Fires the check the report scheduled, at `at`.
+pub async fn fire_at(
+    moto: &MotoServer,
+    controls: &Controls,
+    report: &Report,
+    at: DateTime<Utc>,
+) -> Report {
+    let input = scheduled_input(moto, report).await;
+    let remediator = remediator(moto, settings()).await;
+    handle_with(&remediator, controls, invocation(input), at)
+        .await
+        .unwrap_or_else(|e| panic!("a check never fails the invocation here: {e}"))
+}
+
+/// (resource, status, code) of each outcome.
+pub fn said(report: &Report) -> Vec<(String, Status, Code)> {
+    report
+        .outcomes
+        .iter()
+        .map(|o| (o.target.to_string(), o.status, o.code))
+        .collect()
+}
+
+/// The ledger states of the report's notice.
+pub async fn state_of(ledger: &DynamoLedger, report: &Report) -> Vec<State> {
+    // The ledger keys a notice by its ARN and the account its resources are in.
+    let key = format!("{}#{ACCOUNT}", report.event_arn.clone().unwrap_or_default());
+    ledger
+        .notice(&key)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"))
+        .into_iter()
+        .map(|e| e.state)
+        .collect()
+}
