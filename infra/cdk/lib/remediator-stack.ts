@@ -443,16 +443,13 @@ export class RemediatorStack extends Stack {
     const ecsClusters = props.ecsClusterNames ?? ['*'];
     if (ecsClusters.length === 0) throw new Error("ecsClusterNames: name at least one cluster ('*' for every cluster)");
     const inClusters = { ArnLike: { 'ecs:cluster': ecsClusters.map((c) => arn('ecs', `cluster/${c}`)) } };
-    allow(['ecs:DescribeServices', 'ecs:UpdateService'], ecsClusters.map((c) => arn('ecs', `service/${c}/*`)));
     // DescribeServiceDeployments (follow-up checks: a deployment's status, lifecycle stage and hooks)
-    // requires both its resource types: the service and the service deployment, in the same clusters.
+    // requires both its resource types: the service (with DescribeServices) and the service deployment.
     allow(
-      ['ecs:DescribeServiceDeployments'],
-      [
-        ...ecsClusters.map((c) => arn('ecs', `service/${c}/*`)),
-        ...ecsClusters.map((c) => arn('ecs', `service-deployment/${c}/*/*`)),
-      ],
+      ['ecs:DescribeServices', 'ecs:DescribeServiceDeployments', 'ecs:UpdateService'],
+      ecsClusters.map((c) => arn('ecs', `service/${c}/*`)),
     );
+    allow(['ecs:DescribeServiceDeployments'], ecsClusters.map((c) => arn('ecs', `service-deployment/${c}/*/*`)));
     allow(['ecs:DescribeTasks', 'ecs:StopTask'], ecsClusters.map((c) => arn('ecs', `task/${c}/*`)));
     // RunTask's resource is the task definition; the cluster is a condition key.
     allow(['ecs:RunTask'], [arn('ecs', 'task-definition/*:*')], inClusters);

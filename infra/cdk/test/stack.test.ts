@@ -164,8 +164,9 @@ test('ECS actions stay in ecsClusterNames: by the ARN, or by ecs:cluster for Run
   const inProd = { ArnLike: { 'ecs:cluster': [ecsArn('cluster/prod')] } };
   assert.deepEqual(granting(t, 'ecs:UpdateService').map((st) => st.Resource), [ecsArn('service/prod/*')]);
   // Both of DescribeServiceDeployments' required resource types, and nothing acting on a deployment.
-  assert.deepEqual(granting(t, 'ecs:DescribeServiceDeployments').map((st) => [st.Action, st.Resource]), [
-    ['ecs:DescribeServiceDeployments', [ecsArn('service/prod/*'), ecsArn('service-deployment/prod/*/*')]],
+  assert.deepEqual(granting(t, 'ecs:DescribeServiceDeployments').map((st) => st.Resource), [
+    ecsArn('service/prod/*'),
+    ecsArn('service-deployment/prod/*/*'),
   ]);
   for (const action of ['ecs:ContinueServiceDeployment', 'ecs:StopServiceDeployment']) {
     assert.deepEqual(granting(t, action), [], action);
