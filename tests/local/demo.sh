@@ -103,7 +103,9 @@ echo "== $("$target/debug/remediator" ledger init)"
 lambda_port=$(free_port)
 echo "== cargo lambda watch on 127.0.0.1:$lambda_port, invoking ecs-retirement with $fixture"
 echo "   (summaries to SNS topic $topic_arn, metrics as EMF lines in the function log, ledger $LEDGER_TABLE)"
-watch "$lambda_port" "$work/watch.log" "NOTIFICATION_TOPIC_ARN=$topic_arn" "LEDGER_TABLE=$LEDGER_TABLE"
+scheduler_role=arn:aws:iam::123456789012:role/retirement-scheduler
+watch "$lambda_port" "$work/watch.log" "NOTIFICATION_TOPIC_ARN=$topic_arn" "LEDGER_TABLE=$LEDGER_TABLE" \
+    "SCHEDULE_ROLE_ARN=$scheduler_role"
 
 invoke() { # report-file [event-file] [port] [log]
     local event=${2:-$work/event.json} port=${3:-$lambda_port} log=${4:-$work/watch.log}
@@ -145,6 +147,59 @@ json.dump(event, open(sys.argv[2], "w"))
 PY
 invoke "$work/report-update.json" "$work/update-event.json"
 "$target/debug/remediator" show --report "$work/report-update.json" || true
+
+# The input of the follow-up check a report scheduled, as EventBridge Scheduler will deliver it.
+scheduled_check() { # report-file check-event-file
+    "$venv/bin/python" - "$1" "$2" <<'PY'
+import json, sys, boto3
+report = json.load(open(sys.argv[1]))
+follow_up = report.get("follow_up") or sys.exit(f"demo: {sys.argv[1]} scheduled no follow-up check")
+schedule = boto3.client("scheduler").get_schedule(Name=follow_up["schedule"])
+open(sys.argv[2], "w").write(schedule["Target"]["Input"])
+PY
+}
+complete_rollouts() { # cluster/service...: ECS finishes replacing the tasks (moto cannot on its own)
+    for s in "$@"; do moto_control ecs-rollout 123456789012 us-east-1 "${s%%/*}" "${s#*/}" COMPLETED >/dev/null; done
+}
+
+echo
+echo "== a follow-up check, once ECS has replaced the tasks and CodeDeploy finished the redeploy"
+complete_rollouts prod/checkout prod/payments prod/search staging/web
+redeploy=$(python3 -c 'import json, sys
+print(next(o["deployment_after"] for o in json.load(open(sys.argv[1]))["outcomes"] if o["code"] == "codedeploy_deployment_created"))' "$work/report.json")
+moto_control codedeploy-status 123456789012 us-east-1 "$redeploy" Succeeded >/dev/null
+scheduled_check "$work/report-update.json" "$work/check.json"
+invoke "$work/report-check.json" "$work/check.json"
+"$target/debug/remediator" show --report "$work/report-check.json" || true
+
+echo
+echo "== a notice that arrives after AWS began (statusCode open, startTime an hour ago, endTime in two days)"
+"$venv/bin/python" - "$work/event.json" "$work/late-event.json" <<'PY'
+import json, sys, uuid, datetime
+event = json.load(open(sys.argv[1]))
+now = datetime.datetime.now(datetime.timezone.utc)
+health = lambda t: t.strftime("%a, %d %b %Y %H:%M:%S GMT")
+event["id"] = str(uuid.uuid4())
+event["time"] = now.strftime("%Y-%m-%dT%H:%M:%SZ")
+event["detail"]["eventArn"] += "_late"
+event["detail"]["statusCode"] = "open"
+event["detail"]["startTime"] = health(now - datetime.timedelta(hours=1))
+event["detail"]["endTime"] = health(now + datetime.timedelta(hours=47))
+event["resources"] = ["prod|checkout"]
+event["detail"]["affectedEntities"] = [{"entityValue": "prod|checkout"}]
+json.dump(event, open(sys.argv[2], "w"))
+PY
+invoke "$work/report-late.json" "$work/late-event.json"
+"$target/debug/remediator" show --report "$work/report-late.json" || true
+echo "   its first check, ECS still replacing the tasks: followed, not failed"
+scheduled_check "$work/report-late.json" "$work/late-check.json"
+invoke "$work/report-late-check.json" "$work/late-check.json"
+"$target/debug/remediator" show --report "$work/report-late-check.json" || true
+echo "   its next check, once ECS has replaced them"
+complete_rollouts prod/checkout
+scheduled_check "$work/report-late-check.json" "$work/late-check-2.json"
+invoke "$work/report-late-check-2.json" "$work/late-check-2.json"
+"$target/debug/remediator" show --report "$work/report-late-check-2.json" || true
 
 echo
 echo "== remediator status: where the notice stands in the ledger"

@@ -7,6 +7,10 @@
 //! and `stepPercent`, `lifecycleHooks`; `ServiceDeployment.status`, `lifecycleStage`,
 //! `lifecycleHookDetails` (`hookId`, `targetType`, `status`, `expiresAt`, `timeoutAction`).
 //! A PAUSE hook waits in `AWAITING_ACTION` until `ContinueServiceDeployment(hookId, action)`.
+//! Sources: docs.aws.amazon.com/AmazonECS/latest/APIReference/API_ServiceDeployment.html,
+//! …/API_ContinueServiceDeployment.html, …/developerguide/continue-service-deployment.html
+//! ("the pause hook must be in AWAITING_ACTION status; the deployment must be IN_PROGRESS"),
+//! and `resourceManagementType` (`ECS`: an Express Mode service) in …/API_Service.html.
 
 use aws_sdk_ecs::types::{DeploymentStrategy, Service, ServiceDeployment};
 use chrono::{DateTime, Duration, Utc};

@@ -496,6 +496,15 @@ impl Report {
         if let Some(timing) = &self.timing {
             let _ = writeln!(out, "timing: {timing}");
         }
+        if let Some(f) = &self.follow_up {
+            let _ = writeln!(
+                out,
+                "next: follow-up check {} at {} ({})",
+                f.check,
+                f.at.to_rfc3339(),
+                f.why
+            );
+        }
         for note in &self.notes {
             let _ = writeln!(out, "account: {note}");
         }

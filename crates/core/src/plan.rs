@@ -144,7 +144,10 @@ pub fn plan_service(
 /// given and has no force option (API reference, 2026); AWS's page on updating resources outside
 /// Express Mode says standard API calls may affect Express Mode's ability to manage the
 /// service. Which one AWS means for a redeploy of the same revision is not documented, so the
-/// remediator does not guess: it says what it saw and what the operator can do.
+/// remediator does not guess: it says what it saw and what the operator can do. Sources:
+/// docs.aws.amazon.com/AmazonECS/latest/APIReference/API_UpdateExpressGatewayService.html,
+/// …/developerguide/express-service-update-full.html (canary, 3-minute bakes, alarm rollback),
+/// …/developerguide/express-service-advanced-customization.html.
 fn express_mode(target: Target, observed: &ServiceObservation) -> Outcome {
     let arn = observed.arn.as_deref().unwrap_or(&observed.name);
     Outcome::new(
