@@ -128,6 +128,14 @@ impl Windows {
                 reason: "outside the maintenance windows, but the notice gives no retirement time: acting now".into(),
             };
         };
+        if deadline <= now {
+            return Timing::ActNow {
+                reason: format!(
+                    "outside the maintenance windows, but AWS began retiring at {}: racing AWS, acting now",
+                    deadline.to_rfc3339()
+                ),
+            };
+        }
         let latest = deadline - margin;
         if latest <= now {
             return Timing::ActNow {

@@ -319,3 +319,18 @@ fn an_ec2_time_range_event_window_may_span_days_and_a_moment_inside_it_is_open()
         Some(at("2026-12-05T22:00:00Z"))
     );
 }
+
+#[test]
+fn a_notice_past_its_start_acts_now_and_says_it_races_aws() {
+    let w = windows("Sat 02:00-05:00 UTC");
+    let reason = act_now_reason(w.timing(
+        at("2026-11-25T12:00:00Z"),
+        Some(at("2026-11-25T11:00:00Z")),
+        DAY,
+    ));
+    assert!(reason.contains("racing AWS"), "{reason}");
+    assert!(
+        reason.contains("began retiring at 2026-11-25T11:00:00+00:00"),
+        "{reason}"
+    );
+}
