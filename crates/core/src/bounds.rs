@@ -15,7 +15,7 @@
 
 use chrono::{DateTime, Duration, TimeZone, Utc};
 
-use crate::notice::ParseError;
+use crate::parse_error::ParseError;
 
 /// How far `startTime` (or the pod's termination) may be from `time`, either way.
 pub const MAX_NOTICE_SPAN: Duration = Duration::days(366);

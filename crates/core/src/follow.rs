@@ -22,19 +22,16 @@
 //! each remediation verifies its own kind of resource ([`crate::pipeline::Remediate::verify`]).
 
 use chrono::{DateTime, Duration, Utc};
-use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
 use crate::ledger::{Entry, State};
 use crate::names::{Action, Code};
+pub use crate::outcome::FollowUp;
 use crate::outcome::{Outcome, Status};
 use crate::target::Target;
 
-/// The `source` of a follow-up check's envelope.
-pub const CHECK_SOURCE: &str = "retirement-remediator";
-/// The `detail-type` of a follow-up check's envelope.
-pub const CHECK_DETAIL_TYPE: &str = "Retirement Follow-up Check";
+pub use crate::names::{CHECK_DETAIL_TYPE, CHECK_SOURCE};
 
 /// A resource the ledger says was acted on (or found being replaced): what to look at.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -200,18 +197,6 @@ impl CheckPolicy {
         }
         wait.min(self.cap)
     }
-}
-
-/// A scheduled follow-up check of a notice.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct FollowUp {
-    /// The check's number (1 for the first after a delivery).
-    pub check: u32,
-    pub at: DateTime<Utc>,
-    /// The EventBridge Scheduler schedule's name.
-    pub schedule: String,
-    /// Why another check is needed.
-    pub why: String,
 }
 
 /// What comes after this invocation.

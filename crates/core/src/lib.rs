@@ -20,6 +20,7 @@ pub mod names;
 pub mod notice;
 pub mod notify;
 pub mod outcome;
+pub mod parse_error;
 pub mod pipeline;
 pub mod plan;
 pub mod pod;

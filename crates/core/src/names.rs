@@ -4,6 +4,11 @@
 
 use serde::{Deserialize, Serialize};
 
+/// The `source` of a follow-up check's envelope.
+pub const CHECK_SOURCE: &str = "retirement-remediator";
+/// The `detail-type` of a follow-up check's envelope.
+pub const CHECK_DETAIL_TYPE: &str = "Retirement Follow-up Check";
+
 /// Each name type: serde and strum agree on the snake_case strings, and `as_str`, `Display` and
 /// comparison with a `&str` come with it.
 macro_rules! stable_names {

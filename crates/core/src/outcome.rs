@@ -134,6 +134,18 @@ impl Outcome {
     }
 }
 
+/// A scheduled follow-up check of a notice.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FollowUp {
+    /// The check's number (1 for the first after a delivery).
+    pub check: u32,
+    pub at: DateTime<Utc>,
+    /// The EventBridge Scheduler schedule's name.
+    pub schedule: String,
+    /// Why another check is needed.
+    pub why: String,
+}
+
 /// What happened to the event as a whole.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -194,7 +206,7 @@ pub struct Report {
     /// The next check of the notice, when one is scheduled: it carries pending and retryable
     /// resources instead of Lambda's retries.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub follow_up: Option<crate::follow::FollowUp>,
+    pub follow_up: Option<FollowUp>,
     /// What the affected account's settings say (its ECS retirement settings).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub notes: Vec<String>,

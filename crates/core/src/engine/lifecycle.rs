@@ -17,7 +17,7 @@ use chrono::{DateTime, Duration, Utc};
 use futures::stream::{self, StreamExt};
 use tokio::time::Instant;
 
-use super::verify::{not_seen, rolling};
+use super::verify::{not_seen, rolling, ServiceLooks};
 use super::Remediator;
 use crate::follow::{Followed, Verdict};
 use crate::names::Code;
@@ -216,9 +216,6 @@ fn judged(
         other => other,
     }
 }
-
-/// Services to describe, by (cluster, name), each with the followed indexes it answers for.
-pub(super) type ServiceLooks<'a> = BTreeMap<(&'a str, &'a str), Vec<usize>>;
 
 /// One cluster's services to describe in one call: (name, followed indexes).
 type Batch<'a> = (&'a str, &'a [(&'a str, &'a [usize])]);

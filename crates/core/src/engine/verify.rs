@@ -238,6 +238,9 @@ pub fn task<L>(
     }
 }
 
+/// Services to describe, by (cluster, name), each with the followed indexes it answers for.
+pub(super) type ServiceLooks<'a> = BTreeMap<(&'a str, &'a str), Vec<usize>>;
+
 /// One cluster's tasks to describe: (followed index, replacement id, original id).
 type TaskLooks = Vec<(usize, String, Option<String>)>;
 
@@ -254,7 +257,7 @@ impl<E: EcsServices + EcsTasks, D: CodeDeployApi> Remediator<E, D> {
         let mut verdicts: Vec<Option<Verdict>> = vec![None; followed.len()];
         // Services by (cluster, name), each with the followed resources it answers for: a task
         // of a service named by its ARN is followed as its service.
-        let mut services: super::lifecycle::ServiceLooks = BTreeMap::new();
+        let mut services: ServiceLooks = BTreeMap::new();
         let mut deployments = Vec::new();
         let mut tasks: HashMap<Option<&str>, TaskLooks> = HashMap::new();
         for (i, f) in followed.iter().enumerate() {
