@@ -89,7 +89,7 @@ clean: ## remove build output and the venvs
 	rm -rf $(VENV) .venv-sam
 
 bench: ## throughput benchmark: 1,000 services against the ECS throttling floor (SCALE=10 runs 10x faster)
-	cargo run --release -p remediator-aws --example throttle_floor
+	cargo run --release -p remediator-testkit --example throttle_floor
 
 bench-init: venv ## Lambda init time and peak memory of the release function, against a fake Runtime API and moto
 	cargo build --release -p ecs-retirement

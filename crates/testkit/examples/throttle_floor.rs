@@ -11,10 +11,10 @@
 //! any service was lost.
 //!
 //! ```sh
-//! cargo run --release -p remediator-aws --example throttle_floor            # 1000 services, time ÷10
-//! SERVICES=1000 SCALE=1 cargo run --release -p remediator-aws --example throttle_floor   # real rates, ~323 s
-//! UPDATE_SERVICE_RATE=off cargo run --release -p remediator-aws --example throttle_floor # SDK retries alone
-//! LEDGER=off cargo run --release -p remediator-aws --example throttle_floor               # without the ledger
+//! cargo run --release -p remediator-testkit --example throttle_floor            # 1000 services, time ÷10
+//! SERVICES=1000 SCALE=1 cargo run --release -p remediator-testkit --example throttle_floor   # real rates, ~323 s
+//! UPDATE_SERVICE_RATE=off cargo run --release -p remediator-testkit --example throttle_floor # SDK retries alone
+//! LEDGER=off cargo run --release -p remediator-testkit --example throttle_floor               # without the ledger
 //! ```
 //! `SCALE` multiplies every rate (buckets and pacing alike), dividing the floor by it. The fake
 //! answers on loopback in well under a millisecond; real calls add latency, which concurrency hides.
