@@ -504,3 +504,116 @@ async fn an_update_outside_the_windows_defers_only_what_it_adds() {
     );
     assert_eq!(deployments(&a.seed).await, after_first);
 }
+
+/// Every kind of item a claim can meet: none, each settled and unsettled state, and claims
+/// held by another run (lease running, lease ended, no lease) or by this one.
+fn items_a_claim_can_meet(
+    now: chrono::DateTime<Utc>,
+) -> Vec<Option<remediator_core::ledger::Entry>> {
+    use remediator_core::ledger::{claim_entry, Entry};
+    let request = |i: usize, owner: &str, lease: Duration| ClaimRequest {
+        notice:
+            "arn:aws:health:us-east-1::event/ECS/AWS_ECS_TASK_PATCHING_RETIREMENT/rule#123456789012"
+                .into(),
+        resource: format!("service:prod/s{i}"),
+        target: format!("service prod/s{i}"),
+        owner: owner.into(),
+        now: now - Duration::minutes(20),
+        lease_until: now + lease,
+        notice_status: Some("upcoming".into()),
+        deadline: None,
+        expires_at: now + Duration::days(90),
+    };
+    let settled = |i: usize, state: State| Entry {
+        state,
+        lease_until: None,
+        ..claim_entry(&request(i, "earlier-run", Duration::zero()), None)
+    };
+    vec![
+        None,
+        Some(settled(1, State::Acted)),
+        Some(settled(2, State::Done)),
+        Some(settled(3, State::Verified)),
+        Some(settled(4, State::Unreplaced)),
+        Some(settled(5, State::Skipped)),
+        Some(settled(6, State::Failed)),
+        Some(settled(7, State::Deferred)),
+        Some(claim_entry(
+            &request(8, "other-run", Duration::minutes(5)),
+            None,
+        )),
+        Some(claim_entry(
+            &request(9, "other-run", -Duration::minutes(1)),
+            None,
+        )),
+        Some(settled(10, State::Claimed)),
+        Some(claim_entry(
+            &request(11, "this-run", Duration::minutes(5)),
+            None,
+        )),
+    ]
+}
+
+#[tokio::test]
+async fn the_claim_condition_dynamodb_applies_is_the_cores_claimable_rule_item_by_item() {
+    use remediator_core::ledger::claimable;
+    use remediator_testkit::fault_proxy::FaultProxy;
+    let moto = MotoServer::start();
+    ledger(&moto).await;
+    let proxy = FaultProxy::start(moto.endpoint()).await;
+    let table = DynamoLedger::new(
+        aws_sdk_dynamodb::Client::new(&proxy.sdk_config(std::time::Duration::from_secs(5)).await),
+        TABLE,
+    );
+    let now = remediator_testkit::clock::now();
+
+    for (i, existing) in items_a_claim_can_meet(now).into_iter().enumerate() {
+        if let Some(entry) = &existing {
+            table
+                .record(std::slice::from_ref(entry))
+                .await
+                .unwrap_or_else(|e| panic!("{e}"));
+        }
+        let request = ClaimRequest {
+            notice: "arn:aws:health:us-east-1::event/ECS/AWS_ECS_TASK_PATCHING_RETIREMENT/rule#123456789012".into(),
+            resource: format!("service:prod/s{i}"),
+            target: format!("service prod/s{i}"),
+            owner: "this-run".into(),
+            now,
+            lease_until: now + Duration::minutes(16),
+            notice_status: Some("upcoming".into()),
+            deadline: None,
+            expires_at: now + Duration::days(90),
+        };
+
+        let claimed = table
+            .claim(&request)
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+
+        let expected = claimable(existing.as_ref(), now, "this-run");
+        match (&claimed, expected) {
+            (Claimed::Won, true) => {}
+            (Claimed::Lost(holder), false) => {
+                assert_eq!(
+                    Some(holder.state),
+                    existing.as_ref().map(|e| e.state),
+                    "item {i}"
+                );
+                assert_eq!(
+                    holder.owner,
+                    existing.as_ref().and_then(|e| e.owner.clone()),
+                    "item {i}"
+                );
+            }
+            _ => panic!(
+                "item {i} ({existing:?}): DynamoDB said {claimed:?}, claimable says {expected}"
+            ),
+        }
+    }
+    assert_eq!(
+        proxy.seen("GetItem"),
+        0,
+        "a refused claim brings the holder's item back with the refusal (ALL_OLD)"
+    );
+}

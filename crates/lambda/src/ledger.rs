@@ -15,6 +15,7 @@
 use std::collections::HashMap;
 
 use aws_sdk_dynamodb::client::Waiters;
+use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
 use aws_sdk_dynamodb::types::{
     AttributeDefinition, AttributeValue, BillingMode, KeySchemaElement, KeyType, KeysAndAttributes,
     PointInTimeRecoverySpecification, ScalarAttributeType, SseSpecification,
@@ -410,13 +411,29 @@ impl Ledger for DynamoLedger {
             update = update.expression_attribute_values(":deadline", s(&deadline.to_rfc3339()));
             sets.push("deadline = :deadline");
         }
-        update = update.update_expression(format!("SET {}", sets.join(", ")));
+        update = update
+            .update_expression(format!("SET {}", sets.join(", ")))
+            // The item that refuses the claim comes back with the refusal: no second read.
+            .return_values_on_condition_check_failure(
+                aws_sdk_dynamodb::types::ReturnValuesOnConditionCheckFailure::AllOld,
+            );
         // Twice at most: when the item that refused the claim is gone by the time it is read
         // (TTL), the claim is tried once more.
         for _ in 0..2 {
             match update.clone().send().await {
                 Ok(_) => return Ok(Claimed::Won),
                 Err(e) if has_code(&e, &["ConditionalCheckFailedException"]) => {
+                    let refused = match e.as_service_error() {
+                        Some(UpdateItemError::ConditionalCheckFailedException(c)) => {
+                            c.item().cloned()
+                        }
+                        _ => None,
+                    };
+                    if let Some(item) = refused {
+                        return Ok(Claimed::Lost(Box::new(self.entry("UpdateItem", item)?)));
+                    }
+                    // An endpoint that does not return the item (older DynamoDB-compatible
+                    // stores): read it.
                     let out = self
                         .client
                         .get_item()
