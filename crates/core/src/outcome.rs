@@ -219,132 +219,110 @@ pub struct Report {
 }
 
 impl Report {
-    pub fn handled(notice: &RetirementNotice, outcomes: Vec<Outcome>, dry_run: bool) -> Self {
+    /// The one base: a disposition and its message, everything else empty. Each kind of report
+    /// below says only what it adds.
+    fn base(disposition: Disposition, message: String, dry_run: bool) -> Self {
         Report {
+            disposition,
+            event_id: None,
+            event_arn: None,
+            dry_run,
+            message,
+            code: None,
+            outcomes: Vec::new(),
+            summary: Summary::default(),
+            published_at: None,
+            deadline: None,
+            timing: None,
+            check: None,
+            follow_up: None,
+            notes: Vec::new(),
+            account: None,
+            region: None,
+        }
+    }
+
+    /// A report naming `outcomes`, counted.
+    fn with_outcomes(mut self, outcomes: Vec<Outcome>) -> Self {
+        self.summary = summarize(&outcomes);
+        self.outcomes = outcomes;
+        self
+    }
+
+    pub fn handled(notice: &RetirementNotice, outcomes: Vec<Outcome>, dry_run: bool) -> Self {
+        let summary = summarize(&outcomes);
+        let message = format!(
+            "{} affected resource(s): {} acted, {} pending, {} already done ({} verified), {} planned, {} deferred, {} skipped, {} failed ({} retryable)",
+            outcomes.len(),
+            summary.acted,
+            summary.pending,
+            summary.already_done,
+            summary.verified,
+            summary.planned,
+            summary.deferred,
+            summary.skipped,
+            summary.failed,
+            summary.retryable_failures
+        );
+        Report {
+            event_id: notice.event_id.clone(),
+            event_arn: Some(notice.event_arn.clone()),
+            published_at: Some(notice.published_at),
+            deadline: notice.start_time,
             account: notice
                 .affected_account
                 .clone()
                 .or_else(|| notice.account.clone()),
             region: notice.region.clone(),
-            ..Self::handled_in(notice, outcomes, dry_run)
-        }
-    }
-
-    fn handled_in(notice: &RetirementNotice, outcomes: Vec<Outcome>, dry_run: bool) -> Self {
-        let summary = summarize(&outcomes);
-        Report {
-            disposition: Disposition::Handled,
-            event_id: notice.event_id.clone(),
-            event_arn: Some(notice.event_arn.clone()),
-            dry_run,
-            message: format!(
-                "{} affected resource(s): {} acted, {} pending, {} already done ({} verified), {} planned, {} deferred, {} skipped, {} failed ({} retryable)",
-                outcomes.len(),
-                summary.acted,
-                summary.pending,
-                summary.already_done,
-                summary.verified,
-                summary.planned,
-                summary.deferred,
-                summary.skipped,
-                summary.failed,
-                summary.retryable_failures
-            ),
-            code: None,
-            outcomes,
-            summary,
-            published_at: Some(notice.published_at),
-            deadline: notice.start_time,
-            timing: None,
-            check: None,
-            follow_up: None,
-            notes: Vec::new(),
-            account: None,
-            region: None,
+            ..Self::base(Disposition::Handled, message, dry_run).with_outcomes(outcomes)
         }
     }
 
     /// The report for one EKS pod notice (one target: the pod).
     pub fn for_pod(notice: &PodNotice, outcomes: Vec<Outcome>, dry_run: bool) -> Self {
-        Report {
-            account: notice.account.clone(),
-            region: notice.region.clone(),
-            ..Self::pod_in(notice, outcomes, dry_run)
-        }
-    }
-
-    fn pod_in(notice: &PodNotice, outcomes: Vec<Outcome>, dry_run: bool) -> Self {
-        let summary = summarize(&outcomes);
         let said = outcomes
             .iter()
             .map(|o| format!("{} {}", o.status.as_str(), o.code))
             .collect::<Vec<_>>()
             .join(", ");
+        let message = format!(
+            "EKS pod {}/{}/{} (deleted by EKS at {}): {said}",
+            notice.cluster,
+            notice.namespace,
+            notice.pod,
+            notice.scheduled_termination.to_rfc3339(),
+        );
         Report {
-            disposition: Disposition::Handled,
             event_id: notice.event_id.clone(),
-            event_arn: None,
-            dry_run,
-            message: format!(
-                "EKS pod {}/{}/{} (deleted by EKS at {}): {said}",
-                notice.cluster,
-                notice.namespace,
-                notice.pod,
-                notice.scheduled_termination.to_rfc3339(),
-            ),
-            code: None,
-            outcomes,
-            summary,
             published_at: Some(notice.published_at),
             deadline: Some(notice.scheduled_termination),
-            timing: None,
-            check: None,
-            follow_up: None,
-            notes: Vec::new(),
-            account: None,
-            region: None,
+            account: notice.account.clone(),
+            region: notice.region.clone(),
+            ..Self::base(Disposition::Handled, message, dry_run).with_outcomes(outcomes)
         }
     }
 
     pub fn ignored(ignored: &Ignored, dry_run: bool) -> Self {
         Report {
-            disposition: Disposition::Ignored,
             event_id: ignored.event_id.clone(),
             event_arn: ignored.event_arn.clone(),
-            dry_run,
-            message: format!("nothing to do: {}", ignored.reason),
             code: Some(ignored.code),
-            outcomes: Vec::new(),
-            summary: Summary::default(),
-            published_at: None,
-            deadline: None,
-            timing: None,
-            check: None,
-            follow_up: None,
-            notes: Vec::new(),
-            account: None,
-            region: None,
+            ..Self::base(
+                Disposition::Ignored,
+                format!("nothing to do: {}", ignored.reason),
+                dry_run,
+            )
         }
     }
 
     pub fn rejected(error: &ParseError, dry_run: bool) -> Self {
         Report {
-            disposition: Disposition::Rejected,
-            event_id: None,
-            event_arn: None,
-            dry_run,
-            message: format!("input rejected: {error}"),
             code: Some(EventCode::MalformedInput),
-            outcomes: Vec::new(),
-            summary: Summary::default(),
-            published_at: None,
-            deadline: None,
-            timing: None,
-            check: None,
-            follow_up: None,
-            notes: Vec::new(),
-            account: None,
-            region: None,
+            ..Self::base(
+                Disposition::Rejected,
+                format!("input rejected: {error}"),
+                dry_run,
+            )
         }
     }
 
