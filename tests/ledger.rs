@@ -202,8 +202,16 @@ async fn two_deliveries_running_at_once_make_one_call_per_resource() {
     let moto = MotoServer::start();
     let a = account(&moto).await;
     ledger(&moto).await;
-    let controls = controls(&moto, &[("LEDGER_TABLE", TABLE)]).await;
-    let remediator = remediator(&moto, settings()).await;
+    // Both deliveries read the ledger before either claims: the race is forced, not hoped for.
+    let proxy = remediator_testkit::fault_proxy::FaultProxy::start(moto.endpoint()).await;
+    proxy.inject(
+        "BatchGetItem",
+        remediator_testkit::fault_proxy::Fault::Together,
+        2,
+    );
+    let sdk = proxy.sdk_config(std::time::Duration::from_secs(30)).await;
+    let controls = remediator_testkit::events::controls_over(&sdk, &[("LEDGER_TABLE", TABLE)]);
+    let remediator = remediator_aws::remediator(&sdk, settings());
     let event = notice(
         &["prod|checkout", "prod|payments", "prod|shop", &a.task.arn],
         remediator_testkit::clock::now(),
@@ -249,6 +257,8 @@ async fn two_deliveries_running_at_once_make_one_call_per_resource() {
             .all(|o| o.code == Code::HandledElsewhere || o.code == Code::AlreadyHandled),
         "{reports:#?}"
     );
+    // (Had one delivery read alone, the other's read would wait at the gate forever: the test
+    // would hang, not pass.)
     let after = deployments(&a.seed).await;
     assert_ne!(after[0], before[0]);
     assert_eq!(

@@ -12,7 +12,10 @@
 //! - [`Fault::ServerError`]: a 500, never forwarded;
 //! - [`Fault::LateAnswer`]: forwarded (the change takes effect in moto), answered only after the
 //!   delay: with a shorter SDK attempt timeout, an ambiguous failure;
-//! - [`Fault::Hang`]: never answered.
+//! - [`Fault::Hang`]: never answered;
+//! - [`Fault::Together`]: held until every request it was injected for has arrived, then all
+//!   forwarded at once: two deliveries' reads of the ledger both happen before either claims,
+//!   whatever the scheduler would have done.
 
 use std::collections::{HashMap, VecDeque};
 use std::convert::Infallible;
@@ -39,6 +42,9 @@ pub enum Fault {
     /// Answered 200 with this body by the proxy, never forwarded: an operation moto does not
     /// implement (EC2 instance event windows), modelled as AWS documents its answer.
     Answer(String),
+    /// Held until all the requests it was queued for (`inject(op, Together, n)`: `n` of them)
+    /// have arrived, then forwarded together: forces a race instead of hoping for one.
+    Together,
     /// Refused with HTTP 400 and this error code (a JSON-protocol service's own refusal, such
     /// as AWS Health's `SubscriptionRequiredException`), never forwarded.
     Refuse(String),
@@ -51,6 +57,8 @@ struct State {
     seen: HashMap<String, usize>,
     /// Requests per operation that reached moto.
     forwarded: HashMap<String, usize>,
+    /// The barrier [`Fault::Together`] requests of an operation wait at.
+    gates: HashMap<String, Arc<tokio::sync::Barrier>>,
 }
 
 /// The proxy, serving until dropped with its runtime.
@@ -110,6 +118,12 @@ impl FaultProxy {
     /// `PutItem`, `Publish`, `CreateSchedule`…).
     pub fn inject(&self, operation: &str, fault: Fault, times: usize) {
         let mut state = self.state.lock().unwrap_or_else(|p| p.into_inner());
+        if fault == Fault::Together {
+            state.gates.insert(
+                operation.to_owned(),
+                Arc::new(tokio::sync::Barrier::new(times)),
+            );
+        }
         let queue = state.faults.entry(operation.to_owned()).or_default();
         queue.extend(std::iter::repeat_n(fault, times));
     }
@@ -280,10 +294,11 @@ where
         .unwrap_or_default();
     let probe = Request::from_parts(parts.clone(), ());
     let (op, protocol) = operation_of(&probe, &body);
-    let fault = {
+    let (fault, gate) = {
         let mut state = state.lock().unwrap_or_else(|p| p.into_inner());
         *state.seen.entry(op.clone()).or_default() += 1;
-        state.faults.get_mut(&op).and_then(VecDeque::pop_front)
+        let fault = state.faults.get_mut(&op).and_then(VecDeque::pop_front);
+        (fault, state.gates.get(&op).cloned())
     };
     match fault {
         Some(Fault::Throttle) => return throttled(&protocol),
@@ -311,6 +326,11 @@ where
                 _ => "application/x-amz-json-1.1",
             };
             return respond(200, content_type, None, body);
+        }
+        Some(Fault::Together) => {
+            if let Some(gate) = gate {
+                gate.wait().await;
+            }
         }
         Some(Fault::LateAnswer(_)) | None => {}
     }
