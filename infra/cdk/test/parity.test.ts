@@ -1,6 +1,6 @@
 // The CDK app against the SAM template, the member stack and the Service Authorization Reference:
-// the Python tests tests/infra/test_sam_cdk_parity.py, test_iam_policies.py and
-// test_member_stack.py synthesize this app (test/synth-parity.ts) and compare. `make infra` runs them before `npm ci` has installed
+// the Python tests tests/infra/test_sam_cdk_parity.py, test_iam_policies.py, test_member_stack.py and
+// test_policy_size.py (IAM's policy size quotas) synthesize this app (test/synth-parity.ts) and compare. `make infra` runs them before `npm ci` has installed
 // node_modules (a fresh clone skips the CDK side there); here they run with node_modules present
 // and may not skip.
 import { test } from 'node:test';
@@ -19,7 +19,7 @@ test('SAM and CDK set the same environment and grant the same, as the reference 
     t.skip(`needs ${python} and .venv-sam (make venv .venv-sam/.installed; make test makes both first)`);
     return;
   }
-  const run = spawnSync(python, ['-m', 'unittest', 'test_sam_cdk_parity', 'test_iam_policies', 'test_member_stack'], {
+  const run = spawnSync(python, ['-m', 'unittest', 'test_sam_cdk_parity', 'test_iam_policies', 'test_member_stack', 'test_policy_size'], {
     cwd: path.join(root, 'tests', 'infra'),
     env: { ...process.env, INFRA_TESTS_NO_SKIP: '1' },
     encoding: 'utf8',
