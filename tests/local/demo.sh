@@ -164,10 +164,20 @@ complete_rollouts() { # cluster/service...: ECS finishes replacing the tasks (mo
 
 echo
 echo "== a follow-up check, once ECS has replaced the tasks and CodeDeploy finished the redeploy"
-complete_rollouts prod/checkout prod/payments prod/search staging/web
-redeploy=$(python3 -c 'import json, sys
-print(next(o["deployment_after"] for o in json.load(open(sys.argv[1]))["outcomes"] if o["code"] == "codedeploy_deployment_created"))' "$work/report.json")
-moto_control codedeploy-status 123456789012 us-east-1 "$redeploy" Succeeded >/dev/null
+# What the deliveries forced and redeployed, from their reports (any FIXTURE).
+read -r -a forced <<<"$(python3 -c 'import json, sys
+services = set()
+for f in sys.argv[1:]:
+    for o in json.load(open(f))["outcomes"]:
+        s = o.get("service") or o["target"]  # a task of a service names its service
+        if o["code"] == "forced_new_deployment" and "service" in s:
+            services.add(s["cluster"] + "/" + s["service"])
+print(" ".join(sorted(services)))' "$work/report.json" "$work/report-update.json")"
+complete_rollouts "${forced[@]}"
+for redeploy in $(python3 -c 'import json, sys
+print(" ".join(o["deployment_after"] for o in json.load(open(sys.argv[1]))["outcomes"] if o["code"] == "codedeploy_deployment_created"))' "$work/report.json"); do
+    moto_control codedeploy-status 123456789012 us-east-1 "$redeploy" Succeeded >/dev/null
+done
 scheduled_check "$work/report-update.json" "$work/check.json"
 invoke "$work/report-check.json" "$work/check.json"
 "$target/debug/remediator" show --report "$work/report-check.json" || true

@@ -17,37 +17,41 @@ use chrono::{DateTime, Duration, Utc};
 use remediator_core::ports::{ApiError, HookView, Lifecycle, ServiceDeploymentView};
 use remediator_sdk::classify;
 
-/// The lifecycle `DescribeServices` shows for one service.
+/// The lifecycle `DescribeServices` shows for one service. Absent fields take the defaults the
+/// API reference gives (CanaryConfiguration: `canaryBakeTimeInMinutes` 10; LinearConfiguration:
+/// `stepPercent` 10.0, `stepBakeTimeInMinutes` 6, "not applied after reaching 100 percent
+/// traffic", so `ceil(100 / stepPercent) - 1` step bakes).
 pub(crate) fn lifecycle(service: &Service) -> Lifecycle {
     let config = service.deployment_configuration();
-    let minutes = |m: Option<i32>| Duration::minutes(i64::from(m.unwrap_or(0).max(0)));
+    let minutes =
+        |m: Option<i32>, default: i32| Duration::minutes(i64::from(m.unwrap_or(default).max(0)));
     let strategy = config.and_then(|c| c.strategy());
-    let mut bake = minutes(config.and_then(|c| c.bake_time_in_minutes()));
-    match strategy {
-        Some(DeploymentStrategy::Canary) => {
-            bake += minutes(
-                config
-                    .and_then(|c| c.canary_configuration())
-                    .and_then(|c| c.canary_bake_time_in_minutes()),
-            );
-        }
+    let final_bake = minutes(config.and_then(|c| c.bake_time_in_minutes()), 0);
+    let steps = match strategy {
+        Some(DeploymentStrategy::Canary) => minutes(
+            config
+                .and_then(|c| c.canary_configuration())
+                .and_then(|c| c.canary_bake_time_in_minutes()),
+            10,
+        ),
         Some(DeploymentStrategy::Linear) => {
             let linear = config.and_then(|c| c.linear_configuration());
-            let step = minutes(linear.and_then(|c| c.step_bake_time_in_minutes()));
-            let percent = linear.and_then(|c| c.step_percent()).unwrap_or(100.0);
-            // ceil(100 / stepPercent) steps, each baked; at most 100 (stepPercent ≥ 1).
-            let steps = if percent > 0.0 {
-                (100.0 / percent).ceil().clamp(1.0, 100.0) as i32
+            let step = minutes(linear.and_then(|c| c.step_bake_time_in_minutes()), 6);
+            let percent = linear.and_then(|c| c.step_percent()).unwrap_or(10.0);
+            // stepPercent is 3.0 to 100.0: 0 to 33 baked steps.
+            let baked = if percent > 0.0 {
+                ((100.0 / percent).ceil() as i32 - 1).clamp(0, 100)
             } else {
-                1
+                0
             };
-            bake += step * steps;
+            step * baked
         }
-        _ => {}
-    }
+        _ => Duration::zero(),
+    };
     Lifecycle {
         strategy: strategy.map(|s| s.as_str().to_owned()),
-        bake,
+        bake: final_bake + steps,
+        final_bake,
         hooks: config.map_or(0, |c| c.lifecycle_hooks().len()),
         current_deployment: service.current_service_deployment().map(str::to_owned),
     }

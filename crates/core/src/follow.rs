@@ -122,7 +122,7 @@ pub fn judge(
         Verdict::Awaiting { hook, reason } => {
             let mut o = base(Status::Pending, Code::AwaitingApproval, reason);
             // Told once: a later check that sees the same hook waiting has no news.
-            o.remembered = entry.awaiting.as_deref() == Some(hook.as_str());
+            o.told = entry.awaiting.as_deref() == Some(hook.as_str());
             next.awaiting = Some(hook);
             o
         }
@@ -264,6 +264,34 @@ pub fn next(
         at = at.min(d);
     }
     Next::Check { check: n, at, why }
+}
+
+/// A check that judged before AWS's window ended (`judged_at`) but ends after it (`ended`):
+/// what it saw still pending was judged in time, and `next` would stop here without a verdict.
+/// One more check, a continuation later, judges them past the end (`unverified_by_deadline`)
+/// and is the last.
+pub fn last_look(
+    outcomes: &[Outcome],
+    check: Option<u32>,
+    judged_at: DateTime<Utc>,
+    ended: DateTime<Utc>,
+    deadline: Option<DateTime<Utc>>,
+    policy: &CheckPolicy,
+    remembers: bool,
+) -> Option<Next> {
+    let deadline = deadline.filter(|d| judged_at < *d && ended >= *d)?;
+    let open = outcomes
+        .iter()
+        .filter(|o| o.status == Status::Pending || (remembers && to_verify(o)))
+        .count();
+    (open > 0).then(|| Next::Check {
+        check: check.map_or(1, |c| c.saturating_add(1)),
+        at: ended + policy.continuation,
+        why: format!(
+            "AWS's window ended ({}) during this check: one last look records the verdict of {open} resource(s)",
+            deadline.to_rfc3339()
+        ),
+    })
 }
 
 /// Whether the ledger follows this outcome's resource: acted on, or found being replaced, with

@@ -883,9 +883,10 @@ fn a_hook_awaiting_a_person_is_pending_news_once_then_remembered_until_another_h
         Some(Code::ForcedNewDeployment),
         "what acted stays recorded"
     );
-    assert_eq!(
-        (first.remembered, again.remembered, other.remembered),
-        (false, true, false)
+    assert_eq!((first.told, again.told, other.told), (false, true, false));
+    assert!(
+        !again.remembered,
+        "a fresh observation, counted as pending in the metrics"
     );
 }
 
@@ -941,5 +942,52 @@ fn a_task_followed_as_its_service_says_so_and_keeps_its_service() {
             .starts_with("task of service prod/web, followed as it: "),
         "{}",
         outcome.reason
+    );
+}
+
+#[test]
+fn a_check_that_ends_after_aws_window_with_resources_pending_gets_one_last_look() {
+    let policy = CheckPolicy::default();
+    let judged_at = deadline() - Duration::seconds(30);
+    let ended = deadline() + Duration::seconds(30);
+
+    let straddling = last_look(
+        &[pending()],
+        Some(7),
+        judged_at,
+        ended,
+        Some(deadline()),
+        &policy,
+        true,
+    );
+    let after = last_look(
+        &[pending()],
+        Some(8),
+        ended,
+        ended,
+        Some(deadline()),
+        &policy,
+        true,
+    );
+
+    assert!(
+        matches!(&straddling, Some(Next::Check { check: 8, at, .. }) if *at == ended + policy.continuation),
+        "{straddling:?}"
+    );
+    assert_eq!(
+        after, None,
+        "the last look itself judges past the end: no further check"
+    );
+    assert_eq!(
+        next(
+            &[pending()],
+            Some(7),
+            ended,
+            Some(deadline()),
+            &policy,
+            true
+        ),
+        Next::Final,
+        "without it the chain would stop with the resource still pending"
     );
 }

@@ -94,10 +94,20 @@ pub fn next_steps(report: &Report) -> Vec<String> {
             "Some resources are managed elsewhere (external controller, Step Functions, Batch…): replace them yourself{deadline}."
         ));
     }
-    if any(&|o| o.code == Code::AwaitingApproval) {
-        steps.push(
-            "A deployment waits at a lifecycle hook for a person: continue it (or roll it back) with the command in its reason before the hook expires; the remediator does not decide for you.".into(),
-        );
+    // Each paused deployment's command in full: chat cuts reasons short.
+    for o in report
+        .outcomes
+        .iter()
+        .filter(|o| o.code == Code::AwaitingApproval)
+    {
+        let command = o
+            .reason
+            .split_once("Continue: ")
+            .map_or(o.reason.as_str(), |(_, command)| command);
+        steps.push(format!(
+            "{} waits at a lifecycle hook for a person; the remediator does not decide for you. Continue: {command}",
+            o.target
+        ));
     }
     if any(&|o| o.code == Code::ExpressModeService) {
         steps.push(format!(
@@ -273,9 +283,8 @@ pub fn worth_sending(report: &Report) -> bool {
     let news = || {
         report.summary.acted > 0
             || report.outcomes.iter().any(|o| {
-                !o.remembered
-                    && ((o.status == Status::Failed && !o.retryable)
-                        || o.code == Code::AwaitingApproval)
+                (o.status == Status::Failed && !o.retryable && !o.remembered)
+                    || (o.code == Code::AwaitingApproval && !o.told)
             })
     };
     report.disposition == Disposition::Handled
@@ -339,6 +348,33 @@ mod tests {
                 .any(|s| s.starts_with("Follow-up check 2 at")),
             "{:?}",
             next_steps(&followed)
+        );
+    }
+
+    #[test]
+    fn a_paused_deployment_gets_its_whole_continue_command_in_the_next_steps_which_chat_does_not_cut(
+    ) {
+        let arn =
+            "arn:aws:ecs:us-east-1:123456789012:service-deployment/prod/web/Ab12Cd34Ef56Gh78Ij90K";
+        let reason = format!(
+            "service deployment {arn} is paused at lifecycle hook ecs-pause-1 (PAUSE, stage POST_SCALE_UP), waiting for a person until 2026-11-26T07:01:00+00:00. \
+             Continue: aws ecs continue-service-deployment --service-deployment-arn {arn} --hook-id ecs-pause-1 --action CONTINUE; roll back: the same with --action ROLLBACK"
+        );
+        let awaiting = Outcome::new(
+            service("web"),
+            Status::Pending,
+            Code::AwaitingApproval,
+            reason,
+        );
+
+        let message = chatbot(&report(vec![awaiting]));
+
+        let steps = message["content"]["nextSteps"].to_string();
+        assert!(
+            steps.contains(&format!(
+                "--service-deployment-arn {arn} --hook-id ecs-pause-1 --action CONTINUE"
+            )),
+            "{steps}"
         );
     }
 

@@ -79,6 +79,10 @@ pub struct Outcome {
     /// neither counted in the metrics again nor a reason to notify.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub remembered: bool,
+    /// People were already told of this (`awaiting_approval`: the same hook waits as at the last
+    /// check): a fresh observation, but no reason to notify again.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub told: bool,
 }
 
 impl Outcome {
@@ -95,6 +99,7 @@ impl Outcome {
             deployment_created_at: None,
             service: None,
             remembered: false,
+            told: false,
         }
     }
 

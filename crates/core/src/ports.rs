@@ -73,6 +73,8 @@ pub struct Lifecycle {
     /// The waits the strategy takes: `bakeTimeInMinutes`, plus the canary's bake, or every
     /// linear step's bake.
     pub bake: chrono::Duration,
+    /// The last of them: `bakeTimeInMinutes`, after all traffic has moved.
+    pub final_bake: chrono::Duration,
     /// Lifecycle hooks configured (`AWS_LAMBDA` or `PAUSE`).
     pub hooks: usize,
     /// The ARN of the service deployment ECS is running or ran last.

@@ -34,6 +34,8 @@ pub struct Chain<'a> {
     pub key: &'a str,
     pub scope: &'a str,
     pub deadline: Option<DateTime<Utc>>,
+    /// When the invocation judged what it saw (its start).
+    pub judged_at: DateTime<Utc>,
     /// The invocation's own deadline: scheduling the check must be done by then.
     pub by: Instant,
 }
@@ -278,6 +280,7 @@ impl Controls {
             key,
             scope,
             deadline,
+            judged_at,
             by,
         } = *chain;
         let Some((policy, scheduler)) = &self.checks else {
@@ -286,14 +289,27 @@ impl Controls {
         if self.dry_run || report.disposition != Disposition::Handled {
             return FollowedReport::new(report);
         }
-        let Next::Check { check, at, why } = follow::next(
+        let remembers = self.ledger.is_some();
+        let next = follow::last_look(
             &report.outcomes,
             report.check,
+            judged_at,
             now,
             deadline,
             policy,
-            self.ledger.is_some(),
-        ) else {
+            remembers,
+        )
+        .unwrap_or_else(|| {
+            follow::next(
+                &report.outcomes,
+                report.check,
+                now,
+                deadline,
+                policy,
+                remembers,
+            )
+        });
+        let Next::Check { check, at, why } = next else {
             return FollowedReport::new(report);
         };
         let name = schedule_name(key, scope, check);

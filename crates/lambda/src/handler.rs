@@ -237,6 +237,7 @@ pub async fn handle_with<R: Remediate>(
             key: &key,
             scope: &scope,
             deadline: notice.follow_until(),
+            judged_at: now,
             by: return_by,
         };
         controls

@@ -17,7 +17,7 @@ use chrono::{DateTime, Duration, Utc};
 use futures::stream::{self, StreamExt};
 use tokio::time::Instant;
 
-use super::verify::{not_seen, rolling, ServiceLooks};
+use super::verify::{not_seen, ours_created, rolling, ServiceLooks};
 use super::Remediator;
 use crate::follow::{Followed, Verdict};
 use crate::names::Code;
@@ -26,13 +26,38 @@ use crate::ports::{
     MAX_SERVICES_PER_DESCRIBE, MAX_SERVICE_DEPLOYMENTS_PER_DESCRIBE,
 };
 
-/// Clock difference tolerated between ECS's `createdAt` and what the ledger recorded.
-const SKEW: Duration = Duration::seconds(5);
+/// How long before we recorded acting ECS may have created our deployment, when ECS's own
+/// `createdAt` of it is not known: the remediation of a large notice takes minutes.
+const ACTED_AFTER_CREATED: Duration = Duration::minutes(20);
+
+/// AWS's retirement window: it begins stopping tasks at `start` and is done by `end`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Window {
+    pub start: Option<DateTime<Utc>>,
+    pub end: Option<DateTime<Utc>>,
+}
+
+impl Window {
+    /// What to say of a wait that lasts until `until`: nothing when it ends before AWS begins.
+    fn risk(&self, what: &str, until: DateTime<Utc>) -> String {
+        match (self.start, self.end) {
+            (_, Some(end)) if until > end => format!(
+                "; at risk: {what} past the end of AWS's window ({}), when AWS has stopped what still runs on the retiring host",
+                end.to_rfc3339()
+            ),
+            (Some(start), _) if until > start => format!(
+                "; at risk: {what} past {}, when AWS begins stopping tasks on the retiring host",
+                start.to_rfc3339()
+            ),
+            _ => String::new(),
+        }
+    }
+}
 
 /// The verdict on a followed service whose configuration waits on purpose, from what its
 /// service deployment shows. `rolled`: the verdict from `DescribeServices` alone; `seen`: the
 /// service deployment (`Ok(None)`: ECS named none, or does not know it; `Err`: it could not be
-/// read, with why). `window_end`: when AWS's retirement window ends.
+/// read, with why). `window`: AWS's retirement window.
 pub fn through_lifecycle(
     rolled: Verdict,
     f: &Followed,
@@ -40,7 +65,7 @@ pub fn through_lifecycle(
     seen: Result<Option<&ServiceDeploymentView>, String>,
     now: DateTime<Utc>,
     timeout: Duration,
-    window_end: Option<DateTime<Utc>>,
+    window: Window,
 ) -> Verdict {
     let in_progress = matches!(
         rolled,
@@ -50,10 +75,10 @@ pub fn through_lifecycle(
         return rolled;
     }
     let why = match seen {
-        Ok(Some(d)) if !is_ours_or_later(d, f) => {
+        Ok(Some(d)) if !is_ours_or_later(d, f, service) => {
             format!("ECS's current service deployment {} predates ours", d.arn)
         }
-        Ok(Some(d)) => return judged(rolled, f, service, d, now, timeout, window_end),
+        Ok(Some(d)) => return judged(rolled, f, service, d, now, timeout, window),
         Ok(None) => "ECS names no current service deployment".to_owned(),
         Err(e) => format!("its service deployment could not be read ({e})"),
     };
@@ -65,10 +90,22 @@ pub fn through_lifecycle(
     }
 }
 
-/// Whether the service deployment is the one we started or a later one (anyone's).
-fn is_ours_or_later(d: &ServiceDeploymentView, f: &Followed) -> bool {
-    let ours = f.after_created_at.unwrap_or(f.acted_at);
-    d.created_at.is_none_or(|created| created + SKEW >= ours)
+/// Whether the service deployment is the one we started or a later one (anyone's). Both
+/// times are ECS's when it lists ours; else ours counts from a while before we recorded acting.
+fn is_ours_or_later(d: &ServiceDeploymentView, f: &Followed, service: &ServiceObservation) -> bool {
+    let ours = f.after.as_deref().unwrap_or_default();
+    let known = service
+        .deployments
+        .iter()
+        .any(|x| x.id == ours && x.created_at.is_some())
+        || f.after_created_at.is_some();
+    let ours_created = ours_created(f, service);
+    let from = if known {
+        ours_created
+    } else {
+        ours_created - ACTED_AFTER_CREATED
+    };
+    d.created_at.is_none_or(|created| created >= from)
 }
 
 fn judged(
@@ -78,7 +115,7 @@ fn judged(
     d: &ServiceDeploymentView,
     now: DateTime<Utc>,
     timeout: Duration,
-    window_end: Option<DateTime<Utc>>,
+    window: Window,
 ) -> Verdict {
     let reason = d.status_reason.as_deref().unwrap_or("no reason given");
     let hook_timed_out = d.hooks.iter().find(|h| {
@@ -133,14 +170,7 @@ fn judged(
         let expires = h.expires_at.map(|t| t.to_rfc3339());
         let at_risk = h
             .expires_at
-            .zip(window_end)
-            .filter(|(expires, end)| expires > end)
-            .map(|(_, end)| {
-                format!(
-                    "; at risk: it can wait past the end of AWS's window ({}), when AWS stops what still runs on the retiring host",
-                    end.to_rfc3339()
-                )
-            })
+            .map(|expires| window.risk("it can wait", expires))
             .unwrap_or_default();
         return Verdict::Awaiting {
             hook: h.id.clone(),
@@ -169,21 +199,15 @@ fn judged(
     }
     let bake = service.lifecycle.bake;
     if d.lifecycle_stage.as_deref() == Some("BAKE_TIME") {
+        // The last bake (bakeTimeInMinutes) is all that is left at this stage.
+        let last = service.lifecycle.final_bake;
         let since = d.updated_at.unwrap_or(f.acted_at);
-        let ends = since + bake;
-        let at_risk = window_end
-            .filter(|end| ends > *end)
-            .map(|end| {
-                format!(
-                    "; at risk: the bake ends after AWS's window ({})",
-                    end.to_rfc3339()
-                )
-            })
-            .unwrap_or_default();
+        let ends = since + last;
+        let at_risk = window.risk("the bake lasts", ends);
         return Verdict::Pending(format!(
             "service deployment {} is baking ({} min configured, until about {}){at_risk}",
             d.arn,
-            bake.num_minutes(),
+            last.num_minutes(),
             ends.to_rfc3339()
         ));
     }
@@ -228,7 +252,7 @@ impl<E: EcsServices + EcsTasks, D: CodeDeployApi> Remediator<E, D> {
         &self,
         followed: &[Followed],
         services: &ServiceLooks<'_>,
-        window_end: Option<DateTime<Utc>>,
+        window: Window,
         now: DateTime<Utc>,
         deadline: Option<Instant>,
     ) -> Vec<(usize, Verdict)> {
@@ -350,7 +374,7 @@ impl<E: EcsServices + EcsTasks, D: CodeDeployApi> Remediator<E, D> {
                         view,
                         now,
                         timeout,
-                        window_end,
+                        window,
                     );
                     (i, v)
                 }

@@ -44,7 +44,7 @@ use crate::ports::{
 };
 use crate::target::{ServiceRef, Target, TaskRef};
 
-pub use lifecycle::through_lifecycle as lifecycle_verdict;
+pub use lifecycle::{through_lifecycle as lifecycle_verdict, Window};
 use observe::ClusterTags;
 pub use settings::{Backoff, Rate, Settings};
 pub use tasks::{client_token, STOP_REASON_MARK};
@@ -286,6 +286,14 @@ impl<E: EcsServices + EcsTasks, D: CodeDeployApi> Remediator<E, D> {
     }
 }
 
+/// AWS's retirement window of a notice: from `startTime` to its end ([`Notice::follow_until`]).
+fn window(notice: &RetirementNotice) -> lifecycle::Window {
+    lifecycle::Window {
+        start: notice.start_time,
+        end: notice.follow_until(),
+    }
+}
+
 /// The `ecs-retirement` function's remediation: Health retirement notices, through the engine.
 impl<E: EcsServices + EcsTasks, D: CodeDeployApi> Remediate for Remediator<E, D> {
     type Notice = RetirementNotice;
@@ -354,15 +362,15 @@ impl<E: EcsServices + EcsTasks, D: CodeDeployApi> Remediate for Remediator<E, D>
             .partition(|(_, f)| matches!(f.target, Target::Instance(_)));
         if instances.is_empty() {
             return self
-                .verify_all(followed, notice.follow_until(), now, deadline)
+                .verify_all(followed, window(notice), now, deadline)
                 .await;
         }
         let rest: Vec<Followed> = others.iter().map(|(_, f)| (*f).clone()).collect();
         let mut verdicts: Vec<Option<Verdict>> = vec![None; followed.len()];
-        for ((i, _), v) in others.iter().zip(
-            self.verify_all(&rest, notice.follow_until(), now, deadline)
-                .await,
-        ) {
+        for ((i, _), v) in others
+            .iter()
+            .zip(self.verify_all(&rest, window(notice), now, deadline).await)
+        {
             verdicts[*i] = Some(v);
         }
         let drained: Vec<&Followed> = instances.iter().map(|(_, f)| *f).collect();

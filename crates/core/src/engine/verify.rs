@@ -62,6 +62,29 @@ pub fn rolling(
         .collect();
     let primary = service.deployments.iter().find(|d| d.status == "PRIMARY");
     let mine = service.deployments.iter().find(|d| d.id == ours);
+    let ours_created = ours_created(f, service);
+    // Ours completed and nothing older than it still runs: replaced, whatever a later
+    // deployment (anyone's) does next; its failure would go back to ours at worst.
+    if let Some(d) = mine.filter(|d| d.rollout_state.as_deref() == Some("COMPLETED")) {
+        let older: Vec<String> = service
+            .deployments
+            .iter()
+            .filter(|o| o.id != ours && o.running_count > 0)
+            .filter(|o| o.created_at.is_none_or(|c| c <= ours_created))
+            .map(|o| format!("{} ({} running)", o.id, o.running_count))
+            .collect();
+        if older.is_empty() {
+            return Verdict::Verified(format!(
+                "deployment {ours} completed: {}/{} tasks running, no task of an older deployment left{}",
+                d.running_count,
+                d.desired_count,
+                primary
+                    .filter(|p| p.id != ours)
+                    .map(|p| format!(" (a later deployment, {}, is {})", p.id, p.rollout_state.as_deref().unwrap_or("in progress").to_ascii_lowercase()))
+                    .unwrap_or_default()
+            ));
+        }
+    }
     let watched = match (mine, primary) {
         (Some(d), _) if d.rollout_state.as_deref() == Some("FAILED") => {
             return Verdict::Failed(
@@ -86,7 +109,6 @@ pub fn rolling(
             ))
         }
     };
-    let ours_created = ours_created(f, service);
     let created_before_ours = watched
         .created_at
         .is_some_and(|created| created < ours_created);
@@ -155,7 +177,7 @@ pub fn rolling(
 
 /// When ECS created the deployment we followed: as ECS lists it now, else as recorded when we
 /// acted, else (an entry written before the ledger kept it) when we acted, just after.
-fn ours_created(f: &Followed, service: &ServiceObservation) -> DateTime<Utc> {
+pub(super) fn ours_created(f: &Followed, service: &ServiceObservation) -> DateTime<Utc> {
     let ours = f.after.as_deref().unwrap_or_default();
     service
         .deployments
@@ -245,12 +267,12 @@ pub(super) type ServiceLooks<'a> = BTreeMap<(&'a str, &'a str), Vec<usize>>;
 type TaskLooks = Vec<(usize, String, Option<String>)>;
 
 impl<E: EcsServices + EcsTasks, D: CodeDeployApi> Remediator<E, D> {
-    /// One verdict per followed resource, in order. `window_end`: when AWS's retirement window
-    /// ends (a bake or a hook that outlasts it is at risk, and said so).
+    /// One verdict per followed resource, in order. `window`: AWS's retirement window (a bake
+    /// or a hook that outlasts its start is at risk, and said so).
     pub(super) async fn verify_all(
         &self,
         followed: &[Followed],
-        window_end: Option<DateTime<Utc>>,
+        window: super::lifecycle::Window,
         now: DateTime<Utc>,
         deadline: Option<Instant>,
     ) -> Vec<Verdict> {
@@ -262,8 +284,9 @@ impl<E: EcsServices + EcsTasks, D: CodeDeployApi> Remediator<E, D> {
         let mut tasks: HashMap<Option<&str>, TaskLooks> = HashMap::new();
         for (i, f) in followed.iter().enumerate() {
             match (&f.target, &f.service, f.after.as_deref()) {
-                (Target::Service(_), _, Some(id)) | (Target::Task(_), Some(_), Some(id))
-                    if is_codedeploy(f) =>
+                // A task of a CODE_DEPLOY service: its deployment needs no service to be read
+                // (entries of an earlier version did not record the service).
+                (Target::Service(_) | Target::Task(_), _, Some(id)) if is_codedeploy(f) =>
                 {
                     deployments.push((i, id))
                 }
@@ -292,7 +315,7 @@ impl<E: EcsServices + EcsTasks, D: CodeDeployApi> Remediator<E, D> {
         }
 
         for (i, v) in self
-            .verify_services(followed, &services, window_end, now, deadline)
+            .verify_services(followed, &services, window, now, deadline)
             .await
         {
             verdicts[i] = Some(v);

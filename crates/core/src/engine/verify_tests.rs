@@ -628,3 +628,22 @@ fn ours_created_at_as_recorded_decides_when_ecs_no_longer_lists_ours() {
 
     verified(rolling(&f, Some(&s), now(), timeout()));
 }
+
+#[test]
+fn a_later_deployment_that_fails_after_ours_completed_does_not_fail_ours() {
+    // Ours replaced the tasks; then the team shipped a release the circuit breaker stopped.
+    let mut theirs = deployment("ecs-svc/555", "PRIMARY", "FAILED", 0);
+    theirs.created_at = Some(acted_at() + Duration::minutes(15));
+    let s = service(vec![theirs, deployment(OURS, "ACTIVE", "COMPLETED", 2)]);
+
+    let reason = verified(rolled(&s));
+
+    assert!(
+        reason.contains("deployment ecs-svc/222 completed"),
+        "{reason}"
+    );
+    assert!(
+        reason.contains("a later deployment, ecs-svc/555, is failed"),
+        "{reason}"
+    );
+}
