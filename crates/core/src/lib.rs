@@ -25,6 +25,7 @@ pub mod pipeline;
 pub mod plan;
 pub mod pod;
 pub mod ports;
+pub mod run;
 pub mod target;
 #[cfg(test)]
 mod target_tests;

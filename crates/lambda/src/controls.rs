@@ -1,383 +1,47 @@
-//! Operator controls around each event: the maintenance-window gate before acting, the ledger's
-//! memory around the remediation, and the metrics and notification after. Shared by both Lambda
-//! functions.
+//! The operator controls both functions run with: the core's [`remediator_core::run::Controls`]
+//! over the AWS adapters (DynamoDB ledger, EventBridge Scheduler, SNS), built once per execution
+//! environment from the configuration.
 
 use aws_config::SdkConfig;
-use chrono::{DateTime, Utc};
-use remediator_core::defer::{
-    gate, hold, Deferral, Gate, GatedEvent, ScheduleRequest, Scheduled, Scheduler,
-};
-use remediator_core::follow::{self, check_event, schedule_name, CheckPolicy, FollowUp, Next};
-use remediator_core::pipeline::{
-    remediate_remembering, remembered, Invocation, Notice, Recalled, Remediate,
-};
-use remediator_core::{metrics, Disposition, Outcome, Report, Target};
-use tokio::time::Instant;
-
-/// Claims outlive the invocation deadline by this much: a crashed run's claims free up soon after.
-const LEASE_MARGIN: chrono::Duration = chrono::Duration::minutes(1);
-/// Ledger calls (claims) in flight at once: enough that a thousand claims take about a second.
-const LEDGER_CONCURRENCY: usize = 16;
-use serde_json::Value;
+use remediator_core::run::Parts;
 
 use crate::config::ControlSettings;
 use crate::ledger::DynamoLedger;
 use crate::notify::SnsNotifier;
 use crate::scheduler::SdkScheduler;
 
-/// Which chain of checks a notice's report continues: the event as delivered (what a check
-/// delivers again), the notice's ledger key, the scope of the resources it names
-/// ([`follow::scope`]) and AWS's deadline.
-#[derive(Debug, Clone, Copy)]
-pub struct Chain<'a> {
-    pub raw: &'a Value,
-    pub key: &'a str,
-    pub scope: &'a str,
-    pub deadline: Option<DateTime<Utc>>,
-    /// When the invocation judged what it saw (its start).
-    pub judged_at: DateTime<Utc>,
-    /// The invocation's own deadline: scheduling the check must be done by then.
-    pub by: Instant,
-}
+pub use remediator_core::run::{Chain, FollowedReport};
 
-/// A report, and why the follow-up check it needs could not be scheduled (if so).
-#[derive(Debug, Clone)]
-pub struct FollowedReport {
-    pub report: Report,
-    pub unscheduled: Option<String>,
-}
+/// The controls over the AWS adapters.
+pub type Controls = remediator_core::run::Controls<DynamoLedger, SdkScheduler, SnsNotifier>;
 
-impl FollowedReport {
-    pub fn new(report: Report) -> Self {
-        FollowedReport {
-            report,
-            unscheduled: None,
-        }
-    }
-}
-
-/// Built once per execution environment, like the SDK clients it holds.
-#[derive(Debug, Clone)]
-pub struct Controls {
-    deferral: Option<(Deferral, SdkScheduler)>,
-    /// Follow-up checks and continuations, through the same schedules.
-    checks: Option<(CheckPolicy, SdkScheduler)>,
-    schedule_target_arn: Option<String>,
-    notifier: Option<SnsNotifier>,
-    ledger: Option<(DynamoLedger, chrono::Duration)>,
-    metrics_namespace: Option<String>,
-    /// Stable logical name for metric dimensions (`ecs-retirement`, `eks-fargate-pod`).
-    function: String,
+/// The controls `settings` ask for, each adapter over one client made from `sdk`.
+pub fn build(
+    sdk: &SdkConfig,
+    settings: &ControlSettings,
+    function: &str,
     dry_run: bool,
-}
-
-impl Controls {
-    pub fn new(sdk: &SdkConfig, settings: &ControlSettings, function: &str, dry_run: bool) -> Self {
-        let scheduler = settings
+) -> Controls {
+    Controls::with(Parts {
+        scheduler: settings
             .schedule
             .as_ref()
-            .map(|s| SdkScheduler::new(aws_sdk_scheduler::Client::new(sdk), s.clone()));
-        let deferral = settings.deferral.clone().zip(scheduler.clone());
-        Controls {
-            deferral,
-            checks: settings.checks.zip(scheduler),
-            schedule_target_arn: settings.schedule_target_arn.clone(),
-            notifier: settings
-                .notification_topic_arn
-                .as_ref()
-                .map(|topic| SnsNotifier::new(aws_sdk_sns::Client::new(sdk), topic)),
-            metrics_namespace: settings.metrics_namespace.clone(),
-            ledger: settings.ledger.as_ref().map(|l| {
-                (
-                    DynamoLedger::new(aws_sdk_dynamodb::Client::new(sdk), &l.table),
-                    l.retention,
-                )
-            }),
-            function: function.to_owned(),
-            dry_run,
-        }
-    }
-
-    /// No windows, no notifications, no metrics: the remediation alone.
-    pub fn none() -> Self {
-        Controls {
-            deferral: None,
-            checks: None,
-            schedule_target_arn: None,
-            notifier: None,
-            ledger: None,
-            metrics_namespace: None,
-            function: String::new(),
-            dry_run: false,
-        }
-    }
-
-    /// Holds the event until `at` (a notice that must not be acted on earlier): one schedule
-    /// re-runs it then. `None` when no schedule can be made (no `SCHEDULE_ROLE_ARN`): the
-    /// caller acts now and says so.
-    #[allow(clippy::too_many_arguments)]
-    pub async fn hold(
-        &self,
-        raw: &Value,
-        event_id: Option<&str>,
-        deadline: Option<DateTime<Utc>>,
-        targets: Vec<Target>,
-        (at, why): (DateTime<Utc>, String),
-        invoked_arn: &str,
-    ) -> Option<Gate> {
-        let scheduler = self
-            .deferral
+            .map(|s| SdkScheduler::new(aws_sdk_scheduler::Client::new(sdk), s.clone())),
+        deferral: settings.deferral.clone(),
+        checks: settings.checks,
+        schedule_target_arn: settings.schedule_target_arn.clone(),
+        notifier: settings
+            .notification_topic_arn
             .as_ref()
-            .map(|(_, s)| s)
-            .or(self.checks.as_ref().map(|(_, s)| s))?;
-        let target_arn = self.schedule_target_arn.as_deref().unwrap_or(invoked_arn);
-        let event = GatedEvent {
-            raw,
-            event_id,
-            deadline,
-            targets,
-        };
-        let description = format!(
-            "Re-runs retirement event {} at {}",
-            event_id.unwrap_or("-"),
-            at.to_rfc3339()
-        );
-        let verdict = hold(
-            scheduler,
-            &event,
-            at,
-            why,
-            description,
-            target_arn,
-            self.dry_run,
-        )
-        .await;
-        if let Gate::Held(_, why) = &verdict {
-            tracing::info!(timing = %why, "not acting now");
-        }
-        Some(verdict)
-    }
-
-    /// `DEADLINE_MARGIN`: how long before AWS's deadline the remediator wants to be done.
-    pub fn margin(&self) -> chrono::Duration {
-        self.deferral
-            .as_ref()
-            .map(|(d, _)| d.margin)
-            .or(self.checks.as_ref().map(|(p, _)| p.act_margin))
-            .unwrap_or(remediator_core::defer::DEFAULT_MARGIN)
-    }
-
-    /// Whether maintenance windows may defer notices.
-    pub fn defers(&self) -> bool {
-        self.deferral.is_some()
-    }
-
-    /// `None` without maintenance windows; otherwise whether to act now (and why) or the
-    /// outcomes of deferring. `invoked_arn` is the default schedule target: this function.
-    pub async fn gate(
-        &self,
-        raw: &Value,
-        event_id: Option<&str>,
-        deadline: Option<DateTime<Utc>>,
-        targets: Vec<Target>,
-        invoked_arn: &str,
-        now: DateTime<Utc>,
-    ) -> Option<Gate> {
-        let (deferral, scheduler) = self.deferral.as_ref()?;
-        let target_arn = self.schedule_target_arn.as_deref().unwrap_or(invoked_arn);
-        let event = GatedEvent {
-            raw,
-            event_id,
-            deadline,
-            targets,
-        };
-        let verdict = gate(scheduler, deferral, event, target_arn, now, self.dry_run).await;
-        match &verdict {
-            Gate::Proceed(why) => tracing::info!(timing = %why, "acting now"),
-            Gate::Held(_, why) => tracing::info!(timing = %why, "not acting now"),
-        }
-        Some(verdict)
-    }
-
-    /// The ledger, when `LEDGER_TABLE` names one.
-    pub fn ledger(&self) -> Option<&DynamoLedger> {
-        self.ledger.as_ref().map(|(ledger, _)| ledger)
-    }
-
-    /// Remediates `notice` through `remediator`, with the ledger's memory around it when there is
-    /// a ledger. `owner` names this invocation on its claims; `now` is the wall clock.
-    pub async fn remediate<R: Remediate>(
-        &self,
-        remediator: &R,
-        notice: &R::Notice,
-        deadline: Option<Instant>,
-        finish_by: Option<Instant>,
-        owner: &str,
-        now: DateTime<Utc>,
-    ) -> Vec<Outcome> {
-        match &self.ledger {
-            Some((ledger, retention)) => {
-                let invocation = Invocation {
-                    owner: owner.to_owned(),
-                    now,
-                    lease_margin: LEASE_MARGIN,
-                    retention: *retention,
-                    concurrency: LEDGER_CONCURRENCY,
-                    finish_by,
-                };
-                remediate_remembering(remediator, ledger, notice, deadline, &invocation).await
-            }
-            None => remediator.remediate(notice, deadline).await,
-        }
-    }
-
-    /// Past AWS's deadline nothing is retried; with follow-up checks, waiting resources are not
-    /// waited for past the deadline minus `DEADLINE_MARGIN` either ([`follow::stop_waiting`]).
-    ///
-    /// `follow_until` is the end of AWS's window (what is followed is final after it); waiting
-    /// (a release in progress, throttling) stops `DEADLINE_MARGIN` before AWS *starts*
-    /// (`starts`), so a person is alarmed while there is still time to act by hand.
-    pub fn close_waiting(
-        &self,
-        outcomes: Vec<Outcome>,
-        now: DateTime<Utc>,
-        follow_until: Option<DateTime<Utc>>,
-        starts: Option<DateTime<Utc>>,
-    ) -> Vec<Outcome> {
-        let outcomes = follow::close_past_deadline(outcomes, now, follow_until);
-        match &self.checks {
-            Some((policy, _)) => follow::stop_waiting(outcomes, now, starts, policy),
-            None => outcomes,
-        }
-    }
-
-    /// What the ledger already says of each target (all `None` without a ledger): see
-    /// [`remediator_core::pipeline::remembered`].
-    pub async fn remembered<N: Notice>(
-        &self,
-        notice: &N,
-        owner: &str,
-        now: DateTime<Utc>,
-    ) -> Vec<Recalled> {
-        match &self.ledger {
-            Some((ledger, _)) => remembered(ledger, notice, now, owner).await,
-            None => vec![Recalled::Open; notice.targets().len()],
-        }
-    }
-
-    /// Schedules the notice's next follow-up check when its outcomes need one (pending,
-    /// retryable, or not reached: see [`follow::next`]) and says so in the report. `raw` is the
-    /// original event, `key` the notice's ledger key, `deadline` AWS's.
-    pub async fn follow_up(
-        &self,
-        mut report: Report,
-        chain: &Chain<'_>,
-        invoked_arn: &str,
-        now: DateTime<Utc>,
-    ) -> FollowedReport {
-        let Chain {
-            raw,
-            key,
-            scope,
-            deadline,
-            judged_at,
-            by,
-        } = *chain;
-        let Some((policy, scheduler)) = &self.checks else {
-            return FollowedReport::new(report);
-        };
-        if self.dry_run || report.disposition != Disposition::Handled {
-            return FollowedReport::new(report);
-        }
-        let remembers = self.ledger.is_some();
-        let next = follow::last_look(
-            &report.outcomes,
-            report.check,
-            judged_at,
-            now,
-            deadline,
-            policy,
-            remembers,
-        )
-        .unwrap_or_else(|| {
-            follow::next(
-                &report.outcomes,
-                report.check,
-                now,
-                deadline,
-                policy,
-                remembers,
+            .map(|topic| SnsNotifier::new(aws_sdk_sns::Client::new(sdk), topic)),
+        ledger: settings.ledger.as_ref().map(|l| {
+            (
+                DynamoLedger::new(aws_sdk_dynamodb::Client::new(sdk), &l.table),
+                l.retention,
             )
-        });
-        let Next::Check { check, at, why } = next else {
-            return FollowedReport::new(report);
-        };
-        let name = schedule_name(key, scope, check);
-        let request = ScheduleRequest {
-            name: name.clone(),
-            at,
-            target_arn: self
-                .schedule_target_arn
-                .as_deref()
-                .unwrap_or(invoked_arn)
-                .to_owned(),
-            input: check_event(raw, check).to_string(),
-            description: format!("Follow-up check {check} of retirement notice {key}: {why}"),
-        };
-        let left = by.saturating_duration_since(Instant::now());
-        let scheduled = match tokio::time::timeout(left, scheduler.schedule_once(&request)).await {
-            Ok(result) => result,
-            Err(_) => Err(remediator_core::ports::ApiError::new(
-                "CreateSchedule",
-                remediator_core::ports::ApiErrorKind::Transient,
-                "not answered before the invocation deadline",
-            )),
-        };
-        match scheduled {
-            Ok(found) => {
-                tracing::info!(
-                    schedule = %name,
-                    check,
-                    at = %at.to_rfc3339(),
-                    existed = found == Scheduled::AlreadyExists,
-                    why = %why,
-                    "follow-up check scheduled"
-                );
-                report.follow_up = Some(FollowUp {
-                    check,
-                    at,
-                    schedule: name,
-                    why,
-                });
-                FollowedReport::new(report)
-            }
-            Err(e) => {
-                tracing::error!(schedule = %name, error = %e, "follow-up check not scheduled");
-                FollowedReport {
-                    report,
-                    unscheduled: Some(format!(
-                        "follow-up check {check} could not be scheduled ({e}): fix the schedule role, group or permissions"
-                    )),
-                }
-            }
-        }
-    }
-
-    /// After an event: EMF metric lines on stdout, then the SNS summary. A notification that
-    /// cannot be sent is logged, not retried: the remediation itself is done and re-running it
-    /// to resend a message would only repeat the work.
-    pub async fn finish(&self, report: &Report, now: DateTime<Utc>) {
-        if let Some(namespace) = &self.metrics_namespace {
-            metrics::emit(&metrics::documents(report, namespace, &self.function, now));
-        }
-        if let Some(notifier) = &self.notifier {
-            match notifier.publish(report).await {
-                Ok(Some(id)) => tracing::info!(message_id = %id, "summary published"),
-                Ok(None) => {}
-                Err(e) => {
-                    tracing::error!(error = %e, retryable = e.is_retryable(), "summary not published")
-                }
-            }
-        }
-    }
+        }),
+        metrics_namespace: settings.metrics_namespace.clone(),
+        function: function.to_owned(),
+        dry_run,
+    })
 }

@@ -36,7 +36,7 @@ where
     lambda_runtime::tracing::init_default_subscriber();
     let config = Config::from_env()?;
     let sdk = load_sdk_config(None, config.sdk_max_attempts).await;
-    let controls = Controls::new(&sdk, &config.controls, function, config.settings.dry_run);
+    let controls = controls::build(&sdk, &config.controls, function, config.settings.dry_run);
     let remediator = build(&sdk, &config);
     lambda_runtime::run(service_fn(|event: LambdaEvent<Value>| {
         handle_with(&remediator, &controls, event, chrono::Utc::now())

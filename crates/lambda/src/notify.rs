@@ -23,14 +23,12 @@ impl SnsNotifier {
         }
     }
 
-    /// Sends the summary of `report` (handled events only). Returns the SNS message id.
+    /// Sends the summary of `report` (the driver sends only those worth sending:
+    /// [`notify::worth_sending`]). Returns the SNS message id.
     ///
     /// `MessageStructure=json`: the `default` message (what Chatbot, SQS, Lambda and HTTPS
     /// subscribers get) is the Chatbot custom notification; `email` subscribers get plain text.
     pub async fn publish(&self, report: &Report) -> Result<Option<String>, ApiError> {
-        if !notify::worth_sending(report) {
-            return Ok(None);
-        }
         let message = json!({
             "default": notify::chatbot(report).to_string(),
             "email": notify::plain_text(report),
@@ -60,5 +58,11 @@ impl SnsNotifier {
             .await
             .map_err(|e| classify("Publish", e))?;
         Ok(out.message_id().map(str::to_owned))
+    }
+}
+
+impl remediator_core::ports::Notifier for SnsNotifier {
+    async fn publish(&self, report: &Report) -> Result<Option<String>, ApiError> {
+        SnsNotifier::publish(self, report).await
     }
 }

@@ -106,7 +106,7 @@ pub fn controls_over(
             .map(|(_, v)| v.to_string())
     })
     .unwrap_or_else(|e| panic!("{e}"));
-    remediator_lambda::Controls::new(sdk, &config.controls, "ecs-retirement", false)
+    remediator_lambda::controls::build(sdk, &config.controls, "ecs-retirement", false)
 }
 
 /// The report's one outcome.
