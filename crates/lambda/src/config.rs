@@ -35,11 +35,11 @@ use std::borrow::Cow;
 
 use remediator_core::defer::{Deferral, DEFAULT_MARGIN};
 use remediator_core::follow::CheckPolicy;
-use remediator_core::metrics::DEFAULT_NAMESPACE;
 use remediator_core::window::{parse_duration, Windows};
 use remediator_core::{Rate, Settings};
 
-use crate::scheduler::ScheduleSettings;
+pub use remediator_sdk::controls::{ControlSettings, LedgerSettings};
+use remediator_sdk::scheduler::ScheduleSettings;
 
 /// A setting that could not be read. Reported at start-up, before any event is handled.
 #[derive(Debug, thiserror::Error)]
@@ -60,46 +60,6 @@ pub struct Config {
     pub eks_endpoint_url: Option<String>,
     /// Central mode and account filters.
     pub accounts: remediator_core::accounts::Accounts,
-}
-
-/// Operator controls around the remediation: windows, notifications, metrics.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ControlSettings {
-    /// Maintenance windows and margin; `None`: act as soon as an event arrives.
-    pub deferral: Option<Deferral>,
-    /// How to make schedules (set whenever `deferral` is).
-    pub schedule: Option<ScheduleSettings>,
-    /// What schedules invoke; `None`: the function that was invoked.
-    pub schedule_target_arn: Option<String>,
-    pub notification_topic_arn: Option<String>,
-    /// `None`: no metrics.
-    pub metrics_namespace: Option<String>,
-    /// The ledger; `None`: observation alone (an update of a notice cannot be told apart).
-    pub ledger: Option<LedgerSettings>,
-    /// Follow-up checks; `None`: none (no schedule role, or `FOLLOW_UP_CHECKS=off`).
-    pub checks: Option<CheckPolicy>,
-}
-
-/// Where the ledger lives and how long it remembers.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct LedgerSettings {
-    pub table: String,
-    /// Entries are kept this long after AWS's deadline (DynamoDB TTL).
-    pub retention: chrono::Duration,
-}
-
-impl Default for ControlSettings {
-    fn default() -> Self {
-        ControlSettings {
-            deferral: None,
-            schedule: None,
-            schedule_target_arn: None,
-            notification_topic_arn: None,
-            metrics_namespace: Some(DEFAULT_NAMESPACE.to_owned()),
-            ledger: None,
-            checks: None,
-        }
-    }
 }
 
 impl Config {

@@ -9,11 +9,10 @@
 //! restarter): `functions/*/src/main.rs` call [`serve`] with one and nothing else.
 
 pub mod config;
-pub mod controls;
 pub mod handler;
-pub mod ledger;
-pub mod notify;
-pub mod scheduler;
+
+/// The AWS adapters the functions run with (they live in `remediator-sdk`, beside the others).
+pub use remediator_sdk::{controls, ledger, notify, scheduler};
 
 use aws_config::SdkConfig;
 use lambda_runtime::{service_fn, LambdaEvent};

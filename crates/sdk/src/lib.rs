@@ -4,8 +4,12 @@
 //! standard config chain.
 
 pub mod central;
+pub mod controls;
 pub mod error;
 pub mod health;
+pub mod ledger;
+pub mod notify;
+pub mod scheduler;
 
 use std::time::Duration;
 

@@ -8,7 +8,7 @@ use aws_smithy_types::error::metadata::ProvideErrorMetadata;
 use remediator_core::defer::{ScheduleRequest, Scheduled, Scheduler};
 use remediator_core::ports::{ApiError, ApiErrorKind};
 
-use remediator_sdk::classify;
+use crate::classify;
 
 /// How schedules are made: who invokes the target, in which group, where failures go.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -6,7 +6,7 @@ use remediator_core::ports::ApiError;
 use remediator_core::Report;
 use serde_json::json;
 
-use remediator_sdk::classify;
+use crate::classify;
 
 /// Publishes report summaries to `NOTIFICATION_TOPIC_ARN`.
 #[derive(Debug, Clone)]

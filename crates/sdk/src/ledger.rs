@@ -14,6 +14,7 @@
 
 use std::collections::HashMap;
 
+use crate::has_code;
 use aws_sdk_dynamodb::client::Waiters;
 use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
 use aws_sdk_dynamodb::types::{
@@ -26,7 +27,6 @@ use futures::stream::{self, StreamExt};
 use remediator_core::ledger::{
     claim_entry, ClaimRequest, Claimed, Entry, Ledger, LedgerError, State,
 };
-use remediator_sdk::has_code;
 
 /// BatchGetItem reads at most 100 keys per call.
 const MAX_READ: usize = 100;
