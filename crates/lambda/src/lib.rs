@@ -1,9 +1,6 @@
-//! The Lambda shell both functions share. One path for every event:
-//!
-//! ```text
-//! span ─▶ parse ─▶ claim ─▶ recall (ledger) ─▶ gate (maintenance windows)
-//!      ─▶ claim resources ─▶ remediate ─▶ record ─▶ log ─▶ metrics + notification ─▶ Lambda result
-//! ```
+//! The Lambda shell both functions share: configuration from the environment, and a
+//! translator from Lambda's event to the core's driver ([`remediator_core::run`]), which runs
+//! every stage of an event in order.
 //!
 //! A function is this shell plus a [`remediator_core::Remediate`] (the ECS engine, the pod
 //! restarter): `functions/*/src/main.rs` call [`serve`] with one and nothing else.
