@@ -92,5 +92,5 @@ bench: ## throughput benchmark: 1,000 services against the ECS throttling floor 
 	cargo run --release -p remediator-testkit --example throttle_floor
 
 bench-init: venv ## Lambda init time and peak memory of the release function, against a fake Runtime API and moto
-	cargo build --release -p ecs-retirement
-	$(PYTHON) tests/local/bench_init.py $${CARGO_TARGET_DIR:-target}/release/ecs-retirement $(VENV)/bin/moto_server
+	cargo build --release -p ecs-retirement -p hello-baseline
+	$(PYTHON) tests/local/bench_init.py $${CARGO_TARGET_DIR:-target}/release/ecs-retirement $(VENV)/bin/moto_server 15 $${CARGO_TARGET_DIR:-target}/release/hello-baseline

@@ -8,7 +8,11 @@ with the Lambda environment variables set, and AWS pointed at moto. Measures
 - peak RSS (VmHWM) after handling the demo notice and a notice naming 1,000 services,
   with the ledger (a DynamoDB table in moto) in the path.
 
-Usage: bench_init.py BINARY MOTO_SERVER [RUNS]. `make bench-init` builds and runs it.
+- the ratio of the init to a hello-world `lambda_runtime` binary's (BASELINE), built with the
+  same profile, started against the same fake Runtime API in the same run, alternating;
+- init plus the first small invocation (process start until the demo notice's response).
+
+Usage: bench_init.py BINARY MOTO_SERVER [RUNS] [BASELINE]. `make bench-init` builds and runs it.
 The host is x86_64 here; Lambda runs arm64 (Graviton) with 128 MB: treat the numbers as an
 estimate of the same code path, not a Lambda measurement.
 """
@@ -44,6 +48,7 @@ class Runtime:
         for e in events:
             self.events.put(e)
         self.first_next = None
+        self.first_response = None
         self.results = []
         self.done = threading.Event()
         self.expected = len(events)
@@ -81,6 +86,8 @@ class Runtime:
                 length = int(self.headers.get("Content-Length", 0))
                 body = self.rfile.read(length)
                 kind = "response" if self.path.endswith("/response") else "error"
+                if runtime.first_response is None:
+                    runtime.first_response = time.monotonic()
                 runtime.results.append((kind, body))
                 self.send_response(202)
                 self.send_header("Content-Length", "0")
@@ -110,6 +117,7 @@ def run_once(binary, env, events):
         proc.kill()
         proc.wait()
         runtime.close()
+    run_once.first_response_ms = (runtime.first_response - start) * 1000
     return (runtime.first_next - start) * 1000, hwm_kb / 1024, runtime.results
 
 
@@ -135,6 +143,7 @@ def create_ledger(port, table):
 def main():
     binary, moto = sys.argv[1], sys.argv[2]
     runs = int(sys.argv[3]) if len(sys.argv) > 3 else 7
+    baseline = sys.argv[4] if len(sys.argv) > 4 else None
     port = free_port()
     moto_proc = subprocess.Popen([moto, "-H", "127.0.0.1", "-p", str(port)],
                                  stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -164,15 +173,24 @@ def main():
         big["resources"] = [f"prod|svc-{i:04}" for i in range(1000)]
         big["detail"]["affectedEntities"] = []
 
-        inits = []
+        inits, firsts, base_inits = [], [], []
         for _ in range(runs):
+            if baseline:
+                base_ms, _, _ = run_once(baseline, env, [demo])
+                base_inits.append(base_ms)
             init_ms, _, _ = run_once(binary, env, [demo])
             inits.append(init_ms)
+            firsts.append(run_once.first_response_ms)
         _, peak_mb, results = run_once(binary, env, [demo, big])
         kinds = [k for k, _ in results]
         big_report = json.loads(results[-1][1]) if kinds[-1] == "response" else {}
         print(f"binary                 {binary} ({os.path.getsize(binary) / 1e6:.1f} MB)")
         print(f"init (median of {runs})     {statistics.median(inits):.1f} ms   (min {min(inits):.1f}, max {max(inits):.1f})")
+        print(f"init + first invocation {statistics.median(firsts):.1f} ms median (the demo notice, ledger in moto)")
+        if baseline:
+            ratio = statistics.median(inits) / statistics.median(base_inits)
+            print(f"hello-world init       {statistics.median(base_inits):.1f} ms   (min {min(base_inits):.1f}, max {max(base_inits):.1f}), {baseline}")
+            print(f"init ratio             {ratio:.2f}x the hello world (medians, alternating runs)")
         print(f"peak RSS               {peak_mb:.1f} MB after the demo notice and a 1,000-service notice")
         print(f"invocations            {kinds}")
         print(f"1,000-service outcomes {len(big_report.get('outcomes', []))}")

@@ -7,6 +7,7 @@ pub mod central;
 pub mod controls;
 pub mod error;
 pub mod health;
+pub mod http;
 pub mod ledger;
 pub mod notify;
 pub mod scheduler;
@@ -31,7 +32,7 @@ pub async fn load_sdk_config(region: Option<String>, max_attempts: u32) -> SdkCo
     if let Some(region) = region {
         loader = loader.region(Region::new(region));
     }
-    loader.load().await
+    loader.http_client(http::shared_https_client()).load().await
 }
 
 /// How long one attempt of a call may take before the SDK gives up on it (and retries).
