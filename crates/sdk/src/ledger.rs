@@ -152,14 +152,31 @@ impl DynamoLedger {
             .expression_attribute_values(":owner", AttributeValue::S(owner))
             .send()
             .await;
+        self.stands(
+            put,
+            entry,
+            "not recorded: another invocation took the claim over; its record stands",
+        )
+    }
+
+    /// A conditional PutItem's answer: a refused condition means another record stands (said
+    /// with `why`), which is no error.
+    fn stands(
+        &self,
+        put: Result<
+            aws_sdk_dynamodb::operation::put_item::PutItemOutput,
+            aws_sdk_dynamodb::error::SdkError<
+                aws_sdk_dynamodb::operation::put_item::PutItemError,
+                aws_smithy_runtime_api::client::orchestrator::HttpResponse,
+            >,
+        >,
+        entry: &Entry,
+        why: &'static str,
+    ) -> Result<(), LedgerError> {
         match put {
             Ok(_) => Ok(()),
             Err(e) if has_code(&e, &["ConditionalCheckFailedException"]) => {
-                tracing::warn!(
-                    notice = %entry.notice,
-                    resource = %entry.resource,
-                    "not recorded: another invocation took the claim over; its record stands"
-                );
+                tracing::info!(notice = %entry.notice, resource = %entry.resource, "{why}");
                 Ok(())
             }
             Err(e) => Err(self.error("PutItem", e)),
@@ -181,18 +198,11 @@ impl DynamoLedger {
             .expression_attribute_values(":done", s(State::Done.as_str()))
             .send()
             .await;
-        match put {
-            Ok(_) => Ok(()),
-            Err(e) if has_code(&e, &["ConditionalCheckFailedException"]) => {
-                tracing::info!(
-                    notice = %entry.notice,
-                    resource = %entry.resource,
-                    "check not recorded: another check settled it first; its record stands"
-                );
-                Ok(())
-            }
-            Err(e) => Err(self.error("PutItem", e)),
-        }
+        self.stands(
+            put,
+            entry,
+            "check not recorded: another check settled it first; its record stands",
+        )
     }
 
     /// Creates the table as the templates define it (on-demand, encrypted, point-in-time

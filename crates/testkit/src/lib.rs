@@ -357,6 +357,22 @@ pub struct Network {
     pub security_group: String,
 }
 
+impl Network {
+    /// The awsvpc settings a task of this network runs with (first subnet, no public IP).
+    pub fn awsvpc(&self) -> NetworkConfiguration {
+        NetworkConfiguration::builder()
+            .awsvpc_configuration(
+                AwsVpcConfiguration::builder()
+                    .subnets(&self.subnets[0])
+                    .security_groups(&self.security_group)
+                    .assign_public_ip(AssignPublicIp::Disabled)
+                    .build()
+                    .unwrap_or_else(|e| panic!("awsvpc: {e}")),
+            )
+            .build()
+    }
+}
+
 /// What [`Seed::standalone_task`] launched it with.
 #[derive(Debug, Clone)]
 pub struct StandaloneTask {
@@ -539,18 +555,7 @@ impl Seed {
             .task_definition(&td)
             .launch_type(LaunchType::Fargate)
             .platform_version("1.4.0")
-            .network_configuration(
-                NetworkConfiguration::builder()
-                    .awsvpc_configuration(
-                        AwsVpcConfiguration::builder()
-                            .subnets(&net.subnets[0])
-                            .security_groups(&net.security_group)
-                            .assign_public_ip(AssignPublicIp::Disabled)
-                            .build()
-                            .unwrap_or_else(|e| panic!("awsvpc: {e}")),
-                    )
-                    .build(),
-            )
+            .network_configuration(net.awsvpc())
             .overrides(
                 TaskOverride::builder()
                     .container_overrides(
@@ -603,17 +608,7 @@ impl Seed {
             .launch_type(LaunchType::Fargate)
             .group(format!("service:{service}"))
             .started_by(format!("ecs-svc/{service}"))
-            .network_configuration(
-                NetworkConfiguration::builder()
-                    .awsvpc_configuration(
-                        AwsVpcConfiguration::builder()
-                            .subnets(&net.subnets[0])
-                            .security_groups(&net.security_group)
-                            .build()
-                            .unwrap_or_else(|e| panic!("awsvpc: {e}")),
-                    )
-                    .build(),
-            )
+            .network_configuration(net.awsvpc())
             .send()
             .await
             .unwrap_or_else(|e| panic!("run task: {e:?}"));

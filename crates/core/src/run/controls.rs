@@ -13,7 +13,7 @@ use crate::follow::{self, check_event, schedule_name, CheckPolicy, FollowUp, Nex
 use crate::ledger::Ledger;
 use crate::pipeline::{remediate_remembering, remembered, Invocation, Notice, Recalled, Remediate};
 use crate::ports::Notifier;
-use crate::{metrics, notify, Disposition, Outcome, Report, Target};
+use crate::{metrics, notify, Disposition, Outcome, Report};
 
 /// Claims outlive the invocation deadline by this much: a crashed run's claims free up soon after.
 const LEASE_MARGIN: chrono::Duration = chrono::Duration::minutes(1);
@@ -117,13 +117,9 @@ impl<L: Ledger, S: Scheduler, N: Notifier> Controls<L, S, N> {
     /// Holds the event until `at` (a notice that must not be acted on earlier): one schedule
     /// re-runs it then. `None` when no schedule can be made (no `SCHEDULE_ROLE_ARN`): the
     /// caller acts now and says so.
-    #[allow(clippy::too_many_arguments)]
     pub async fn hold(
         &self,
-        raw: &Value,
-        event_id: Option<&str>,
-        deadline: Option<DateTime<Utc>>,
-        targets: Vec<Target>,
+        event: GatedEvent<'_>,
         (at, why): (DateTime<Utc>, String),
         invoked_arn: &str,
     ) -> Option<Gate> {
@@ -133,15 +129,9 @@ impl<L: Ledger, S: Scheduler, N: Notifier> Controls<L, S, N> {
             .map(|(_, s)| s)
             .or(self.checks.as_ref().map(|(_, s)| s))?;
         let target_arn = self.schedule_target_arn.as_deref().unwrap_or(invoked_arn);
-        let event = GatedEvent {
-            raw,
-            event_id,
-            deadline,
-            targets,
-        };
         let description = format!(
             "Re-runs retirement event {} at {}",
-            event_id.unwrap_or("-"),
+            event.event_id.unwrap_or("-"),
             at.to_rfc3339()
         );
         let verdict = hold(
@@ -178,21 +168,12 @@ impl<L: Ledger, S: Scheduler, N: Notifier> Controls<L, S, N> {
     /// outcomes of deferring. `invoked_arn` is the default schedule target: this function.
     pub async fn gate(
         &self,
-        raw: &Value,
-        event_id: Option<&str>,
-        deadline: Option<DateTime<Utc>>,
-        targets: Vec<Target>,
+        event: GatedEvent<'_>,
         invoked_arn: &str,
         now: DateTime<Utc>,
     ) -> Option<Gate> {
         let (deferral, scheduler) = self.deferral.as_ref()?;
         let target_arn = self.schedule_target_arn.as_deref().unwrap_or(invoked_arn);
-        let event = GatedEvent {
-            raw,
-            event_id,
-            deadline,
-            targets,
-        };
         let verdict = gate(scheduler, deferral, event, target_arn, now, self.dry_run).await;
         match &verdict {
             Gate::Proceed(why) => tracing::info!(timing = %why, "acting now"),

@@ -19,7 +19,7 @@ use serde_json::Value;
 use tokio::time::Instant;
 use tracing::Instrument;
 
-use crate::defer::{Gate, Scheduler};
+use crate::defer::{Gate, GatedEvent, Scheduler};
 use crate::follow::{scope, unwrap_check};
 use crate::ledger::Ledger;
 use crate::outcome::{Disposition, Outcome, Report};
@@ -266,27 +266,23 @@ async fn decide<N: Notice, L: Ledger, S: Scheduler, M: Notifier>(
             until.1
         );
         let gate = controls
-            .hold(
-                event.raw,
-                notice.event_id(),
-                notice.deadline(),
-                open,
-                until,
-                event.invoked_arn,
-            )
+            .hold(gated(event, notice, open), until, event.invoked_arn)
             .await;
         return Some(gate.unwrap_or(Gate::Proceed(acts_now)));
     }
     controls
-        .gate(
-            event.raw,
-            notice.event_id(),
-            notice.deadline(),
-            open,
-            event.invoked_arn,
-            event.now,
-        )
+        .gate(gated(event, notice, open), event.invoked_arn, event.now)
         .await
+}
+
+/// The event as a schedule hands it back, and what it names still to do.
+fn gated<'a, N: Notice>(event: &Event<'a>, notice: &'a N, open: Vec<Target>) -> GatedEvent<'a> {
+    GatedEvent {
+        raw: event.raw,
+        event_id: notice.event_id(),
+        deadline: notice.deadline(),
+        targets: open,
+    }
 }
 
 /// The targets of `notice` whose memory `which` selects.
