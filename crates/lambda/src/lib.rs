@@ -21,6 +21,37 @@ pub use controls::Controls;
 pub use handler::{handle, handle_with, into_result, HandlerError};
 pub use remediator_sdk::load_sdk_config;
 
+/// Starts a Lambda function from a plain `main`: the CA bundle preferred while the process is
+/// still single-threaded ([`prefer_ca_bundle`]), then the Tokio runtime `#[tokio::main]` would
+/// build, running [`serve`].
+pub fn start<R, B>(function: &'static str, build: B) -> Result<(), lambda_runtime::Error>
+where
+    R: Remediate,
+    B: FnOnce(&SdkConfig, &Config) -> R,
+{
+    prefer_ca_bundle();
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?
+        .block_on(serve(function, build))
+}
+
+/// TLS reads the system's CA bundle alone. Without `SSL_CERT_FILE` or `SSL_CERT_DIR`, the root
+/// certificates are loaded from the bundle *and* every file of the certificate directory, the
+/// same certificates again (Debian's `/etc/ssl/certs`, Amazon Linux's `/etc/pki/tls/certs`):
+/// twice the reading and parsing at every cold start, for nothing. When the operator set neither,
+/// this points `SSL_CERT_FILE` at the bundle the system has (what `openssl-probe` finds); an
+/// explicit setting is left alone. Call it before any thread starts (the environment is
+/// process-wide).
+pub fn prefer_ca_bundle() {
+    if openssl_probe::has_ssl_cert_env_vars() {
+        return;
+    }
+    if let Some(bundle) = openssl_probe::probe().cert_file {
+        std::env::set_var("SSL_CERT_FILE", bundle);
+    }
+}
+
 /// Runs a Lambda function: tracing (JSON when Lambda asks for it), configuration from the
 /// environment, SDK clients and the remediator built once per execution environment, then the
 /// runtime loop. `function` names the function in metrics (`ecs-retirement`, `eks-fargate-pod`).

@@ -3,10 +3,8 @@
 // The handler's future nests the engine's passes, the SDK calls and the runtime's layers.
 #![recursion_limit = "256"]
 
-#[tokio::main]
-async fn main() -> Result<(), lambda_runtime::Error> {
-    remediator_lambda::serve("ecs-retirement", |sdk, config| {
+fn main() -> Result<(), lambda_runtime::Error> {
+    remediator_lambda::start("ecs-retirement", |sdk, config| {
         remediator_aws::central(sdk, config.settings.clone(), config.accounts.clone())
     })
-    .await
 }

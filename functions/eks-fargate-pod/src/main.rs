@@ -4,9 +4,8 @@
 // The handler's future nests the connection, the Kubernetes calls and the runtime's layers.
 #![recursion_limit = "256"]
 
-#[tokio::main]
-async fn main() -> Result<(), lambda_runtime::Error> {
-    remediator_lambda::serve("eks-fargate-pod", |sdk, config| {
+fn main() -> Result<(), lambda_runtime::Error> {
+    remediator_lambda::start("eks-fargate-pod", |sdk, config| {
         if config.eks_endpoint_url.is_some() {
             lambda_runtime::tracing::warn!("EKS_ENDPOINT_URL is ignored by the function: its bearer tokens go only to the endpoint EKS DescribeCluster returns (the CLI honours it for local fakes)");
         }
@@ -14,5 +13,4 @@ async fn main() -> Result<(), lambda_runtime::Error> {
         // wherever an environment variable points.
         remediator_kube::central(sdk, config.settings.clone(), config.accounts.clone(), None)
     })
-    .await
 }
