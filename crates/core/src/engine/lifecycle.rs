@@ -166,6 +166,21 @@ fn judged(
             ),
         );
     }
+    waits(rolled, f, service, d, now, timeout, window)
+}
+
+/// A service deployment still under way: waiting for a person at a hook, running a hook,
+/// baking, or (any other stage) stalled only after the configured waits on top of
+/// ROLLOUT_TIMEOUT.
+fn waits(
+    rolled: Verdict,
+    f: &Followed,
+    service: &ServiceObservation,
+    d: &ServiceDeploymentView,
+    now: DateTime<Utc>,
+    timeout: Duration,
+    window: Window,
+) -> Verdict {
     if let Some(h) = d.hooks.iter().find(|h| h.status == "AWAITING_ACTION") {
         let expires = h.expires_at.map(|t| t.to_rfc3339());
         let at_risk = h
@@ -241,6 +256,10 @@ fn judged(
     }
 }
 
+/// A followed index, its verdict from `DescribeServices`, and its service when its lifecycle
+/// must be read.
+type Rolled = (usize, Verdict, Option<ServiceObservation>);
+
 /// One cluster's services to describe in one call: (name, followed indexes).
 type Batch<'a> = (&'a str, &'a [(&'a str, &'a [usize])]);
 
@@ -256,6 +275,20 @@ impl<E: EcsServices + EcsTasks, D: CodeDeployApi> Remediator<E, D> {
         now: DateTime<Utc>,
         deadline: Option<Instant>,
     ) -> Vec<(usize, Verdict)> {
+        let seen = self.rolled(followed, services, now, deadline).await;
+        self.through_deployments(followed, seen, window, now, deadline)
+            .await
+    }
+
+    /// Each followed service's verdict from `DescribeServices`, with the service when its
+    /// lifecycle must be read too (it waits on purpose and its rollout is under way).
+    async fn rolled(
+        &self,
+        followed: &[Followed],
+        services: &ServiceLooks<'_>,
+        now: DateTime<Utc>,
+        deadline: Option<Instant>,
+    ) -> Vec<Rolled> {
         let mut by_cluster: BTreeMap<&str, Vec<(&str, &[usize])>> = BTreeMap::new();
         for ((cluster, name), indexes) in services {
             by_cluster
@@ -272,7 +305,7 @@ impl<E: EcsServices + EcsTasks, D: CodeDeployApi> Remediator<E, D> {
             .collect();
         let timeout = self.settings.rollout_timeout;
         // (index, verdict from DescribeServices, the service when its lifecycle must be read)
-        let seen: Vec<Vec<(usize, Verdict, Option<ServiceObservation>)>> = stream::iter(batches)
+        let seen: Vec<Vec<Rolled>> = stream::iter(batches)
             .map(|(cluster, chunk)| async move {
                 let names: Vec<String> = chunk.iter().map(|(s, _)| (*s).to_owned()).collect();
                 let described = self
@@ -320,9 +353,19 @@ impl<E: EcsServices + EcsTasks, D: CodeDeployApi> Remediator<E, D> {
             .buffer_unordered(self.settings.concurrency.max(1))
             .collect()
             .await;
-        let seen: Vec<(usize, Verdict, Option<ServiceObservation>)> =
-            seen.into_iter().flatten().collect();
+        seen.into_iter().flatten().collect()
+    }
 
+    /// The verdicts, through the service deployments of those that wait on purpose.
+    async fn through_deployments(
+        &self,
+        followed: &[Followed],
+        seen: Vec<Rolled>,
+        window: Window,
+        now: DateTime<Utc>,
+        deadline: Option<Instant>,
+    ) -> Vec<(usize, Verdict)> {
+        let timeout = self.settings.rollout_timeout;
         let mut arns: Vec<String> = seen
             .iter()
             .filter_map(|(_, _, s)| s.as_ref()?.lifecycle.current_deployment.clone())

@@ -15,8 +15,8 @@ use super::Remediator;
 use crate::follow::{Followed, Verdict};
 use crate::names::{Action, Code};
 use crate::ports::{
-    CodeDeployApi, CodeDeployment, EcsServices, EcsTasks, ServiceObservation, TaskObservation,
-    MAX_TASKS_PER_DESCRIBE,
+    CodeDeployApi, CodeDeployment, DeploymentState, EcsServices, EcsTasks, ServiceObservation,
+    TaskObservation, MAX_TASKS_PER_DESCRIBE,
 };
 use crate::target::Target;
 
@@ -63,27 +63,8 @@ pub fn rolling(
     let primary = service.deployments.iter().find(|d| d.status == "PRIMARY");
     let mine = service.deployments.iter().find(|d| d.id == ours);
     let ours_created = ours_created(f, service);
-    // Ours completed and nothing older than it still runs: replaced, whatever a later
-    // deployment (anyone's) does next; its failure would go back to ours at worst.
-    if let Some(d) = mine.filter(|d| d.rollout_state.as_deref() == Some("COMPLETED")) {
-        let older: Vec<String> = service
-            .deployments
-            .iter()
-            .filter(|o| o.id != ours && o.running_count > 0)
-            .filter(|o| o.created_at.is_none_or(|c| c <= ours_created))
-            .map(|o| format!("{} ({} running)", o.id, o.running_count))
-            .collect();
-        if older.is_empty() {
-            return Verdict::Verified(format!(
-                "deployment {ours} completed: {}/{} tasks running, no task of an older deployment left{}",
-                d.running_count,
-                d.desired_count,
-                primary
-                    .filter(|p| p.id != ours)
-                    .map(|p| format!(" (a later deployment, {}, is {})", p.id, p.rollout_state.as_deref().unwrap_or("in progress").to_ascii_lowercase()))
-                    .unwrap_or_default()
-            ));
-        }
+    if let Some(v) = ours_completed(service, mine, primary, ours_created) {
+        return v;
     }
     let watched = match (mine, primary) {
         (Some(d), _) if d.rollout_state.as_deref() == Some("FAILED") => {
@@ -129,6 +110,55 @@ pub fn rolling(
     } else {
         format!("deployment {} (after ours, {ours})", watched.id)
     };
+    by_rollout_state(f, watched, &through, &older_running, now, timeout)
+}
+
+/// Ours completed and nothing older than it still runs: replaced, whatever a later deployment
+/// (anyone's) does next; its failure would go back to ours at worst.
+fn ours_completed(
+    service: &ServiceObservation,
+    mine: Option<&DeploymentState>,
+    primary: Option<&DeploymentState>,
+    ours_created: DateTime<Utc>,
+) -> Option<Verdict> {
+    let d = mine.filter(|d| d.rollout_state.as_deref() == Some("COMPLETED"))?;
+    let older_running = service
+        .deployments
+        .iter()
+        .filter(|o| o.id != d.id && o.running_count > 0)
+        .any(|o| o.created_at.is_none_or(|c| c <= ours_created));
+    if older_running {
+        return None;
+    }
+    let later = primary.filter(|p| p.id != d.id).map(|p| {
+        format!(
+            " (a later deployment, {}, is {})",
+            p.id,
+            p.rollout_state
+                .as_deref()
+                .unwrap_or("in progress")
+                .to_ascii_lowercase()
+        )
+    });
+    Some(Verdict::Verified(format!(
+        "deployment {} completed: {}/{} tasks running, no task of an older deployment left{}",
+        d.id,
+        d.running_count,
+        d.desired_count,
+        later.unwrap_or_default()
+    )))
+}
+
+/// The verdict on the deployment that runs the service now (`watched`: ours or a later one),
+/// from its rollout state and how long it has shown no progress.
+fn by_rollout_state(
+    f: &Followed,
+    watched: &DeploymentState,
+    through: &str,
+    older_running: &[String],
+    now: DateTime<Utc>,
+    timeout: Duration,
+) -> Verdict {
     match watched.rollout_state.as_deref() {
         Some("FAILED") => Verdict::Failed(
             Code::RolloutFailed,
