@@ -1,6 +1,8 @@
 //! Central mode on moto with two accounts (moto keys resources by the account of the assumed
 //! role's credentials): one deployment remediates a member account's notice there, through the
 //! same engine, ledger and controls, and nothing of the same name in its own account.
+// The futures nest the driver, the engine and the SDK calls deeply.
+#![recursion_limit = "256"]
 
 use aws_config::sts::AssumeRoleProvider;
 use aws_config::SdkConfig;

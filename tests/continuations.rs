@@ -5,6 +5,8 @@
 //! path. The first invocation
 //! runs out of time; its continuation (scheduled a minute later) picks up what was not reached;
 //! a check verifies. Nothing is forced twice and nothing is lost.
+// The test's future nests the engine's passes, the ledger's memory and the SDK calls.
+#![recursion_limit = "256"]
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;

@@ -1,5 +1,7 @@
 //! End to end: CODE_DEPLOY (blue/green) and EXTERNAL services, through the real handler and the
 //! real SDK clients, against moto server.
+// The futures nest the driver, the engine and the SDK calls deeply.
+#![recursion_limit = "256"]
 
 use std::collections::BTreeMap;
 

@@ -1,6 +1,8 @@
 //! ECS on EC2 end to end against moto: EC2 scheduled events (retirement, reboot maintenance)
 //! drain the container instances they name, through the real handler, ledger and SDK clients.
 //! moto ignores `ListContainerInstances`' filter expression; nothing here relies on it.
+// The futures nest the driver, the engine and the SDK calls deeply.
+#![recursion_limit = "256"]
 
 use aws_sdk_ecs::types::DesiredStatus;
 use chrono::Utc;

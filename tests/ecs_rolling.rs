@@ -1,5 +1,7 @@
 //! End to end: retirement notices replayed through the real handler, over real HTTP, against
 //! moto server. Each test gets its own moto process.
+// The futures nest the driver, the engine and the SDK calls deeply.
+#![recursion_limit = "256"]
 
 use aws_sdk_ecs::types::DeploymentControllerType;
 use remediator_core::{Disposition, Settings, Status};

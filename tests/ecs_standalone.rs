@@ -1,5 +1,7 @@
 //! End to end: standalone tasks relaunched with the same launch parameters, through the real
 //! handler and SDK clients, against moto server (tasks pinned in their status).
+// The futures nest the driver, the engine and the SDK calls deeply.
+#![recursion_limit = "256"]
 
 use aws_sdk_ecs::types::{DesiredStatus, Task};
 use remediator_core::{Report, Settings, Status};

@@ -2,6 +2,8 @@
 //! against moto. A check is fired the way EventBridge Scheduler fires it: by invoking the
 //! function with the schedule's input. The test kit models what moto does not: a forced
 //! deployment leaves the previous deployment's tasks running until ECS moves the rollout on.
+// The futures nest the driver, the engine and the SDK calls deeply.
+#![recursion_limit = "256"]
 
 use chrono::Duration;
 use remediator_core::ledger::State;

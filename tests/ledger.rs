@@ -1,6 +1,8 @@
 //! The ledger end to end: the real handler, the real DynamoDB adapter and the real ECS and
 //! CodeDeploy clients, against moto. Health republishes a notice on every change (domain notes
 //! §7); only the ledger can tell such an update from a new notice.
+// The futures nest the driver, the engine and the SDK calls deeply.
+#![recursion_limit = "256"]
 
 use aws_sdk_ecs::types::DesiredStatus;
 use chrono::{Duration, Utc};

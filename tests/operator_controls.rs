@@ -1,6 +1,8 @@
 //! Operator controls end to end against moto: maintenance windows deferring through EventBridge
 //! Scheduler, and the SNS summary as an SQS subscriber receives it. The window decision runs on
 //! a fixed clock; everything else is the real handler over real HTTP.
+// The futures nest the driver, the engine and the SDK calls deeply.
+#![recursion_limit = "256"]
 
 use chrono::{DateTime, Duration, Timelike, Utc};
 use remediator_core::testing::at;

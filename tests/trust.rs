@@ -1,6 +1,8 @@
 //! The trust boundary on moto with two and three accounts: a notice acts only where it points.
 //! A resource whose own ARN names another account or Region is acted on nowhere and reported
 //! with both places; a function that cannot learn its own account acts nowhere (retryable).
+// The futures nest the driver, the engine and the SDK calls deeply.
+#![recursion_limit = "256"]
 
 use aws_config::sts::AssumeRoleProvider;
 use aws_config::SdkConfig;

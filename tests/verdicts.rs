@@ -2,6 +2,8 @@
 //! The real handler, ledger, scheduler and ECS client against moto; the test kit models what
 //! moto lacks (a forced deployment's rollout, service deployments with their lifecycle stage and
 //! hooks, ECS-native strategies, Express Mode), and the fault proxy an ECS that cannot say.
+// The futures nest the driver, the engine and the SDK calls deeply.
+#![recursion_limit = "256"]
 
 use chrono::Duration;
 use remediator_core::ledger::State;

@@ -2,6 +2,8 @@
 //! proxy that throttles, fails, answers late or never (`remediator_testkit::fault_proxy`). Each
 //! test names the fault and what the remediator guarantees under it. The rest of the suite lives
 //! beside the code it exercises and is listed in `tests/faults/README.md`.
+// The futures nest the driver, the engine and the SDK calls deeply.
+#![recursion_limit = "256"]
 
 use std::time::Duration;
 

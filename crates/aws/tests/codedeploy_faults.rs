@@ -1,5 +1,7 @@
 //! CodeDeploy states moto cannot produce (a deployment limit, a release in progress, throttling),
 //! injected with aws-smithy-mocks under the real SDK clients and the engine.
+// The futures nest the driver, the engine and the SDK calls deeply.
+#![recursion_limit = "256"]
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;

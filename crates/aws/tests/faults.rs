@@ -1,5 +1,7 @@
 //! Faults moto cannot produce (throttling, 5xx, access denied), injected with aws-smithy-mocks
 //! under the real SDK client, its retry policy, and the engine.
+// The futures nest the driver, the engine and the SDK calls deeply.
+#![recursion_limit = "256"]
 
 use std::time::Duration;
 

@@ -1,6 +1,8 @@
 //! Standalone-task states moto cannot produce on demand (a replacement that stops before it
 //! runs, one that never gets healthy, a throttled RunTask), injected with aws-smithy-mocks under
 //! the real SDK clients and the engine.
+// The futures nest the driver, the engine and the SDK calls deeply.
+#![recursion_limit = "256"]
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;

@@ -16,6 +16,8 @@
 //! DescribeCluster returns, for a local fake API server).
 //! The report is the output; logs go to stderr at `warn` (backoff, SDK trouble) unless
 //! `RUST_LOG` says otherwise.
+// The futures nest the driver, the engine and the SDK calls deeply.
+#![recursion_limit = "256"]
 
 use std::io::Read;
 use std::path::{Path, PathBuf};

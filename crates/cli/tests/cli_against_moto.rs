@@ -1,5 +1,7 @@
 //! The `remediator` binary against moto server, configured only through the standard AWS
 //! environment variables, as an operator would run it.
+// The futures nest the driver, the engine and the SDK calls deeply.
+#![recursion_limit = "256"]
 
 use std::path::PathBuf;
 use std::process::{Command, Output};

@@ -1,6 +1,8 @@
 //! `remediator apply` on the EKS sample event (shared/seeds/004, in
 //! `events-fixtures/eks-fargate-pod-scheduled-termination.json`): DescribeCluster answered by moto,
 //! the Kubernetes API by a local stateful fake reached through `EKS_ENDPOINT_URL`.
+// The futures nest the driver, the engine and the SDK calls deeply.
+#![recursion_limit = "256"]
 
 use std::process::{Command, Output};
 

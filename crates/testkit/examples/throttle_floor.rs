@@ -18,6 +18,8 @@
 //! ```
 //! `SCALE` multiplies every rate (buckets and pacing alike), dividing the floor by it. The fake
 //! answers on loopback in well under a millisecond; real calls add latency, which concurrency hides.
+// The futures nest the driver, the engine and the SDK calls deeply.
+#![recursion_limit = "256"]
 
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
