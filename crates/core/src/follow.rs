@@ -238,7 +238,7 @@ pub fn next(
     let waiting_allowed = policy.act_until(deadline).is_none_or(|until| now < until);
     let count = |f: &dyn Fn(&Outcome) -> bool| outcomes.iter().filter(|o| f(o)).count();
     let unreached = count(&|o| o.code == Code::TimeBudgetExhausted);
-    let pending = count(&|o| o.status == Status::Pending || (remembers && to_verify(o)));
+    let pending = count(&|o| in_flight(o, remembers));
     let retryable = if waiting_allowed {
         count(&|o| o.status == Status::Failed && o.retryable && o.code != Code::TimeBudgetExhausted)
     } else {
@@ -280,10 +280,7 @@ pub fn last_look(
     remembers: bool,
 ) -> Option<Next> {
     let deadline = deadline.filter(|d| judged_at < *d && ended >= *d)?;
-    let open = outcomes
-        .iter()
-        .filter(|o| o.status == Status::Pending || (remembers && to_verify(o)))
-        .count();
+    let open = outcomes.iter().filter(|o| in_flight(o, remembers)).count();
     (open > 0).then(|| Next::Check {
         check: check.map_or(1, |c| c.saturating_add(1)),
         at: ended + policy.continuation,
@@ -292,6 +289,12 @@ pub fn last_look(
             deadline.to_rfc3339()
         ),
     })
+}
+
+/// Whether a later check must look at this outcome's resource: still being replaced, or acted
+/// on and followed by the ledger (`remembers`).
+fn in_flight(o: &Outcome, remembers: bool) -> bool {
+    o.status == Status::Pending || (remembers && to_verify(o))
 }
 
 /// Whether the ledger follows this outcome's resource: acted on, or found being replaced, with

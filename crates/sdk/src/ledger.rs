@@ -305,6 +305,19 @@ impl DynamoLedger {
     }
 }
 
+/// Runs the puts `RECORDS_IN_FLIGHT` at a time; the first error, if any. (Collected first, so
+/// the stream holds plain futures rather than a borrowing closure.)
+async fn bounded<F>(puts: Vec<F>) -> Result<(), LedgerError>
+where
+    F: std::future::Future<Output = Result<(), LedgerError>>,
+{
+    let results: Vec<Result<(), LedgerError>> = stream::iter(puts)
+        .buffer_unordered(RECORDS_IN_FLIGHT)
+        .collect()
+        .await;
+    results.into_iter().collect()
+}
+
 impl Ledger for DynamoLedger {
     async fn read(
         &self,
@@ -471,22 +484,11 @@ impl Ledger for DynamoLedger {
     /// Each outcome replaces its claim only while the claim is still this invocation's: a run
     /// whose lease ran out and was taken over must not overwrite the new holder's work.
     async fn record(&self, entries: &[Entry]) -> Result<(), LedgerError> {
-        // Collected first, so the stream holds plain futures rather than a borrowing closure.
-        let puts: Vec<_> = entries.iter().map(|entry| self.record_one(entry)).collect();
-        let results: Vec<Result<(), LedgerError>> = stream::iter(puts)
-            .buffer_unordered(RECORDS_IN_FLIGHT)
-            .collect()
-            .await;
-        results.into_iter().collect()
+        bounded(entries.iter().map(|entry| self.record_one(entry)).collect()).await
     }
 
     async fn follow(&self, entries: &[Entry]) -> Result<(), LedgerError> {
-        let puts: Vec<_> = entries.iter().map(|entry| self.follow_one(entry)).collect();
-        let results: Vec<Result<(), LedgerError>> = stream::iter(puts)
-            .buffer_unordered(RECORDS_IN_FLIGHT)
-            .collect()
-            .await;
-        results.into_iter().collect()
+        bounded(entries.iter().map(|entry| self.follow_one(entry)).collect()).await
     }
 
     async fn notice(&self, notice: &str) -> Result<Vec<Entry>, LedgerError> {
