@@ -425,5 +425,8 @@ pub fn unwrap_check(raw: Value) -> (Value, Option<u32>) {
 }
 
 #[cfg(test)]
+#[path = "follow_judge_tests.rs"]
+mod follow_judge_tests;
+#[cfg(test)]
 #[path = "follow_tests.rs"]
 mod follow_tests;

@@ -32,29 +32,53 @@ pub fn documents(
     function: &str,
     now: DateTime<Utc>,
 ) -> Vec<Value> {
-    let timestamp = now.timestamp_millis();
-    let mut docs = Vec::new();
+    let emf = Emf {
+        timestamp: now.timestamp_millis(),
+        namespace,
+        function,
+    };
+    let mut docs = vec![events_document(&emf, report)];
+    let (counts, acted) = tally(report, now);
+    docs.extend(outcome_documents(&emf, report, counts));
+    docs.extend(unverified_document(&emf, report));
+    docs.extend(timing_documents(&emf, acted));
+    docs
+}
+
+/// What every document of one report shares.
+struct Emf<'a> {
+    timestamp: i64,
+    namespace: &'a str,
+    function: &'a str,
+}
+
+/// (action, result) → (count, count per outcome code)
+type Tally<'r> = BTreeMap<(&'r str, &'r str), (u64, BTreeMap<&'r str, u64>)>;
+/// action → (seconds from notice to action, seconds from action to AWS's deadline)
+type Acted<'r> = BTreeMap<&'r str, (Vec<i64>, Vec<i64>)>;
+
+fn events_document(emf: &Emf, report: &Report) -> Value {
     let disposition = match report.disposition {
         Disposition::Handled => "handled",
         Disposition::Ignored => "ignored",
         Disposition::Rejected => "rejected",
     };
-    docs.push(document(
-        timestamp,
-        namespace,
+    document(
+        emf.timestamp,
+        emf.namespace,
         &[&["Function", "Disposition"]],
         &[("Events", "Count")],
         [
-            ("Function", json!(function)),
+            ("Function", json!(emf.function)),
             ("Disposition", json!(disposition)),
             ("Events", json!(1)),
         ],
-    ));
+    )
+}
 
-    // (action, result) → (count, count per outcome code)
-    type Tally<'r> = (u64, BTreeMap<&'r str, u64>);
-    let mut counts: BTreeMap<(&str, &str), Tally> = BTreeMap::new();
-    let mut acted: BTreeMap<&str, (Vec<i64>, Vec<i64>)> = BTreeMap::new();
+fn tally(report: &Report, now: DateTime<Utc>) -> (Tally<'_>, Acted<'_>) {
+    let mut counts = Tally::new();
+    let mut acted = Acted::new();
     for o in &report.outcomes {
         let action = o.action.map_or("none", Action::as_str);
         let entry = counts.entry((action, result(o))).or_default();
@@ -70,44 +94,64 @@ pub fn documents(
             }
         }
     }
-    for ((action, result), (n, codes)) in counts {
-        let mut doc = document(
-            timestamp,
-            namespace,
-            &[&["Function", "Action", "Result"], &["Function", "Result"]],
-            &[("Outcomes", "Count")],
-            [
-                ("Function", json!(function)),
-                ("Action", json!(action)),
-                ("Result", json!(result)),
-                ("Outcomes", json!(n)),
-            ],
-        );
-        // Properties (not metrics) make the line searchable in Logs Insights.
-        doc["Codes"] = json!(codes);
-        doc["EventArn"] = json!(report.event_arn);
-        docs.push(doc);
-    }
-    // Resources not verified replaced by AWS's deadline: their own metric, for their own alarm.
+    (counts, acted)
+}
+
+fn outcome_documents<'a>(
+    emf: &'a Emf,
+    report: &'a Report,
+    counts: Tally<'a>,
+) -> impl Iterator<Item = Value> + 'a {
+    counts
+        .into_iter()
+        .map(move |((action, result), (n, codes))| {
+            let mut doc = document(
+                emf.timestamp,
+                emf.namespace,
+                &[&["Function", "Action", "Result"], &["Function", "Result"]],
+                &[("Outcomes", "Count")],
+                [
+                    ("Function", json!(emf.function)),
+                    ("Action", json!(action)),
+                    ("Result", json!(result)),
+                    ("Outcomes", json!(n)),
+                ],
+            );
+            // Properties (not metrics) make the line searchable in Logs Insights.
+            doc["Codes"] = json!(codes);
+            doc["EventArn"] = json!(report.event_arn);
+            doc
+        })
+}
+
+/// Resources not verified replaced by AWS's deadline: their own metric, for their own alarm.
+fn unverified_document(emf: &Emf, report: &Report) -> Option<Value> {
     let unverified = report
         .outcomes
         .iter()
         .filter(|o| o.code == crate::names::Code::UnverifiedByDeadline)
         .count();
-    if unverified > 0 {
-        let mut doc = document(
-            timestamp,
-            namespace,
-            &[&["Function"]],
-            &[("Unverified", "Count")],
-            [
-                ("Function", json!(function)),
-                ("Unverified", json!(unverified)),
-            ],
-        );
-        doc["EventArn"] = json!(report.event_arn);
-        docs.push(doc);
+    if unverified == 0 {
+        return None;
     }
+    let mut doc = document(
+        emf.timestamp,
+        emf.namespace,
+        &[&["Function"]],
+        &[("Unverified", "Count")],
+        [
+            ("Function", json!(emf.function)),
+            ("Unverified", json!(unverified)),
+        ],
+    );
+    doc["EventArn"] = json!(report.event_arn);
+    Some(doc)
+}
+
+/// `TimeToRemediate` and `HeadroomBeforeRetirement` per action, at most `MAX_VALUES` values of
+/// each per document.
+fn timing_documents(emf: &Emf, acted: Acted) -> Vec<Value> {
+    let mut docs = Vec::new();
     for (action, (ttr, headroom)) in acted {
         let chunks = ttr.len().max(headroom.len()).div_ceil(MAX_VALUES);
         for i in 0..chunks {
@@ -120,7 +164,7 @@ pub fn documents(
             };
             let (t, h) = (slice(&ttr), slice(&headroom));
             let mut metrics = Vec::new();
-            let mut members = vec![("Function", json!(function)), ("Action", json!(action))];
+            let mut members = vec![("Function", json!(emf.function)), ("Action", json!(action))];
             if !t.is_empty() {
                 metrics.push(("TimeToRemediate", "Seconds"));
                 members.push(("TimeToRemediate", json!(t)));
@@ -131,8 +175,8 @@ pub fn documents(
             }
             if !metrics.is_empty() {
                 docs.push(document(
-                    timestamp,
-                    namespace,
+                    emf.timestamp,
+                    emf.namespace,
                     &[&["Function", "Action"]],
                     &metrics,
                     members,

@@ -27,8 +27,12 @@ use serde_json::Value;
 use crate::bounds;
 use crate::names::{EventCode, CHECK_DETAIL_TYPE, CHECK_SOURCE};
 use crate::parse_error::shaped;
+
+mod eks;
 pub use crate::parse_error::{ParseError, ShapeError};
 use crate::target::{distrust_disagreements, instance_in, place_in, Target};
+use eks::parse_eks;
+pub use eks::PodNotice;
 
 /// AWS Health `source` / `detail-type` of the events this project handles.
 pub const HEALTH_SOURCE: &str = "aws.health";
@@ -257,17 +261,67 @@ pub fn parse_value_at(input: Value, now: DateTime<Utc>) -> Result<Parsed, ParseE
 
 fn parse_health(event: EventBridgeEvent<Value>, now: DateTime<Utc>) -> Result<Parsed, ParseError> {
     let detail: HealthDetail = shaped(event.detail, "detail").map_err(ParseError::HealthDetail)?;
-    let ignored = |code: EventCode, reason: String| {
-        Ok(Parsed::Ignored(Ignored {
-            event_id: event.id.clone(),
-            event_arn: detail.event_arn.clone(),
-            source: event.source.clone(),
-            detail_type: event.detail_type.clone(),
-            code,
-            reason,
-        }))
+    let ec2 = match health_kind(&detail) {
+        Ok(ec2) => ec2,
+        Err((code, reason)) => {
+            return Ok(Parsed::Ignored(Ignored {
+                event_id: event.id,
+                event_arn: detail.event_arn,
+                source: event.source,
+                detail_type: event.detail_type,
+                code,
+                reason,
+            }))
+        }
     };
+    let status = detail.status_code.as_deref().map(|s| match s {
+        "upcoming" => EventStatus::Upcoming,
+        "open" => EventStatus::Open,
+        "closed" => EventStatus::Closed,
+        other => EventStatus::Other(other.to_owned()),
+    });
+    let event_arn =
+        non_empty(detail.event_arn.clone()).ok_or(ParseError::MissingField("detail.eventArn"))?;
+    let times = health_times(&detail, event.time, now)?;
+    let entities = detail.affected_entities.unwrap_or_default();
+    let scope = health_scope(
+        &event_arn,
+        &entities,
+        detail.affected_account,
+        detail.event_region,
+        event.account,
+        event.region,
+    )?;
+    let raw_entities = event
+        .resources
+        .iter()
+        .flatten()
+        .map(|raw| (raw.clone(), None))
+        .chain(entities.into_iter().filter_map(|e| {
+            let account = non_empty(e.aws_account_id);
+            e.entity_value.map(|raw| (raw, account))
+        }));
+    let targets = health_targets(raw_entities, &scope, ec2.is_some());
 
+    Ok(Parsed::Retirement(RetirementNotice {
+        event_id: event.id,
+        event_arn,
+        account: scope.account,
+        affected_account: scope.affected_account,
+        region: scope.region,
+        published_at: times.published_at,
+        start_time: times.start_time,
+        end_time: times.end_time,
+        status,
+        communication_id: non_empty(detail.communication_id),
+        targets,
+        ec2,
+    }))
+}
+
+/// Which Health event this is: `Ok(None)` the ECS retirement, `Ok(Some(kind))` an EC2 scheduled
+/// event for instances, `Err` a code and reason to ignore it with.
+fn health_kind(detail: &HealthDetail) -> Result<Option<Ec2Event>, (EventCode, String)> {
     let service = detail.service.as_deref().unwrap_or_default();
     let code = detail.event_type_code.as_deref().unwrap_or_default();
     let ec2 = EC2_EVENT_CODES
@@ -275,37 +329,43 @@ fn parse_health(event: EventBridgeEvent<Value>, now: DateTime<Utc>) -> Result<Pa
         .find(|(c, _)| service == "EC2" && *c == code)
         .map(|(_, kind)| *kind);
     if (service != "ECS" || code != ECS_RETIREMENT_CODE) && ec2.is_none() {
-        return ignored(
+        return Err((
             EventCode::OtherEventType,
             format!(
                 "Health event {service}/{code} is neither an ECS task patching retirement nor an EC2 scheduled event for instances"
             ),
-        );
+        ));
     }
-    let status = detail.status_code.as_deref().map(|s| match s {
-        "upcoming" => EventStatus::Upcoming,
-        "open" => EventStatus::Open,
-        "closed" => EventStatus::Closed,
-        other => EventStatus::Other(other.to_owned()),
-    });
     // A closed reboot maintenance is the moment to bring drained instances back.
-    if status == Some(EventStatus::Closed) && ec2 != Some(Ec2Event::Reboot) {
-        return ignored(
+    if detail.status_code.as_deref() == Some("closed") && ec2 != Some(Ec2Event::Reboot) {
+        return Err((
             EventCode::ClosedEvent,
             "the Health event is closed: the retirement is over".into(),
-        );
+        ));
     }
-
     if matches!(&detail.backup_event, Some(Value::Bool(true)))
         || matches!(&detail.backup_event, Some(Value::String(s)) if s.eq_ignore_ascii_case("true"))
     {
-        return ignored(
+        return Err((
             EventCode::BackupEvent,
             "a backup copy of a Health event (detail.backupEvent): the primary Region's delivery is the one acted on".into(),
-        );
+        ));
     }
-    let event_arn =
-        non_empty(detail.event_arn.clone()).ok_or(ParseError::MissingField("detail.eventArn"))?;
+    Ok(ec2)
+}
+
+/// The notice's instants, each checked against the run's clock and against each other.
+struct HealthTimes {
+    published_at: DateTime<Utc>,
+    start_time: Option<DateTime<Utc>>,
+    end_time: Option<DateTime<Utc>>,
+}
+
+fn health_times(
+    detail: &HealthDetail,
+    time: Option<DateTime<Utc>>,
+    now: DateTime<Utc>,
+) -> Result<HealthTimes, ParseError> {
     let start_time = rfc2822("detail.startTime", detail.start_time.as_deref())?;
     // Neither drives an action: a value that is not RFC 2822 is dropped with a warning rather
     // than costing the whole notice (startTime, AWS's deadline, stays strict).
@@ -314,8 +374,7 @@ fn parse_health(event: EventBridgeEvent<Value>, now: DateTime<Utc>) -> Result<Pa
         optional_rfc2822("detail.lastUpdatedTime", detail.last_updated_time.as_ref());
     // EventBridge always stamps `time`; a hand-made event may lack it, and the Health detail's
     // own update time is the next best statement of when the notice was published.
-    let published_at = event
-        .time
+    let published_at = time
         .or(last_updated)
         .ok_or(ParseError::MissingField("time"))?;
 
@@ -332,28 +391,47 @@ fn parse_health(event: EventBridgeEvent<Value>, now: DateTime<Utc>) -> Result<Pa
         }
         _ => true,
     });
-    // The event's own ARN names its Region (`arn:aws:health:REGION::event/…`): a notice whose
-    // Region says otherwise would steer a real event's resources into another Region.
-    let arn_region = event_arn.split(':').nth(3).unwrap_or_default();
+    Ok(HealthTimes {
+        published_at,
+        start_time,
+        end_time,
+    })
+}
 
+/// Where the notice points: the delivering account, the affected account and the Region.
+struct HealthScope {
+    account: Option<String>,
+    affected_account: Option<String>,
+    region: Option<String>,
+}
+
+fn health_scope(
+    event_arn: &str,
+    entities: &[AffectedEntity],
+    affected_account: Option<String>,
+    event_region: Option<String>,
+    account: Option<String>,
+    region: Option<String>,
+) -> Result<HealthScope, ParseError> {
     // Organization view: `detail.affectedAccount`, else the account the entities name.
-    let entities = detail.affected_entities.unwrap_or_default();
-    for entity in &entities {
+    for entity in entities {
         bounds::account(
             "detail.affectedEntities[].awsAccountId",
             non_empty(entity.aws_account_id.clone()).as_deref(),
         )?;
     }
-    let affected_account = non_empty(detail.affected_account).or_else(|| {
+    let affected_account = non_empty(affected_account).or_else(|| {
         entities
             .iter()
             .find_map(|e| non_empty(e.aws_account_id.clone()))
     });
     bounds::account("detail.affectedAccount", affected_account.as_deref())?;
-    let event_region = non_empty(detail.event_region);
+    let event_region = non_empty(event_region);
     bounds::region("detail.eventRegion", event_region.as_deref())?;
-    let account = non_empty(event.account);
-    let region = event_region.or(non_empty(event.region));
+    let region = event_region.or(non_empty(region));
+    // The event's own ARN names its Region (`arn:aws:health:REGION::event/…`): a notice whose
+    // Region says otherwise would steer a real event's resources into another Region.
+    let arn_region = event_arn.split(':').nth(3).unwrap_or_default();
     if let Some(region) = region.as_deref() {
         if !arn_region.is_empty() && arn_region != "global" && arn_region != region {
             return Err(ParseError::OutOfBounds {
@@ -365,50 +443,33 @@ fn parse_health(event: EventBridgeEvent<Value>, now: DateTime<Utc>) -> Result<Pa
             });
         }
     }
-    // Each entity with the account its entity names (`awsAccountId`), if any.
-    let raw_entities = event
-        .resources
-        .iter()
-        .flatten()
-        .map(|raw| (raw.clone(), None))
-        .chain(entities.into_iter().filter_map(|e| {
-            let account = non_empty(e.aws_account_id);
-            e.entity_value.map(|raw| (raw, account))
-        }));
-    let notice_account = affected_account.as_deref().or(account.as_deref());
-    let targets = dedup_targets(raw_entities.map(|(raw, entity_account)| {
-        if ec2.is_some() {
-            instance_in(
-                &raw,
-                entity_account.as_deref(),
-                notice_account,
-                region.as_deref(),
-            )
-        } else {
-            place_in(
-                &raw,
-                entity_account.as_deref(),
-                notice_account,
-                region.as_deref(),
-            )
-        }
-    }));
-    let targets = distrust_disagreements(targets);
-
-    Ok(Parsed::Retirement(RetirementNotice {
-        event_id: event.id,
-        event_arn,
-        account,
+    Ok(HealthScope {
+        account: non_empty(account),
         affected_account,
         region,
-        published_at,
-        start_time,
-        end_time,
-        status,
-        communication_id: non_empty(detail.communication_id),
-        targets,
-        ec2,
-    }))
+    })
+}
+
+/// Each entity (with the account it names, if any) placed in the notice's scope.
+fn health_targets(
+    raw_entities: impl Iterator<Item = (String, Option<String>)>,
+    scope: &HealthScope,
+    instances: bool,
+) -> Vec<Target> {
+    let notice_account = scope
+        .affected_account
+        .as_deref()
+        .or(scope.account.as_deref());
+    let region = scope.region.as_deref();
+    let targets = dedup_targets(raw_entities.map(|(raw, entity_account)| {
+        let entity_account = entity_account.as_deref();
+        if instances {
+            instance_in(&raw, entity_account, notice_account, region)
+        } else {
+            place_in(&raw, entity_account, notice_account, region)
+        }
+    }));
+    distrust_disagreements(targets)
 }
 
 fn non_empty(s: Option<String>) -> Option<String> {
@@ -466,83 +527,4 @@ fn dedup_targets(targets: impl Iterator<Item = Target>) -> Vec<Target> {
         }
     }
     out
-}
-
-/// An `EKS Fargate Pod Scheduled Termination` event (EKS user guide, "Fargate OS patching"):
-///
-/// ```json
-/// { "source": "aws.eks", "detail-type": "EKS Fargate Pod Scheduled Termination",
-///   "time": "2021-06-22T12:52:49Z", "resources": ["default/my-deployment-5d8c9c5d4b"],
-///   "detail": { "clusterName": "my-cluster", "fargateProfileName": "my-fargate-profile",
-///               "podName": "my-deployment-5d8c9c5d4b-8jx7l", "podNamespace": "default",
-///               "evictErrorMessage": "Cannot evict pod as it would violate the pod's disruption budget",
-///               "scheduledTerminationTime": "2021-06-30T12:52:44.832Z[UTC]" } }
-/// ```
-#[derive(Debug, Clone, PartialEq)]
-pub struct PodNotice {
-    pub event_id: Option<String>,
-    pub account: Option<String>,
-    pub region: Option<String>,
-    /// When EKS published the event.
-    pub published_at: DateTime<Utc>,
-    pub cluster: String,
-    pub fargate_profile: Option<String>,
-    pub namespace: String,
-    pub pod: String,
-    /// Why the eviction failed (usually a PodDisruptionBudget).
-    pub evict_error: Option<String>,
-    /// When EKS deletes the pod regardless.
-    pub scheduled_termination: DateTime<Utc>,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct EksDetail {
-    cluster_name: Option<String>,
-    fargate_profile_name: Option<String>,
-    pod_name: Option<String>,
-    pod_namespace: Option<String>,
-    evict_error_message: Option<String>,
-    scheduled_termination_time: Option<String>,
-}
-
-fn parse_eks(event: EventBridgeEvent<Value>) -> Result<Parsed, ParseError> {
-    let detail: EksDetail = shaped(event.detail, "detail").map_err(ParseError::EksDetail)?;
-    let required = |v: Option<String>, field: &'static str| {
-        non_empty(v).ok_or(ParseError::MissingField(field))
-    };
-    let raw_time = required(
-        detail.scheduled_termination_time,
-        "detail.scheduledTerminationTime",
-    )?;
-    let scheduled_termination = termination_time(&raw_time)?;
-    let published_at = event.time.ok_or(ParseError::MissingField("time"))?;
-    bounds::span(
-        "detail.scheduledTerminationTime",
-        scheduled_termination,
-        published_at,
-    )?;
-    Ok(Parsed::PodTermination(PodNotice {
-        event_id: event.id,
-        account: non_empty(event.account),
-        region: non_empty(event.region),
-        published_at,
-        cluster: required(detail.cluster_name, "detail.clusterName")?,
-        fargate_profile: non_empty(detail.fargate_profile_name),
-        namespace: required(detail.pod_namespace, "detail.podNamespace")?,
-        pod: required(detail.pod_name, "detail.podName")?,
-        evict_error: non_empty(detail.evict_error_message),
-        scheduled_termination,
-    }))
-}
-
-/// `2021-06-30T12:52:44.832Z[UTC]`: RFC 3339 with a zone suffix in brackets.
-fn termination_time(raw: &str) -> Result<DateTime<Utc>, ParseError> {
-    let without_zone = raw.split_once('[').map_or(raw, |(t, _)| t).trim();
-    DateTime::parse_from_rfc3339(without_zone)
-        .map(|t| t.with_timezone(&Utc))
-        .map_err(|_| ParseError::BadTime {
-            field: "detail.scheduledTerminationTime",
-            value: raw.to_owned(),
-        })
 }

@@ -5,7 +5,7 @@ use chrono::{DateTime, Utc};
 use crate::names::{Action, Code};
 use crate::notice::RetirementNotice;
 use crate::outcome::{Outcome, Status};
-use crate::ports::{BlueGreenSpec, CodeDeployment, Controller, ServiceObservation};
+use crate::ports::{BlueGreenSpec, CodeDeployment, Controller, DeploymentInfo, ServiceObservation};
 use crate::target::{ServiceRef, Target};
 
 /// What to do with one service.
@@ -30,8 +30,35 @@ pub fn plan_service(
     published_at: DateTime<Utc>,
 ) -> ServiceDecision {
     let target = Target::Service(service.clone());
+    let observed = match nothing_to_replace(&target, observed, missing_reason) {
+        Ok(observed) => observed,
+        Err(outcome) => return ServiceDecision::Final(*outcome),
+    };
+    if let Some(decision) = by_controller(&target, observed) {
+        return decision;
+    }
+    let primary = observed.primary_deployment.as_ref();
+    if let Some(outcome) = primary.and_then(|d| replaced_after(&target, d, published_at)) {
+        return ServiceDecision::Final(outcome);
+    }
+    if let Some(outcome) = no_room(&target, observed) {
+        return ServiceDecision::Final(outcome);
+    }
+    ServiceDecision::ForceNewDeployment {
+        previous_deployment: primary.map(|d| d.id.clone()),
+    }
+}
+
+/// The service as observed, or the outcome when it has nothing to replace (missing, not
+/// ACTIVE, no task desired) or is not for the remediator to force (Express Mode).
+fn nothing_to_replace<'a>(
+    target: &Target,
+    observed: Option<&'a ServiceObservation>,
+    missing_reason: Option<&str>,
+) -> Result<&'a ServiceObservation, Box<Outcome>> {
+    let target = target.clone();
     let Some(observed) = observed else {
-        return ServiceDecision::Final(Outcome::new(
+        return Err(Box::new(Outcome::new(
             target,
             Status::Skipped,
             Code::NotFound,
@@ -39,39 +66,44 @@ pub fn plan_service(
                 "service not found ({}): nothing left to retire",
                 missing_reason.unwrap_or("not returned by DescribeServices")
             ),
-        ));
+        )));
     };
     if observed.status != "ACTIVE" {
-        return ServiceDecision::Final(Outcome::new(
+        return Err(Box::new(Outcome::new(
             target,
             Status::Skipped,
             Code::NotFound,
             format!("service is {}: nothing left to retire", observed.status),
-        ));
+        )));
     }
     if observed.rollout.desired_count == Some(0) {
         // Tasks started later land on patched hosts: AWS does not place new tasks on a host it
         // is retiring.
-        return ServiceDecision::Final(Outcome::new(
+        return Err(Box::new(Outcome::new(
             target,
             Status::Skipped,
             Code::NothingRunning,
             "desiredCount is 0: no task runs, nothing to replace",
-        ));
+        )));
     }
     if observed.express {
-        return ServiceDecision::Final(express_mode(target, observed));
+        return Err(Box::new(express_mode(target, observed)));
     }
+    Ok(observed)
+}
+
+/// What the service's deployment controller decides: `None` for ECS's own (forced by the
+/// remediator), a CodeDeploy redeploy, or a final outcome for the others.
+fn by_controller(target: &Target, observed: &ServiceObservation) -> Option<ServiceDecision> {
+    let target = target.clone();
     match &observed.controller {
-        Controller::Ecs => {}
-        Controller::CodeDeploy => {
-            return ServiceDecision::CodeDeployRedeploy {
-                spec: Box::new(observed.blue_green.clone()),
-            }
-        }
+        Controller::Ecs => None,
+        Controller::CodeDeploy => Some(ServiceDecision::CodeDeployRedeploy {
+            spec: Box::new(observed.blue_green.clone()),
+        }),
         Controller::External => {
             let service_name = observed.arn.as_deref().unwrap_or(&observed.name);
-            return ServiceDecision::Final(
+            Some(ServiceDecision::Final(
                 Outcome::new(
                     target,
                     Status::Skipped,
@@ -83,60 +115,62 @@ pub fn plan_service(
                     ),
                 )
                 .with_action(Action::ReplaceTaskSet),
-            );
-        }
-        Controller::Unknown(other) => {
-            return ServiceDecision::Final(Outcome::failed(
-                target,
-                Code::ApiError,
-                format!("unknown deployment controller {other:?}: not acting on it"),
-                false,
             ))
         }
+        Controller::Unknown(other) => Some(ServiceDecision::Final(Outcome::failed(
+            target,
+            Code::ApiError,
+            format!("unknown deployment controller {other:?}: not acting on it"),
+            false,
+        ))),
     }
-    let primary = observed.primary_deployment.as_ref();
-    if let Some(deployment) = primary {
-        if let Some(created_at) = deployment.created_at {
-            if created_at > published_at {
-                return ServiceDecision::Final(
-                    Outcome::new(
-                        target,
-                        Status::AlreadyDone,
-                        Code::AlreadyReplaced,
-                        format!(
-                            "PRIMARY deployment {} was created at {} after the notice ({}): tasks already replaced",
-                            deployment.id,
-                            created_at.to_rfc3339(),
-                            published_at.to_rfc3339()
-                        ),
-                    )
-                    .with_action(Action::ForceNewDeployment)
-                    .with_deployments(None, Some(deployment.id.clone()))
-                    .with_created_at(Some(created_at)),
-                );
-            }
-        }
+}
+
+/// A PRIMARY deployment created after the notice already runs its tasks on patched hosts.
+fn replaced_after(
+    target: &Target,
+    deployment: &DeploymentInfo,
+    published_at: DateTime<Utc>,
+) -> Option<Outcome> {
+    let created_at = deployment.created_at.filter(|at| *at > published_at)?;
+    Some(
+        Outcome::new(
+            target.clone(),
+            Status::AlreadyDone,
+            Code::AlreadyReplaced,
+            format!(
+                "PRIMARY deployment {} was created at {} after the notice ({}): tasks already replaced",
+                deployment.id,
+                created_at.to_rfc3339(),
+                published_at.to_rfc3339()
+            ),
+        )
+        .with_action(Action::ForceNewDeployment)
+        .with_deployments(None, Some(deployment.id.clone()))
+        .with_created_at(Some(created_at)),
+    )
+}
+
+/// A rollout that leaves ECS no room to start a new task or stop an old one would stall.
+fn no_room(target: &Target, observed: &ServiceObservation) -> Option<Outcome> {
+    if observed.rollout.has_room() {
+        return None;
     }
-    if !observed.rollout.has_room() {
-        let r = observed.rollout;
-        return ServiceDecision::Final(
-            Outcome::failed(
-                target,
-                Code::NoRoomToReplace,
-                format!(
-                    "not forced: minimumHealthyPercent {} and maximumPercent {} of {} desired task(s) leave ECS no room to start a new task or stop an old one, so a forced deployment would stall with the old tasks on the retiring host; raise maximumPercent (e.g. 200) or lower minimumHealthyPercent, then deliver the notice again",
-                    r.minimum_healthy_percent.unwrap_or_default(),
-                    r.maximum_percent.unwrap_or_default(),
-                    r.desired_count.unwrap_or_default()
-                ),
-                false,
-            )
-            .with_action(Action::ForceNewDeployment),
-        );
-    }
-    ServiceDecision::ForceNewDeployment {
-        previous_deployment: primary.map(|d| d.id.clone()),
-    }
+    let r = observed.rollout;
+    Some(
+        Outcome::failed(
+            target.clone(),
+            Code::NoRoomToReplace,
+            format!(
+                "not forced: minimumHealthyPercent {} and maximumPercent {} of {} desired task(s) leave ECS no room to start a new task or stop an old one, so a forced deployment would stall with the old tasks on the retiring host; raise maximumPercent (e.g. 200) or lower minimumHealthyPercent, then deliver the notice again",
+                r.minimum_healthy_percent.unwrap_or_default(),
+                r.maximum_percent.unwrap_or_default(),
+                r.desired_count.unwrap_or_default()
+            ),
+            false,
+        )
+        .with_action(Action::ForceNewDeployment),
+    )
 }
 
 /// An ECS Express Mode service is not forced. Express Mode deploys through
@@ -180,20 +214,27 @@ pub fn check_codedeploy(
 ) -> CodeDeployCheck {
     let target = Target::Service(service.clone());
     let after_notice = |d: &CodeDeployment| d.created_at.is_some_and(|t| t > published_at);
-    if let Some(newer) = in_progress.iter().find(|d| after_notice(d)) {
-        return CodeDeployCheck::Final(Box::new(
+    // One created after the notice replaces the tasks: in progress, or the PRIMARY's own.
+    let replaced = |id: &str, reason: String| {
+        CodeDeployCheck::Final(Box::new(
             Outcome::new(
-                target,
+                target.clone(),
                 Status::AlreadyDone,
                 Code::AlreadyReplaced,
-                format!(
-                    "CodeDeploy deployment {} ({}) was created after the notice: it replaces the tasks",
-                    newer.id, newer.status
-                ),
+                reason,
             )
             .with_action(Action::CodedeployRedeploy)
-            .with_deployments(None, Some(newer.id.clone())),
-        ));
+            .with_deployments(None, Some(id.to_owned())),
+        ))
+    };
+    if let Some(newer) = in_progress.iter().find(|d| after_notice(d)) {
+        return replaced(
+            &newer.id,
+            format!(
+                "CodeDeploy deployment {} ({}) was created after the notice: it replaces the tasks",
+                newer.id, newer.status
+            ),
+        );
     }
     if let Some(busy) = in_progress.first() {
         return CodeDeployCheck::Final(Box::new(
@@ -211,19 +252,13 @@ pub fn check_codedeploy(
         ));
     }
     if let Some(previous) = previous.filter(|d| after_notice(d)) {
-        return CodeDeployCheck::Final(Box::new(
-            Outcome::new(
-                target,
-                Status::AlreadyDone,
-                Code::AlreadyReplaced,
-                format!(
-                    "the PRIMARY task set comes from CodeDeploy deployment {}, created after the notice",
-                    previous.id
-                ),
-            )
-            .with_action(Action::CodedeployRedeploy)
-            .with_deployments(None, Some(previous.id.clone())),
-        ));
+        return replaced(
+            &previous.id,
+            format!(
+                "the PRIMARY task set comes from CodeDeploy deployment {}, created after the notice",
+                previous.id
+            ),
+        );
     }
     CodeDeployCheck::Proceed
 }

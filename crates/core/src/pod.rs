@@ -222,55 +222,9 @@ pub fn plan_pod(
         Some(Seen::Missing) => return skipped(Code::Gone, "pod is already gone".to_owned()),
         Some(Seen::Found(pod)) => pod,
     };
-    // The eviction error usually names the PodDisruptionBudget that made EKS give up: when
-    // nothing can be restarted, that budget is what the operator has to look at.
-    let hint = notice
-        .evict_error
-        .as_deref()
-        .map(|e| format!(" (eviction failed: {e}; check the pod's PodDisruptionBudgets)"))
-        .unwrap_or_default();
-    let (kind, name) = match &pod.owner {
-        Some(owner) if owner.kind == "ReplicaSet" => {
-            let deployment = match &observed.replica_set {
-                None => return Step::Look(Look::ReplicaSet(owner.name.clone())),
-                Some(Seen::Found(rs)) => rs.owner.as_ref().filter(|d| d.kind == "Deployment"),
-                Some(Seen::Missing) => None,
-            };
-            match deployment {
-                Some(d) => (WorkloadKind::Deployment, d.name.clone()),
-                None => {
-                    return skipped(
-                        Code::NoOwnerToRestart,
-                        format!(
-                            "pod belongs to ReplicaSet {} that no Deployment owns: nothing to restart{hint}",
-                            owner.name
-                        ),
-                    )
-                }
-            }
-        }
-        Some(owner) if owner.kind == "StatefulSet" => {
-            (WorkloadKind::StatefulSet, owner.name.clone())
-        }
-        Some(owner) if owner.kind == "DaemonSet" => (WorkloadKind::DaemonSet, owner.name.clone()),
-        Some(owner) => {
-            return skipped(
-                Code::NoOwnerToRestart,
-                format!(
-                    "pod is owned by {} {}, which has no rolling restart{hint}",
-                    owner.kind, owner.name
-                ),
-            )
-        }
-        None => {
-            return skipped(
-                Code::NoOwnerToRestart,
-                format!(
-                    "bare pod without an owner: nothing to restart; EKS deletes it at {}{hint}",
-                    notice.scheduled_termination.to_rfc3339()
-                ),
-            )
-        }
+    let (kind, name) = match owner_workload(notice, pod, observed) {
+        Ok(workload) => workload,
+        Err(step) => return *step,
     };
     let label = label(notice, kind, &name);
     let workload = match &observed.workload {
@@ -278,32 +232,8 @@ pub fn plan_pod(
         Some(Seen::Missing) => return skipped(Code::Gone, format!("{label} is already gone")),
         Some(Seen::Found(workload)) => workload,
     };
-    // `restartedAt` has whole seconds (as kubectl writes it): compare at that precision.
-    let published = notice.published_at.trunc_subsecs(0);
-    if let Some(at) = workload.restarted_at.filter(|at| *at >= published) {
-        return Step::Final(
-            Outcome::new(
-                target,
-                Status::AlreadyDone,
-                Code::AlreadyRestarted,
-                format!(
-                    "{label} was restarted at {} after the event: its pods are being replaced",
-                    at.to_rfc3339()
-                ),
-            )
-            .with_deployments(None, Some(workload_ref(kind, &name))),
-        );
-    }
-    if workload.rolling_out {
-        return Step::Final(
-            Outcome::new(
-                target,
-                Status::AlreadyDone,
-                Code::RolloutInProgress,
-                format!("{label} is mid-rollout: its pods are being replaced already"),
-            )
-            .with_deployments(None, Some(workload_ref(kind, &name))),
-        );
+    if let Some(replacing) = already_replacing(notice, &label, kind, &name, workload) {
+        return Step::Final(replacing);
     }
     // The operator's word: annotations on the workload or its namespace.
     let ns_annotations: &[(String, String)] = match &observed.namespace {
@@ -345,6 +275,111 @@ pub fn plan_pod(
         ));
     }
     Step::Restart { kind, name }
+}
+
+/// The workload that owns the pod and has a rolling restart, or the final step saying why there
+/// is none (`Err` also carries the look at the ReplicaSet still to be made).
+fn owner_workload(
+    notice: &PodNotice,
+    pod: &PodSeen,
+    observed: &Observed,
+) -> Result<(WorkloadKind, String), Box<Step>> {
+    let skipped = |code: Code, reason: String| {
+        Box::new(Step::Final(Outcome::new(
+            pod_target(notice),
+            Status::Skipped,
+            code,
+            reason,
+        )))
+    };
+    // The eviction error usually names the PodDisruptionBudget that made EKS give up: when
+    // nothing can be restarted, that budget is what the operator has to look at.
+    let hint = notice
+        .evict_error
+        .as_deref()
+        .map(|e| format!(" (eviction failed: {e}; check the pod's PodDisruptionBudgets)"))
+        .unwrap_or_default();
+    match &pod.owner {
+        Some(owner) if owner.kind == "ReplicaSet" => {
+            let deployment = match &observed.replica_set {
+                None => return Err(Box::new(Step::Look(Look::ReplicaSet(owner.name.clone())))),
+                Some(Seen::Found(rs)) => rs.owner.as_ref().filter(|d| d.kind == "Deployment"),
+                Some(Seen::Missing) => None,
+            };
+            match deployment {
+                Some(d) => Ok((WorkloadKind::Deployment, d.name.clone())),
+                None => {
+                    Err(skipped(
+                        Code::NoOwnerToRestart,
+                        format!(
+                            "pod belongs to ReplicaSet {} that no Deployment owns: nothing to restart{hint}",
+                            owner.name
+                        ),
+                    ))
+                }
+            }
+        }
+        Some(owner) if owner.kind == "StatefulSet" => {
+            Ok((WorkloadKind::StatefulSet, owner.name.clone()))
+        }
+        Some(owner) if owner.kind == "DaemonSet" => {
+            Ok((WorkloadKind::DaemonSet, owner.name.clone()))
+        }
+        Some(owner) => Err(skipped(
+            Code::NoOwnerToRestart,
+            format!(
+                "pod is owned by {} {}, which has no rolling restart{hint}",
+                owner.kind, owner.name
+            ),
+        )),
+        None => Err(skipped(
+            Code::NoOwnerToRestart,
+            format!(
+                "bare pod without an owner: nothing to restart; EKS deletes it at {}{hint}",
+                notice.scheduled_termination.to_rfc3339()
+            ),
+        )),
+    }
+}
+
+/// The outcome when the workload is being replaced already: restarted after the notice, or
+/// mid-rollout.
+fn already_replacing(
+    notice: &PodNotice,
+    label: &str,
+    kind: WorkloadKind,
+    name: &str,
+    workload: &WorkloadSeen,
+) -> Option<Outcome> {
+    let target = pod_target(notice);
+    // `restartedAt` has whole seconds (as kubectl writes it): compare at that precision.
+    let published = notice.published_at.trunc_subsecs(0);
+    if let Some(at) = workload.restarted_at.filter(|at| *at >= published) {
+        return Some(
+            Outcome::new(
+                target,
+                Status::AlreadyDone,
+                Code::AlreadyRestarted,
+                format!(
+                    "{label} was restarted at {} after the event: its pods are being replaced",
+                    at.to_rfc3339()
+                ),
+            )
+            .with_deployments(None, Some(workload_ref(kind, name))),
+        );
+    }
+    if workload.rolling_out {
+        return Some(
+            Outcome::new(
+                target,
+                Status::AlreadyDone,
+                Code::RolloutInProgress,
+                format!("{label} is mid-rollout: its pods are being replaced already"),
+            )
+            .with_deployments(None, Some(workload_ref(kind, name))),
+        );
+    }
+    None
 }
 
 /// The `restartedAt` value for a restart at `now`: whole seconds in UTC, as kubectl writes it

@@ -43,6 +43,108 @@ pub struct DynamoLedger {
 }
 
 impl DynamoLedger {
+    /// The conditional `UpdateItem` of a claim.
+    fn claim_update(
+        &self,
+        request: &ClaimRequest,
+    ) -> aws_sdk_dynamodb::operation::update_item::builders::UpdateItemFluentBuilder {
+        let claim = claim_entry(request, None);
+        let s = |v: &str| AttributeValue::S(v.to_owned());
+        let mut update = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(Self::key(&request.notice, &request.resource)))
+            // `claimable` in core, as a condition: no item, an unsettled one, a claim whose lease
+            // has ended, or this invocation's own claim (Lambda retries keep the request id).
+            .condition_expression(
+                "attribute_not_exists(#notice) OR #state IN (:skipped, :failed, :deferred) \
+                 OR (#state = :claimed AND (#owner = :owner OR attribute_not_exists(lease_ms) \
+                 OR lease_ms <= :now_ms))",
+            )
+            .expression_attribute_names("#notice", "notice")
+            .expression_attribute_names("#state", "state")
+            .expression_attribute_names("#owner", "owner")
+            .expression_attribute_values(":claimed", s(State::Claimed.as_str()))
+            .expression_attribute_values(":skipped", s(State::Skipped.as_str()))
+            .expression_attribute_values(":failed", s(State::Failed.as_str()))
+            .expression_attribute_values(":deferred", s(State::Deferred.as_str()))
+            .expression_attribute_values(
+                ":now_ms",
+                AttributeValue::N(request.now.timestamp_millis().to_string()),
+            )
+            .expression_attribute_values(
+                ":lease_ms",
+                AttributeValue::N(request.lease_until.timestamp_millis().to_string()),
+            )
+            .expression_attribute_values(":lease_until", s(&request.lease_until.to_rfc3339()))
+            .expression_attribute_values(":owner", s(&request.owner))
+            .expression_attribute_values(":target", s(&request.target))
+            .expression_attribute_values(":now", s(&request.now.to_rfc3339()))
+            .expression_attribute_values(
+                ":expires",
+                AttributeValue::N(request.expires_at.timestamp().to_string()),
+            )
+            .expression_attribute_values(":expires_at", s(&request.expires_at.to_rfc3339()))
+            .expression_attribute_values(":reason", s(&claim.reason))
+            .expression_attribute_values(":zero", AttributeValue::N("0".into()))
+            .expression_attribute_values(":one", AttributeValue::N("1".into()));
+        let mut sets = vec![
+            "#state = :claimed",
+            "lease_ms = :lease_ms",
+            "lease_until = :lease_until",
+            "#owner = :owner",
+            "target = :target",
+            "updated_at = :now",
+            "expires = :expires",
+            "expires_at = :expires_at",
+            "reason = :reason",
+            "first_seen = if_not_exists(first_seen, :now)",
+            "attempts = if_not_exists(attempts, :zero) + :one",
+        ];
+        if let Some(status) = &request.notice_status {
+            update = update.expression_attribute_values(":status", s(status));
+            sets.push("notice_status = :status");
+        }
+        if let Some(deadline) = request.deadline {
+            update = update.expression_attribute_values(":deadline", s(&deadline.to_rfc3339()));
+            sets.push("deadline = :deadline");
+        }
+        update
+            .update_expression(format!("SET {}", sets.join(", ")))
+            // The item that refuses the claim comes back with the refusal: no second read.
+            .return_values_on_condition_check_failure(
+                aws_sdk_dynamodb::types::ReturnValuesOnConditionCheckFailure::AllOld,
+            )
+    }
+
+    /// The entry whose item refused a claim: returned with the refusal (`ALL_OLD`), or read
+    /// where an endpoint does not return it (older DynamoDB-compatible stores). `None`: the item
+    /// is gone (TTL) by the time it is read.
+    async fn refused_by(
+        &self,
+        e: aws_sdk_dynamodb::error::SdkError<UpdateItemError>,
+        request: &ClaimRequest,
+    ) -> Result<Option<Entry>, LedgerError> {
+        let refused = match e.as_service_error() {
+            Some(UpdateItemError::ConditionalCheckFailedException(c)) => c.item().cloned(),
+            _ => None,
+        };
+        if let Some(item) = refused {
+            return self.entry("UpdateItem", item).map(Some);
+        }
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .set_key(Some(Self::key(&request.notice, &request.resource)))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|e| self.error("GetItem", e))?;
+        out.item.map(|item| self.entry("GetItem", item)).transpose()
+    }
+
     pub fn new(client: aws_sdk_dynamodb::Client, table: impl Into<String>) -> Self {
         DynamoLedger {
             client,
@@ -139,13 +241,9 @@ impl DynamoLedger {
 
     /// One outcome's entry, in place of this invocation's claim.
     async fn record_one(&self, entry: &Entry) -> Result<(), LedgerError> {
-        let item = self.item(entry)?;
         let owner = entry.owner.clone().unwrap_or_default();
         let put = self
-            .client
-            .put_item()
-            .table_name(&self.table)
-            .set_item(Some(item))
+            .put_of(entry)?
             .condition_expression("attribute_not_exists(#notice) OR #owner = :owner")
             .expression_attribute_names("#notice", "notice")
             .expression_attribute_names("#owner", "owner")
@@ -157,6 +255,19 @@ impl DynamoLedger {
             entry,
             "not recorded: another invocation took the claim over; its record stands",
         )
+    }
+
+    /// A `PutItem` of the entry's item; the caller adds its condition.
+    fn put_of(
+        &self,
+        entry: &Entry,
+    ) -> Result<aws_sdk_dynamodb::operation::put_item::builders::PutItemFluentBuilder, LedgerError>
+    {
+        Ok(self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(self.item(entry)?)))
     }
 
     /// A conditional PutItem's answer: a refused condition means another record stands (said
@@ -185,13 +296,9 @@ impl DynamoLedger {
 
     /// What a follow-up check saw, over an entry still `acted` or `done` only.
     async fn follow_one(&self, entry: &Entry) -> Result<(), LedgerError> {
-        let item = self.item(entry)?;
         let s = |v: &str| AttributeValue::S(v.to_owned());
         let put = self
-            .client
-            .put_item()
-            .table_name(&self.table)
-            .set_item(Some(item))
+            .put_of(entry)?
             .condition_expression("#state IN (:acted, :done)")
             .expression_attribute_names("#state", "state")
             .expression_attribute_values(":acted", s(State::Acted.as_str()))
@@ -372,102 +479,15 @@ impl Ledger for DynamoLedger {
     }
 
     async fn claim(&self, request: &ClaimRequest) -> Result<Claimed, LedgerError> {
-        let claim = claim_entry(request, None);
-        let s = |v: &str| AttributeValue::S(v.to_owned());
-        let mut update = self
-            .client
-            .update_item()
-            .table_name(&self.table)
-            .set_key(Some(Self::key(&request.notice, &request.resource)))
-            // `claimable` in core, as a condition: no item, an unsettled one, a claim whose lease
-            // has ended, or this invocation's own claim (Lambda retries keep the request id).
-            .condition_expression(
-                "attribute_not_exists(#notice) OR #state IN (:skipped, :failed, :deferred) \
-                 OR (#state = :claimed AND (#owner = :owner OR attribute_not_exists(lease_ms) \
-                 OR lease_ms <= :now_ms))",
-            )
-            .expression_attribute_names("#notice", "notice")
-            .expression_attribute_names("#state", "state")
-            .expression_attribute_names("#owner", "owner")
-            .expression_attribute_values(":claimed", s(State::Claimed.as_str()))
-            .expression_attribute_values(":skipped", s(State::Skipped.as_str()))
-            .expression_attribute_values(":failed", s(State::Failed.as_str()))
-            .expression_attribute_values(":deferred", s(State::Deferred.as_str()))
-            .expression_attribute_values(
-                ":now_ms",
-                AttributeValue::N(request.now.timestamp_millis().to_string()),
-            )
-            .expression_attribute_values(
-                ":lease_ms",
-                AttributeValue::N(request.lease_until.timestamp_millis().to_string()),
-            )
-            .expression_attribute_values(":lease_until", s(&request.lease_until.to_rfc3339()))
-            .expression_attribute_values(":owner", s(&request.owner))
-            .expression_attribute_values(":target", s(&request.target))
-            .expression_attribute_values(":now", s(&request.now.to_rfc3339()))
-            .expression_attribute_values(
-                ":expires",
-                AttributeValue::N(request.expires_at.timestamp().to_string()),
-            )
-            .expression_attribute_values(":expires_at", s(&request.expires_at.to_rfc3339()))
-            .expression_attribute_values(":reason", s(&claim.reason))
-            .expression_attribute_values(":zero", AttributeValue::N("0".into()))
-            .expression_attribute_values(":one", AttributeValue::N("1".into()));
-        let mut sets = vec![
-            "#state = :claimed",
-            "lease_ms = :lease_ms",
-            "lease_until = :lease_until",
-            "#owner = :owner",
-            "target = :target",
-            "updated_at = :now",
-            "expires = :expires",
-            "expires_at = :expires_at",
-            "reason = :reason",
-            "first_seen = if_not_exists(first_seen, :now)",
-            "attempts = if_not_exists(attempts, :zero) + :one",
-        ];
-        if let Some(status) = &request.notice_status {
-            update = update.expression_attribute_values(":status", s(status));
-            sets.push("notice_status = :status");
-        }
-        if let Some(deadline) = request.deadline {
-            update = update.expression_attribute_values(":deadline", s(&deadline.to_rfc3339()));
-            sets.push("deadline = :deadline");
-        }
-        update = update
-            .update_expression(format!("SET {}", sets.join(", ")))
-            // The item that refuses the claim comes back with the refusal: no second read.
-            .return_values_on_condition_check_failure(
-                aws_sdk_dynamodb::types::ReturnValuesOnConditionCheckFailure::AllOld,
-            );
+        let update = self.claim_update(request);
         // Twice at most: when the item that refused the claim is gone by the time it is read
         // (TTL), the claim is tried once more.
         for _ in 0..2 {
             match update.clone().send().await {
                 Ok(_) => return Ok(Claimed::Won),
                 Err(e) if has_code(&e, &["ConditionalCheckFailedException"]) => {
-                    let refused = match e.as_service_error() {
-                        Some(UpdateItemError::ConditionalCheckFailedException(c)) => {
-                            c.item().cloned()
-                        }
-                        _ => None,
-                    };
-                    if let Some(item) = refused {
-                        return Ok(Claimed::Lost(Box::new(self.entry("UpdateItem", item)?)));
-                    }
-                    // An endpoint that does not return the item (older DynamoDB-compatible
-                    // stores): read it.
-                    let out = self
-                        .client
-                        .get_item()
-                        .table_name(&self.table)
-                        .set_key(Some(Self::key(&request.notice, &request.resource)))
-                        .consistent_read(true)
-                        .send()
-                        .await
-                        .map_err(|e| self.error("GetItem", e))?;
-                    if let Some(item) = out.item {
-                        return Ok(Claimed::Lost(Box::new(self.entry("GetItem", item)?)));
+                    if let Some(entry) = self.refused_by(e, request).await? {
+                        return Ok(Claimed::Lost(Box::new(entry)));
                     }
                 }
                 Err(e) => return Err(self.error("UpdateItem", e)),

@@ -1,16 +1,15 @@
 //! Seeding: ECS, CodeDeploy and EC2 state through the SDK, as a user's account would have it.
 
-use aws_sdk_codedeploy::types::{
-    AppSpecContent, ComputePlatform, DeploymentOption, DeploymentStyle, DeploymentType, EcsService,
-    RevisionLocation, RevisionLocationType,
-};
 use aws_sdk_ecs::types::{
     AssignPublicIp, AwsVpcConfiguration, Compatibility, ContainerDefinition, ContainerOverride,
     DeploymentController, DeploymentControllerType, DesiredStatus, KeyValuePair, LaunchType,
-    LoadBalancer, NetworkConfiguration, NetworkMode, Tag, TaskField, TaskOverride,
+    NetworkConfiguration, NetworkMode, Tag, TaskField, TaskOverride,
 };
 
 use crate::{MotoServer, ACCOUNT, REGION};
+
+mod blue_green;
+pub use blue_green::{BlueGreenFixture, PREVIOUS_APPSPEC};
 
 /// Seeds ECS and CodeDeploy state through the SDK, as a user's account would have it.
 pub struct Seed {
@@ -52,33 +51,6 @@ pub struct StandaloneTask {
     pub network: Network,
 }
 
-/// A blue/green service as [`Seed::blue_green_service`] made it.
-#[derive(Debug, Clone)]
-pub struct BlueGreenFixture {
-    pub network: Network,
-    pub application: String,
-    pub group: String,
-    /// The earlier CodeDeploy deployment that created the PRIMARY task set.
-    pub previous_deployment: String,
-    pub task_definition: String,
-    pub task_set_id: String,
-}
-
-/// The AppSpec of the earlier release, as a user would have written it (YAML, with hooks).
-pub const PREVIOUS_APPSPEC: &str = "version: 0.0
-Resources:
-  - TargetService:
-      Type: AWS::ECS::Service
-      Properties:
-        TaskDefinition: \"<TASK_DEFINITION>\"
-        LoadBalancerInfo:
-          ContainerName: \"app\"
-          ContainerPort: 8080
-Hooks:
-  - BeforeInstall: \"PreflightChecks\"
-  - AfterAllowTestTraffic: \"arn:aws:lambda:us-east-1:123456789012:function:SmokeTests\"
-";
-
 impl Seed {
     pub async fn new(moto: &MotoServer) -> Seed {
         let sdk = moto.sdk_config().await;
@@ -86,122 +58,6 @@ impl Seed {
             ecs: aws_sdk_ecs::Client::new(&sdk),
             codedeploy: aws_sdk_codedeploy::Client::new(&sdk),
             network: Some(moto.network()),
-        }
-    }
-
-    /// A CODE_DEPLOY service behind a load balancer (container `app`, port 8080), its
-    /// CodeDeploy application and ECS deployment group, an earlier deployment whose revision is
-    /// [`PREVIOUS_APPSPEC`], and the PRIMARY task set that deployment created.
-    pub async fn blue_green_service(&self, cluster: &str, service: &str) -> BlueGreenFixture {
-        let td = self.task_definition(&format!("{service}-td")).await;
-        let net = self
-            .network
-            .clone()
-            .unwrap_or_else(|| panic!("blue_green_service needs Seed::new(&moto)"));
-        let network = NetworkConfiguration::builder()
-            .awsvpc_configuration(
-                AwsVpcConfiguration::builder()
-                    .set_subnets(Some(net.subnets.clone()))
-                    .security_groups(&net.security_group)
-                    .assign_public_ip(AssignPublicIp::Disabled)
-                    .build()
-                    .unwrap_or_else(|e| panic!("awsvpc: {e}")),
-            )
-            .build();
-        let lb = LoadBalancer::builder()
-            .target_group_arn(format!(
-                "arn:aws:elasticloadbalancing:{REGION}:{ACCOUNT}:targetgroup/{service}-blue/0123456789abcdef"
-            ))
-            .container_name("app")
-            .container_port(8080)
-            .build();
-        self.ecs
-            .create_service()
-            .cluster(cluster)
-            .service_name(service)
-            .task_definition(&td)
-            .desired_count(2)
-            .launch_type(LaunchType::Fargate)
-            .load_balancers(lb.clone())
-            .network_configuration(network.clone())
-            .deployment_controller(
-                DeploymentController::builder()
-                    .r#type(DeploymentControllerType::CodeDeploy)
-                    .build()
-                    .unwrap_or_else(|e| panic!("controller: {e}")),
-            )
-            .send()
-            .await
-            .unwrap_or_else(|e| panic!("create service {cluster}/{service}: {e:?}"));
-
-        let application = format!("{service}-app");
-        let group = format!("{service}-dg");
-        self.codedeploy
-            .create_application()
-            .application_name(&application)
-            .compute_platform(ComputePlatform::Ecs)
-            .send()
-            .await
-            .unwrap_or_else(|e| panic!("create application: {e:?}"));
-        self.codedeploy
-            .create_deployment_group()
-            .application_name(&application)
-            .deployment_group_name(&group)
-            .service_role_arn(format!("arn:aws:iam::{ACCOUNT}:role/CodeDeployECS"))
-            .deployment_config_name("CodeDeployDefault.ECSAllAtOnce")
-            .deployment_style(
-                DeploymentStyle::builder()
-                    .deployment_type(DeploymentType::BlueGreen)
-                    .deployment_option(DeploymentOption::WithTrafficControl)
-                    .build(),
-            )
-            .ecs_services(
-                EcsService::builder()
-                    .service_name(service)
-                    .cluster_name(cluster)
-                    .build(),
-            )
-            .send()
-            .await
-            .unwrap_or_else(|e| panic!("create deployment group: {e:?}"));
-        let previous_deployment = self
-            .appspec_deployment(&application, &group, PREVIOUS_APPSPEC)
-            .await;
-
-        let task_set = self
-            .ecs
-            .create_task_set()
-            .cluster(cluster)
-            .service(service)
-            .task_definition(&td)
-            .external_id(&previous_deployment)
-            .launch_type(LaunchType::Fargate)
-            .platform_version("1.4.0")
-            .network_configuration(network)
-            .load_balancers(lb)
-            .send()
-            .await
-            .unwrap_or_else(|e| panic!("create task set: {e:?}"));
-        let task_set = task_set
-            .task_set()
-            .unwrap_or_else(|| panic!("no task set returned"));
-        let task_set_arn = task_set.task_set_arn().unwrap_or_default().to_owned();
-        let task_set_id = task_set.id().unwrap_or_default().to_owned();
-        self.ecs
-            .update_service_primary_task_set()
-            .cluster(cluster)
-            .service(service)
-            .primary_task_set(&task_set_arn)
-            .send()
-            .await
-            .unwrap_or_else(|e| panic!("primary task set: {e:?}"));
-        BlueGreenFixture {
-            network: net,
-            application,
-            group,
-            previous_deployment,
-            task_definition: td,
-            task_set_id,
         }
     }
 
@@ -318,59 +174,6 @@ impl Seed {
             .unwrap_or_else(|e| panic!("describe tasks: {e:?}"))
             .tasks()
             .to_vec()
-    }
-
-    /// A CodeDeploy deployment with AppSpec content; returns its id.
-    pub async fn appspec_deployment(
-        &self,
-        application: &str,
-        group: &str,
-        content: &str,
-    ) -> String {
-        let out = self
-            .codedeploy
-            .create_deployment()
-            .application_name(application)
-            .deployment_group_name(group)
-            .revision(
-                RevisionLocation::builder()
-                    .revision_type(RevisionLocationType::AppSpecContent)
-                    .app_spec_content(AppSpecContent::builder().content(content).build())
-                    .build(),
-            )
-            .send()
-            .await
-            .unwrap_or_else(|e| panic!("create deployment: {e:?}"));
-        out.deployment_id().unwrap_or_default().to_owned()
-    }
-
-    /// Every deployment of a group, any status.
-    pub async fn codedeploy_deployments(&self, application: &str, group: &str) -> Vec<String> {
-        self.codedeploy
-            .list_deployments()
-            .application_name(application)
-            .deployment_group_name(group)
-            .send()
-            .await
-            .unwrap_or_else(|e| panic!("list deployments: {e:?}"))
-            .deployments()
-            .to_vec()
-    }
-
-    /// The AppSpec content of a deployment's revision.
-    pub async fn appspec_of(&self, deployment_id: &str) -> String {
-        self.codedeploy
-            .get_deployment()
-            .deployment_id(deployment_id)
-            .send()
-            .await
-            .unwrap_or_else(|e| panic!("get deployment: {e:?}"))
-            .deployment_info()
-            .and_then(|d| d.revision())
-            .and_then(|r| r.app_spec_content())
-            .and_then(|c| c.content())
-            .unwrap_or_default()
-            .to_owned()
     }
 
     pub async fn cluster(&self, name: &str) {
@@ -493,29 +296,8 @@ impl Seed {
 
     /// A Fargate task definition (container-level memory, as moto's RunTask needs).
     pub async fn task_definition(&self, family: &str) -> String {
-        let out = self
-            .ecs
-            .register_task_definition()
-            .family(family)
-            .requires_compatibilities(Compatibility::Fargate)
-            .network_mode(NetworkMode::Awsvpc)
-            .cpu("256")
-            .memory("512")
-            .container_definitions(
-                ContainerDefinition::builder()
-                    .name("app")
-                    .image("public.ecr.aws/nginx/nginx:latest")
-                    .memory(512)
-                    .essential(true)
-                    .build(),
-            )
-            .send()
+        self.fargate_task_definition(family, vec![app_container(512)])
             .await
-            .unwrap_or_else(|e| panic!("register task definition {family}: {e:?}"));
-        out.task_definition()
-            .and_then(|t| t.task_definition_arn())
-            .unwrap_or_default()
-            .to_owned()
     }
 
     /// A Fargate task definition whose only health check is on a non-essential sidecar
@@ -523,6 +305,29 @@ impl Seed {
     /// its essential containers only, so such a task's `healthStatus` stays `UNKNOWN` (the test
     /// kit's moto models that). Returns the task definition ARN.
     pub async fn task_definition_with_sidecar_health_check(&self, family: &str) -> String {
+        let sidecar = ContainerDefinition::builder()
+            .name("log-router")
+            .image("public.ecr.aws/aws-observability/aws-for-fluent-bit:stable")
+            .memory(128)
+            .essential(false)
+            .health_check(
+                aws_sdk_ecs::types::HealthCheck::builder()
+                    .command("CMD-SHELL")
+                    .command("exit 0")
+                    .build()
+                    .unwrap_or_else(|e| panic!("health check: {e}")),
+            )
+            .build();
+        self.fargate_task_definition(family, vec![app_container(384), sidecar])
+            .await
+    }
+
+    /// Registers a Fargate task definition (awsvpc, 256 CPU, 512 MiB) of these containers.
+    async fn fargate_task_definition(
+        &self,
+        family: &str,
+        containers: Vec<ContainerDefinition>,
+    ) -> String {
         let out = self
             .ecs
             .register_task_definition()
@@ -531,29 +336,7 @@ impl Seed {
             .network_mode(NetworkMode::Awsvpc)
             .cpu("256")
             .memory("512")
-            .container_definitions(
-                ContainerDefinition::builder()
-                    .name("app")
-                    .image("public.ecr.aws/nginx/nginx:latest")
-                    .memory(384)
-                    .essential(true)
-                    .build(),
-            )
-            .container_definitions(
-                ContainerDefinition::builder()
-                    .name("log-router")
-                    .image("public.ecr.aws/aws-observability/aws-for-fluent-bit:stable")
-                    .memory(128)
-                    .essential(false)
-                    .health_check(
-                        aws_sdk_ecs::types::HealthCheck::builder()
-                            .command("CMD-SHELL")
-                            .command("exit 0")
-                            .build()
-                            .unwrap_or_else(|e| panic!("health check: {e}")),
-                    )
-                    .build(),
-            )
+            .set_container_definitions(Some(containers))
             .send()
             .await
             .unwrap_or_else(|e| panic!("register task definition {family}: {e:?}"));
@@ -621,4 +404,14 @@ impl Seed {
             .and_then(|d| d.id())
             .map(str::to_owned)
     }
+}
+
+/// The essential container `app` (nginx) with `memory` MiB.
+fn app_container(memory: i32) -> ContainerDefinition {
+    ContainerDefinition::builder()
+        .name("app")
+        .image("public.ecr.aws/nginx/nginx:latest")
+        .memory(memory)
+        .essential(true)
+        .build()
 }

@@ -138,6 +138,25 @@ impl<E: EcsServices + EcsTasks, D: CodeDeployApi> Remediator<E, D> {
         }
     }
 
+    /// One call within the deadline. Cut in flight at the deadline, whatever it asked may or may
+    /// not have been done (a RunTask, a StopTask, an UpdateService): not "not reached", and no
+    /// time left to look. The next attempt looks before acting (the replacement's marker, the
+    /// client token, the stop reason, the service's deployments).
+    async fn in_flight<T, Err: Into<Budget>>(
+        &self,
+        deadline: Option<Instant>,
+        call: impl Future<Output = Result<T, Err>>,
+    ) -> Result<T, Budget> {
+        match self.bounded(deadline, call).await {
+            Some(answer) => answer.map_err(Into::into),
+            None => Err(Budget::Api(ApiError::new(
+                "call",
+                ApiErrorKind::Transient,
+                "cut at the invocation deadline while in flight; what it asked may have been done: the next attempt looks before acting",
+            ))),
+        }
+    }
+
     /// Retries throttled and transient failures with exponential backoff, within the deadline.
     pub(super) async fn with_backoff<T, F, Fut, Err>(
         &self,
@@ -156,19 +175,7 @@ impl<E: EcsServices + EcsTasks, D: CodeDeployApi> Remediator<E, D> {
             if self.remaining(deadline).is_some_and(|left| left.is_zero()) {
                 return Err(Budget::Exhausted);
             }
-            let answer = match self.bounded(deadline, call()).await {
-                Some(answer) => answer.map_err(Into::into),
-                // Cut in flight at the deadline: whatever it asked may or may not have been
-                // done (a RunTask, a StopTask). Not "not reached": a later attempt looks again
-                // before acting (the replacement's marker, the client token, the stop reason).
-                None => {
-                    return Err(Budget::Api(ApiError::new(
-                        "call",
-                        ApiErrorKind::Transient,
-                        "cut at the invocation deadline while in flight; what it asked may have been done: the next attempt looks before acting",
-                    )))
-                }
-            };
+            let answer = self.in_flight(deadline, call()).await;
             match answer {
                 // Busy (a CodeDeploy deployment in progress) takes minutes: not retried here.
                 Err(Budget::Api(e))
@@ -242,18 +249,7 @@ impl<E: EcsServices + EcsTasks, D: CodeDeployApi> Remediator<E, D> {
             if self.remaining(deadline).is_some_and(|left| left.is_zero()) {
                 return Err(give_up(Budget::Exhausted, ambiguous));
             }
-            let answer = match self.bounded(deadline, call()).await {
-                Some(answer) => answer.map_err(Into::into),
-                // Cut at the deadline while in flight: it may have taken effect, and there is no
-                // time to look. The next attempt observes before acting.
-                None => {
-                    return Err(Budget::Api(ApiError::new(
-                        "call",
-                        ApiErrorKind::Transient,
-                        "cut at the invocation deadline while in flight; it may have taken effect: the next attempt looks before acting",
-                    )))
-                }
-            };
+            let answer = self.in_flight(deadline, call()).await;
             let e = match answer {
                 Ok(value) => return Ok(Applied::Answered(value)),
                 Err(Budget::Api(e)) => e,

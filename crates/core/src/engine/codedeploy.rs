@@ -33,6 +33,23 @@ use crate::ports::{
 };
 use crate::target::{ServiceRef, Target};
 
+/// A failed call names the redeploy; not reached in time names no action.
+fn redeploy_failed(service: &ServiceRef, e: Budget) -> Outcome {
+    let target = Target::Service(service.clone());
+    match e {
+        Budget::Exhausted => failure_outcome(&target, e),
+        Budget::Api(_) => failure_outcome(&target, e).with_action(Action::CodedeployRedeploy),
+    }
+}
+
+/// The deployment group to redeploy in, and the deployment that created the PRIMARY task set
+/// (with its id) when there is one.
+struct Source {
+    external_id: Option<String>,
+    previous: Option<CodeDeployment>,
+    group: DeploymentGroupRef,
+}
+
 impl<E: EcsServices + EcsTasks, D: CodeDeployApi> Remediator<E, D> {
     /// A CodeDeploy deployment that re-deploys what the PRIMARY task set runs, with the hooks
     /// of the revision that deployed it.
@@ -45,52 +62,15 @@ impl<E: EcsServices + EcsTasks, D: CodeDeployApi> Remediator<E, D> {
         deadline: Option<Instant>,
     ) -> Outcome {
         let target = Target::Service(service.clone());
-        // Not reached in time names no action; a failed call names the redeploy.
-        let fail = |e: Budget| match e {
-            Budget::Exhausted => failure_outcome(&Target::Service(service.clone()), e),
-            Budget::Api(_) => failure_outcome(&Target::Service(service.clone()), e)
-                .with_action(Action::CodedeployRedeploy),
+        // 1–2. The group and revision, from the PRIMARY task set's deployment or the group.
+        let Source {
+            external_id,
+            previous,
+            group,
+        } = match self.redeploy_source(service, spec, deadline).await {
+            Ok(source) => source,
+            Err(outcome) => return *outcome,
         };
-        // 1. The deployment that created the PRIMARY task set names the group and the revision.
-        let external_id = spec
-            .primary_task_set
-            .as_ref()
-            .and_then(|t| t.external_id.clone());
-        let previous = match &external_id {
-            Some(id) => match self
-                .with_backoff(deadline, || self.codedeploy.get_deployment(id))
-                .await
-            {
-                Ok(previous) => previous,
-                Err(e) => return fail(e),
-            },
-            None => None,
-        };
-        // 2. Fallback: the group whose ecsServices names this service.
-        let group =
-            match &previous {
-                Some(d) => d.group.clone(),
-                None => {
-                    let found = self
-                        .with_backoff(deadline, || {
-                            self.codedeploy
-                                .find_group(&service.cluster, &service.service)
-                        })
-                        .await;
-                    match found {
-                        Ok(Some(group)) => group,
-                        Ok(None) => return Outcome::failed(
-                            target,
-                            Code::NoDeploymentGroup,
-                            "no CodeDeploy ECS deployment group names this service: nothing can \
-                             redeploy it; create a deployment of the same task definition by hand",
-                            false,
-                        )
-                        .with_action(Action::CodedeployRedeploy),
-                        Err(e) => return fail(e),
-                    }
-                }
-            };
         // 3. One deployment per group: look before creating.
         let in_progress = match self
             .with_backoff(deadline, || {
@@ -99,7 +79,7 @@ impl<E: EcsServices + EcsTasks, D: CodeDeployApi> Remediator<E, D> {
             .await
         {
             Ok(list) => list,
-            Err(e) => return fail(e),
+            Err(e) => return redeploy_failed(service, e),
         };
         if let CodeDeployCheck::Final(outcome) = check_codedeploy(
             service,
@@ -113,18 +93,12 @@ impl<E: EcsServices + EcsTasks, D: CodeDeployApi> Remediator<E, D> {
         // 4. The hooks to keep: the PRIMARY task set's revision, else the group's last success.
         let (hooks, hooks_note) = match self.hooks_source(&group, previous, deadline).await {
             Ok(found) => found,
-            Err(e) => return fail(e),
+            Err(e) => return redeploy_failed(service, e),
         };
         let content = match appspec::build(spec, hooks).map(|a| a.to_content()) {
             Ok(Ok(content)) => content,
-            Ok(Err(e)) => {
-                return Outcome::failed(target, Code::CannotBuildAppspec, e.to_string(), false)
-                    .with_action(Action::CodedeployRedeploy)
-            }
-            Err(e) => {
-                return Outcome::failed(target, Code::CannotBuildAppspec, e.to_string(), false)
-                    .with_action(Action::CodedeployRedeploy)
-            }
+            Ok(Err(e)) => return cannot_build(target, e.to_string()),
+            Err(e) => return cannot_build(target, e.to_string()),
         };
         let where_to = format!("{}/{}", group.application, group.group);
         if self.settings.dry_run {
@@ -139,63 +113,85 @@ impl<E: EcsServices + EcsTasks, D: CodeDeployApi> Remediator<E, D> {
             .with_action(Action::CodedeployRedeploy)
             .with_deployments(external_id, None);
         }
+        let created = self
+            .create_redeployment(&group, &content, notice, deadline)
+            .await;
+        let mut outcome = created_outcome(service, created, &where_to, &hooks_note);
+        outcome.deployment_before = external_id;
+        outcome
+    }
+
+    /// Steps 1 and 2: the deployment that created the PRIMARY task set names the group and the
+    /// revision; without one, the group whose ecsServices names this service.
+    async fn redeploy_source(
+        &self,
+        service: &ServiceRef,
+        spec: &BlueGreenSpec,
+        deadline: Option<Instant>,
+    ) -> Result<Source, Box<Outcome>> {
+        let external_id = spec
+            .primary_task_set
+            .as_ref()
+            .and_then(|t| t.external_id.clone());
+        let previous = match &external_id {
+            Some(id) => self
+                .with_backoff(deadline, || self.codedeploy.get_deployment(id))
+                .await
+                .map_err(|e| Box::new(redeploy_failed(service, e)))?,
+            None => None,
+        };
+        let group =
+            match &previous {
+                Some(d) => d.group.clone(),
+                None => self
+                    .with_backoff(deadline, || {
+                        self.codedeploy
+                            .find_group(&service.cluster, &service.service)
+                    })
+                    .await
+                    .map_err(|e| Box::new(redeploy_failed(service, e)))?
+                    .ok_or_else(|| {
+                        Box::new(Outcome::failed(
+                        Target::Service(service.clone()),
+                        Code::NoDeploymentGroup,
+                        "no CodeDeploy ECS deployment group names this service: nothing can \
+                         redeploy it; create a deployment of the same task definition by hand",
+                        false,
+                    )
+                    .with_action(Action::CodedeployRedeploy))
+                    })?,
+            };
+        Ok(Source {
+            external_id,
+            previous,
+            group,
+        })
+    }
+
+    /// `CreateDeployment`, once: an ambiguous failure is followed by a look for the deployment
+    /// the lost call made ([`Self::created_by_us`]).
+    async fn create_redeployment(
+        &self,
+        group: &DeploymentGroupRef,
+        content: &str,
+        notice: &RetirementNotice,
+        deadline: Option<Instant>,
+    ) -> Result<Applied<String>, Budget> {
         let description = format!(
             "Redeploy of the running task definition ahead of a Fargate retirement ({})",
             notice.event_arn
         );
-        let sha256 = appspec::sha256_hex(&content);
+        let sha256 = appspec::sha256_hex(content);
         let started = Utc::now();
-        let created = self
-            .mutate(
-                deadline,
-                || {
-                    self.codedeploy
-                        .create_deployment(&group, &content, &sha256, &description)
-                },
-                || self.created_by_us(&group, &sha256, started, deadline),
-            )
-            .await;
-        match created {
-            Ok(Applied::Answered(id)) => Outcome::new(
-                target,
-                Status::Acted,
-                Code::CodedeployDeploymentCreated,
-                format!("CodeDeploy deployment {id} created in {where_to}; {hooks_note}"),
-            )
-            .with_action(Action::CodedeployRedeploy)
-            .with_deployments(external_id, Some(id)),
-            Ok(Applied::Observed { value: id, error }) => Outcome::new(
-                target,
-                Status::Acted,
-                Code::CodedeployDeploymentCreated,
-                format!(
-                    "CodeDeploy deployment {id} created in {where_to}: CreateDeployment failed without \
-                     saying whether it did ({error}), and the group's deployments then showed {id} with \
-                     this AppSpec, so it was not called again; {hooks_note}"
-                ),
-            )
-            .with_action(Action::CodedeployRedeploy)
-            .with_deployments(external_id, Some(id)),
-            Err(Budget::Api(e)) if e.kind == ApiErrorKind::Busy => Outcome::failed(
-                target,
-                Code::DeploymentInProgress,
-                format!("{where_to} already has a deployment in progress: a later attempt redeploys ({})", e.message),
-                true,
-            )
-            .with_action(Action::CodedeployRedeploy)
-            .with_deployments(external_id, None),
-            Err(e) => {
-                let ambiguous = matches!(&e, Budget::Api(e) if e.kind == ApiErrorKind::Transient);
-                let mut outcome = fail(e).with_deployments(external_id, None);
-                if ambiguous {
-                    outcome.reason.push_str(
-                        "; the deployment may have been created: the next attempt lists the group's \
-                         deployments before creating one",
-                    );
-                }
-                outcome
-            }
-        }
+        self.mutate(
+            deadline,
+            || {
+                self.codedeploy
+                    .create_deployment(group, content, &sha256, &description)
+            },
+            || self.created_by_us(group, &sha256, started, deadline),
+        )
+        .await
     }
 
     /// After an ambiguous `CreateDeployment` failure: the id of the group's deployment in
@@ -261,5 +257,61 @@ impl<E: EcsServices + EcsTasks, D: CodeDeployApi> Remediator<E, D> {
             },
             None => (Vec::new(), "no earlier deployment found: no hooks carried over".to_owned()),
         })
+    }
+}
+
+fn cannot_build(target: Target, why: String) -> Outcome {
+    Outcome::failed(target, Code::CannotBuildAppspec, why, false)
+        .with_action(Action::CodedeployRedeploy)
+}
+
+/// What `CreateDeployment` came to: created (answered, or seen after an ambiguous failure), the
+/// group busy (retryable), or failed. The deployment before ours is added by the caller.
+fn created_outcome(
+    service: &ServiceRef,
+    created: Result<Applied<String>, Budget>,
+    where_to: &str,
+    hooks_note: &str,
+) -> Outcome {
+    let target = Target::Service(service.clone());
+    match created {
+        Ok(Applied::Answered(id)) => Outcome::new(
+            target,
+            Status::Acted,
+            Code::CodedeployDeploymentCreated,
+            format!("CodeDeploy deployment {id} created in {where_to}; {hooks_note}"),
+        )
+        .with_action(Action::CodedeployRedeploy)
+        .with_deployments(None, Some(id)),
+        Ok(Applied::Observed { value: id, error }) => Outcome::new(
+            target,
+            Status::Acted,
+            Code::CodedeployDeploymentCreated,
+            format!(
+                "CodeDeploy deployment {id} created in {where_to}: CreateDeployment failed without \
+                 saying whether it did ({error}), and the group's deployments then showed {id} with \
+                 this AppSpec, so it was not called again; {hooks_note}"
+            ),
+        )
+        .with_action(Action::CodedeployRedeploy)
+        .with_deployments(None, Some(id)),
+        Err(Budget::Api(e)) if e.kind == ApiErrorKind::Busy => Outcome::failed(
+            target,
+            Code::DeploymentInProgress,
+            format!("{where_to} already has a deployment in progress: a later attempt redeploys ({})", e.message),
+            true,
+        )
+        .with_action(Action::CodedeployRedeploy),
+        Err(e) => {
+            let ambiguous = matches!(&e, Budget::Api(e) if e.kind == ApiErrorKind::Transient);
+            let mut outcome = redeploy_failed(service, e);
+            if ambiguous {
+                outcome.reason.push_str(
+                    "; the deployment may have been created: the next attempt lists the group's \
+                     deployments before creating one",
+                );
+            }
+            outcome
+        }
     }
 }

@@ -78,7 +78,17 @@ pub fn through_lifecycle(
         Ok(Some(d)) if !is_ours_or_later(d, f, service) => {
             format!("ECS's current service deployment {} predates ours", d.arn)
         }
-        Ok(Some(d)) => return judged(rolled, f, service, d, now, timeout, window),
+        Ok(Some(d)) => {
+            let j = Judging {
+                f,
+                service,
+                d,
+                now,
+                timeout,
+                window,
+            };
+            return judged(rolled, &j);
+        }
         Ok(None) => "ECS names no current service deployment".to_owned(),
         Err(e) => format!("its service deployment could not be read ({e})"),
     };
@@ -108,15 +118,22 @@ fn is_ours_or_later(d: &ServiceDeploymentView, f: &Followed, service: &ServiceOb
     d.created_at.is_none_or(|created| created >= from)
 }
 
-fn judged(
-    rolled: Verdict,
-    f: &Followed,
-    service: &ServiceObservation,
-    d: &ServiceDeploymentView,
+/// What a service deployment is judged with: the followed service, what `DescribeServices` and
+/// `DescribeServiceDeployments` showed of it, the clock, the rollout timeout and AWS's window.
+#[derive(Clone, Copy)]
+struct Judging<'a> {
+    f: &'a Followed,
+    service: &'a ServiceObservation,
+    d: &'a ServiceDeploymentView,
     now: DateTime<Utc>,
     timeout: Duration,
     window: Window,
-) -> Verdict {
+}
+
+/// A service deployment that is ours or later: rolled back, stopped, succeeded, a hook failed,
+/// or still under way ([`waits`]).
+fn judged(rolled: Verdict, j: &Judging) -> Verdict {
+    let Judging { d, .. } = *j;
     let reason = d.status_reason.as_deref().unwrap_or("no reason given");
     let hook_timed_out = d.hooks.iter().find(|h| {
         h.status == "FAILED"
@@ -166,21 +183,21 @@ fn judged(
             ),
         );
     }
-    waits(rolled, f, service, d, now, timeout, window)
+    waits(rolled, j)
 }
 
 /// A service deployment still under way: waiting for a person at a hook, running a hook,
 /// baking, or (any other stage) stalled only after the configured waits on top of
 /// ROLLOUT_TIMEOUT.
-fn waits(
-    rolled: Verdict,
-    f: &Followed,
-    service: &ServiceObservation,
-    d: &ServiceDeploymentView,
-    now: DateTime<Utc>,
-    timeout: Duration,
-    window: Window,
-) -> Verdict {
+fn waits(rolled: Verdict, j: &Judging) -> Verdict {
+    let Judging {
+        f,
+        service,
+        d,
+        now,
+        timeout,
+        window,
+    } = *j;
     if let Some(h) = d.hooks.iter().find(|h| h.status == "AWAITING_ACTION") {
         let expires = h.expires_at.map(|t| t.to_rfc3339());
         let at_risk = h

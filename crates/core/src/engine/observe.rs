@@ -106,9 +106,32 @@ impl<E: EcsServices + EcsTasks, D: CodeDeployApi> Remediator<E, D> {
         tasks: &[(usize, TaskRef)],
         deadline: Option<Instant>,
     ) -> Vec<(usize, TaskDecision, Option<TaskObservation<E::Launch>>)> {
-        let mut found: Vec<Option<TaskObservation<E::Launch>>> = vec![None; tasks.len()];
-        let mut failed: Vec<Option<Outcome>> = vec![None; tasks.len()];
-        let mut unsure: Vec<Option<Budget>> = vec![None; tasks.len()];
+        let mut search = Search::new(tasks.len());
+        let clusters = self.clusters_to_search(tasks, &mut search, deadline).await;
+        for cluster in &clusters {
+            self.describe_in(cluster, tasks, &mut search, deadline)
+                .await;
+        }
+        search.settle_unsure();
+        tasks
+            .iter()
+            .enumerate()
+            .map(|(k, (i, t))| {
+                let (decision, observed) =
+                    decide_task(t, search.failed[k].take(), search.found[k].take());
+                (*i, decision, observed)
+            })
+            .collect()
+    }
+
+    /// The clusters the tasks name, and every cluster when a task names none (a failed
+    /// `ListClusters` fails those tasks).
+    async fn clusters_to_search(
+        &self,
+        tasks: &[(usize, TaskRef)],
+        search: &mut Search<E::Launch>,
+        deadline: Option<Instant>,
+    ) -> Vec<String> {
         let mut clusters: Vec<String> = Vec::new();
         for (_, t) in tasks {
             if let Some(c) = &t.cluster {
@@ -117,98 +140,127 @@ impl<E: EcsServices + EcsTasks, D: CodeDeployApi> Remediator<E, D> {
                 }
             }
         }
-        if tasks.iter().any(|(_, t)| t.cluster.is_none()) {
+        if tasks.iter().all(|(_, t)| t.cluster.is_some()) {
+            return clusters;
+        }
+        match self
+            .with_backoff(deadline, || self.ecs.list_clusters())
+            .await
+        {
+            Ok(all) => {
+                for c in all {
+                    if !clusters.contains(&c) {
+                        clusters.push(c);
+                    }
+                }
+            }
+            Err(e) => {
+                for (k, (_, t)) in tasks.iter().enumerate() {
+                    if t.cluster.is_none() {
+                        search.failed[k] = Some(failure_outcome(&task_target(t), e.clone()));
+                    }
+                }
+            }
+        }
+        clusters
+    }
+
+    /// Describes, in `cluster`, the tasks still unplaced that may be in it.
+    async fn describe_in(
+        &self,
+        cluster: &str,
+        tasks: &[(usize, TaskRef)],
+        search: &mut Search<E::Launch>,
+        deadline: Option<Instant>,
+    ) {
+        let wanted: Vec<usize> = (0..tasks.len())
+            .filter(|&k| search.found[k].is_none() && search.failed[k].is_none())
+            .filter(|&k| tasks[k].1.cluster.as_deref().is_none_or(|c| c == cluster))
+            .collect();
+        for chunk in wanted.chunks(MAX_TASKS_PER_DESCRIBE) {
+            let ids: Vec<String> = chunk.iter().map(|&k| tasks[k].1.task_id.clone()).collect();
             match self
-                .with_backoff(deadline, || self.ecs.list_clusters())
+                .with_backoff(deadline, || self.ecs.describe_tasks(cluster, &ids))
                 .await
             {
-                Ok(all) => {
-                    for c in all {
-                        if !clusters.contains(&c) {
-                            clusters.push(c);
+                Ok(described) => {
+                    for task in described.tasks {
+                        if let Some(&k) = chunk.iter().find(|&&k| tasks[k].1.task_id == task.id) {
+                            search.found[k] = Some(task);
                         }
                     }
                 }
                 Err(e) => {
-                    for (k, (_, t)) in tasks.iter().enumerate() {
-                        if t.cluster.is_none() {
-                            failed[k] = Some(failure_outcome(&task_target(t), e.clone()));
+                    for &k in chunk {
+                        if tasks[k].1.cluster.is_some() {
+                            search.failed[k] =
+                                Some(failure_outcome(&task_target(&tasks[k].1), e.clone()));
+                        } else {
+                            // It may be in this cluster: "not found" would be a guess.
+                            search.unsure[k] = Some((task_target(&tasks[k].1), e.clone()));
                         }
                     }
                 }
             }
         }
-        for cluster in &clusters {
-            // Still unplaced tasks that may be in this cluster.
-            let wanted: Vec<usize> = (0..tasks.len())
-                .filter(|&k| found[k].is_none() && failed[k].is_none())
-                .filter(|&k| tasks[k].1.cluster.as_deref().is_none_or(|c| c == cluster))
-                .collect();
-            for chunk in wanted.chunks(MAX_TASKS_PER_DESCRIBE) {
-                let ids: Vec<String> = chunk.iter().map(|&k| tasks[k].1.task_id.clone()).collect();
-                match self
-                    .with_backoff(deadline, || self.ecs.describe_tasks(cluster, &ids))
-                    .await
-                {
-                    Ok(described) => {
-                        for task in described.tasks {
-                            if let Some(&k) = chunk.iter().find(|&&k| tasks[k].1.task_id == task.id)
-                            {
-                                found[k] = Some(task);
-                            }
-                        }
-                    }
-                    Err(e) => {
-                        for &k in chunk {
-                            if tasks[k].1.cluster.is_some() {
-                                failed[k] =
-                                    Some(failure_outcome(&task_target(&tasks[k].1), e.clone()));
-                            } else {
-                                // It may be in this cluster: "not found" would be a guess.
-                                unsure[k] = Some(e.clone());
-                            }
-                        }
-                    }
-                }
-            }
-        }
-        for k in 0..tasks.len() {
-            if found[k].is_none() && failed[k].is_none() {
-                if let Some(e) = unsure[k].take() {
-                    failed[k] = Some(failure_outcome(&task_target(&tasks[k].1), e));
-                }
-            }
-        }
-        tasks
-            .iter()
-            .enumerate()
-            .map(|(k, (i, t))| {
-                let target = task_target(t);
-                if let Some(outcome) = failed[k].take() {
-                    return (*i, TaskDecision::Final(outcome), None);
-                }
-                let observed = found[k].take();
-                // A task this remediator already replaced and stopped says so in its reason.
-                if let Some(task) = observed.as_ref() {
-                    if let Some(reason) = task
-                        .stopped_reason
-                        .as_deref()
-                        .filter(|r| r.contains(STOP_REASON_MARK))
-                    {
-                        let outcome = Outcome::new(
-                            target,
-                            Status::AlreadyDone,
-                            Code::AlreadyReplaced,
-                            format!("already relaunched and stopped: {reason}"),
-                        )
-                        .with_action(Action::RelaunchTask);
-                        return (*i, TaskDecision::Final(outcome), None);
-                    }
-                }
-                (*i, plan_task(&target, observed.as_ref()), observed)
-            })
-            .collect()
     }
+}
+
+/// What the search for the named tasks found, per task: the observation, the failure that
+/// settles it, or the failed call that leaves it unsure (a task named without its cluster).
+struct Search<L> {
+    found: Vec<Option<TaskObservation<L>>>,
+    failed: Vec<Option<Outcome>>,
+    unsure: Vec<Option<(Target, Budget)>>,
+}
+
+impl<L: Clone> Search<L> {
+    fn new(n: usize) -> Self {
+        Search {
+            found: vec![None; n],
+            failed: vec![None; n],
+            unsure: vec![None; n],
+        }
+    }
+
+    /// A task found nowhere after a failed call fails with that call's error.
+    fn settle_unsure(&mut self) {
+        for k in 0..self.found.len() {
+            if self.found[k].is_none() && self.failed[k].is_none() {
+                if let Some((target, e)) = self.unsure[k].take() {
+                    self.failed[k] = Some(failure_outcome(&target, e));
+                }
+            }
+        }
+    }
+}
+
+/// The decision for one named task: a failure stands; a task this remediator already replaced
+/// and stopped says so in its reason; the rest go to the planner.
+fn decide_task<L>(
+    task: &TaskRef,
+    failed: Option<Outcome>,
+    observed: Option<TaskObservation<L>>,
+) -> (TaskDecision, Option<TaskObservation<L>>) {
+    let target = task_target(task);
+    if let Some(outcome) = failed {
+        return (TaskDecision::Final(outcome), None);
+    }
+    if let Some(reason) = observed
+        .as_ref()
+        .and_then(|t| t.stopped_reason.as_deref())
+        .filter(|r| r.contains(STOP_REASON_MARK))
+    {
+        let outcome = Outcome::new(
+            target,
+            Status::AlreadyDone,
+            Code::AlreadyReplaced,
+            format!("already relaunched and stopped: {reason}"),
+        )
+        .with_action(Action::RelaunchTask);
+        return (TaskDecision::Final(outcome), None);
+    }
+    (plan_task(&target, observed.as_ref()), observed)
 }
 
 fn task_target(task: &TaskRef) -> Target {

@@ -93,10 +93,26 @@ impl<E: EcsServices + EcsTasks, D: CodeDeployApi> Remediator<E, D> {
                 }
             }
         };
-        let before = Some(task.id.clone());
         let after = Some(replacement.id.clone());
-        match self.wait_ready(replacement, deadline).await {
-            Err(e) => fail(e).with_deployments(before, after),
+        let ready = self.wait_ready(replacement, deadline).await;
+        self.stop_once_ready(target, &task, ready, &unmarked, deadline)
+            .await
+            .with_deployments(Some(task.id.clone()), after)
+    }
+
+    /// Stops the retiring task once its replacement is ready; otherwise says where the
+    /// replacement stands and leaves the task running.
+    async fn stop_once_ready(
+        &self,
+        target: &Target,
+        task: &TaskObservation<E::Launch>,
+        ready: Result<Readiness<E::Launch>, Budget>,
+        unmarked: &str,
+        deadline: Option<Instant>,
+    ) -> Outcome {
+        let fail = |e: Budget| failure_outcome(target, e).with_action(Action::RelaunchTask);
+        match ready {
+            Err(e) => fail(e),
             Ok(Readiness::Stopped(r)) => Outcome::failed(
                 target.clone(),
                 Code::ReplacementFailed,
@@ -107,8 +123,7 @@ impl<E: EcsServices + EcsTasks, D: CodeDeployApi> Remediator<E, D> {
                 ),
                 false,
             )
-            .with_action(Action::RelaunchTask)
-            .with_deployments(before, after),
+            .with_action(Action::RelaunchTask),
             Ok(Readiness::Pending(r)) => Outcome::failed(
                 target.clone(),
                 Code::ReplacementPending,
@@ -120,8 +135,7 @@ impl<E: EcsServices + EcsTasks, D: CodeDeployApi> Remediator<E, D> {
                 ),
                 true,
             )
-            .with_action(Action::RelaunchTask)
-            .with_deployments(before, after),
+            .with_action(Action::RelaunchTask),
             Ok(Readiness::Ready(r)) => {
                 let reason = format!("{STOP_REASON_MARK}: replaced by task {} ahead of a Fargate retirement", r.id);
                 match self
@@ -134,9 +148,8 @@ impl<E: EcsServices + EcsTasks, D: CodeDeployApi> Remediator<E, D> {
                         Code::Relaunched,
                         format!("replacement {} is running; this task was stopped{unmarked}", r.id),
                     )
-                    .with_action(Action::RelaunchTask)
-                    .with_deployments(before, after),
-                    Err(e) => fail(e).with_deployments(before, after),
+                    .with_action(Action::RelaunchTask),
+                    Err(e) => fail(e),
                 }
             }
         }

@@ -73,11 +73,7 @@ pub async fn remediate_remembering<R: Remediate, L: Ledger>(
         return finish(remediator, notice, &targets, outcomes, to_claim, deadline).await;
     }
 
-    let lease_until =
-        now + deadline.map_or(chrono::Duration::minutes(15), |d| {
-            chrono::Duration::from_std(d.saturating_duration_since(Instant::now()))
-                .unwrap_or(chrono::Duration::minutes(15))
-        }) + invocation.lease_margin;
+    let lease_until = lease_until(now, deadline, invocation.lease_margin);
     let expires_at = notice.follow_until().unwrap_or(now) + invocation.retention;
     let request = |i: usize| ClaimRequest {
         notice: key.clone(),
@@ -90,6 +86,50 @@ pub async fn remediate_remembering<R: Remediate, L: Ledger>(
         deadline: notice.deadline(),
         expires_at,
     };
+    let won = claim_each(
+        ledger,
+        &targets,
+        to_claim,
+        &request,
+        invocation,
+        &mut outcomes,
+    )
+    .await;
+
+    let acted = remediate_some(remediator, notice, &targets, &won, deadline).await;
+    // The invocation's clock moved on by the time the work took (tests pass a fixed start).
+    let settled_at = now + chrono::Duration::from_std(started.elapsed()).unwrap_or_default();
+    let entries: Vec<Entry> = acted
+        .iter()
+        .map(|(i, outcome)| {
+            let claim = request(*i);
+            settle(&claim, known.get(&resources[*i]), outcome, settled_at)
+        })
+        .collect();
+    let recorded = record_by(ledger, &entries, invocation.finish_by).await;
+    for (i, outcome) in acted {
+        outcomes[i] = Some(match &recorded {
+            Ok(()) => outcome,
+            // The work may be done, but not its memory: an update of the notice would act again.
+            // Failing the invocation makes Lambda retry it under the same request id, which
+            // takes its own claims back, re-observes (`already_replaced`) and records.
+            Err(e) => unrecorded(outcome, e),
+        });
+    }
+    collect(&targets, outcomes)
+}
+
+/// Claims each resource (conditional writes, `concurrency` at once); returns the indices won,
+/// in order. A claim lost is answered from the entry that won it; one not written fails as
+/// retryable.
+async fn claim_each<L: Ledger>(
+    ledger: &L,
+    targets: &[Target],
+    to_claim: Vec<usize>,
+    request: &impl Fn(usize) -> ClaimRequest,
+    invocation: &Invocation,
+    outcomes: &mut [Option<Outcome>],
+) -> Vec<usize> {
     let claims: Vec<(usize, Result<Claimed, LedgerError>)> = stream::iter(to_claim)
         .map(|i| {
             let request = request(i);
@@ -104,7 +144,7 @@ pub async fn remediate_remembering<R: Remediate, L: Ledger>(
             Ok(Claimed::Won) => won.push(i),
             Ok(Claimed::Lost(entry)) => {
                 outcomes[i] = Some(
-                    match recall(&targets[i], Some(&entry), now, &invocation.owner) {
+                    match recall(&targets[i], Some(&entry), invocation.now, &invocation.owner) {
                         Memory::Settled(outcome) | Memory::Elsewhere(outcome) => outcome,
                         // Lost to a claim that ended meanwhile, or to an action another run
                         // took meanwhile: that run and its checks follow it.
@@ -116,21 +156,32 @@ pub async fn remediate_remembering<R: Remediate, L: Ledger>(
         }
     }
     won.sort_unstable();
+    won
+}
 
-    let acted = remediate_some(remediator, notice, &targets, &won, deadline).await;
-    // The invocation's clock moved on by the time the work took (tests pass a fixed start).
-    let settled_at = now + chrono::Duration::from_std(started.elapsed()).unwrap_or_default();
-    let entries: Vec<Entry> = acted
-        .iter()
-        .map(|(i, outcome)| {
-            let claim = request(*i);
-            settle(&claim, known.get(&resources[*i]), outcome, settled_at)
-        })
-        .collect();
-    let recorded = match invocation.finish_by {
+/// The claim's lease: until the invocation's deadline (15 minutes without one), plus the margin.
+fn lease_until(
+    now: DateTime<Utc>,
+    deadline: Option<Instant>,
+    margin: chrono::Duration,
+) -> DateTime<Utc> {
+    let left = deadline.map_or(chrono::Duration::minutes(15), |d| {
+        chrono::Duration::from_std(d.saturating_duration_since(Instant::now()))
+            .unwrap_or(chrono::Duration::minutes(15))
+    });
+    now + left + margin
+}
+
+/// Records the entries, within `finish_by` when the invocation has a deadline.
+async fn record_by<L: Ledger>(
+    ledger: &L,
+    entries: &[Entry],
+    finish_by: Option<Instant>,
+) -> Result<(), LedgerError> {
+    match finish_by {
         Some(by) => tokio::time::timeout(
             by.saturating_duration_since(Instant::now()),
-            ledger.record(&entries),
+            ledger.record(entries),
         )
         .await
         .unwrap_or_else(|_| {
@@ -141,18 +192,8 @@ pub async fn remediate_remembering<R: Remediate, L: Ledger>(
                 fix: "nothing to fix if it is rare: the next delivery or check re-observes and records",
             })
         }),
-        None => ledger.record(&entries).await,
-    };
-    for (i, outcome) in acted {
-        outcomes[i] = Some(match &recorded {
-            Ok(()) => outcome,
-            // The work may be done, but not its memory: an update of the notice would act again.
-            // Failing the invocation makes Lambda retry it under the same request id, which
-            // takes its own claims back, re-observes (`already_replaced`) and records.
-            Err(e) => unrecorded(outcome, e),
-        });
+        None => ledger.record(entries).await,
     }
-    collect(&targets, outcomes)
 }
 
 /// What the ledger already says of one target of a notice.
