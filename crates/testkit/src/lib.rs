@@ -1,5 +1,6 @@
 //! Test kit: a moto server on a free loopback port, SDK clients pointed at it, and seeding
-//! helpers for clusters, task definitions and services.
+//! helpers for clusters, task definitions and services; and fake Kubernetes APIs ([`fake_kube`]
+//! keeps objects, [`scripted_kube`] asserts each request of a scenario).
 //!
 //! Each [`MotoServer`] is its own process with its own state, killed when dropped, so tests can
 //! run in parallel. [`MotoServer::reset`] wipes state between scenarios that share one server.
@@ -26,6 +27,8 @@ pub mod fake_ecs;
 pub mod fake_kube;
 pub mod fault_proxy;
 pub mod invocations;
+pub mod kube_objects;
+pub mod scripted_kube;
 mod seed;
 
 pub use seed::{BlueGreenFixture, Network, Seed, StandaloneTask, PREVIOUS_APPSPEC};
