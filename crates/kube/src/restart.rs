@@ -10,7 +10,9 @@
 //! reads the objects it asks for, one at a time and in its order, and sends the patch.
 
 use chrono::{DateTime, Utc};
-use k8s_openapi::api::apps::v1::{DaemonSet, Deployment, ReplicaSet, StatefulSet};
+use k8s_openapi::api::apps::v1::{
+    DaemonSet, Deployment, ReplicaSet, StatefulSet, StatefulSetUpdateStrategy,
+};
 use k8s_openapi::api::core::v1::{Namespace, Pod};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use kube::api::{Api, Patch, PatchParams};
@@ -365,16 +367,14 @@ fn deployment_blocked(d: &Deployment) -> Option<String> {
 /// What the planner needs of a StatefulSet, for its pod `pod`.
 fn stateful_set_seen(s: &StatefulSet, pod: &str) -> WorkloadSeen {
     let status = s.status.as_ref();
-    let partition = s
-        .spec
-        .update_strategy
-        .as_ref()
+    let strategy = s.spec.update_strategy.as_ref();
+    let partition = strategy
         .and_then(|u| u.rolling_update.as_ref())
         .and_then(|r| r.partition)
         .unwrap_or(0);
     // A StatefulSet pod is named `<set>-<ordinal>`.
     let ordinal = pod.rsplit('-').next().and_then(|n| n.parse::<i32>().ok());
-    let blocked = stateful_set_blocked(s, partition, ordinal);
+    let blocked = stateful_set_blocked(strategy, partition, ordinal);
     let replicas = s.spec.replicas.unwrap_or(1);
     let generation = s.metadata.generation.unwrap_or(0);
     // With a partition, Kubernetes updates only the pods from the partition up and never makes
@@ -419,8 +419,11 @@ fn stateful_set_seen(s: &StatefulSet, pod: &str) -> WorkloadSeen {
 
 /// Why a rolling restart of the StatefulSet never replaces its pod `ordinal`: the OnDelete
 /// strategy, or a rollingUpdate `partition` above the ordinal.
-fn stateful_set_blocked(s: &StatefulSet, partition: i32, ordinal: Option<i32>) -> Option<String> {
-    let strategy = s.spec.update_strategy.as_ref();
+fn stateful_set_blocked(
+    strategy: Option<&StatefulSetUpdateStrategy>,
+    partition: i32,
+    ordinal: Option<i32>,
+) -> Option<String> {
     if strategy.and_then(|u| u.type_.as_deref()) == Some("OnDelete") {
         Some(
             "its updateStrategy is OnDelete: a restart replaces a pod only when the pod is deleted"

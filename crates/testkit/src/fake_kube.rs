@@ -8,7 +8,7 @@ use std::collections::HashMap;
 use std::convert::Infallible;
 use std::sync::{Arc, Mutex};
 
-use http_body_util::{BodyExt, Full};
+use http_body_util::Full;
 use hyper::body::{Bytes, Incoming};
 use hyper::{Request, Response};
 use hyper_util::rt::TokioIo;
@@ -30,11 +30,7 @@ impl Seen {
     /// Reads `request`, its body included.
     pub async fn read<B: hyper::body::Body>(request: Request<B>) -> Seen {
         let (parts, body) = request.into_parts();
-        let bytes = body
-            .collect()
-            .await
-            .map(|b| b.to_bytes())
-            .unwrap_or_default();
+        let bytes = crate::read_body(body).await;
         Seen {
             method: parts.method.as_str().to_owned(),
             path: parts.uri.path().to_owned(),

@@ -303,6 +303,15 @@ fn venv_python() -> PathBuf {
     );
 }
 
+/// A request's or a response's body, read to its end (empty when reading fails).
+async fn read_body<B: hyper::body::Body>(body: B) -> hyper::body::Bytes {
+    use http_body_util::BodyExt;
+    body.collect()
+        .await
+        .map(|b| b.to_bytes())
+        .unwrap_or_default()
+}
+
 /// The workspace root (two levels above this crate).
 pub fn workspace_root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")

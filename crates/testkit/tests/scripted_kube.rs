@@ -22,6 +22,12 @@ async fn read_namespace(client: kube::Client, reads: usize) -> usize {
     ok
 }
 
+/// Reads namespace `shop` `reads` times against `scenario`.
+async fn read_namespace_against(scenario: Vec<Expect>, reads: usize) -> usize {
+    let (client, mut fake) = ScriptedKube::client();
+    fake.run(scenario, read_namespace(client, reads)).await
+}
+
 #[tokio::test]
 async fn a_scenario_is_answered_in_order_and_each_request_is_recorded() {
     let (client, mut fake) = ScriptedKube::client();
@@ -77,26 +83,18 @@ async fn an_api_error_in_the_scenario_reaches_the_client_as_that_status() {
 #[tokio::test]
 #[should_panic(expected = "got requests the scenario does not have")]
 async fn a_request_after_the_last_expected_one_fails_once_the_code_has_finished() {
-    let (client, mut fake) = ScriptedKube::client();
-
-    fake.run(
-        vec![Expect::get(NAMESPACE, namespace(&[]))],
-        read_namespace(client, 2),
-    )
-    .await;
+    read_namespace_against(vec![Expect::get(NAMESPACE, namespace(&[]))], 2).await;
 }
 
 #[tokio::test]
 #[should_panic(expected = "finished without sending")]
 async fn an_expected_request_the_code_never_sends_fails_once_the_code_has_finished() {
-    let (client, mut fake) = ScriptedKube::client();
-
-    fake.run(
+    read_namespace_against(
         vec![
             Expect::get(NAMESPACE, namespace(&[])),
             Expect::patch(NAMESPACE),
         ],
-        read_namespace(client, 1),
+        1,
     )
     .await;
 }
@@ -104,11 +102,9 @@ async fn an_expected_request_the_code_never_sends_fails_once_the_code_has_finish
 #[tokio::test]
 #[should_panic(expected = "expected GET /api/v1/namespaces/other")]
 async fn a_request_for_another_path_fails_at_once() {
-    let (client, mut fake) = ScriptedKube::client();
-
-    fake.run(
+    read_namespace_against(
         vec![Expect::get("/api/v1/namespaces/other", namespace(&[]))],
-        read_namespace(client, 1),
+        1,
     )
     .await;
 }
@@ -116,11 +112,9 @@ async fn a_request_for_another_path_fails_at_once() {
 #[tokio::test]
 #[should_panic(expected = "the bearer token of GET")]
 async fn a_request_without_the_expected_bearer_token_fails() {
-    let (client, mut fake) = ScriptedKube::client();
-
-    fake.run(
+    read_namespace_against(
         vec![Expect::get(NAMESPACE, namespace(&[])).with_token("token-1")],
-        read_namespace(client, 1),
+        1,
     )
     .await;
 }
