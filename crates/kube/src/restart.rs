@@ -10,7 +10,9 @@
 //! reads the objects it asks for, one at a time and in its order, and sends the patch.
 
 use chrono::{DateTime, Utc};
-use k8s_openapi::api::apps::v1::{DaemonSet, Deployment, ReplicaSet, StatefulSet};
+use k8s_openapi::api::apps::v1::{
+    DaemonSet, Deployment, ReplicaSet, StatefulSet, StatefulSetUpdateStrategy,
+};
 use k8s_openapi::api::core::v1::{Namespace, Pod};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use kube::api::{Api, Patch, PatchParams};
@@ -286,152 +288,181 @@ impl PodRestarter {
         name: &str,
         pod: &str,
     ) -> Result<Seen<WorkloadSeen>, kube::Error> {
-        let restarted_at = |meta: Option<&ObjectMeta>| {
-            meta.and_then(|m| m.annotations.as_ref())
-                .and_then(|a| a.get(RESTARTED_AT))
-                .and_then(|v| DateTime::parse_from_rfc3339(v).ok())
-                .map(|t| t.with_timezone(&Utc))
-        };
         Ok(match kind {
             WorkloadKind::Deployment => Api::<Deployment>::namespaced(self.client.clone(), ns)
                 .get_opt(name)
                 .await?
-                .map(|d| {
-                    let generation = d.metadata.generation.unwrap_or(0);
-                    let spec_replicas = d.spec.replicas.unwrap_or(1);
-                    let status = d.status.as_ref();
-                    let observed = status.and_then(|s| s.observed_generation).unwrap_or(0);
-                    let updated = status.and_then(|s| s.updated_replicas).unwrap_or(0);
-                    let stuck = status
-                        .and_then(|s| s.conditions.as_ref())
-                        .into_iter()
-                        .flatten()
-                        .any(|c| {
-                            c.type_.as_deref() == Some("Progressing")
-                                && c.status.as_deref() == Some("False")
-                                && c.reason.as_deref() == Some("ProgressDeadlineExceeded")
-                        });
-                    let blocked = if d.spec.paused == Some(true) {
-                        Some("the Deployment is paused, and `kubectl rollout restart` refuses a paused Deployment: resume it (`kubectl rollout resume`) to let a restart replace the pod".to_owned())
-                    } else if stuck {
-                        Some("its last rollout exceeded progressDeadlineSeconds (Progressing=False, ProgressDeadlineExceeded): a restart would stall the same way; fix what keeps new pods from becoming ready".to_owned())
-                    } else {
-                        None
-                    };
-                    let ready = status.and_then(|s| s.ready_replicas).unwrap_or(0);
-                    let available = status.and_then(|s| s.available_replicas).unwrap_or(0);
-                    let total = status.and_then(|s| s.replicas).unwrap_or(0);
-                    WorkloadSeen {
-                        restarted_at: restarted_at(d.spec.template.metadata.as_ref()),
-                        rolling_out: blocked.is_none()
-                            && (observed < generation || updated < spec_replicas),
-                        annotations: pairs(Some(&d.metadata)),
-                        // `kubectl rollout status`: no old replica left either.
-                        rollout_done: observed >= generation
-                            && updated == spec_replicas
-                            && ready == spec_replicas
-                            && available == spec_replicas
-                            && total == spec_replicas,
-                        blocked,
-                    }
-                })
+                .map(|d| deployment_seen(&d))
                 .into(),
             WorkloadKind::StatefulSet => Api::<StatefulSet>::namespaced(self.client.clone(), ns)
                 .get_opt(name)
                 .await?
-                .map(|s| {
-                    let status = s.status.as_ref();
-                    let strategy = s.spec.update_strategy.as_ref();
-                    let partition = strategy
-                        .and_then(|u| u.rolling_update.as_ref())
-                        .and_then(|r| r.partition)
-                        .unwrap_or(0);
-                    // A StatefulSet pod is named `<set>-<ordinal>`.
-                    let ordinal = pod.rsplit('-').next().and_then(|n| n.parse::<i32>().ok());
-                    let blocked = if strategy.and_then(|u| u.type_.as_deref()) == Some("OnDelete") {
-                        Some("its updateStrategy is OnDelete: a restart replaces a pod only when the pod is deleted".to_owned())
-                    } else if ordinal.is_some_and(|o| o < partition) {
-                        Some(format!("its rollingUpdate partition {partition} is above the pod's ordinal: a rolling restart never reaches it"))
-                    } else {
-                        None
-                    };
-                    let replicas = s.spec.replicas.unwrap_or(1);
-                    let generation = s.metadata.generation.unwrap_or(0);
-                    // With a partition, Kubernetes updates only the pods from the partition up
-                    // and never makes the update revision current: the rollout is done when those
-                    // are updated (`kubectl rollout status`: "partitioned roll out complete").
-                    let updated_needed = if partition > 0 {
-                        (replicas - partition).max(0)
-                    } else {
-                        replicas
-                    };
-                    let updated_all = status.is_some_and(|st| {
-                        if partition > 0 {
-                            st.updated_replicas.unwrap_or(0) >= updated_needed
-                        } else {
-                            st.update_revision.is_some()
-                                && st.update_revision == st.current_revision
-                                && st.updated_replicas.unwrap_or(0) == replicas
-                        }
-                    });
-                    WorkloadSeen {
-                        restarted_at: restarted_at(s.spec.template.metadata.as_ref()),
-                        rolling_out: blocked.is_none()
-                            && status.is_some_and(|st| {
-                                if partition > 0 {
-                                    st.updated_replicas.unwrap_or(0) < updated_needed
-                                } else {
-                                    st.update_revision.is_some()
-                                        && st.update_revision != st.current_revision
-                                }
-                            }),
-                        annotations: pairs(Some(&s.metadata)),
-                        // A pod below the partition is never updated, however done the rest is.
-                        rollout_done: updated_all
-                            && ordinal.is_none_or(|o| o >= partition)
-                            && status.is_some_and(|st| {
-                                st.observed_generation.unwrap_or(0) >= generation
-                                    && st.ready_replicas.unwrap_or(0) == replicas
-                                    && st.available_replicas.unwrap_or(0) == replicas
-                            }),
-                        blocked,
-                    }
-                })
+                .map(|s| stateful_set_seen(&s, pod))
                 .into(),
             WorkloadKind::DaemonSet => Api::<DaemonSet>::namespaced(self.client.clone(), ns)
                 .get_opt(name)
                 .await?
-                .map(|d| {
-                    let status = d.status.as_ref();
-                    let on_delete = d
-                        .spec
-                        .update_strategy
-                        .as_ref()
-                        .and_then(|u| u.type_.as_deref())
-                        == Some("OnDelete");
-                    let blocked = on_delete.then(|| {
-                        "its updateStrategy is OnDelete: a restart replaces a pod only when the pod is deleted".to_owned()
-                    });
-                    let generation = d.metadata.generation.unwrap_or(0);
-                    WorkloadSeen {
-                        restarted_at: restarted_at(d.spec.template.metadata.as_ref()),
-                        rolling_out: blocked.is_none()
-                            && status.is_some_and(|st| {
-                                st.updated_number_scheduled.unwrap_or(0)
-                                    < st.desired_number_scheduled
-                            }),
-                        annotations: pairs(Some(&d.metadata)),
-                        rollout_done: status.is_some_and(|st| {
-                            st.observed_generation.unwrap_or(0) >= generation
-                                && st.updated_number_scheduled.unwrap_or(0)
-                                    == st.desired_number_scheduled
-                                && st.number_available.unwrap_or(0) == st.desired_number_scheduled
-                        }),
-                        blocked,
-                    }
-                })
+                .map(|d| daemon_set_seen(&d))
                 .into(),
         })
+    }
+}
+
+/// The pod template's last `kubectl rollout restart`, from its annotation.
+fn restarted_at(meta: Option<&ObjectMeta>) -> Option<DateTime<Utc>> {
+    meta.and_then(|m| m.annotations.as_ref())
+        .and_then(|a| a.get(RESTARTED_AT))
+        .and_then(|v| DateTime::parse_from_rfc3339(v).ok())
+        .map(|t| t.with_timezone(&Utc))
+}
+
+/// What the planner needs of a Deployment.
+fn deployment_seen(d: &Deployment) -> WorkloadSeen {
+    let generation = d.metadata.generation.unwrap_or(0);
+    let spec_replicas = d.spec.replicas.unwrap_or(1);
+    let status = d.status.as_ref();
+    let observed = status.and_then(|s| s.observed_generation).unwrap_or(0);
+    let updated = status.and_then(|s| s.updated_replicas).unwrap_or(0);
+    let blocked = deployment_blocked(d);
+    let ready = status.and_then(|s| s.ready_replicas).unwrap_or(0);
+    let available = status.and_then(|s| s.available_replicas).unwrap_or(0);
+    let total = status.and_then(|s| s.replicas).unwrap_or(0);
+    WorkloadSeen {
+        restarted_at: restarted_at(d.spec.template.metadata.as_ref()),
+        rolling_out: blocked.is_none() && (observed < generation || updated < spec_replicas),
+        annotations: pairs(Some(&d.metadata)),
+        // `kubectl rollout status`: no old replica left either.
+        rollout_done: observed >= generation
+            && updated == spec_replicas
+            && ready == spec_replicas
+            && available == spec_replicas
+            && total == spec_replicas,
+        blocked,
+    }
+}
+
+/// Why a restart of the Deployment cannot replace the pod: it is paused, or its last rollout
+/// exceeded its progress deadline.
+fn deployment_blocked(d: &Deployment) -> Option<String> {
+    let stuck = d
+        .status
+        .as_ref()
+        .and_then(|s| s.conditions.as_ref())
+        .into_iter()
+        .flatten()
+        .any(|c| {
+            c.type_.as_deref() == Some("Progressing")
+                && c.status.as_deref() == Some("False")
+                && c.reason.as_deref() == Some("ProgressDeadlineExceeded")
+        });
+    if d.spec.paused == Some(true) {
+        Some("the Deployment is paused, and `kubectl rollout restart` refuses a paused Deployment: resume it (`kubectl rollout resume`) to let a restart replace the pod".to_owned())
+    } else if stuck {
+        Some("its last rollout exceeded progressDeadlineSeconds (Progressing=False, ProgressDeadlineExceeded): a restart would stall the same way; fix what keeps new pods from becoming ready".to_owned())
+    } else {
+        None
+    }
+}
+
+/// What the planner needs of a StatefulSet, for its pod `pod`.
+fn stateful_set_seen(s: &StatefulSet, pod: &str) -> WorkloadSeen {
+    let status = s.status.as_ref();
+    let strategy = s.spec.update_strategy.as_ref();
+    let partition = strategy
+        .and_then(|u| u.rolling_update.as_ref())
+        .and_then(|r| r.partition)
+        .unwrap_or(0);
+    // A StatefulSet pod is named `<set>-<ordinal>`.
+    let ordinal = pod.rsplit('-').next().and_then(|n| n.parse::<i32>().ok());
+    let blocked = stateful_set_blocked(strategy, partition, ordinal);
+    let replicas = s.spec.replicas.unwrap_or(1);
+    let generation = s.metadata.generation.unwrap_or(0);
+    // With a partition, Kubernetes updates only the pods from the partition up and never makes
+    // the update revision current: the rollout is done when those are updated
+    // (`kubectl rollout status`: "partitioned roll out complete").
+    let updated_needed = if partition > 0 {
+        (replicas - partition).max(0)
+    } else {
+        replicas
+    };
+    let updated_all = status.is_some_and(|st| {
+        if partition > 0 {
+            st.updated_replicas.unwrap_or(0) >= updated_needed
+        } else {
+            st.update_revision.is_some()
+                && st.update_revision == st.current_revision
+                && st.updated_replicas.unwrap_or(0) == replicas
+        }
+    });
+    WorkloadSeen {
+        restarted_at: restarted_at(s.spec.template.metadata.as_ref()),
+        rolling_out: blocked.is_none()
+            && status.is_some_and(|st| {
+                if partition > 0 {
+                    st.updated_replicas.unwrap_or(0) < updated_needed
+                } else {
+                    st.update_revision.is_some() && st.update_revision != st.current_revision
+                }
+            }),
+        annotations: pairs(Some(&s.metadata)),
+        // A pod below the partition is never updated, however done the rest is.
+        rollout_done: updated_all
+            && ordinal.is_none_or(|o| o >= partition)
+            && status.is_some_and(|st| {
+                st.observed_generation.unwrap_or(0) >= generation
+                    && st.ready_replicas.unwrap_or(0) == replicas
+                    && st.available_replicas.unwrap_or(0) == replicas
+            }),
+        blocked,
+    }
+}
+
+/// Why a rolling restart of the StatefulSet never replaces its pod `ordinal`: the OnDelete
+/// strategy, or a rollingUpdate `partition` above the ordinal.
+fn stateful_set_blocked(
+    strategy: Option<&StatefulSetUpdateStrategy>,
+    partition: i32,
+    ordinal: Option<i32>,
+) -> Option<String> {
+    if strategy.and_then(|u| u.type_.as_deref()) == Some("OnDelete") {
+        Some(
+            "its updateStrategy is OnDelete: a restart replaces a pod only when the pod is deleted"
+                .to_owned(),
+        )
+    } else if ordinal.is_some_and(|o| o < partition) {
+        Some(format!("its rollingUpdate partition {partition} is above the pod's ordinal: a rolling restart never reaches it"))
+    } else {
+        None
+    }
+}
+
+/// What the planner needs of a DaemonSet.
+fn daemon_set_seen(d: &DaemonSet) -> WorkloadSeen {
+    let status = d.status.as_ref();
+    let on_delete = d
+        .spec
+        .update_strategy
+        .as_ref()
+        .and_then(|u| u.type_.as_deref())
+        == Some("OnDelete");
+    let blocked = on_delete.then(|| {
+        "its updateStrategy is OnDelete: a restart replaces a pod only when the pod is deleted"
+            .to_owned()
+    });
+    let generation = d.metadata.generation.unwrap_or(0);
+    WorkloadSeen {
+        restarted_at: restarted_at(d.spec.template.metadata.as_ref()),
+        rolling_out: blocked.is_none()
+            && status.is_some_and(|st| {
+                st.updated_number_scheduled.unwrap_or(0) < st.desired_number_scheduled
+            }),
+        annotations: pairs(Some(&d.metadata)),
+        rollout_done: status.is_some_and(|st| {
+            st.observed_generation.unwrap_or(0) >= generation
+                && st.updated_number_scheduled.unwrap_or(0) == st.desired_number_scheduled
+                && st.number_available.unwrap_or(0) == st.desired_number_scheduled
+        }),
+        blocked,
     }
 }
 

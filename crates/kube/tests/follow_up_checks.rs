@@ -1,75 +1,22 @@
-//! Follow-up checks on a restarted workload (`PodRestarter::check`) against a fake Kubernetes
-//! API that asserts each request in order (the kube-rs controller-rs `tower-test` pattern) and
-//! fails on any request it did not expect, or when an expected one never comes.
+//! Follow-up checks on a restarted workload (`PodRestarter::check`) against the test kit's
+//! [`ScriptedKube`], which asserts each request in order (the kube-rs controller-rs
+//! `tower-test` pattern) and, once the check has finished, fails on any request it did not
+//! expect (a retry included) or an expected one that never came.
 //!
 //! A check is a GET of the pod the notice names (is it gone, or replaced under the same name?)
 //! and a GET of the workload, whose status decides the verdict.
 
-use std::time::Duration;
-
-use http::{Method, Request, Response};
-use kube::client::Body;
-use kube::Client;
 use remediator_core::follow::Verdict;
 use remediator_core::names::Code;
 use remediator_core::testing::{at, pod_notice};
 use remediator_core::PodNotice;
 use remediator_kube::restart::WorkloadKind;
 use remediator_kube::PodRestarter;
+use remediator_testkit::kube_objects::{
+    meta, pod_path, DAEMON_SET as DAEMONSET, DEPLOYMENT, STATEFUL_SET as STS,
+};
+use remediator_testkit::scripted_kube::{Expect, ScriptedKube};
 use serde_json::{json, Value};
-use tower_test::mock::{self, Handle};
-
-const DEPLOYMENT: &str = "/apis/apps/v1/namespaces/shop/deployments/web";
-const STS: &str = "/apis/apps/v1/namespaces/shop/statefulsets/db";
-const DAEMONSET: &str = "/apis/apps/v1/namespaces/shop/daemonsets/agent";
-
-/// The one GET a check makes, and the fake's answer.
-struct Answer {
-    path: String,
-    status: u16,
-    body: Value,
-}
-
-fn found(path: &str, body: Value) -> Answer {
-    Answer {
-        path: path.to_owned(),
-        status: 200,
-        body,
-    }
-}
-
-fn api_status(path: &str, code: u16, reason: &str) -> Answer {
-    Answer {
-        path: path.to_owned(),
-        status: code,
-        body: json!({ "kind": "Status", "apiVersion": "v1", "status": "Failure",
-                      "reason": reason, "code": code, "message": reason }),
-    }
-}
-
-/// Answers exactly the requests in `answers`, asserting each is a GET of the expected path,
-/// then fails on any further request (a retry included).
-async fn serve(mut handle: Handle<Request<Body>, Response<Body>>, answers: Vec<Answer>) {
-    for answer in answers {
-        let (request, send) = tokio::time::timeout(Duration::from_secs(5), handle.next_request())
-            .await
-            .unwrap_or_else(|_| panic!("expected GET {} but no request came", answer.path))
-            .expect("client dropped");
-        assert_eq!(request.method(), Method::GET, "{}", request.uri());
-        assert_eq!(request.uri().path(), answer.path);
-        let response = Response::builder()
-            .status(answer.status)
-            .header("content-type", "application/json")
-            .body(Body::from(serde_json::to_vec(&answer.body).expect("json")))
-            .expect("response");
-        send.send_response(response);
-    }
-    if let Ok(Some((request, _))) =
-        tokio::time::timeout(Duration::from_millis(200), handle.next_request()).await
-    {
-        panic!("unexpected request {} {}", request.method(), request.uri());
-    }
-}
 
 fn notice() -> PodNotice {
     pod_notice(at("2026-11-25T10:00:00Z"), at("2026-11-30T12:00:00Z"))
@@ -82,44 +29,33 @@ fn db_notice(ordinal: u32) -> PodNotice {
     notice
 }
 
-/// The pod's path in the fake API.
-fn pod_path(notice: &PodNotice) -> String {
-    format!(
-        "/api/v1/namespaces/{}/pods/{}",
-        notice.namespace, notice.pod
-    )
-}
-
 /// A check where the pod the notice names is gone (404), then the workload `answers`.
-async fn check(answers: Vec<Answer>, notice: PodNotice, kind: WorkloadKind, name: &str) -> Verdict {
-    let mut all = vec![api_status(&pod_path(&notice), 404, "NotFound")];
+async fn check(answers: Vec<Expect>, notice: PodNotice, kind: WorkloadKind, name: &str) -> Verdict {
+    let mut all = vec![Expect::missing(&pod_path(&notice.pod))];
     all.extend(answers);
     check_all(all, notice, kind, name).await
 }
 
+/// Runs the check to completion against `answers`; the fake then asserts that every one of
+/// them was asked for, in order, and nothing else.
 async fn check_all(
-    answers: Vec<Answer>,
+    answers: Vec<Expect>,
     notice: PodNotice,
     kind: WorkloadKind,
     name: &str,
 ) -> Verdict {
-    let (service, handle) = mock::pair::<Request<Body>, Response<Body>>();
-    let fake = tokio::spawn(serve(handle, answers));
-    let verdict = PodRestarter::new(Client::new(service, "default"))
-        .check(&notice, kind, name)
-        .await;
-    fake.await.expect("fake API server");
-    verdict
-}
-
-fn meta(name: &str) -> Value {
-    json!({ "name": name, "namespace": "shop", "generation": 5 })
+    let (client, mut fake) = ScriptedKube::client();
+    fake.run(
+        answers,
+        PodRestarter::new(client).check(&notice, kind, name),
+    )
+    .await
 }
 
 /// Deployment `web`: 3 replicas wanted, the restart's generation 5 observed, and `status` as
 /// given (`updated` / `ready` / `available` / `replicas`).
 fn deployment(updated: i32, ready: i32, available: i32, replicas: i32) -> Value {
-    json!({ "apiVersion": "apps/v1", "kind": "Deployment", "metadata": meta("web"),
+    json!({ "apiVersion": "apps/v1", "kind": "Deployment", "metadata": meta("web", 5, None),
             "spec": { "replicas": 3, "selector": {},
                       "template": { "metadata": { "annotations": {
                           "kubectl.kubernetes.io/restartedAt": "2026-11-25T10:05:00Z" } } } },
@@ -129,7 +65,7 @@ fn deployment(updated: i32, ready: i32, available: i32, replicas: i32) -> Value 
 
 /// StatefulSet `db`: 3 replicas wanted, generation 5 observed, revisions and counts as given.
 fn stateful_set(current: &str, update: &str, updated: i32, ready: i32) -> Value {
-    json!({ "apiVersion": "apps/v1", "kind": "StatefulSet", "metadata": meta("db"),
+    json!({ "apiVersion": "apps/v1", "kind": "StatefulSet", "metadata": meta("db", 5, None),
             "spec": { "replicas": 3, "selector": {}, "serviceName": "db", "template": { "metadata": {} } },
             "status": { "observedGeneration": 5, "replicas": 3, "currentRevision": current,
                         "updateRevision": update, "updatedReplicas": updated,
@@ -161,7 +97,7 @@ fn expect_blocked(verdict: &Verdict) -> &str {
 #[tokio::test]
 async fn a_deployment_whose_rollout_completed_is_verified() {
     let v = check(
-        vec![found(DEPLOYMENT, deployment(3, 3, 3, 3))],
+        vec![Expect::get(DEPLOYMENT, deployment(3, 3, 3, 3))],
         notice(),
         WorkloadKind::Deployment,
         "web",
@@ -176,7 +112,7 @@ async fn a_deployment_whose_rollout_completed_is_verified() {
 #[tokio::test]
 async fn a_deployment_still_rolling_out_is_pending() {
     let v = check(
-        vec![found(DEPLOYMENT, deployment(1, 3, 3, 4))],
+        vec![Expect::get(DEPLOYMENT, deployment(1, 3, 3, 4))],
         notice(),
         WorkloadKind::Deployment,
         "web",
@@ -191,7 +127,7 @@ async fn a_deployment_still_rolling_out_is_pending() {
 #[tokio::test]
 async fn a_deployment_with_every_replica_updated_but_an_old_one_still_terminating_is_pending() {
     let v = check(
-        vec![found(DEPLOYMENT, deployment(3, 3, 3, 4))],
+        vec![Expect::get(DEPLOYMENT, deployment(3, 3, 3, 4))],
         notice(),
         WorkloadKind::Deployment,
         "web",
@@ -206,7 +142,7 @@ async fn a_deployment_whose_restart_the_controller_has_not_observed_yet_is_pendi
     let mut unobserved = deployment(3, 3, 3, 3);
     unobserved["status"]["observedGeneration"] = json!(4);
     let v = check(
-        vec![found(DEPLOYMENT, unobserved)],
+        vec![Expect::get(DEPLOYMENT, unobserved)],
         notice(),
         WorkloadKind::Deployment,
         "web",
@@ -221,7 +157,7 @@ async fn a_paused_deployment_fails_as_rollout_blocked_and_says_it_is_paused() {
     let mut paused = deployment(0, 3, 3, 3);
     paused["spec"]["paused"] = json!(true);
     let v = check(
-        vec![found(DEPLOYMENT, paused)],
+        vec![Expect::get(DEPLOYMENT, paused)],
         notice(),
         WorkloadKind::Deployment,
         "web",
@@ -240,7 +176,7 @@ async fn a_deployment_past_its_progress_deadline_fails_as_rollout_blocked() {
     stuck["status"]["conditions"] = json!([{ "type": "Progressing", "status": "False",
                                              "reason": "ProgressDeadlineExceeded" }]);
     let v = check(
-        vec![found(DEPLOYMENT, stuck)],
+        vec![Expect::get(DEPLOYMENT, stuck)],
         notice(),
         WorkloadKind::Deployment,
         "web",
@@ -256,7 +192,7 @@ async fn a_statefulset_with_the_on_delete_strategy_fails_as_rollout_blocked() {
     let mut on_delete = stateful_set("db-1", "db-2", 0, 3);
     on_delete["spec"]["updateStrategy"] = json!({ "type": "OnDelete" });
     let v = check(
-        vec![found(STS, on_delete)],
+        vec![Expect::get(STS, on_delete)],
         db_notice(0),
         WorkloadKind::StatefulSet,
         "db",
@@ -274,7 +210,7 @@ async fn a_statefulset_partition_above_the_pods_ordinal_fails_as_rollout_blocked
     partitioned["spec"]["updateStrategy"] =
         json!({ "type": "RollingUpdate", "rollingUpdate": { "partition": 2 } });
     let v = check(
-        vec![found(STS, partitioned)],
+        vec![Expect::get(STS, partitioned)],
         db_notice(1),
         WorkloadKind::StatefulSet,
         "db",
@@ -288,7 +224,7 @@ async fn a_statefulset_partition_above_the_pods_ordinal_fails_as_rollout_blocked
 #[tokio::test]
 async fn a_statefulset_on_its_update_revision_with_every_replica_ready_is_verified() {
     let v = check(
-        vec![found(STS, stateful_set("db-2", "db-2", 3, 3))],
+        vec![Expect::get(STS, stateful_set("db-2", "db-2", 3, 3))],
         db_notice(0),
         WorkloadKind::StatefulSet,
         "db",
@@ -302,7 +238,7 @@ async fn a_statefulset_on_its_update_revision_with_every_replica_ready_is_verifi
 #[tokio::test]
 async fn a_statefulset_still_moving_to_its_update_revision_is_pending() {
     let v = check(
-        vec![found(STS, stateful_set("db-1", "db-2", 2, 3))],
+        vec![Expect::get(STS, stateful_set("db-1", "db-2", 2, 3))],
         db_notice(0),
         WorkloadKind::StatefulSet,
         "db",
@@ -314,14 +250,14 @@ async fn a_statefulset_still_moving_to_its_update_revision_is_pending() {
 
 #[tokio::test]
 async fn a_daemonset_with_every_scheduled_pod_updated_and_available_is_verified() {
-    let ds = json!({ "apiVersion": "apps/v1", "kind": "DaemonSet", "metadata": meta("agent"),
+    let ds = json!({ "apiVersion": "apps/v1", "kind": "DaemonSet", "metadata": meta("agent", 5, None),
                      "spec": { "selector": {}, "template": { "metadata": {} } },
                      "status": { "observedGeneration": 5, "currentNumberScheduled": 4,
                                  "desiredNumberScheduled": 4, "numberMisscheduled": 0,
                                  "numberReady": 4, "updatedNumberScheduled": 4,
                                  "numberAvailable": 4 } });
     let v = check(
-        vec![found(DAEMONSET, ds)],
+        vec![Expect::get(DAEMONSET, ds)],
         notice(),
         WorkloadKind::DaemonSet,
         "agent",
@@ -335,7 +271,7 @@ async fn a_daemonset_with_every_scheduled_pod_updated_and_available_is_verified(
 #[tokio::test]
 async fn a_workload_that_is_gone_is_verified() {
     let v = check(
-        vec![api_status(DEPLOYMENT, 404, "NotFound")],
+        vec![Expect::missing(DEPLOYMENT)],
         notice(),
         WorkloadKind::Deployment,
         "web",
@@ -351,7 +287,7 @@ async fn a_server_error_leaves_the_check_pending_after_a_single_request() {
     // `Client::new` adds no retry layer (and kube's default one retries only 429, 503 and
     // 504): the fake answers one request and fails the test on a second.
     let v = check(
-        vec![api_status(STS, 500, "InternalError")],
+        vec![Expect::failure(STS, 500, "InternalError")],
         db_notice(0),
         WorkloadKind::StatefulSet,
         "db",
@@ -376,7 +312,7 @@ async fn a_statefulset_whose_partitioned_rollout_reached_every_pod_from_the_part
     partitioned["spec"]["updateStrategy"] =
         json!({ "type": "RollingUpdate", "rollingUpdate": { "partition": 1 } });
     let v = check(
-        vec![found(STS, partitioned)],
+        vec![Expect::get(STS, partitioned)],
         db_notice(2),
         WorkloadKind::StatefulSet,
         "db",
@@ -395,8 +331,8 @@ async fn a_finished_rollout_that_left_the_named_pod_running_is_not_verified() {
                                     "creationTimestamp": "2026-11-20T08:00:00Z" } });
     let v = check_all(
         vec![
-            found(&pod_path(&notice), pod),
-            found(DEPLOYMENT, deployment(3, 3, 3, 3)),
+            Expect::get(&pod_path(&notice.pod), pod),
+            Expect::get(DEPLOYMENT, deployment(3, 3, 3, 3)),
         ],
         notice,
         WorkloadKind::Deployment,
@@ -418,8 +354,8 @@ async fn a_statefulset_pod_recreated_under_its_name_after_the_notice_counts_as_r
                                     "creationTimestamp": "2026-11-25T10:07:00Z" } });
     let v = check_all(
         vec![
-            found(&pod_path(&notice), pod),
-            found(STS, stateful_set("db-2", "db-2", 3, 3)),
+            Expect::get(&pod_path(&notice.pod), pod),
+            Expect::get(STS, stateful_set("db-2", "db-2", 3, 3)),
         ],
         notice,
         WorkloadKind::StatefulSet,

@@ -3,20 +3,18 @@
 //! the wall clock and answers 401 once it is older than 15 minutes.
 //!
 //! The connector runs over a fake [`ClusterAccess`] (counting the tokens it signs, `token-1`,
-//! `token-2`, …) and a fake API server that asserts each request of a scenario in order, with
-//! the bearer token it must carry (the kube-rs controller-rs `tower-test` pattern), and fails on
-//! any request it did not expect. The tests run in microseconds: no monotonic time passes, only
-//! the injected wall clock moves.
+//! `token-2`, …) and the test kit's [`ScriptedKube`], which asserts each request of a scenario
+//! in order with the bearer token it must carry (the kube-rs controller-rs `tower-test`
+//! pattern), and once the code has finished fails on any request it did not expect. The tests
+//! run in microseconds: no monotonic time passes, only the injected wall clock moves.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
 
 use chrono::{DateTime, TimeDelta, Utc};
-use http::{Method, Request, Response};
 use k8s_openapi::api::core::v1::Namespace;
 use kube::api::Api;
-use kube::client::{Body, ClientBuilder, ConfigExt};
+use kube::client::{ClientBuilder, ConfigExt};
 use remediator_core::follow::{Followed, Verdict};
 use remediator_core::pipeline::{pod_target, Remediate};
 use remediator_core::testing::{at, pod_notice};
@@ -25,8 +23,11 @@ use remediator_kube::connect::{
     BearerToken, BoxFuture, ClusterAccess, ClusterEndpoint, ConnectError,
 };
 use remediator_kube::{EksConnector, PodRemediator};
+use remediator_testkit::kube_objects::{
+    deployment, namespace, replica_set, web_pod, DEPLOYMENT, NAMESPACE, POD, REPLICA_SET as RS,
+};
+use remediator_testkit::scripted_kube::{Expect, KubeService, ScriptedKube};
 use serde_json::{json, Value};
-use tower_test::mock::{self, Handle, Mock};
 
 /// Endpoints and tokens without AWS: every token is new (`token-N`), and each call is counted.
 #[derive(Clone, Default)]
@@ -91,10 +92,8 @@ impl Clock {
     }
 }
 
-type Service = Mock<Request<Body>, Response<Body>>;
-
 /// A connector whose clients send to `service` with their bearer token.
-fn connector(access: &FakeAccess, clock: &Clock, service: Service) -> EksConnector {
+fn connector(access: &FakeAccess, clock: &Clock, service: KubeService) -> EksConnector {
     let clock = clock.clone();
     EksConnector::with_access(access.clone(), None)
         .with_clock(move || clock.now())
@@ -108,91 +107,14 @@ fn connector(access: &FakeAccess, clock: &Clock, service: Service) -> EksConnect
         })
 }
 
-/// One expected request, the token it must carry, and the fake's answer.
-struct Expect {
-    method: Method,
-    path: &'static str,
-    token: &'static str,
-    status: u16,
-    answer: Value,
+/// A GET of `path` with `token`, answered 200 with `answer`.
+fn get(path: &str, token: &str, answer: Value) -> Expect {
+    Expect::get(path, answer).with_token(token)
 }
 
-fn get(path: &'static str, token: &'static str, answer: Value) -> Expect {
-    Expect {
-        method: Method::GET,
-        path,
-        token,
-        status: 200,
-        answer,
-    }
-}
-
-fn status(path: &'static str, token: &'static str, code: u16, reason: &str) -> Expect {
-    Expect {
-        method: Method::GET,
-        path,
-        token,
-        status: code,
-        answer: json!({ "kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure",
-                        "message": reason, "reason": reason, "code": code }),
-    }
-}
-
-/// What the EKS API server answers to an expired or unknown token.
-fn unauthorized(path: &'static str, token: &'static str) -> Expect {
-    status(path, token, 401, "Unauthorized")
-}
-
-fn patch(path: &'static str, token: &'static str) -> Expect {
-    Expect {
-        method: Method::PATCH,
-        path,
-        token,
-        status: 200,
-        answer: json!({}),
-    }
-}
-
-/// Serves the scenario in order, asserting each request's method, path and bearer token.
-async fn serve(mut handle: Handle<Request<Body>, Response<Body>>, scenario: Vec<Expect>) {
-    for expect in scenario {
-        let (request, send) = tokio::time::timeout(Duration::from_secs(5), handle.next_request())
-            .await
-            .unwrap_or_else(|_| {
-                panic!(
-                    "expected {} {} but no request came",
-                    expect.method, expect.path
-                )
-            })
-            .expect("client dropped");
-        assert_eq!(request.method(), expect.method, "{}", request.uri());
-        assert_eq!(request.uri().path(), expect.path);
-        let authorization = request
-            .headers()
-            .get(http::header::AUTHORIZATION)
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or_default();
-        assert_eq!(
-            authorization,
-            format!("Bearer {}", expect.token),
-            "{} {}",
-            expect.method,
-            expect.path
-        );
-        let response = Response::builder()
-            .status(expect.status)
-            .header("content-type", "application/json")
-            .body(Body::from(
-                serde_json::to_vec(&expect.answer).expect("json"),
-            ))
-            .expect("response");
-        send.send_response(response);
-    }
-    if let Ok(Some((request, _))) =
-        tokio::time::timeout(Duration::from_millis(200), handle.next_request()).await
-    {
-        panic!("unexpected request {} {}", request.method(), request.uri());
-    }
+/// A GET of `path` with `token`, answered 401, as the EKS API server answers an expired token.
+fn unauthorized(path: &str, token: &str) -> Expect {
+    Expect::unauthorized(path).with_token(token)
 }
 
 fn t0() -> DateTime<Utc> {
@@ -203,70 +125,29 @@ fn notice() -> PodNotice {
     pod_notice(at("2026-11-25T10:00:00Z"), at("2026-11-30T12:00:00Z"))
 }
 
-const POD: &str = "/api/v1/namespaces/shop/pods/web-5d8c9c5d4b-8jx7l";
-const RS: &str = "/apis/apps/v1/namespaces/shop/replicasets/web-5d8c9c5d4b";
-const DEPLOYMENT: &str = "/apis/apps/v1/namespaces/shop/deployments/web";
-const NAMESPACE: &str = "/api/v1/namespaces/shop";
-
-fn meta(name: &str, owner: Option<(&str, &str)>) -> Value {
-    let mut m = json!({ "name": name, "namespace": "shop", "generation": 4 });
-    if let Some((kind, owner_name)) = owner {
-        m["ownerReferences"] = json!([{ "apiVersion": "apps/v1", "kind": kind, "name": owner_name,
-                                        "uid": "u-1", "controller": true }]);
-    }
-    m
-}
-
-fn pod() -> Value {
-    json!({ "apiVersion": "v1", "kind": "Pod",
-            "metadata": meta("web-5d8c9c5d4b-8jx7l", Some(("ReplicaSet", "web-5d8c9c5d4b"))) })
-}
-
-fn replica_set() -> Value {
-    json!({ "apiVersion": "apps/v1", "kind": "ReplicaSet",
-            "metadata": meta("web-5d8c9c5d4b", Some(("Deployment", "web"))), "spec": { "selector": {} } })
-}
-
-/// Deployment `web`, not restarted since the notice, every replica up to date.
-fn deployment() -> Value {
-    json!({ "apiVersion": "apps/v1", "kind": "Deployment", "metadata": meta("web", None),
-            "spec": { "replicas": 3, "selector": {}, "template": { "metadata": {} } },
-            "status": { "observedGeneration": 4, "replicas": 3, "updatedReplicas": 3 } })
-}
-
 /// Deployment `web` restarted after the notice, its rollout finished.
 fn rolled_out_deployment() -> Value {
-    json!({ "apiVersion": "apps/v1", "kind": "Deployment", "metadata": meta("web", None),
-            "spec": { "replicas": 3, "selector": {},
-                      "template": { "metadata": { "annotations": {
-                          "kubectl.kubernetes.io/restartedAt": "2026-11-25T10:05:00Z" } } } },
-            "status": { "observedGeneration": 4, "replicas": 3, "updatedReplicas": 3,
-                        "readyReplicas": 3, "availableReplicas": 3 } })
-}
-
-fn namespace() -> Value {
-    json!({ "apiVersion": "v1", "kind": "Namespace", "metadata": { "name": "shop" } })
+    let mut rolled_out = deployment(Some("2026-11-25T10:05:00Z"), 3);
+    rolled_out["status"]["readyReplicas"] = json!(3);
+    rolled_out["status"]["availableReplicas"] = json!(3);
+    rolled_out
 }
 
 /// One GET through `client`, answered by the fake with the token it must carry.
-async fn read_namespace(
-    client: kube::Client,
-    handle: Handle<Request<Body>, Response<Body>>,
-    token: &'static str,
-) {
-    let fake = tokio::spawn(serve(handle, vec![get(NAMESPACE, token, namespace())]));
-    Api::<Namespace>::all(client)
-        .get("shop")
-        .await
-        .expect("the fake answers");
-    fake.await.expect("fake API server");
+async fn read_namespace(client: kube::Client, fake: &mut ScriptedKube, token: &str) {
+    fake.run(
+        vec![get(NAMESPACE, token, namespace(&[]))],
+        Api::<Namespace>::all(client).get("shop"),
+    )
+    .await
+    .expect("the fake answers");
 }
 
 #[tokio::test]
 async fn a_client_older_than_the_refresh_time_by_the_wall_clock_is_rebuilt_with_a_new_token() {
     let access = FakeAccess::default();
     let clock = Clock::at(t0());
-    let (service, handle) = mock::pair::<Request<Body>, Response<Body>>();
+    let (service, mut fake) = ScriptedKube::new();
     let connector = connector(&access, &clock, service);
 
     connector.client("prod").await.expect("client");
@@ -282,14 +163,14 @@ async fn a_client_older_than_the_refresh_time_by_the_wall_clock_is_rebuilt_with_
 
     assert_eq!(access.tokens(), 2, "a new token is signed");
     assert_eq!(access.describes.load(Ordering::SeqCst), 2);
-    read_namespace(second, handle, "token-2").await;
+    read_namespace(second, &mut fake, "token-2").await;
 }
 
 #[tokio::test]
 async fn a_token_is_renewed_well_before_it_expires() {
     let access = FakeAccess::default();
     let clock = Clock::at(t0());
-    let (service, _handle) = mock::pair::<Request<Body>, Response<Body>>();
+    let (service, mut fake) = ScriptedKube::new();
     let connector = connector(&access, &clock, service);
 
     connector.client("prod").await.expect("client");
@@ -301,6 +182,7 @@ async fn a_token_is_renewed_well_before_it_expires() {
         2,
         "renewed at 10 of its 15 minutes, leaving room for calls in flight and clock skew"
     );
+    fake.assert_no_more_requests();
 }
 
 #[tokio::test]
@@ -310,7 +192,7 @@ async fn a_token_is_renewed_when_the_credentials_that_signed_it_expire() {
         ..FakeAccess::default()
     };
     let clock = Clock::at(t0());
-    let (service, _handle) = mock::pair::<Request<Body>, Response<Body>>();
+    let (service, mut fake) = ScriptedKube::new();
     let connector = connector(&access, &clock, service);
 
     connector.client("prod").await.expect("client");
@@ -321,13 +203,14 @@ async fn a_token_is_renewed_when_the_credentials_that_signed_it_expire() {
     connector.client("prod").await.expect("client");
 
     assert_eq!(access.tokens(), 2);
+    fake.assert_no_more_requests();
 }
 
 #[tokio::test]
 async fn a_wall_clock_set_back_before_the_signing_time_gets_a_new_token() {
     let access = FakeAccess::default();
     let clock = Clock::at(t0());
-    let (service, _handle) = mock::pair::<Request<Body>, Response<Body>>();
+    let (service, mut fake) = ScriptedKube::new();
     let connector = connector(&access, &clock, service);
 
     connector.client("prod").await.expect("client");
@@ -340,9 +223,10 @@ async fn a_wall_clock_set_back_before_the_signing_time_gets_a_new_token() {
         2,
         "one new token, aged from the corrected clock"
     );
+    fake.assert_no_more_requests();
 }
 
-fn remediator(access: &FakeAccess, clock: &Clock, service: Service) -> PodRemediator {
+fn remediator(access: &FakeAccess, clock: &Clock, service: KubeService) -> PodRemediator {
     PodRemediator::new(connector(access, clock, service), &Settings::default())
 }
 
@@ -350,23 +234,23 @@ fn remediator(access: &FakeAccess, clock: &Clock, service: Service) -> PodRemedi
 async fn a_401_drops_the_client_and_the_restart_is_retried_once_with_a_new_token() {
     let access = FakeAccess::default();
     let clock = Clock::at(t0());
-    let (service, handle) = mock::pair::<Request<Body>, Response<Body>>();
-    let fake = tokio::spawn(serve(
-        handle,
-        vec![
-            unauthorized(POD, "token-1"),
-            get(POD, "token-2", pod()),
-            get(RS, "token-2", replica_set()),
-            get(DEPLOYMENT, "token-2", deployment()),
-            get(NAMESPACE, "token-2", namespace()),
-            patch(DEPLOYMENT, "token-2"),
-        ],
-    ));
+    let (service, mut fake) = ScriptedKube::new();
     let pods = remediator(&access, &clock, service);
 
-    let outcomes = pods.remediate(&notice(), None).await;
+    let outcomes = fake
+        .run(
+            vec![
+                unauthorized(POD, "token-1"),
+                get(POD, "token-2", web_pod()),
+                get(RS, "token-2", replica_set()),
+                get(DEPLOYMENT, "token-2", deployment(None, 3)),
+                get(NAMESPACE, "token-2", namespace(&[])),
+                Expect::patch(DEPLOYMENT).with_token("token-2"),
+            ],
+            pods.remediate(&notice(), None),
+        )
+        .await;
 
-    fake.await.expect("fake API server");
     assert_eq!(outcomes.len(), 1);
     let o = &outcomes[0];
     assert_eq!(
@@ -381,16 +265,16 @@ async fn a_401_drops_the_client_and_the_restart_is_retried_once_with_a_new_token
 async fn a_second_401_with_a_new_token_is_not_retried_again_and_names_the_access_entry() {
     let access = FakeAccess::default();
     let clock = Clock::at(t0());
-    let (service, handle) = mock::pair::<Request<Body>, Response<Body>>();
-    let fake = tokio::spawn(serve(
-        handle,
-        vec![unauthorized(POD, "token-1"), unauthorized(POD, "token-2")],
-    ));
+    let (service, mut fake) = ScriptedKube::new();
     let pods = remediator(&access, &clock, service);
 
-    let outcomes = pods.remediate(&notice(), None).await;
+    let outcomes = fake
+        .run(
+            vec![unauthorized(POD, "token-1"), unauthorized(POD, "token-2")],
+            pods.remediate(&notice(), None),
+        )
+        .await;
 
-    fake.await.expect("fake API server");
     let o = &outcomes[0];
     assert_eq!(
         (o.status, o.code.as_str(), o.retryable),
@@ -418,22 +302,20 @@ fn followed() -> Followed {
 async fn a_401_on_a_follow_up_check_drops_the_client_and_checks_once_more_with_a_new_token() {
     let access = FakeAccess::default();
     let clock = Clock::at(t0());
-    let (service, handle) = mock::pair::<Request<Body>, Response<Body>>();
-    let fake = tokio::spawn(serve(
-        handle,
-        vec![
-            unauthorized(POD, "token-1"),
-            status(POD, "token-2", 404, "NotFound"),
-            get(DEPLOYMENT, "token-2", rolled_out_deployment()),
-        ],
-    ));
+    let (service, mut fake) = ScriptedKube::new();
     let pods = remediator(&access, &clock, service);
 
-    let verdicts = pods
-        .verify(&notice(), &[followed()], clock.now(), None)
+    let verdicts = fake
+        .run(
+            vec![
+                unauthorized(POD, "token-1"),
+                Expect::missing(POD).with_token("token-2"),
+                get(DEPLOYMENT, "token-2", rolled_out_deployment()),
+            ],
+            pods.verify(&notice(), &[followed()], clock.now(), None),
+        )
         .await;
 
-    fake.await.expect("fake API server");
     match &verdicts[..] {
         [Verdict::Verified(why)] => assert!(why.contains("Deployment shop/web"), "{why}"),
         other => panic!("expected one Verified, got {other:?}"),
@@ -445,18 +327,16 @@ async fn a_401_on_a_follow_up_check_drops_the_client_and_checks_once_more_with_a
 async fn a_second_401_on_a_follow_up_check_leaves_it_pending_after_one_retry() {
     let access = FakeAccess::default();
     let clock = Clock::at(t0());
-    let (service, handle) = mock::pair::<Request<Body>, Response<Body>>();
-    let fake = tokio::spawn(serve(
-        handle,
-        vec![unauthorized(POD, "token-1"), unauthorized(POD, "token-2")],
-    ));
+    let (service, mut fake) = ScriptedKube::new();
     let pods = remediator(&access, &clock, service);
 
-    let verdicts = pods
-        .verify(&notice(), &[followed()], clock.now(), None)
+    let verdicts = fake
+        .run(
+            vec![unauthorized(POD, "token-1"), unauthorized(POD, "token-2")],
+            pods.verify(&notice(), &[followed()], clock.now(), None),
+        )
         .await;
 
-    fake.await.expect("fake API server");
     match &verdicts[..] {
         [Verdict::Pending(why)] => assert!(why.contains("access entry"), "{why}"),
         other => panic!("expected one Pending, got {other:?}"),

@@ -1,103 +1,19 @@
-//! The pod-owner restart against a fake Kubernetes API that asserts each request of a scenario
-//! in order (the kube-rs controller-rs `tower-test` pattern) and fails on any request it did not
-//! expect, or when an expected one never comes.
-
-use std::time::Duration;
+//! The pod-owner restart against the test kit's [`ScriptedKube`], which asserts each request
+//! of a scenario in order (the kube-rs controller-rs `tower-test` pattern) and, once the
+//! restart has finished, fails on any request it did not expect or an expected one that never
+//! came.
 
 use chrono::{DateTime, TimeZone, Utc};
-use http::{Method, Request, Response};
-use kube::client::Body;
-use kube::Client;
 use remediator_core::testing::{at, pod_notice};
-use remediator_core::{PodNotice, Status};
+use remediator_core::{Outcome, PodNotice, Status};
 use remediator_kube::PodRestarter;
-use serde_json::{json, Value};
-use tower_test::mock::{self, Handle};
-
-/// One expected request and the fake's answer.
-struct Expect {
-    method: Method,
-    path: &'static str,
-    status: u16,
-    answer: Value,
-}
-
-fn get(path: &'static str, answer: Value) -> Expect {
-    Expect {
-        method: Method::GET,
-        path,
-        status: 200,
-        answer,
-    }
-}
-
-fn missing(path: &'static str) -> Expect {
-    Expect {
-        method: Method::GET,
-        path,
-        status: 404,
-        answer: json!({ "kind": "Status", "apiVersion": "v1", "status": "Failure", "reason": "NotFound", "code": 404 }),
-    }
-}
-
-fn forbidden(path: &'static str) -> Expect {
-    Expect {
-        method: Method::GET,
-        path,
-        status: 403,
-        answer: json!({ "kind": "Status", "apiVersion": "v1", "status": "Failure", "reason": "Forbidden", "code": 403,
-                        "message": "namespaces \"shop\" is forbidden" }),
-    }
-}
-
-fn patch(path: &'static str) -> Expect {
-    Expect {
-        method: Method::PATCH,
-        path,
-        status: 200,
-        answer: json!({}),
-    }
-}
-
-/// Serves the scenario; returns the bodies of the PATCH requests it saw.
-async fn serve(
-    mut handle: Handle<Request<Body>, Response<Body>>,
-    scenario: Vec<Expect>,
-) -> Vec<(String, Value)> {
-    let mut patches = Vec::new();
-    for expect in scenario {
-        let (request, send) = tokio::time::timeout(Duration::from_secs(5), handle.next_request())
-            .await
-            .unwrap_or_else(|_| {
-                panic!(
-                    "expected {} {} but no request came",
-                    expect.method, expect.path
-                )
-            })
-            .expect("client dropped");
-        assert_eq!(request.method(), expect.method, "{}", request.uri());
-        assert_eq!(request.uri().path(), expect.path);
-        if expect.method == Method::PATCH {
-            let query = request.uri().query().unwrap_or_default().to_owned();
-            let body = request.into_body().collect_bytes().await.expect("body");
-            patches.push((query, serde_json::from_slice(&body).expect("JSON patch")));
-        }
-        let response = Response::builder()
-            .status(expect.status)
-            .header("content-type", "application/json")
-            .body(Body::from(
-                serde_json::to_vec(&expect.answer).expect("json"),
-            ))
-            .expect("response");
-        send.send_response(response);
-    }
-    if let Ok(Some((request, _))) =
-        tokio::time::timeout(Duration::from_millis(200), handle.next_request()).await
-    {
-        panic!("unexpected request {} {}", request.method(), request.uri());
-    }
-    patches
-}
+use remediator_testkit::fake_kube::Seen;
+use remediator_testkit::kube_objects::{
+    annotated, deployment, meta, namespace, pod, pod_path, replica_set, web_pod, DEPLOYMENT,
+    NAMESPACE, POD, REPLICA_SET as RS, STATEFUL_SET as STS,
+};
+use remediator_testkit::scripted_kube::{Expect, ScriptedKube};
+use serde_json::json;
 
 fn published() -> DateTime<Utc> {
     Utc.with_ymd_and_hms(2026, 11, 25, 10, 0, 0).unwrap()
@@ -111,79 +27,38 @@ fn notice() -> PodNotice {
     pod_notice(published(), at("2026-11-30T12:00:00Z"))
 }
 
-fn meta(name: &str, owner: Option<(&str, &str)>) -> Value {
-    let mut m = json!({ "name": name, "namespace": "shop", "generation": 4 });
-    if let Some((kind, owner_name)) = owner {
-        m["ownerReferences"] = json!([{ "apiVersion": "apps/v1", "kind": kind, "name": owner_name,
-                                        "uid": "u-1", "controller": true }]);
-    }
-    m
-}
+/// The PATCH requests of a scenario.
+type Patches = Vec<Seen>;
 
-fn pod(owner: Option<(&str, &str)>) -> Value {
-    json!({ "apiVersion": "v1", "kind": "Pod", "metadata": meta("web-5d8c9c5d4b-8jx7l", owner) })
-}
-
-fn replica_set() -> Value {
-    json!({ "apiVersion": "apps/v1", "kind": "ReplicaSet", "metadata": meta("web-5d8c9c5d4b", Some(("Deployment", "web"))),
-            "spec": { "selector": {} } })
-}
-
-fn deployment(restarted_at: Option<&str>, updated_replicas: i32) -> Value {
-    let mut template = json!({ "metadata": {} });
-    if let Some(at) = restarted_at {
-        template["metadata"]["annotations"] = json!({ "kubectl.kubernetes.io/restartedAt": at });
-    }
-    json!({ "apiVersion": "apps/v1", "kind": "Deployment", "metadata": meta("web", None),
-            "spec": { "replicas": 3, "selector": {}, "template": template },
-            "status": { "observedGeneration": 4, "replicas": 3, "updatedReplicas": updated_replicas } })
-}
-
-fn namespace(annotations: &[(&str, &str)]) -> Value {
-    let annotations: serde_json::Map<String, Value> = annotations
-        .iter()
-        .map(|(k, v)| (k.to_string(), json!(v)))
-        .collect();
-    json!({ "apiVersion": "v1", "kind": "Namespace", "metadata": { "name": "shop", "annotations": annotations } })
-}
-
-async fn run(
-    scenario: Vec<Expect>,
-    notice: PodNotice,
-    dry_run: bool,
-) -> (remediator_core::Outcome, Vec<(String, Value)>) {
+async fn run(scenario: Vec<Expect>, notice: PodNotice, dry_run: bool) -> (Outcome, Patches) {
     run_with(scenario, notice, dry_run, false).await
 }
 
+/// Runs the restart to completion against the scenario; the fake then asserts that every
+/// request of it came, in order, and no other one.
 async fn run_with(
     scenario: Vec<Expect>,
     notice: PodNotice,
     dry_run: bool,
     opt_in_only: bool,
-) -> (remediator_core::Outcome, Vec<(String, Value)>) {
-    let (service, handle) = mock::pair::<Request<Body>, Response<Body>>();
-    let fake = tokio::spawn(serve(handle, scenario));
-    let outcome = PodRestarter::new(Client::new(service, "default"))
-        .opt_in_only(opt_in_only)
-        .remediate(&notice, now(), dry_run)
+) -> (Outcome, Patches) {
+    let (client, mut fake) = ScriptedKube::client();
+    let restarter = PodRestarter::new(client).opt_in_only(opt_in_only);
+    let outcome = fake
+        .run(scenario, restarter.remediate(&notice, now(), dry_run))
         .await;
-    (outcome, fake.await.expect("fake API server"))
+    (outcome, fake.patches().into_iter().cloned().collect())
 }
-
-const POD: &str = "/api/v1/namespaces/shop/pods/web-5d8c9c5d4b-8jx7l";
-const RS: &str = "/apis/apps/v1/namespaces/shop/replicasets/web-5d8c9c5d4b";
-const DEPLOYMENT: &str = "/apis/apps/v1/namespaces/shop/deployments/web";
-const NAMESPACE: &str = "/api/v1/namespaces/shop";
 
 #[tokio::test]
 async fn a_deployment_pod_restarts_its_deployment_with_one_patch_of_the_annotation() {
     let (o, patches) = run(
         vec![
-            get(POD, pod(Some(("ReplicaSet", "web-5d8c9c5d4b")))),
-            get(RS, replica_set()),
-            get(DEPLOYMENT, deployment(None, 3)),
-            get(NAMESPACE, namespace(&[])),
-            patch(DEPLOYMENT),
+            Expect::get(POD, web_pod()),
+            Expect::get(RS, replica_set()),
+            Expect::get(DEPLOYMENT, deployment(None, 3)),
+            Expect::get(NAMESPACE, namespace(&[])),
+            Expect::patch(DEPLOYMENT),
         ],
         notice(),
         false,
@@ -197,13 +72,13 @@ async fn a_deployment_pod_restarts_its_deployment_with_one_patch_of_the_annotati
     );
     assert_eq!(o.target.to_string(), "pod prod/shop/web-5d8c9c5d4b-8jx7l");
     assert_eq!(patches.len(), 1);
-    let (query, body) = &patches[0];
+    let Seen { query, body, .. } = &patches[0];
     assert!(
         query.contains("fieldManager=retirement-remediator"),
         "{query}"
     );
     assert_eq!(
-        body,
+        body.as_ref().expect("a JSON merge patch"),
         &json!({ "spec": { "template": { "metadata": { "annotations": {
             "kubectl.kubernetes.io/restartedAt": "2026-11-25T10:05:00Z" } } } } })
     );
@@ -213,9 +88,9 @@ async fn a_deployment_pod_restarts_its_deployment_with_one_patch_of_the_annotati
 async fn a_second_delivery_finds_the_restart_and_sends_no_patch() {
     let (o, patches) = run(
         vec![
-            get(POD, pod(Some(("ReplicaSet", "web-5d8c9c5d4b")))),
-            get(RS, replica_set()),
-            get(DEPLOYMENT, deployment(Some("2026-11-25T10:01:00Z"), 3)),
+            Expect::get(POD, web_pod()),
+            Expect::get(RS, replica_set()),
+            Expect::get(DEPLOYMENT, deployment(Some("2026-11-25T10:01:00Z"), 3)),
         ],
         notice(),
         false,
@@ -234,11 +109,11 @@ async fn a_second_delivery_finds_the_restart_and_sends_no_patch() {
 async fn a_restart_from_before_the_event_does_not_count() {
     let (o, patches) = run(
         vec![
-            get(POD, pod(Some(("ReplicaSet", "web-5d8c9c5d4b")))),
-            get(RS, replica_set()),
-            get(DEPLOYMENT, deployment(Some("2026-11-20T08:00:00Z"), 3)),
-            get(NAMESPACE, namespace(&[])),
-            patch(DEPLOYMENT),
+            Expect::get(POD, web_pod()),
+            Expect::get(RS, replica_set()),
+            Expect::get(DEPLOYMENT, deployment(Some("2026-11-20T08:00:00Z"), 3)),
+            Expect::get(NAMESPACE, namespace(&[])),
+            Expect::patch(DEPLOYMENT),
         ],
         notice(),
         false,
@@ -253,9 +128,9 @@ async fn a_restart_from_before_the_event_does_not_count() {
 async fn a_deployment_mid_rollout_is_not_restarted_again() {
     let (o, patches) = run(
         vec![
-            get(POD, pod(Some(("ReplicaSet", "web-5d8c9c5d4b")))),
-            get(RS, replica_set()),
-            get(DEPLOYMENT, deployment(None, 1)),
+            Expect::get(POD, web_pod()),
+            Expect::get(RS, replica_set()),
+            Expect::get(DEPLOYMENT, deployment(None, 1)),
         ],
         notice(),
         false,
@@ -272,16 +147,18 @@ async fn a_deployment_mid_rollout_is_not_restarted_again() {
 
 #[tokio::test]
 async fn a_statefulset_pod_restarts_its_statefulset() {
-    const STS: &str = "/apis/apps/v1/namespaces/shop/statefulsets/db";
-    let sts = json!({ "apiVersion": "apps/v1", "kind": "StatefulSet", "metadata": meta("db", None),
+    let sts = json!({ "apiVersion": "apps/v1", "kind": "StatefulSet", "metadata": meta("db", 4, None),
                       "spec": { "selector": {}, "serviceName": "db", "template": { "metadata": {} } },
                       "status": { "replicas": 3, "currentRevision": "db-1", "updateRevision": "db-1" } });
     let (o, patches) = run(
         vec![
-            get(POD, pod(Some(("StatefulSet", "db")))),
-            get(STS, sts),
-            get(NAMESPACE, namespace(&[])),
-            patch(STS),
+            Expect::get(
+                POD,
+                pod("web-5d8c9c5d4b-8jx7l", Some(("StatefulSet", "db"))),
+            ),
+            Expect::get(STS, sts),
+            Expect::get(NAMESPACE, namespace(&[])),
+            Expect::patch(STS),
         ],
         notice(),
         false,
@@ -299,7 +176,12 @@ async fn a_statefulset_pod_restarts_its_statefulset() {
 
 #[tokio::test]
 async fn a_bare_pod_has_nothing_to_restart_and_the_outcome_points_at_the_budget() {
-    let (o, patches) = run(vec![get(POD, pod(None))], notice(), false).await;
+    let (o, patches) = run(
+        vec![Expect::get(POD, pod("web-5d8c9c5d4b-8jx7l", None))],
+        notice(),
+        false,
+    )
+    .await;
 
     assert_eq!(
         (o.status, o.code.as_str()),
@@ -313,7 +195,10 @@ async fn a_bare_pod_has_nothing_to_restart_and_the_outcome_points_at_the_budget(
 #[tokio::test]
 async fn a_job_pod_has_nothing_to_restart() {
     let (o, _) = run(
-        vec![get(POD, pod(Some(("Job", "nightly-report"))))],
+        vec![Expect::get(
+            POD,
+            pod("web-5d8c9c5d4b-8jx7l", Some(("Job", "nightly-report"))),
+        )],
         notice(),
         false,
     )
@@ -329,7 +214,7 @@ async fn a_job_pod_has_nothing_to_restart() {
 
 #[tokio::test]
 async fn a_pod_already_gone_is_reported_gone() {
-    let (o, _) = run(vec![missing(POD)], notice(), false).await;
+    let (o, _) = run(vec![Expect::missing(POD)], notice(), false).await;
 
     assert_eq!(
         (o.status, o.code.as_str()),
@@ -356,10 +241,10 @@ async fn an_event_past_its_termination_time_is_too_late_and_touches_nothing() {
 async fn a_dry_run_reads_the_chain_and_patches_nothing() {
     let (o, patches) = run(
         vec![
-            get(POD, pod(Some(("ReplicaSet", "web-5d8c9c5d4b")))),
-            get(RS, replica_set()),
-            get(DEPLOYMENT, deployment(None, 3)),
-            get(NAMESPACE, namespace(&[])),
+            Expect::get(POD, web_pod()),
+            Expect::get(RS, replica_set()),
+            Expect::get(DEPLOYMENT, deployment(None, 3)),
+            Expect::get(NAMESPACE, namespace(&[])),
         ],
         notice(),
         true,
@@ -374,22 +259,17 @@ async fn a_dry_run_reads_the_chain_and_patches_nothing() {
     assert!(patches.is_empty());
 }
 
-fn annotated(mut workload: Value, key: &str, value: &str) -> Value {
-    workload["metadata"]["annotations"] = json!({ key: value });
-    workload
-}
-
 #[tokio::test]
 async fn a_workload_annotated_skip_is_not_restarted() {
     let (o, patches) = run(
         vec![
-            get(POD, pod(Some(("ReplicaSet", "web-5d8c9c5d4b")))),
-            get(RS, replica_set()),
-            get(
+            Expect::get(POD, web_pod()),
+            Expect::get(RS, replica_set()),
+            Expect::get(
                 DEPLOYMENT,
                 annotated(deployment(None, 3), "retirement-remediator/skip", "true"),
             ),
-            get(NAMESPACE, namespace(&[])),
+            Expect::get(NAMESPACE, namespace(&[])),
         ],
         notice(),
         false,
@@ -409,10 +289,10 @@ async fn a_workload_annotated_skip_is_not_restarted() {
 async fn a_namespace_annotated_skip_opts_out_every_workload_in_it() {
     let (o, patches) = run(
         vec![
-            get(POD, pod(Some(("ReplicaSet", "web-5d8c9c5d4b")))),
-            get(RS, replica_set()),
-            get(DEPLOYMENT, deployment(None, 3)),
-            get(
+            Expect::get(POD, web_pod()),
+            Expect::get(RS, replica_set()),
+            Expect::get(DEPLOYMENT, deployment(None, 3)),
+            Expect::get(
                 NAMESPACE,
                 namespace(&[("retirement-remediator/skip", "true")]),
             ),
@@ -439,10 +319,10 @@ async fn a_namespace_annotated_skip_opts_out_every_workload_in_it() {
 async fn opt_in_mode_leaves_unannotated_workloads_alone_and_restarts_enabled_namespaces() {
     let (o, patches) = run_with(
         vec![
-            get(POD, pod(Some(("ReplicaSet", "web-5d8c9c5d4b")))),
-            get(RS, replica_set()),
-            get(DEPLOYMENT, deployment(None, 3)),
-            get(NAMESPACE, namespace(&[])),
+            Expect::get(POD, web_pod()),
+            Expect::get(RS, replica_set()),
+            Expect::get(DEPLOYMENT, deployment(None, 3)),
+            Expect::get(NAMESPACE, namespace(&[])),
         ],
         notice(),
         false,
@@ -458,14 +338,14 @@ async fn opt_in_mode_leaves_unannotated_workloads_alone_and_restarts_enabled_nam
 
     let (o, patches) = run_with(
         vec![
-            get(POD, pod(Some(("ReplicaSet", "web-5d8c9c5d4b")))),
-            get(RS, replica_set()),
-            get(DEPLOYMENT, deployment(None, 3)),
-            get(
+            Expect::get(POD, web_pod()),
+            Expect::get(RS, replica_set()),
+            Expect::get(DEPLOYMENT, deployment(None, 3)),
+            Expect::get(
                 NAMESPACE,
                 namespace(&[("retirement-remediator/enabled", "true")]),
             ),
-            patch(DEPLOYMENT),
+            Expect::patch(DEPLOYMENT),
         ],
         notice(),
         false,
@@ -484,10 +364,10 @@ async fn opt_in_mode_leaves_unannotated_workloads_alone_and_restarts_enabled_nam
 async fn a_namespace_it_may_not_read_stops_the_restart_and_names_the_rbac_fix() {
     let (o, patches) = run(
         vec![
-            get(POD, pod(Some(("ReplicaSet", "web-5d8c9c5d4b")))),
-            get(RS, replica_set()),
-            get(DEPLOYMENT, deployment(None, 3)),
-            forbidden(NAMESPACE),
+            Expect::get(POD, web_pod()),
+            Expect::get(RS, replica_set()),
+            Expect::get(DEPLOYMENT, deployment(None, 3)),
+            Expect::forbidden(NAMESPACE),
         ],
         notice(),
         false,
@@ -513,10 +393,10 @@ async fn a_paused_deployment_is_not_restarted_and_the_outcome_says_to_resume_it(
     paused["spec"]["paused"] = json!(true);
     let (o, patches) = run(
         vec![
-            get(POD, pod(Some(("ReplicaSet", "web-5d8c9c5d4b")))),
-            get(RS, replica_set()),
-            get(DEPLOYMENT, paused),
-            get(NAMESPACE, namespace(&[])),
+            Expect::get(POD, web_pod()),
+            Expect::get(RS, replica_set()),
+            Expect::get(DEPLOYMENT, paused),
+            Expect::get(NAMESPACE, namespace(&[])),
         ],
         notice(),
         false,
@@ -539,10 +419,10 @@ async fn a_deployment_past_its_progress_deadline_is_a_failure_not_a_rollout_in_p
                                              "reason": "ProgressDeadlineExceeded" }]);
     let (o, patches) = run(
         vec![
-            get(POD, pod(Some(("ReplicaSet", "web-5d8c9c5d4b")))),
-            get(RS, replica_set()),
-            get(DEPLOYMENT, stuck),
-            get(NAMESPACE, namespace(&[])),
+            Expect::get(POD, web_pod()),
+            Expect::get(RS, replica_set()),
+            Expect::get(DEPLOYMENT, stuck),
+            Expect::get(NAMESPACE, namespace(&[])),
         ],
         notice(),
         false,
@@ -564,10 +444,8 @@ async fn a_deployment_past_its_progress_deadline_is_a_failure_not_a_rollout_in_p
 
 #[tokio::test]
 async fn a_statefulset_partition_above_the_pods_ordinal_is_not_restarted() {
-    const DB_POD: &str = "/api/v1/namespaces/shop/pods/db-0";
-    const STS: &str = "/apis/apps/v1/namespaces/shop/statefulsets/db";
-    let pod = json!({ "apiVersion": "v1", "kind": "Pod", "metadata": meta("db-0", Some(("StatefulSet", "db"))) });
-    let sts = json!({ "apiVersion": "apps/v1", "kind": "StatefulSet", "metadata": meta("db", None),
+    let pod = pod("db-0", Some(("StatefulSet", "db")));
+    let sts = json!({ "apiVersion": "apps/v1", "kind": "StatefulSet", "metadata": meta("db", 4, None),
                       "spec": { "selector": {}, "serviceName": "db", "template": { "metadata": {} },
                                 "updateStrategy": { "type": "RollingUpdate", "rollingUpdate": { "partition": 2 } } },
                       "status": { "replicas": 3, "currentRevision": "db-1", "updateRevision": "db-1" } });
@@ -575,9 +453,9 @@ async fn a_statefulset_partition_above_the_pods_ordinal_is_not_restarted() {
     db_notice.pod = "db-0".into();
     let (o, patches) = run(
         vec![
-            get(DB_POD, pod),
-            get(STS, sts),
-            get(NAMESPACE, namespace(&[])),
+            Expect::get(&pod_path("db-0"), pod),
+            Expect::get(STS, sts),
+            Expect::get(NAMESPACE, namespace(&[])),
         ],
         db_notice,
         false,

@@ -12,29 +12,26 @@ use remediator_kube::token::{eks_token, TOKEN_PREFIX};
 
 const BOTOCORE_SIGNATURE: &str = "9e15bea112df403d209cd2e0b043d561b0cd4f3462e819523cefc57c3a61f8e0";
 
-fn token() -> String {
+/// The token for `prod-cluster` in `region`, signed with the fixed example credentials and
+/// `session_token` at 2026-11-25T12:00:00Z.
+fn token_with(session_token: Option<String>, region: &str) -> String {
     let credentials = Credentials::new(
         "AKIDEXAMPLE",
         "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY",
-        None,
+        session_token,
         None,
         "test",
     );
     let at = UNIX_EPOCH + Duration::from_secs(1_795_608_000); // 2026-11-25T12:00:00Z
-    eks_token("prod-cluster", &credentials, "eu-west-1", at).expect("token")
+    eks_token("prod-cluster", &credentials, region, at).expect("token")
+}
+
+fn token() -> String {
+    token_with(None, "eu-west-1")
 }
 
 fn decoded_url() -> String {
-    let token = token();
-    let encoded = token
-        .strip_prefix(TOKEN_PREFIX)
-        .expect("k8s-aws-v1. prefix");
-    String::from_utf8(
-        URL_SAFE_NO_PAD
-            .decode(encoded)
-            .expect("base64url without padding"),
-    )
-    .expect("utf-8")
+    url_of(&token())
 }
 
 fn query(url: &str, name: &str) -> Option<String> {
@@ -133,15 +130,7 @@ const AUTHENTICATOR_PARAMETERS: [&str; 9] = [
 const AUTHENTICATOR_MAX_TOKEN: usize = 4096;
 
 fn session_token_for(region: &str) -> String {
-    let credentials = Credentials::new(
-        "AKIDEXAMPLE",
-        "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY",
-        Some(lambda_session_token()),
-        None,
-        "lambda",
-    );
-    let at = UNIX_EPOCH + Duration::from_secs(1_795_608_000); // 2026-11-25T12:00:00Z
-    eks_token("prod-cluster", &credentials, region, at).expect("token")
+    token_with(Some(lambda_session_token()), region)
 }
 
 fn url_of(token: &str) -> String {

@@ -1,24 +1,54 @@
 //! A stateful fake Kubernetes API server on a loopback port, for running the real client
 //! (through `EKS_ENDPOINT_URL`) end to end: objects live at their API paths, `GET` returns them
 //! (404 otherwise), `PATCH` applies a JSON merge patch, and every request is recorded.
+//!
+//! For asserting each request of a scenario in order instead, see [`crate::scripted_kube`].
 
 use std::collections::HashMap;
 use std::convert::Infallible;
 use std::sync::{Arc, Mutex};
 
-use http_body_util::{BodyExt, Full};
+use http_body_util::Full;
 use hyper::body::{Bytes, Incoming};
 use hyper::{Request, Response};
 use hyper_util::rt::TokioIo;
 use serde_json::{json, Value};
 
-/// One request the fake saw.
+/// One request a fake Kubernetes API saw.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Seen {
     pub method: String,
     pub path: String,
     pub query: String,
+    /// The JSON body, if it had one.
     pub body: Option<Value>,
+    /// The `Authorization` header, if any.
+    pub authorization: Option<String>,
+}
+
+impl Seen {
+    /// Reads `request`, its body included.
+    pub async fn read<B: hyper::body::Body>(request: Request<B>) -> Seen {
+        let (parts, body) = request.into_parts();
+        let bytes = crate::read_body(body).await;
+        Seen {
+            method: parts.method.as_str().to_owned(),
+            path: parts.uri.path().to_owned(),
+            query: parts.uri.query().unwrap_or_default().to_owned(),
+            body: serde_json::from_slice(&bytes).ok(),
+            authorization: parts
+                .headers
+                .get(hyper::header::AUTHORIZATION)
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_owned),
+        }
+    }
+}
+
+/// The body of a Kubernetes API error: a `Status` with `code` and `reason` (also its message).
+pub fn api_status(code: u16, reason: &str) -> Value {
+    json!({ "kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure",
+            "reason": reason, "message": reason, "code": code })
 }
 
 #[derive(Default)]
@@ -97,35 +127,18 @@ impl FakeKube {
 }
 
 async fn answer(state: &Mutex<State>, req: Request<Incoming>) -> Response<Full<Bytes>> {
-    let method = req.method().as_str().to_owned();
-    let path = req.uri().path().to_owned();
-    let query = req.uri().query().unwrap_or_default().to_owned();
-    let bytes = req
-        .into_body()
-        .collect()
-        .await
-        .map(|b| b.to_bytes())
-        .unwrap_or_default();
-    let body: Option<Value> = serde_json::from_slice(&bytes).ok();
+    let seen = Seen::read(req).await;
     let mut state = state.lock().unwrap_or_else(|p| p.into_inner());
-    state.seen.push(Seen {
-        method: method.clone(),
-        path: path.clone(),
-        query,
-        body: body.clone(),
-    });
-    let (status, value) = match (method.as_str(), state.objects.get_mut(&path)) {
+    state.seen.push(seen.clone());
+    let (status, value) = match (seen.method.as_str(), state.objects.get_mut(&seen.path)) {
         ("GET", Some(object)) => (200, object.clone()),
         ("PATCH", Some(object)) => {
-            if let Some(patch) = &body {
+            if let Some(patch) = &seen.body {
                 merge(object, patch);
             }
             (200, object.clone())
         }
-        _ => (
-            404,
-            json!({ "kind": "Status", "apiVersion": "v1", "status": "Failure", "reason": "NotFound", "code": 404 }),
-        ),
+        _ => (404, api_status(404, "NotFound")),
     };
     Response::builder()
         .status(status)

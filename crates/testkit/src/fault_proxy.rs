@@ -24,7 +24,7 @@ use std::time::Duration;
 
 use aws_config::{BehaviorVersion, Region, SdkConfig};
 use aws_sdk_ecs::config::Credentials;
-use http_body_util::{BodyExt, Full};
+use http_body_util::Full;
 use hyper::body::{Bytes, Incoming};
 use hyper::{Request, Response};
 use hyper_util::client::legacy::Client;
@@ -287,11 +287,7 @@ where
     C: hyper_util::client::legacy::connect::Connect + Clone + Send + Sync + 'static,
 {
     let (parts, body) = req.into_parts();
-    let body = body
-        .collect()
-        .await
-        .map(|b| b.to_bytes())
-        .unwrap_or_default();
+    let body = crate::read_body(body).await;
     let probe = Request::from_parts(parts.clone(), ());
     let (op, protocol) = operation_of(&probe, &body);
     let (fault, gate) = {
@@ -356,12 +352,7 @@ where
     match answer {
         Ok(response) => {
             let (parts, body) = response.into_parts();
-            let body = body
-                .collect()
-                .await
-                .map(|b| b.to_bytes())
-                .unwrap_or_default();
-            Response::from_parts(parts, Full::new(body))
+            Response::from_parts(parts, Full::new(crate::read_body(body).await))
         }
         Err(_) => server_error(&protocol),
     }

@@ -1,5 +1,6 @@
 //! Test kit: a moto server on a free loopback port, SDK clients pointed at it, and seeding
-//! helpers for clusters, task definitions and services.
+//! helpers for clusters, task definitions and services; and fake Kubernetes APIs ([`fake_kube`]
+//! keeps objects, [`scripted_kube`] asserts each request of a scenario).
 //!
 //! Each [`MotoServer`] is its own process with its own state, killed when dropped, so tests can
 //! run in parallel. [`MotoServer::reset`] wipes state between scenarios that share one server.
@@ -26,6 +27,8 @@ pub mod fake_ecs;
 pub mod fake_kube;
 pub mod fault_proxy;
 pub mod invocations;
+pub mod kube_objects;
+pub mod scripted_kube;
 mod seed;
 
 pub use seed::{BlueGreenFixture, Network, Seed, StandaloneTask, PREVIOUS_APPSPEC};
@@ -298,6 +301,15 @@ fn venv_python() -> PathBuf {
         "{} not found: run `make venv` (or set MOTO_PYTHON to a python with moto[server])",
         venv.display()
     );
+}
+
+/// A request's or a response's body, read to its end (empty when reading fails).
+async fn read_body<B: hyper::body::Body>(body: B) -> hyper::body::Bytes {
+    use http_body_util::BodyExt;
+    body.collect()
+        .await
+        .map(|b| b.to_bytes())
+        .unwrap_or_default()
 }
 
 /// The workspace root (two levels above this crate).
