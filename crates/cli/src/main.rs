@@ -26,10 +26,11 @@ use std::process::ExitCode;
 use aws_config::SdkConfig;
 use chrono::Utc;
 use clap::{Parser, Subcommand};
+use remediator_core::defer::MemoryScheduler;
 use remediator_core::ledger::{render, summarize, Ledger};
-use remediator_core::pipeline::{
-    remediate_remembering, route, Invocation, Notice, Remediate, Route,
-};
+use remediator_core::pipeline::{route, Notice, Remediate, Route};
+use remediator_core::ports::NoNotifier;
+use remediator_core::run::{self, Controls, Delivery, Parts};
 use remediator_core::{parse_slice, ParseError, Parsed, Report};
 use remediator_lambda::ledger::DynamoLedger;
 use remediator_lambda::scheduler::next_check;
@@ -142,7 +143,6 @@ async fn run_event(args: EventArgs, dry_run: bool) -> u8 {
             "remediator: LEDGER_TABLE is not set: observation alone cannot tell an update of a notice from a new one"
         );
     }
-    let ledger = ledger.map(|(ledger, retention)| (ledger, invocation(retention)));
     // The one choice the CLI makes that the Lambda functions make by their EventBridge rules.
     let report = match parsed {
         Ok(Parsed::PodTermination(_)) => {
@@ -152,43 +152,62 @@ async fn run_event(args: EventArgs, dry_run: bool) -> u8 {
                 config.accounts.clone(),
                 config.eks_endpoint_url,
             );
-            remediate(&pods, parsed, ledger.as_ref()).await
+            remediate(&pods, &raw, parsed, ledger.as_ref()).await
         }
         parsed => {
             let ecs = remediator_aws::central(&sdk, settings, config.accounts.clone());
-            remediate(&ecs, parsed, ledger.as_ref()).await
+            remediate(&ecs, &raw, parsed, ledger.as_ref()).await
         }
     };
     print_report(&report, args.json);
     exit_code(&report)
 }
 
-/// The path the functions take, without the maintenance-window gate (the CLI acts now).
+/// The path the functions take, the core's driver, with the ledger when `LEDGER_TABLE` names
+/// one and without the maintenance-window gate, checks or notifications: the CLI acts now.
 async fn remediate<R: Remediate>(
     remediator: &R,
+    raw: &[u8],
     parsed: Result<Parsed, ParseError>,
-    ledger: Option<&(DynamoLedger, Invocation)>,
+    ledger: Option<&(DynamoLedger, chrono::Duration)>,
 ) -> Report {
+    // Input that is not JSON at all is answered as the driver would answer it: rejected.
+    let payload = match serde_json::from_slice(raw) {
+        Ok(payload) => payload,
+        Err(_) => return route_answer(remediator, parsed),
+    };
+    let controls = Controls::with(Parts {
+        scheduler: None::<MemoryScheduler>,
+        deferral: None,
+        checks: None,
+        schedule_target_arn: None,
+        notifier: None::<NoNotifier>,
+        ledger: ledger.map(|(ledger, retention)| (ledger, *retention)),
+        metrics_namespace: None,
+        function: "cli".into(),
+        dry_run: remediator.dry_run(),
+    });
+    // The claims' lease follows the deadline, as a Lambda invocation's does, so a run never
+    // acts past its claims.
+    let delivery = Delivery {
+        payload,
+        deadline: tokio::time::Instant::now() + CLAIMED_RUN,
+        invoked_arn: String::new(),
+        request_id: format!("cli-{}-{}", std::process::id(), Utc::now().timestamp()),
+    };
+    run::report_of(run::handle(remediator, &controls, delivery, Utc::now()).await)
+}
+
+/// The report `route` answers unparsable input with.
+fn route_answer<R: Remediate>(remediator: &R, parsed: Result<Parsed, ParseError>) -> Report {
     match route(remediator, parsed) {
         Route::Answered(report) => *report,
-        Route::Remediate(notice) => {
-            let outcomes = match ledger {
-                // The claims' lease follows the deadline: a run with claims has one, as a Lambda
-                // invocation does, so it never acts past its claims.
-                Some((ledger, invocation)) => {
-                    let deadline = tokio::time::Instant::now() + CLAIMED_RUN;
-                    remediate_remembering(remediator, ledger, &notice, Some(deadline), invocation)
-                        .await
-                }
-                None => remediator.remediate(&notice, None).await,
-            };
-            notice.report(outcomes, remediator.dry_run())
-        }
+        Route::Remediate(notice) => notice.report(Vec::new(), remediator.dry_run()),
     }
 }
 
-/// How long a run that holds ledger claims may work (a Lambda invocation's at most); what it does
-/// not reach ends retryable, and `apply` again picks it up.
+/// How long a run may work (a Lambda invocation's at most); what it does not reach ends
+/// retryable, and `apply` again picks it up.
 const CLAIMED_RUN: std::time::Duration = std::time::Duration::from_secs(15 * 60);
 
 /// The ledger `LEDGER_TABLE` names, with its retention.
@@ -199,18 +218,6 @@ fn ledger(sdk: &SdkConfig, config: &Config) -> Option<(DynamoLedger, chrono::Dur
             l.retention,
         )
     })
-}
-
-/// This run, as the owner of its claims.
-fn invocation(retention: chrono::Duration) -> Invocation {
-    Invocation {
-        owner: format!("cli-{}-{}", std::process::id(), Utc::now().timestamp()),
-        now: Utc::now(),
-        lease_margin: chrono::Duration::minutes(1),
-        retention,
-        concurrency: 16,
-        finish_by: None,
-    }
 }
 
 /// The ledger from the environment, or the exit status that says why not.

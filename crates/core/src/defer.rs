@@ -45,6 +45,30 @@ pub trait Scheduler: Send + Sync {
     ) -> impl Future<Output = Result<Scheduled, ApiError>> + Send;
 }
 
+/// EventBridge Scheduler in memory, for tests, the test kit and benchmarks: each schedule is
+/// kept, and a name already taken is answered [`Scheduled::AlreadyExists`], as Scheduler
+/// answers a `ConflictException`.
+#[derive(Debug, Clone, Default)]
+pub struct MemoryScheduler(std::sync::Arc<std::sync::Mutex<Vec<ScheduleRequest>>>);
+
+impl MemoryScheduler {
+    /// Every schedule made so far, in order.
+    pub fn made(&self) -> Vec<ScheduleRequest> {
+        self.0.lock().map(|m| m.clone()).unwrap_or_default()
+    }
+}
+
+impl Scheduler for MemoryScheduler {
+    async fn schedule_once(&self, r: &ScheduleRequest) -> Result<Scheduled, ApiError> {
+        let mut made = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        if made.iter().any(|m| m.name == r.name) {
+            return Ok(Scheduled::AlreadyExists);
+        }
+        made.push(r.clone());
+        Ok(Scheduled::Created)
+    }
+}
+
 /// Windows plus the safety margin kept before AWS's deadline.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Deferral {

@@ -41,8 +41,8 @@ impl From<HandlerError> for Diagnostic {
 impl From<RunError> for HandlerError {
     fn from(e: RunError) -> Self {
         match e {
-            RunError::Rejected(why) => HandlerError::Rejected(why),
-            RunError::Retryable(why) => HandlerError::Retryable(why),
+            RunError::Rejected(report) => HandlerError::Rejected(report.message),
+            RunError::Retryable { why, .. } => HandlerError::Retryable(why),
         }
     }
 }

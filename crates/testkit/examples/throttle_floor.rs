@@ -25,9 +25,10 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use remediator_aws::remediator;
+use remediator_core::defer::MemoryScheduler;
 use remediator_core::ledger::MemoryLedger;
-use remediator_core::parse_value;
-use remediator_core::pipeline::{remediate_remembering, route, run, Invocation, Notice, Route};
+use remediator_core::ports::NoNotifier;
+use remediator_core::run::{self, Controls, Delivery, Parts};
 use remediator_core::Status;
 use remediator_lambda::Config;
 use remediator_testkit::fake_ecs::{scaled_settings, start, FakeEcs};
@@ -60,7 +61,7 @@ async fn main() {
         .collect();
     let event = json!({
         "version": "0", "id": "bench", "detail-type": "AWS Health Event", "source": "aws.health",
-        "account": "123456789012", "time": "2026-11-20T09:00:00Z", "region": "us-east-1",
+        "account": "123456789012", "time": chrono::Utc::now().to_rfc3339(), "region": "us-east-1",
         "resources": entities,
         "detail": { "eventArn": "arn:aws:health:us-east-1::event/ECS/AWS_ECS_TASK_PATCHING_RETIREMENT/bench",
                     "service": "ECS", "eventTypeCode": "AWS_ECS_TASK_PATCHING_RETIREMENT" }
@@ -73,36 +74,30 @@ async fn main() {
         Ok("off") => None,
         _ => Some(f64::from(env_num("LEDGER_LATENCY_MS", 5))),
     };
-    let report = match ledger_ms {
-        // The ledger in the path, as in production: reads, conditional claims (16 in flight)
-        // and batched records, each call taking `ledger_ms` (DynamoDB's single-digit ms).
-        Some(ms) => {
-            let ledger = MemoryLedger::with_latency(Duration::from_secs_f64(ms / 1000.0 / scale));
-            match route(&remediator, parse_value(event)) {
-                Route::Remediate(notice) => {
-                    let invocation = Invocation {
-                        owner: "bench".into(),
-                        now: chrono::Utc::now(),
-                        lease_margin: chrono::Duration::minutes(1),
-                        retention: chrono::Duration::days(90),
-                        concurrency: 16,
-                        finish_by: None,
-                    };
-                    let outcomes = remediate_remembering(
-                        &remediator,
-                        &ledger,
-                        &notice,
-                        Some(deadline),
-                        &invocation,
-                    )
-                    .await;
-                    notice.report(outcomes, false)
-                }
-                Route::Answered(report) => *report,
-            }
-        }
-        None => run(&remediator, parse_value(event), Some(deadline)).await,
+    // The ledger in the path, as in production: reads, conditional claims (16 in flight) and
+    // batched records, each call taking `ledger_ms` (DynamoDB's single-digit ms).
+    let ledger = ledger_ms
+        .map(|ms| MemoryLedger::with_latency(Duration::from_secs_f64(ms / 1000.0 / scale)));
+    // The driver the functions run, with the ledger alone: no windows, checks or notifications.
+    let controls = Controls::with(Parts {
+        scheduler: None::<MemoryScheduler>,
+        deferral: None,
+        checks: None,
+        schedule_target_arn: None,
+        notifier: None::<NoNotifier>,
+        ledger: ledger.as_ref().map(|l| (l, chrono::Duration::days(90))),
+        metrics_namespace: None,
+        function: "throttle-floor".into(),
+        dry_run: false,
+    });
+    let delivery = Delivery {
+        payload: event,
+        deadline,
+        invoked_arn: "arn:aws:lambda:us-east-1:123456789012:function:ecs-retirement".into(),
+        request_id: "bench".into(),
     };
+    let report =
+        run::report_of(run::handle(&remediator, &controls, delivery, chrono::Utc::now()).await);
     let elapsed = started.elapsed().as_secs_f64();
 
     // The floor at the configured share (scaled like the pacing), or the account's without one.

@@ -1,19 +1,24 @@
-//! A notice run the way Lambda and EventBridge Scheduler run it: one invocation with a deadline,
-//! then, while [`follow::next`] asks for one, the continuation or check it schedules, each a new
-//! invocation with its own deadline and request id, all sharing one ledger. Scheduler's wait
-//! before a check is not slept: the next invocation's wall clock is the time it was scheduled
-//! for, so a run that spans hours of checks takes only the remediation's own time.
+//! A notice run the way Lambda and EventBridge Scheduler run it: one invocation of the core's
+//! driver ([`run::handle`]) with a deadline, then each continuation or check that invocation
+//! scheduled, each a new invocation with its own deadline and request id, all sharing one
+//! ledger. The schedules are kept in memory ([`MemoryScheduler`]) and not waited for: the next
+//! invocation's wall clock is the time its schedule names, so a run that spans hours of checks
+//! takes only the remediation's own time.
 
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use remediator_core::follow::{self, CheckPolicy, Next};
+use remediator_core::defer::MemoryScheduler;
+use remediator_core::follow::{unwrap_check, CheckPolicy};
 use remediator_core::ledger::Ledger;
-use remediator_core::pipeline::{
-    remediate_remembering, route, Invocation, Notice, Remediate, Route,
-};
-use remediator_core::{parse_value, Report};
+use remediator_core::pipeline::Remediate;
+use remediator_core::ports::NoNotifier;
+use remediator_core::run::{self, Controls, Delivery, Parts};
+use remediator_core::Report;
 use serde_json::Value;
+
+/// What the schedules invoke (any ARN: they are not sent anywhere).
+const FUNCTION_ARN: &str = "arn:aws:lambda:us-east-1:123456789012:function:ecs-retirement";
 
 /// One invocation of the run.
 #[derive(Debug, Clone)]
@@ -28,7 +33,7 @@ pub struct Ran {
 }
 
 /// Runs `event` through `remediator` with `ledger`, each invocation given `budget`, following
-/// every continuation and check until the notice is final or `max_invocations` ran.
+/// every continuation and check it schedules until none is scheduled or `max_invocations` ran.
 pub async fn until_final<R: Remediate, L: Ledger>(
     remediator: &R,
     ledger: &L,
@@ -37,64 +42,44 @@ pub async fn until_final<R: Remediate, L: Ledger>(
     policy: &CheckPolicy,
     max_invocations: usize,
 ) -> Vec<Ran> {
-    let notice = match route(remediator, parse_value(event)) {
-        Route::Remediate(notice) => notice,
-        Route::Answered(report) => {
-            return vec![Ran {
-                check: None,
-                at: crate::clock::now(),
-                report: *report,
-                took: Duration::ZERO,
-            }]
-        }
-    };
+    let schedules = MemoryScheduler::default();
+    let controls = Controls::with(Parts {
+        scheduler: Some(schedules.clone()),
+        deferral: None,
+        checks: Some(*policy),
+        schedule_target_arn: None,
+        notifier: None::<NoNotifier>,
+        ledger: Some((ledger, chrono::Duration::days(90))),
+        metrics_namespace: None,
+        function: "until-final".into(),
+        dry_run: remediator.dry_run(),
+    });
     let mut runs = Vec::new();
-    let mut check = None;
-    let mut at = crate::clock::now();
+    let (mut payload, mut at) = (event, crate::clock::now());
     for n in 0..max_invocations {
+        let check = unwrap_check(payload.clone()).1;
+        let scheduled_before = schedules.made().len();
         let started = tokio::time::Instant::now();
-        let invocation = Invocation {
-            owner: format!("invocation-{n}"),
-            now: at,
-            lease_margin: chrono::Duration::minutes(1),
-            retention: chrono::Duration::days(90),
-            concurrency: 16,
-            finish_by: None,
+        let delivery = Delivery {
+            payload,
+            deadline: started + budget,
+            invoked_arn: FUNCTION_ARN.into(),
+            request_id: format!("invocation-{n}"),
         };
-        let outcomes = remediate_remembering(
-            remediator,
-            ledger,
-            &notice,
-            Some(started + budget),
-            &invocation,
-        )
-        .await;
-        let took = started.elapsed();
-        let ended = at + chrono::Duration::from_std(took).unwrap_or_default();
-        let report = notice.report(outcomes, false).with_check(check);
-        let next = follow::next(
-            &report.outcomes,
-            check,
-            ended,
-            notice.deadline(),
-            policy,
-            true,
-        );
+        let report = run::report_of(run::handle(remediator, &controls, delivery, at).await);
         runs.push(Ran {
             check,
             at,
             report,
-            took,
+            took: started.elapsed(),
         });
-        match next {
-            Next::Final => break,
-            Next::Check {
-                check: c, at: when, ..
-            } => {
-                check = Some(c);
-                at = when;
-            }
-        }
+        // The next invocation is the schedule this one made, if it made one.
+        let Some(next) = schedules.made().into_iter().nth(scheduled_before) else {
+            break;
+        };
+        payload = serde_json::from_str(&next.input)
+            .unwrap_or_else(|e| panic!("schedule {} has no JSON input: {e}", next.name));
+        at = next.at;
     }
     runs
 }

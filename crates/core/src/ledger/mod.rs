@@ -353,6 +353,41 @@ pub trait Ledger: Send + Sync {
     fn all(&self) -> impl Future<Output = Result<Vec<Entry>, LedgerError>> + Send;
 }
 
+/// A borrowed ledger is a ledger: a caller that keeps its own (the test kit, a benchmark) lends
+/// it to the driver's controls.
+impl<L: Ledger> Ledger for &L {
+    fn read(
+        &self,
+        notice: &str,
+        resources: &[String],
+    ) -> impl Future<Output = Result<HashMap<String, Entry>, LedgerError>> + Send {
+        (**self).read(notice, resources)
+    }
+
+    fn claim(
+        &self,
+        request: &ClaimRequest,
+    ) -> impl Future<Output = Result<Claimed, LedgerError>> + Send {
+        (**self).claim(request)
+    }
+
+    fn record(&self, entries: &[Entry]) -> impl Future<Output = Result<(), LedgerError>> + Send {
+        (**self).record(entries)
+    }
+
+    fn follow(&self, entries: &[Entry]) -> impl Future<Output = Result<(), LedgerError>> + Send {
+        (**self).follow(entries)
+    }
+
+    fn notice(&self, notice: &str) -> impl Future<Output = Result<Vec<Entry>, LedgerError>> + Send {
+        (**self).notice(notice)
+    }
+
+    fn all(&self) -> impl Future<Output = Result<Vec<Entry>, LedgerError>> + Send {
+        (**self).all()
+    }
+}
+
 /// The entry a resource's outcome leaves, from its claim.
 pub fn settle(
     claim: &ClaimRequest,

@@ -54,15 +54,37 @@ pub struct Delivery {
     pub request_id: String,
 }
 
-/// Why an invocation ends as failed.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+/// Why an invocation ends as failed, with the report it ended with: a caller that is not
+/// Lambda (the CLI, the test kit) shows it all the same.
+#[derive(Debug, Clone, thiserror::Error)]
 pub enum RunError {
     /// The input is unusable: retrying it cannot help (the dead-letter queue shows it).
-    #[error("{0}")]
-    Rejected(String),
+    #[error("{}", .0.message)]
+    Rejected(Box<Report>),
     /// Some resources could not be remediated yet and no check carries them: run it again.
-    #[error("{0}")]
-    Retryable(String),
+    #[error("{why}")]
+    Retryable { why: String, report: Box<Report> },
+}
+
+impl RunError {
+    /// The report the invocation ended with.
+    pub fn report(&self) -> &Report {
+        match self {
+            RunError::Rejected(report) | RunError::Retryable { report, .. } => report,
+        }
+    }
+
+    /// The report, whether the run failed or not.
+    pub fn into_report(self) -> Report {
+        match self {
+            RunError::Rejected(report) | RunError::Retryable { report, .. } => *report,
+        }
+    }
+}
+
+/// The report of a run, failed or not: for callers that judge the report themselves.
+pub fn report_of(result: Result<Report, RunError>) -> Report {
+    result.unwrap_or_else(RunError::into_report)
 }
 
 /// The invocation's clock: when it started and what it may spend.
@@ -147,10 +169,10 @@ where
     match followed.unscheduled {
         // Resources wait on a check that could not be scheduled: a retry re-observes and
         // schedules it again; after the retries the event waits in the (alarmed) DLQ.
-        Some(why) => Err(RunError::Retryable(format!(
-            "{}; {why}",
-            followed.report.message
-        ))),
+        Some(why) => Err(RunError::Retryable {
+            why: format!("{}; {why}", followed.report.message),
+            report: Box::new(followed.report),
+        }),
         None => result_of(followed.report),
     }
 }
@@ -404,9 +426,12 @@ async fn tell<L: Ledger, S: Scheduler, N: Notifier>(
 /// the runtime's to retry: the check looks again, as long as AWS's deadline allows.
 pub fn result_of(report: Report) -> Result<Report, RunError> {
     match report.disposition {
-        Disposition::Rejected => Err(RunError::Rejected(report.message)),
+        Disposition::Rejected => Err(RunError::Rejected(Box::new(report))),
         _ if report.has_retryable_failure() && report.follow_up.is_none() => {
-            Err(RunError::Retryable(report.message))
+            Err(RunError::Retryable {
+                why: report.message.clone(),
+                report: Box::new(report),
+            })
         }
         _ => Ok(report),
     }

@@ -8,7 +8,7 @@ use chrono::Duration;
 use serde_json::{json, Value};
 
 use super::*;
-use crate::defer::{Deferral, ScheduleRequest, Scheduled, DEFAULT_MARGIN};
+use crate::defer::{Deferral, MemoryScheduler, DEFAULT_MARGIN};
 use crate::follow::{CheckPolicy, Followed, Verdict};
 use crate::ledger::{ClaimRequest, Claimed, MemoryLedger, State};
 use crate::names::Code;
@@ -100,26 +100,7 @@ impl Remediate for Fake {
     }
 }
 
-/// EventBridge Scheduler in memory: a name is refused twice, as Scheduler does.
-#[derive(Debug, Clone, Default)]
-struct Schedules(Arc<Mutex<Vec<ScheduleRequest>>>);
-
-impl Schedules {
-    fn made(&self) -> Vec<ScheduleRequest> {
-        self.0.lock().map(|m| m.clone()).unwrap_or_default()
-    }
-}
-
-impl Scheduler for Schedules {
-    async fn schedule_once(&self, r: &ScheduleRequest) -> Result<Scheduled, ApiError> {
-        let mut made = self.0.lock().unwrap_or_else(|p| p.into_inner());
-        if made.iter().any(|m| m.name == r.name) {
-            return Ok(Scheduled::AlreadyExists);
-        }
-        made.push(r.clone());
-        Ok(Scheduled::Created)
-    }
-}
+type Schedules = MemoryScheduler;
 
 /// The notification topic in memory.
 #[derive(Debug, Clone, Default)]
