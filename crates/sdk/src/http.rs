@@ -1,13 +1,17 @@
 //! One HTTPS client for every SDK client of a process.
 //!
 //! Left to themselves, each of the ten or so SDK clients a function builds gets its own default
-//! HTTPS client, and each one, when the client is built, builds a TLS configuration to check it
-//! can (`validate_base_client_config`): the system's root certificates parsed into a root store
-//! ten times over, at every cold start. Here one client, made like the SDK's default (hyper 1,
-//! rustls with aws-lc, the proxy from the environment), is shared by all of them, and its TLS
-//! configuration is checked once: the first client built pays for it, the others reuse it.
+//! HTTPS client, and each one, when the SDK client is built, is asked to check its TLS
+//! configuration (`validate_base_client_config`). In `aws-smithy-http-client` 1.5 that check
+//! builds a whole connector, root store included (the system's CA bundle read, and each of its
+//! certificates parsed), throws it away and answers `Ok` whatever it found; the connector the
+//! first request uses is then built again, parsing the certificates again. Here one client, made
+//! like the SDK's default (hyper 1, rustls with aws-lc, the proxy from the environment), is
+//! shared by all of them, and the throw-away connector is not built: the root store is parsed
+//! once per process, when the first request needs it (measured in the README's cold-start
+//! figures).
 
-use std::sync::{Arc, OnceLock};
+use std::sync::OnceLock;
 
 use aws_smithy_http_client::proxy::ProxyConfig;
 use aws_smithy_http_client::tls::{self, rustls_provider::CryptoMode};
@@ -26,13 +30,7 @@ use aws_smithy_types::config_bag::ConfigBag;
 pub fn shared_https_client() -> SharedHttpClient {
     static CLIENT: OnceLock<SharedHttpClient> = OnceLock::new();
     CLIENT
-        .get_or_init(|| {
-            ValidatedOnce {
-                inner: https(),
-                validated: Arc::new(OnceLock::new()),
-            }
-            .into_shared()
-        })
+        .get_or_init(|| NoThrowAwayConnector { inner: https() }.into_shared())
         .clone()
 }
 
@@ -52,14 +50,15 @@ fn https() -> SharedHttpClient {
     })
 }
 
-/// An HTTP client whose TLS configuration is checked by the first SDK client built over it.
+/// An HTTP client that answers the SDK's configuration check without building a connector to
+/// discard (the check cannot fail: it only loads the certificates early). A missing or broken
+/// CA bundle shows at the first request instead, as the request's own error.
 #[derive(Debug, Clone)]
-struct ValidatedOnce {
+struct NoThrowAwayConnector {
     inner: SharedHttpClient,
-    validated: Arc<OnceLock<()>>,
 }
 
-impl HttpClient for ValidatedOnce {
+impl HttpClient for NoThrowAwayConnector {
     fn http_connector(
         &self,
         settings: &HttpConnectorSettings,
@@ -70,14 +69,10 @@ impl HttpClient for ValidatedOnce {
 
     fn validate_base_client_config(
         &self,
-        components: &RuntimeComponentsBuilder,
-        config: &ConfigBag,
+        _: &RuntimeComponentsBuilder,
+        _: &ConfigBag,
     ) -> Result<(), BoxError> {
-        let mut result = Ok(());
-        self.validated.get_or_init(|| {
-            result = self.inner.validate_base_client_config(components, config);
-        });
-        result
+        Ok(())
     }
 
     fn connector_metadata(
@@ -90,12 +85,15 @@ impl HttpClient for ValidatedOnce {
 #[cfg(test)]
 mod tests {
     use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::Arc;
 
     use super::*;
 
-    /// Counts the TLS checks it is asked for.
+    /// Counts the configuration checks and the connectors it is asked for.
     #[derive(Debug, Clone, Default)]
-    struct Counting(Arc<AtomicUsize>);
+    struct Counting {
+        checks: Arc<AtomicUsize>,
+    }
 
     impl HttpClient for Counting {
         fn http_connector(
@@ -111,17 +109,16 @@ mod tests {
             _: &RuntimeComponentsBuilder,
             _: &ConfigBag,
         ) -> Result<(), BoxError> {
-            self.0.fetch_add(1, Ordering::SeqCst);
+            self.checks.fetch_add(1, Ordering::SeqCst);
             Ok(())
         }
     }
 
     #[test]
-    fn ten_sdk_clients_over_the_shared_client_check_its_tls_configuration_once() {
+    fn building_ten_sdk_clients_over_the_shared_client_builds_no_connector_to_throw_away() {
         let counting = Counting::default();
-        let shared = ValidatedOnce {
+        let shared = NoThrowAwayConnector {
             inner: counting.clone().into_shared(),
-            validated: Arc::new(OnceLock::new()),
         };
         let (components, config) = (RuntimeComponentsBuilder::new("test"), ConfigBag::base());
 
@@ -132,6 +129,6 @@ mod tests {
                 .is_ok());
         }
 
-        assert_eq!(counting.0.load(Ordering::SeqCst), 1);
+        assert_eq!(counting.checks.load(Ordering::SeqCst), 0);
     }
 }
