@@ -144,12 +144,7 @@ impl FakeEcs {
 
 /// Serves `fake` on a loopback port; returns its endpoint URL.
 pub async fn serve(fake: Arc<Mutex<FakeEcs>>) -> String {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .unwrap_or_else(|e| panic!("bind: {e}"));
-    let addr = listener
-        .local_addr()
-        .unwrap_or_else(|e| panic!("addr: {e}"));
+    let (listener, addr) = crate::loopback().await;
     tokio::spawn(async move {
         while let Ok((stream, _)) = listener.accept().await {
             let fake = fake.clone();

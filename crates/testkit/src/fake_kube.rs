@@ -67,15 +67,8 @@ pub struct FakeKube {
 impl FakeKube {
     /// Serves `objects` (API path → object) on a free loopback port.
     pub async fn start(objects: Vec<(&str, Value)>) -> FakeKube {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-            .await
-            .unwrap_or_else(|e| panic!("bind: {e}"));
-        let url = format!(
-            "http://{}",
-            listener
-                .local_addr()
-                .unwrap_or_else(|e| panic!("addr: {e}"))
-        );
+        let (listener, addr) = crate::loopback().await;
+        let url = format!("http://{addr}");
         let state = Arc::new(Mutex::new(State {
             objects: objects
                 .into_iter()

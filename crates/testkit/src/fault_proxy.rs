@@ -83,12 +83,7 @@ enum Protocol {
 impl FaultProxy {
     /// Starts a proxy to `upstream` (moto's endpoint) on a loopback port.
     pub async fn start(upstream: &str) -> Self {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-            .await
-            .unwrap_or_else(|e| panic!("bind: {e}"));
-        let addr = listener
-            .local_addr()
-            .unwrap_or_else(|e| panic!("addr: {e}"));
+        let (listener, addr) = crate::loopback().await;
         let state = Arc::new(Mutex::new(State::default()));
         let proxy = FaultProxy {
             endpoint: format!("http://{addr}"),

@@ -288,6 +288,17 @@ fn free_port() -> u16 {
         .unwrap_or_else(|e| panic!("no free loopback port: {e}"))
 }
 
+/// A listener on a free loopback port, and its address: where the test kit's fakes serve.
+pub(crate) async fn loopback() -> (tokio::net::TcpListener, std::net::SocketAddr) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .unwrap_or_else(|e| panic!("bind a loopback port: {e}"));
+    let addr = listener
+        .local_addr()
+        .unwrap_or_else(|e| panic!("loopback address: {e}"));
+    (listener, addr)
+}
+
 /// The Python that has moto: `MOTO_PYTHON`, or the project venv that `make venv` creates.
 fn venv_python() -> PathBuf {
     if let Some(p) = std::env::var_os("MOTO_PYTHON") {
