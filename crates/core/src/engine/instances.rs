@@ -35,7 +35,7 @@ use crate::notice::{Ec2Event, EventStatus, RetirementNotice};
 use crate::outcome::{Outcome, Status};
 use crate::plan::TaskDecision;
 use crate::ports::{
-    ApiErrorKind, CodeDeployApi, ContainerInstance, EcsServices, EcsTasks,
+    ApiErrorKind, CodeDeployApi, ContainerInstance, EcsInstances, EcsServices, EcsTasks,
     MAX_INSTANCES_PER_UPDATE, MAX_TASKS_PER_DESCRIBE,
 };
 use crate::target::{InstanceRef, Target, TaskRef};
@@ -67,7 +67,7 @@ fn cluster_of(arn: &str) -> Option<&str> {
     Some(cluster)
 }
 
-impl<E: EcsServices + EcsTasks, D: CodeDeployApi> Remediator<E, D> {
+impl<E: EcsServices + EcsTasks + EcsInstances, D: CodeDeployApi> Remediator<E, D> {
     /// Every container instance of every cluster, by EC2 instance id.
     async fn inventory(&self, deadline: Option<Instant>) -> Result<Inventory, Budget> {
         let clusters = self

@@ -40,7 +40,7 @@ use crate::outcome::{Outcome, Status};
 use crate::pipeline::{claim_retirement, collect, Claim, Notice as _, Remediate};
 use crate::plan::{out_of_scope, ServiceDecision, TaskDecision};
 use crate::ports::{
-    CodeDeployApi, EcsServices, EcsTasks, TaskObservation, MAX_SERVICES_PER_DESCRIBE,
+    CodeDeployApi, EcsInstances, EcsServices, EcsTasks, TaskObservation, MAX_SERVICES_PER_DESCRIBE,
 };
 use crate::target::{ServiceRef, Target, TaskRef};
 
@@ -60,7 +60,7 @@ pub struct Remediator<E, D> {
     update_limiter: Option<DefaultDirectRateLimiter>,
 }
 
-impl<E: EcsServices + EcsTasks, D: CodeDeployApi> Remediator<E, D> {
+impl<E: EcsServices + EcsTasks + EcsInstances, D: CodeDeployApi> Remediator<E, D> {
     pub fn new(ecs: E, codedeploy: D, settings: Settings) -> Self {
         let update_limiter = settings.update_service_rate.and_then(|rate| {
             let per_second = NonZeroU32::new(rate.per_second)?;
@@ -295,7 +295,7 @@ fn window(notice: &RetirementNotice) -> lifecycle::Window {
 }
 
 /// The `ecs-retirement` function's remediation: Health retirement notices, through the engine.
-impl<E: EcsServices + EcsTasks, D: CodeDeployApi> Remediate for Remediator<E, D> {
+impl<E: EcsServices + EcsTasks + EcsInstances, D: CodeDeployApi> Remediate for Remediator<E, D> {
     type Notice = RetirementNotice;
 
     fn dry_run(&self) -> bool {
