@@ -4,38 +4,15 @@ use chrono::{DateTime, Duration, Utc};
 
 use super::*;
 use crate::testing::at;
+use Ec2Event::{Reboot, Retirement, Stop};
 
 const EVENT_ARN: &str = "arn:aws:health:us-east-1::event/EC2/AWS_EC2_INSTANCE_RETIREMENT_SCHEDULED/AWS_EC2_INSTANCE_RETIREMENT_SCHEDULED_abc";
 const MARK: &str = "AWS_EC2_INSTANCE_RETIREMENT_SCHEDULED_abc";
 const ARN: &str = "arn:aws:ecs:us-east-1:123456789012:container-instance/prod/0a1b2c";
+const SKIP: (&str, &str) = ("retirement-remediator/skip", "true");
 
 fn published() -> DateTime<Utc> {
     at("2026-11-20T09:00:00Z")
-}
-
-/// An open EC2 scheduled event of `kind` for `i-0abc`, AWS's window a week after publication.
-fn notice(kind: Ec2Event) -> RetirementNotice {
-    RetirementNotice {
-        event_id: Some("e-1".into()),
-        event_arn: EVENT_ARN.into(),
-        account: Some("123456789012".into()),
-        affected_account: None,
-        region: Some("us-east-1".into()),
-        published_at: published(),
-        start_time: Some(published() + Duration::days(7)),
-        end_time: Some(published() + Duration::days(7) + Duration::hours(2)),
-        status: Some(EventStatus::Upcoming),
-        communication_id: None,
-        targets: vec![target()],
-        ec2: Some(kind),
-    }
-}
-
-fn closed(kind: Ec2Event) -> RetirementNotice {
-    RetirementNotice {
-        status: Some(EventStatus::Closed),
-        ..notice(kind)
-    }
 }
 
 fn instance() -> InstanceRef {
@@ -44,8 +21,85 @@ fn instance() -> InstanceRef {
     }
 }
 
-fn target() -> Target {
-    Target::Instance(instance())
+/// What the planners are given besides the observation, chainable: an open EC2 scheduled
+/// event for `i-0abc` (AWS's window a week after publication, two hours long), a moment a day
+/// after publication, the default settings.
+struct Given {
+    notice: RetirementNotice,
+    now: DateTime<Utc>,
+    settings: Settings,
+}
+
+impl Given {
+    fn a(kind: Ec2Event) -> Self {
+        let start = published() + Duration::days(7);
+        Given {
+            notice: RetirementNotice {
+                event_id: Some("e-1".into()),
+                event_arn: EVENT_ARN.into(),
+                account: Some("123456789012".into()),
+                affected_account: None,
+                region: Some("us-east-1".into()),
+                published_at: published(),
+                start_time: Some(start),
+                end_time: Some(start + Duration::hours(2)),
+                status: Some(EventStatus::Upcoming),
+                communication_id: None,
+                targets: vec![Target::Instance(instance())],
+                ec2: Some(kind),
+            },
+            now: published() + Duration::days(1),
+            settings: Settings::default(),
+        }
+    }
+    fn closed(mut self) -> Self {
+        self.notice.status = Some(EventStatus::Closed);
+        self
+    }
+    fn after_the_window(mut self) -> Self {
+        self.now = published() + Duration::days(8);
+        self
+    }
+    fn dry_run(mut self) -> Self {
+        self.settings.dry_run = true;
+        self
+    }
+    fn opt_in(mut self) -> Self {
+        self.settings.opt_in_only = true;
+        self
+    }
+    fn replacing(mut self) -> Self {
+        self.settings.replace_drained_instances = true;
+        self
+    }
+    fn plan(&self, seen: &InstanceSeen) -> InstanceDecision {
+        plan_instance(&instance(), seen, &self.notice, &self.settings)
+    }
+    /// The final outcome [`Given::plan`] decides.
+    fn outcome(&self, seen: &InstanceSeen) -> Outcome {
+        match self.plan(seen) {
+            InstanceDecision::Final(outcome) => outcome,
+            other => panic!("expected a final outcome, got {other:?}"),
+        }
+    }
+    fn check(&self, seen: &Checked) -> InstanceCheck {
+        let target = Target::Instance(instance());
+        check_instance(&target, seen, &self.notice, self.now, &self.settings)
+    }
+    /// The reason of the pending verdict [`Given::check`] comes to.
+    fn pending(&self, seen: &Checked) -> String {
+        match self.check(seen) {
+            InstanceCheck::Done(Verdict::Pending(reason)) => reason,
+            other => panic!("expected pending, got {other:?}"),
+        }
+    }
+    /// The reason of the verified verdict [`Given::check`] comes to.
+    fn verified(&self, seen: &Checked) -> String {
+        match self.check(seen) {
+            InstanceCheck::Done(Verdict::Verified(reason)) => reason,
+            other => panic!("expected verified, got {other:?}"),
+        }
+    }
 }
 
 /// A chainable container instance: `i-0abc` in cluster `prod`, ACTIVE, two tasks, unmarked.
@@ -90,289 +144,235 @@ impl Ci {
         self.0.arn = arn.into();
         self
     }
-}
 
-fn tags(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
-    pairs
-        .iter()
-        .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
-        .collect()
-}
+    // What the notice's planner has seen of it.
 
-/// The instance found, its marks read (none set).
-fn marked(ci: Ci) -> InstanceSeen {
-    InstanceSeen {
-        marks: Some(Marks::default()),
-        ..InstanceSeen::new(Some(ci.0))
+    /// Only found in the inventory.
+    fn found(self) -> InstanceSeen {
+        InstanceSeen::new(Some(self.0))
+    }
+    /// Found, with these marks on it (`own`) and on its cluster.
+    fn with_marks(self, own: &[(&str, &str)], cluster: &[(&str, &str)]) -> InstanceSeen {
+        let pairs =
+            |p: &[(&str, &str)]| p.iter().map(|(k, v)| ((*k).into(), (*v).into())).collect();
+        InstanceSeen {
+            marks: Some(Marks {
+                instance: pairs(own),
+                cluster: pairs(cluster),
+            }),
+            ..self.found()
+        }
+    }
+    /// Found, no marks on it.
+    fn unmarked(self) -> InstanceSeen {
+        self.with_marks(&[], &[])
+    }
+    /// Found, no marks on it, and this room for its tasks.
+    fn with_room(self, room: Room) -> InstanceSeen {
+        InstanceSeen {
+            room: Some(room),
+            ..self.unmarked()
+        }
+    }
+
+    // What a check has seen of it.
+
+    /// Only listed in its cluster.
+    fn listed(self) -> Checked {
+        Checked::new(self.0)
+    }
+    /// Listed, its tasks counted.
+    fn counted(self, listed: usize, not_daemon: usize) -> Checked {
+        Checked {
+            tasks: Some(Ok(TasksOn { listed, not_daemon })),
+            ..self.listed()
+        }
     }
 }
 
-/// The instance found, unmarked, with this room for its tasks.
-fn with_room(ci: Ci, room: Room) -> InstanceSeen {
-    InstanceSeen {
-        room: Some(room),
-        ..marked(ci)
+/// A drained instance running only a daemon task, its Auto Scaling group read (`group`).
+fn drained_in(group: Result<Option<String>, String>) -> Checked {
+    Checked {
+        group: Some(group),
+        ..Ci::drained().running(1).counted(1, 0)
     }
 }
 
-fn settings() -> Settings {
-    Settings::default()
-}
-
-fn dry_run() -> Settings {
-    Settings {
-        dry_run: true,
-        ..Settings::default()
+/// Listed, with this answer to its scheduled events.
+fn with_events(events: Result<Vec<InstanceEvent>, String>) -> Checked {
+    Checked {
+        scheduled_events: Some(events),
+        ..Ci::drained().listed()
     }
 }
 
-fn plan(seen: &InstanceSeen, notice: &RetirementNotice, settings: &Settings) -> InstanceDecision {
-    plan_instance(&instance(), seen, notice, settings)
+/// Asserts that `reason` says `part`.
+#[track_caller]
+fn says(reason: &str, part: &str) {
+    assert!(reason.contains(part), "{reason:?} does not say {part:?}");
 }
 
-fn outcome(decision: InstanceDecision) -> Outcome {
-    match decision {
-        InstanceDecision::Final(outcome) => outcome,
-        other => panic!("expected a final outcome, got {other:?}"),
-    }
+fn said(o: &Outcome) -> (Status, Code, Option<Action>) {
+    (o.status, o.code, o.action)
 }
 
 // ---- The notice's handling ----
 
 #[test]
 fn an_instance_in_no_cluster_is_skipped_as_not_a_container_instance() {
-    let seen = InstanceSeen::new(None);
-    let o = outcome(plan(&seen, &notice(Ec2Event::Retirement), &settings()));
+    let o = Given::a(Retirement).outcome(&InstanceSeen::new(None));
     assert_eq!(
-        (o.status, o.code),
-        (Status::Skipped, Code::NotContainerInstance)
+        said(&o),
+        (Status::Skipped, Code::NotContainerInstance, None)
     );
-    assert!(
-        o.reason.contains("i-0abc is not a container instance"),
-        "{}",
-        o.reason
-    );
+    says(&o.reason, "i-0abc is not a container instance");
 }
 
 #[test]
 fn an_open_notice_asks_for_the_operators_marks_before_anything_else() {
-    let seen = InstanceSeen::new(Some(Ci::active().0));
-    assert_eq!(
-        plan(&seen, &notice(Ec2Event::Retirement), &settings()),
-        InstanceDecision::Look(InstanceLook::Marks)
-    );
+    let step = Given::a(Retirement).plan(&Ci::active().found());
+    assert_eq!(step, InstanceDecision::Look(InstanceLook::Marks));
 }
 
 #[test]
 fn a_closed_notice_reactivates_what_the_remediator_drained_for_it_without_reading_marks() {
-    let seen = InstanceSeen::new(Some(Ci::drained().0));
-    assert_eq!(
-        plan(&seen, &closed(Ec2Event::Reboot), &settings()),
-        InstanceDecision::Reactivate(Ci::drained().0)
-    );
+    let step = Given::a(Reboot).closed().plan(&Ci::drained().found());
+    assert_eq!(step, InstanceDecision::Reactivate(Ci::drained().0));
 }
 
 #[test]
 fn a_closed_notice_leaves_an_instance_drained_by_someone_else_as_it_is() {
-    let seen = InstanceSeen::new(Some(Ci::active().status("DRAINING").0));
-    let o = outcome(plan(&seen, &closed(Ec2Event::Reboot), &settings()));
+    let o = Given::a(Reboot)
+        .closed()
+        .outcome(&Ci::active().status("DRAINING").found());
+    let skipped = (Status::Skipped, Code::NotDrainedByRemediator);
     assert_eq!(
-        (o.status, o.code, o.action),
-        (
-            Status::Skipped,
-            Code::NotDrainedByRemediator,
-            Some(Action::ReactivateInstance)
-        )
+        said(&o),
+        (skipped.0, skipped.1, Some(Action::ReactivateInstance))
     );
-    assert!(o.reason.contains("left as it is"), "{}", o.reason);
+    says(&o.reason, "left as it is");
 }
 
 #[test]
 fn a_closed_notice_leaves_an_instance_drained_for_another_notice_as_it_is() {
-    let seen = InstanceSeen::new(Some(Ci::drained().marked("another-notice").0));
-    let o = outcome(plan(&seen, &closed(Ec2Event::Reboot), &settings()));
+    let o = Given::a(Reboot)
+        .closed()
+        .outcome(&Ci::drained().marked("other").found());
     assert_eq!(o.code, Code::NotDrainedByRemediator);
 }
 
 #[test]
 fn a_closed_notice_of_an_active_instance_changes_nothing() {
-    let seen = InstanceSeen::new(Some(Ci::active().0));
-    let o = outcome(plan(&seen, &closed(Ec2Event::Reboot), &settings()));
-    assert_eq!(
-        (o.status, o.code),
-        (Status::Skipped, Code::NotDrainedByRemediator)
-    );
-    assert!(o.reason.contains("is ACTIVE"), "{}", o.reason);
+    let o = Given::a(Reboot).closed().outcome(&Ci::active().found());
+    assert_eq!(o.code, Code::NotDrainedByRemediator);
+    says(&o.reason, "is ACTIVE");
 }
 
 #[test]
 fn a_closed_notice_in_a_dry_run_only_says_it_would_reactivate() {
-    let seen = InstanceSeen::new(Some(Ci::drained().0));
-    let o = outcome(plan(&seen, &closed(Ec2Event::Reboot), &dry_run()));
+    let o = Given::a(Reboot)
+        .closed()
+        .dry_run()
+        .outcome(&Ci::drained().found());
     assert_eq!((o.status, o.code), (Status::Planned, Code::WouldReactivate));
 }
 
 #[test]
 fn an_instance_tagged_to_be_skipped_is_opted_out() {
-    let seen = InstanceSeen {
-        marks: Some(Marks {
-            instance: tags(&[("retirement-remediator/skip", "true")]),
-            cluster: Vec::new(),
-        }),
-        ..InstanceSeen::new(Some(Ci::active().0))
-    };
-    let o = outcome(plan(&seen, &notice(Ec2Event::Retirement), &settings()));
+    let o = Given::a(Retirement).outcome(&Ci::active().with_marks(&[SKIP], &[]));
     assert_eq!((o.status, o.code), (Status::Skipped, Code::OptedOut));
-    assert!(o.reason.contains("the resource"), "{}", o.reason);
+    says(&o.reason, "the resource");
 }
 
 #[test]
 fn an_instance_in_a_cluster_tagged_to_be_skipped_is_opted_out() {
-    let seen = InstanceSeen {
-        marks: Some(Marks {
-            instance: Vec::new(),
-            cluster: tags(&[("retirement-remediator/skip", "true")]),
-        }),
-        ..InstanceSeen::new(Some(Ci::active().0))
-    };
-    let o = outcome(plan(&seen, &notice(Ec2Event::Retirement), &settings()));
+    let o = Given::a(Retirement).outcome(&Ci::active().with_marks(&[], &[SKIP]));
     assert_eq!(o.code, Code::OptedOut);
-    assert!(o.reason.contains("its cluster"), "{}", o.reason);
+    says(&o.reason, "its cluster");
 }
 
 #[test]
 fn in_opt_in_mode_an_instance_nobody_enabled_is_not_opted_in() {
-    let opt_in = Settings {
-        opt_in_only: true,
-        ..Settings::default()
-    };
-    let o = outcome(plan(
-        &marked(Ci::active()),
-        &notice(Ec2Event::Retirement),
-        &opt_in,
-    ));
+    let o = Given::a(Retirement)
+        .opt_in()
+        .outcome(&Ci::active().unmarked());
     assert_eq!((o.status, o.code), (Status::Skipped, Code::NotOptedIn));
 }
 
 #[test]
 fn in_opt_in_mode_an_instance_enabled_by_its_tags_goes_on_to_ask_for_room() {
-    let opt_in = Settings {
-        opt_in_only: true,
-        ..Settings::default()
-    };
-    let seen = InstanceSeen {
-        marks: Some(Marks {
-            instance: tags(&[("retirement-remediator/enabled", "true")]),
-            cluster: Vec::new(),
-        }),
-        ..InstanceSeen::new(Some(Ci::active().0))
-    };
-    assert_eq!(
-        plan(&seen, &notice(Ec2Event::Retirement), &opt_in),
-        InstanceDecision::Look(InstanceLook::Room)
-    );
+    let enabled = [("retirement-remediator/enabled", "true")];
+    let step = Given::a(Retirement)
+        .opt_in()
+        .plan(&Ci::active().with_marks(&enabled, &[]));
+    assert_eq!(step, InstanceDecision::Look(InstanceLook::Room));
 }
 
 #[test]
 fn an_active_instance_asks_where_its_tasks_can_go() {
-    assert_eq!(
-        plan(
-            &marked(Ci::active()),
-            &notice(Ec2Event::Retirement),
-            &settings()
-        ),
-        InstanceDecision::Look(InstanceLook::Room)
-    );
+    let step = Given::a(Retirement).plan(&Ci::active().unmarked());
+    assert_eq!(step, InstanceDecision::Look(InstanceLook::Room));
 }
 
 #[test]
 fn an_active_instance_with_another_active_instance_beside_it_is_drained() {
-    let seen = with_room(Ci::active(), Room::OtherInstances);
-    assert_eq!(
-        plan(&seen, &notice(Ec2Event::Retirement), &settings()),
-        InstanceDecision::Drain(Ci::active().0)
-    );
+    let step = Given::a(Retirement).plan(&Ci::active().with_room(Room::OtherInstances));
+    assert_eq!(step, InstanceDecision::Drain(Ci::active().0));
 }
 
 #[test]
 fn the_last_active_instance_is_drained_when_managed_scaling_adds_capacity() {
-    let seen = with_room(Ci::active(), Room::ManagedScaling);
-    assert_eq!(
-        plan(&seen, &notice(Ec2Event::Stop), &settings()),
-        InstanceDecision::Drain(Ci::active().0)
-    );
+    let step = Given::a(Stop).plan(&Ci::active().with_room(Room::ManagedScaling));
+    assert_eq!(step, InstanceDecision::Drain(Ci::active().0));
 }
 
 #[test]
 fn the_last_active_instance_with_tasks_and_nothing_to_scale_out_is_not_drained() {
-    let seen = with_room(Ci::active(), Room::Nowhere);
-    let o = outcome(plan(&seen, &notice(Ec2Event::Retirement), &settings()));
-    assert_eq!(
-        (o.status, o.code, o.action),
-        (
-            Status::Failed,
-            Code::NoCapacityElsewhere,
-            Some(Action::DrainInstance)
-        )
-    );
+    let o = Given::a(Retirement).outcome(&Ci::active().with_room(Room::Nowhere));
+    let failed = (Status::Failed, Code::NoCapacityElsewhere);
+    assert_eq!(said(&o), (failed.0, failed.1, Some(Action::DrainInstance)));
     assert!(!o.retryable, "redelivering the same notice would not help");
-    assert!(
-        o.reason.contains("its 2 task(s) would have nowhere to run"),
-        "{}",
-        o.reason
-    );
+    says(&o.reason, "its 2 task(s) would have nowhere to run");
 }
 
 #[test]
 fn the_last_active_instance_running_nothing_is_drained_even_with_nowhere_to_go() {
-    let seen = with_room(Ci::active().running(0), Room::Nowhere);
-    assert_eq!(
-        plan(&seen, &notice(Ec2Event::Retirement), &settings()),
-        InstanceDecision::Drain(Ci::active().running(0).0)
-    );
+    let idle = Ci::active().running(0);
+    let step = Given::a(Retirement).plan(&idle.clone().with_room(Room::Nowhere));
+    assert_eq!(step, InstanceDecision::Drain(idle.0));
 }
 
 #[test]
 fn a_dry_run_says_it_would_drain_and_drains_nothing() {
-    let seen = with_room(Ci::active(), Room::OtherInstances);
-    let o = outcome(plan(&seen, &notice(Ec2Event::Retirement), &dry_run()));
+    let o = Given::a(Retirement)
+        .dry_run()
+        .outcome(&Ci::active().with_room(Room::OtherInstances));
+    let planned = (Status::Planned, Code::WouldDrain);
     assert_eq!(
-        (o.status, o.code, o.action),
-        (
-            Status::Planned,
-            Code::WouldDrain,
-            Some(Action::DrainInstance)
-        )
+        said(&o),
+        (planned.0, planned.1, Some(Action::DrainInstance))
     );
 }
 
 #[test]
 fn a_dry_run_still_says_when_the_last_active_instance_could_not_be_drained() {
-    let seen = with_room(Ci::active(), Room::Nowhere);
-    let o = outcome(plan(&seen, &notice(Ec2Event::Retirement), &dry_run()));
+    let o = Given::a(Retirement)
+        .dry_run()
+        .outcome(&Ci::active().with_room(Room::Nowhere));
     assert_eq!(o.code, Code::NoCapacityElsewhere);
 }
 
 #[test]
 fn an_instance_already_draining_for_this_notice_is_followed_as_acted() {
-    let o = outcome(plan(
-        &marked(Ci::drained()),
-        &notice(Ec2Event::Retirement),
-        &settings(),
-    ));
-    assert_eq!(
-        (o.status, o.code, o.action),
-        (
-            Status::AlreadyDone,
-            Code::AlreadyDraining,
-            Some(Action::DrainInstance)
-        )
+    let o = Given::a(Retirement).outcome(&Ci::drained().unmarked());
+    let done = (Status::AlreadyDone, Code::AlreadyDraining);
+    assert_eq!(said(&o), (done.0, done.1, Some(Action::DrainInstance)));
+    let followed = (
+        o.deployment_before.as_deref(),
+        o.deployment_after.as_deref(),
     );
     assert_eq!(
-        (
-            o.deployment_before.as_deref(),
-            o.deployment_after.as_deref()
-        ),
+        followed,
         (Some("i-0abc"), Some(ARN)),
         "a check follows the container instance"
     );
@@ -380,48 +380,35 @@ fn an_instance_already_draining_for_this_notice_is_followed_as_acted() {
 
 #[test]
 fn an_instance_drained_by_someone_else_is_left_as_it_is_and_not_followed() {
-    let o = outcome(plan(
-        &marked(Ci::active().status("DRAINING")),
-        &notice(Ec2Event::Retirement),
-        &settings(),
-    ));
+    let o = Given::a(Retirement).outcome(&Ci::active().status("DRAINING").unmarked());
     assert_eq!(
-        (o.status, o.code),
-        (Status::AlreadyDone, Code::AlreadyDraining)
+        said(&o),
+        (Status::AlreadyDone, Code::AlreadyDraining, None),
+        "nothing follows it up"
     );
-    assert_eq!(o.action, None, "no action: nothing follows it up");
-    assert!(o.reason.contains("not for this notice"), "{}", o.reason);
+    says(&o.reason, "not for this notice");
 }
 
 #[test]
 fn an_instance_neither_active_nor_draining_has_nothing_to_drain() {
-    let o = outcome(plan(
-        &marked(Ci::active().status("DEREGISTERING")),
-        &notice(Ec2Event::Retirement),
-        &settings(),
-    ));
+    let o = Given::a(Retirement).outcome(&Ci::active().status("DEREGISTERING").unmarked());
     assert_eq!((o.status, o.code), (Status::Skipped, Code::Gone));
-    assert!(o.reason.contains("is DEREGISTERING"), "{}", o.reason);
+    says(&o.reason, "is DEREGISTERING");
 }
 
 #[test]
 fn another_active_instance_is_room_only_in_the_same_cluster_and_when_the_notice_does_not_drain_it()
 {
     let other = "arn:aws:ecs:us-east-1:123456789012:container-instance/prod/9z";
+    let batch = "arn:aws:ecs:us-east-1:123456789012:container-instance/batch/1";
     let inventory = [
         Ci::active().0,
         Ci::active().arn("prod", other).0,
-        Ci::active()
-            .arn("batch", "arn:…:container-instance/batch/1")
-            .0,
+        Ci::active().arn("batch", batch).0,
     ];
     assert!(others_active(&inventory, "prod", &[ARN]));
     assert!(!others_active(&inventory, "prod", &[ARN, other]));
-    assert!(!others_active(
-        &inventory,
-        "batch",
-        &["arn:…:container-instance/batch/1"]
-    ));
+    assert!(!others_active(&inventory, "batch", &[batch]));
     let draining = [
         Ci::active().0,
         Ci::active().arn("prod", other).status("DRAINING").0,
@@ -434,78 +421,13 @@ fn another_active_instance_is_room_only_in_the_same_cluster_and_when_the_notice_
 
 #[test]
 fn the_mark_is_the_notices_id_in_the_attribute_alphabet_and_at_most_128_characters() {
-    assert_eq!(mark_value(&notice(Ec2Event::Retirement)), MARK);
-    let long = RetirementNotice {
-        event_arn: format!("arn:aws:health:::event/EC2/X/{}#?", "a".repeat(200)),
-        ..notice(Ec2Event::Retirement)
-    };
-    assert_eq!(mark_value(&long), "a".repeat(128));
+    let mut notice = Given::a(Retirement).notice;
+    assert_eq!(mark_value(&notice), MARK);
+    notice.event_arn = format!("arn:aws:health:::event/EC2/X/{}#?", "a".repeat(200));
+    assert_eq!(mark_value(&notice), "a".repeat(128));
 }
 
 // ---- Follow-up checks ----
-
-fn check(
-    seen: &Checked,
-    notice: &RetirementNotice,
-    now: DateTime<Utc>,
-    s: &Settings,
-) -> InstanceCheck {
-    check_instance(&target(), seen, notice, now, s)
-}
-
-/// Before AWS's window ends.
-fn during() -> DateTime<Utc> {
-    published() + Duration::days(1)
-}
-
-/// After AWS's window ended.
-fn after() -> DateTime<Utc> {
-    published() + Duration::days(8)
-}
-
-fn verdict(step: InstanceCheck) -> Verdict {
-    match step {
-        InstanceCheck::Done(verdict) => verdict,
-        other => panic!("expected a verdict, got {other:?}"),
-    }
-}
-
-fn pending(step: InstanceCheck) -> String {
-    match verdict(step) {
-        Verdict::Pending(reason) => reason,
-        other => panic!("expected pending, got {other:?}"),
-    }
-}
-
-fn verified(step: InstanceCheck) -> String {
-    match verdict(step) {
-        Verdict::Verified(reason) => reason,
-        other => panic!("expected verified, got {other:?}"),
-    }
-}
-
-/// A drained instance whose tasks were counted.
-fn counted(ci: Ci, listed: usize, not_daemon: usize) -> Checked {
-    Checked {
-        tasks: Some(Ok(TasksOn { listed, not_daemon })),
-        ..Checked::new(ci.0)
-    }
-}
-
-/// A drained instance running only daemon tasks, its group read (`group`).
-fn drained_in(group: Result<Option<String>, String>) -> Checked {
-    Checked {
-        group: Some(group),
-        ..counted(Ci::drained().running(1), 1, 0)
-    }
-}
-
-fn replacing() -> Settings {
-    Settings {
-        replace_drained_instances: true,
-        ..Settings::default()
-    }
-}
 
 #[test]
 fn a_check_without_a_recorded_container_instance_fails_as_unrecognized() {
@@ -514,13 +436,11 @@ fn a_check_without_a_recorded_container_instance_fails_as_unrecognized() {
         Some("i-0abc"),
         Some("arn:aws:ecs:…:container-instance/no-id"),
     ] {
-        assert!(
-            matches!(
-                recorded(after),
-                Err(Verdict::Failed(Code::UnrecognizedEntity, _))
-            ),
-            "{after:?}"
+        let failed = matches!(
+            recorded(after),
+            Err(Verdict::Failed(Code::UnrecognizedEntity, _))
         );
+        assert!(failed, "{after:?}");
     }
     assert_eq!(recorded(Some(ARN)).ok(), Some((ARN, "prod")));
 }
@@ -531,7 +451,7 @@ fn an_instance_gone_from_its_cluster_is_verified_as_deregistered() {
         .arn("prod", "arn:…:container-instance/prod/other")
         .0];
     match listed("prod", ARN, Ok(&all)) {
-        Err(Verdict::Verified(reason)) => assert!(reason.contains("deregistered"), "{reason}"),
+        Err(Verdict::Verified(reason)) => says(&reason, "deregistered"),
         other => panic!("{other:?}"),
     }
     let found = [Ci::drained().0];
@@ -541,251 +461,162 @@ fn an_instance_gone_from_its_cluster_is_verified_as_deregistered() {
 #[test]
 fn a_cluster_whose_instances_cannot_be_listed_leaves_the_check_pending() {
     match listed("prod", ARN, Err("throttled".into())) {
-        Err(Verdict::Pending(reason)) => assert!(reason.contains("(throttled)"), "{reason}"),
+        Err(Verdict::Pending(reason)) => says(&reason, "(throttled)"),
         other => panic!("{other:?}"),
     }
 }
 
 #[test]
 fn a_drained_instance_asks_for_its_tasks() {
-    let seen = Checked::new(Ci::drained().0);
-    assert_eq!(
-        check(&seen, &notice(Ec2Event::Retirement), during(), &settings()),
-        InstanceCheck::Look(CheckLook::Tasks)
-    );
+    let step = Given::a(Retirement).check(&Ci::drained().listed());
+    assert_eq!(step, InstanceCheck::Look(CheckLook::Tasks));
 }
 
 #[test]
 fn tasks_that_cannot_be_listed_leave_the_check_pending() {
     let seen = Checked {
         tasks: Some(Err("throttled".into())),
-        ..Checked::new(Ci::drained().0)
+        ..Ci::drained().listed()
     };
-    let reason = pending(check(
-        &seen,
-        &notice(Ec2Event::Retirement),
-        during(),
-        &settings(),
-    ));
-    assert!(
-        reason.contains("its tasks could not be listed (throttled)"),
-        "{reason}"
-    );
+    let reason = Given::a(Retirement).pending(&seen);
+    says(&reason, "its tasks could not be listed (throttled)");
 }
 
 #[test]
 fn an_instance_set_active_again_by_someone_else_is_verified() {
-    let seen = Checked::new(Ci::drained().status("ACTIVE").0);
-    let reason = verified(check(
-        &seen,
-        &notice(Ec2Event::Retirement),
-        during(),
-        &settings(),
-    ));
-    assert!(reason.contains("is ACTIVE again"), "{reason}");
+    let reason = Given::a(Retirement).verified(&Ci::drained().status("ACTIVE").listed());
+    says(&reason, "is ACTIVE again");
 }
 
 #[test]
 fn tasks_ecs_is_still_stopping_keep_the_check_pending() {
-    let seen = counted(Ci::drained().running(3), 1, 0);
-    let reason = pending(check(
-        &seen,
-        &notice(Ec2Event::Retirement),
-        during(),
-        &settings(),
-    ));
-    assert!(
-        reason.contains("2 task(s) are still stopping on it (1 daemon task(s) stay)"),
-        "{reason}"
+    let reason = Given::a(Retirement).pending(&Ci::drained().running(3).counted(1, 0));
+    says(
+        &reason,
+        "2 task(s) are still stopping on it (1 daemon task(s) stay)",
     );
 }
 
 #[test]
 fn tasks_other_than_daemon_tasks_are_relaunched_again() {
-    let seen = counted(Ci::drained().running(3), 3, 2);
-    assert_eq!(
-        check(&seen, &notice(Ec2Event::Retirement), during(), &settings()),
-        InstanceCheck::RelaunchStandalone { left: 2 }
-    );
+    let step = Given::a(Retirement).check(&Ci::drained().running(3).counted(3, 2));
+    assert_eq!(step, InstanceCheck::RelaunchStandalone { left: 2 });
 }
 
 #[test]
 fn without_replacement_a_drained_instance_is_verified_waiting_for_aws() {
-    let seen = counted(Ci::drained().running(1), 1, 0);
-    let reason = verified(check(
-        &seen,
-        &notice(Ec2Event::Retirement),
-        during(),
-        &settings(),
-    ));
-    assert!(reason.contains("waits for AWS at"), "{reason}");
-    assert!(
-        reason.contains("REPLACE_DRAINED_INSTANCES is off"),
-        "{reason}"
-    );
+    let reason = Given::a(Retirement).verified(&Ci::drained().running(1).counted(1, 0));
+    says(&reason, "waits for AWS at");
+    says(&reason, "REPLACE_DRAINED_INSTANCES is off");
 }
 
 #[test]
 fn with_replacement_a_drained_instance_asks_for_its_auto_scaling_group() {
-    let seen = counted(Ci::drained().running(0), 0, 0);
-    assert_eq!(
-        check(&seen, &notice(Ec2Event::Retirement), during(), &replacing()),
-        InstanceCheck::Look(CheckLook::AutoScalingGroup)
-    );
+    let step = Given::a(Retirement)
+        .replacing()
+        .check(&Ci::drained().running(0).counted(0, 0));
+    assert_eq!(step, InstanceCheck::Look(CheckLook::AutoScalingGroup));
 }
 
 #[test]
 fn with_replacement_a_drained_instance_in_a_group_is_replaced_there() {
     let seen = drained_in(Ok(Some("ecs-hosts".into())));
-    for kind in [Ec2Event::Retirement, Ec2Event::Stop] {
+    for kind in [Retirement, Stop] {
+        let group = "ecs-hosts".to_owned();
         assert_eq!(
-            check(&seen, &notice(kind), during(), &replacing()),
-            InstanceCheck::Replace {
-                group: "ecs-hosts".into()
-            }
+            Given::a(kind).replacing().check(&seen),
+            InstanceCheck::Replace { group }
         );
     }
 }
 
 #[test]
 fn with_replacement_a_drained_instance_in_no_group_is_verified_waiting_for_aws() {
-    let seen = drained_in(Ok(None));
-    let reason = verified(check(
-        &seen,
-        &notice(Ec2Event::Stop),
-        during(),
-        &replacing(),
-    ));
-    assert!(
-        reason.contains("i-0abc is in no Auto Scaling group, so it waits for AWS"),
-        "{reason}"
+    let reason = Given::a(Stop).replacing().verified(&drained_in(Ok(None)));
+    says(
+        &reason,
+        "i-0abc is in no Auto Scaling group, so it waits for AWS",
     );
 }
 
 #[test]
 fn with_replacement_a_group_that_cannot_be_read_leaves_the_check_pending() {
-    let seen = drained_in(Err("throttled".into()));
-    let reason = pending(check(
-        &seen,
-        &notice(Ec2Event::Retirement),
-        during(),
-        &replacing(),
-    ));
-    assert!(reason.contains("could not be read (throttled)"), "{reason}");
+    let reason = Given::a(Retirement)
+        .replacing()
+        .pending(&drained_in(Err("throttled".into())));
+    says(&reason, "could not be read (throttled)");
 }
 
 #[test]
-fn a_reboots_instance_drained_before_the_window_ends_stays_drained() {
-    let seen = counted(Ci::drained().running(0), 0, 0);
-    let reason = pending(check(
-        &seen,
-        &notice(Ec2Event::Reboot),
-        during(),
-        &replacing(),
-    ));
-    assert!(
-        reason.contains("drained ahead of the reboot maintenance (ending"),
-        "{reason}"
-    );
+fn a_reboots_instance_drained_before_the_window_ends_stays_drained_even_with_replacement() {
+    let reason = Given::a(Reboot)
+        .replacing()
+        .pending(&Ci::drained().running(0).counted(0, 0));
+    says(&reason, "drained ahead of the reboot maintenance (ending");
 }
 
 #[test]
 fn after_the_window_a_reboot_check_asks_ec2_whether_the_reboot_is_still_pending() {
-    let seen = Checked::new(Ci::drained().0);
-    assert_eq!(
-        check(&seen, &notice(Ec2Event::Reboot), after(), &settings()),
-        InstanceCheck::Look(CheckLook::ScheduledEvents)
-    );
+    let step = Given::a(Reboot)
+        .after_the_window()
+        .check(&Ci::drained().listed());
+    assert_eq!(step, InstanceCheck::Look(CheckLook::ScheduledEvents));
 }
 
 #[test]
 fn after_the_window_a_reboot_ec2_still_shows_keeps_the_instance_drained() {
-    let seen = Checked {
-        scheduled_events: Some(Ok(vec![("system-reboot".into(), Some(after()))])),
-        ..Checked::new(Ci::drained().0)
-    };
-    let reason = pending(check(
-        &seen,
-        &notice(Ec2Event::Reboot),
-        after(),
-        &settings(),
-    ));
-    assert!(
-        reason.contains("EC2 still shows a scheduled system-reboot from"),
-        "{reason}"
-    );
+    let events = vec![("system-reboot".to_owned(), Some(published()))];
+    let reason = Given::a(Reboot)
+        .after_the_window()
+        .pending(&with_events(Ok(events)));
+    says(&reason, "EC2 still shows a scheduled system-reboot from");
 }
 
 #[test]
 fn after_the_window_scheduled_events_that_cannot_be_read_leave_the_check_pending() {
-    let seen = Checked {
-        scheduled_events: Some(Err("throttled".into())),
-        ..Checked::new(Ci::drained().0)
-    };
-    let reason = pending(check(
-        &seen,
-        &notice(Ec2Event::Reboot),
-        after(),
-        &settings(),
-    ));
-    assert!(
-        reason.contains("scheduled events could not be read (throttled)"),
-        "{reason}"
-    );
+    let reason = Given::a(Reboot)
+        .after_the_window()
+        .pending(&with_events(Err("throttled".into())));
+    says(&reason, "scheduled events could not be read (throttled)");
 }
 
 #[test]
 fn after_the_maintenance_an_instance_whose_agent_is_not_back_is_not_reactivated_yet() {
-    let seen = Checked::new(Ci::drained().disconnected().0);
-    let reason = pending(check(
-        &seen,
-        &closed(Ec2Event::Reboot),
-        after(),
-        &settings(),
-    ));
-    assert!(
-        reason.contains("waiting for the instance's ECS agent"),
-        "{reason}"
-    );
+    let reason = Given::a(Reboot)
+        .closed()
+        .pending(&Ci::drained().disconnected().listed());
+    says(&reason, "waiting for the instance's ECS agent");
 }
 
 #[test]
 fn after_the_window_with_no_reboot_left_the_instance_is_reactivated() {
-    let seen = Checked {
-        scheduled_events: Some(Ok(vec![("instance-stop".into(), None)])),
-        ..Checked::new(Ci::drained().0)
-    };
-    assert_eq!(
-        check(&seen, &notice(Ec2Event::Reboot), after(), &settings()),
-        InstanceCheck::Reactivate
-    );
+    let events = vec![("instance-stop".to_owned(), None)];
+    let step = Given::a(Reboot)
+        .after_the_window()
+        .check(&with_events(Ok(events)));
+    assert_eq!(step, InstanceCheck::Reactivate);
 }
 
 #[test]
 fn a_closed_reboot_notice_reactivates_without_asking_ec2() {
-    let seen = Checked::new(Ci::drained().0);
-    assert_eq!(
-        check(&seen, &closed(Ec2Event::Reboot), during(), &settings()),
-        InstanceCheck::Reactivate
-    );
+    let step = Given::a(Reboot).closed().check(&Ci::drained().listed());
+    assert_eq!(step, InstanceCheck::Reactivate);
 }
 
 #[test]
 fn after_the_maintenance_an_instance_someone_else_reactivated_is_verified_as_left_alone() {
-    let seen = Checked::new(Ci::drained().status("ACTIVE").0);
-    let reason = verified(check(
-        &seen,
-        &closed(Ec2Event::Reboot),
-        after(),
-        &settings(),
-    ));
-    assert!(reason.contains("is ACTIVE and carries no"), "{reason}");
+    let reason = Given::a(Reboot)
+        .closed()
+        .verified(&Ci::drained().status("ACTIVE").listed());
+    says(&reason, "is ACTIVE and carries no");
 }
 
 #[test]
 fn after_the_maintenance_a_dry_run_is_verified_with_what_it_would_do() {
-    let seen = Checked::new(Ci::drained().0);
-    let reason = verified(check(&seen, &closed(Ec2Event::Reboot), after(), &dry_run()));
+    let reason = Given::a(Reboot)
+        .closed()
+        .dry_run()
+        .verified(&Ci::drained().listed());
     assert_eq!(reason, "would set it ACTIVE again");
 }
 

@@ -340,18 +340,7 @@ impl<E: EcsServices + EcsTasks + EcsInstances, D: CodeDeployApi> Remediator<E, D
         let mut outcomes = Vec::new();
         let mut marked = Vec::new();
         for (i, ci) in chunk {
-            match self
-                .with_backoff(deadline, || {
-                    self.ecs.set_instance_attribute(
-                        cluster,
-                        &ci.arn,
-                        DRAINED_ATTRIBUTE,
-                        mark,
-                        false,
-                    )
-                })
-                .await
-            {
+            match self.mark(ci, mark, deadline).await {
                 Ok(()) => marked.push((*i, ci.clone())),
                 Err(e) => outcomes.push(failed(*i, e)),
             }
@@ -422,6 +411,21 @@ impl<E: EcsServices + EcsTasks + EcsInstances, D: CodeDeployApi> Remediator<E, D
             ));
         }
         outcomes
+    }
+
+    /// Marks a container instance with the notice's id ([`DRAINED_ATTRIBUTE`]) before it is
+    /// drained: only what carries the mark is ever set `ACTIVE` again.
+    async fn mark(
+        &self,
+        ci: &ContainerInstance,
+        mark: &str,
+        deadline: Option<Instant>,
+    ) -> Result<(), Budget> {
+        self.with_backoff(deadline, || {
+            self.ecs
+                .set_instance_attribute(&ci.cluster, &ci.arn, DRAINED_ATTRIBUTE, mark, false)
+        })
+        .await
     }
 
     /// Takes the drain mark off a container instance that was not drained after all (once, as
