@@ -1,13 +1,15 @@
-//! ECS on EC2 through the SDK: container instances (list, describe with tags, state,
-//! attributes, their tasks), the EC2 instance's tags, and its Auto Scaling group. The
-//! [`remediator_core::ports::EcsTasks`] methods of [`SdkEcs`] call these.
+//! The container-instance port ([`EcsInstances`]) through the SDK: container instances (list,
+//! describe with tags, state, attributes, their tasks), the EC2 instance's tags and scheduled
+//! events, and its Auto Scaling group.
 
 use std::collections::HashMap;
 
 use aws_sdk_ecs::types::{
     Attribute, ContainerInstanceField, ContainerInstanceStatus, DesiredStatus,
 };
-use remediator_core::ports::{ApiError, ApiErrorKind, ContainerInstance};
+use remediator_core::ports::{
+    ApiError, ApiErrorKind, ContainerInstance, EcsInstances, InstanceEvent,
+};
 use remediator_sdk::classify;
 
 use crate::ecs::{tag_pairs, SdkEcs};
@@ -15,11 +17,8 @@ use crate::ecs::{tag_pairs, SdkEcs};
 /// `DescribeContainerInstances` takes at most 100 per call.
 const MAX_DESCRIBE: usize = 100;
 
-impl SdkEcs {
-    pub(crate) async fn list_container_instances(
-        &self,
-        cluster: &str,
-    ) -> Result<Vec<ContainerInstance>, ApiError> {
+impl EcsInstances for SdkEcs {
+    async fn container_instances(&self, cluster: &str) -> Result<Vec<ContainerInstance>, ApiError> {
         let arns: Vec<String> = self
             .client
             .list_container_instances()
@@ -62,7 +61,7 @@ impl SdkEcs {
     }
 
     /// A capacity provider of the cluster (or of its default strategy) with managed scaling.
-    pub(crate) async fn cluster_managed_scaling(&self, cluster: &str) -> Result<bool, ApiError> {
+    async fn managed_scaling(&self, cluster: &str) -> Result<bool, ApiError> {
         let out = self
             .client
             .describe_clusters()
@@ -94,7 +93,7 @@ impl SdkEcs {
         }))
     }
 
-    pub(crate) async fn update_instances_state(
+    async fn set_instances_state(
         &self,
         cluster: &str,
         arns: &[String],
@@ -125,7 +124,7 @@ impl SdkEcs {
             .collect())
     }
 
-    pub(crate) async fn put_or_delete_attribute(
+    async fn set_instance_attribute(
         &self,
         cluster: &str,
         arn: &str,
@@ -143,29 +142,18 @@ impl SdkEcs {
             .target_id(arn)
             .build()
             .map_err(|e| ApiError::new("PutAttributes", ApiErrorKind::Rejected, e.to_string()))?;
-        match remove {
-            false => self
-                .client
-                .put_attributes()
-                .cluster(cluster)
-                .attributes(attribute)
-                .send()
-                .await
-                .map(|_| ())
-                .map_err(|e| classify("PutAttributes", e)),
-            true => self
-                .client
-                .delete_attributes()
-                .cluster(cluster)
-                .attributes(attribute)
-                .send()
-                .await
-                .map(|_| ())
-                .map_err(|e| classify("DeleteAttributes", e)),
+        let (cluster, attribute) = (Some(cluster.to_owned()), Some(vec![attribute]));
+        if remove {
+            let sent = self.client.delete_attributes().set_cluster(cluster);
+            let sent = sent.set_attributes(attribute).send().await;
+            return sent.map(drop).map_err(|e| classify("DeleteAttributes", e));
         }
+        let sent = self.client.put_attributes().set_cluster(cluster);
+        let sent = sent.set_attributes(attribute).send().await;
+        sent.map(drop).map_err(|e| classify("PutAttributes", e))
     }
 
-    pub(crate) async fn tasks_on_instance(
+    async fn instance_tasks(
         &self,
         cluster: &str,
         container_instance: &str,
@@ -183,58 +171,29 @@ impl SdkEcs {
             .map_err(|e| classify("ListTasks", e))
     }
 
-    pub(crate) async fn instance_tags(
-        &self,
-        ids: &[String],
-    ) -> Result<HashMap<String, Vec<(String, String)>>, ApiError> {
+    async fn ec2_instance_tags(&self, ids: &[String]) -> Result<InstanceTags, ApiError> {
         let Some(ec2) = &self.ec2 else {
             return Ok(HashMap::new());
         };
-        let mut tags = HashMap::new();
-        let mut pages = ec2
-            .describe_instances()
-            .set_instance_ids(Some(ids.to_vec()))
-            .into_paginator()
-            .send();
-        while let Some(page) = pages.next().await {
-            let page = match page {
-                Ok(page) => page,
-                // One unknown id fails the whole call: ask one by one.
-                Err(e)
-                    if remediator_sdk::has_code(&e, &["InvalidInstanceID.NotFound"])
-                        && ids.len() > 1 =>
-                {
-                    let mut each = HashMap::new();
-                    for id in ids {
-                        each.extend(Box::pin(self.instance_tags(std::slice::from_ref(id))).await?);
-                    }
-                    return Ok(each);
+        match described_tags(ec2, ids).await? {
+            Some(tags) => Ok(tags),
+            // One unknown id fails the whole call: ask one by one.
+            None if ids.len() > 1 => {
+                let mut each = HashMap::new();
+                for id in ids {
+                    let one = described_tags(ec2, std::slice::from_ref(id)).await?;
+                    each.extend(one.unwrap_or_default());
                 }
-                Err(e) if remediator_sdk::has_code(&e, &["InvalidInstanceID.NotFound"]) => {
-                    return Ok(HashMap::new())
-                }
-                Err(e) => return Err(classify("DescribeInstances", e)),
-            };
-            for instance in page.reservations().iter().flat_map(|r| r.instances()) {
-                if let Some(id) = instance.instance_id() {
-                    tags.insert(
-                        id.to_owned(),
-                        instance
-                            .tags()
-                            .iter()
-                            .filter_map(|t| Some((t.key()?.to_owned(), t.value()?.to_owned())))
-                            .collect(),
-                    );
-                }
+                Ok(each)
             }
+            None => Ok(HashMap::new()),
         }
-        Ok(tags)
     }
 
-    pub(crate) async fn scheduled_events(
+    async fn pending_instance_events(
         &self,
         instance_id: &str,
-    ) -> Result<Vec<remediator_core::ports::InstanceEvent>, ApiError> {
+    ) -> Result<Vec<InstanceEvent>, ApiError> {
         let Some(ec2) = &self.ec2 else {
             return Ok(Vec::new());
         };
@@ -270,7 +229,7 @@ impl SdkEcs {
             .collect())
     }
 
-    pub(crate) async fn group_of(&self, instance_id: &str) -> Result<Option<String>, ApiError> {
+    async fn auto_scaling_group(&self, instance_id: &str) -> Result<Option<String>, ApiError> {
         let Some(autoscaling) = &self.autoscaling else {
             return Ok(None);
         };
@@ -288,10 +247,7 @@ impl SdkEcs {
             .map(str::to_owned))
     }
 
-    pub(crate) async fn terminate_keeping_capacity(
-        &self,
-        instance_id: &str,
-    ) -> Result<(), ApiError> {
+    async fn terminate_in_group(&self, instance_id: &str) -> Result<(), ApiError> {
         let Some(autoscaling) = &self.autoscaling else {
             return Err(ApiError::new(
                 "TerminateInstanceInAutoScalingGroup",
@@ -308,4 +264,43 @@ impl SdkEcs {
             .map(|_| ())
             .map_err(|e| classify("TerminateInstanceInAutoScalingGroup", e))
     }
+}
+
+/// Tags by EC2 instance id.
+type InstanceTags = HashMap<String, Vec<(String, String)>>;
+
+/// The tags `DescribeInstances` shows for `ids`; `None` when one of them is unknown (EC2 then
+/// fails the whole call).
+async fn described_tags(
+    ec2: &aws_sdk_ec2::Client,
+    ids: &[String],
+) -> Result<Option<InstanceTags>, ApiError> {
+    let mut tags = HashMap::new();
+    let mut pages = ec2
+        .describe_instances()
+        .set_instance_ids(Some(ids.to_vec()))
+        .into_paginator()
+        .send();
+    while let Some(page) = pages.next().await {
+        let page = match page {
+            Ok(page) => page,
+            Err(e) if remediator_sdk::has_code(&e, &["InvalidInstanceID.NotFound"]) => {
+                return Ok(None)
+            }
+            Err(e) => return Err(classify("DescribeInstances", e)),
+        };
+        for instance in page.reservations().iter().flat_map(|r| r.instances()) {
+            if let Some(id) = instance.instance_id() {
+                tags.insert(
+                    id.to_owned(),
+                    instance
+                        .tags()
+                        .iter()
+                        .filter_map(|t| Some((t.key()?.to_owned(), t.value()?.to_owned())))
+                        .collect(),
+                );
+            }
+        }
+    }
+    Ok(Some(tags))
 }

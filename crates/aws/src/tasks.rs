@@ -22,8 +22,7 @@ use aws_sdk_ecs::types::{
 };
 use remediator_core::plan::MAX_USER_TAGS;
 use remediator_core::ports::{
-    ApiError, ApiErrorKind, ContainerInstance, DescribedTasks, EcsTasks, TaskObservation,
-    MAX_TASKS_PER_DESCRIBE,
+    ApiError, ApiErrorKind, DescribedTasks, EcsTasks, TaskObservation, MAX_TASKS_PER_DESCRIBE,
 };
 
 use remediator_sdk::classify;
@@ -441,64 +440,5 @@ impl EcsTasks for SdkEcs {
             .await
             .map(|_| ())
             .map_err(|e| classify("StopTask", e))
-    }
-
-    async fn container_instances(&self, cluster: &str) -> Result<Vec<ContainerInstance>, ApiError> {
-        self.list_container_instances(cluster).await
-    }
-
-    async fn managed_scaling(&self, cluster: &str) -> Result<bool, ApiError> {
-        self.cluster_managed_scaling(cluster).await
-    }
-
-    async fn set_instances_state(
-        &self,
-        cluster: &str,
-        arns: &[String],
-        status: &str,
-    ) -> Result<Vec<(String, String)>, ApiError> {
-        self.update_instances_state(cluster, arns, status).await
-    }
-
-    async fn set_instance_attribute(
-        &self,
-        cluster: &str,
-        arn: &str,
-        name: &str,
-        value: &str,
-        remove: bool,
-    ) -> Result<(), ApiError> {
-        self.put_or_delete_attribute(cluster, arn, name, value, remove)
-            .await
-    }
-
-    async fn instance_tasks(
-        &self,
-        cluster: &str,
-        container_instance: &str,
-    ) -> Result<Vec<String>, ApiError> {
-        self.tasks_on_instance(cluster, container_instance).await
-    }
-
-    async fn ec2_instance_tags(
-        &self,
-        ids: &[String],
-    ) -> Result<std::collections::HashMap<String, Vec<(String, String)>>, ApiError> {
-        self.instance_tags(ids).await
-    }
-
-    async fn pending_instance_events(
-        &self,
-        instance_id: &str,
-    ) -> Result<Vec<remediator_core::ports::InstanceEvent>, ApiError> {
-        self.scheduled_events(instance_id).await
-    }
-
-    async fn auto_scaling_group(&self, instance_id: &str) -> Result<Option<String>, ApiError> {
-        self.group_of(instance_id).await
-    }
-
-    async fn terminate_in_group(&self, instance_id: &str) -> Result<(), ApiError> {
-        self.terminate_keeping_capacity(instance_id).await
     }
 }

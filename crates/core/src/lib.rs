@@ -14,6 +14,7 @@ pub mod confirm;
 pub mod defer;
 pub mod engine;
 pub mod follow;
+pub mod instance_plan;
 pub mod ledger;
 pub mod metrics;
 pub mod names;

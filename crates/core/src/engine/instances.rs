@@ -1,6 +1,9 @@
 //! ECS on EC2: EC2 scheduled events (instance retirement, stop, reboot maintenance) name EC2
 //! instances; the ECS answer is to drain their container instances ahead of AWS's date.
 //!
+//! What to do with each is [`crate::instance_plan`]'s decision; this module reads what the
+//! planner asks for, then carries its decision out:
+//!
 //! - **Drain**: `UpdateContainerInstancesState` → `DRAINING`, batched per cluster, unless that
 //!   would leave the instance's tasks nowhere to run (no other `ACTIVE` container instance in the
 //!   cluster and no capacity provider with managed scaling): then `no_capacity_elsewhere`, before
@@ -23,51 +26,45 @@
 
 use std::collections::HashMap;
 
-use chrono::{DateTime, Utc};
 use tokio::time::Instant;
 
 use super::budget::{failure_outcome, Budget};
 use super::observe::ClusterTags;
 use super::Remediator;
-use crate::follow::{Followed, Verdict};
+use crate::instance_plan::{
+    mark_value, others_active, plan_instance, InstanceDecision, InstanceLook, InstanceSeen, Marks,
+    Room, DRAINED_ATTRIBUTE,
+};
 use crate::names::{Action, Code};
-use crate::notice::{Ec2Event, EventStatus, RetirementNotice};
+use crate::notice::RetirementNotice;
 use crate::outcome::{Outcome, Status};
 use crate::plan::TaskDecision;
 use crate::ports::{
-    ApiErrorKind, CodeDeployApi, ContainerInstance, EcsServices, EcsTasks,
-    MAX_INSTANCES_PER_UPDATE, MAX_TASKS_PER_DESCRIBE,
+    ApiErrorKind, CodeDeployApi, ContainerInstance, EcsInstances, EcsServices, EcsTasks,
+    MAX_INSTANCES_PER_UPDATE,
 };
 use crate::target::{InstanceRef, Target, TaskRef};
-
-/// The custom attribute that marks a container instance the remediator drained; its value is
-/// the notice's id.
-pub const DRAINED_ATTRIBUTE: &str = "retirement-remediator/drained";
 
 /// Every container instance of the account's clusters, by EC2 instance id.
 type Inventory = HashMap<String, ContainerInstance>;
 
-/// The notice's id as an attribute value (at most 128 characters of a restricted set).
-fn mark_value(notice: &RetirementNotice) -> String {
-    notice
-        .event_arn
-        .rsplit('/')
-        .next()
-        .unwrap_or("notice")
-        .chars()
-        .filter(|c| c.is_ascii_alphanumeric() || "-_.@:".contains(*c))
-        .take(128)
-        .collect()
+mod check;
+
+/// An instance the notice names while the planner decides: its index among the notice's
+/// targets, and what has been seen of it.
+struct Deciding {
+    index: usize,
+    instance: InstanceRef,
+    seen: InstanceSeen,
 }
 
-/// The cluster name in a container instance ARN (`…:container-instance/CLUSTER/ID`).
-fn cluster_of(arn: &str) -> Option<&str> {
-    let rest = arn.split_once(":container-instance/")?.1;
-    let (cluster, _) = rest.split_once('/')?;
-    Some(cluster)
-}
+/// Container instances of one cluster, with their indexes among the notice's targets.
+type Batch = [(usize, ContainerInstance)];
 
-impl<E: EcsServices + EcsTasks, D: CodeDeployApi> Remediator<E, D> {
+/// Rounds of planning: [`plan_instance`] looks twice at most, then decides.
+const ROUNDS: usize = 3;
+
+impl<E: EcsServices + EcsTasks + EcsInstances, D: CodeDeployApi> Remediator<E, D> {
     /// Every container instance of every cluster, by EC2 instance id.
     async fn inventory(&self, deadline: Option<Instant>) -> Result<Inventory, Budget> {
         let clusters = self
@@ -97,212 +94,227 @@ impl<E: EcsServices + EcsTasks, D: CodeDeployApi> Remediator<E, D> {
         Ok(inventory)
     }
 
-    /// One outcome per instance target of an EC2 scheduled event, in order.
+    /// One outcome per instance target of an EC2 scheduled event (`instances`: their indexes
+    /// among the notice's targets), each index once.
     pub(super) async fn instances(
         &self,
         notice: &RetirementNotice,
         instances: &[(usize, InstanceRef)],
         deadline: Option<Instant>,
     ) -> Vec<(usize, Outcome)> {
-        let target = |i: usize| notice.targets[i].clone();
         let inventory = match self.inventory(deadline).await {
             Ok(inventory) => inventory,
             Err(e) => {
                 return instances
                     .iter()
-                    .map(|(i, _)| (*i, failure_outcome(&target(*i), e.clone())))
+                    .map(|(i, _)| (*i, failure_outcome(&notice.targets[*i], e.clone())))
                     .collect()
             }
         };
+        let mut deciding: Vec<Deciding> = instances
+            .iter()
+            .map(|(index, instance)| Deciding {
+                index: *index,
+                instance: instance.clone(),
+                seen: InstanceSeen::new(inventory.get(&instance.instance_id).cloned()),
+            })
+            .collect();
         let mut outcomes = Vec::new();
-        let mut found: Vec<(usize, ContainerInstance)> = Vec::new();
-        for (i, instance) in instances {
-            match inventory.get(&instance.instance_id) {
-                Some(ci) => found.push((*i, ci.clone())),
-                None => outcomes.push((
-                    *i,
-                    Outcome::new(
-                        target(*i),
-                        Status::Skipped,
-                        Code::NotContainerInstance,
-                        format!(
-                            "{} is not a container instance of any ECS cluster of this account and Region",
-                            instance.instance_id
-                        ),
-                    ),
-                )),
+        let (mut drains, mut reactivations) = (Vec::new(), Vec::new());
+        for _ in 0..ROUNDS {
+            let mut asks = Vec::new();
+            for d in deciding {
+                match plan_instance(&d.instance, &d.seen, notice, &self.settings) {
+                    InstanceDecision::Look(look) => asks.push((look, d)),
+                    InstanceDecision::Drain(ci) => drains.push((d.index, ci)),
+                    InstanceDecision::Reactivate(ci) => reactivations.push((d.index, ci)),
+                    InstanceDecision::Final(outcome) => outcomes.push((d.index, outcome)),
+                }
             }
+            deciding = self
+                .answer(asks, &inventory, notice, deadline, &mut outcomes)
+                .await;
         }
-        if found.is_empty() {
-            return outcomes;
+        outcomes.extend(deciding.iter().map(|d| {
+            let why = "internal: the instance planner asked for more than it was given";
+            (
+                d.index,
+                Outcome::failed(notice.targets[d.index].clone(), Code::ApiError, why, true),
+            )
+        }));
+        let mark = mark_value(notice);
+        for (i, ci) in reactivations {
+            let outcome = self
+                .set_active(&notice.targets[i], &ci, &mark, deadline)
+                .await;
+            outcomes.push((i, outcome));
         }
-        if notice.status == Some(EventStatus::Closed) {
-            for (i, ci) in found {
-                let outcome = self
-                    .reactivate(&target(i), &ci, &mark_value(notice), deadline)
-                    .await;
-                outcomes.push((i, outcome));
-            }
-            return outcomes;
-        }
+        outcomes.extend(Box::pin(self.drain_all(drains, &mark, notice, deadline)).await);
+        outcomes
+    }
 
-        // Opt-out / opt-in: the cluster's tags, and the container instance's and EC2
-        // instance's together as the resource's.
-        let mut clusters: Vec<String> = found.iter().map(|(_, ci)| ci.cluster.clone()).collect();
+    /// Reads what the planner asked for and records it; hands back the instances to plan
+    /// again. One whose read failed ends here, with that failure.
+    async fn answer(
+        &self,
+        asks: Vec<(InstanceLook, Deciding)>,
+        inventory: &Inventory,
+        notice: &RetirementNotice,
+        deadline: Option<Instant>,
+        outcomes: &mut Vec<(usize, Outcome)>,
+    ) -> Vec<Deciding> {
+        let (marks, room): (Vec<_>, Vec<_>) = asks
+            .into_iter()
+            .partition(|(look, _)| *look == InstanceLook::Marks);
+        let room = room.into_iter().map(|(_, d)| d);
+        if marks.is_empty() {
+            return self
+                .read_room(room.collect(), inventory, notice, deadline, outcomes)
+                .await;
+        }
+        // Marks first: only once every instance has its marks is it known which ones this
+        // notice drains, and so where the room is.
+        let marks = marks.into_iter().map(|(_, d)| d).collect();
+        let mut again = self.read_marks(marks, notice, deadline, outcomes).await;
+        again.extend(room);
+        again
+    }
+
+    /// [`InstanceLook::Marks`]: the clusters' tags, and the container instances' with their EC2
+    /// instances' as the resources' own.
+    async fn read_marks(
+        &self,
+        asking: Vec<Deciding>,
+        notice: &RetirementNotice,
+        deadline: Option<Instant>,
+        outcomes: &mut Vec<(usize, Outcome)>,
+    ) -> Vec<Deciding> {
+        let containers = || asking.iter().filter_map(|d| d.seen.container.as_ref());
+        let mut clusters: Vec<String> = containers().map(|ci| ci.cluster.clone()).collect();
         clusters.sort();
         clusters.dedup();
+        let ids: Vec<String> = containers().map(|ci| ci.ec2_instance_id.clone()).collect();
         let cluster_tags: ClusterTags = self
             .with_backoff(deadline, || self.ecs.cluster_tags(&clusters))
             .await;
-        let ids: Vec<String> = found
-            .iter()
-            .map(|(_, ci)| ci.ec2_instance_id.clone())
-            .collect();
         let ec2_tags = match self
             .with_backoff(deadline, || self.ecs.ec2_instance_tags(&ids))
             .await
         {
             Ok(tags) => tags,
             Err(e) => {
-                for (i, _) in found {
-                    outcomes.push((i, failure_outcome(&target(i), e.clone())));
-                }
-                return outcomes;
+                let failed = |d: Deciding| {
+                    (
+                        d.index,
+                        failure_outcome(&notice.targets[d.index], e.clone()),
+                    )
+                };
+                outcomes.extend(asking.into_iter().map(failed));
+                return Vec::new();
             }
         };
-        let mark = mark_value(notice);
-        let mut to_drain: Vec<(usize, ContainerInstance)> = Vec::new();
-        for (i, ci) in found {
-            let mut tags = ci.tags.clone();
-            tags.extend(
-                ec2_tags
-                    .get(&ci.ec2_instance_id)
-                    .cloned()
-                    .unwrap_or_default(),
-            );
-            if let Some(outcome) = self.consent(&target(i), &tags, &ci.cluster, &cluster_tags) {
-                outcomes.push((i, outcome));
-                continue;
+        let mut again = Vec::with_capacity(asking.len());
+        for mut d in asking {
+            if let Some(ci) = &d.seen.container {
+                let cluster = match &cluster_tags {
+                    Ok(all) => all.get(&ci.cluster).cloned().unwrap_or_default(),
+                    Err(e) => {
+                        outcomes.push((
+                            d.index,
+                            failure_outcome(&notice.targets[d.index], e.clone()),
+                        ));
+                        continue;
+                    }
+                };
+                let mut instance = ci.tags.clone();
+                instance.extend(
+                    ec2_tags
+                        .get(&ci.ec2_instance_id)
+                        .cloned()
+                        .unwrap_or_default(),
+                );
+                d.seen.marks = Some(Marks { instance, cluster });
             }
-            match ci.status.as_str() {
-                "ACTIVE" => to_drain.push((i, ci)),
-                "DRAINING" if ci.attribute(DRAINED_ATTRIBUTE) == Some(mark.as_str()) => {
-                    // Drained for this notice by an earlier delivery: followed as acted.
-                    outcomes.push((
-                        i,
-                        Outcome::new(
-                            target(i),
-                            Status::AlreadyDone,
-                            Code::AlreadyDraining,
-                            format!(
-                                "container instance in cluster {} is already DRAINING (drained for this notice earlier)",
-                                ci.cluster
-                            ),
-                        )
-                        .with_action(Action::DrainInstance)
-                        .with_deployments(Some(ci.ec2_instance_id.clone()), Some(ci.arn.clone())),
-                    ));
-                }
-                "DRAINING" => outcomes.push((
-                    i,
-                    // Someone else's drain (an operator, ECS managed draining, another notice):
-                    // not followed, never reactivated, nothing replaced.
-                    Outcome::new(
-                        target(i),
-                        Status::AlreadyDone,
-                        Code::AlreadyDraining,
-                        format!(
-                            "container instance in cluster {} is already DRAINING, not for this notice (an operator, ECS managed draining or another notice): left as it is",
-                            ci.cluster
-                        ),
-                    ),
-                )),
-                other => outcomes.push((
-                    i,
-                    Outcome::new(
-                        target(i),
-                        Status::Skipped,
-                        Code::Gone,
-                        format!(
-                            "container instance in cluster {} is {other}: nothing to drain",
-                            ci.cluster
-                        ),
-                    ),
-                )),
-            }
+            again.push(d);
         }
+        again
+    }
 
-        // Room elsewhere: another ACTIVE instance this notice does not drain, or managed scaling.
-        let draining: Vec<&str> = to_drain.iter().map(|(_, ci)| ci.arn.as_str()).collect();
-        let mut room: HashMap<String, Result<bool, Budget>> = HashMap::new();
-        for (_, ci) in &to_drain {
-            if room.contains_key(&ci.cluster) {
+    /// [`InstanceLook::Room`], per cluster: another ACTIVE instance this notice does not drain
+    /// (every instance asking is one it drains), else managed scaling.
+    async fn read_room(
+        &self,
+        asking: Vec<Deciding>,
+        inventory: &Inventory,
+        notice: &RetirementNotice,
+        deadline: Option<Instant>,
+        outcomes: &mut Vec<(usize, Outcome)>,
+    ) -> Vec<Deciding> {
+        let containers = || asking.iter().filter_map(|d| d.seen.container.as_ref());
+        let draining: Vec<&str> = containers().map(|ci| ci.arn.as_str()).collect();
+        let mut rooms: HashMap<String, Result<Room, Budget>> = HashMap::new();
+        for ci in containers() {
+            if rooms.contains_key(&ci.cluster) {
                 continue;
             }
-            let others = inventory.values().any(|o| {
-                o.cluster == ci.cluster
-                    && o.status == "ACTIVE"
-                    && !draining.contains(&o.arn.as_str())
-            });
-            let verdict = if others {
-                Ok(true)
+            let room = if others_active(inventory.values(), &ci.cluster, &draining) {
+                Ok(Room::OtherInstances)
             } else {
                 self.with_backoff(deadline, || self.ecs.managed_scaling(&ci.cluster))
                     .await
+                    .map(|scales| {
+                        if scales {
+                            Room::ManagedScaling
+                        } else {
+                            Room::Nowhere
+                        }
+                    })
             };
-            room.insert(ci.cluster.clone(), verdict);
+            rooms.insert(ci.cluster.clone(), room);
         }
-        let mut by_cluster: Vec<(String, Vec<(usize, ContainerInstance)>)> = Vec::new();
-        for (i, ci) in to_drain {
-            match room.get(&ci.cluster) {
+        let mut again = Vec::with_capacity(asking.len());
+        for mut d in asking {
+            match d
+                .seen
+                .container
+                .as_ref()
+                .and_then(|ci| rooms.get(&ci.cluster))
+            {
                 Some(Err(e)) => {
-                    outcomes.push((i, failure_outcome(&target(i), e.clone())));
-                    continue;
-                }
-                Some(Ok(false)) if ci.running_tasks > 0 => {
                     outcomes.push((
-                        i,
-                        Outcome::failed(
-                            target(i),
-                            Code::NoCapacityElsewhere,
-                            format!(
-                                "not drained: it is the last ACTIVE container instance of cluster {} and no capacity provider of the cluster has managed scaling, so its {} task(s) would have nowhere to run; add capacity (or managed scaling), then redeliver the notice",
-                                ci.cluster, ci.running_tasks
-                            ),
-                            false,
-                        )
-                        .with_action(Action::DrainInstance),
+                        d.index,
+                        failure_outcome(&notice.targets[d.index], e.clone()),
                     ));
                     continue;
                 }
-                _ => {}
+                Some(Ok(room)) => d.seen.room = Some(*room),
+                None => {}
             }
-            if self.settings.dry_run {
-                outcomes.push((
-                    i,
-                    Outcome::new(
-                        target(i),
-                        Status::Planned,
-                        Code::WouldDrain,
-                        format!(
-                            "would set the container instance in cluster {} DRAINING",
-                            ci.cluster
-                        ),
-                    )
-                    .with_action(Action::DrainInstance),
-                ));
-                continue;
-            }
+            again.push(d);
+        }
+        again
+    }
+
+    /// [`InstanceDecision::Drain`]: per cluster, up to [`MAX_INSTANCES_PER_UPDATE`] at a time.
+    async fn drain_all(
+        &self,
+        drains: Vec<(usize, ContainerInstance)>,
+        mark: &str,
+        notice: &RetirementNotice,
+        deadline: Option<Instant>,
+    ) -> Vec<(usize, Outcome)> {
+        let mut by_cluster: Vec<(String, Vec<(usize, ContainerInstance)>)> = Vec::new();
+        for (i, ci) in drains {
             match by_cluster.iter_mut().find(|(c, _)| *c == ci.cluster) {
                 Some((_, list)) => list.push((i, ci)),
                 None => by_cluster.push((ci.cluster.clone(), vec![(i, ci)])),
             }
         }
-
+        let mut outcomes = Vec::new();
         for (cluster, list) in by_cluster {
             for chunk in list.chunks(MAX_INSTANCES_PER_UPDATE) {
                 outcomes
-                    .extend(Box::pin(self.drain(&cluster, chunk, &mark, notice, deadline)).await);
+                    .extend(Box::pin(self.drain(&cluster, chunk, mark, notice, deadline)).await);
             }
         }
         outcomes
@@ -314,92 +326,84 @@ impl<E: EcsServices + EcsTasks, D: CodeDeployApi> Remediator<E, D> {
     async fn drain(
         &self,
         cluster: &str,
-        chunk: &[(usize, ContainerInstance)],
+        chunk: &Batch,
         mark: &str,
         notice: &RetirementNotice,
         deadline: Option<Instant>,
     ) -> Vec<(usize, Outcome)> {
-        let target = |i: usize| notice.targets[i].clone();
+        let failed = |i: usize, e: Budget| {
+            (
+                i,
+                failure_outcome(&notice.targets[i], e).with_action(Action::DrainInstance),
+            )
+        };
         let mut outcomes = Vec::new();
         let mut marked = Vec::new();
         for (i, ci) in chunk {
-            match self
-                .with_backoff(deadline, || {
-                    self.ecs.set_instance_attribute(
-                        cluster,
-                        &ci.arn,
-                        DRAINED_ATTRIBUTE,
-                        mark,
-                        false,
-                    )
-                })
-                .await
-            {
-                Ok(()) => marked.push((*i, ci)),
-                Err(e) => outcomes.push((
-                    *i,
-                    failure_outcome(&target(*i), e).with_action(Action::DrainInstance),
-                )),
+            match self.mark(ci, mark, deadline).await {
+                Ok(()) => marked.push((*i, ci.clone())),
+                Err(e) => outcomes.push(failed(*i, e)),
             }
         }
         if marked.is_empty() {
             return outcomes;
         }
         let arns: Vec<String> = marked.iter().map(|(_, ci)| ci.arn.clone()).collect();
-        let refused = match self
+        match self
             .with_backoff(deadline, || {
                 self.ecs.set_instances_state(cluster, &arns, "DRAINING")
             })
             .await
         {
-            Ok(refused) => refused,
+            Ok(refused) => outcomes.extend(
+                self.drained(&marked, &refused, mark, notice, deadline)
+                    .await,
+            ),
             Err(e) => {
                 // Refused outright: not drained, so the mark must not claim it. Any other
                 // failure may have drained it (the answer lost): the mark stays, and the next
                 // attempt finds the instance DRAINING for this notice, or drains it then.
-                let refused = matches!(&e, Budget::Api(api) if api.kind == ApiErrorKind::Rejected);
-                for (i, ci) in marked {
-                    if refused {
-                        let _ = self
-                            .ecs
-                            .set_instance_attribute(cluster, &ci.arn, DRAINED_ATTRIBUTE, mark, true)
-                            .await;
+                if matches!(&e, Budget::Api(api) if api.kind == ApiErrorKind::Rejected) {
+                    for (_, ci) in &marked {
+                        self.unmark(ci, mark).await;
                     }
-                    outcomes.push((
-                        i,
-                        failure_outcome(&target(i), e.clone()).with_action(Action::DrainInstance),
-                    ));
                 }
-                return outcomes;
+                outcomes.extend(marked.iter().map(|(i, _)| failed(*i, e.clone())));
             }
-        };
+        }
+        outcomes
+    }
+
+    /// The outcomes of a `DRAINING` call that answered: those it `refused` are unmarked and
+    /// failed; the standalone tasks of the others are relaunched.
+    async fn drained(
+        &self,
+        marked: &Batch,
+        refused: &[(String, String)],
+        mark: &str,
+        notice: &RetirementNotice,
+        deadline: Option<Instant>,
+    ) -> Vec<(usize, Outcome)> {
+        let mut outcomes = Vec::with_capacity(marked.len());
         for (i, ci) in marked {
+            let target = notice.targets[*i].clone();
             if let Some((_, why)) = refused.iter().find(|(arn, _)| *arn == ci.arn) {
-                let _ = self
-                    .ecs
-                    .set_instance_attribute(cluster, &ci.arn, DRAINED_ATTRIBUTE, mark, true)
-                    .await;
-                outcomes.push((
-                    i,
-                    Outcome::failed(
-                        target(i),
-                        Code::ApiError,
-                        format!("UpdateContainerInstancesState refused it: {why}"),
-                        true,
-                    )
-                    .with_action(Action::DrainInstance),
-                ));
+                self.unmark(ci, mark).await;
+                let why = format!("UpdateContainerInstancesState refused it: {why}");
+                let outcome = Outcome::failed(target, Code::ApiError, why, true);
+                outcomes.push((*i, outcome.with_action(Action::DrainInstance)));
                 continue;
             }
             let moved = Box::pin(self.relaunch_standalone(ci, deadline)).await;
             outcomes.push((
-                i,
+                *i,
                 Outcome::new(
-                    target(i),
+                    target,
                     Status::Acted,
                     Code::Drained,
                     format!(
-                        "set DRAINING in cluster {cluster}: ECS moves its service tasks under each service's deployment configuration; {moved}"
+                        "set DRAINING in cluster {}: ECS moves its service tasks under each service's deployment configuration; {moved}",
+                        ci.cluster
                     ),
                 )
                 .with_action(Action::DrainInstance)
@@ -407,6 +411,30 @@ impl<E: EcsServices + EcsTasks, D: CodeDeployApi> Remediator<E, D> {
             ));
         }
         outcomes
+    }
+
+    /// Marks a container instance with the notice's id ([`DRAINED_ATTRIBUTE`]) before it is
+    /// drained: only what carries the mark is ever set `ACTIVE` again.
+    async fn mark(
+        &self,
+        ci: &ContainerInstance,
+        mark: &str,
+        deadline: Option<Instant>,
+    ) -> Result<(), Budget> {
+        self.with_backoff(deadline, || {
+            self.ecs
+                .set_instance_attribute(&ci.cluster, &ci.arn, DRAINED_ATTRIBUTE, mark, false)
+        })
+        .await
+    }
+
+    /// Takes the drain mark off a container instance that was not drained after all (once, as
+    /// a clean-up: a mark left behind claims nothing ECS did not do).
+    async fn unmark(&self, ci: &ContainerInstance, mark: &str) {
+        let _ = self
+            .ecs
+            .set_instance_attribute(&ci.cluster, &ci.arn, DRAINED_ATTRIBUTE, mark, true)
+            .await;
     }
 
     /// The standalone tasks on a drained instance, relaunched elsewhere and stopped once their
@@ -464,37 +492,14 @@ impl<E: EcsServices + EcsTasks, D: CodeDeployApi> Remediator<E, D> {
         }
     }
 
-    /// After a reboot maintenance: `ACTIVE` again, only if the remediator drained it for this
-    /// notice (`mark`): never an operator's drain, nor one made for another notice (a
-    /// retirement of the same instance).
-    async fn reactivate(
+    /// [`InstanceDecision::Reactivate`]: `ACTIVE` again, then the mark taken off.
+    async fn set_active(
         &self,
         target: &Target,
         ci: &ContainerInstance,
         mark: &str,
         deadline: Option<Instant>,
     ) -> Outcome {
-        let outcome = |status, code, reason: String| {
-            Outcome::new(target.clone(), status, code, reason)
-                .with_action(Action::ReactivateInstance)
-        };
-        if ci.status != "DRAINING" || ci.attribute(DRAINED_ATTRIBUTE) != Some(mark) {
-            return outcome(
-                Status::Skipped,
-                Code::NotDrainedByRemediator,
-                format!(
-                    "container instance is {} and carries no {DRAINED_ATTRIBUTE} attribute of this notice: left as it is",
-                    ci.status
-                ),
-            );
-        }
-        if self.settings.dry_run {
-            return outcome(
-                Status::Planned,
-                Code::WouldReactivate,
-                "would set it ACTIVE again".into(),
-            );
-        }
         let arns = [ci.arn.clone()];
         match self
             .with_backoff(deadline, || {
@@ -514,7 +519,8 @@ impl<E: EcsServices + EcsTasks, D: CodeDeployApi> Remediator<E, D> {
                         )
                     })
                     .await;
-                outcome(
+                Outcome::new(
+                    target.clone(),
                     Status::Acted,
                     Code::Reactivated,
                     format!(
@@ -522,6 +528,7 @@ impl<E: EcsServices + EcsTasks, D: CodeDeployApi> Remediator<E, D> {
                         ci.cluster
                     ),
                 )
+                .with_action(Action::ReactivateInstance)
             }
             Ok(refused) => Outcome::failed(
                 target.clone(),
@@ -530,253 +537,6 @@ impl<E: EcsServices + EcsTasks, D: CodeDeployApi> Remediator<E, D> {
                 true,
             ),
             Err(e) => failure_outcome(target, e),
-        }
-    }
-
-    /// One verdict per followed instance (`after` is its container instance ARN), driving it to
-    /// done: see the module's documentation.
-    pub(super) async fn verify_instances(
-        &self,
-        notice: &RetirementNotice,
-        followed: &[&Followed],
-        now: DateTime<Utc>,
-        deadline: Option<Instant>,
-    ) -> Vec<Verdict> {
-        let mut by_cluster: HashMap<String, Result<Vec<ContainerInstance>, Budget>> =
-            HashMap::new();
-        let mut verdicts = Vec::with_capacity(followed.len());
-        for f in followed {
-            let Some((arn, cluster)) = f.after.as_deref().and_then(|a| Some((a, cluster_of(a)?)))
-            else {
-                verdicts.push(Verdict::Failed(
-                    Code::UnrecognizedEntity,
-                    "no container instance recorded to check".into(),
-                ));
-                continue;
-            };
-            if !by_cluster.contains_key(cluster) {
-                let listed = self
-                    .with_backoff(deadline, || self.ecs.container_instances(cluster))
-                    .await;
-                by_cluster.insert(cluster.to_owned(), listed);
-            }
-            let verdict = match by_cluster.get(cluster) {
-                Some(Ok(all)) => match all.iter().find(|ci| ci.arn == arn) {
-                    None => Verdict::Verified(format!(
-                        "the container instance left cluster {cluster} (deregistered): nothing of it is left to retire"
-                    )),
-                    Some(ci) => {
-                        Box::pin(self.verify_instance(notice, &f.target, ci, now, deadline)).await
-                    }
-                },
-                Some(Err(e)) => Verdict::Pending(format!(
-                    "cluster {cluster}'s container instances could not be listed ({e}); the next check looks again"
-                )),
-                None => Verdict::Pending("internal: cluster not listed".into()),
-            };
-            verdicts.push(verdict);
-        }
-        verdicts
-    }
-
-    async fn verify_instance(
-        &self,
-        notice: &RetirementNotice,
-        target: &Target,
-        ci: &ContainerInstance,
-        now: DateTime<Utc>,
-        deadline: Option<Instant>,
-    ) -> Verdict {
-        let kind = notice.ec2.unwrap_or(Ec2Event::Retirement);
-        if kind == Ec2Event::Reboot {
-            let over = notice.status == Some(EventStatus::Closed)
-                || notice.end_time.is_some_and(|end| now >= end);
-            // A window over by the notice's times may have moved (the maintenance rescheduled,
-            // the notice's update not here yet): EC2's own record of the instance's pending
-            // reboot decides. A `closed` notice is AWS saying it is over.
-            if over && notice.status != Some(EventStatus::Closed) {
-                match self
-                    .with_backoff(deadline, || {
-                        self.ecs.pending_instance_events(&ci.ec2_instance_id)
-                    })
-                    .await
-                {
-                    Ok(events) => {
-                        if let Some((code, at)) = events.iter().find(|(c, _)| c.contains("reboot")) {
-                            return Verdict::Pending(format!(
-                                "EC2 still shows a scheduled {code}{} for the instance: it stays drained until that is over",
-                                at.map(|t| format!(" from {}", t.to_rfc3339())).unwrap_or_default()
-                            ));
-                        }
-                    }
-                    Err(e) => {
-                        return Verdict::Pending(format!(
-                            "the instance's scheduled events could not be read ({e}); the next check looks again"
-                        ))
-                    }
-                }
-            }
-            if over {
-                if !ci.agent_connected {
-                    return Verdict::Pending(
-                        "the maintenance is over; waiting for the instance's ECS agent to reconnect before reactivating it".into(),
-                    );
-                }
-                let done = self
-                    .reactivate(target, ci, &mark_value(notice), deadline)
-                    .await;
-                return match done.status {
-                    Status::Acted | Status::Skipped | Status::Planned => {
-                        Verdict::Verified(done.reason)
-                    }
-                    _ => Verdict::Pending(format!("{}; the next check tries again", done.reason)),
-                };
-            }
-        }
-        if ci.status != "DRAINING" {
-            return Verdict::Verified(format!(
-                "the container instance is {} again (set by someone else): nothing left to drain",
-                ci.status
-            ));
-        }
-        // What still runs on it: standalone tasks are relaunched again (idempotent), replica
-        // service tasks are ECS's to move, daemon tasks stay with the instance.
-        let arns = match self
-            .with_backoff(deadline, || self.ecs.instance_tasks(&ci.cluster, &ci.arn))
-            .await
-        {
-            Ok(arns) => arns,
-            Err(e) => {
-                return Verdict::Pending(format!(
-                    "its tasks could not be listed ({e}); the next check looks again"
-                ))
-            }
-        };
-        let left = if arns.is_empty() {
-            Vec::new()
-        } else {
-            self.not_daemon(ci, &arns, deadline).await
-        };
-        // Tasks ECS is still stopping (desired STOPPED, still running through their stop
-        // timeout or load balancer deregistration) are counted by the instance, not listed.
-        let daemons = arns.len().saturating_sub(left.len());
-        let stopping = usize::try_from(ci.running_tasks)
-            .unwrap_or(0)
-            .saturating_sub(arns.len());
-        if stopping > 0 && left.is_empty() {
-            return Verdict::Pending(format!(
-                "{stopping} task(s) are still stopping on it ({daemons} daemon task(s) stay); the next check looks again"
-            ));
-        }
-        if !left.is_empty() {
-            let moved = Box::pin(self.relaunch_standalone(ci, deadline)).await;
-            return Verdict::Pending(format!(
-                "{} task(s) other than daemon tasks still run on it ({moved})",
-                left.len()
-            ));
-        }
-        match kind {
-            Ec2Event::Reboot => Verdict::Pending(format!(
-                "drained ahead of the reboot maintenance{}; it is set ACTIVE again when the maintenance is over",
-                notice
-                    .end_time
-                    .map(|t| format!(" (ending {})", t.to_rfc3339()))
-                    .unwrap_or_default()
-            )),
-            Ec2Event::Retirement | Ec2Event::Stop if self.settings.replace_drained_instances => {
-                self.replace(ci, deadline).await
-            }
-            Ec2Event::Retirement | Ec2Event::Stop => Verdict::Verified(format!(
-                "drained: it runs no task but daemon tasks, and waits for AWS{} (REPLACE_DRAINED_INSTANCES is off)",
-                notice
-                    .start_time
-                    .map(|t| format!(" at {}", t.to_rfc3339()))
-                    .unwrap_or_default()
-            )),
-        }
-    }
-
-    /// The tasks among `arns` that are not daemon-service tasks.
-    async fn not_daemon(
-        &self,
-        ci: &ContainerInstance,
-        arns: &[String],
-        deadline: Option<Instant>,
-    ) -> Vec<String> {
-        let mut tasks = Vec::with_capacity(arns.len());
-        for chunk in arns.chunks(MAX_TASKS_PER_DESCRIBE) {
-            match self
-                .with_backoff(deadline, || self.ecs.describe_tasks(&ci.cluster, chunk))
-                .await
-            {
-                Ok(described) => tasks.extend(described.tasks),
-                Err(_) => return arns.to_vec(),
-            }
-        }
-        let mut services: Vec<String> = tasks
-            .iter()
-            .filter_map(|t| {
-                t.group
-                    .as_deref()?
-                    .strip_prefix("service:")
-                    .map(str::to_owned)
-            })
-            .collect();
-        services.sort();
-        services.dedup();
-        let mut daemons = Vec::new();
-        for chunk in services.chunks(crate::ports::MAX_SERVICES_PER_DESCRIBE) {
-            if let Ok(found) = self
-                .with_backoff(deadline, || self.ecs.describe_services(&ci.cluster, chunk))
-                .await
-            {
-                daemons.extend(
-                    found
-                        .services
-                        .into_iter()
-                        .filter(|s| s.rollout.daemon)
-                        .map(|s| s.name),
-                );
-            }
-        }
-        tasks
-            .iter()
-            .filter(|t| t.last_status != "STOPPED")
-            .filter(|t| {
-                !t.group
-                    .as_deref()
-                    .and_then(|g| g.strip_prefix("service:"))
-                    .is_some_and(|s| daemons.iter().any(|d| d == s))
-            })
-            .map(|t| t.arn.clone())
-            .collect()
-    }
-
-    /// `REPLACE_DRAINED_INSTANCES`: terminate the drained instance in its Auto Scaling group,
-    /// keeping the desired capacity, so the group launches a patched replacement.
-    async fn replace(&self, ci: &ContainerInstance, deadline: Option<Instant>) -> Verdict {
-        let id = &ci.ec2_instance_id;
-        match self
-            .with_backoff(deadline, || self.ecs.auto_scaling_group(id))
-            .await
-        {
-            Ok(None) => Verdict::Verified(format!(
-                "drained: it runs no task but daemon tasks; {id} is in no Auto Scaling group, so it waits for AWS"
-            )),
-            Ok(Some(group)) => match self
-                .with_backoff(deadline, || self.ecs.terminate_in_group(id))
-                .await
-            {
-                Ok(()) => Verdict::Verified(format!(
-                    "drained, then terminated in Auto Scaling group {group} without decrementing its desired capacity: the group launches a patched replacement"
-                )),
-                Err(e) => Verdict::Pending(format!(
-                    "drained; terminating it in Auto Scaling group {group} failed ({e}); the next check tries again"
-                )),
-            },
-            Err(e) => Verdict::Pending(format!(
-                "drained; its Auto Scaling group could not be read ({e}); the next check tries again"
-            )),
         }
     }
 }

@@ -36,7 +36,7 @@ use crate::follow::{Followed, Verdict};
 use crate::notice::{Parsed, RetirementNotice};
 use crate::outcome::Outcome;
 use crate::pipeline::{claim_retirement, Claim, Notice as _, Remediate};
-use crate::ports::{CodeDeployApi, EcsServices, EcsTasks};
+use crate::ports::{CodeDeployApi, EcsInstances, EcsServices, EcsTasks};
 use crate::target::Target;
 
 pub use lifecycle::{through_lifecycle as lifecycle_verdict, Window};
@@ -54,7 +54,7 @@ pub struct Remediator<E, D> {
     update_limiter: Option<DefaultDirectRateLimiter>,
 }
 
-impl<E: EcsServices + EcsTasks, D: CodeDeployApi> Remediator<E, D> {
+impl<E: EcsServices + EcsTasks + EcsInstances, D: CodeDeployApi> Remediator<E, D> {
     pub fn new(ecs: E, codedeploy: D, settings: Settings) -> Self {
         let update_limiter = settings.update_service_rate.and_then(|rate| {
             let per_second = NonZeroU32::new(rate.per_second)?;
@@ -97,7 +97,7 @@ fn window(notice: &RetirementNotice) -> lifecycle::Window {
 }
 
 /// The `ecs-retirement` function's remediation: Health retirement notices, through the engine.
-impl<E: EcsServices + EcsTasks, D: CodeDeployApi> Remediate for Remediator<E, D> {
+impl<E: EcsServices + EcsTasks + EcsInstances, D: CodeDeployApi> Remediate for Remediator<E, D> {
     type Notice = RetirementNotice;
 
     fn dry_run(&self) -> bool {

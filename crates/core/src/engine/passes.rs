@@ -15,7 +15,7 @@ use crate::outcome::{Outcome, Status};
 use crate::pipeline::collect;
 use crate::plan::{out_of_scope, ServiceDecision, TaskDecision};
 use crate::ports::{
-    CodeDeployApi, EcsServices, EcsTasks, TaskObservation, MAX_SERVICES_PER_DESCRIBE,
+    CodeDeployApi, EcsInstances, EcsServices, EcsTasks, TaskObservation, MAX_SERVICES_PER_DESCRIBE,
 };
 use crate::target::{InstanceRef, ServiceRef, Target, TaskRef};
 
@@ -38,7 +38,7 @@ enum Work<L> {
     Task(TaskObservation<L>),
 }
 
-impl<E: EcsServices + EcsTasks, D: CodeDeployApi> Remediator<E, D> {
+impl<E: EcsServices + EcsTasks + EcsInstances, D: CodeDeployApi> Remediator<E, D> {
     /// One outcome per target of the notice, in the notice's order: the passes, in order.
     pub(super) async fn passes(
         &self,
