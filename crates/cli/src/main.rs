@@ -26,11 +26,9 @@ use std::process::ExitCode;
 use aws_config::SdkConfig;
 use chrono::Utc;
 use clap::{Parser, Subcommand};
-use remediator_core::defer::MemoryScheduler;
 use remediator_core::ledger::{render, summarize, Ledger};
 use remediator_core::pipeline::{route, Notice, Remediate, Route};
-use remediator_core::ports::NoNotifier;
-use remediator_core::run::{self, Controls, Delivery, Parts};
+use remediator_core::run::{self, Controls, Delivery};
 use remediator_core::{parse_slice, ParseError, Parsed, Report};
 use remediator_lambda::ledger::DynamoLedger;
 use remediator_lambda::scheduler::next_check;
@@ -176,17 +174,11 @@ async fn remediate<R: Remediate>(
         Ok(payload) => payload,
         Err(_) => return route_answer(remediator, parsed),
     };
-    let controls = Controls::with(Parts {
-        scheduler: None::<MemoryScheduler>,
-        deferral: None,
-        checks: None,
-        schedule_target_arn: None,
-        notifier: None::<NoNotifier>,
-        ledger: ledger.map(|(ledger, retention)| (ledger, *retention)),
-        metrics_namespace: None,
-        function: "cli".into(),
-        dry_run: remediator.dry_run(),
-    });
+    let controls = Controls::ledger_only(
+        ledger.map(|(ledger, retention)| (ledger, *retention)),
+        "cli",
+        remediator.dry_run(),
+    );
     // The claims' lease follows the deadline, as a Lambda invocation's does, so a run never
     // acts past its claims.
     let delivery = Delivery {

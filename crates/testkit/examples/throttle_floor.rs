@@ -25,10 +25,8 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use remediator_aws::remediator;
-use remediator_core::defer::MemoryScheduler;
 use remediator_core::ledger::MemoryLedger;
-use remediator_core::ports::NoNotifier;
-use remediator_core::run::{self, Controls, Delivery, Parts};
+use remediator_core::run::{self, Controls, Delivery};
 use remediator_core::Status;
 use remediator_lambda::Config;
 use remediator_testkit::fake_ecs::{scaled_settings, start, FakeEcs};
@@ -79,17 +77,11 @@ async fn main() {
     let ledger = ledger_ms
         .map(|ms| MemoryLedger::with_latency(Duration::from_secs_f64(ms / 1000.0 / scale)));
     // The driver the functions run, with the ledger alone: no windows, checks or notifications.
-    let controls = Controls::with(Parts {
-        scheduler: None::<MemoryScheduler>,
-        deferral: None,
-        checks: None,
-        schedule_target_arn: None,
-        notifier: None::<NoNotifier>,
-        ledger: ledger.as_ref().map(|l| (l, chrono::Duration::days(90))),
-        metrics_namespace: None,
-        function: "throttle-floor".into(),
-        dry_run: false,
-    });
+    let controls = Controls::ledger_only(
+        ledger.as_ref().map(|l| (l, chrono::Duration::days(90))),
+        "throttle-floor",
+        false,
+    );
     let delivery = Delivery {
         payload: event,
         deadline,

@@ -185,13 +185,7 @@ impl<E: EcsServices + EcsTasks, D: CodeDeployApi> Remediator<E, D> {
                     if self.remaining(deadline).is_some_and(|left| left <= delay) {
                         return Err(Budget::Api(e));
                     }
-                    tracing::warn!(
-                        operation = e.operation,
-                        round,
-                        delay_ms = delay.as_millis() as u64,
-                        "{e}; backing off"
-                    );
-                    tokio::time::sleep(delay).await;
+                    backing_off(&e, round, delay).await;
                     delay = (delay * 2).min(backoff.max);
                     round += 1;
                 }
@@ -258,15 +252,7 @@ impl<E: EcsServices + EcsTasks, D: CodeDeployApi> Remediator<E, D> {
             let more =
                 round < backoff.rounds && self.remaining(deadline).is_none_or(|left| left > delay);
             match e.kind {
-                ApiErrorKind::Throttled if more => {
-                    tracing::warn!(
-                        operation = e.operation,
-                        round,
-                        delay_ms = delay.as_millis() as u64,
-                        "{e}; backing off"
-                    );
-                    tokio::time::sleep(delay).await;
-                }
+                ApiErrorKind::Throttled if more => backing_off(&e, round, delay).await,
                 ApiErrorKind::Transient => {
                     tracing::warn!(
                         operation = e.operation,
@@ -305,4 +291,15 @@ impl<E: EcsServices + EcsTasks, D: CodeDeployApi> Remediator<E, D> {
             round += 1;
         }
     }
+}
+
+/// Waits `delay` before the next round, saying so.
+async fn backing_off(e: &ApiError, round: u32, delay: Duration) {
+    tracing::warn!(
+        operation = e.operation,
+        round,
+        delay_ms = delay.as_millis() as u64,
+        "{e}; backing off"
+    );
+    tokio::time::sleep(delay).await;
 }

@@ -8,11 +8,13 @@ use chrono::{DateTime, Utc};
 use serde_json::Value;
 use tokio::time::Instant;
 
-use crate::defer::{gate, hold, Deferral, Gate, GatedEvent, ScheduleRequest, Scheduled, Scheduler};
+use crate::defer::{
+    gate, hold, Deferral, Gate, GatedEvent, MemoryScheduler, ScheduleRequest, Scheduled, Scheduler,
+};
 use crate::follow::{self, check_event, schedule_name, CheckPolicy, FollowUp, Next};
 use crate::ledger::Ledger;
 use crate::pipeline::{remediate_remembering, remembered, Invocation, Notice, Recalled, Remediate};
-use crate::ports::Notifier;
+use crate::ports::{NoNotifier, Notifier};
 use crate::{metrics, notify, Disposition, Outcome, Report};
 
 /// Claims outlive the invocation deadline by this much: a crashed run's claims free up soon after.
@@ -109,6 +111,23 @@ impl<L, S: Clone, N> Controls<L, S, N> {
             metrics_namespace: None,
             function: String::new(),
             dry_run: false,
+        }
+    }
+}
+
+impl<L> Controls<L, MemoryScheduler, NoNotifier> {
+    /// The ledger alone (when there is one): no windows, holds, checks, notifications or
+    /// metrics. What the CLI and the benchmarks run: they act now and report themselves.
+    pub fn ledger_only(
+        ledger: Option<(L, chrono::Duration)>,
+        function: &str,
+        dry_run: bool,
+    ) -> Self {
+        Controls {
+            ledger,
+            function: function.to_owned(),
+            dry_run,
+            ..Controls::none()
         }
     }
 }
