@@ -398,12 +398,29 @@ pub fn schedule_prefix(notice_key: &str) -> String {
 }
 
 /// The envelope a check delivers: the original event, and which check this is.
-pub fn check_event(original: &Value, check: u32) -> Value {
+///
+/// `chain` names the chain of invocations the check continues (the request id of the delivery
+/// that started it): the check owns that chain's claims, so a claim whose outcome could not be
+/// recorded is taken back, re-observed and recorded by the next invocation, not left to expire.
+pub fn check_event(original: &Value, check: u32, chain: &str) -> Value {
     serde_json::json!({
         "source": CHECK_SOURCE,
         "detail-type": CHECK_DETAIL_TYPE,
-        "detail": { "check": check, "event": original },
+        "detail": { "check": check, "event": original, "chain": chain },
     })
+}
+
+/// The chain a check's envelope continues, when it names one that can be a request id (1 to 64
+/// letters, digits, `-` or `_`): anything else is not believed, and the invocation owns its
+/// claims under its own request id, as a delivery does.
+pub fn chain_of(raw: &Value) -> Option<String> {
+    let is_check = raw.get("source").and_then(Value::as_str) == Some(CHECK_SOURCE);
+    let chain = raw.pointer("/detail/chain").and_then(Value::as_str)?;
+    let plausible = (1..=64).contains(&chain.len())
+        && chain
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
+    (is_check && plausible).then(|| chain.to_owned())
 }
 
 /// The event inside a check's envelope and the check's number; any other event as it is.

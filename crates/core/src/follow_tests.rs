@@ -511,7 +511,7 @@ fn health_event() -> Value {
 fn a_check_envelope_unwraps_to_the_original_event_and_its_number() {
     let original = health_event();
 
-    let envelope = check_event(&original, 4);
+    let envelope = check_event(&original, 4, "req-1");
 
     assert_eq!(envelope["source"], CHECK_SOURCE);
     assert_eq!(envelope["detail-type"], CHECK_DETAIL_TYPE);
@@ -521,7 +521,7 @@ fn a_check_envelope_unwraps_to_the_original_event_and_its_number() {
 #[test]
 fn a_check_envelope_survives_serialization_to_the_schedule_input() {
     let original = health_event();
-    let input = check_event(&original, 2).to_string();
+    let input = check_event(&original, 2, "req-1").to_string();
 
     let parsed: Value = serde_json::from_str(&input).expect("the envelope is valid JSON");
 

@@ -30,6 +30,8 @@ pub struct Ran {
     pub report: Report,
     /// How long the invocation really took.
     pub took: Duration,
+    /// Why the invocation failed, when it did (what Lambda would see as its error).
+    pub failed: Option<String>,
 }
 
 /// Runs `event` through `remediator` with `ledger`, each invocation given `budget`, following
@@ -66,12 +68,14 @@ pub async fn until_final<R: Remediate, L: Ledger>(
             invoked_arn: FUNCTION_ARN.into(),
             request_id: format!("invocation-{n}"),
         };
-        let report = run::report_of(run::handle(remediator, &controls, delivery, at).await);
+        let result = run::handle(remediator, &controls, delivery, at).await;
+        let failed = result.as_ref().err().map(ToString::to_string);
         runs.push(Ran {
             check,
             at,
-            report,
+            report: run::report_of(result),
             took: started.elapsed(),
+            failed,
         });
         // The next invocation is the schedule this one made, if it made one.
         let Some(next) = schedules.made().into_iter().nth(scheduled_before) else {

@@ -86,37 +86,76 @@ pub async fn remediate_remembering<R: Remediate, L: Ledger>(
         deadline: notice.deadline(),
         expires_at,
     };
-    let won = claim_each(
-        ledger,
-        &targets,
-        to_claim,
-        &request,
-        invocation,
-        &mut outcomes,
-    )
-    .await;
-
-    let acted = remediate_some(remediator, notice, &targets, &won, deadline).await;
-    // The invocation's clock moved on by the time the work took (tests pass a fixed start).
-    let settled_at = now + chrono::Duration::from_std(started.elapsed()).unwrap_or_default();
-    let entries: Vec<Entry> = acted
-        .iter()
-        .map(|(i, outcome)| {
-            let claim = request(*i);
-            settle(&claim, known.get(&resources[*i]), outcome, settled_at)
-        })
-        .collect();
-    let recorded = record_by(ledger, &entries, invocation.finish_by).await;
-    for (i, outcome) in acted {
-        outcomes[i] = Some(match &recorded {
-            Ok(()) => outcome,
-            // The work may be done, but not its memory: an update of the notice would act again.
-            // Failing the invocation makes Lambda retry it under the same request id, which
-            // takes its own claims back, re-observes (`already_replaced`) and records.
-            Err(e) => unrecorded(outcome, e),
-        });
+    // In waves: claim a few, act on them and record them, then twice as many, while the
+    // invocation has time. A slow ledger costs speed, never progress: the first wave is acted on
+    // within one wave's claims, and what no wave reached is left unclaimed for the continuation.
+    let mut queue = in_cluster_order(&targets, to_claim);
+    let (mut size, mut claims_took) = (FIRST_WAVE, std::time::Duration::ZERO);
+    while !queue.is_empty() && time_for_a_wave(deadline, claims_took) {
+        let wave: Vec<usize> = queue.drain(..size.min(queue.len())).collect();
+        let claiming = Instant::now();
+        let won = claim_each(ledger, &targets, wave, &request, invocation, &mut outcomes).await;
+        claims_took = claiming.elapsed();
+        let acted = remediate_some(remediator, notice, &targets, &won, deadline).await;
+        // The invocation's clock moved on by the time the work took (tests pass a fixed start).
+        let settled_at = now + chrono::Duration::from_std(started.elapsed()).unwrap_or_default();
+        let entries: Vec<Entry> = acted
+            .iter()
+            .map(|(i, outcome)| {
+                settle(&request(*i), known.get(&resources[*i]), outcome, settled_at)
+            })
+            .collect();
+        let recorded = record_by(ledger, &entries, invocation.finish_by).await;
+        for (i, outcome) in acted {
+            outcomes[i] = Some(match &recorded {
+                Ok(()) => outcome,
+                // The work may be done, but not its memory: an update of the notice would act
+                // again. The chain's next invocation takes the claim back, re-observes
+                // (`already_replaced`) and records.
+                Err(e) => unrecorded(outcome, e),
+            });
+        }
+        size = (size * 2).min(MAX_WAVE);
+    }
+    for i in queue {
+        outcomes[i] = Some(not_reached(&targets[i]));
     }
     collect(&targets, outcomes)
+}
+
+/// The first wave's size: one `DescribeServices` call's worth, acted on at once.
+const FIRST_WAVE: usize = 10;
+/// Waves double up to this size (160 claims, 16 in flight: ten ledger round trips).
+const MAX_WAVE: usize = 160;
+/// Whether another wave can still claim and act before `deadline`: the first always (nothing
+/// is known yet), a later one while twice what the last wave's claims took is left (its claims,
+/// and as long again to act on them).
+fn time_for_a_wave(deadline: Option<Instant>, claims_took: std::time::Duration) -> bool {
+    deadline.is_none_or(|d| d.saturating_duration_since(Instant::now()) > claims_took * 2)
+}
+
+/// The resources to claim, those of one cluster together (stable otherwise): each wave's
+/// describes stay batched per cluster.
+fn in_cluster_order(
+    targets: &[Target],
+    mut indexes: Vec<usize>,
+) -> std::collections::VecDeque<usize> {
+    indexes.sort_by_key(|&i| match &targets[i] {
+        Target::Service(s) => Some(s.cluster.as_str()),
+        Target::Task(t) => t.cluster.as_deref(),
+        _ => None,
+    });
+    indexes.into()
+}
+
+/// A resource no wave reached in time: unclaimed, for the continuation.
+fn not_reached(target: &Target) -> Outcome {
+    Outcome::failed(
+        target.clone(),
+        Code::TimeBudgetExhausted,
+        "not reached before the invocation deadline (not claimed): the continuation picks it up",
+        true,
+    )
 }
 
 /// Claims each resource (conditional writes, `concurrency` at once); returns the indices won,

@@ -35,6 +35,8 @@ pub struct Chain<'a> {
     pub judged_at: DateTime<Utc>,
     /// The invocation's own deadline: scheduling the check must be done by then.
     pub by: Instant,
+    /// Who owns the chain's claims: the request id of the delivery that started it.
+    pub owner: &'a str,
 }
 
 /// A report, and why the follow-up check it needs could not be scheduled (if so).
@@ -284,6 +286,7 @@ impl<L: Ledger, S: Scheduler, N: Notifier> Controls<L, S, N> {
             deadline,
             judged_at,
             by,
+            owner,
         } = *chain;
         let Some((policy, scheduler)) = &self.checks else {
             return FollowedReport::new(report);
@@ -323,7 +326,7 @@ impl<L: Ledger, S: Scheduler, N: Notifier> Controls<L, S, N> {
                 .as_deref()
                 .unwrap_or(invoked_arn)
                 .to_owned(),
-            input: check_event(raw, check).to_string(),
+            input: check_event(raw, check, owner).to_string(),
             description: format!("Follow-up check {check} of retirement notice {key}: {why}"),
         };
         let left = by.saturating_duration_since(Instant::now());

@@ -20,7 +20,7 @@ use tokio::time::Instant;
 use tracing::Instrument;
 
 use crate::defer::{Gate, GatedEvent, Scheduler};
-use crate::follow::{scope, unwrap_check};
+use crate::follow::{chain_of, scope, unwrap_check};
 use crate::ledger::Ledger;
 use crate::outcome::{Disposition, Outcome, Report};
 use crate::pipeline::{fill, route, Notice, Recalled, Remediate, Route};
@@ -135,6 +135,8 @@ where
         .saturating_duration_since(Instant::now())
         .as_millis() as u64;
     // A follow-up check delivers the original event in an envelope that says which check it is.
+    // Its claims are the chain's: a check continues its delivery's, a delivery starts its own.
+    let owner = chain_of(&delivery.payload).unwrap_or_else(|| delivery.request_id.clone());
     let (raw, check) = unwrap_check(delivery.payload);
     let parsed = crate::parse_value(raw.clone());
     let (event_id, event_arn) = match &parsed {
@@ -153,7 +155,7 @@ where
         raw: &raw,
         check,
         invoked_arn: &delivery.invoked_arn,
-        request_id: &delivery.request_id,
+        owner: &owner,
         now,
         budget,
     };
@@ -182,7 +184,8 @@ struct Event<'a> {
     raw: &'a Value,
     check: Option<u32>,
     invoked_arn: &'a str,
-    request_id: &'a str,
+    /// The owner of the claims: the chain's ([`chain_of`]).
+    owner: &'a str,
     now: DateTime<Utc>,
     budget: Budget,
 }
@@ -202,9 +205,7 @@ where
     N: Notifier,
 {
     let (notice, later) = retirement_moment(remediator, controls, notice, &event.budget).await;
-    let recalled = controls
-        .remembered(&notice, event.request_id, event.now)
-        .await;
+    let recalled = controls.remembered(&notice, event.owner, event.now).await;
     let verdict = decide(controls, &notice, &recalled, event).await;
     let with_later = |why: String| match &later {
         Some(later) => format!("{why}; {later}"),
@@ -227,6 +228,7 @@ where
         deadline: notice.follow_until(),
         judged_at: event.now,
         by: event.budget.return_by,
+        owner: event.owner,
     };
     controls
         .follow_up(report, &chain, event.invoked_arn, ended)
@@ -372,7 +374,7 @@ where
             notice,
             Some(event.budget.work_until),
             Some(event.budget.return_by),
-            event.request_id,
+            event.owner,
             event.now,
         )
         .await

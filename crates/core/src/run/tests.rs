@@ -36,6 +36,8 @@ struct Fake {
     acts: Mutex<Vec<String>>,
     slow: Vec<String>,
     rolled_out: Mutex<bool>,
+    /// Observes as the engine does: a service it forced already answers `already_replaced`.
+    observes: bool,
 }
 
 impl Fake {
@@ -69,6 +71,15 @@ impl Remediate for Fake {
                     );
                 }
                 if let Ok(mut acts) = self.acts.lock() {
+                    if self.observes && acts.contains(&t.to_string()) {
+                        return Outcome::new(
+                            t.clone(),
+                            Status::AlreadyDone,
+                            Code::AlreadyReplaced,
+                            "PRIMARY deployment created after the notice",
+                        )
+                        .with_deployments(None, Some("ecs-svc/new".into()));
+                    }
                     acts.push(t.to_string());
                 }
                 Outcome::new(
@@ -360,4 +371,155 @@ async fn an_unusable_event_is_rejected_without_reaching_any_port() {
 
     assert!(matches!(result, Err(RunError::Rejected(_))), "{result:?}");
     assert!(schedules.made().is_empty() && inbox.titles().is_empty() && fake.acts().is_empty());
+}
+
+/// The ledger in memory, refusing its first `record` (DynamoDB refusing one write).
+#[derive(Default)]
+struct RefusesOneRecord {
+    inner: MemoryLedger,
+    refused: std::sync::atomic::AtomicBool,
+}
+
+impl Ledger for RefusesOneRecord {
+    async fn read(
+        &self,
+        notice: &str,
+        resources: &[String],
+    ) -> Result<std::collections::HashMap<String, crate::ledger::Entry>, crate::ledger::LedgerError>
+    {
+        self.inner.read(notice, resources).await
+    }
+
+    async fn claim(&self, request: &ClaimRequest) -> Result<Claimed, crate::ledger::LedgerError> {
+        self.inner.claim(request).await
+    }
+
+    async fn record(
+        &self,
+        entries: &[crate::ledger::Entry],
+    ) -> Result<(), crate::ledger::LedgerError> {
+        if !self.refused.swap(true, std::sync::atomic::Ordering::SeqCst) {
+            return Err(crate::ledger::LedgerError {
+                table: "ledger".into(),
+                operation: "PutItem",
+                message: "InternalServerError".into(),
+                fix: "the next invocation of the chain records it",
+            });
+        }
+        self.inner.record(entries).await
+    }
+
+    async fn follow(
+        &self,
+        entries: &[crate::ledger::Entry],
+    ) -> Result<(), crate::ledger::LedgerError> {
+        self.inner.follow(entries).await
+    }
+
+    async fn notice(
+        &self,
+        notice: &str,
+    ) -> Result<Vec<crate::ledger::Entry>, crate::ledger::LedgerError> {
+        self.inner.notice(notice).await
+    }
+
+    async fn all(&self) -> Result<Vec<crate::ledger::Entry>, crate::ledger::LedgerError> {
+        self.inner.all().await
+    }
+}
+
+#[tokio::test]
+async fn an_outcome_the_ledger_refused_is_recorded_by_the_chains_next_check_verified_and_never_acted_on_again(
+) {
+    let fake = Fake {
+        observes: true,
+        ..Fake::default()
+    };
+    let schedules = Schedules::default();
+    let controls = Controls::with(Parts {
+        scheduler: Some(schedules.clone()),
+        deferral: None,
+        checks: Some(CheckPolicy::default()),
+        schedule_target_arn: None,
+        notifier: None::<Inbox>,
+        ledger: Some((RefusesOneRecord::default(), Duration::days(90))),
+        metrics_namespace: None,
+        function: "ecs-retirement".into(),
+        dry_run: false,
+    });
+    let run = |payload: Value, request: &str, at: DateTime<Utc>| {
+        let (controls, fake, request) = (&controls, &fake, request.to_owned());
+        async move {
+            // Lambda's longest invocation: its claims' lease outlasts the first check.
+            let delivery = Delivery {
+                deadline: Instant::now() + std::time::Duration::from_secs(900),
+                ..delivery(payload, &request)
+            };
+            handle(fake, controls, delivery, at)
+                .await
+                .unwrap_or_else(|e| panic!("{e}"))
+        }
+    };
+
+    let unrecorded = run(event(), "req-1", now()).await;
+    let continuation = unrecorded.follow_up.clone().expect("a check carries them");
+    let recorded = run(scheduled(&schedules, &unrecorded), "req-2", continuation.at).await;
+    if let Ok(mut done) = fake.rolled_out.lock() {
+        *done = true;
+    }
+    let check = recorded.follow_up.clone().expect("followed as any other");
+    let verified = run(scheduled(&schedules, &recorded), "req-3", check.at).await;
+    // An update of the notice long after every lease: memory answers.
+    let update = run(event(), "req-9", check.at + Duration::hours(6)).await;
+
+    assert!(
+        unrecorded
+            .outcomes
+            .iter()
+            .all(|o| o.code == Code::LedgerUnavailable),
+        "{unrecorded:#?}"
+    );
+    assert!(
+        continuation.at < now() + Duration::minutes(15),
+        "the continuation comes inside the first claims' lease: {continuation:?}"
+    );
+    assert!(
+        recorded
+            .outcomes
+            .iter()
+            .all(|o| o.code == Code::AlreadyReplaced),
+        "the chain takes its claims back and re-observes: {recorded:#?}"
+    );
+    assert!(
+        verified.outcomes.iter().all(|o| o.code == Code::Verified),
+        "{verified:#?}"
+    );
+    assert!(
+        update
+            .outcomes
+            .iter()
+            .all(|o| o.status == Status::AlreadyDone),
+        "{update:#?}"
+    );
+    assert_eq!(
+        fake.acts().len(),
+        2,
+        "each service forced once: {:?}",
+        fake.acts()
+    );
+}
+
+#[test]
+fn a_check_envelope_names_its_chain_and_a_forged_chain_is_not_believed() {
+    let original = event();
+    let envelope = crate::follow::check_event(&original, 1, "4b1c-req_1");
+    let forged = crate::follow::check_event(&original, 1, "req 1; DROP");
+    let delivered_directly = json!({"source": "aws.health", "detail": {"chain": "req-1"}});
+
+    assert_eq!(
+        crate::follow::chain_of(&envelope).as_deref(),
+        Some("4b1c-req_1")
+    );
+    assert_eq!(crate::follow::chain_of(&forged), None);
+    assert_eq!(crate::follow::chain_of(&delivered_directly), None);
 }

@@ -1,0 +1,144 @@
+//! A slow ledger costs speed, never progress. 300 services behind a ledger that takes 50 ms a
+//! call, in 30-second invocations (time scaled ÷2: ECS's rates ×2, the ledger's latency and
+//! the invocation's budget ÷2; the driver keeps its real 5-s finishing reserve). Claims go in waves: the first invocation acts on services
+//! within its first wave's claims, each continuation picks up what no wave reached, and all 300
+//! are forced, none twice, no invocation failing.
+// The test's future nests the engine's passes, the ledger's memory and the SDK calls.
+#![recursion_limit = "256"]
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use remediator_core::follow::CheckPolicy;
+use remediator_core::ledger::MemoryLedger;
+use remediator_core::{Settings, Status};
+use remediator_testkit::fake_ecs::{scaled_settings, start, FakeEcs};
+use remediator_testkit::invocations::until_final;
+use serde_json::json;
+
+const SERVICES: usize = 300;
+const SCALE: f64 = 2.0;
+
+fn scaled(d: Duration) -> Duration {
+    Duration::from_secs_f64(d.as_secs_f64() / SCALE)
+}
+
+/// The notice: 300 services over three clusters, AWS retiring a week after it is published.
+fn notice() -> serde_json::Value {
+    let entities: Vec<String> = (0..SERVICES)
+        .map(|i| format!("cluster-{}|svc-{i:03}", i % 3))
+        .collect();
+    let published = remediator_testkit::clock::now();
+    let retires = published + chrono::Duration::days(7);
+    json!({
+        "version": "0", "id": "waves", "detail-type": "AWS Health Event",
+        "source": "aws.health", "account": "123456789012", "time": published.to_rfc3339(),
+        "region": "us-east-1", "resources": entities,
+        "detail": { "eventArn": "arn:aws:health:us-east-1::event/ECS/AWS_ECS_TASK_PATCHING_RETIREMENT/waves",
+                    "service": "ECS", "eventTypeCode": "AWS_ECS_TASK_PATCHING_RETIREMENT",
+                    "startTime": retires.format("%a, %d %b %Y %H:%M:%S GMT").to_string() }
+    })
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_a_ledger_of_50_ms_a_call_every_invocation_forces_services_and_continuations_finish_all_300_once(
+) {
+    let fake = Arc::new(Mutex::new(FakeEcs::scaled(SCALE)));
+    let sdk = start(fake.clone(), 5).await;
+    let remediator = remediator_aws::remediator(&sdk, scaled_settings(Settings::default(), SCALE));
+    let ledger = MemoryLedger::with_latency(scaled(Duration::from_millis(50)));
+
+    let runs = until_final(
+        &remediator,
+        &ledger,
+        notice(),
+        scaled(Duration::from_secs(30)),
+        &CheckPolicy::default(),
+        30,
+    )
+    .await;
+
+    let fake = fake.lock().unwrap_or_else(|p| p.into_inner());
+    let summary: Vec<String> = runs
+        .iter()
+        .map(|r| {
+            format!(
+                "check {:?}: {} acted, {} ({:?}){}",
+                r.check,
+                r.report.summary.acted,
+                r.report.message,
+                r.took,
+                r.failed
+                    .as_deref()
+                    .map(|f| format!(" FAILED {f}"))
+                    .unwrap_or_default()
+            )
+        })
+        .collect();
+    assert!(
+        runs[0].report.summary.acted > 0,
+        "the first invocation forces services: {summary:#?}"
+    );
+    assert!(
+        runs.len() > 2,
+        "one invocation cannot do it all, so continuations did: {summary:#?}"
+    );
+    let working: Vec<&remediator_testkit::invocations::Ran> = runs
+        .iter()
+        .filter(|r| {
+            r.report
+                .outcomes
+                .iter()
+                .any(|o| o.status != Status::AlreadyDone)
+        })
+        .collect();
+    assert!(
+        working.iter().all(|r| r.report.summary.acted > 0),
+        "every invocation with work left makes progress: {summary:#?}"
+    );
+    assert!(
+        runs.iter().all(|r| r.failed.is_none()),
+        "no invocation fails: {summary:#?}"
+    );
+    let acted: usize = runs.iter().map(|r| r.report.summary.acted).sum();
+    assert_eq!(
+        acted, SERVICES,
+        "each service acted on once in all: {summary:#?}"
+    );
+    assert!(fake.forced_twice().is_empty(), "{:?}", fake.forced_twice());
+    assert_eq!(fake.updates.len(), SERVICES);
+    println!("{}", summary.join("\n"));
+}
+
+/// Claiming every resource before acting would spend the whole invocation on claims here: 300
+/// claims of 2 s each, 16 in flight, take about 37 s of a 30-s invocation (all ÷2). In waves the
+/// first ten are claimed in one round trip and forced at once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_a_ledger_too_slow_to_claim_everything_in_time_the_first_invocation_still_forces_services(
+) {
+    let fake = Arc::new(Mutex::new(FakeEcs::scaled(SCALE)));
+    let sdk = start(fake.clone(), 5).await;
+    let remediator = remediator_aws::remediator(&sdk, scaled_settings(Settings::default(), SCALE));
+    let ledger = MemoryLedger::with_latency(scaled(Duration::from_secs(2)));
+
+    let runs = until_final(
+        &remediator,
+        &ledger,
+        notice(),
+        scaled(Duration::from_secs(30)),
+        &CheckPolicy::default(),
+        1,
+    )
+    .await;
+
+    let first = &runs[0];
+    assert!(
+        first.report.summary.acted >= 10,
+        "the first wave is forced: {}",
+        first.report.message
+    );
+    assert!(first.failed.is_none(), "{:?}", first.failed);
+    let fake = fake.lock().unwrap_or_else(|p| p.into_inner());
+    assert!(fake.forced_twice().is_empty(), "{:?}", fake.forced_twice());
+    assert_eq!(fake.updates.len(), first.report.summary.acted);
+}
