@@ -11,10 +11,11 @@ use remediator_core::accounts::Accounts;
 use remediator_core::ledger::Ledger;
 use remediator_core::{Code, Report, Status};
 use remediator_lambda::handle_with;
-use remediator_testkit::events::{controls_over, event_naming, invocation, ledger_table, settings};
+use remediator_testkit::events::{controls_over, invocation, ledger_table, said, settings};
 use remediator_testkit::fault_proxy::{Fault, FaultProxy};
+use remediator_testkit::notice::Notice;
 use remediator_testkit::{MotoServer, Seed};
-use serde_json::{json, Value};
+use serde_json::Value;
 
 const TABLE: &str = "retirement-ledger";
 const HOME: &str = "123456789012";
@@ -47,15 +48,17 @@ async fn two_accounts(moto: &MotoServer) -> (Seed, Seed) {
     (home, member)
 }
 
+/// The notice of `prod/web` (AWS retiring it in a week).
+fn web_notice() -> Notice {
+    Notice::ecs().naming(&["prod|web"])
+}
+
 /// The organizational view's notice: received in the home account, about the member's service.
-fn member_notice() -> Value {
-    let mut event = event_naming("health-ecs-services-pipe.json", &["prod|web"]);
-    event["account"] = json!(HOME);
-    event["detail"]["affectedAccount"] = json!(MEMBER);
-    event["detail"]["eventRegion"] = json!("us-east-1");
-    let retires = remediator_testkit::clock::now() + chrono::Duration::days(7);
-    event["detail"]["startTime"] = json!(retires.format("%a, %d %b %Y %H:%M:%S GMT").to_string());
-    event
+fn member_notice() -> Notice {
+    web_notice()
+        .account(HOME)
+        .affected_account(MEMBER)
+        .region("us-east-1")
 }
 
 async fn deliver(sdk: &SdkConfig, accounts: Accounts, event: Value) -> Report {
@@ -78,10 +81,6 @@ fn central_mode() -> Accounts {
     }
 }
 
-fn said(report: &Report) -> Vec<(Status, Code)> {
-    report.outcomes.iter().map(|o| (o.status, o.code)).collect()
-}
-
 #[tokio::test]
 async fn a_member_accounts_notice_forces_its_service_there_and_nothing_of_the_same_name_at_home() {
     let moto = MotoServer::start();
@@ -92,11 +91,20 @@ async fn a_member_accounts_notice_forces_its_service_there_and_nothing_of_the_sa
         member.primary_deployment("prod", "web").await,
     );
 
-    let report = deliver(&moto.sdk_config().await, central_mode(), member_notice()).await;
+    let report = deliver(
+        &moto.sdk_config().await,
+        central_mode(),
+        member_notice().build(),
+    )
+    .await;
 
     assert_eq!(
         said(&report),
-        vec![(Status::Acted, Code::ForcedNewDeployment)]
+        vec![(
+            "service prod/web".into(),
+            Status::Acted,
+            Code::ForcedNewDeployment
+        )]
     );
     assert_ne!(
         member.primary_deployment("prod", "web").await,
@@ -130,7 +138,7 @@ async fn with_central_mode_off_a_member_accounts_notice_fails_saying_how_to_enab
     let report = deliver(
         &moto.sdk_config().await,
         Accounts::default(),
-        member_notice(),
+        member_notice().build(),
     )
     .await;
 
@@ -154,7 +162,7 @@ async fn an_excluded_account_is_skipped_with_the_reason() {
         ..central_mode()
     };
 
-    let report = deliver(&moto.sdk_config().await, accounts, member_notice()).await;
+    let report = deliver(&moto.sdk_config().await, accounts, member_notice().build()).await;
 
     let o = &report.outcomes[0];
     assert_eq!((o.status, o.code), (Status::Skipped, Code::AccountExcluded));
@@ -173,7 +181,7 @@ async fn a_member_role_that_cannot_be_assumed_fails_naming_the_account_and_the_s
     let report = deliver(
         &proxy.sdk_config(std::time::Duration::from_secs(5)).await,
         central_mode(),
-        member_notice(),
+        member_notice().build(),
     )
     .await;
 
@@ -202,10 +210,7 @@ async fn the_member_roles_credentials_are_reused_across_notices_of_the_account()
     let central = remediator_aws::central(&sdk, settings(), central_mode());
 
     for n in 0..3 {
-        let mut event = member_notice();
-        event["detail"]["eventArn"] = json!(format!(
-            "arn:aws:health:us-east-1::event/ECS/AWS_ECS_TASK_PATCHING_RETIREMENT/central-{n}"
-        ));
+        let event = member_notice().arn_id(&format!("central-{n}")).build();
         handle_with(
             &central,
             &controls,
@@ -238,13 +243,7 @@ async fn the_member_roles_credentials_are_renewed_before_they_expire_by_the_wall
         remediator_testkit::clock::now()
             + chrono::Duration::minutes(clock_offset.load(std::sync::atomic::Ordering::SeqCst))
     });
-    let deliver_once = |n: u32| {
-        let mut event = member_notice();
-        event["detail"]["eventArn"] = json!(format!(
-            "arn:aws:health:us-east-1::event/ECS/AWS_ECS_TASK_PATCHING_RETIREMENT/renew-{n}"
-        ));
-        invocation(event)
-    };
+    let deliver_once = |n: u32| invocation(member_notice().arn_id(&format!("renew-{n}")).build());
 
     handle_with(
         &central,
@@ -293,11 +292,8 @@ async fn with_a_retirement_wait_period_of_0_the_report_says_aws_retires_at_once(
         .send()
         .await
         .expect("PutAccountSetting");
-    let mut event = member_notice();
-    event["detail"]
-        .as_object_mut()
-        .expect("detail")
-        .remove("affectedAccount");
+    // The notice of the home account's own service.
+    let event = web_notice().account(HOME).build();
 
     let report = deliver(&moto.sdk_config().await, central_mode(), event).await;
 
@@ -322,18 +318,17 @@ async fn a_notice_forwarded_from_a_member_accounts_bus_is_remediated_in_that_acc
         member.primary_deployment("prod", "web").await,
     );
     // Forwarded, not aggregated: the event keeps the member's own `account`.
-    let mut event = member_notice();
-    event["account"] = json!(MEMBER);
-    event["detail"]
-        .as_object_mut()
-        .expect("detail")
-        .remove("affectedAccount");
+    let event = web_notice().account(MEMBER).build();
 
     let report = deliver(&moto.sdk_config().await, central_mode(), event).await;
 
     assert_eq!(
         said(&report),
-        vec![(Status::Acted, Code::ForcedNewDeployment)]
+        vec![(
+            "service prod/web".into(),
+            Status::Acted,
+            Code::ForcedNewDeployment
+        )]
     );
     assert_ne!(
         member.primary_deployment("prod", "web").await,
@@ -359,23 +354,18 @@ async fn a_notice_of_its_own_account_from_another_region_is_remediated_in_that_r
     };
     west.rolling_services("prod", &["web"]).await;
     let before = west.primary_deployment("prod", "web").await;
-    let mut event = member_notice();
-    event["account"] = json!(HOME);
-    event["region"] = json!("us-west-2");
-    event["detail"]["eventRegion"] = json!("us-west-2");
-    // A Health event's ARN names its Region.
-    event["detail"]["eventArn"] =
-        json!("arn:aws:health:us-west-2::event/ECS/AWS_ECS_TASK_PATCHING_RETIREMENT/west");
-    event["detail"]
-        .as_object_mut()
-        .expect("detail")
-        .remove("affectedAccount");
+    // A Health event's ARN names its Region: `region` moves it too.
+    let event = web_notice().account(HOME).region("us-west-2").build();
 
     let report = deliver(&moto.sdk_config().await, central_mode(), event).await;
 
     assert_eq!(
         said(&report),
-        vec![(Status::Acted, Code::ForcedNewDeployment)]
+        vec![(
+            "service prod/web".into(),
+            Status::Acted,
+            Code::ForcedNewDeployment
+        )]
     );
     assert_ne!(west.primary_deployment("prod", "web").await, before);
 }

@@ -16,7 +16,7 @@ use remediator_core::ledger::MemoryLedger;
 use remediator_core::{Code, Settings, Status};
 use remediator_testkit::fake_ecs::{scaled_settings, start, FakeEcs};
 use remediator_testkit::invocations::until_final;
-use serde_json::json;
+use remediator_testkit::notice::Notice;
 
 const SERVICES: usize = 5000;
 const SCALE: f64 = 100.0;
@@ -38,16 +38,7 @@ async fn a_notice_of_5000_services_finishes_through_continuations_with_none_forc
         .map(|i| format!("cluster-{}|svc-{i:05}", i % 7))
         .collect();
     // Published now, AWS retiring a week later (the year-ahead run caught a fixed `time`).
-    let published = remediator_testkit::clock::now();
-    let retires = published + chrono::Duration::days(7);
-    let event = json!({
-        "version": "0", "id": "continuations", "detail-type": "AWS Health Event",
-        "source": "aws.health", "account": "123456789012", "time": published.to_rfc3339(),
-        "region": "us-east-1", "resources": entities,
-        "detail": { "eventArn": "arn:aws:health:us-east-1::event/ECS/AWS_ECS_TASK_PATCHING_RETIREMENT/big",
-                    "service": "ECS", "eventTypeCode": "AWS_ECS_TASK_PATCHING_RETIREMENT",
-                    "startTime": retires.format("%a, %d %b %Y %H:%M:%S GMT").to_string() }
-    });
+    let event = Notice::ecs().naming(&entities).arn_id("big").build();
 
     let runs = until_final(
         &remediator,

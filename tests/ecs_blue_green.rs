@@ -8,11 +8,9 @@ use std::collections::BTreeMap;
 use remediator_core::appspec::AppSpec;
 use remediator_core::{parse_value, pipeline, Settings, Status};
 use remediator_lambda::handle;
-use remediator_testkit::events::{event_naming, invocation, only, remediator, run, settings};
+use remediator_testkit::events::{invocation, only, remediator, run, settings};
+use remediator_testkit::notice::Notice;
 use remediator_testkit::{BlueGreenFixture, MotoServer, Seed};
-
-/// A notice naming services as `cluster|service`.
-const SERVICES: &str = "health-ecs-services-pipe.json";
 
 /// A blue/green service whose earlier release has finished (moto leaves deployments `Created`).
 async fn finished_blue_green(moto: &MotoServer, seed: &Seed) -> BlueGreenFixture {
@@ -36,7 +34,7 @@ async fn a_blue_green_service_gets_one_codedeploy_deployment_of_what_runs_with_t
     let moto = MotoServer::start();
     let seed = Seed::new(&moto).await;
     let fixture = finished_blue_green(&moto, &seed).await;
-    let event = event_naming(SERVICES, &["prod|shop"]);
+    let event = Notice::ecs().naming(&["prod|shop"]).build();
 
     let first = run(&moto, settings(), event.clone()).await;
 
@@ -118,7 +116,12 @@ async fn when_the_task_sets_deployment_is_gone_the_group_is_found_by_its_ecs_ser
     moto.set_codedeploy_status(&later, "Succeeded");
     moto.forget_codedeploy_deployment(&fixture.previous_deployment);
 
-    let report = run(&moto, settings(), event_naming(SERVICES, &["prod|shop"])).await;
+    let report = run(
+        &moto,
+        settings(),
+        Notice::ecs().naming(&["prod|shop"]).build(),
+    )
+    .await;
 
     let o = only(&report);
     assert_eq!(
@@ -151,7 +154,7 @@ async fn an_earlier_release_still_in_progress_makes_a_retryable_outcome_and_no_d
     let remediator = remediator(&moto, settings()).await;
     let result = handle(
         &remediator,
-        invocation(event_naming(SERVICES, &["prod|shop"])),
+        invocation(Notice::ecs().naming(&["prod|shop"]).build()),
     )
     .await;
 
@@ -159,7 +162,7 @@ async fn an_earlier_release_still_in_progress_makes_a_retryable_outcome_and_no_d
         result.is_err(),
         "a retryable outcome fails the invocation so Lambda retries"
     );
-    let event = event_naming(SERVICES, &["prod|shop"]);
+    let event = Notice::ecs().naming(&["prod|shop"]).build();
     let report = pipeline::run(&remediator, parse_value(event), None).await;
     let o = only(&report);
     assert_eq!(
@@ -187,7 +190,7 @@ async fn a_dry_run_names_the_group_and_creates_nothing() {
             dry_run: true,
             ..settings()
         },
-        event_naming(SERVICES, &["prod|shop"]),
+        Notice::ecs().naming(&["prod|shop"]).build(),
     )
     .await;
 
@@ -219,7 +222,12 @@ async fn a_blue_green_service_no_deployment_group_names_is_a_final_failure() {
     )
     .await;
 
-    let report = run(&moto, settings(), event_naming(SERVICES, &["prod|orphan"])).await;
+    let report = run(
+        &moto,
+        settings(),
+        Notice::ecs().naming(&["prod|orphan"]).build(),
+    )
+    .await;
 
     let o = only(&report);
     assert_eq!(
@@ -242,7 +250,12 @@ async fn an_external_service_is_explained_and_left_alone() {
     )
     .await;
 
-    let report = run(&moto, settings(), event_naming(SERVICES, &["prod|ext"])).await;
+    let report = run(
+        &moto,
+        settings(),
+        Notice::ecs().naming(&["prod|ext"]).build(),
+    )
+    .await;
 
     let o = only(&report);
     assert_eq!(

@@ -5,12 +5,13 @@
 #![recursion_limit = "256"]
 
 use aws_sdk_ecs::types::DesiredStatus;
-use chrono::Utc;
+use chrono::Duration;
 use remediator_core::{Code, Report, Settings, Status};
 use remediator_lambda::handle_with;
-use remediator_testkit::events::{controls, event_naming, invocation, ledger_table, task_settings};
+use remediator_testkit::events::{controls, invocation, ledger_table, said, task_settings};
+use remediator_testkit::notice::Notice;
 use remediator_testkit::{MotoServer, Seed};
-use serde_json::{json, Value};
+use serde_json::Value;
 
 const TABLE: &str = "retirement-ledger";
 const MARK: &str = "retirement-remediator/drained";
@@ -34,14 +35,6 @@ async fn host(moto: &MotoServer, seed: &Seed, cluster: &str) -> (String, String)
         .to_owned();
     let arn = seed.container_instance(cluster, &id).await;
     (id, arn)
-}
-
-fn said(report: &Report) -> Vec<(String, Status, Code)> {
-    report
-        .outcomes
-        .iter()
-        .map(|o| (o.target.to_string(), o.status, o.code))
-        .collect()
 }
 
 /// Delivers `event` to the ECS function with the ledger (and `env`) over moto.
@@ -80,10 +73,8 @@ async fn a_retirement_notice_drains_the_container_instance_once_and_skips_an_ins
     let seed = started(&moto).await;
     let (id, retired) = host(&moto, &seed, "ec2").await;
     let (_, spare) = host(&moto, &seed, "ec2").await;
-    let event = event_naming(
-        "health-ec2-instance-retirement.json",
-        &[id.as_str(), "i-0fffffffffffffff0"],
-    );
+    let notice = Notice::ec2("instance-retirement").naming(&[id.as_str(), "i-0fffffffffffffff0"]);
+    let event = notice.clone().build();
 
     let first = deliver(&moto, task_settings(), &[], event.clone()).await;
 
@@ -109,9 +100,10 @@ async fn a_retirement_notice_drains_the_container_instance_once_and_skips_an_ins
 
     // A redelivery, then an update of the notice: the drained instance is only looked at.
     let again = deliver(&moto, task_settings(), &[], event.clone()).await;
-    let mut update = event.clone();
-    update["detail"]["statusCode"] = json!("open");
-    update["detail"]["lastUpdatedTime"] = json!("Thu, 03 Dec 2026 09:00:00 GMT");
+    let update = notice
+        .status("open")
+        .updated(remediator_testkit::clock::now())
+        .build();
     let updated = deliver(&moto, task_settings(), &[], update).await;
 
     for report in [&again, &updated] {
@@ -140,7 +132,7 @@ async fn a_standalone_task_on_the_drained_instance_is_relaunched_elsewhere_and_t
     let (original, placed_on) = seed.ec2_task("ec2", "nightly-report", "ops-runbook").await;
     assert_eq!(placed_on, retired);
     let (_, spare) = host(&moto, &seed, "ec2").await;
-    let event = event_naming("health-ec2-instance-retirement.json", &[id]);
+    let event = Notice::ec2("instance-retirement").naming(&[id]).build();
 
     let report = deliver(&moto, task_settings(), &[], event).await;
 
@@ -166,7 +158,7 @@ async fn the_last_active_instance_of_a_cluster_without_managed_scaling_is_not_dr
     let seed = started(&moto).await;
     let (id, only) = host(&moto, &seed, "ec2").await;
     seed.ec2_task("ec2", "api", "ops-runbook").await;
-    let event = event_naming("health-ec2-persistent-retirement.json", &[id]);
+    let event = Notice::ec2("persistent-retirement").naming(&[id]).build();
 
     let report = deliver(&moto, task_settings(), &[], event).await;
 
@@ -251,10 +243,9 @@ async fn with_replacement_on_a_drained_instance_is_terminated_in_its_group_keepi
     let group_host = group_of_one(&moto).await;
     seed.container_instance("ec2", &group_host).await;
     host(&moto, &seed, "ec2").await;
-    let event = event_naming(
-        "health-ec2-instance-retirement.json",
-        &[group_host.as_str()],
-    );
+    let event = Notice::ec2("instance-retirement")
+        .naming(&[group_host.as_str()])
+        .build();
     let replace = Settings {
         replace_drained_instances: true,
         ..task_settings()
@@ -293,7 +284,9 @@ async fn with_replacement_off_a_drained_instance_waits_for_aws_and_nothing_is_te
     let group_host = group_of_one(&moto).await;
     seed.container_instance("ec2", &group_host).await;
     host(&moto, &seed, "ec2").await;
-    let event = event_naming("health-ec2-instance-stop.json", &[group_host.as_str()]);
+    let event = Notice::ec2("instance-stop")
+        .naming(&[group_host.as_str()])
+        .build();
 
     deliver(&moto, task_settings(), &[], event.clone()).await;
     let checked = deliver(&moto, task_settings(), &[], event).await;
@@ -319,8 +312,8 @@ async fn a_reboot_notice_drains_and_its_closed_update_reactivates_only_what_the_
     seed.set_container_instance_state("ec2", &operators, "DRAINING")
         .await;
     let both = [ours_id.as_str(), operators_id.as_str()];
-    let notice = event_naming("health-ec2-instance-reboot.json", &both);
-    let closed = event_naming("health-ec2-instance-reboot-closed.json", &both);
+    let notice = Notice::ec2("instance-reboot").naming(&both).build();
+    let closed = Notice::ec2("instance-reboot-closed").naming(&both).build();
 
     let drained = deliver(&moto, task_settings(), &[], notice).await;
 
@@ -383,7 +376,7 @@ async fn a_closed_reboot_notice_of_an_instance_never_drained_changes_nothing() {
     let (id, operators) = host(&moto, &seed, "ec2").await;
     seed.set_container_instance_state("ec2", &operators, "DRAINING")
         .await;
-    let closed = event_naming("health-ec2-instance-reboot-closed.json", &[id]);
+    let closed = Notice::ec2("instance-reboot-closed").naming(&[id]).build();
 
     let report = deliver(&moto, task_settings(), &[], closed).await;
 
@@ -407,9 +400,10 @@ async fn a_notice_days_ahead_is_held_until_the_deadline_margin_and_an_hour_befor
     let (id, arn) = host(&moto, &seed, "ec2").await;
     host(&moto, &seed, "ec2").await;
     // The reboot window starts a week from now.
-    let mut event = event_naming("health-ec2-instance-reboot.json", &[id.as_str()]);
-    let starts = remediator_testkit::clock::now() + chrono::Duration::days(7);
-    event["detail"]["startTime"] = json!(starts.format("%a, %d %b %Y %H:%M:%S GMT").to_string());
+    let event = Notice::ec2("instance-reboot")
+        .naming(&[id.as_str()])
+        .starting_in(Duration::days(7))
+        .build();
     let env = [(
         "SCHEDULE_ROLE_ARN",
         "arn:aws:iam::123456789012:role/retirement-scheduler",
@@ -444,8 +438,12 @@ async fn a_closed_reboot_notice_does_not_undo_a_drain_made_for_a_retirement_of_t
     let seed = started(&moto).await;
     let (id, arn) = host(&moto, &seed, "ec2").await;
     host(&moto, &seed, "ec2").await;
-    let retirement = event_naming("health-ec2-instance-retirement.json", &[id.as_str()]);
-    let reboot_over = event_naming("health-ec2-instance-reboot-closed.json", &[id.as_str()]);
+    let retirement = Notice::ec2("instance-retirement")
+        .naming(&[id.as_str()])
+        .build();
+    let reboot_over = Notice::ec2("instance-reboot-closed")
+        .naming(&[id.as_str()])
+        .build();
 
     let drained = deliver(&moto, task_settings(), &[], retirement).await;
     let over = deliver(&moto, task_settings(), &[], reboot_over).await;
@@ -494,7 +492,9 @@ async fn an_instance_tagged_to_be_skipped_is_left_alone_and_the_outcome_says_so(
         .to_owned();
     let arn = seed.container_instance("ec2", &id).await;
     host(&moto, &seed, "ec2").await;
-    let event = event_naming("health-ec2-instance-retirement.json", &[id.as_str()]);
+    let event = Notice::ec2("instance-retirement")
+        .naming(&[id.as_str()])
+        .build();
 
     let report = deliver(&moto, task_settings(), &[], event).await;
 
@@ -545,7 +545,9 @@ async fn the_last_active_instance_is_drained_when_a_capacity_provider_scales_the
         .send()
         .await
         .unwrap_or_else(|e| panic!("put cluster capacity providers: {e:?}"));
-    let event = event_naming("health-ec2-persistent-retirement.json", &[id.as_str()]);
+    let event = Notice::ec2("persistent-retirement")
+        .naming(&[id.as_str()])
+        .build();
 
     let report = deliver(&moto, task_settings(), &[], event).await;
 
@@ -594,11 +596,12 @@ async fn after_the_window_a_drained_instance_is_reactivated_only_once_ec2_shows_
     host(&moto, &seed, "ec2").await;
     // The window is one to two hours from now; the checks below run an hour after it.
     let now = remediator_testkit::clock::now();
-    let mut event = event_naming("health-ec2-instance-reboot.json", &[id.as_str()]);
-    let rfc2822 =
-        |t: chrono::DateTime<Utc>| json!(t.format("%a, %d %b %Y %H:%M:%S GMT").to_string());
-    event["detail"]["startTime"] = rfc2822(now + chrono::Duration::hours(1));
-    event["detail"]["endTime"] = rfc2822(now + chrono::Duration::hours(2));
+    let event = Notice::ec2("instance-reboot")
+        .naming(&[id.as_str()])
+        .published(now)
+        .starting_in(Duration::hours(1))
+        .ending_in(Duration::hours(2))
+        .build();
     let proxy = remediator_testkit::fault_proxy::FaultProxy::start(moto.endpoint()).await;
     let remediator = remediator_aws::remediator(
         &proxy.sdk_config(std::time::Duration::from_secs(10)).await,

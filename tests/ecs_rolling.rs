@@ -6,12 +6,10 @@
 use aws_sdk_ecs::types::DeploymentControllerType;
 use remediator_core::{Disposition, Settings, Status};
 use remediator_lambda::{handle, HandlerError};
-use remediator_testkit::events::{event_naming, invocation, outcome_of, remediator, settings};
+use remediator_testkit::events::{invocation, outcome_of, remediator, settings};
+use remediator_testkit::notice::Notice;
 use remediator_testkit::{fixture_at, fixture_path, MotoServer, Seed};
-use serde_json::{json, Value};
-
-/// A notice naming services as `cluster|service`.
-const SERVICES: &str = "health-ecs-services-pipe.json";
+use serde_json::Value;
 
 #[tokio::test]
 async fn a_notice_forces_exactly_the_named_rolling_services_once_and_a_redelivery_changes_nothing()
@@ -21,15 +19,14 @@ async fn a_notice_forces_exactly_the_named_rolling_services_once_and_a_redeliver
     seed.rolling_services("prod", &["checkout", "payments", "search"])
         .await;
     let before = deployment_ids(&seed, &["checkout", "payments", "search"]).await;
-    let event = event_naming(
-        SERVICES,
-        &[
+    let event = Notice::ecs()
+        .naming(&[
             "prod|checkout",
             "prod | payments",
             "prod|ghost",
             "nowhere|api",
-        ],
-    );
+        ])
+        .build();
     let remediator = remediator(&moto, settings()).await;
 
     let first = handle(&remediator, invocation(event.clone()))
@@ -100,7 +97,7 @@ async fn a_dry_run_plans_the_deployment_without_making_it() {
 
     let report = handle(
         &remediator,
-        invocation(event_naming(SERVICES, &["prod|checkout"])),
+        invocation(Notice::ecs().naming(&["prod|checkout"]).build()),
     )
     .await
     .expect("dry run succeeds");
@@ -129,10 +126,12 @@ async fn each_controller_gets_its_own_remediation_and_a_task_that_is_gone_is_rep
     .await;
     seed.service("prod", "rolling", &td, Some(DeploymentControllerType::Ecs))
         .await;
-    let mut event = event_naming(SERVICES, &["prod|external", "prod|rolling"]);
-    event["detail"]["affectedEntities"] = json!([
-        { "entityValue": "arn:aws:ecs:us-east-1:123456789012:task/prod/0123456789abcdef0123456789abcdef" }
-    ]);
+    let event = Notice::ecs()
+        .resources(&["prod|external", "prod|rolling"])
+        .entities(&[
+            "arn:aws:ecs:us-east-1:123456789012:task/prod/0123456789abcdef0123456789abcdef",
+        ])
+        .build();
     let remediator = remediator(&moto, settings()).await;
 
     let report = handle(&remediator, invocation(event))
@@ -165,7 +164,7 @@ async fn more_than_ten_services_in_a_cluster_are_described_in_batches_and_all_ac
     let refs: Vec<&str> = entities.iter().map(String::as_str).collect();
     let remediator = remediator(&moto, settings()).await;
 
-    let report = handle(&remediator, invocation(event_naming(SERVICES, &refs)))
+    let report = handle(&remediator, invocation(Notice::ecs().naming(&refs).build()))
         .await
         .expect("handled");
 
@@ -231,7 +230,7 @@ async fn a_reset_moto_server_has_forgotten_the_seeded_account() {
     moto.reset();
     let report = handle(
         &remediator,
-        invocation(event_naming(SERVICES, &["prod|checkout"])),
+        invocation(Notice::ecs().naming(&["prod|checkout"]).build()),
     )
     .await
     .expect("handled");
@@ -287,10 +286,11 @@ async fn an_opted_out_service_or_cluster_is_not_touched() {
 
     let report = handle(
         &remediator,
-        invocation(event_naming(
-            SERVICES,
-            &["prod|checkout", "prod|payments", "legacy|batch"],
-        )),
+        invocation(
+            Notice::ecs()
+                .naming(&["prod|checkout", "prod|payments", "legacy|batch"])
+                .build(),
+        ),
     )
     .await
     .expect("handled");
@@ -353,10 +353,11 @@ async fn opt_in_mode_acts_only_on_tagged_services_or_clusters() {
 
     let report = handle(
         &remediator,
-        invocation(event_naming(
-            SERVICES,
-            &["prod|checkout", "prod|payments", "enrolled|web"],
-        )),
+        invocation(
+            Notice::ecs()
+                .naming(&["prod|checkout", "prod|payments", "enrolled|web"])
+                .build(),
+        ),
     )
     .await
     .expect("handled");
@@ -389,7 +390,7 @@ async fn a_service_whose_deployment_configuration_leaves_no_room_is_not_forced_i
 
     let report = handle(
         &remediator,
-        invocation(event_naming(SERVICES, &["prod|locked", "prod|roomy"])),
+        invocation(Notice::ecs().naming(&["prod|locked", "prod|roomy"]).build()),
     )
     .await
     .unwrap_or_else(|e| panic!("a final failure is no retry: {e}"));

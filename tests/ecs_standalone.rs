@@ -5,7 +5,8 @@
 
 use aws_sdk_ecs::types::{DesiredStatus, Task};
 use remediator_core::{Report, Settings, Status};
-use remediator_testkit::events::{event_naming, only, task_settings};
+use remediator_testkit::events::{only, task_settings};
+use remediator_testkit::notice::Notice;
 use remediator_testkit::{MotoServer, Seed};
 use serde_json::Value;
 
@@ -46,7 +47,9 @@ async fn a_standalone_task_is_relaunched_with_the_same_parameters_then_stopped_a
     let original = seed
         .standalone_task("jobs", "payments-worker", "ops-runbook")
         .await;
-    let event = event_naming(TASKS, std::slice::from_ref(&original.arn));
+    let event = Notice::fixture(TASKS)
+        .naming(std::slice::from_ref(&original.arn))
+        .build();
 
     let first = run(&moto, event.clone()).await;
 
@@ -156,7 +159,9 @@ async fn a_retry_after_the_replacement_started_finishes_the_job_without_a_second
 
     let report = run(
         &moto,
-        event_naming(TASKS, std::slice::from_ref(&original.arn)),
+        Notice::fixture(TASKS)
+            .naming(std::slice::from_ref(&original.arn))
+            .build(),
     )
     .await;
 
@@ -189,7 +194,9 @@ async fn tasks_owned_by_step_functions_or_batch_are_not_relaunched() {
 
     let report = run(
         &moto,
-        event_naming(TASKS, &[by_sfn.arn.clone(), by_batch.arn.clone()]),
+        Notice::fixture(TASKS)
+            .naming(&[by_sfn.arn.clone(), by_batch.arn.clone()])
+            .build(),
     )
     .await;
 
@@ -256,7 +263,9 @@ async fn a_task_of_a_service_is_remediated_as_its_service_and_a_gone_task_is_rep
 
     let report = run(
         &moto,
-        event_naming(TASKS, &[grouped[0].clone(), gone, grouped[1].clone()]),
+        Notice::fixture(TASKS)
+            .naming(&[grouped[0].clone(), gone, grouped[1].clone()])
+            .build(),
     )
     .await;
 
@@ -307,8 +316,12 @@ async fn a_task_named_by_the_short_arn_is_found_in_its_cluster_and_a_dry_run_sta
         ..task_settings()
     };
 
-    let report =
-        remediator_testkit::events::run(&moto, dry_run, event_naming(TASKS, &[short])).await;
+    let report = remediator_testkit::events::run(
+        &moto,
+        dry_run,
+        Notice::fixture(TASKS).naming(&[short]).build(),
+    )
+    .await;
 
     let o = only(&report);
     assert_eq!(
@@ -366,7 +379,13 @@ async fn a_task_whose_only_health_check_is_on_a_sidecar_is_relaunched_without_wa
         .await;
     let original = run_original(&seed, "jobs", &td, &[]).await;
 
-    let report = run(&moto, event_naming(TASKS, std::slice::from_ref(&original))).await;
+    let report = run(
+        &moto,
+        Notice::fixture(TASKS)
+            .naming(std::slice::from_ref(&original))
+            .build(),
+    )
+    .await;
 
     let o = only(&report);
     assert_eq!(
@@ -400,7 +419,9 @@ async fn a_task_with_fifty_tags_is_relaunched_without_the_marker_and_only_once()
         .map(|i| (format!("tag-{i:02}"), format!("value-{i}")))
         .collect();
     let original = run_original(&seed, "jobs", &td, &fifty).await;
-    let event = event_naming(TASKS, std::slice::from_ref(&original));
+    let event = Notice::fixture(TASKS)
+        .naming(std::slice::from_ref(&original))
+        .build();
 
     let first = run(&moto, event.clone()).await;
 

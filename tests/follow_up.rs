@@ -9,12 +9,10 @@ use chrono::Duration;
 use remediator_core::ledger::State;
 use remediator_core::{Code, Settings, Status};
 use remediator_lambda::handle_with;
-use remediator_testkit::checks::{
-    fire, health_date, ledger, notice, said, scheduled_input, state_of, with_checks,
-};
-use remediator_testkit::events::{invocation, remediator, settings, task_settings};
+use remediator_testkit::checks::{fire, ledger, notice, scheduled_input, state_of, with_checks};
+use remediator_testkit::events::{invocation, remediator, said, settings, task_settings};
+use remediator_testkit::notice::Notice;
 use remediator_testkit::{MotoServer, Seed};
-use serde_json::json;
 
 #[tokio::test]
 async fn a_forced_deployment_is_verified_only_when_ecs_shows_it_completed_with_no_old_task_left() {
@@ -549,10 +547,13 @@ async fn a_service_acted_on_an_hour_after_aws_began_is_followed_until_its_window
     // The `open` update arrives after startTime (wait period 0, or a late delivery): AWS
     // retires gradually until endTime, two days later.
     let now = remediator_testkit::clock::now();
-    let mut event = notice(&["prod|web"]);
-    event["detail"]["startTime"] = health_date(now - Duration::hours(1));
-    event["detail"]["endTime"] = health_date(now - Duration::hours(1) + Duration::days(2));
-    event["detail"]["statusCode"] = json!("open");
+    let event = Notice::ecs()
+        .naming(&["prod|web"])
+        .published(now)
+        .starting_in(-Duration::hours(1))
+        .ending_in(-Duration::hours(1) + Duration::days(2))
+        .status("open")
+        .build();
 
     let acted = handle_with(&remediator, &controls, invocation(event), now)
         .await

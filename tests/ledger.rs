@@ -11,14 +11,12 @@ use remediator_core::{Code, Report, Status};
 use remediator_lambda::ledger::DynamoLedger;
 use remediator_lambda::{handle_with, HandlerError};
 use remediator_testkit::events::{
-    controls, event_naming, invocation, invocation_as, ledger_table, remediator, settings,
-    ECS_FUNCTION_ARN,
+    controls, invocation, invocation_as, ledger_table, remediator, said, settings, ECS_FUNCTION_ARN,
 };
+use remediator_testkit::notice::Notice;
 use remediator_testkit::{BlueGreenFixture, MotoServer, Seed, StandaloneTask};
-use serde_json::{json, Value};
 
 const TABLE: &str = "retirement-ledger";
-const SERVICES: &str = "health-ecs-services-pipe.json";
 
 /// The ledger table, created as `remediator ledger init` does.
 async fn ledger(moto: &MotoServer) -> DynamoLedger {
@@ -51,22 +49,6 @@ async fn account(moto: &MotoServer) -> Account {
     }
 }
 
-/// The notice naming `entities`, published at `published` with `status`.
-fn notice(entities: &[&str], published: chrono::DateTime<Utc>, status: &str) -> Value {
-    let mut event = event_naming(SERVICES, entities);
-    event["time"] = json!(published.to_rfc3339());
-    event["detail"]["statusCode"] = json!(status);
-    event
-}
-
-fn said(report: &Report) -> Vec<(String, Status, Code)> {
-    report
-        .outcomes
-        .iter()
-        .map(|o| (o.target.to_string(), o.status, o.code))
-        .collect()
-}
-
 async fn deployments(seed: &Seed) -> Vec<Option<String>> {
     let mut ids = Vec::new();
     for s in ["checkout", "payments", "search"] {
@@ -84,11 +66,10 @@ async fn an_update_of_the_notice_acts_only_on_the_service_it_adds_and_repeats_no
     let remediator = remediator(&moto, settings()).await;
     // Published after the services were seeded: their deployments are older than the notice.
     let published = remediator_testkit::clock::now();
-    let first = notice(
-        &["prod|checkout", "prod|payments", "prod|shop", &a.task.arn],
-        published,
-        "upcoming",
-    );
+    let first = Notice::ecs()
+        .naming(&["prod|checkout", "prod|payments", "prod|shop", &a.task.arn])
+        .published(published)
+        .build();
     let acted = handle_with(
         &remediator,
         &controls,
@@ -102,17 +83,18 @@ async fn an_update_of_the_notice_acts_only_on_the_service_it_adds_and_repeats_no
 
     // At startTime Health republishes the notice: status open, a later time, one more service.
     // Every deployment above is older than this `time`: observation alone would act again.
-    let update = notice(
-        &[
+    let update = Notice::ecs()
+        .naming(&[
             "prod|checkout",
             "prod|payments",
             "prod|shop",
             &a.task.arn,
             "prod|search",
-        ],
-        remediator_testkit::clock::now() + Duration::hours(1),
-        "open",
-    );
+        ])
+        .published(published)
+        .status("open")
+        .updated(remediator_testkit::clock::now() + Duration::hours(1))
+        .build();
     let report = handle_with(
         &remediator,
         &controls,
@@ -181,11 +163,10 @@ async fn a_closed_notice_acts_on_nothing() {
     let remediator = remediator(&moto, settings()).await;
     let before = deployments(&a.seed).await;
 
-    let closed = notice(
-        &["prod|checkout"],
-        remediator_testkit::clock::now(),
-        "closed",
-    );
+    let closed = Notice::ecs()
+        .naming(&["prod|checkout"])
+        .status("closed")
+        .build();
     let report = handle_with(
         &remediator,
         &controls,
@@ -214,11 +195,9 @@ async fn two_deliveries_running_at_once_make_one_call_per_resource() {
     let sdk = proxy.sdk_config(std::time::Duration::from_secs(30)).await;
     let controls = remediator_testkit::events::controls_over(&sdk, &[("LEDGER_TABLE", TABLE)]);
     let remediator = remediator_aws::remediator(&sdk, settings());
-    let event = notice(
-        &["prod|checkout", "prod|payments", "prod|shop", &a.task.arn],
-        remediator_testkit::clock::now(),
-        "upcoming",
-    );
+    let event = Notice::ecs()
+        .naming(&["prod|checkout", "prod|payments", "prod|shop", &a.task.arn])
+        .build();
     let before = deployments(&a.seed).await;
 
     let (one, two) = tokio::join!(
@@ -286,7 +265,10 @@ async fn a_claim_left_by_a_crashed_run_is_taken_over_after_its_lease() {
     let controls = controls(&moto, &[("LEDGER_TABLE", TABLE)]).await;
     let remediator = remediator(&moto, settings()).await;
     let t0 = remediator_testkit::clock::now();
-    let event = notice(&["prod|checkout"], t0, "upcoming");
+    let event = Notice::ecs()
+        .naming(&["prod|checkout"])
+        .published(t0)
+        .build();
     // The notice's ARN and the account its resources are in.
     let key = "arn:aws:health:us-east-1::event/ECS/AWS_ECS_TASK_PATCHING_RETIREMENT/AWS_ECS_TASK_PATCHING_RETIREMENT_6f1c2a3e#123456789012";
     // A run claimed the service with a 16-minute lease, then died.
@@ -353,11 +335,9 @@ async fn without_its_table_the_ledger_stops_every_mutating_call_and_names_the_ta
     let controls = controls(&moto, &[("LEDGER_TABLE", "no-such-table")]).await;
     let remediator = remediator(&moto, settings()).await;
     let before = deployments(&a.seed).await;
-    let event = notice(
-        &["prod|checkout", "prod|shop", &a.task.arn],
-        remediator_testkit::clock::now(),
-        "upcoming",
-    );
+    let event = Notice::ecs()
+        .naming(&["prod|checkout", "prod|shop", &a.task.arn])
+        .build();
 
     let result = handle_with(
         &remediator,
@@ -416,7 +396,10 @@ async fn lambdas_retry_of_a_crashed_invocation_takes_its_own_claim_back_at_once(
     let controls = controls(&moto, &[("LEDGER_TABLE", TABLE)]).await;
     let remediator = remediator(&moto, settings()).await;
     let t0 = remediator_testkit::clock::now();
-    let event = notice(&["prod|checkout"], t0, "upcoming");
+    let event = Notice::ecs()
+        .naming(&["prod|checkout"])
+        .published(t0)
+        .build();
     // The first attempt of request `req-7` claimed the service, then timed out.
     let first_attempt = ClaimRequest {
         notice: "arn:aws:health:us-east-1::event/ECS/AWS_ECS_TASK_PATCHING_RETIREMENT/AWS_ECS_TASK_PATCHING_RETIREMENT_6f1c2a3e".into(),
@@ -457,7 +440,10 @@ async fn an_update_outside_the_windows_defers_only_what_it_adds() {
     let remediator = remediator(&moto, settings()).await;
     let t0 = remediator_testkit::clock::now();
     let acting_now = controls(&moto, &[("LEDGER_TABLE", TABLE)]).await;
-    let first = notice(&["prod|checkout", "prod|payments"], t0, "upcoming");
+    let first = Notice::ecs()
+        .naming(&["prod|checkout", "prod|payments"])
+        .published(t0)
+        .build();
     handle_with(&remediator, &acting_now, invocation(first), t0)
         .await
         .unwrap_or_else(|e| panic!("{e}"));
@@ -477,13 +463,12 @@ async fn an_update_outside_the_windows_defers_only_what_it_adds() {
         ],
     )
     .await;
-    let mut update = notice(
-        &["prod|checkout", "prod|payments", "prod|search"],
-        t0 + Duration::minutes(1),
-        "upcoming",
-    );
-    let retires = t0 + Duration::days(7);
-    update["detail"]["startTime"] = json!(retires.format("%a, %d %b %Y %H:%M:%S GMT").to_string());
+    // Health's update a minute later: AWS still retires a week after the first publication.
+    let update = Notice::ecs()
+        .naming(&["prod|checkout", "prod|payments", "prod|search"])
+        .published(t0)
+        .updated(t0 + Duration::minutes(1))
+        .build();
 
     let report = handle_with(
         &remediator,

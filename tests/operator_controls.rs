@@ -6,22 +6,21 @@
 
 use chrono::{DateTime, Duration, Timelike, Utc};
 use remediator_core::testing::at;
-use remediator_core::{Report, Status};
+use remediator_core::{Code, Status};
 use remediator_lambda::{handle_with, HandlerError};
 use remediator_testkit::events::{
-    controls, invocation, invocation_of, remediator, settings, ECS_FUNCTION_ARN,
+    controls, invocation, invocation_of, remediator, said, settings, ECS_FUNCTION_ARN,
 };
-use remediator_testkit::{fixture_at, MotoServer, Seed};
-use serde_json::{json, Value};
+use remediator_testkit::notice::Notice;
+use remediator_testkit::{MotoServer, Seed};
+use serde_json::Value;
 
 const SCHEDULER_ROLE: &str = "arn:aws:iam::123456789012:role/retirement-scheduler";
 
-/// A notice for `prod|checkout` and `prod|payments`, published at `published`, retiring from
-/// `retires` (Health's RFC 2822 form).
-fn notice(published: DateTime<Utc>, retires: DateTime<Utc>) -> Value {
-    let mut event = fixture_at("health-ecs-services-pipe.json", published);
-    event["detail"]["startTime"] = json!(retires.format("%a, %d %b %Y %H:%M:%S GMT").to_string());
-    event
+/// The notice of `prod|checkout` and `prod|payments`, published at `published`, AWS retiring
+/// them from `retires`.
+fn notice(published: DateTime<Utc>, retires: DateTime<Utc>) -> Notice {
+    Notice::ecs().published(published).starting_at(retires)
 }
 
 async fn schedules(
@@ -48,14 +47,6 @@ async fn schedules(
     out
 }
 
-fn statuses(report: &Report) -> Vec<(String, Status, String)> {
-    report
-        .outcomes
-        .iter()
-        .map(|o| (o.target.to_string(), o.status, o.code.to_string()))
-        .collect()
-}
-
 #[tokio::test]
 async fn an_event_outside_the_windows_makes_one_schedule_at_the_next_window_with_the_original_event_and_a_redelivery_makes_none(
 ) {
@@ -79,7 +70,7 @@ async fn an_event_outside_the_windows_makes_one_schedule_at_the_next_window_with
     // Wednesday noon UTC; AWS retires from the next Wednesday. Saturday 02:00 in Tokyo is
     // Friday 17:00 UTC, the earlier of the two windows.
     let now = at("2026-11-25T12:00:00Z");
-    let event = notice(now - Duration::hours(1), at("2026-12-02T00:00:00Z"));
+    let event = notice(now - Duration::hours(1), at("2026-12-02T00:00:00Z")).build();
 
     let first = handle_with(&remediator, &controls, invocation(event.clone()), now)
         .await
@@ -90,17 +81,17 @@ async fn an_event_outside_the_windows_makes_one_schedule_at_the_next_window_with
 
     for report in [&first, &second] {
         assert_eq!(
-            statuses(report),
+            said(report),
             vec![
                 (
                     "service prod/checkout".into(),
                     Status::Deferred,
-                    "deferred".into()
+                    Code::Deferred
                 ),
                 (
                     "service prod/payments".into(),
                     Status::Deferred,
-                    "deferred".into()
+                    Code::Deferred
                 ),
             ]
         );
@@ -162,24 +153,24 @@ async fn an_event_whose_deadline_is_too_close_for_any_window_acts_at_once() {
     .await;
     let remediator = remediator(&moto, settings()).await;
     // Published now (after the services' deployments), retiring in six hours.
-    let event = notice(now + Duration::seconds(1), now + Duration::hours(6));
+    let event = notice(now + Duration::seconds(1), now + Duration::hours(6)).build();
 
     let report = handle_with(&remediator, &controls, invocation(event), now)
         .await
         .unwrap_or_else(|e| panic!("{e}"));
 
     assert_eq!(
-        statuses(&report),
+        said(&report),
         vec![
             (
                 "service prod/checkout".into(),
                 Status::Acted,
-                "forced_new_deployment".into()
+                Code::ForcedNewDeployment
             ),
             (
                 "service prod/payments".into(),
                 Status::Acted,
-                "forced_new_deployment".into()
+                Code::ForcedNewDeployment
             ),
         ]
     );
@@ -232,13 +223,12 @@ async fn an_sqs_subscriber_of_the_topic_gets_one_chatbot_summary_per_handled_eve
     let controls = controls(&moto, &[("NOTIFICATION_TOPIC_ARN", topic.as_str())]).await;
     let remediator = remediator(&moto, settings()).await;
 
-    let mut event = notice(
+    let notice = notice(
         remediator_testkit::clock::now() + Duration::seconds(1),
         remediator_testkit::clock::now() + Duration::days(7),
-    );
-    event["resources"] = json!(["prod|checkout", "prod|ghost"]);
-    event["detail"]["affectedEntities"] =
-        json!([{"entityValue": "prod|checkout"}, {"entityValue": "prod|ghost"}]);
+    )
+    .naming(&["prod|checkout", "prod|ghost"]);
+    let event = notice.clone().build();
     handle_with(
         &remediator,
         &controls,
@@ -248,8 +238,7 @@ async fn an_sqs_subscriber_of_the_topic_gets_one_chatbot_summary_per_handled_eve
     .await
     .unwrap_or_else(|e| panic!("{e}"));
     // A closed event is ignored: no message for it.
-    let mut closed = event.clone();
-    closed["detail"]["statusCode"] = json!("closed");
+    let closed = notice.status("closed").build();
     handle_with(
         &remediator,
         &controls,
@@ -335,11 +324,11 @@ async fn an_eks_pod_notice_outside_the_windows_is_deferred_without_touching_the_
     .unwrap_or_else(|e| panic!("a deferral is a success: {e}"));
 
     assert_eq!(
-        statuses(&report),
+        said(&report),
         vec![(
             "pod my-cluster/default/my-deployment-5d8c9c5d4b-8jx7l".into(),
             Status::Deferred,
-            "deferred".into()
+            Code::Deferred
         )]
     );
     let made = schedules(&moto).await;
@@ -374,7 +363,7 @@ async fn a_schedule_that_cannot_be_made_fails_the_invocation_for_the_dead_letter
     .await;
     let remediator = remediator(&moto, settings()).await;
     let now = at("2026-11-25T12:00:00Z");
-    let event = notice(now - Duration::hours(1), at("2026-12-02T00:00:00Z"));
+    let event = notice(now - Duration::hours(1), at("2026-12-02T00:00:00Z")).build();
 
     let result = handle_with(&remediator, &controls, invocation(event), now).await;
 
@@ -459,24 +448,24 @@ async fn with_aws_event_windows_enabled_the_deferral_waits_for_a_window_before_t
         &proxy.sdk_config(std::time::Duration::from_secs(10)).await,
         settings(),
     );
-    let event = notice(now + Duration::seconds(1), now + Duration::hours(30));
+    let event = notice(now + Duration::seconds(1), now + Duration::hours(30)).build();
 
     let report = handle_with(&remediator, &controls, invocation(event), now)
         .await
         .unwrap_or_else(|e| panic!("{e}"));
 
     assert_eq!(
-        statuses(&report),
+        said(&report),
         vec![
             (
                 "service prod/checkout".into(),
                 Status::Deferred,
-                "deferred".into()
+                Code::Deferred
             ),
             (
                 "service prod/payments".into(),
                 Status::Deferred,
-                "deferred".into()
+                Code::Deferred
             ),
         ]
     );
@@ -538,7 +527,7 @@ async fn with_aws_event_windows_a_remediation_after_the_notices_date_is_still_fo
         settings(),
     );
     let starts = now + Duration::hours(30);
-    let event = notice(now + Duration::seconds(1), starts);
+    let event = notice(now + Duration::seconds(1), starts).build();
 
     let deferred = handle_with(&remediator, &controls, invocation(event.clone()), now)
         .await

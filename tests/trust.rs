@@ -10,8 +10,9 @@ use aws_credential_types::provider::SharedCredentialsProvider;
 use remediator_core::accounts::Accounts;
 use remediator_core::{Code, Report, Status};
 use remediator_lambda::handle_with;
-use remediator_testkit::events::{controls_over, event_naming, invocation, ledger_table, settings};
+use remediator_testkit::events::{controls_over, invocation, ledger_table, said, settings};
 use remediator_testkit::fault_proxy::{Fault, FaultProxy};
+use remediator_testkit::notice::Notice;
 use remediator_testkit::{MotoServer, Seed};
 use serde_json::{json, Value};
 
@@ -60,13 +61,6 @@ fn central_mode() -> Accounts {
     }
 }
 
-fn notice(entities: &[&str]) -> Value {
-    let mut event = event_naming("health-ecs-services-pipe.json", entities);
-    let retires = remediator_testkit::clock::now() + chrono::Duration::days(7);
-    event["detail"]["startTime"] = json!(retires.format("%a, %d %b %Y %H:%M:%S GMT").to_string());
-    event
-}
-
 async fn deliver(sdk: &SdkConfig, accounts: Accounts, event: Value) -> Result<Report, String> {
     let controls = controls_over(sdk, &[("LEDGER_TABLE", TABLE)]);
     let central = remediator_aws::central(sdk, settings(), accounts);
@@ -99,7 +93,7 @@ async fn a_service_arn_of_another_account_leaves_the_same_named_service_here_unt
     let report = deliver(
         &moto.sdk_config().await,
         Accounts::default(),
-        notice(&[&arn]),
+        Notice::ecs().naming(&[&arn]).build(),
     )
     .await
     .unwrap_or_else(|e| panic!("{e}"));
@@ -126,9 +120,11 @@ async fn a_third_accounts_arn_inside_a_members_notice_acts_nowhere_and_names_bot
     ledger_table(&moto, TABLE).await;
     let before = primaries(&seeds).await;
     let arn = format!("arn:aws:ecs:us-east-1:{THIRD}:service/payments/api");
-    let mut event = notice(&[&arn]);
-    event["account"] = json!(HOME);
-    event["detail"]["affectedAccount"] = json!(MEMBER);
+    let event = Notice::ecs()
+        .naming(&[&arn])
+        .account(HOME)
+        .affected_account(MEMBER)
+        .build();
 
     let report = deliver(&moto.sdk_config().await, central_mode(), event)
         .await
@@ -159,9 +155,11 @@ async fn a_members_own_service_arn_in_its_notice_is_forced_there_only() {
     ledger_table(&moto, TABLE).await;
     let before = primaries(&seeds).await;
     let arn = format!("arn:aws:ecs:us-east-1:{MEMBER}:service/payments/api");
-    let mut event = notice(&[&arn]);
-    event["account"] = json!(HOME);
-    event["detail"]["affectedAccount"] = json!(MEMBER);
+    let event = Notice::ecs()
+        .naming(&[&arn])
+        .account(HOME)
+        .affected_account(MEMBER)
+        .build();
 
     let report = deliver(&moto.sdk_config().await, central_mode(), event)
         .await
@@ -182,7 +180,7 @@ async fn a_task_arn_of_another_region_is_reported_other_region_never_gone() {
     let report = deliver(
         &moto.sdk_config().await,
         Accounts::default(),
-        notice(&[&task]),
+        Notice::ecs().naming(&[&task]).build(),
     )
     .await
     .unwrap_or_else(|e| panic!("{e}"));
@@ -212,8 +210,10 @@ async fn without_its_own_account_a_forwarded_member_notice_acts_nowhere_until_st
     let controls = controls_over(&sdk, &[("LEDGER_TABLE", TABLE)]);
     let central = remediator_aws::central(&sdk, settings(), central_mode());
     // Forwarded from the member's bus: the member's `account`, no affectedAccount.
-    let mut event = notice(&["payments|api"]);
-    event["account"] = json!(MEMBER);
+    let event = Notice::ecs()
+        .naming(&["payments|api"])
+        .account(MEMBER)
+        .build();
 
     let first = handle_with(
         &central,
@@ -296,7 +296,7 @@ async fn a_notice_health_does_not_know_acts_nowhere() {
     ledger_table(&moto, TABLE).await;
     let before = primaries(&seeds).await;
     let proxy = FaultProxy::start(moto.endpoint()).await;
-    let event = notice(&["payments|api"]);
+    let event = Notice::ecs().naming(&["payments|api"]).build();
     let unknown = json!({ "successfulSet": [], "failedSet": [{ "eventArn": arn_of(&event),
         "errorName": "NotFoundException", "errorMessage": "no such event" }] });
     proxy.inject(
@@ -335,7 +335,9 @@ async fn a_resource_health_does_not_list_is_not_acted_on_and_a_listed_one_is() {
         home.primary_deployment("payments", "web").await,
     );
     let proxy = FaultProxy::start(moto.endpoint()).await;
-    let event = notice(&["payments|api", "payments|web"]);
+    let event = Notice::ecs()
+        .naming(&["payments|api", "payments|web"])
+        .build();
     health_knows(
         &proxy,
         &arn_of(&event),
@@ -361,16 +363,19 @@ async fn a_resource_health_does_not_list_is_not_acted_on_and_a_listed_one_is() {
         web,
         "not listed: untouched"
     );
-    let said: Vec<(String, Code)> = report
-        .outcomes
-        .iter()
-        .map(|o| (o.target.to_string(), o.code))
-        .collect();
     assert_eq!(
-        said,
+        said(&report),
         vec![
-            ("service payments/api".to_owned(), Code::ForcedNewDeployment),
-            ("service payments/web".to_owned(), Code::Unconfirmed),
+            (
+                "service payments/api".to_owned(),
+                Status::Acted,
+                Code::ForcedNewDeployment
+            ),
+            (
+                "service payments/web".to_owned(),
+                Status::Failed,
+                Code::Unconfirmed
+            ),
         ],
         "in the notice's order"
     );
@@ -383,7 +388,7 @@ async fn a_confirmed_notice_acts_as_before() {
     ledger_table(&moto, TABLE).await;
     let before = primaries(&seeds).await;
     let proxy = FaultProxy::start(moto.endpoint()).await;
-    let event = notice(&["payments|api"]);
+    let event = Notice::ecs().naming(&["payments|api"]).build();
     health_knows(
         &proxy,
         &arn_of(&event),
@@ -420,7 +425,7 @@ async fn without_a_support_plan_confirmation_says_so_and_acts_nowhere() {
     let report = deliver(
         &proxy.sdk_config(std::time::Duration::from_secs(5)).await,
         confirming(),
-        notice(&["payments|api"]),
+        Notice::ecs().naming(&["payments|api"]).build(),
     )
     .await
     .unwrap_or_else(|e| panic!("{e}"));

@@ -10,13 +10,13 @@ use remediator_core::ledger::State;
 use remediator_core::{notify, Code, Status};
 use remediator_lambda::handle_with;
 use remediator_testkit::checks::{
-    deliver, fire, fire_at, ledger, notice, said, state_of, with_checks, SCHEDULER_ROLE, TABLE,
+    deliver, fire, fire_at, ledger, notice, state_of, with_checks, SCHEDULER_ROLE, TABLE,
 };
 use remediator_testkit::clock;
-use remediator_testkit::events::{controls_over, invocation, settings};
+use remediator_testkit::events::{controls_over, invocation, said, settings};
 use remediator_testkit::fault_proxy::{Fault, FaultProxy};
+use remediator_testkit::notice::Notice;
 use remediator_testkit::{MotoServer, Seed};
-use serde_json::json;
 
 #[tokio::test]
 async fn service_tasks_named_by_their_arn_are_followed_as_their_service_and_verified_with_it() {
@@ -85,9 +85,9 @@ async fn the_teams_later_deployment_then_healths_update_of_the_notice_is_not_a_r
     ledger(&moto).await;
     let controls = with_checks(&moto).await;
     let now = clock::now();
-    let event = notice(&["prod|web"]);
+    let web = Notice::ecs().naming(&["prod|web"]).published(now);
 
-    let acted = deliver(&moto, &controls, event.clone(), now).await;
+    let acted = deliver(&moto, &controls, web.clone().build(), now).await;
     assert_eq!(acted.outcomes[0].code, Code::ForcedNewDeployment);
     // The team ships a release after us; ECS completes theirs and drops ours from its list.
     seed.ecs
@@ -100,10 +100,8 @@ async fn the_teams_later_deployment_then_healths_update_of_the_notice_is_not_a_r
         .expect("the team's deployment");
     moto.set_rollout("prod", "web", "COMPLETED");
     // Then Health updates the notice: a later `time`, the same event.
-    let mut update = event;
     let later = now + Duration::minutes(20);
-    update["time"] = json!(later.to_rfc3339());
-    update["detail"]["lastUpdatedTime"] = remediator_testkit::checks::health_date(later);
+    let update = web.updated(later).build();
 
     let report = deliver(&moto, &controls, update, later).await;
 

@@ -10,14 +10,13 @@ use std::time::Duration;
 use remediator_core::{Backoff, Code, Report, Settings, Status};
 use remediator_lambda::handle_with;
 use remediator_testkit::events::{
-    controls_over, event_naming, invocation_lasting, ledger_table, ECS_FUNCTION_ARN,
+    controls_over, invocation_lasting, ledger_table, said, ECS_FUNCTION_ARN,
 };
 use remediator_testkit::fault_proxy::{Fault, FaultProxy};
+use remediator_testkit::notice::Notice;
 use remediator_testkit::{MotoServer, Seed};
-use serde_json::{json, Value};
 
 const TABLE: &str = "retirement-ledger";
-const SERVICES: &str = "health-ecs-services-pipe.json";
 const SCHEDULER_ROLE: &str = "arn:aws:iam::123456789012:role/retirement-scheduler";
 
 /// Two rolling services, the ledger table and a notification topic on moto; a proxy in front.
@@ -51,13 +50,6 @@ async fn account() -> Account {
     }
 }
 
-fn notice() -> Value {
-    let mut event = event_naming(SERVICES, &["prod|web", "prod|api"]);
-    let retires = remediator_testkit::clock::now() + chrono::Duration::days(7);
-    event["detail"]["startTime"] = json!(retires.format("%a, %d %b %Y %H:%M:%S GMT").to_string());
-    event
-}
-
 /// One delivery through the proxy: the function as deployed (ledger, checks, summary topic),
 /// with `attempt_timeout` per SDK attempt and a minute to run.
 async fn deliver(a: &Account, attempt_timeout: Duration) -> Result<Report, String> {
@@ -81,7 +73,12 @@ async fn deliver_lasting(
     let remediator = remediator_aws::remediator(&sdk, production());
     static DELIVERIES: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
     let n = DELIVERIES.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-    let event = invocation_lasting(notice(), ECS_FUNCTION_ARN, &format!("fault-{n}"), left);
+    let event = invocation_lasting(
+        Notice::ecs().naming(&["prod|web", "prod|api"]).build(),
+        ECS_FUNCTION_ARN,
+        &format!("fault-{n}"),
+        left,
+    );
     handle_with(
         &remediator,
         &controls,
@@ -103,14 +100,6 @@ fn production() -> Settings {
         },
         ..defaults
     }
-}
-
-fn codes(report: &Report) -> Vec<(String, Status, Code)> {
-    report
-        .outcomes
-        .iter()
-        .map(|o| (o.target.to_string(), o.status, o.code))
-        .collect()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -135,7 +124,7 @@ async fn throttling_on_every_api_the_function_calls_is_absorbed_and_each_service
         .unwrap_or_else(|e| panic!("{e}"));
 
     assert_eq!(
-        codes(&report),
+        said(&report),
         vec![
             (
                 "service prod/web".into(),
@@ -256,7 +245,7 @@ async fn an_update_service_answered_too_late_after_it_took_effect_is_looked_at_n
         .unwrap_or_else(|e| panic!("{e}"));
 
     assert_eq!(
-        codes(&report),
+        said(&report),
         vec![
             (
                 "service prod/web".into(),

@@ -26,7 +26,7 @@ use aws_smithy_types::DateTime;
 use remediator_aws::{SdkCodeDeploy, SdkEcs};
 use remediator_core::pipeline::run;
 use remediator_core::{parse_value, Backoff, Outcome, Remediator, Settings, Status};
-use serde_json::json;
+use remediator_testkit::notice::Notice;
 
 const PREVIOUS: &str = "d-PREVIOUS";
 
@@ -129,12 +129,11 @@ async fn outcome_with(ecs: aws_sdk_ecs::Client, codedeploy: aws_sdk_codedeploy::
         },
         ..Settings::default()
     };
-    let event = json!({
-        "source": "aws.health", "detail-type": "AWS Health Event", "time": "2026-11-20T09:00:00Z",
-        "resources": ["prod|shop"],
-        "detail": { "eventArn": "arn:aws:health:us-east-1::event/ECS/AWS_ECS_TASK_PATCHING_RETIREMENT/x",
-                    "service": "ECS", "eventTypeCode": "AWS_ECS_TASK_PATCHING_RETIREMENT" }
-    });
+    // Published before the deployments the mocks create "now" (they say whole seconds).
+    let event = Notice::ecs()
+        .naming(&["prod|shop"])
+        .published(remediator_testkit::clock::now() - chrono::Duration::minutes(1))
+        .build();
     let remediator = Remediator::new(SdkEcs::new(ecs), SdkCodeDeploy::new(codedeploy), settings);
     let report = run(&remediator, parse_value(event), None).await;
     assert_eq!(report.outcomes.len(), 1, "{report:#?}");

@@ -14,7 +14,7 @@ use aws_smithy_types::DateTime;
 use remediator_aws::{SdkCodeDeploy, SdkEcs};
 use remediator_core::{parse_value, pipeline, Backoff, Remediator, Report, Settings, Status};
 use remediator_lambda::{into_result, HandlerError};
-use serde_json::json;
+use remediator_testkit::notice::Notice;
 
 const THROTTLED: &str = r#"{"__type":"ThrottlingException","message":"Rate exceeded"}"#;
 const SERVER_ERROR: &str = r#"{"__type":"ServerException","message":"Service unavailable"}"#;
@@ -75,18 +75,9 @@ fn settings(backoff_rounds: u32) -> Settings {
     }
 }
 
-/// A notice published now, AWS retiring a week later.
+/// A notice of `prod/web` published now, AWS retiring it a week later.
 fn event() -> serde_json::Value {
-    let mut event = json!({
-        "version": "0", "id": "e-1", "detail-type": "AWS Health Event", "source": "aws.health",
-        "account": "123456789012", "time": "2026-11-20T09:00:00Z", "region": "us-east-1",
-        "resources": ["prod|web"],
-        "detail": { "eventArn": "arn:aws:health:us-east-1::event/ECS/AWS_ECS_TASK_PATCHING_RETIREMENT/x",
-                    "service": "ECS", "eventTypeCode": "AWS_ECS_TASK_PATCHING_RETIREMENT",
-                    "startTime": "Fri, 27 Nov 2026 09:00:00 GMT" }
-    });
-    remediator_testkit::clock::shift_event(&mut event, remediator_testkit::clock::now());
-    event
+    Notice::ecs().naming(&["prod|web"]).build()
 }
 
 /// A CodeDeploy client that must not be called: every test here is about a rolling service.
@@ -447,8 +438,7 @@ async fn a_cluster_outside_the_functions_scope_costs_only_its_own_services() {
         |c| c
             .retry_config(aws_sdk_ecs::config::retry::RetryConfig::standard().with_max_attempts(1))
     );
-    let mut two_clusters = event();
-    two_clusters["resources"] = json!(["prod|web", "dev|api"]);
+    let two_clusters = Notice::ecs().naming(&["prod|web", "dev|api"]).build();
     let remediator = Remediator::new(SdkEcs::new(client), no_codedeploy(), settings(0));
 
     let report = pipeline::run(&remediator, parse_value(two_clusters), None).await;

@@ -23,7 +23,7 @@ use aws_smithy_mocks::{mock, mock_client, Rule, RuleMode};
 use remediator_aws::{SdkCodeDeploy, SdkEcs};
 use remediator_core::pipeline::run;
 use remediator_core::{parse_value, Backoff, Outcome, Remediator, Settings, Status};
-use serde_json::json;
+use remediator_testkit::notice::Notice;
 
 const CLUSTER: &str = "arn:aws:ecs:us-east-1:123456789012:cluster/jobs";
 const OLD: &str = "arn:aws:ecs:us-east-1:123456789012:task/jobs/0ld0ld0ld0ld0ld0ld0ld0ld0ld0ld00";
@@ -141,13 +141,7 @@ async fn outcome(ecs: aws_sdk_ecs::Client) -> Outcome {
         replacement_wait: Duration::from_millis(300),
         ..Settings::default()
     };
-    let event = json!({
-        "source": "aws.health", "detail-type": "AWS Health Event", "time": "2026-11-20T09:00:00Z",
-        "account": "123456789012", "region": "us-east-1",
-        "resources": [OLD],
-        "detail": { "eventArn": "arn:aws:health:us-east-1::event/ECS/AWS_ECS_TASK_PATCHING_RETIREMENT/x",
-                    "service": "ECS", "eventTypeCode": "AWS_ECS_TASK_PATCHING_RETIREMENT" }
-    });
+    let event = Notice::ecs().naming(&[OLD]).build();
     let remediator = Remediator::new(
         SdkEcs::with_ec2(ecs, ec2()),
         SdkCodeDeploy::new(mock_client!(aws_sdk_codedeploy, RuleMode::MatchAny, none)),

@@ -7,6 +7,7 @@ use std::path::PathBuf;
 use std::process::{Command, Output};
 
 use remediator_core::{Report, Status};
+use remediator_testkit::notice::Notice;
 use remediator_testkit::{fixture_at, fixture_path, MotoServer, Seed};
 use serde_json::json;
 
@@ -55,11 +56,9 @@ async fn apply_twice_forces_the_named_services_once_then_reports_already_replace
     seed.rolling_services("prod", &["checkout", "payments"])
         .await;
     let before = seed.primary_deployment("prod", "checkout").await;
-    let mut event = fixture_at(
-        "health-ecs-services-pipe.json",
-        remediator_testkit::clock::now(),
-    );
-    event["resources"] = json!(["prod|checkout", "prod|payments", "prod|retired-last-week"]);
+    let event = Notice::ecs()
+        .naming(&["prod|checkout", "prod|payments", "prod|retired-last-week"])
+        .build();
     let file = write_event("apply-twice.json", &event);
     let file = file.to_str().expect("utf-8 path");
 
@@ -105,11 +104,7 @@ async fn plan_prints_a_table_and_changes_nothing() {
     let seed = Seed::new(&moto).await;
     seed.rolling_services("prod", &["checkout"]).await;
     let before = seed.primary_deployment("prod", "checkout").await;
-    let mut event = fixture_at(
-        "health-ecs-services-pipe.json",
-        remediator_testkit::clock::now(),
-    );
-    event["resources"] = json!(["prod|checkout"]);
+    let event = Notice::ecs().naming(&["prod|checkout"]).build();
     let file = write_event("plan.json", &event);
 
     let out = remediator(&moto, &["plan", "--event", file.to_str().expect("utf-8")]);
@@ -210,12 +205,10 @@ async fn apply_twice_redeploys_a_blue_green_service_through_codedeploy_exactly_o
     seed.cluster("prod").await;
     let bg = seed.blue_green_service("prod", "shop").await;
     moto.set_codedeploy_status(&bg.previous_deployment, "Succeeded");
-    let mut event = fixture_at(
-        "health-ecs-services-pipe.json",
-        remediator_testkit::clock::now(),
-    );
-    event["resources"] = json!(["prod|shop"]);
-    event["detail"]["affectedEntities"] = json!([{ "entityValue": "prod | shop" }]);
+    let event = Notice::ecs()
+        .resources(&["prod|shop"])
+        .entities(&["prod | shop"])
+        .build();
     let file = write_event("blue-green.json", &event);
     let file = file.to_str().expect("utf-8 path");
 
@@ -274,11 +267,9 @@ async fn ledger_init_is_idempotent_and_status_shows_where_each_resource_of_a_not
     seed.rolling_services("prod", &["checkout", "payments"])
         .await;
     let ledger = [("LEDGER_TABLE", "retirement-ledger")];
-    let mut event = fixture_at(
-        "health-ecs-services-pipe.json",
-        remediator_testkit::clock::now(),
-    );
-    event["resources"] = json!(["prod|checkout", "prod|payments", "prod|retired-last-week"]);
+    let event = Notice::ecs()
+        .naming(&["prod|checkout", "prod|payments", "prod|retired-last-week"])
+        .build();
     let file = write_event("ledger-status.json", &event);
     let file = file.to_str().expect("utf-8 path");
 

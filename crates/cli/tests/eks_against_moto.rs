@@ -6,10 +6,11 @@
 
 use std::process::{Command, Output};
 
-use chrono::{Duration, SecondsFormat};
+use chrono::Duration;
 use remediator_core::{Report, Status};
 use remediator_testkit::fake_kube::FakeKube;
-use remediator_testkit::{fixture_at, MotoServer};
+use remediator_testkit::notice::Notice;
+use remediator_testkit::MotoServer;
 use serde_json::json;
 
 const POD: &str = "/api/v1/namespaces/default/pods/my-deployment-5d8c9c5d4b-8jx7l";
@@ -62,17 +63,19 @@ fn remediator(moto: &MotoServer, kube: &FakeKube, args: &[&str], env: &[(&str, &
     cmd.output().expect("run remediator")
 }
 
-/// The EKS sample, re-stamped so the pod is not past its termination (the sample is from 2021).
+/// The EKS sample published now, EKS deleting the pod in five days.
+fn sample() -> Notice {
+    Notice::eks_pod().terminating_in(Duration::days(5))
+}
+
+/// The EKS sample written to the file `name`.
 fn sample_event(name: &str) -> std::path::PathBuf {
-    let mut event = fixture_at(
-        "eks-fargate-pod-scheduled-termination.json",
-        remediator_testkit::clock::now(),
-    );
-    event["detail"]["scheduledTerminationTime"] = json!(format!(
-        "{}[UTC]",
-        (remediator_testkit::clock::now() + Duration::days(5))
-            .to_rfc3339_opts(SecondsFormat::Millis, true)
-    ));
+    write_event(name, sample())
+}
+
+/// `notice` written to the file `name`.
+fn write_event(name: &str, notice: Notice) -> std::path::PathBuf {
+    let event = notice.build();
     let dir = std::env::temp_dir().join(format!("remediator-eks-{}", std::process::id()));
     std::fs::create_dir_all(&dir).expect("dir");
     let file = dir.join(name);
@@ -190,12 +193,7 @@ const MEMBER: &str = "210987654321";
 
 /// The sample as a member account's bus forwards it: its `account` is the member's.
 fn forwarded_from_member(name: &str) -> std::path::PathBuf {
-    let file = sample_event(name);
-    let mut event: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(&file).expect("read")).expect("json");
-    event["account"] = json!(MEMBER);
-    std::fs::write(&file, serde_json::to_vec(&event).expect("json")).expect("write");
-    file
+    write_event(name, sample().account(MEMBER))
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

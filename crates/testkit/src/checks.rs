@@ -2,14 +2,15 @@
 //! deploy it, and a check fired the way EventBridge Scheduler fires it (the schedule's input,
 //! at the schedule's time).
 
-use chrono::{DateTime, Duration, Utc};
+use chrono::{DateTime, Utc};
 use remediator_core::ledger::{Ledger, State};
-use remediator_core::{Code, Report, Status};
+use remediator_core::Report;
 use remediator_lambda::ledger::DynamoLedger;
 use remediator_lambda::{handle_with, Controls};
-use serde_json::{json, Value};
+use serde_json::Value;
 
-use crate::events::{controls, event_naming, invocation, ledger_table, remediator, settings};
+use crate::events::{controls, invocation, ledger_table, remediator, settings};
+use crate::notice::Notice;
 use crate::{MotoServer, ACCOUNT};
 
 pub const TABLE: &str = "retirement-ledger";
@@ -33,16 +34,9 @@ pub async fn with_checks(moto: &MotoServer) -> Controls {
     .await
 }
 
-/// A Health date as the notices write it (RFC 2822, GMT).
-pub fn health_date(t: DateTime<Utc>) -> Value {
-    json!(t.format("%a, %d %b %Y %H:%M:%S GMT").to_string())
-}
-
-/// The notice naming `entities`, retiring them in a week.
+/// The ECS notice naming `entities`, published now, AWS retiring them a week later.
 pub fn notice(entities: &[&str]) -> Value {
-    let mut event = event_naming(SERVICES, entities);
-    event["detail"]["startTime"] = health_date(crate::clock::now() + Duration::days(7));
-    event
+    Notice::fixture(SERVICES).naming(entities).build()
 }
 
 /// Delivers `event` at `now` through the ECS function with checks on.
@@ -99,15 +93,6 @@ pub async fn fire_at(
     handle_with(&remediator, controls, invocation(input), at)
         .await
         .unwrap_or_else(|e| panic!("a check never fails the invocation here: {e}"))
-}
-
-/// (resource, status, code) of each outcome.
-pub fn said(report: &Report) -> Vec<(String, Status, Code)> {
-    report
-        .outcomes
-        .iter()
-        .map(|o| (o.target.to_string(), o.status, o.code))
-        .collect()
 }
 
 /// The ledger states of the report's notice.

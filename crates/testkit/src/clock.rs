@@ -21,7 +21,7 @@ pub fn now() -> DateTime<Utc> {
 
 /// Where an event's dates live, and how each is written.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Form {
+pub(crate) enum Form {
     /// EventBridge's `time`: RFC 3339.
     Rfc3339,
     /// Health's `startTime`, `endTime`, `lastUpdatedTime`: RFC 2822 in GMT.
@@ -52,7 +52,7 @@ fn read(text: &str) -> Option<(DateTime<Utc>, Form)> {
         .map(|t| (t.with_timezone(&Utc), Form::Rfc2822))
 }
 
-fn write(t: DateTime<Utc>, form: Form) -> String {
+pub(crate) fn write(t: DateTime<Utc>, form: Form) -> String {
     match form {
         Form::Rfc3339 => t.to_rfc3339_opts(SecondsFormat::AutoSi, true),
         Form::Rfc2822 => t.format("%a, %d %b %Y %H:%M:%S GMT").to_string(),

@@ -5,10 +5,10 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use lambda_runtime::{Context, LambdaEvent};
-use remediator_core::{parse_value, pipeline, Backoff, Outcome, Report, Settings};
-use serde_json::{json, Value};
+use remediator_core::{parse_value, pipeline, Backoff, Code, Outcome, Report, Settings, Status};
+use serde_json::Value;
 
-use crate::{fixture_at, MotoServer};
+use crate::MotoServer;
 
 /// The ARN tests invoke the ECS function as (a deferral's default schedule target).
 pub const ECS_FUNCTION_ARN: &str = "arn:aws:lambda:us-east-1:123456789012:function:ecs-retirement";
@@ -65,19 +65,6 @@ pub fn invocation_lasting(
     LambdaEvent::new(payload, context)
 }
 
-/// The Health `fixture` published now, naming `entities` in both `resources` and
-/// `affectedEntities` (as Health does) and nothing else.
-pub fn event_naming<S: AsRef<str>>(fixture: &str, entities: &[S]) -> Value {
-    let entities: Vec<&str> = entities.iter().map(AsRef::as_ref).collect();
-    let mut event = fixture_at(fixture, crate::clock::now());
-    event["resources"] = json!(entities);
-    event["detail"]["affectedEntities"] = json!(entities
-        .iter()
-        .map(|e| json!({ "entityValue": e }))
-        .collect::<Vec<_>>());
-    event
-}
-
 /// The ECS remediator over moto's endpoint.
 pub async fn remediator(moto: &MotoServer, settings: Settings) -> remediator_aws::AwsRemediator {
     remediator_aws::remediator(&moto.sdk_config().await, settings)
@@ -113,6 +100,15 @@ pub fn controls_over(
 pub fn only(report: &Report) -> &Outcome {
     assert_eq!(report.outcomes.len(), 1, "{report:#?}");
     &report.outcomes[0]
+}
+
+/// What the report said of each resource: (resource, status, code), in the report's order.
+pub fn said(report: &Report) -> Vec<(String, Status, Code)> {
+    report
+        .outcomes
+        .iter()
+        .map(|o| (o.target.to_string(), o.status, o.code))
+        .collect()
 }
 
 /// The outcome about `resource` (as the report names it).

@@ -1,5 +1,6 @@
 //! Test kit: a moto server on a free loopback port, SDK clients pointed at it, and seeding
-//! helpers for clusters, task definitions and services; and fake Kubernetes APIs ([`fake_kube`]
+//! helpers for clusters, task definitions and services; the notices tests deliver
+//! ([`notice::Notice`], built from the fixtures); and fake Kubernetes APIs ([`fake_kube`]
 //! keeps objects, [`scripted_kube`] asserts each request of a scenario).
 //!
 //! Each [`MotoServer`] is its own process with its own state, killed when dropped, so tests can
@@ -28,6 +29,7 @@ pub mod fake_kube;
 pub mod fault_proxy;
 pub mod invocations;
 pub mod kube_objects;
+pub mod notice;
 pub mod scripted_kube;
 mod seed;
 
