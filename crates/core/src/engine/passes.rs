@@ -226,7 +226,9 @@ impl<E: EcsServices + EcsTasks + EcsInstances, D: CodeDeployApi> Remediator<E, D
                             .await
                     }
                     Work::Service(_, ServiceDecision::Final(outcome)) => outcome,
-                    Work::Task(task) => self.relaunch(&notice.targets[i], task, deadline).await,
+                    Work::Task(task) => {
+                        Box::pin(self.relaunch(&notice.targets[i], task, deadline)).await
+                    }
                 };
                 (i, outcome)
             })

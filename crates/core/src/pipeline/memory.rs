@@ -292,8 +292,7 @@ async fn follow<R: Remediate, L: Ledger>(
         .iter()
         .map(|(i, e)| Followed::of(&targets[*i], e))
         .collect();
-    let mut verdicts = remediator
-        .verify(notice, &followed, invocation.now, deadline)
+    let mut verdicts = Box::pin(remediator.verify(notice, &followed, invocation.now, deadline))
         .await
         .into_iter();
     let mut judged = Vec::with_capacity(entries.len());
@@ -353,8 +352,7 @@ async fn remediate_some<R: Remediate>(
         return Vec::new();
     }
     let narrowed = notice.narrowed(indexes.iter().map(|&i| targets[i].clone()).collect());
-    let mut outcomes: Vec<Option<Outcome>> = remediator
-        .remediate(&narrowed, deadline)
+    let mut outcomes: Vec<Option<Outcome>> = Box::pin(remediator.remediate(&narrowed, deadline))
         .await
         .into_iter()
         .map(Some)

@@ -229,7 +229,14 @@ impl<L: Ledger, S: Scheduler, N: Notifier> Controls<L, S, N> {
                     concurrency: LEDGER_CONCURRENCY,
                     finish_by,
                 };
-                remediate_remembering(remediator, ledger, notice, deadline, &invocation).await
+                Box::pin(remediate_remembering(
+                    remediator,
+                    ledger,
+                    notice,
+                    deadline,
+                    &invocation,
+                ))
+                .await
             }
             None => remediator.remediate(notice, deadline).await,
         }

@@ -162,9 +162,9 @@ where
     let followed = match route(remediator, parsed) {
         Route::Answered(report) => FollowedReport::new(*report),
         Route::Remediate(notice) => {
-            remediate(remediator, controls, &event, notice)
-                .instrument(span.clone())
-                .await
+            // Boxed: the remediation's future is large (the engine's passes, the SDK calls);
+            // on the heap it does not count against the invoking thread's stack.
+            Box::pin(remediate(remediator, controls, &event, notice).instrument(span.clone())).await
         }
     };
     tell(controls, &followed.report, delivery.deadline, &span).await;
