@@ -9,8 +9,9 @@ use remediator_core::{Outcome, PodNotice, Status};
 use remediator_kube::PodRestarter;
 use remediator_testkit::fake_kube::Seen;
 use remediator_testkit::kube_objects::{
-    annotated, deployment, meta, namespace, pod, pod_path, replica_set, web_pod, DEPLOYMENT,
-    NAMESPACE, POD, REPLICA_SET as RS, STATEFUL_SET as STS,
+    annotated, deployment, meta, namespace, pod, pod_path, replica_set, rollout,
+    rollout_replica_set, web_pod, DEPLOYMENT, NAMESPACE, POD, REPLICA_SET as RS, ROLLOUT,
+    STATEFUL_SET as STS,
 };
 use remediator_testkit::scripted_kube::{Expect, ScriptedKube};
 use serde_json::json;
@@ -468,5 +469,169 @@ async fn a_statefulset_partition_above_the_pods_ordinal_is_not_restarted() {
         "{o:?}"
     );
     assert!(o.reason.contains("partition 2"), "{}", o.reason);
+    assert!(patches.is_empty());
+}
+
+#[tokio::test]
+async fn an_argo_rollout_pod_restarts_its_rollout_with_one_merge_patch_of_restart_at() {
+    let (o, patches) = run(
+        vec![
+            Expect::get(POD, web_pod()),
+            Expect::get(RS, rollout_replica_set("argoproj.io/v1alpha1")),
+            Expect::get(ROLLOUT, rollout("Healthy")),
+            Expect::get(NAMESPACE, namespace(&[])),
+            Expect::patch(ROLLOUT),
+        ],
+        notice(),
+        false,
+    )
+    .await;
+
+    assert_eq!(
+        (o.status, o.code.as_str()),
+        (Status::Acted, "restarted"),
+        "{o:?}"
+    );
+    assert!(
+        o.reason
+            .contains("Rollout shop/web restarted (restartAt 2026-11-25T10:05:00Z)"),
+        "{}",
+        o.reason
+    );
+    assert_eq!(o.deployment_after.as_deref(), Some("Rollout/web"));
+    let Seen { query, body, .. } = &patches[0];
+    assert!(
+        query.contains("fieldManager=retirement-remediator"),
+        "{query}"
+    );
+    assert_eq!(
+        body.as_ref().expect("a JSON merge patch"),
+        &json!({ "spec": { "restartAt": "2026-11-25T10:05:00Z" } })
+    );
+}
+
+#[tokio::test]
+async fn a_paused_argo_rollout_is_restarted_since_argo_restarts_pods_even_mid_update() {
+    let mut paused = rollout("Paused");
+    paused["status"]["updatedReplicas"] = json!(1);
+    paused["status"]["pauseConditions"] =
+        json!([{ "reason": "CanaryPauseStep", "startTime": "2026-11-24T08:00:00Z" }]);
+    let (o, patches) = run(
+        vec![
+            Expect::get(POD, web_pod()),
+            Expect::get(RS, rollout_replica_set("argoproj.io/v1alpha1")),
+            Expect::get(ROLLOUT, paused),
+            Expect::get(NAMESPACE, namespace(&[])),
+            Expect::patch(ROLLOUT),
+        ],
+        notice(),
+        false,
+    )
+    .await;
+
+    assert_eq!(o.code, "restarted", "{o:?}");
+    assert_eq!(patches.len(), 1);
+}
+
+#[tokio::test]
+async fn an_argo_rollout_restarted_after_the_event_is_not_patched_again() {
+    let mut restarted = rollout("Progressing");
+    restarted["spec"]["restartAt"] = json!("2026-11-25T10:01:00Z");
+    let (o, patches) = run(
+        vec![
+            Expect::get(POD, web_pod()),
+            Expect::get(RS, rollout_replica_set("argoproj.io/v1alpha1")),
+            Expect::get(ROLLOUT, restarted),
+        ],
+        notice(),
+        false,
+    )
+    .await;
+
+    assert_eq!(
+        (o.status, o.code.as_str()),
+        (Status::AlreadyDone, "already_restarted"),
+        "{o:?}"
+    );
+    assert!(patches.is_empty());
+}
+
+#[tokio::test]
+async fn an_argo_rollout_annotated_skip_is_not_restarted() {
+    let (o, patches) = run(
+        vec![
+            Expect::get(POD, web_pod()),
+            Expect::get(RS, rollout_replica_set("argoproj.io/v1alpha1")),
+            Expect::get(
+                ROLLOUT,
+                annotated(rollout("Healthy"), "retirement-remediator/skip", "true"),
+            ),
+            Expect::get(NAMESPACE, namespace(&[])),
+        ],
+        notice(),
+        false,
+    )
+    .await;
+
+    assert_eq!(
+        (o.status, o.code.as_str()),
+        (Status::Skipped, "opted_out"),
+        "{o:?}"
+    );
+    assert!(patches.is_empty());
+}
+
+#[tokio::test]
+async fn an_aborted_argo_rollout_is_not_restarted_and_the_outcome_says_how_to_retry_it() {
+    let mut aborted = rollout("Degraded");
+    aborted["status"]["abort"] = json!(true);
+    aborted["status"]["message"] = json!("RolloutAborted: Rollout aborted update to revision 2");
+    let (o, patches) = run(
+        vec![
+            Expect::get(POD, web_pod()),
+            Expect::get(RS, rollout_replica_set("argoproj.io/v1alpha1")),
+            Expect::get(ROLLOUT, aborted),
+            Expect::get(NAMESPACE, namespace(&[])),
+        ],
+        notice(),
+        false,
+    )
+    .await;
+
+    assert_eq!(
+        (o.status, o.code.as_str()),
+        (Status::Failed, "rollout_blocked"),
+        "{o:?}"
+    );
+    assert!(
+        o.reason.contains("kubectl argo rollouts retry rollout web"),
+        "{}",
+        o.reason
+    );
+    assert!(patches.is_empty());
+}
+
+#[tokio::test]
+async fn a_rollout_of_another_api_group_is_not_read_and_is_named_in_the_outcome() {
+    let (o, patches) = run(
+        vec![
+            Expect::get(POD, web_pod()),
+            Expect::get(RS, rollout_replica_set("example.com/v1")),
+        ],
+        notice(),
+        false,
+    )
+    .await;
+
+    assert_eq!(
+        (o.status, o.code.as_str()),
+        (Status::Skipped, "no_owner_to_restart"),
+        "{o:?}"
+    );
+    assert!(
+        o.reason.contains("Rollout web (example.com/v1)"),
+        "{}",
+        o.reason
+    );
     assert!(patches.is_empty());
 }
