@@ -132,9 +132,13 @@ def daemonset():
 
 
 def restarted(workload, stamp="2026-11-20T03:00:00Z"):
-    """What the remediator's merge patch makes of the workload (the server's own fields aside)."""
+    """What the remediator's merge patch makes of the workload (the server's own fields aside): the
+    pod template's restartedAt, or an Argo Rollout's spec.restartAt."""
     new = copy.deepcopy(workload)
-    new["spec"]["template"].setdefault("metadata", {}).setdefault("annotations", {})[RESTARTED_AT] = stamp
+    if new["kind"] == "Rollout":
+        new["spec"]["restartAt"] = stamp
+    else:
+        new["spec"]["template"].setdefault("metadata", {}).setdefault("annotations", {})[RESTARTED_AT] = stamp
     new["metadata"]["generation"] += 1
     new["metadata"]["resourceVersion"] = "1001"
     new["metadata"]["managedFields"] = [{"manager": "retirement-remediator", "operation": "Update"}]
@@ -187,16 +191,29 @@ class PolicyCase(unittest.TestCase):
         if because:
             self.assertTrue(any(because in m for m in failed), failed)
 
+    def assertRestartsAdmitted(self, old):
+        """A restart of `old` is admitted, and so is a second one (it changes the stamp only)."""
+        self.assertAdmitted(old, restarted(old))
+        again = restarted(old)
+        self.assertAdmitted(again, restarted(again, "2026-11-27T03:00:00Z"))
+
+    def assertOwnMetadataProtected(self, old):
+        """A restart that also changes the object's own labels, annotations, finalizers or
+        ownerReferences is denied."""
+        for field, value in (("labels", {"app": "api", "exposed": "true"}), ("annotations", {}),
+                             ("finalizers", ["example.com/hold"]),
+                             ("ownerReferences", [{"apiVersion": "v1", "kind": "ConfigMap", "name": "x", "uid": "1"}])):
+            with self.subTest(field=field):
+                new = restarted(old)
+                new["metadata"][field] = value
+                self.assertDenied(old, new, f"metadata.{field}")
+
 
 class RestartOnly(PolicyCase):
     def test_a_restart_patch_is_admitted_for_each_kind(self):
         for kind, make in WORKLOADS.items():
             with self.subTest(kind=kind):
-                old = make()
-                self.assertAdmitted(old, restarted(old))
-                # A second restart changes the stamp only.
-                again = restarted(old)
-                self.assertAdmitted(again, restarted(again, "2026-11-27T03:00:00Z"))
+                self.assertRestartsAdmitted(make())
 
     def test_a_restart_of_a_template_without_annotations_or_metadata_is_admitted(self):
         old = deployment()
@@ -254,14 +271,7 @@ class RestartOnly(PolicyCase):
                 self.assertDenied(old, new)
 
     def test_the_workload_s_own_labels_and_annotations_are_protected(self):
-        old = deployment()
-        for field, value in (("labels", {"app": "api", "exposed": "true"}), ("annotations", {}),
-                             ("finalizers", ["example.com/hold"]),
-                             ("ownerReferences", [{"apiVersion": "v1", "kind": "ConfigMap", "name": "x", "uid": "1"}])):
-            with self.subTest(field=field):
-                new = restarted(old)
-                new["metadata"][field] = value
-                self.assertDenied(old, new, f"metadata.{field}")
+        self.assertOwnMetadataProtected(deployment())
 
     def test_other_users_and_groups_are_not_matched(self):
         old = deployment()
@@ -278,16 +288,6 @@ def rollout():
     d.update({"apiVersion": "argoproj.io/v1alpha1", "kind": "Rollout"})
     d["spec"]["strategy"] = {"canary": {"maxUnavailable": 1, "steps": [{"setWeight": 20}, {"pause": {}}]}}
     return d
-
-
-def restarted_rollout(r, stamp="2026-11-20T03:00:00Z"):
-    """What the remediator's merge patch of spec.restartAt makes of the Rollout."""
-    new = copy.deepcopy(r)
-    new["spec"]["restartAt"] = stamp
-    new["metadata"]["generation"] += 1
-    new["metadata"]["resourceVersion"] = "1001"
-    new["metadata"]["managedFields"] = [{"manager": "retirement-remediator", "operation": "Update"}]
-    return new
 
 
 # Each RolloutSpec field but restartAt (argo-rollouts pkg/apis/rollouts/v1alpha1), and a changed value.
@@ -312,49 +312,39 @@ class RolloutRestartOnly(PolicyCase):
     POLICY = ROLLOUT_POLICY
 
     def test_a_restart_at_patch_is_admitted_and_so_is_a_later_one(self):
-        old = rollout()
-        self.assertAdmitted(old, restarted_rollout(old))
-        again = restarted_rollout(old)
-        self.assertAdmitted(again, restarted_rollout(again, "2026-11-27T03:00:00Z"))
+        self.assertRestartsAdmitted(rollout())
 
     def test_a_rollout_with_its_template_in_a_workload_ref_may_be_restarted(self):
         old = rollout()
         del old["spec"]["template"]
         old["spec"]["workloadRef"] = {"apiVersion": "apps/v1", "kind": "Deployment", "name": "api"}
-        self.assertAdmitted(old, restarted_rollout(old))
+        self.assertAdmitted(old, restarted(old))
 
     def test_the_deployment_style_restart_annotation_is_denied_on_a_rollout(self):
         old = rollout()
-        self.assertDenied(old, restarted(old), "spec.template")
+        new = copy.deepcopy(old)
+        new["spec"]["template"]["metadata"]["annotations"][RESTARTED_AT] = "2026-11-20T03:00:00Z"
+        self.assertDenied(old, new, "spec.template")
 
     def test_every_other_spec_field_is_protected(self):
         for field, value in sorted(ROLLOUT_SPEC_CHANGES.items()):
             with self.subTest(field=field):
                 old = rollout()
-                new = restarted_rollout(old)
+                new = restarted(old)
                 new["spec"][field] = value
                 self.assertDenied(old, new, f"spec.{field}")
                 if field in old["spec"]:
-                    removed = restarted_rollout(old)
+                    removed = restarted(old)
                     del removed["spec"][field]
                     self.assertDenied(old, removed)
 
     def test_the_rollout_s_own_metadata_is_protected(self):
-        old = rollout()
-        for field, value in (("labels", {}), ("annotations", {"retirement-remediator/skip": "false"}),
-                             ("finalizers", ["example.com/hold"]),
-                             ("ownerReferences", [{"apiVersion": "v1", "kind": "ConfigMap", "name": "x", "uid": "1"}])):
-            with self.subTest(field=field):
-                new = restarted_rollout(old)
-                new["metadata"][field] = value
-                self.assertDenied(old, new, f"metadata.{field}")
+        self.assertOwnMetadataProtected(rollout())
 
     def test_other_users_and_groups_are_not_matched(self):
-        old = rollout()
-        new = copy.deepcopy(old)
-        new["spec"]["paused"] = True
-        self.assertIsNone(self.policy.admit(old, new, groups=("developers",)))
-        self.assertDenied(old, new, "spec.paused")
+        paused = dict(rollout(), spec=dict(rollout()["spec"], paused=True))
+        self.assertIsNone(self.policy.admit(rollout(), paused, groups=("developers",)))
+        self.assertDenied(rollout(), paused, "spec.paused")
 
 
 class Shape(unittest.TestCase):

@@ -14,7 +14,7 @@ use remediator_testkit::kube_objects::{
     STATEFUL_SET as STS,
 };
 use remediator_testkit::scripted_kube::{Expect, ScriptedKube};
-use serde_json::json;
+use serde_json::{json, Value};
 
 fn published() -> DateTime<Utc> {
     Utc.with_ymd_and_hms(2026, 11, 25, 10, 0, 0).unwrap()
@@ -472,41 +472,51 @@ async fn a_statefulset_partition_above_the_pods_ordinal_is_not_restarted() {
     assert!(patches.is_empty());
 }
 
+/// The pod, its ReplicaSet (controlled by Argo's Rollout `web`), the Rollout answering `rollout`,
+/// then the requests `then`.
+async fn through_rollout(rollout: Value, then: Vec<Expect>) -> (Outcome, Patches) {
+    let mut scenario = vec![
+        Expect::get(POD, web_pod()),
+        Expect::get(RS, rollout_replica_set("argoproj.io/v1alpha1")),
+        Expect::get(ROLLOUT, rollout),
+    ];
+    scenario.extend(then);
+    run(scenario, notice(), false).await
+}
+
+/// The namespace read, unmarked, and the Rollout's PATCH.
+fn read_namespace_then_patch() -> Vec<Expect> {
+    vec![
+        Expect::get(NAMESPACE, namespace(&[])),
+        Expect::patch(ROLLOUT),
+    ]
+}
+
+fn status_and_code(o: &Outcome) -> (Status, &str) {
+    (o.status, o.code.as_str())
+}
+
 #[tokio::test]
 async fn an_argo_rollout_pod_restarts_its_rollout_with_one_merge_patch_of_restart_at() {
-    let (o, patches) = run(
-        vec![
-            Expect::get(POD, web_pod()),
-            Expect::get(RS, rollout_replica_set("argoproj.io/v1alpha1")),
-            Expect::get(ROLLOUT, rollout("Healthy")),
-            Expect::get(NAMESPACE, namespace(&[])),
-            Expect::patch(ROLLOUT),
-        ],
-        notice(),
-        false,
-    )
-    .await;
+    let (o, patches) = through_rollout(rollout("Healthy"), read_namespace_then_patch()).await;
 
-    assert_eq!(
-        (o.status, o.code.as_str()),
-        (Status::Acted, "restarted"),
-        "{o:?}"
-    );
+    assert_eq!(status_and_code(&o), (Status::Acted, "restarted"), "{o:?}");
+    let reason = &o.reason;
     assert!(
-        o.reason
-            .contains("Rollout shop/web restarted (restartAt 2026-11-25T10:05:00Z)"),
-        "{}",
-        o.reason
+        reason.contains("Rollout shop/web restarted (restartAt 2026-11-25T10:05:00Z)"),
+        "{reason}"
     );
     assert_eq!(o.deployment_after.as_deref(), Some("Rollout/web"));
-    let Seen { query, body, .. } = &patches[0];
+    let [Seen { query, body, .. }] = patches.as_slice() else {
+        panic!("one PATCH, got {patches:?}");
+    };
     assert!(
         query.contains("fieldManager=retirement-remediator"),
         "{query}"
     );
     assert_eq!(
-        body.as_ref().expect("a JSON merge patch"),
-        &json!({ "spec": { "restartAt": "2026-11-25T10:05:00Z" } })
+        body,
+        &Some(json!({ "spec": { "restartAt": "2026-11-25T10:05:00Z" } }))
     );
 }
 
@@ -516,18 +526,8 @@ async fn a_paused_argo_rollout_is_restarted_since_argo_restarts_pods_even_mid_up
     paused["status"]["updatedReplicas"] = json!(1);
     paused["status"]["pauseConditions"] =
         json!([{ "reason": "CanaryPauseStep", "startTime": "2026-11-24T08:00:00Z" }]);
-    let (o, patches) = run(
-        vec![
-            Expect::get(POD, web_pod()),
-            Expect::get(RS, rollout_replica_set("argoproj.io/v1alpha1")),
-            Expect::get(ROLLOUT, paused),
-            Expect::get(NAMESPACE, namespace(&[])),
-            Expect::patch(ROLLOUT),
-        ],
-        notice(),
-        false,
-    )
-    .await;
+
+    let (o, patches) = through_rollout(paused, read_namespace_then_patch()).await;
 
     assert_eq!(o.code, "restarted", "{o:?}");
     assert_eq!(patches.len(), 1);
@@ -537,47 +537,23 @@ async fn a_paused_argo_rollout_is_restarted_since_argo_restarts_pods_even_mid_up
 async fn an_argo_rollout_restarted_after_the_event_is_not_patched_again() {
     let mut restarted = rollout("Progressing");
     restarted["spec"]["restartAt"] = json!("2026-11-25T10:01:00Z");
-    let (o, patches) = run(
-        vec![
-            Expect::get(POD, web_pod()),
-            Expect::get(RS, rollout_replica_set("argoproj.io/v1alpha1")),
-            Expect::get(ROLLOUT, restarted),
-        ],
-        notice(),
-        false,
-    )
-    .await;
+
+    let (o, patches) = through_rollout(restarted, vec![]).await;
 
     assert_eq!(
-        (o.status, o.code.as_str()),
-        (Status::AlreadyDone, "already_restarted"),
-        "{o:?}"
+        status_and_code(&o),
+        (Status::AlreadyDone, "already_restarted")
     );
     assert!(patches.is_empty());
 }
 
 #[tokio::test]
 async fn an_argo_rollout_annotated_skip_is_not_restarted() {
-    let (o, patches) = run(
-        vec![
-            Expect::get(POD, web_pod()),
-            Expect::get(RS, rollout_replica_set("argoproj.io/v1alpha1")),
-            Expect::get(
-                ROLLOUT,
-                annotated(rollout("Healthy"), "retirement-remediator/skip", "true"),
-            ),
-            Expect::get(NAMESPACE, namespace(&[])),
-        ],
-        notice(),
-        false,
-    )
-    .await;
+    let skip = annotated(rollout("Healthy"), "retirement-remediator/skip", "true");
 
-    assert_eq!(
-        (o.status, o.code.as_str()),
-        (Status::Skipped, "opted_out"),
-        "{o:?}"
-    );
+    let (o, patches) = through_rollout(skip, vec![Expect::get(NAMESPACE, namespace(&[]))]).await;
+
+    assert_eq!(status_and_code(&o), (Status::Skipped, "opted_out"));
     assert!(patches.is_empty());
 }
 
@@ -586,52 +562,32 @@ async fn an_aborted_argo_rollout_is_not_restarted_and_the_outcome_says_how_to_re
     let mut aborted = rollout("Degraded");
     aborted["status"]["abort"] = json!(true);
     aborted["status"]["message"] = json!("RolloutAborted: Rollout aborted update to revision 2");
-    let (o, patches) = run(
-        vec![
-            Expect::get(POD, web_pod()),
-            Expect::get(RS, rollout_replica_set("argoproj.io/v1alpha1")),
-            Expect::get(ROLLOUT, aborted),
-            Expect::get(NAMESPACE, namespace(&[])),
-        ],
-        notice(),
-        false,
-    )
-    .await;
 
-    assert_eq!(
-        (o.status, o.code.as_str()),
-        (Status::Failed, "rollout_blocked"),
-        "{o:?}"
-    );
+    let (o, patches) = through_rollout(aborted, vec![Expect::get(NAMESPACE, namespace(&[]))]).await;
+
+    assert_eq!(status_and_code(&o), (Status::Failed, "rollout_blocked"));
+    let reason = &o.reason;
     assert!(
-        o.reason.contains("kubectl argo rollouts retry rollout web"),
-        "{}",
-        o.reason
+        reason.contains("kubectl argo rollouts retry rollout web"),
+        "{reason}"
     );
     assert!(patches.is_empty());
 }
 
 #[tokio::test]
 async fn a_rollout_of_another_api_group_is_not_read_and_is_named_in_the_outcome() {
-    let (o, patches) = run(
-        vec![
-            Expect::get(POD, web_pod()),
-            Expect::get(RS, rollout_replica_set("example.com/v1")),
-        ],
-        notice(),
-        false,
-    )
-    .await;
+    let scenario = vec![
+        Expect::get(POD, web_pod()),
+        Expect::get(RS, rollout_replica_set("example.com/v1")),
+    ];
+
+    let (o, patches) = run(scenario, notice(), false).await;
 
     assert_eq!(
-        (o.status, o.code.as_str()),
-        (Status::Skipped, "no_owner_to_restart"),
-        "{o:?}"
+        status_and_code(&o),
+        (Status::Skipped, "no_owner_to_restart")
     );
-    assert!(
-        o.reason.contains("Rollout web (example.com/v1)"),
-        "{}",
-        o.reason
-    );
+    let reason = &o.reason;
+    assert!(reason.contains("Rollout web (example.com/v1)"), "{reason}");
     assert!(patches.is_empty());
 }
