@@ -6,8 +6,9 @@ evaluated with cel-python (`celpy`, requirements-dev.txt) on sample UPDATE reque
 server combines them: the request is matched when every matchCondition is true, each variable is
 evaluated in order into `variables`, and the request is admitted when every validation is true (an
 evaluation error denies it: failurePolicy Fail). Only standard CEL is used in the policy, so the
-same text is what Kubernetes evaluates. Also checked: the policy's shape (UPDATE of apps/v1
-Deployments, StatefulSets and DaemonSets, Deny, Fail) and the RBAC files' rules.
+same text is what Kubernetes evaluates. Also checked: the policies' shape (UPDATE of apps/v1
+Deployments, StatefulSets and DaemonSets; of argoproj.io/v1alpha1 Rollouts, whose one allowed change
+is spec.restartAt; Deny, Fail) and the RBAC files' rules.
 Needs celpy in the project venv (`make venv`); without it the tests skip, or fail with CI=true.
 """
 
@@ -34,10 +35,17 @@ def documents(name):
         return [d for d in yaml.safe_load_all(f) if d]
 
 
-def policy_documents():
+WORKLOAD_POLICY = "retirement-remediator-restart-only"
+ROLLOUT_POLICY = "retirement-remediator-rollout-restart-only"
+
+
+def policy_documents(name=WORKLOAD_POLICY):
+    """The policy `name` and its binding (the workloads' by default; ROLLOUT_POLICY: Argo's)."""
     docs = documents("admission-policy.yaml")
-    by_kind = {d["kind"]: d for d in docs}
-    assert sorted(by_kind) == ["ValidatingAdmissionPolicy", "ValidatingAdmissionPolicyBinding"], sorted(by_kind)
+    assert sorted((d["kind"], d["metadata"]["name"]) for d in docs) == sorted(
+        (kind, policy) for kind in ("ValidatingAdmissionPolicy", "ValidatingAdmissionPolicyBinding")
+        for policy in (WORKLOAD_POLICY, ROLLOUT_POLICY)), [d["metadata"]["name"] for d in docs]
+    by_kind = {d["kind"]: d for d in docs if d["metadata"]["name"] == name}
     return by_kind["ValidatingAdmissionPolicy"], by_kind["ValidatingAdmissionPolicyBinding"]
 
 
@@ -124,9 +132,13 @@ def daemonset():
 
 
 def restarted(workload, stamp="2026-11-20T03:00:00Z"):
-    """What the remediator's merge patch makes of the workload (the server's own fields aside)."""
+    """What the remediator's merge patch makes of the workload (the server's own fields aside): the
+    pod template's restartedAt, or an Argo Rollout's spec.restartAt."""
     new = copy.deepcopy(workload)
-    new["spec"]["template"].setdefault("metadata", {}).setdefault("annotations", {})[RESTARTED_AT] = stamp
+    if new["kind"] == "Rollout":
+        new["spec"]["restartAt"] = stamp
+    else:
+        new["spec"]["template"].setdefault("metadata", {}).setdefault("annotations", {})[RESTARTED_AT] = stamp
     new["metadata"]["generation"] += 1
     new["metadata"]["resourceVersion"] = "1001"
     new["metadata"]["managedFields"] = [{"manager": "retirement-remediator", "operation": "Update"}]
@@ -160,10 +172,13 @@ KIND_FIELDS = {
 WORKLOADS = {"Deployment": deployment, "StatefulSet": statefulset, "DaemonSet": daemonset}
 
 
-class RestartOnly(unittest.TestCase):
+class PolicyCase(unittest.TestCase):
+    """Requests put to the policy POLICY."""
+    POLICY = WORKLOAD_POLICY
+
     @classmethod
     def setUpClass(cls):
-        spec, _ = policy_documents()
+        spec, _ = policy_documents(cls.POLICY)
         cls.policy = Policy(spec["spec"])
 
     def assertAdmitted(self, old, new, **kwargs):
@@ -176,14 +191,29 @@ class RestartOnly(unittest.TestCase):
         if because:
             self.assertTrue(any(because in m for m in failed), failed)
 
+    def assertRestartsAdmitted(self, old):
+        """A restart of `old` is admitted, and so is a second one (it changes the stamp only)."""
+        self.assertAdmitted(old, restarted(old))
+        again = restarted(old)
+        self.assertAdmitted(again, restarted(again, "2026-11-27T03:00:00Z"))
+
+    def assertOwnMetadataProtected(self, old):
+        """A restart that also changes the object's own labels, annotations, finalizers or
+        ownerReferences is denied."""
+        for field, value in (("labels", {"app": "api", "exposed": "true"}), ("annotations", {}),
+                             ("finalizers", ["example.com/hold"]),
+                             ("ownerReferences", [{"apiVersion": "v1", "kind": "ConfigMap", "name": "x", "uid": "1"}])):
+            with self.subTest(field=field):
+                new = restarted(old)
+                new["metadata"][field] = value
+                self.assertDenied(old, new, f"metadata.{field}")
+
+
+class RestartOnly(PolicyCase):
     def test_a_restart_patch_is_admitted_for_each_kind(self):
         for kind, make in WORKLOADS.items():
             with self.subTest(kind=kind):
-                old = make()
-                self.assertAdmitted(old, restarted(old))
-                # A second restart changes the stamp only.
-                again = restarted(old)
-                self.assertAdmitted(again, restarted(again, "2026-11-27T03:00:00Z"))
+                self.assertRestartsAdmitted(make())
 
     def test_a_restart_of_a_template_without_annotations_or_metadata_is_admitted(self):
         old = deployment()
@@ -241,14 +271,7 @@ class RestartOnly(unittest.TestCase):
                 self.assertDenied(old, new)
 
     def test_the_workload_s_own_labels_and_annotations_are_protected(self):
-        old = deployment()
-        for field, value in (("labels", {"app": "api", "exposed": "true"}), ("annotations", {}),
-                             ("finalizers", ["example.com/hold"]),
-                             ("ownerReferences", [{"apiVersion": "v1", "kind": "ConfigMap", "name": "x", "uid": "1"}])):
-            with self.subTest(field=field):
-                new = restarted(old)
-                new["metadata"][field] = value
-                self.assertDenied(old, new, f"metadata.{field}")
+        self.assertOwnMetadataProtected(deployment())
 
     def test_other_users_and_groups_are_not_matched(self):
         old = deployment()
@@ -257,6 +280,71 @@ class RestartOnly(unittest.TestCase):
         self.assertIsNone(self.policy.admit(old, new, groups=("system:authenticated", "developers")))
         self.assertIsNone(self.policy.admit(old, new, groups=()))
         self.assertDenied(old, new)  # the same change by the remediator's group
+
+
+def rollout():
+    """An Argo Rollout (argoproj.io/v1alpha1) with a canary strategy."""
+    d = deployment()
+    d.update({"apiVersion": "argoproj.io/v1alpha1", "kind": "Rollout"})
+    d["spec"]["strategy"] = {"canary": {"maxUnavailable": 1, "steps": [{"setWeight": 20}, {"pause": {}}]}}
+    return d
+
+
+# Each RolloutSpec field but restartAt (argo-rollouts pkg/apis/rollouts/v1alpha1), and a changed value.
+ROLLOUT_SPEC_CHANGES = {
+    "replicas": 5,
+    "selector": {"matchLabels": {"app": "other"}},
+    "template": {"metadata": {"labels": {"app": "api"}}, "spec": {"containers": [{"name": "x", "image": "evil"}]}},
+    "workloadRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": "other"},
+    "minReadySeconds": 30,
+    "rollbackWindow": {"revisions": 3},
+    "strategy": {"blueGreen": {"activeService": "api"}},
+    "revisionHistoryLimit": 1,
+    "paused": True,
+    "progressDeadlineSeconds": 60,
+    "progressDeadlineAbort": True,
+    "analysis": {"successfulRunHistoryLimit": 1},
+}
+
+
+class RolloutRestartOnly(PolicyCase):
+    """The Argo Rollouts policy: spec.restartAt is the one change the group may make."""
+    POLICY = ROLLOUT_POLICY
+
+    def test_a_restart_at_patch_is_admitted_and_so_is_a_later_one(self):
+        self.assertRestartsAdmitted(rollout())
+
+    def test_a_rollout_with_its_template_in_a_workload_ref_may_be_restarted(self):
+        old = rollout()
+        del old["spec"]["template"]
+        old["spec"]["workloadRef"] = {"apiVersion": "apps/v1", "kind": "Deployment", "name": "api"}
+        self.assertAdmitted(old, restarted(old))
+
+    def test_the_deployment_style_restart_annotation_is_denied_on_a_rollout(self):
+        old = rollout()
+        new = copy.deepcopy(old)
+        new["spec"]["template"]["metadata"]["annotations"][RESTARTED_AT] = "2026-11-20T03:00:00Z"
+        self.assertDenied(old, new, "spec.template")
+
+    def test_every_other_spec_field_is_protected(self):
+        for field, value in sorted(ROLLOUT_SPEC_CHANGES.items()):
+            with self.subTest(field=field):
+                old = rollout()
+                new = restarted(old)
+                new["spec"][field] = value
+                self.assertDenied(old, new, f"spec.{field}")
+                if field in old["spec"]:
+                    removed = restarted(old)
+                    del removed["spec"][field]
+                    self.assertDenied(old, removed)
+
+    def test_the_rollout_s_own_metadata_is_protected(self):
+        self.assertOwnMetadataProtected(rollout())
+
+    def test_other_users_and_groups_are_not_matched(self):
+        paused = dict(rollout(), spec=dict(rollout()["spec"], paused=True))
+        self.assertIsNone(self.policy.admit(rollout(), paused, groups=("developers",)))
+        self.assertDenied(rollout(), paused, "spec.paused")
 
 
 class Shape(unittest.TestCase):
@@ -273,6 +361,17 @@ class Shape(unittest.TestCase):
         self.assertEqual(binding["apiVersion"], "admissionregistration.k8s.io/v1")
         self.assertEqual(binding["spec"], {"policyName": policy["metadata"]["name"], "validationActions": ["Deny"]})
 
+    def test_the_rollout_policy_matches_updates_of_argo_rollouts_and_denies_on_failure(self):
+        policy, binding = policy_documents(ROLLOUT_POLICY)
+        spec = policy["spec"]
+        self.assertEqual(spec["failurePolicy"], "Fail")
+        self.assertEqual(spec["matchConstraints"]["resourceRules"], [{
+            "apiGroups": ["argoproj.io"], "apiVersions": ["v1alpha1"], "operations": ["UPDATE"],
+            "resources": ["rollouts"]}])
+        self.assertEqual([c["expression"] for c in spec["matchConditions"]],
+                         [f"'{GROUP}' in request.userInfo.groups"])
+        self.assertEqual(binding["spec"], {"policyName": ROLLOUT_POLICY, "validationActions": ["Deny"]})
+
     def test_the_policy_protects_the_resources_rbac_lets_the_group_patch(self):
         patched = set()
         for name in ("rbac.yaml", "rbac-namespaced.yaml"):
@@ -281,10 +380,11 @@ class Shape(unittest.TestCase):
                     for rule in doc["rules"]:
                         if set(rule["verbs"]) - {"get", "list", "watch"}:
                             patched |= {(g, r) for g in rule["apiGroups"] for r in rule["resources"]}
-        policy, _ = policy_documents()
-        rules = policy["spec"]["matchConstraints"]["resourceRules"]
+        rules = [rule for name in (WORKLOAD_POLICY, ROLLOUT_POLICY)
+                 for rule in policy_documents(name)[0]["spec"]["matchConstraints"]["resourceRules"]]
         matched = {(g, r) for rule in rules for g in rule["apiGroups"] for r in rule["resources"]}
         self.assertEqual(patched, matched)
+        self.assertIn(("argoproj.io", "rollouts"), patched)
 
     def test_the_namespaced_rbac_has_the_cluster_rbac_s_rules_for_the_same_group(self):
         cluster = {d["kind"]: d for d in documents("rbac.yaml")}

@@ -3,7 +3,7 @@
 //! asks for, records it in [`Observed`] and asks again, then patches on [`Step::Restart`].
 //!
 //! ```text
-//! too late? ─▶ Pod ─▶ [ReplicaSet] ─▶ Deployment | StatefulSet | DaemonSet ─▶ Namespace ─▶ Restart
+//! too late? ─▶ Pod ─▶ [ReplicaSet] ─▶ Deployment | Rollout | StatefulSet | DaemonSet ─▶ Namespace ─▶ Restart
 //! ```
 //!
 //! Asking one step at a time keeps the requests exactly as few as the decision needs: nothing at
@@ -18,12 +18,19 @@ use crate::outcome::{Outcome, Status};
 use crate::pipeline::pod_target;
 use crate::plan::{consent_by, Marking};
 
+/// The `apiVersion` of an Argo Rollouts `Rollout`: a `Rollout` of any other group is not Argo's,
+/// and nothing says it restarts through `spec.restartAt`.
+pub const ARGO_ROLLOUT_API_VERSION: &str = "argoproj.io/v1alpha1";
+
 /// A workload kind that a rolling restart applies to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum WorkloadKind {
     Deployment,
     StatefulSet,
     DaemonSet,
+    /// An Argo Rollouts `Rollout` (`argoproj.io/v1alpha1`): restarted through `spec.restartAt`,
+    /// not the pod template's `restartedAt`.
+    Rollout,
 }
 
 impl WorkloadKind {
@@ -33,6 +40,15 @@ impl WorkloadKind {
             WorkloadKind::Deployment => "Deployment",
             WorkloadKind::StatefulSet => "StatefulSet",
             WorkloadKind::DaemonSet => "DaemonSet",
+            WorkloadKind::Rollout => "Rollout",
+        }
+    }
+
+    /// The field a restart sets, as outcomes name it.
+    pub fn restart_field(self) -> &'static str {
+        match self {
+            WorkloadKind::Rollout => "restartAt",
+            _ => "restartedAt",
         }
     }
 
@@ -42,6 +58,7 @@ impl WorkloadKind {
             WorkloadKind::Deployment,
             WorkloadKind::StatefulSet,
             WorkloadKind::DaemonSet,
+            WorkloadKind::Rollout,
         ]
         .into_iter()
         .find(|k| k.as_str() == kind)
@@ -94,6 +111,9 @@ pub fn verdict(
 /// An object's controller ownerReference (the one with `controller: true`): who manages it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Owner {
+    /// The owner's `apiVersion` (`apps/v1`, `argoproj.io/v1alpha1`): a kind name alone does
+    /// not say whose it is.
+    pub api_version: String,
     pub kind: String,
     pub name: String,
 }
@@ -122,14 +142,15 @@ pub struct PodSeen {
 /// What the planner needs of the ReplicaSet that owns the pod.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ReplicaSetSeen {
-    /// The Deployment, when one manages it.
+    /// The Deployment or Argo Rollout, when one manages it.
     pub owner: Option<Owner>,
 }
 
 /// What the planner needs of the workload to restart.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct WorkloadSeen {
-    /// The pod template's `kubectl.kubernetes.io/restartedAt`, when set and valid RFC 3339.
+    /// The pod template's `kubectl.kubernetes.io/restartedAt` (a Rollout: its `spec.restartAt`),
+    /// when set and valid RFC 3339.
     pub restarted_at: Option<DateTime<Utc>>,
     /// Whether the workload is replacing its pods already (per-kind status arithmetic).
     pub rolling_out: bool,
@@ -301,18 +322,28 @@ fn owner_workload(
         .unwrap_or_default();
     match &pod.owner {
         Some(owner) if owner.kind == "ReplicaSet" => {
-            let deployment = match &observed.replica_set {
+            let rs_owner = match &observed.replica_set {
                 None => return Err(Box::new(Step::Look(Look::ReplicaSet(owner.name.clone())))),
-                Some(Seen::Found(rs)) => rs.owner.as_ref().filter(|d| d.kind == "Deployment"),
+                Some(Seen::Found(rs)) => rs.owner.as_ref(),
                 Some(Seen::Missing) => None,
             };
-            match deployment {
-                Some(d) => Ok((WorkloadKind::Deployment, d.name.clone())),
+            match rs_owner {
+                Some(d) if d.kind == "Deployment" => Ok((WorkloadKind::Deployment, d.name.clone())),
+                Some(r) if r.kind == "Rollout" && r.api_version == ARGO_ROLLOUT_API_VERSION => {
+                    Ok((WorkloadKind::Rollout, r.name.clone()))
+                }
+                Some(other) => Err(skipped(
+                    Code::NoOwnerToRestart,
+                    format!(
+                        "pod belongs to ReplicaSet {}, owned by {} {} ({}), which has no rolling restart{hint}",
+                        owner.name, other.kind, other.name, other.api_version
+                    ),
+                )),
                 None => {
                     Err(skipped(
                         Code::NoOwnerToRestart,
                         format!(
-                            "pod belongs to ReplicaSet {} that no Deployment owns: nothing to restart{hint}",
+                            "pod belongs to ReplicaSet {} that no Deployment or Argo Rollout owns: nothing to restart{hint}",
                             owner.name
                         ),
                     ))
@@ -352,7 +383,8 @@ fn already_replacing(
     workload: &WorkloadSeen,
 ) -> Option<Outcome> {
     let target = pod_target(notice);
-    // `restartedAt` has whole seconds (as kubectl writes it): compare at that precision.
+    // `restartedAt` (and `restartAt`) has whole seconds (as kubectl writes it): compare at that
+    // precision.
     let published = notice.published_at.trunc_subsecs(0);
     if let Some(at) = workload.restarted_at.filter(|at| *at >= published) {
         return Some(
@@ -382,8 +414,8 @@ fn already_replacing(
     None
 }
 
-/// The `restartedAt` value for a restart at `now`: whole seconds in UTC, as kubectl writes it
-/// (and as [`plan_pod`] compares it).
+/// The `restartedAt` (a Rollout's `restartAt`) value for a restart at `now`: whole seconds in
+/// UTC, as kubectl and `kubectl argo rollouts restart` write it (and as [`plan_pod`] compares it).
 pub fn restart_stamp(now: DateTime<Utc>) -> String {
     now.to_rfc3339_opts(SecondsFormat::Secs, true)
 }
@@ -398,15 +430,17 @@ pub fn would_restart(notice: &PodNotice, kind: WorkloadKind, name: &str) -> Outc
     )
 }
 
-/// The outcome of a [`Step::Restart`] whose patch succeeded, setting `restartedAt` to `stamp`.
+/// The outcome of a [`Step::Restart`] whose patch succeeded, setting `restartedAt` (a Rollout:
+/// `restartAt`) to `stamp`.
 pub fn restarted(notice: &PodNotice, kind: WorkloadKind, name: &str, stamp: &str) -> Outcome {
     Outcome::new(
         pod_target(notice),
         Status::Acted,
         Code::Restarted,
         format!(
-            "{} restarted (restartedAt {stamp}) before EKS deletes the pod at {}",
+            "{} restarted ({} {stamp}) before EKS deletes the pod at {}",
             label(notice, kind, name),
+            kind.restart_field(),
             notice.scheduled_termination.to_rfc3339()
         ),
     )

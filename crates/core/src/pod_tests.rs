@@ -16,7 +16,12 @@ fn now() -> DateTime<Utc> {
 }
 
 fn owner(kind: &str, name: &str) -> Option<Owner> {
+    owned_by("apps/v1", kind, name)
+}
+
+fn owned_by(api_version: &str, kind: &str, name: &str) -> Option<Owner> {
     Some(Owner {
+        api_version: api_version.into(),
         kind: kind.into(),
         name: name.into(),
     })
@@ -191,6 +196,69 @@ fn a_replica_set_no_deployment_owns_has_nothing_to_restart() {
         "{}",
         o.reason
     );
+}
+
+/// The pod's ReplicaSet read, and found controlled by `rs_owner`.
+fn replica_set_owned_by(rs_owner: Option<Owner>) -> Observed {
+    Observed {
+        replica_set: Some(Seen::Found(ReplicaSetSeen { owner: rs_owner })),
+        ..pod_owned_by(owner("ReplicaSet", "web-5d8c9c5d4b"))
+    }
+}
+
+#[test]
+fn a_replica_set_an_argo_rollout_owns_leads_to_a_look_at_the_rollout() {
+    let seen = replica_set_owned_by(owned_by("argoproj.io/v1alpha1", "Rollout", "web"));
+
+    assert_eq!(
+        plan(&seen),
+        Step::Look(Look::Workload(WorkloadKind::Rollout, "web".into()))
+    );
+}
+
+#[test]
+fn an_argo_rollout_at_rest_in_an_unmarked_namespace_is_restarted() {
+    let seen = Observed {
+        workload: Some(Seen::Found(at_rest())),
+        namespace: Some(NamespaceSeen::Found(Vec::new())),
+        ..replica_set_owned_by(owned_by("argoproj.io/v1alpha1", "Rollout", "web"))
+    };
+
+    assert_eq!(
+        plan(&seen),
+        Step::Restart {
+            kind: WorkloadKind::Rollout,
+            name: "web".into()
+        }
+    );
+}
+
+#[test]
+fn a_rollout_of_another_api_group_has_no_rolling_restart_and_is_named() {
+    let seen = replica_set_owned_by(owned_by("example.com/v1", "Rollout", "web"));
+
+    let o = outcome(plan(&seen));
+
+    let reason = &o.reason;
+    assert_eq!(
+        said(&o),
+        (Status::Skipped, Code::NoOwnerToRestart),
+        "{reason}"
+    );
+    assert!(
+        reason.contains("Rollout web (example.com/v1), which has no rolling"),
+        "{reason}"
+    );
+}
+
+#[test]
+fn a_replica_set_owned_by_another_kind_names_that_owner() {
+    let seen = replica_set_owned_by(owned_by("example.com/v1", "Canary", "web"));
+
+    let o = outcome(plan(&seen));
+
+    assert_eq!(said(&o), (Status::Skipped, Code::NoOwnerToRestart));
+    assert!(o.reason.contains("Canary web"), "{}", o.reason);
 }
 
 #[test]
@@ -534,6 +602,7 @@ fn a_workload_ref_parses_back_to_its_kind_and_name() {
         WorkloadKind::Deployment,
         WorkloadKind::StatefulSet,
         WorkloadKind::DaemonSet,
+        WorkloadKind::Rollout,
     ] {
         let reference = workload_ref(kind, "web");
 

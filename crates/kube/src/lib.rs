@@ -1,7 +1,7 @@
 //! EKS Fargate pods: the Kubernetes side of the remediator.
 //!
 //! - [`restart`]: follow the pod's owner chain and restart the workload like
-//!   `kubectl rollout restart`, idempotently.
+//!   `kubectl rollout restart`, idempotently; [`rollout`]: an Argo Rollout's `spec.restartAt`.
 //! - [`token`]: the EKS bearer token (`k8s-aws-v1.` + a presigned STS `GetCallerIdentity` URL).
 //!
 //! - [`connect`]: DescribeCluster + token → a cached `kube::Client` per cluster, renewed by the
@@ -12,6 +12,7 @@
 pub mod connect;
 pub mod pods;
 pub mod restart;
+pub mod rollout;
 pub mod token;
 
 pub use connect::EksConnector;

@@ -4,7 +4,8 @@
 //! nodes, instead of EKS deleting the pod at a time nobody chose.
 //!
 //! Owner chains followed (controller ownerReferences): Pod → ReplicaSet → Deployment,
-//! Pod → StatefulSet, Pod → DaemonSet. Anything else has nothing to restart.
+//! Pod → ReplicaSet → Argo Rollout (restarted through `spec.restartAt` instead: see
+//! [`crate::rollout`]), Pod → StatefulSet, Pod → DaemonSet. Anything else has nothing to restart.
 //!
 //! What to do is decided by the pure planner in [`remediator_core::pod`]; this module only
 //! reads the objects it asks for, one at a time and in its order, and sends the patch.
@@ -246,7 +247,8 @@ impl PodRestarter {
         Ok(())
     }
 
-    /// Sets the pod template's `restartedAt`, as `kubectl rollout restart` does.
+    /// Sets the pod template's `restartedAt`, as `kubectl rollout restart` does (a Rollout: its
+    /// `spec.restartAt`, as `kubectl argo rollouts restart` does).
     async fn patch(
         &self,
         ns: &str,
@@ -260,6 +262,9 @@ impl PodRestarter {
             ..PatchParams::default()
         };
         match kind {
+            WorkloadKind::Rollout => {
+                crate::rollout::restart(self.client.clone(), ns, name, stamp, &params).await?;
+            }
             WorkloadKind::Deployment => {
                 Api::<Deployment>::namespaced(self.client.clone(), ns)
                     .patch(name, &params, &Patch::Merge(&patch))
@@ -303,6 +308,9 @@ impl PodRestarter {
                 .get_opt(name)
                 .await?
                 .map(|d| daemon_set_seen(&d))
+                .into(),
+            WorkloadKind::Rollout => crate::rollout::get(self.client.clone(), ns, name)
+                .await?
                 .into(),
         })
     }
@@ -467,7 +475,7 @@ fn daemon_set_seen(d: &DaemonSet) -> WorkloadSeen {
 }
 
 /// An object's annotations as key/value pairs.
-fn pairs(meta: Option<&ObjectMeta>) -> Vec<(String, String)> {
+pub(crate) fn pairs(meta: Option<&ObjectMeta>) -> Vec<(String, String)> {
     meta.and_then(|m| m.annotations.as_ref())
         .map(|a| a.iter().map(|(k, v)| (k.clone(), v.clone())).collect())
         .unwrap_or_default()
@@ -480,6 +488,7 @@ fn controller(meta: &ObjectMeta) -> Option<Owner> {
         .iter()
         .find(|o| o.controller == Some(true))
         .map(|o| Owner {
+            api_version: o.api_version.clone(),
             kind: o.kind.clone(),
             name: o.name.clone(),
         })

@@ -13,7 +13,7 @@ use remediator_core::PodNotice;
 use remediator_kube::restart::WorkloadKind;
 use remediator_kube::PodRestarter;
 use remediator_testkit::kube_objects::{
-    meta, pod_path, DAEMON_SET as DAEMONSET, DEPLOYMENT, STATEFUL_SET as STS,
+    meta, pod_path, rollout, DAEMON_SET as DAEMONSET, DEPLOYMENT, ROLLOUT, STATEFUL_SET as STS,
 };
 use remediator_testkit::scripted_kube::{Expect, ScriptedKube};
 use serde_json::{json, Value};
@@ -364,4 +364,74 @@ async fn a_statefulset_pod_recreated_under_its_name_after_the_notice_counts_as_r
     .await;
 
     assert!(matches!(v, Verdict::Verified(_)), "{v:?}");
+}
+
+/// Argo Rollout `web` in `phase` after our restart at 10:05 (generation 5, observed), its
+/// controller done restarting at `restarted` (not yet, with `None`).
+fn restarted_rollout(phase: &str, restarted: Option<&str>) -> Value {
+    let mut r = rollout(phase);
+    r["metadata"]["generation"] = json!(5);
+    r["status"]["observedGeneration"] = json!("5");
+    r["spec"]["restartAt"] = json!("2026-11-25T10:05:00Z");
+    if let Some(at) = restarted {
+        r["status"]["restartedAt"] = json!(at);
+    }
+    r
+}
+
+async fn check_rollout(answer: Value) -> Verdict {
+    check(
+        vec![Expect::get(ROLLOUT, answer)],
+        notice(),
+        WorkloadKind::Rollout,
+        "web",
+    )
+    .await
+}
+
+#[tokio::test]
+async fn a_healthy_argo_rollout_done_restarting_after_our_restart_at_is_verified() {
+    let v = check_rollout(restarted_rollout("Healthy", Some("2026-11-25T10:05:00Z"))).await;
+
+    let reason = expect_verified(&v);
+    assert!(reason.contains("Rollout shop/web"), "{reason}");
+}
+
+#[tokio::test]
+async fn a_healthy_argo_rollout_whose_controller_has_not_finished_the_restart_is_pending() {
+    let v = check_rollout(restarted_rollout("Healthy", Some("2026-11-20T08:00:00Z"))).await;
+
+    expect_pending(&v);
+}
+
+#[tokio::test]
+async fn an_argo_rollout_whose_restart_the_controller_has_not_observed_yet_is_pending() {
+    let mut unobserved = restarted_rollout("Healthy", Some("2026-11-25T10:05:00Z"));
+    unobserved["status"]["observedGeneration"] = json!("4");
+
+    expect_pending(&check_rollout(unobserved).await);
+}
+
+#[tokio::test]
+async fn an_argo_rollout_still_progressing_or_paused_is_pending() {
+    for phase in ["Progressing", "Paused"] {
+        let mut r = restarted_rollout(phase, None);
+        r["status"]["availableReplicas"] = json!(2);
+
+        expect_pending(&check_rollout(r).await);
+    }
+}
+
+#[tokio::test]
+async fn a_degraded_argo_rollout_fails_as_rollout_blocked() {
+    let mut degraded = restarted_rollout("Degraded", None);
+    degraded["status"]["message"] =
+        json!("ProgressDeadlineExceeded: ReplicaSet web-5d8c9c5d4b has timed out progressing.");
+
+    let v = check_rollout(degraded).await;
+
+    let reason = expect_blocked(&v);
+    assert!(reason.contains("Rollout shop/web"), "{reason}");
+    assert!(reason.contains("ProgressDeadlineExceeded"), "{reason}");
+    assert!(reason.contains("2026-11-30T12:00:00"), "{reason}");
 }

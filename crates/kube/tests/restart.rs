@@ -9,11 +9,12 @@ use remediator_core::{Outcome, PodNotice, Status};
 use remediator_kube::PodRestarter;
 use remediator_testkit::fake_kube::Seen;
 use remediator_testkit::kube_objects::{
-    annotated, deployment, meta, namespace, pod, pod_path, replica_set, web_pod, DEPLOYMENT,
-    NAMESPACE, POD, REPLICA_SET as RS, STATEFUL_SET as STS,
+    annotated, deployment, meta, namespace, pod, pod_path, replica_set, rollout,
+    rollout_replica_set, web_pod, DEPLOYMENT, NAMESPACE, POD, REPLICA_SET as RS, ROLLOUT,
+    STATEFUL_SET as STS,
 };
 use remediator_testkit::scripted_kube::{Expect, ScriptedKube};
-use serde_json::json;
+use serde_json::{json, Value};
 
 fn published() -> DateTime<Utc> {
     Utc.with_ymd_and_hms(2026, 11, 25, 10, 0, 0).unwrap()
@@ -468,5 +469,125 @@ async fn a_statefulset_partition_above_the_pods_ordinal_is_not_restarted() {
         "{o:?}"
     );
     assert!(o.reason.contains("partition 2"), "{}", o.reason);
+    assert!(patches.is_empty());
+}
+
+/// The pod, its ReplicaSet (controlled by Argo's Rollout `web`), the Rollout answering `rollout`,
+/// then the requests `then`.
+async fn through_rollout(rollout: Value, then: Vec<Expect>) -> (Outcome, Patches) {
+    let mut scenario = vec![
+        Expect::get(POD, web_pod()),
+        Expect::get(RS, rollout_replica_set("argoproj.io/v1alpha1")),
+        Expect::get(ROLLOUT, rollout),
+    ];
+    scenario.extend(then);
+    run(scenario, notice(), false).await
+}
+
+/// The namespace read, unmarked, and the Rollout's PATCH.
+fn read_namespace_then_patch() -> Vec<Expect> {
+    vec![
+        Expect::get(NAMESPACE, namespace(&[])),
+        Expect::patch(ROLLOUT),
+    ]
+}
+
+fn status_and_code(o: &Outcome) -> (Status, &str) {
+    (o.status, o.code.as_str())
+}
+
+#[tokio::test]
+async fn an_argo_rollout_pod_restarts_its_rollout_with_one_merge_patch_of_restart_at() {
+    let (o, patches) = through_rollout(rollout("Healthy"), read_namespace_then_patch()).await;
+
+    assert_eq!(status_and_code(&o), (Status::Acted, "restarted"), "{o:?}");
+    let reason = &o.reason;
+    assert!(
+        reason.contains("Rollout shop/web restarted (restartAt 2026-11-25T10:05:00Z)"),
+        "{reason}"
+    );
+    assert_eq!(o.deployment_after.as_deref(), Some("Rollout/web"));
+    let [Seen { query, body, .. }] = patches.as_slice() else {
+        panic!("one PATCH, got {patches:?}");
+    };
+    assert!(
+        query.contains("fieldManager=retirement-remediator"),
+        "{query}"
+    );
+    assert_eq!(
+        body,
+        &Some(json!({ "spec": { "restartAt": "2026-11-25T10:05:00Z" } }))
+    );
+}
+
+#[tokio::test]
+async fn a_paused_argo_rollout_is_restarted_since_argo_restarts_pods_even_mid_update() {
+    let mut paused = rollout("Paused");
+    paused["status"]["updatedReplicas"] = json!(1);
+    paused["status"]["pauseConditions"] =
+        json!([{ "reason": "CanaryPauseStep", "startTime": "2026-11-24T08:00:00Z" }]);
+
+    let (o, patches) = through_rollout(paused, read_namespace_then_patch()).await;
+
+    assert_eq!(o.code, "restarted", "{o:?}");
+    assert_eq!(patches.len(), 1);
+}
+
+#[tokio::test]
+async fn an_argo_rollout_restarted_after_the_event_is_not_patched_again() {
+    let mut restarted = rollout("Progressing");
+    restarted["spec"]["restartAt"] = json!("2026-11-25T10:01:00Z");
+
+    let (o, patches) = through_rollout(restarted, vec![]).await;
+
+    assert_eq!(
+        status_and_code(&o),
+        (Status::AlreadyDone, "already_restarted")
+    );
+    assert!(patches.is_empty());
+}
+
+#[tokio::test]
+async fn an_argo_rollout_annotated_skip_is_not_restarted() {
+    let skip = annotated(rollout("Healthy"), "retirement-remediator/skip", "true");
+
+    let (o, patches) = through_rollout(skip, vec![Expect::get(NAMESPACE, namespace(&[]))]).await;
+
+    assert_eq!(status_and_code(&o), (Status::Skipped, "opted_out"));
+    assert!(patches.is_empty());
+}
+
+#[tokio::test]
+async fn an_aborted_argo_rollout_is_not_restarted_and_the_outcome_says_how_to_retry_it() {
+    let mut aborted = rollout("Degraded");
+    aborted["status"]["abort"] = json!(true);
+    aborted["status"]["message"] = json!("RolloutAborted: Rollout aborted update to revision 2");
+
+    let (o, patches) = through_rollout(aborted, vec![Expect::get(NAMESPACE, namespace(&[]))]).await;
+
+    assert_eq!(status_and_code(&o), (Status::Failed, "rollout_blocked"));
+    let reason = &o.reason;
+    assert!(
+        reason.contains("kubectl argo rollouts retry rollout web"),
+        "{reason}"
+    );
+    assert!(patches.is_empty());
+}
+
+#[tokio::test]
+async fn a_rollout_of_another_api_group_is_not_read_and_is_named_in_the_outcome() {
+    let scenario = vec![
+        Expect::get(POD, web_pod()),
+        Expect::get(RS, rollout_replica_set("example.com/v1")),
+    ];
+
+    let (o, patches) = run(scenario, notice(), false).await;
+
+    assert_eq!(
+        status_and_code(&o),
+        (Status::Skipped, "no_owner_to_restart")
+    );
+    let reason = &o.reason;
+    assert!(reason.contains("Rollout web (example.com/v1)"), "{reason}");
     assert!(patches.is_empty());
 }

@@ -1,6 +1,7 @@
 //! The Kubernetes objects behind [`remediator_core::testing::pod_notice`]'s pod
 //! `shop/web-5d8c9c5d4b-8jx7l` (Pod → ReplicaSet `web-5d8c9c5d4b` → Deployment `web`), the
-//! StatefulSet `db` and DaemonSet `agent` beside it, their API paths, and their namespace: the
+//! StatefulSet `db` and DaemonSet `agent` beside it, an Argo Rollout `web` for the same pod
+//! ([`rollout_replica_set`], [`rollout`]), their API paths, and their namespace: the
 //! answers the kube client's tests script in [`crate::scripted_kube`].
 
 use serde_json::{json, Map, Value};
@@ -15,6 +16,8 @@ pub const DEPLOYMENT: &str = "/apis/apps/v1/namespaces/shop/deployments/web";
 pub const STATEFUL_SET: &str = "/apis/apps/v1/namespaces/shop/statefulsets/db";
 /// DaemonSet `agent`.
 pub const DAEMON_SET: &str = "/apis/apps/v1/namespaces/shop/daemonsets/agent";
+/// Argo Rollout `web`, in place of Deployment `web` (see [`rollout_replica_set`]).
+pub const ROLLOUT: &str = "/apis/argoproj.io/v1alpha1/namespaces/shop/rollouts/web";
 /// Namespace `shop`.
 pub const NAMESPACE: &str = "/api/v1/namespaces/shop";
 
@@ -79,4 +82,24 @@ pub fn namespace(annotations: &[(&str, &str)]) -> Value {
 pub fn annotated(mut object: Value, key: &str, value: &str) -> Value {
     object["metadata"]["annotations"] = json!({ key: value });
     object
+}
+
+/// ReplicaSet `web-5d8c9c5d4b`, controlled by the Rollout `web` of `api_version`
+/// (`argoproj.io/v1alpha1` for Argo's).
+pub fn rollout_replica_set(api_version: &str) -> Value {
+    let mut rs = replica_set();
+    rs["metadata"]["ownerReferences"] = json!([{ "apiVersion": api_version, "kind": "Rollout",
+                                                 "name": "web", "uid": "u-2", "controller": true }]);
+    rs
+}
+
+/// Argo Rollout `web` at generation 4, observed, `phase` (`Healthy`, `Progressing`, `Paused`,
+/// `Degraded`): 3 replicas wanted, all updated and available, never restarted. The tests set
+/// `spec.restartAt`, `status.restartedAt` and the counts they need.
+pub fn rollout(phase: &str) -> Value {
+    json!({ "apiVersion": "argoproj.io/v1alpha1", "kind": "Rollout", "metadata": meta("web", 4, None),
+            "spec": { "replicas": 3, "selector": {}, "template": { "metadata": {} },
+                      "strategy": { "canary": { "steps": [{ "setWeight": 20 }, { "pause": {} }] } } },
+            "status": { "observedGeneration": "4", "phase": phase, "replicas": 3,
+                        "updatedReplicas": 3, "readyReplicas": 3, "availableReplicas": 3 } })
 }
