@@ -189,6 +189,37 @@ async fn the_last_active_instance_of_a_cluster_without_managed_scaling_is_not_dr
     );
 }
 
+/// Issue 25: idle is no exception. A scheduled RunTask job or a service scaling from 0 would
+/// have nowhere to run from the drain (a day before AWS's date) on.
+#[tokio::test]
+async fn the_last_active_instance_running_nothing_is_left_active_and_the_reason_says_what_capacity_to_add(
+) {
+    let moto = MotoServer::start();
+    let seed = started(&moto).await;
+    let (id, only) = host(&moto, &seed, "ec2").await;
+    let event = event_naming("health-ec2-instance-stop.json", &[id]);
+
+    let report = deliver(&moto, task_settings(), &[], event).await;
+
+    let o = &report.outcomes[0];
+    assert_eq!(
+        (o.status, o.code, o.retryable),
+        (Status::Failed, Code::NoCapacityElsewhere, false),
+        "{o:?}"
+    );
+    for part in [
+        "register another container instance",
+        "capacity provider with managed scaling",
+        "AWS stops the instance",
+    ] {
+        assert!(o.reason.contains(part), "{} does not say {part}", o.reason);
+    }
+    assert_eq!(
+        seed.container_instance_state("ec2", &only, MARK).await,
+        ("ACTIVE".to_owned(), false)
+    );
+}
+
 /// An Auto Scaling group of one instance (moto launches it); its instance id.
 async fn group_of_one(moto: &MotoServer) -> String {
     let sdk = moto.sdk_config().await;
