@@ -7,7 +7,7 @@
 
 use chrono::Duration;
 use remediator_core::ledger::State;
-use remediator_core::{Code, Settings, Status};
+use remediator_core::{Code, Report, Settings, Status};
 use remediator_lambda::handle_with;
 use remediator_testkit::checks::{
     fire, health_date, ledger, notice, said, scheduled_input, state_of, with_checks,
@@ -366,6 +366,71 @@ async fn a_replacement_that_stops_after_the_relaunch_ends_failed_naming_it() {
     );
     assert!(o.reason.contains(&replacement), "{}", o.reason);
     assert!(failed.follow_up.is_none());
+}
+
+/// A standalone task relaunched, then its replacement's essential container exiting with
+/// `exit_code` by itself (a one-off job ending) before the first check: that check's report.
+async fn relaunched_then_exited(exit_code: i32) -> (Report, String) {
+    let moto = MotoServer::start();
+    let (_seed, task) = standalone(&moto).await;
+    ledger(&moto).await;
+    let controls = with_checks(&moto).await;
+    let remediator = remediator(&moto, task_settings()).await;
+    let acted = handle_with(
+        &remediator,
+        &controls,
+        invocation(notice(&[&task.arn])),
+        remediator_testkit::clock::now(),
+    )
+    .await
+    .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(said(&acted)[0].2, Code::Relaunched, "{acted:#?}");
+    let replacement = acted.outcomes[0]
+        .deployment_after
+        .clone()
+        .expect("the replacement task");
+
+    moto.exit_task("jobs", &replacement, exit_code);
+    (fire(&moto, &controls, &acted).await, replacement)
+}
+
+#[tokio::test]
+async fn a_replacement_that_ran_and_exited_0_before_a_check_looked_is_verified_as_a_finished_job() {
+    let (checked, replacement) = relaunched_then_exited(0).await;
+
+    let o = &checked.outcomes[0];
+    assert_eq!(
+        (o.status, o.code),
+        (Status::AlreadyDone, Code::Verified),
+        "{o:?}"
+    );
+    assert!(
+        o.reason.contains(&format!(
+            "{replacement} ran and exited 0 (a one-off job finished"
+        )),
+        "{}",
+        o.reason
+    );
+    assert!(checked.is_final_check());
+}
+
+#[tokio::test]
+async fn a_replacement_whose_job_exited_non_zero_ends_failed_naming_the_exit_code() {
+    let (checked, replacement) = relaunched_then_exited(2).await;
+
+    let o = &checked.outcomes[0];
+    assert_eq!(
+        (o.status, o.code, o.retryable),
+        (Status::Failed, Code::ReplacementFailed, false),
+        "{o:?}"
+    );
+    assert!(
+        o.reason.contains(&replacement)
+            && o.reason
+                .contains("stop code EssentialContainerExited, essential exit code(s) 2"),
+        "{}",
+        o.reason
+    );
 }
 
 #[tokio::test]

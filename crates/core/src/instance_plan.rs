@@ -207,8 +207,13 @@ fn drain(
 ) -> InstanceDecision {
     if room == Room::Nowhere {
         return InstanceDecision::Final(
-            Outcome::failed(target, Code::NoCapacityElsewhere, nowhere(ci, notice), false)
-                .with_action(Action::DrainInstance),
+            Outcome::failed(
+                target,
+                Code::NoCapacityElsewhere,
+                nowhere(ci, notice),
+                false,
+            )
+            .with_action(Action::DrainInstance),
         );
     }
     if dry_run {

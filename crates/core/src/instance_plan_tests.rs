@@ -345,10 +345,19 @@ fn the_last_active_instance_running_nothing_is_not_drained_either_and_the_reason
     let failed = (Status::Failed, Code::NoCapacityElsewhere);
     assert_eq!(said(&o), (failed.0, failed.1, Some(Action::DrainInstance)));
     assert!(!o.retryable);
-    says(&o.reason, "a scheduled RunTask job or a service scaling from 0");
+    says(
+        &o.reason,
+        "a scheduled RunTask job or a service scaling from 0",
+    );
     says(&o.reason, "register another container instance");
-    says(&o.reason, "Auto Scaling group capacity provider with managed scaling");
-    says(&o.reason, "AWS retires the instance at 2026-11-27T09:00:00+00:00");
+    says(
+        &o.reason,
+        "Auto Scaling group capacity provider with managed scaling",
+    );
+    says(
+        &o.reason,
+        "AWS retires the instance at 2026-11-27T09:00:00+00:00",
+    );
 }
 
 #[test]
@@ -656,6 +665,8 @@ fn task(group: Option<&str>, last_status: &str) -> TaskObservation<()> {
         health_status: None,
         has_health_checks: false,
         stopped_reason: None,
+        stop_code: None,
+        essential_exit_codes: Vec::new(),
         launch: (),
     }
 }
