@@ -543,20 +543,24 @@ fn ended(stop_code: &str, exit_codes: &[Option<i32>]) -> TaskObservation<()> {
     }
 }
 
+/// The verdict on `replacement` beside an original that is `original`.
+fn beside(replacement: &TaskObservation<()>, original: &str) -> Verdict {
+    task(
+        &relaunched(),
+        Some(replacement),
+        Some(&observed("0a1b2c", original)),
+    )
+}
+
+/// Issue 25: a one-off job's replacement that ran to its end did the job (it used to fail).
 #[test]
 fn a_replacement_whose_essential_containers_all_exited_0_is_verified_as_a_finished_job() {
     let finished = ended("EssentialContainerExited", &[Some(0), Some(0)]);
 
-    let reason = verified(task(
-        &relaunched(),
-        Some(&finished),
-        Some(&observed("0a1b2c", "STOPPED")),
-    ));
+    let reason = verified(beside(&finished, "STOPPED"));
 
-    assert!(
-        reason.contains("9f8e7d ran and exited 0 (a one-off job finished"),
-        "{reason}"
-    );
+    let says = "9f8e7d ran and exited 0 (a one-off job finished";
+    assert!(reason.contains(says), "{reason}");
     assert!(reason.ends_with("the original is stopped"), "{reason}");
 }
 
@@ -564,14 +568,10 @@ fn a_replacement_whose_essential_containers_all_exited_0_is_verified_as_a_finish
 fn a_finished_replacement_while_the_original_is_still_stopping_is_pending() {
     let finished = ended("EssentialContainerExited", &[Some(0)]);
 
-    let reason = pending(task(
-        &relaunched(),
-        Some(&finished),
-        Some(&observed("0a1b2c", "DEPROVISIONING")),
-    ));
+    let reason = pending(beside(&finished, "DEPROVISIONING"));
 
     assert!(
-        reason.contains("the original is still DEPROVISIONING"),
+        reason.ends_with("the original is still DEPROVISIONING"),
         "{reason}"
     );
 }
@@ -580,11 +580,12 @@ fn a_finished_replacement_while_the_original_is_still_stopping_is_pending() {
 fn a_replacement_with_any_essential_exit_code_but_0_fails_naming_the_codes() {
     let crashed = ended("EssentialContainerExited", &[Some(0), Some(1)]);
 
-    let (code, reason) = failed(task(&relaunched(), Some(&crashed), None));
+    let (code, reason) = failed(beside(&crashed, "STOPPED"));
 
-    assert_eq!(code, Code::ReplacementFailed);
-    assert!(
-        reason.contains("stop code EssentialContainerExited, essential exit code(s) 0, 1"),
+    let says = "stop code EssentialContainerExited, essential exit code(s) 0, 1";
+    assert_eq!(
+        (code, reason.contains(says)),
+        (Code::ReplacementFailed, true),
         "{reason}"
     );
 }
@@ -599,8 +600,7 @@ fn a_replacement_that_failed_to_start_or_reported_no_exit_code_fails() {
         ("EssentialContainerExited", &[][..]),
         ("UserInitiated", &[Some(0)][..]),
     ] {
-        let stopped = ended(stop_code, exit_codes);
-        let verdict = task(&relaunched(), Some(&stopped), None);
+        let verdict = task(&relaunched(), Some(&ended(stop_code, exit_codes)), None);
         assert!(
             matches!(verdict, Verdict::Failed(Code::ReplacementFailed, _)),
             "{stop_code} {exit_codes:?}: {verdict:?}"
