@@ -6,7 +6,7 @@
 
 use aws_sdk_ecs::types::DesiredStatus;
 use chrono::Duration;
-use remediator_core::{Code, Report, Settings, Status};
+use remediator_core::{Code, Outcome, Report, Settings, Status};
 use remediator_lambda::handle_with;
 use remediator_testkit::events::{controls, invocation, ledger_table, said, task_settings};
 use remediator_testkit::notice::Notice;
@@ -152,33 +152,54 @@ async fn a_standalone_task_on_the_drained_instance_is_relaunched_elsewhere_and_t
     );
 }
 
-#[tokio::test]
-async fn the_last_active_instance_of_a_cluster_without_managed_scaling_is_not_drained() {
+/// The only container instance of cluster `ec2` (no capacity provider), running `tasks`
+/// standalone tasks, named by `fixture`: the outcome, once the test has seen it left `ACTIVE`
+/// and unmarked with a final `no_capacity_elsewhere`.
+async fn the_only_instance(fixture: &str, tasks: usize) -> Outcome {
     let moto = MotoServer::start();
     let seed = started(&moto).await;
     let (id, only) = host(&moto, &seed, "ec2").await;
-    seed.ec2_task("ec2", "api", "ops-runbook").await;
-    let event = Notice::ec2("persistent-retirement").naming(&[id]).build();
+    for _ in 0..tasks {
+        seed.ec2_task("ec2", "api", "ops-runbook").await;
+    }
+    let event = Notice::fixture(fixture).naming(&[id]).build();
 
     let report = deliver(&moto, task_settings(), &[], event).await;
 
-    let o = &report.outcomes[0];
-    assert_eq!(
-        (o.status, o.code, o.retryable),
-        (Status::Failed, Code::NoCapacityElsewhere, false),
-        "{o:?}"
-    );
+    let o = report.outcomes[0].clone();
+    let failed = (Status::Failed, Code::NoCapacityElsewhere, false);
+    assert_eq!((o.status, o.code, o.retryable), failed, "{o:?}");
+    let state = seed.container_instance_state("ec2", &only, MARK).await;
+    assert_eq!(state, ("ACTIVE".to_owned(), false), "left ACTIVE, unmarked");
+    o
+}
+
+#[tokio::test]
+async fn the_last_active_instance_of_a_cluster_without_managed_scaling_is_not_drained() {
+    let o = the_only_instance("health-ec2-persistent-retirement.json", 1).await;
+
+    let says = "last ACTIVE container instance of cluster ec2";
     assert!(
-        o.reason
-            .contains("last ACTIVE container instance of cluster ec2")
-            && o.reason.contains("managed scaling"),
+        o.reason.contains(says) && o.reason.contains("managed scaling"),
         "{}",
         o.reason
     );
-    assert_eq!(
-        seed.container_instance_state("ec2", &only, MARK).await,
-        ("ACTIVE".to_owned(), false)
-    );
+}
+
+/// Issue 25: idle is no exception. A scheduled RunTask job or a service scaling from 0 would
+/// have nowhere to run from the drain (a day before AWS's date) on.
+#[tokio::test]
+async fn the_last_active_instance_running_nothing_is_left_active_and_the_reason_says_what_capacity_to_add(
+) {
+    let o = the_only_instance("health-ec2-instance-stop.json", 0).await;
+
+    for part in [
+        "register another container instance",
+        "capacity provider with managed scaling",
+        "AWS stops the instance",
+    ] {
+        assert!(o.reason.contains(part), "{} does not say {part}", o.reason);
+    }
 }
 
 /// An Auto Scaling group of one instance (moto launches it); its instance id.

@@ -7,8 +7,9 @@
 
 use chrono::Duration;
 use remediator_core::ledger::State;
-use remediator_core::{Code, Settings, Status};
-use remediator_lambda::handle_with;
+use remediator_core::{Code, Report, Settings, Status};
+use remediator_lambda::ledger::DynamoLedger;
+use remediator_lambda::{handle_with, Controls};
 use remediator_testkit::checks::{fire, ledger, notice, scheduled_input, state_of, with_checks};
 use remediator_testkit::events::{invocation, remediator, said, settings, task_settings};
 use remediator_testkit::notice::Notice;
@@ -289,8 +290,18 @@ async fn standalone(moto: &MotoServer) -> (Seed, remediator_testkit::StandaloneT
     (seed, task)
 }
 
-#[tokio::test]
-async fn a_relaunched_task_is_verified_when_its_replacement_runs_and_the_original_is_stopped() {
+/// A standalone task of `jobs` relaunched by a notice (its replacement runs, the original is
+/// stopped), with what its first check needs.
+struct Relaunched {
+    moto: MotoServer,
+    seed: Seed,
+    ledger: DynamoLedger,
+    controls: Controls,
+    acted: Report,
+    replacement: String,
+}
+
+async fn relaunched() -> Relaunched {
     let moto = MotoServer::start();
     let (seed, task) = standalone(&moto).await;
     let ledger = ledger(&moto).await;
@@ -305,20 +316,61 @@ async fn a_relaunched_task_is_verified_when_its_replacement_runs_and_the_origina
     .await
     .unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(said(&acted)[0].2, Code::Relaunched, "{acted:#?}");
+    let replacement = acted.outcomes[0]
+        .deployment_after
+        .clone()
+        .expect("the replacement task");
+    Relaunched {
+        moto,
+        seed,
+        ledger,
+        controls,
+        acted,
+        replacement,
+    }
+}
 
-    let verified = fire(&moto, &controls, &acted).await;
+impl Relaunched {
+    /// The first check's report.
+    async fn check(&self) -> Report {
+        fire(&self.moto, &self.controls, &self.acted).await
+    }
 
-    let o = &verified.outcomes[0];
+    /// The first check's report once the replacement's essential container has exited with
+    /// `exit_code` by itself (a one-off job ending).
+    async fn after_exit(&self, exit_code: i32) -> Report {
+        self.moto.exit_task("jobs", &self.replacement, exit_code);
+        self.check().await
+    }
+}
+
+/// The first outcome: its status, code, retryable flag and reason.
+fn told(report: &Report) -> (Status, Code, bool, &str) {
+    let o = &report.outcomes[0];
+    (o.status, o.code, o.retryable, o.reason.as_str())
+}
+
+#[tokio::test]
+async fn a_relaunched_task_is_verified_when_its_replacement_runs_and_the_original_is_stopped() {
+    let run = relaunched().await;
+
+    let verified = run.check().await;
+
+    let (status, code, _, reason) = told(&verified);
     assert_eq!(
-        (o.status, o.code),
+        (status, code),
         (Status::AlreadyDone, Code::Verified),
-        "{o:?}"
+        "{reason}"
     );
-    assert!(o.reason.contains("the original is stopped"), "{}", o.reason);
+    assert!(reason.contains("the original is stopped"), "{reason}");
     assert!(verified.is_final_check());
-    assert_eq!(state_of(&ledger, &verified).await, vec![State::Verified]);
     assert_eq!(
-        seed.tasks("jobs", aws_sdk_ecs::types::DesiredStatus::Running)
+        state_of(&run.ledger, &verified).await,
+        vec![State::Verified]
+    );
+    assert_eq!(
+        run.seed
+            .tasks("jobs", aws_sdk_ecs::types::DesiredStatus::Running)
             .await
             .len(),
         1,
@@ -328,42 +380,58 @@ async fn a_relaunched_task_is_verified_when_its_replacement_runs_and_the_origina
 
 #[tokio::test]
 async fn a_replacement_that_stops_after_the_relaunch_ends_failed_naming_it() {
-    let moto = MotoServer::start();
-    let (seed, task) = standalone(&moto).await;
-    ledger(&moto).await;
-    let controls = with_checks(&moto).await;
-    let remediator = remediator(&moto, task_settings()).await;
-    let acted = handle_with(
-        &remediator,
-        &controls,
-        invocation(notice(&[&task.arn])),
-        remediator_testkit::clock::now(),
-    )
-    .await
-    .unwrap_or_else(|e| panic!("{e}"));
-    let replacement = acted.outcomes[0]
-        .deployment_after
-        .clone()
-        .expect("the replacement task");
+    let run = relaunched().await;
 
-    seed.ecs
+    run.seed
+        .ecs
         .stop_task()
         .cluster("jobs")
-        .task(&replacement)
+        .task(&run.replacement)
         .reason("Essential container in task exited")
         .send()
         .await
         .expect("StopTask");
-    let failed = fire(&moto, &controls, &acted).await;
+    let failed = run.check().await;
 
-    let o = &failed.outcomes[0];
+    let (status, code, retryable, reason) = told(&failed);
     assert_eq!(
-        (o.status, o.code, o.retryable),
+        (status, code, retryable),
         (Status::Failed, Code::ReplacementFailed, false),
-        "{o:?}"
+        "{reason}"
     );
-    assert!(o.reason.contains(&replacement), "{}", o.reason);
+    assert!(reason.contains(&run.replacement), "{reason}");
     assert!(failed.follow_up.is_none());
+}
+
+/// Issue 25: a one-off job's replacement that ran and exited 0 before a check looked did the
+/// job; it used to be reported `replacement_failed`, a stop not told apart from a crash.
+#[tokio::test]
+async fn a_replacement_that_ran_and_exited_0_before_a_check_looked_is_verified_as_a_finished_job() {
+    let run = relaunched().await;
+
+    let checked = run.after_exit(0).await;
+
+    let (status, code, _, reason) = told(&checked);
+    let finished = format!(
+        "{} ran and exited 0 (a one-off job finished",
+        run.replacement
+    );
+    assert!(reason.contains(&finished), "{reason}");
+    let done = (Status::AlreadyDone, Code::Verified, true);
+    assert_eq!((status, code, checked.is_final_check()), done, "{reason}");
+}
+
+#[tokio::test]
+async fn a_replacement_whose_job_exited_non_zero_ends_failed_naming_the_exit_code() {
+    let run = relaunched().await;
+
+    let checked = run.after_exit(2).await;
+
+    let (status, code, retryable, reason) = told(&checked);
+    let says = "stop code EssentialContainerExited, essential exit code(s) 2";
+    assert!(reason.contains(says), "{reason}");
+    let failed = (Status::Failed, Code::ReplacementFailed, false);
+    assert_eq!((status, code, retryable), failed, "{reason}");
 }
 
 #[tokio::test]

@@ -27,6 +27,9 @@ one per line, on stdin, answering `ok` or `error ...` on stdout:
                           # the service's current service deployment moves to STATUS in STAGE;
                           # with a hook: one PAUSE hook in HOOK_STATUS, timeout action ACTION,
                           # expiring MINUTES from now (-> ok HOOK_ID)
+    ecs-task-exit ACCOUNT REGION CLUSTER TASK_ID EXIT_CODE
+                          # the task's essential container exits by itself with EXIT_CODE (a
+                          # one-off job that finished, or crashed): see model_ecs_stop_codes
 
 Exits when stdin closes (the test kit dropped it).
 """
@@ -150,6 +153,16 @@ def control(words, port):
             name=words[2], roleArn="arn:aws:iam::123456789012:role/eks",
             resourcesVpcConfig={"subnetIds": ["subnet-0aaa", "subnet-0bbb"]},
         )
+    elif words[0] == "ecs-task-exit" and len(words) == 6:
+        from moto.ecs.models import ecs_backends
+
+        _, account, region, cluster, task_id, code = words
+        backend = ecs_backends[account][region]
+        task = backend.stop_task(cluster, task_id, "Essential container in task exited")
+        task.stop_code = "EssentialContainerExited"
+        for container in task.containers:
+            container.last_status = "STOPPED"
+            container.exitCode = int(code)
     else:
         raise ValueError(f"unknown command {' '.join(words)!r}")
 
@@ -321,6 +334,35 @@ def model_ecs_task_health():
     Container.__init__ = init_container
 
 
+def model_ecs_stop_codes():
+    """Real ECS reports why a task stopped in `stopCode` (`UserInitiated` after StopTask,
+    `EssentialContainerExited` when an essential container exited by itself, `TaskFailedToStart`,
+    …) and a container's `exitCode` only once it has exited (the ECS API reference, `Task` and
+    `Container`). moto gives no `stopCode` and every container `exitCode` 0 from the start, so a
+    running task would look like a job that exited 0. The test kit models ECS: no exit code
+    while a container runs, `UserInitiated` on StopTask (moto has no process to signal: its
+    containers report no exit code), and `ecs-task-exit` for a container that exits by itself
+    (the one container moto keeps per task is the task definition's first, essential in the
+    tests that use it)."""
+    from moto.ecs.models import Container, EC2ContainerServiceBackend
+
+    container_init = Container.__init__
+
+    def init_container(self, task_def):
+        container_init(self, task_def)
+        self.exitCode = None
+
+    original = EC2ContainerServiceBackend.stop_task
+
+    def stop_task(self, cluster_str, task_str, reason):
+        task = original(self, cluster_str, task_str, reason)
+        task.stop_code = "UserInitiated"
+        return task
+
+    Container.__init__ = init_container
+    EC2ContainerServiceBackend.stop_task = stop_task
+
+
 def model_ecs_tag_limit():
     """Real ECS: a resource holds at most 50 user tags (`aws:` keys are AWS's and do not count),
     and RunTask with more is rejected (domain notes §7). moto takes any number. The test kit
@@ -348,6 +390,7 @@ def main():
     model_ecs_deployments()
     model_ecs_service_deployments()
     model_ecs_task_health()
+    model_ecs_stop_codes()
     model_ecs_tag_limit()
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
     server.start()

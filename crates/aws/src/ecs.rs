@@ -31,12 +31,21 @@ pub struct SdkEcs {
     pub(crate) ec2: Option<aws_sdk_ec2::Client>,
     /// Auto Scaling, for replacing drained container instances (`REPLACE_DRAINED_INSTANCES`).
     pub(crate) autoscaling: Option<aws_sdk_autoscaling::Client>,
-    pub(crate) health_cache: HealthCache,
+    pub(crate) definitions: Definitions,
 }
 
-/// Health-check presence per task definition ARN (task definitions are immutable), so a
-/// relaunch looks each one up once per execution environment.
-pub(crate) type HealthCache = Arc<Mutex<HashMap<String, bool>>>;
+/// What a task definition says about its containers, per task definition ARN (task definitions
+/// are immutable), so a relaunch looks each one up once per execution environment.
+pub(crate) type Definitions = Arc<Mutex<HashMap<String, Definition>>>;
+
+/// What a task's observation needs from its task definition.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub(crate) struct Definition {
+    /// An essential container declares a `healthCheck`.
+    pub(crate) has_health_checks: bool,
+    /// The names of its essential containers (`essential` is true when left out).
+    pub(crate) essential: Vec<String>,
+}
 
 impl SdkEcs {
     /// ECS only: enough for services; relaunching awsvpc tasks needs [`SdkEcs::with_ec2`].
@@ -45,7 +54,7 @@ impl SdkEcs {
             client,
             ec2: None,
             autoscaling: None,
-            health_cache: Default::default(),
+            definitions: Default::default(),
         }
     }
 

@@ -27,7 +27,7 @@ use remediator_core::ports::{
 
 use remediator_sdk::classify;
 
-use crate::ecs::{failures, SdkEcs};
+use crate::ecs::{failures, Definition, SdkEcs};
 
 /// How many tasks [`EcsTasks::find_replacement`] looks at, at most, whatever the cluster runs:
 /// three `ListTasks` pages of 100 and three `DescribeTasks` of 100 per attempt.
@@ -50,19 +50,35 @@ pub struct SdkLaunch {
     tags: Vec<Tag>,
 }
 
+/// The `exitCode` of each of the task's essential containers (by name), in the task definition's order;
+/// an essential container the task does not list counts as one without an exit code.
+fn essential_exit_codes(task: &Task, essential: &[String]) -> Vec<Option<i32>> {
+    essential
+        .iter()
+        .map(|name| {
+            task.containers()
+                .iter()
+                .find(|c| c.name() == Some(name.as_str()))
+                .and_then(|c| c.exit_code())
+        })
+        .collect()
+}
+
 impl SdkEcs {
-    /// Whether ECS will report the task's health: only when an *essential* container (essential
-    /// is true when the task definition leaves it out) declares a `healthCheck`. ECS derives a
-    /// task's `healthStatus` from its essential containers alone, so a check on a sidecar leaves
-    /// the task `UNKNOWN` for ever, and waiting for `HEALTHY` would never end (domain notes §7).
-    async fn has_health_checks(&self, task_definition: &str) -> Result<bool, ApiError> {
+    /// What the task definition says of its containers. Whether ECS will report the task's
+    /// health: only when an *essential* container (essential is true when the task definition
+    /// leaves it out) declares a `healthCheck`. ECS derives a task's `healthStatus` from its
+    /// essential containers alone, so a check on a sidecar leaves the task `UNKNOWN` for ever,
+    /// and waiting for `HEALTHY` would never end (domain notes §7). The essential containers'
+    /// names pick the exit codes that say whether a stopped task finished its job.
+    async fn definition(&self, task_definition: &str) -> Result<Definition, ApiError> {
         if let Some(known) = self
-            .health_cache
+            .definitions
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .get(task_definition)
         {
-            return Ok(*known);
+            return Ok(known.clone());
         }
         let out = self
             .client
@@ -71,19 +87,25 @@ impl SdkEcs {
             .send()
             .await
             .map_err(|e| classify("DescribeTaskDefinition", e))?;
-        let has = out
+        let essential: Vec<_> = out
             .task_definition()
-            .map(|td| {
-                td.container_definitions()
-                    .iter()
-                    .any(|c| c.essential().unwrap_or(true) && c.health_check().is_some())
-            })
-            .unwrap_or(false);
-        self.health_cache
+            .map(|td| td.container_definitions())
+            .unwrap_or_default()
+            .iter()
+            .filter(|c| c.essential().unwrap_or(true))
+            .collect();
+        let definition = Definition {
+            has_health_checks: essential.iter().any(|c| c.health_check().is_some()),
+            essential: essential
+                .iter()
+                .filter_map(|c| c.name().map(str::to_owned))
+                .collect(),
+        };
+        self.definitions
             .lock()
             .unwrap_or_else(|p| p.into_inner())
-            .insert(task_definition.to_owned(), has);
-        Ok(has)
+            .insert(task_definition.to_owned(), definition.clone());
+        Ok(definition)
     }
 
     async fn observe(&self, task: &Task) -> Result<Option<TaskObservation<SdkLaunch>>, ApiError> {
@@ -103,6 +125,7 @@ impl SdkEcs {
                 .and_then(|d| d.value())
                 .map(str::to_owned)
         };
+        let definition = self.definition(task_definition).await?;
         Ok(Some(TaskObservation {
             arn: arn.to_owned(),
             id: arn.rsplit('/').next().unwrap_or(arn).to_owned(),
@@ -127,8 +150,10 @@ impl SdkEcs {
                 })
                 .collect(),
             health_status: task.health_status().map(|h| h.as_str().to_owned()),
-            has_health_checks: self.has_health_checks(task_definition).await?,
+            has_health_checks: definition.has_health_checks,
             stopped_reason: task.stopped_reason().map(str::to_owned),
+            stop_code: task.stop_code().map(|c| c.as_str().to_owned()),
+            essential_exit_codes: essential_exit_codes(task, &definition.essential),
             launch: SdkLaunch {
                 cluster_arn: cluster_arn.to_owned(),
                 launch_type: task.launch_type().cloned(),

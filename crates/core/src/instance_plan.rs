@@ -169,7 +169,7 @@ pub fn plan_instance(
     match ci.status.as_str() {
         "ACTIVE" => match seen.room {
             None => InstanceDecision::Look(InstanceLook::Room),
-            Some(room) => drain(target, ci, room, settings.dry_run),
+            Some(room) => drain(target, ci, room, notice, settings.dry_run),
         },
         "DRAINING" => InstanceDecision::Final(already_draining(target, ci, notice)),
         other => InstanceDecision::Final(Outcome::new(
@@ -185,16 +185,32 @@ pub fn plan_instance(
 }
 
 /// An `ACTIVE` instance, once it is known where its tasks can go.
-fn drain(target: Target, ci: &ContainerInstance, room: Room, dry_run: bool) -> InstanceDecision {
-    if room == Room::Nowhere && ci.running_tasks > 0 {
+///
+/// The last `ACTIVE` instance of a cluster nothing scales out is never drained, idle or not
+/// (issue 16: "the last ACTIVE instance of a cluster without managed scaling is not drained"):
+/// a drain is held until a day before AWS's date, and from then on a scheduled RunTask job or a
+/// service scaling from 0 would have nowhere to run, a day early. That it runs nothing now says
+/// nothing about the next hour.
+///
+/// A final failure, not a skip: a final failure is alarmed (`Outcomes`, `Result=failed`) and
+/// promises that a person must act (README, "Alerts"; [`crate::ledger::State::Unreplaced`] "a
+/// person decides"), like `no_room_to_replace`, the same kind of "your configuration leaves no
+/// room" answer. Here a person must add capacity or accept AWS's stop; a skip would say nothing
+/// needs doing. Not retryable (Lambda's retry sees the same cluster), but the ledger's `failed`
+/// is claimable, so a redelivery once capacity is added plans again and drains.
+fn drain(
+    target: Target,
+    ci: &ContainerInstance,
+    room: Room,
+    notice: &RetirementNotice,
+    dry_run: bool,
+) -> InstanceDecision {
+    if room == Room::Nowhere {
         return InstanceDecision::Final(
             Outcome::failed(
                 target,
                 Code::NoCapacityElsewhere,
-                format!(
-                    "not drained: it is the last ACTIVE container instance of cluster {} and no capacity provider of the cluster has managed scaling, so its {} task(s) would have nowhere to run; add capacity (or managed scaling), then redeliver the notice",
-                    ci.cluster, ci.running_tasks
-                ),
+                nowhere(ci, notice),
                 false,
             )
             .with_action(Action::DrainInstance),
@@ -215,6 +231,30 @@ fn drain(target: Target, ci: &ContainerInstance, room: Room, dry_run: bool) -> I
         );
     }
     InstanceDecision::Drain(ci.clone())
+}
+
+/// Why the last `ACTIVE` instance stays `ACTIVE`: what capacity to add, and what AWS does at its
+/// date if none is.
+fn nowhere(ci: &ContainerInstance, notice: &RetirementNotice) -> String {
+    let tasks = match ci.running_tasks {
+        0 => "it runs no task now, but a scheduled RunTask job or a service scaling from 0 would have nowhere to run".to_owned(),
+        n => format!("its {n} task(s) would have nowhere to run"),
+    };
+    let date = notice
+        .start_time
+        .map(|t| format!(" at {}", t.to_rfc3339()))
+        .unwrap_or_default();
+    let aws = match notice.ec2.unwrap_or(Ec2Event::Retirement) {
+        Ec2Event::Retirement => format!("AWS retires the instance{date} (stops or terminates it) and every task on it stops, with none of the cluster's tasks able to start again until capacity is added"),
+        Ec2Event::Stop => format!("AWS stops the instance{date} and every task on it stops, with none of the cluster's tasks able to start again until it is started or capacity is added"),
+        Ec2Event::Reboot => format!("AWS reboots the instance{date}: its tasks stop, and the cluster has no capacity until the instance and its ECS agent are back"),
+    };
+    format!(
+        "not drained: it is the last ACTIVE container instance of cluster {} and no capacity provider of the cluster has managed scaling, so {tasks}. \
+         Add capacity: register another container instance in the cluster, or add an Auto Scaling group capacity provider with managed scaling to it; then redeliver the notice. \
+         Otherwise {aws}",
+        ci.cluster
+    )
 }
 
 /// A `DRAINING` instance: drained for this notice by an earlier delivery (followed as acted), or

@@ -335,11 +335,42 @@ fn the_last_active_instance_with_tasks_and_nothing_to_scale_out_is_not_drained()
     says(&o.reason, "its 2 task(s) would have nowhere to run");
 }
 
+/// Changed with issue 25: an idle last instance used to be drained. A drain is held until a
+/// day before AWS's date, and from then on a scheduled RunTask job or a service scaling from 0
+/// would have nowhere to run; issue 16 asked for the last ACTIVE instance never to be drained.
 #[test]
-fn the_last_active_instance_running_nothing_is_drained_even_with_nowhere_to_go() {
-    let idle = Ci::active().running(0);
-    let step = Given::a(Retirement).plan(&idle.clone().with_room(Room::Nowhere));
-    assert_eq!(step, InstanceDecision::Drain(idle.0));
+fn the_last_active_instance_running_nothing_is_not_drained_either_and_the_reason_says_what_to_add()
+{
+    let o = Given::a(Retirement).outcome(&Ci::active().running(0).with_room(Room::Nowhere));
+    let failed = (Status::Failed, Code::NoCapacityElsewhere);
+    assert_eq!(said(&o), (failed.0, failed.1, Some(Action::DrainInstance)));
+    assert!(!o.retryable);
+    says(
+        &o.reason,
+        "a scheduled RunTask job or a service scaling from 0",
+    );
+    says(&o.reason, "register another container instance");
+    says(
+        &o.reason,
+        "Auto Scaling group capacity provider with managed scaling",
+    );
+    says(
+        &o.reason,
+        "AWS retires the instance at 2026-11-27T09:00:00+00:00",
+    );
+}
+
+#[test]
+fn the_reason_of_a_last_instance_left_active_says_what_aws_does_at_its_date_for_each_kind() {
+    let nowhere = Ci::active().with_room(Room::Nowhere);
+    says(
+        &Given::a(Stop).outcome(&nowhere).reason,
+        "AWS stops the instance at 2026-11-27T09:00:00+00:00",
+    );
+    says(
+        &Given::a(Reboot).outcome(&nowhere).reason,
+        "AWS reboots the instance at 2026-11-27T09:00:00+00:00",
+    );
 }
 
 #[test]
@@ -634,6 +665,8 @@ fn task(group: Option<&str>, last_status: &str) -> TaskObservation<()> {
         health_status: None,
         has_health_checks: false,
         stopped_reason: None,
+        stop_code: None,
+        essential_exit_codes: Vec::new(),
         launch: (),
     }
 }

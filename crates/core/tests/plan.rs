@@ -284,6 +284,8 @@ mod standalone_tasks {
             health_status: None,
             has_health_checks: false,
             stopped_reason: None,
+            stop_code: None,
+            essential_exit_codes: Vec::new(),
             launch: (),
         }
     }

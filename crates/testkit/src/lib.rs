@@ -143,6 +143,15 @@ impl MotoServer {
         ));
     }
 
+    /// The task's essential container exits by itself with `exit_code`, as a one-off job does
+    /// when it ends: ECS stops the task with stop code `EssentialContainerExited` and the
+    /// container's exit code (moto's containers never exit).
+    pub fn exit_task(&self, cluster: &str, task_id: &str, exit_code: i32) {
+        self.control(&format!(
+            "ecs-task-exit {ACCOUNT} {REGION} {cluster} {task_id} {exit_code}"
+        ));
+    }
+
     /// Gives a service an ECS-native strategy with `bake_minutes` of bake time and `pause_hooks`
     /// PAUSE lifecycle hooks (moto's CreateService drops `deploymentConfiguration`).
     pub fn set_strategy(

@@ -5,9 +5,10 @@
 //! planner asks for, then carries its decision out:
 //!
 //! - **Drain**: `UpdateContainerInstancesState` → `DRAINING`, batched per cluster, unless that
-//!   would leave the instance's tasks nowhere to run (no other `ACTIVE` container instance in the
-//!   cluster and no capacity provider with managed scaling): then `no_capacity_elsewhere`, before
-//!   acting. ECS moves the service tasks under each service's deployment configuration.
+//!   would leave the cluster nowhere to run a task (no other `ACTIVE` container instance in the
+//!   cluster and no capacity provider with managed scaling), whether the instance runs tasks now
+//!   or not: then `no_capacity_elsewhere`, before acting. ECS moves the service tasks under each
+//!   service's deployment configuration.
 //! - **Standalone tasks** on a drained instance are relaunched on other capacity (the standalone
 //!   relaunch, same parameters and placement) and stopped once their replacement runs.
 //! - **Ownership**: before draining, the container instance gets the custom attribute

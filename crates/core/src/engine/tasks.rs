@@ -32,6 +32,9 @@ pub fn client_token(task_id: &str) -> String {
 /// Where a replacement stands after waiting.
 enum Readiness<L> {
     Ready(TaskObservation<L>),
+    /// It ran and stopped with every essential container's exit code 0
+    /// ([`TaskObservation::finished_its_job`]): a one-off job that finished, as good as ready.
+    Finished(TaskObservation<L>),
     Stopped(TaskObservation<L>),
     Pending(TaskObservation<L>),
 }
@@ -119,11 +122,25 @@ impl<E: EcsServices + EcsTasks, D: CodeDeployApi> Remediator<E, D> {
                 format!(
                     "replacement {} stopped before it was ready ({}): the original task was left running",
                     r.id,
-                    r.stopped_reason.as_deref().unwrap_or("no reason given")
+                    r.how_it_stopped()
                 ),
                 false,
             )
             .with_action(Action::RelaunchTask),
+            // The replacement did the job with the same parameters before it was seen running.
+            // The original is still stopped, as for a running replacement: it is a copy of the
+            // same job on a retiring host, which AWS stops anyway at its date (without a
+            // replacement); left running it would do the job a second time, be stopped by AWS
+            // part-way, and leave the follow-up nothing to verify.
+            Ok(Readiness::Finished(r)) => {
+                let done = format!(
+                    "replacement {} ran and exited 0, a one-off job that finished ({})",
+                    r.id,
+                    r.how_it_stopped()
+                );
+                self.stop_replaced(target, task, &r.id, &done, unmarked, deadline)
+                    .await
+            }
             Ok(Readiness::Pending(r)) => Outcome::failed(
                 target.clone(),
                 Code::ReplacementPending,
@@ -137,21 +154,39 @@ impl<E: EcsServices + EcsTasks, D: CodeDeployApi> Remediator<E, D> {
             )
             .with_action(Action::RelaunchTask),
             Ok(Readiness::Ready(r)) => {
-                let reason = format!("{STOP_REASON_MARK}: replaced by task {} ahead of a Fargate retirement", r.id);
-                match self
-                    .with_backoff(deadline, || self.ecs.stop_task(&task.cluster, &task.arn, &reason))
+                let running = format!("replacement {} is running", r.id);
+                self.stop_replaced(target, task, &r.id, &running, unmarked, deadline)
                     .await
-                {
-                    Ok(()) => Outcome::new(
-                        target.clone(),
-                        Status::Acted,
-                        Code::Relaunched,
-                        format!("replacement {} is running; this task was stopped{unmarked}", r.id),
-                    )
-                    .with_action(Action::RelaunchTask),
-                    Err(e) => fail(e),
-                }
             }
+        }
+    }
+
+    /// Stops the retiring task, replaced by task `by` (`how`: where the replacement stands).
+    async fn stop_replaced(
+        &self,
+        target: &Target,
+        task: &TaskObservation<E::Launch>,
+        by: &str,
+        how: &str,
+        unmarked: &str,
+        deadline: Option<Instant>,
+    ) -> Outcome {
+        let reason =
+            format!("{STOP_REASON_MARK}: replaced by task {by} ahead of a Fargate retirement");
+        match self
+            .with_backoff(deadline, || {
+                self.ecs.stop_task(&task.cluster, &task.arn, &reason)
+            })
+            .await
+        {
+            Ok(()) => Outcome::new(
+                target.clone(),
+                Status::Acted,
+                Code::Relaunched,
+                format!("{how}; this task was stopped{unmarked}"),
+            )
+            .with_action(Action::RelaunchTask),
+            Err(e) => failure_outcome(target, e).with_action(Action::RelaunchTask),
         }
     }
 
@@ -170,7 +205,11 @@ impl<E: EcsServices + EcsTasks, D: CodeDeployApi> Remediator<E, D> {
         };
         loop {
             if replacement.last_status == "STOPPED" || replacement.desired_status == "STOPPED" {
-                return Ok(Readiness::Stopped(replacement));
+                return Ok(if replacement.finished_its_job() {
+                    Readiness::Finished(replacement)
+                } else {
+                    Readiness::Stopped(replacement)
+                });
             }
             let healthy = !replacement.has_health_checks
                 || replacement.health_status.as_deref() == Some("HEALTHY");

@@ -257,35 +257,45 @@ pub fn task<L>(
             ),
         );
     };
-    if r.last_status == "STOPPED" || r.desired_status == "STOPPED" {
-        return Verdict::Failed(
-            Code::ReplacementFailed,
-            format!(
-                "replacement task {id} stopped ({}): relaunch the task by hand before AWS's deadline",
-                r.stopped_reason.as_deref().unwrap_or("no reason given")
-            ),
-        );
-    }
-    let healthy = !r.has_health_checks || r.health_status.as_deref() == Some("HEALTHY");
-    if r.last_status != "RUNNING" || !healthy {
-        return Verdict::Pending(format!(
-            "replacement task {id} is {} (health {})",
-            r.last_status,
-            r.health_status.as_deref().unwrap_or("UNKNOWN")
-        ));
-    }
+    // A replacement that ran and exited 0 did its job (a one-off job finished): as good as
+    // running. Any other stop is a failure ([`TaskObservation::finished_its_job`]).
+    let done = if r.last_status == "STOPPED" || r.desired_status == "STOPPED" {
+        if !r.finished_its_job() {
+            return Verdict::Failed(
+                Code::ReplacementFailed,
+                format!(
+                    "replacement task {id} stopped ({}): relaunch the task by hand before AWS's deadline",
+                    r.how_it_stopped()
+                ),
+            );
+        }
+        format!(
+            "ran and exited 0 (a one-off job finished: {})",
+            r.how_it_stopped()
+        )
+    } else {
+        let healthy = !r.has_health_checks || r.health_status.as_deref() == Some("HEALTHY");
+        if r.last_status != "RUNNING" || !healthy {
+            return Verdict::Pending(format!(
+                "replacement task {id} is {} (health {})",
+                r.last_status,
+                r.health_status.as_deref().unwrap_or("UNKNOWN")
+            ));
+        }
+        let and_healthy = if r.has_health_checks {
+            " and HEALTHY"
+        } else {
+            ""
+        };
+        format!("is RUNNING{and_healthy}")
+    };
     match original {
         Some(o) if o.last_status != "STOPPED" => Verdict::Pending(format!(
-            "replacement task {id} runs; the original is still {}",
+            "replacement task {id} {done}; the original is still {}",
             o.last_status
         )),
         _ => Verdict::Verified(format!(
-            "replacement task {id} is RUNNING{}; the original is stopped",
-            if r.has_health_checks {
-                " and HEALTHY"
-            } else {
-                ""
-            }
+            "replacement task {id} {done}; the original is stopped"
         )),
     }
 }

@@ -439,6 +439,8 @@ fn observed(id: &str, last_status: &str) -> TaskObservation<()> {
         health_status: Some("UNKNOWN".into()),
         has_health_checks: false,
         stopped_reason: None,
+        stop_code: None,
+        essential_exit_codes: Vec::new(),
         launch: (),
     }
 }
@@ -524,10 +526,86 @@ fn a_stopped_replacement_fails_with_its_stopped_reason() {
     ));
 
     assert_eq!(code, Code::ReplacementFailed);
+    // Since issue 25 the reason goes on with the stop code and exit codes ECS gave (none here).
     assert!(
-        reason.contains("9f8e7d stopped (Essential container in task exited)"),
+        reason.contains("9f8e7d stopped (Essential container in task exited; stop code none"),
         "{reason}"
     );
+}
+
+/// A replacement ECS stopped with `stop_code` and these essential containers' exit codes.
+fn ended(stop_code: &str, exit_codes: &[Option<i32>]) -> TaskObservation<()> {
+    TaskObservation {
+        stopped_reason: Some("Essential container in task exited".into()),
+        stop_code: Some(stop_code.into()),
+        essential_exit_codes: exit_codes.to_vec(),
+        ..observed("9f8e7d", "STOPPED")
+    }
+}
+
+/// The verdict on `replacement` beside an original that is `original`.
+fn beside(replacement: &TaskObservation<()>, original: &str) -> Verdict {
+    task(
+        &relaunched(),
+        Some(replacement),
+        Some(&observed("0a1b2c", original)),
+    )
+}
+
+/// Issue 25: a one-off job's replacement that ran to its end did the job (it used to fail).
+#[test]
+fn a_replacement_whose_essential_containers_all_exited_0_is_verified_as_a_finished_job() {
+    let finished = ended("EssentialContainerExited", &[Some(0), Some(0)]);
+
+    let reason = verified(beside(&finished, "STOPPED"));
+
+    let says = "9f8e7d ran and exited 0 (a one-off job finished";
+    assert!(reason.contains(says), "{reason}");
+    assert!(reason.ends_with("the original is stopped"), "{reason}");
+}
+
+#[test]
+fn a_finished_replacement_while_the_original_is_still_stopping_is_pending() {
+    let finished = ended("EssentialContainerExited", &[Some(0)]);
+
+    let reason = pending(beside(&finished, "DEPROVISIONING"));
+
+    assert!(
+        reason.ends_with("the original is still DEPROVISIONING"),
+        "{reason}"
+    );
+}
+
+#[test]
+fn a_replacement_with_any_essential_exit_code_but_0_fails_naming_the_codes() {
+    let crashed = ended("EssentialContainerExited", &[Some(0), Some(1)]);
+
+    let (code, reason) = failed(beside(&crashed, "STOPPED"));
+
+    let says = "stop code EssentialContainerExited, essential exit code(s) 0, 1";
+    assert_eq!(
+        (code, reason.contains(says)),
+        (Code::ReplacementFailed, true),
+        "{reason}"
+    );
+}
+
+#[test]
+fn a_replacement_that_failed_to_start_or_reported_no_exit_code_fails() {
+    for (stop_code, exit_codes) in [
+        ("TaskFailedToStart", &[None][..]),
+        ("TaskFailedToStart", &[Some(0)][..]),
+        ("EssentialContainerExited", &[None][..]),
+        ("EssentialContainerExited", &[Some(0), None][..]),
+        ("EssentialContainerExited", &[][..]),
+        ("UserInitiated", &[Some(0)][..]),
+    ] {
+        let verdict = task(&relaunched(), Some(&ended(stop_code, exit_codes)), None);
+        assert!(
+            matches!(verdict, Verdict::Failed(Code::ReplacementFailed, _)),
+            "{stop_code} {exit_codes:?}: {verdict:?}"
+        );
+    }
 }
 
 #[test]

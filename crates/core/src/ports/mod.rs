@@ -380,10 +380,53 @@ pub struct TaskObservation<L> {
     /// Whether the task definition declares container health checks.
     pub has_health_checks: bool,
     pub stopped_reason: Option<String>,
+    /// `stopCode` once ECS stopped the task (`EssentialContainerExited`, `TaskFailedToStart`,
+    /// `UserInitiated`, …); `None` while it runs.
+    pub stop_code: Option<String>,
+    /// The `exitCode` of each essential container, as `DescribeTasks` reports it (`None`: it
+    /// reports none, as for a container that never started).
+    pub essential_exit_codes: Vec<Option<i32>>,
     pub launch: L,
 }
 
 impl<L> TaskObservation<L> {
+    /// Whether a stopped task ran to its end and succeeded: a one-off job that finished.
+    ///
+    /// The ECS API reference (`Task.stopCode`: "the stop code indicating why a task was
+    /// stopped", one of `TaskFailedToStart`, `EssentialContainerExited`, `UserInitiated`,
+    /// `ServiceSchedulerInitiated`, `SpotInterruption`, `TerminationNotice`,
+    /// `InfrastructureHealth`; `Container.exitCode`: "the exit code returned from the
+    /// container", not required) tells a finished job from a crash only together: the task
+    /// stopped because an essential container exited, and every essential container reported
+    /// exit code 0. Anything else (a non-zero exit, `TaskFailedToStart`, a stop by a user or
+    /// AWS, an exit code missing) is not known to have done its job. Non-essential containers
+    /// are left out: ECS stops them when an essential one exits, so theirs is ECS's signal.
+    pub fn finished_its_job(&self) -> bool {
+        self.stop_code.as_deref() == Some("EssentialContainerExited")
+            && !self.essential_exit_codes.is_empty()
+            && self.essential_exit_codes.iter().all(|c| *c == Some(0))
+    }
+
+    /// How a stopped task ended, for a reason: its stopped reason, stop code and essential
+    /// containers' exit codes, as ECS gave them.
+    pub fn how_it_stopped(&self) -> String {
+        let codes: Vec<String> = self
+            .essential_exit_codes
+            .iter()
+            .map(|c| c.map_or_else(|| "none".to_owned(), |c| c.to_string()))
+            .collect();
+        format!(
+            "{}; stop code {}, essential exit code(s) {}",
+            self.stopped_reason.as_deref().unwrap_or("no reason given"),
+            self.stop_code.as_deref().unwrap_or("none"),
+            if codes.is_empty() {
+                "none".to_owned()
+            } else {
+                codes.join(", ")
+            }
+        )
+    }
+
     pub fn tag(&self, key: &str) -> Option<&str> {
         self.tags
             .iter()
