@@ -19,6 +19,10 @@ use serde_json::json;
 const SERVICES: usize = 300;
 const SCALE: f64 = 2.0;
 
+/// The fake's `start` points the process's SDK environment at it: the two tests of this binary
+/// run one after the other.
+static ONE_AT_A_TIME: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
 fn scaled(d: Duration) -> Duration {
     Duration::from_secs_f64(d.as_secs_f64() / SCALE)
 }
@@ -43,6 +47,7 @@ fn notice() -> serde_json::Value {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn with_a_ledger_of_50_ms_a_call_every_invocation_forces_services_and_continuations_finish_all_300_once(
 ) {
+    let _alone = ONE_AT_A_TIME.lock().await;
     let fake = Arc::new(Mutex::new(FakeEcs::scaled(SCALE)));
     let sdk = start(fake.clone(), 5).await;
     let remediator = remediator_aws::remediator(&sdk, scaled_settings(Settings::default(), SCALE));
@@ -116,6 +121,7 @@ async fn with_a_ledger_of_50_ms_a_call_every_invocation_forces_services_and_cont
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn with_a_ledger_too_slow_to_claim_everything_in_time_the_first_invocation_still_forces_services(
 ) {
+    let _alone = ONE_AT_A_TIME.lock().await;
     let fake = Arc::new(Mutex::new(FakeEcs::scaled(SCALE)));
     let sdk = start(fake.clone(), 5).await;
     let remediator = remediator_aws::remediator(&sdk, scaled_settings(Settings::default(), SCALE));
