@@ -13,7 +13,7 @@ use remediator_core::follow::CheckPolicy;
 use remediator_core::ledger::MemoryLedger;
 use remediator_core::{Settings, Status};
 use remediator_testkit::fake_ecs::{scaled_settings, start, FakeEcs};
-use remediator_testkit::invocations::until_final;
+use remediator_testkit::invocations::{until_final, Ran};
 use serde_json::json;
 
 const SERVICES: usize = 300;
@@ -44,25 +44,31 @@ fn notice() -> serde_json::Value {
     })
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn with_a_ledger_of_50_ms_a_call_every_invocation_forces_services_and_continuations_finish_all_300_once(
-) {
+/// The notice through the real engine over the throttling ECS fake, with a ledger taking
+/// `latency` a call (both scaled), in 30-s invocations, at most `invocations` of them; the runs
+/// and what the fake saw.
+async fn run_notice(latency: Duration, invocations: usize) -> (Vec<Ran>, Arc<Mutex<FakeEcs>>) {
     let _alone = ONE_AT_A_TIME.lock().await;
     let fake = Arc::new(Mutex::new(FakeEcs::scaled(SCALE)));
     let sdk = start(fake.clone(), 5).await;
     let remediator = remediator_aws::remediator(&sdk, scaled_settings(Settings::default(), SCALE));
-    let ledger = MemoryLedger::with_latency(scaled(Duration::from_millis(50)));
-
+    let ledger = MemoryLedger::with_latency(scaled(latency));
     let runs = until_final(
         &remediator,
         &ledger,
         notice(),
         scaled(Duration::from_secs(30)),
         &CheckPolicy::default(),
-        30,
+        invocations,
     )
     .await;
+    (runs, fake)
+}
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_a_ledger_of_50_ms_a_call_every_invocation_forces_services_and_continuations_finish_all_300_once(
+) {
+    let (runs, fake) = run_notice(Duration::from_millis(50), 30).await;
     let fake = fake.lock().unwrap_or_else(|p| p.into_inner());
     let summary: Vec<String> = runs
         .iter()
@@ -88,7 +94,7 @@ async fn with_a_ledger_of_50_ms_a_call_every_invocation_forces_services_and_cont
         runs.len() > 2,
         "one invocation cannot do it all, so continuations did: {summary:#?}"
     );
-    let working: Vec<&remediator_testkit::invocations::Ran> = runs
+    let working: Vec<&Ran> = runs
         .iter()
         .filter(|r| {
             r.report
@@ -121,21 +127,7 @@ async fn with_a_ledger_of_50_ms_a_call_every_invocation_forces_services_and_cont
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn with_a_ledger_too_slow_to_claim_everything_in_time_the_first_invocation_still_forces_services(
 ) {
-    let _alone = ONE_AT_A_TIME.lock().await;
-    let fake = Arc::new(Mutex::new(FakeEcs::scaled(SCALE)));
-    let sdk = start(fake.clone(), 5).await;
-    let remediator = remediator_aws::remediator(&sdk, scaled_settings(Settings::default(), SCALE));
-    let ledger = MemoryLedger::with_latency(scaled(Duration::from_secs(2)));
-
-    let runs = until_final(
-        &remediator,
-        &ledger,
-        notice(),
-        scaled(Duration::from_secs(30)),
-        &CheckPolicy::default(),
-        1,
-    )
-    .await;
+    let (runs, fake) = run_notice(Duration::from_secs(2), 1).await;
 
     let first = &runs[0];
     assert!(
