@@ -14,7 +14,7 @@ use remediator_core::ledger::MemoryLedger;
 use remediator_core::{Settings, Status};
 use remediator_testkit::fake_ecs::{scaled_settings, start, FakeEcs};
 use remediator_testkit::invocations::{until_final, Ran};
-use serde_json::json;
+use remediator_testkit::notice::Notice;
 
 const SERVICES: usize = 300;
 const SCALE: f64 = 2.0;
@@ -32,16 +32,7 @@ fn notice() -> serde_json::Value {
     let entities: Vec<String> = (0..SERVICES)
         .map(|i| format!("cluster-{}|svc-{i:03}", i % 3))
         .collect();
-    let published = remediator_testkit::clock::now();
-    let retires = published + chrono::Duration::days(7);
-    json!({
-        "version": "0", "id": "waves", "detail-type": "AWS Health Event",
-        "source": "aws.health", "account": "123456789012", "time": published.to_rfc3339(),
-        "region": "us-east-1", "resources": entities,
-        "detail": { "eventArn": "arn:aws:health:us-east-1::event/ECS/AWS_ECS_TASK_PATCHING_RETIREMENT/waves",
-                    "service": "ECS", "eventTypeCode": "AWS_ECS_TASK_PATCHING_RETIREMENT",
-                    "startTime": retires.format("%a, %d %b %Y %H:%M:%S GMT").to_string() }
-    })
+    Notice::ecs().naming(&entities).arn_id("waves").build()
 }
 
 /// The notice through the real engine over the throttling ECS fake, with a ledger taking
