@@ -25,6 +25,7 @@ pub mod parse_error;
 pub mod pipeline;
 pub mod plan;
 pub mod pod;
+pub mod preflight;
 pub mod ports;
 pub mod run;
 pub mod target;
@@ -35,7 +36,7 @@ pub mod testing;
 pub mod window;
 
 pub use engine::{Backoff, Rate, Remediator, Settings};
-pub use names::{Action, Code, EventCode};
+pub use names::{Action, Code, EventCode, Risk};
 pub use notice::{parse_slice, parse_value, ParseError, Parsed, PodNotice, RetirementNotice};
 pub use outcome::{Disposition, Outcome, Report, Status};
 pub use pipeline::{Notice, Remediate};

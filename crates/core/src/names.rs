@@ -186,6 +186,55 @@ pub enum EventCode {
     /// The copy of a Health event delivered to a backup Region (`detail.backupEvent`).
     BackupEvent,
 }
+
+/// What `remediator preflight` finds a retirement would hurt today ([`crate::preflight`]).
+pub enum Risk {
+    // ECS services.
+    /// The deployment configuration leaves no room to replace a task (the planner's
+    /// `no_room_to_replace`): a forced deployment cannot start a replacement first.
+    NoRoomToReplace,
+    /// The only running task stops before its replacement starts (`desiredCount` 1 with
+    /// `minimumHealthyPercent` 0, or any setting that drops below one running task).
+    OutageAtRetirement,
+    /// An EXTERNAL deployment controller: the remediator cannot replace its task sets.
+    ExternalController,
+    /// A CODE_DEPLOY service whose last revision's AppSpec cannot be read: its hooks would be
+    /// dropped from the redeploy.
+    AppspecUnreadable,
+    /// No deployment circuit breaker: a replacement that cannot start keeps retrying.
+    NoCircuitBreaker,
+    // Standalone tasks.
+    /// A standalone task nothing restarts: AWS's stop ends it for good unless relaunched.
+    UnownedStandaloneTask,
+    /// The function may not pass the task or execution role: a relaunch would fail.
+    RoleNotPassable,
+    // The account's retirement settings.
+    /// `fargateTaskRetirementWaitPeriod` 0: AWS retires at once, with no notice to act on.
+    RetirementWaitZero,
+    /// Fargate event windows exist and running Fargate tasks fall in none of them.
+    TasksOutsideEventWindows,
+    /// A Fargate event window shorter than AWS's minimum.
+    EventWindowTooShort,
+    /// Close to the per-Region limit of event windows.
+    EventWindowsNearLimit,
+    /// `MAINTENANCE_WINDOWS` never opens before a typical deadline minus `DEADLINE_MARGIN`.
+    MaintenanceWindowMissesDeadline,
+    // EKS on Fargate.
+    /// A PodDisruptionBudget that allows no disruption: what makes EKS send the event.
+    PdbAllowsNoDisruption,
+    /// A paused Deployment: a rollout restart waits until it is resumed.
+    PausedDeployment,
+    /// An `OnDelete` StatefulSet: a rollout restart replaces no pod.
+    OnDeleteStatefulSet,
+    /// A pod no controller owns: nothing recreates it after EKS deletes it.
+    BarePod,
+    // ECS on EC2.
+    /// One ACTIVE container instance and no managed scaling: it is never drained.
+    SingleInstanceCluster,
+    // Central mode.
+    /// A member account whose role could not be assumed or read: nothing in it was checked.
+    MemberUnreadable,
+}
 }
 
 #[cfg(test)]
@@ -213,6 +262,12 @@ mod tests {
                 Some(serde_json::Value::from(code.as_str()))
             );
         }
+        for risk in Risk::iter() {
+            assert_eq!(
+                serde_json::to_value(risk).ok(),
+                Some(serde_json::Value::from(risk.as_str()))
+            );
+        }
     }
 
     #[test]
@@ -237,6 +292,7 @@ mod tests {
             .map(Code::as_str)
             .chain(Action::iter().map(Action::as_str))
             .chain(EventCode::iter().map(EventCode::as_str))
+            .chain(Risk::iter().map(Risk::as_str))
             .filter(|name| !readme.contains(&format!("`{name}`")))
             .collect();
         assert!(missing.is_empty(), "README.md does not name {missing:?}");
