@@ -614,3 +614,99 @@ async fn the_claim_condition_dynamodb_applies_is_the_cores_claimable_rule_item_b
         "a refused claim brings the holder's item back with the refusal (ALL_OLD)"
     );
 }
+
+/// DynamoDB refuses the record of a forced deployment (every attempt of its PutItem answered
+/// 500, through the fault proxy): the claim stays behind. The chain's next check finds its own
+/// claim, takes it back, re-observes the service (the forced deployment is there), records it and
+/// follows it to verified; an update of the notice after every lease acts on nothing again.
+#[tokio::test]
+async fn a_record_dynamodb_refused_is_made_by_the_chains_next_check_and_nothing_is_forced_twice() {
+    let moto = MotoServer::start();
+    let seed = Seed::new(&moto).await;
+    seed.rolling_services("prod", &["checkout"]).await;
+    ledger(&moto).await;
+    let proxy = remediator_testkit::fault_proxy::FaultProxy::start(moto.endpoint()).await;
+    let sdk = proxy.sdk_config(std::time::Duration::from_secs(30)).await;
+    let controls = remediator_testkit::events::controls_over(
+        &sdk,
+        &[
+            ("LEDGER_TABLE", TABLE),
+            (
+                "SCHEDULE_ROLE_ARN",
+                remediator_testkit::checks::SCHEDULER_ROLE,
+            ),
+        ],
+    );
+    let remediator = remediator_aws::remediator(&sdk, settings());
+    let event = Notice::ecs().naming(&["prod|checkout"]).build();
+    // Claims are UpdateItem; the first PutItem is the record. The SDK tries it five times.
+    proxy.inject(
+        "PutItem",
+        remediator_testkit::fault_proxy::Fault::ServerError,
+        5,
+    );
+
+    let unrecorded = handle_with(
+        &remediator,
+        &controls,
+        invocation(event.clone()),
+        remediator_testkit::clock::now(),
+    )
+    .await
+    .unwrap_or_else(|e| panic!("a check carries it, the invocation succeeds: {e}"));
+    let forced = seed.primary_deployment("prod", "checkout").await;
+    let recorded = remediator_testkit::checks::fire(&moto, &controls, &unrecorded).await;
+    moto.set_rollout("prod", "checkout", "COMPLETED");
+    let verified = remediator_testkit::checks::fire(&moto, &controls, &recorded).await;
+    let later = verified
+        .follow_up
+        .as_ref()
+        .map_or_else(remediator_testkit::clock::now, |f| f.at)
+        + Duration::hours(6);
+    let update = handle_with(&remediator, &controls, invocation(event), later)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+
+    assert!(proxy.seen("PutItem") >= 5, "the record was refused");
+    assert_eq!(
+        said(&unrecorded),
+        vec![(
+            "service prod/checkout".into(),
+            Status::Failed,
+            Code::LedgerUnavailable
+        )]
+    );
+    assert!(unrecorded.follow_up.is_some(), "{unrecorded:#?}");
+    assert_eq!(
+        said(&recorded),
+        vec![(
+            "service prod/checkout".into(),
+            Status::AlreadyDone,
+            Code::AlreadyReplaced
+        )],
+        "the chain takes its claim back and re-observes"
+    );
+    assert_eq!(
+        said(&verified),
+        vec![(
+            "service prod/checkout".into(),
+            Status::AlreadyDone,
+            Code::Verified
+        )]
+    );
+    assert_eq!(
+        said(&update),
+        vec![(
+            "service prod/checkout".into(),
+            Status::AlreadyDone,
+            Code::Verified
+        )],
+        "memory answers the update: {update:#?}"
+    );
+    assert_eq!(proxy.forwarded("UpdateService"), 1, "forced once");
+    assert_eq!(
+        seed.primary_deployment("prod", "checkout").await,
+        forced,
+        "no second deployment"
+    );
+}

@@ -1,5 +1,5 @@
 //! A slow ledger costs speed, never progress. 300 services behind a ledger that takes 50 ms a
-//! call, in 30-second invocations (time scaled ÷2: ECS's rates ×2, the ledger's latency and
+//! call (moto's DynamoDB behind the fault proxy, which delays every request), in 30-second invocations (time scaled ÷2: ECS's rates ×2, the ledger's latency and
 //! the invocation's budget ÷2; the driver keeps its real 5-s finishing reserve). Claims go in waves: the first invocation acts on services
 //! within its first wave's claims, each continuation picks up what no wave reached, and all 300
 //! are forced, none twice, no invocation failing.
@@ -13,8 +13,10 @@ use remediator_core::follow::CheckPolicy;
 use remediator_core::ledger::MemoryLedger;
 use remediator_core::{Settings, Status};
 use remediator_testkit::fake_ecs::{scaled_settings, start, FakeEcs};
+use remediator_testkit::fault_proxy::FaultProxy;
 use remediator_testkit::invocations::{until_final, Ran};
 use remediator_testkit::notice::Notice;
+use remediator_testkit::MotoServer;
 
 const SERVICES: usize = 300;
 const SCALE: f64 = 2.0;
@@ -35,15 +37,35 @@ fn notice() -> serde_json::Value {
     Notice::ecs().naming(&entities).arn_id("waves").build()
 }
 
-/// The notice through the real engine over the throttling ECS fake, with a ledger taking
-/// `latency` a call (both scaled), in 30-s invocations, at most `invocations` of them; the runs
-/// and what the fake saw.
+/// The notice through the real engine over the throttling ECS fake, with the real DynamoDB
+/// ledger on moto behind the fault proxy delaying each of its calls by `latency` (both scaled),
+/// in 30-s invocations, at most `invocations` of them; the runs and what the fake saw.
 async fn run_notice(latency: Duration, invocations: usize) -> (Vec<Ran>, Arc<Mutex<FakeEcs>>) {
     let _alone = ONE_AT_A_TIME.lock().await;
+    if latency > Duration::from_secs(1) {
+        // Claims of seconds each: the ledger in memory (moto's own time on a busy machine would
+        // come on top of the modelled latency and blur what is measured).
+        return run_over(MemoryLedger::with_latency(scaled(latency)), invocations).await;
+    }
+    let moto = MotoServer::start();
+    remediator_testkit::events::ledger_table(&moto, "retirement-ledger").await;
+    let proxy = FaultProxy::start(moto.endpoint()).await;
+    proxy.delay_every(scaled(latency));
+    let ledger = remediator_lambda::ledger::DynamoLedger::new(
+        aws_sdk_dynamodb::Client::new(&proxy.sdk_config(Duration::from_secs(30)).await),
+        "retirement-ledger",
+    );
+    run_over(ledger, invocations).await
+}
+
+/// The notice over the throttling ECS fake with `ledger`.
+async fn run_over<L: remediator_core::ledger::Ledger>(
+    ledger: L,
+    invocations: usize,
+) -> (Vec<Ran>, Arc<Mutex<FakeEcs>>) {
     let fake = Arc::new(Mutex::new(FakeEcs::scaled(SCALE)));
     let sdk = start(fake.clone(), 5).await;
     let remediator = remediator_aws::remediator(&sdk, scaled_settings(Settings::default(), SCALE));
-    let ledger = MemoryLedger::with_latency(scaled(latency));
     let runs = until_final(
         &remediator,
         &ledger,

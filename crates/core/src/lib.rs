@@ -25,8 +25,8 @@ pub mod parse_error;
 pub mod pipeline;
 pub mod plan;
 pub mod pod;
-pub mod preflight;
 pub mod ports;
+pub mod preflight;
 pub mod run;
 pub mod target;
 #[cfg(test)]

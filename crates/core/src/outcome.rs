@@ -221,6 +221,11 @@ pub struct Report {
     /// The Region the resources are in, when the notice says.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub region: Option<String>,
+    /// Why this check, though its chain ends here, is not the notice's last word: another chain
+    /// of checks still follows a resource, or already sent the final summary
+    /// ([`crate::ledger::SUMMARY_MARKER`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub final_elsewhere: Option<String>,
 }
 
 impl Report {
@@ -244,6 +249,7 @@ impl Report {
             notes: Vec::new(),
             account: None,
             region: None,
+            final_elsewhere: None,
         }
     }
 
@@ -343,10 +349,16 @@ impl Report {
         self
     }
 
-    /// Whether this is a check's report and no further check follows: the notice's last word.
-    pub fn is_final_check(&self) -> bool {
-        // A deferral's own schedule runs the deferred resources later: not the last word yet.
+    /// Whether this is a check's report and no further check follows: the end of its chain.
+    pub fn ends_chain(&self) -> bool {
+        // A deferral's own schedule runs the deferred resources later: not the end yet.
         self.check.is_some() && self.follow_up.is_none() && self.summary.deferred == 0
+    }
+
+    /// Whether this report is the notice's last word: its chain ends, and no other chain of
+    /// checks still follows the notice or has sent its final summary.
+    pub fn is_final_check(&self) -> bool {
+        self.ends_chain() && self.final_elsewhere.is_none()
     }
 
     /// True when a later attempt could still change an outcome.

@@ -15,7 +15,17 @@ use crate::names::{Action, Code, Risk};
 /// How much a finding matters. `high`: a retirement causes an outage or loses work, or the
 /// remediator cannot act; the CLI exits 1 when any is found.
 #[derive(
-    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, strum::IntoStaticStr,
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Hash,
+    PartialOrd,
+    Ord,
+    Serialize,
+    Deserialize,
+    strum::IntoStaticStr,
 )]
 #[serde(rename_all = "snake_case")]
 #[strum(serialize_all = "snake_case")]
@@ -150,7 +160,10 @@ impl Preflight {
                 .by_severity
                 .entry(f.severity.as_str().to_owned())
                 .or_default() += 1;
-            *summary.by_risk.entry(f.risk.as_str().to_owned()).or_default() += 1;
+            *summary
+                .by_risk
+                .entry(f.risk.as_str().to_owned())
+                .or_default() += 1;
         }
         Preflight {
             findings,
@@ -175,7 +188,11 @@ mod tests {
 
     #[test]
     fn a_high_finding_makes_the_preflight_exit_1_and_a_low_one_does_not() {
-        let low = Preflight::new(vec![finding(Risk::NoCircuitBreaker, "service a/b")], vec![], 1);
+        let low = Preflight::new(
+            vec![finding(Risk::NoCircuitBreaker, "service a/b")],
+            vec![],
+            1,
+        );
         let high = Preflight::new(
             vec![
                 finding(Risk::NoCircuitBreaker, "service a/b"),
@@ -186,7 +203,11 @@ mod tests {
         );
         assert_eq!(low.exit_code(), 0);
         assert_eq!(high.exit_code(), 1);
-        assert_eq!(high.findings[0].risk, Risk::OutageAtRetirement, "high first");
+        assert_eq!(
+            high.findings[0].risk,
+            Risk::OutageAtRetirement,
+            "high first"
+        );
         assert_eq!(high.summary.by_severity.get("high"), Some(&1));
         assert_eq!(high.summary.by_risk.get("no_circuit_breaker"), Some(&1));
     }

@@ -15,7 +15,13 @@
 //! SERVICES=1000 SCALE=1 cargo run --release -p remediator-testkit --example throttle_floor   # real rates, ~323 s
 //! UPDATE_SERVICE_RATE=off cargo run --release -p remediator-testkit --example throttle_floor # SDK retries alone
 //! LEDGER=off cargo run --release -p remediator-testkit --example throttle_floor               # without the ledger
+//! INVOCATION_SECONDS=30 LEDGER_LATENCY_MS=50 cargo run --release -p remediator-testkit --example throttle_floor
+//!     # a slow ledger, 30-s invocations: continuations carry the rest (make bench-slow-ledger)
 //! ```
+//! With `INVOCATION_SECONDS` the notice runs as Lambda and Scheduler run it (the test kit's
+//! `invocations::until_final`): each invocation claims, acts and records in waves within its
+//! budget and schedules a continuation for what it did not reach; the run reports how many
+//! invocations it took, how many forced nothing, and whether any service was forced twice.
 //! `SCALE` multiplies every rate (buckets and pacing alike), dividing the floor by it. The fake
 //! answers on loopback in well under a millisecond; real calls add latency, which concurrency hides.
 // The futures nest the driver, the engine and the SDK calls deeply.
@@ -25,11 +31,13 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use remediator_aws::remediator;
+use remediator_core::follow::CheckPolicy;
 use remediator_core::ledger::MemoryLedger;
 use remediator_core::run::{self, Controls, Delivery};
-use remediator_core::Status;
+use remediator_core::{Outcome, Report, Status};
 use remediator_lambda::Config;
 use remediator_testkit::fake_ecs::{scaled_settings, start, FakeEcs};
+use remediator_testkit::invocations::{until_final, Ran};
 use serde_json::json;
 
 fn env_num(name: &str, default: u32) -> u32 {
@@ -66,8 +74,6 @@ async fn main() {
     });
 
     let started = Instant::now();
-    // A Lambda invocation lives at most 15 minutes.
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(900);
     let ledger_ms = match std::env::var("LEDGER").as_deref() {
         Ok("off") => None,
         _ => Some(f64::from(env_num("LEDGER_LATENCY_MS", 5))),
@@ -76,20 +82,19 @@ async fn main() {
     // batched records, each call taking `ledger_ms` (DynamoDB's single-digit ms).
     let ledger = ledger_ms
         .map(|ms| MemoryLedger::with_latency(Duration::from_secs_f64(ms / 1000.0 / scale)));
-    // The driver the functions run, with the ledger alone: no windows, checks or notifications.
-    let controls = Controls::ledger_only(
-        ledger.as_ref().map(|l| (l, chrono::Duration::days(90))),
-        "throttle-floor",
-        false,
-    );
-    let delivery = Delivery {
-        payload: event,
-        deadline,
-        invoked_arn: "arn:aws:lambda:us-east-1:123456789012:function:ecs-retirement".into(),
-        request_id: "bench".into(),
+    let invocation = std::env::var("INVOCATION_SECONDS")
+        .ok()
+        .and_then(|v| v.parse::<f64>().ok());
+    let (report, runs) = match (invocation, &ledger) {
+        (Some(seconds), Some(ledger)) => {
+            let budget = Duration::from_secs_f64(seconds / scale);
+            continued(&remediator, ledger, event, budget).await
+        }
+        _ => (
+            one_invocation(&remediator, ledger.as_ref(), event).await,
+            Vec::new(),
+        ),
     };
-    let report =
-        run::report_of(run::handle(&remediator, &controls, delivery, chrono::Utc::now()).await);
     let elapsed = started.elapsed().as_secs_f64();
 
     // The floor at the configured share (scaled like the pacing), or the account's without one.
@@ -122,6 +127,9 @@ async fn main() {
         }
         None => println!("ledger                   off (LEDGER=off)"),
     }
+    if let Some(seconds) = invocation {
+        print_invocations(&runs, seconds);
+    }
     println!(
         "floor at the share       {:.1} s (the whole account bucket: {:.1} s)",
         floor * scale,
@@ -142,6 +150,7 @@ async fn main() {
         fake.describes_ok, fake.max_services_per_describe
     );
     println!("DescribeServices throttled {}", fake.describes_throttled);
+    println!("forced twice             {}", fake.forced_twice().len());
     if acted != n {
         for o in report
             .outcomes
@@ -152,4 +161,87 @@ async fn main() {
             println!("  e.g. {} {} {}", o.target, o.code, o.reason);
         }
     }
+}
+
+/// The notice in one invocation of Lambda's longest budget, the driver with the ledger alone.
+async fn one_invocation(
+    remediator: &remediator_aws::AwsRemediator,
+    ledger: Option<&MemoryLedger>,
+    event: serde_json::Value,
+) -> Report {
+    // The driver the functions run, with the ledger alone: no windows, checks or notifications.
+    let controls = Controls::ledger_only(
+        ledger.map(|l| (l, chrono::Duration::days(90))),
+        "throttle-floor",
+        false,
+    );
+    let delivery = Delivery {
+        payload: event,
+        // A Lambda invocation lives at most 15 minutes.
+        deadline: tokio::time::Instant::now() + Duration::from_secs(900),
+        invoked_arn: "arn:aws:lambda:us-east-1:123456789012:function:ecs-retirement".into(),
+        request_id: "bench".into(),
+    };
+    run::report_of(run::handle(remediator, &controls, delivery, chrono::Utc::now()).await)
+}
+
+/// The notice in invocations of `budget`, each continuation run at once; the outcomes of the
+/// acting (the last word of each service: its first acted outcome, else its last) and the runs.
+async fn continued(
+    remediator: &remediator_aws::AwsRemediator,
+    ledger: &MemoryLedger,
+    event: serde_json::Value,
+    budget: Duration,
+) -> (Report, Vec<Ran>) {
+    // Continuations only: a check five minutes later would verify, which the fake cannot.
+    let policy = CheckPolicy::default();
+    let runs = until_final(remediator, ledger, event, budget, &policy, 200).await;
+    let Some(mut report) = runs.last().map(|r| r.report.clone()) else {
+        eprintln!("no invocation ran");
+        std::process::exit(1);
+    };
+    let mut acted: Vec<Outcome> = runs
+        .iter()
+        .flat_map(|r| r.report.outcomes.iter())
+        .filter(|o| o.status == Status::Acted)
+        .cloned()
+        .collect();
+    acted.sort_by_key(|o| o.target.to_string());
+    acted.dedup_by_key(|o| o.target.to_string());
+    let seen: std::collections::HashSet<String> =
+        acted.iter().map(|o| o.target.to_string()).collect();
+    let rest: Vec<Outcome> = report
+        .outcomes
+        .iter()
+        .filter(|o| !seen.contains(&o.target.to_string()))
+        .cloned()
+        .collect();
+    acted.extend(rest);
+    report.outcomes = acted;
+    (report, runs)
+}
+
+fn print_invocations(runs: &[Ran], seconds: f64) {
+    let idle = runs
+        .iter()
+        .filter(|r| {
+            r.report.summary.acted == 0
+                && r.report
+                    .outcomes
+                    .iter()
+                    .any(|o| o.status != Status::AlreadyDone)
+        })
+        .count();
+    let failed = runs.iter().filter(|r| r.failed.is_some()).count();
+    let per: Vec<String> = runs
+        .iter()
+        .map(|r| r.report.summary.acted.to_string())
+        .collect();
+    println!(
+        "invocations              {} of {seconds} s each (forced per invocation: {})",
+        runs.len(),
+        per.join(" ")
+    );
+    println!("invocations forcing none {idle} (with work left)");
+    println!("invocations failed       {failed}");
 }

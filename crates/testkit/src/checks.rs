@@ -104,6 +104,8 @@ pub async fn state_of(ledger: &DynamoLedger, report: &Report) -> Vec<State> {
         .await
         .unwrap_or_else(|e| panic!("{e}"))
         .into_iter()
+        // The notice's final-summary marker is not a resource.
+        .filter(|e| !e.is_marker())
         .map(|e| e.state)
         .collect()
 }

@@ -59,6 +59,8 @@ struct State {
     forwarded: HashMap<String, usize>,
     /// The barrier [`Fault::Together`] requests of an operation wait at.
     gates: HashMap<String, Arc<tokio::sync::Barrier>>,
+    /// Added to every request before it is forwarded ([`FaultProxy::delay_every`]).
+    latency: Duration,
 }
 
 /// The proxy, serving until dropped with its runtime.
@@ -123,13 +125,20 @@ impl FaultProxy {
         queue.extend(std::iter::repeat_n(fault, times));
     }
 
-    /// Requests of `operation` that reached the proxy.
+    /// Every request from now on waits `latency` before it is forwarded: a slow service
+    /// (DynamoDB throttled, a hot partition, a cold on-demand table), not a failing one.
+    pub fn delay_every(&self, latency: Duration) {
+        let mut state = self.state.lock().unwrap_or_else(|p| p.into_inner());
+        state.latency = latency;
+    }
+
     /// Drops the faults still queued for `operation`: from now on it reaches moto.
     pub fn clear(&self, operation: &str) {
         let mut state = self.state.lock().unwrap_or_else(|p| p.into_inner());
         state.faults.remove(operation);
     }
 
+    /// Requests of `operation` that reached the proxy.
     pub fn seen(&self, operation: &str) -> usize {
         let state = self.state.lock().unwrap_or_else(|p| p.into_inner());
         state.seen.get(operation).copied().unwrap_or(0)
@@ -285,12 +294,15 @@ where
     let body = crate::read_body(body).await;
     let probe = Request::from_parts(parts.clone(), ());
     let (op, protocol) = operation_of(&probe, &body);
-    let (fault, gate) = {
+    let (fault, gate, latency) = {
         let mut state = state.lock().unwrap_or_else(|p| p.into_inner());
         *state.seen.entry(op.clone()).or_default() += 1;
         let fault = state.faults.get_mut(&op).and_then(VecDeque::pop_front);
-        (fault, state.gates.get(&op).cloned())
+        (fault, state.gates.get(&op).cloned(), state.latency)
     };
+    if !latency.is_zero() {
+        tokio::time::sleep(latency).await;
+    }
     match fault {
         Some(Fault::Throttle) => return throttled(&protocol),
         Some(Fault::ServerError) => return server_error(&protocol),

@@ -581,6 +581,8 @@ impl Ledger for MemoryLedger {
     }
 }
 
+mod last_word;
 mod status;
 
+pub use last_word::{marker_claim, open_elsewhere, still_open, SUMMARY_MARKER};
 pub use status::{render, summarize, NoticeSummary};

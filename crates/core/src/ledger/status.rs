@@ -32,6 +32,9 @@ pub struct NoticeSummary {
     /// When the next follow-up check of the notice is scheduled (read from its schedule).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub next_check: Option<DateTime<Utc>>,
+    /// When the notice's final summary was sent (its marker's claim).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub final_summary_at: Option<DateTime<Utc>>,
 }
 
 /// The notices in `entries`, newest first; with `detail`, each carries its resources.
@@ -42,7 +45,9 @@ pub fn summarize(entries: Vec<Entry>, detail: bool) -> Vec<NoticeSummary> {
     }
     let mut notices: Vec<NoticeSummary> = by_notice
         .into_iter()
-        .filter_map(|(notice, mut resources)| {
+        .filter_map(|(notice, resources)| {
+            let (markers, mut resources): (Vec<Entry>, Vec<Entry>) =
+                resources.into_iter().partition(Entry::is_marker);
             resources.sort_by(|a, b| a.resource.cmp(&b.resource));
             let first_seen = resources.iter().map(|e| e.first_seen).min()?;
             let last_updated = resources.iter().map(|e| e.updated_at).max()?;
@@ -67,6 +72,7 @@ pub fn summarize(entries: Vec<Entry>, detail: bool) -> Vec<NoticeSummary> {
                 region: region_of(&notice),
                 notice,
                 next_check: None,
+                final_summary_at: markers.first().map(|m| m.updated_at),
             })
         })
         .collect();

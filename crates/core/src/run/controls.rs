@@ -12,7 +12,7 @@ use crate::defer::{
     gate, hold, Deferral, Gate, GatedEvent, MemoryScheduler, ScheduleRequest, Scheduled, Scheduler,
 };
 use crate::follow::{self, check_event, schedule_name, CheckPolicy, FollowUp, Next};
-use crate::ledger::Ledger;
+use crate::ledger::{self, Ledger};
 use crate::pipeline::{remediate_remembering, remembered, Invocation, Notice, Recalled, Remediate};
 use crate::ports::{NoNotifier, Notifier};
 use crate::{metrics, notify, Disposition, Outcome, Report};
@@ -373,6 +373,67 @@ impl<L: Ledger, S: Scheduler, N: Notifier> Controls<L, S, N> {
                 }
             }
         }
+    }
+
+    /// At the end of a chain of checks, whether its report is the notice's last word (see
+    /// [`crate::ledger::SUMMARY_MARKER`]): when another chain still follows a resource, or
+    /// already claimed the summary, the report says so and stays quiet. Without a ledger (or
+    /// one that cannot answer) the report stands as the last word: a summary twice is better
+    /// than none.
+    pub async fn last_word(
+        &self,
+        mut report: Report,
+        key: &str,
+        request_id: &str,
+        now: DateTime<Utc>,
+    ) -> Report {
+        let Some((ledger, retention)) = &self.ledger else {
+            return report;
+        };
+        if self.dry_run || !report.ends_chain() {
+            return report;
+        }
+        let mine: Vec<String> = report
+            .outcomes
+            .iter()
+            .map(|o| o.target.identity())
+            .collect();
+        let entries = match ledger.notice(key).await {
+            Ok(entries) => entries,
+            Err(e) => {
+                tracing::warn!(error = %e, "the notice's entries could not be read: the final summary is sent");
+                return report;
+            }
+        };
+        if let Some(open) = ledger::open_elsewhere(&entries, &mine, now) {
+            report.final_elsewhere = Some(format!(
+                "{} is still followed by another check of this notice: that chain sends the final summary",
+                open.target
+            ));
+            return report;
+        }
+        let expires = entries
+            .iter()
+            .map(|e| e.expires_at)
+            .max()
+            .unwrap_or(now + *retention);
+        match ledger
+            .claim(&ledger::marker_claim(key, request_id, now, expires))
+            .await
+        {
+            Ok(ledger::Claimed::Lost(by)) => {
+                report.final_elsewhere = Some(format!(
+                    "the final summary was sent at {} by invocation {}",
+                    by.updated_at.to_rfc3339(),
+                    by.owner.as_deref().unwrap_or("unknown")
+                ));
+            }
+            Ok(ledger::Claimed::Won) => {}
+            Err(e) => {
+                tracing::warn!(error = %e, "the final summary's marker could not be claimed: it is sent")
+            }
+        }
+        report
     }
 
     /// After an event: EMF metric lines on stdout, then the SNS summary. A notification that

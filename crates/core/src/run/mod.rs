@@ -156,6 +156,7 @@ where
         check,
         invoked_arn: &delivery.invoked_arn,
         owner: &owner,
+        request_id: &delivery.request_id,
         now,
         budget,
     };
@@ -186,6 +187,8 @@ struct Event<'a> {
     invoked_arn: &'a str,
     /// The owner of the claims: the chain's ([`chain_of`]).
     owner: &'a str,
+    /// This invocation's id: the owner of the notice's final summary, if it sends it.
+    request_id: &'a str,
     now: DateTime<Utc>,
     budget: Budget,
 }
@@ -230,9 +233,13 @@ where
         by: event.budget.return_by,
         owner: event.owner,
     };
-    controls
+    let mut followed = controls
         .follow_up(report, &chain, event.invoked_arn, ended)
-        .await
+        .await;
+    followed.report = controls
+        .last_word(followed.report, &key, event.request_id, ended)
+        .await;
+    followed
 }
 
 /// With the maintenance windows, AWS may retire later than the notice says (ECS event
