@@ -37,16 +37,14 @@ fn notice() -> serde_json::Value {
     Notice::ecs().naming(&entities).arn_id("waves").build()
 }
 
-/// The notice through the real engine over the throttling ECS fake, with the real DynamoDB
-/// ledger on moto behind the fault proxy delaying each of its calls by `latency` (both scaled),
-/// in 30-s invocations, at most `invocations` of them; the runs and what the fake saw.
-async fn run_notice(latency: Duration, invocations: usize) -> (Vec<Ran>, Arc<Mutex<FakeEcs>>) {
-    let _alone = ONE_AT_A_TIME.lock().await;
-    if latency > Duration::from_secs(1) {
-        // Claims of seconds each: the ledger in memory (moto's own time on a busy machine would
-        // come on top of the modelled latency and blur what is measured).
-        return run_over(MemoryLedger::with_latency(scaled(latency)), invocations).await;
-    }
+/// The real DynamoDB ledger on moto behind the fault proxy, which delays each of its calls by
+/// `latency` (scaled); moto and the proxy live as long as the returned guard.
+async fn slow_dynamodb(
+    latency: Duration,
+) -> (
+    (MotoServer, FaultProxy),
+    remediator_lambda::ledger::DynamoLedger,
+) {
     let moto = MotoServer::start();
     remediator_testkit::events::ledger_table(&moto, "retirement-ledger").await;
     let proxy = FaultProxy::start(moto.endpoint()).await;
@@ -55,14 +53,16 @@ async fn run_notice(latency: Duration, invocations: usize) -> (Vec<Ran>, Arc<Mut
         aws_sdk_dynamodb::Client::new(&proxy.sdk_config(Duration::from_secs(30)).await),
         "retirement-ledger",
     );
-    run_over(ledger, invocations).await
+    ((moto, proxy), ledger)
 }
 
-/// The notice over the throttling ECS fake with `ledger`.
-async fn run_over<L: remediator_core::ledger::Ledger>(
+/// The notice through the real engine over the throttling ECS fake with `ledger`, in 30-s
+/// invocations, at most `invocations` of them; the runs and what the fake saw.
+async fn run_notice<L: remediator_core::ledger::Ledger>(
     ledger: L,
     invocations: usize,
 ) -> (Vec<Ran>, Arc<Mutex<FakeEcs>>) {
+    let _alone = ONE_AT_A_TIME.lock().await;
     let fake = Arc::new(Mutex::new(FakeEcs::scaled(SCALE)));
     let sdk = start(fake.clone(), 5).await;
     let remediator = remediator_aws::remediator(&sdk, scaled_settings(Settings::default(), SCALE));
@@ -81,7 +81,8 @@ async fn run_over<L: remediator_core::ledger::Ledger>(
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn with_a_ledger_of_50_ms_a_call_every_invocation_forces_services_and_continuations_finish_all_300_once(
 ) {
-    let (runs, fake) = run_notice(Duration::from_millis(50), 30).await;
+    let (_dynamodb, ledger) = slow_dynamodb(Duration::from_millis(50)).await;
+    let (runs, fake) = run_notice(ledger, 30).await;
     let fake = fake.lock().unwrap_or_else(|p| p.into_inner());
     let summary: Vec<String> = runs
         .iter()
@@ -140,7 +141,10 @@ async fn with_a_ledger_of_50_ms_a_call_every_invocation_forces_services_and_cont
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn with_a_ledger_too_slow_to_claim_everything_in_time_the_first_invocation_still_forces_services(
 ) {
-    let (runs, fake) = run_notice(Duration::from_secs(2), 1).await;
+    // Claims of seconds each: the ledger in memory (moto's own time on a busy machine would come
+    // on top of the modelled latency and blur what is measured).
+    let ledger = MemoryLedger::with_latency(scaled(Duration::from_secs(2)));
+    let (runs, fake) = run_notice(ledger, 1).await;
 
     let first = &runs[0];
     assert!(
