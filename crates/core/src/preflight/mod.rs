@@ -6,6 +6,8 @@
 //! `{"findings": [{"account", "region", "resource", "risk", "severity", "why", "fix"}],
 //! "resources": [...], "summary": {...}}`. `risk` is a stable [`Risk`] name.
 
+pub mod eks;
+
 use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
