@@ -10,7 +10,7 @@ LAMBDA_PORT ?= 9000
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 # Cargo reuses CARGO_TARGET_DIR when set (CI points it outside the clone).
 
-.PHONY: help venv faketime year-ahead build test fmt lint unit demo watch invoke moto zip bench bench-slow-ledger bench-init infra cdk clean
+.PHONY: help venv faketime year-ahead build test fmt lint unit demo watch invoke moto zip bench bench-slow-ledger bench-preflight bench-init infra cdk clean
 
 help: ## list the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
@@ -93,6 +93,9 @@ bench: ## throughput benchmark: 1,000 services against the ECS throttling floor 
 
 bench-slow-ledger: ## 1,000 services, a ledger of 50 ms a call, 30-s invocations: continuations finish, none forced twice
 	INVOCATION_SECONDS=30 LEDGER_LATENCY_MS=50 cargo run --release -p remediator-testkit --example throttle_floor
+
+bench-preflight: ## the preflight of a 1,000-service account against the throttling ECS fake: calls per operation, time, the read floor
+	cargo run --release -p remediator-testkit --example preflight_bench
 
 bench-init: venv ## Lambda init time and peak memory of the release function, against a fake Runtime API and moto
 	cargo build --release -p ecs-retirement -p hello-baseline

@@ -11,8 +11,9 @@ one per line, on stdin, answering `ok` or `error ...` on stdout:
     eks-cluster REGION NAME [ACCOUNT]
                           # an EKS cluster (moto gives it a fake endpoint and CA), in ACCOUNT
                           # (through an assumed role there) or the default one
-    ecs-deployment-config ACCOUNT REGION CLUSTER SERVICE MIN MAX
-                          # min/max percent on a service (moto's CreateService drops them)
+    ecs-deployment-config ACCOUNT REGION CLUSTER SERVICE MIN MAX [BREAKER]
+                          # min/max percent on a service (moto's CreateService drops them);
+                          # BREAKER on|off: the deployment circuit breaker (rollback alike)
     ecs-rollout ACCOUNT REGION CLUSTER SERVICE STATE [REASON...]
                           # ECS moves the PRIMARY deployment on: COMPLETED (its tasks all run,
                           # older deployments drained and gone), FAILED (the circuit breaker),
@@ -72,13 +73,15 @@ def control(words, port):
             GroupName="remediator-test", Description="test kit", VpcId=vpc
         )["GroupId"]
         return [subnets[0]["SubnetId"], subnets[1]["SubnetId"], group]
-    elif words[0] == "ecs-deployment-config" and len(words) == 7:
+    elif words[0] == "ecs-deployment-config" and len(words) in (7, 8):
         from moto.ecs.models import ecs_backends
 
-        _, account, region, cluster, service, low, high = words
-        ecs_backends[account][region].services[f"{cluster}:{service}"].deployment_configuration = {
-            "minimumHealthyPercent": int(low), "maximumPercent": int(high),
-        }
+        _, account, region, cluster, service, low, high, *breaker = words
+        configuration = {"minimumHealthyPercent": int(low), "maximumPercent": int(high)}
+        if breaker:
+            on = breaker[0] == "on"
+            configuration["deploymentCircuitBreaker"] = {"enable": on, "rollback": on}
+        ecs_backends[account][region].services[f"{cluster}:{service}"].deployment_configuration = configuration
     elif words[0] == "ecs-rollout" and len(words) >= 6:
         from moto.ecs.models import ecs_backends
 

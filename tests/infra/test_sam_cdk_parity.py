@@ -39,6 +39,7 @@ CONFIGURATIONS = {
         "MemberRoleName": MEMBER_ROLE, "EksMemberRoleName": EKS_MEMBER_ROLE, "ConfirmNotices": "health-api",
         "AccountsInclude": "111111111111,222222222222",
         "AccountsExclude": "333333333333", "OrganizationId": ORGANIZATION,
+        "PreflightSchedule": "cron(0 6 ? * MON *)",
     }, {
         "dryRun": False, "optInOnly": True, "maxConcurrency": 16, "updateServiceRate": "2/20",
         "sdkMaxAttempts": 3, "backoffRounds": 4, "deadlineMarginSeconds": 30,
@@ -51,7 +52,9 @@ CONFIGURATIONS = {
         "memberRoleName": MEMBER_ROLE, "eksMemberRoleName": EKS_MEMBER_ROLE, "confirmNotices": "health-api",
         "accountsInclude": ["111111111111", "222222222222"],
         "accountsExclude": ["333333333333"], "organizationId": ORGANIZATION,
+        "preflightSchedule": "cron(0 6 ? * MON *)",
     }),
+    "no scheduled preflight": ({"PreflightSchedule": "off"}, {"preflightSchedule": "off"}),
     "no task roles, one cluster": (
         {"PassableTaskRoles": "none", "EcsClusterNames": "prod", "NotificationTopicArn": TOPIC},
         {"passableTaskRoles": [], "ecsClusterNames": ["prod"], "notificationTopicArn": TOPIC},
@@ -72,6 +75,8 @@ CONFIGURATIONS = {
 # not compared here): every other parameter must be changed in "every setting changed" above.
 NOT_ENVIRONMENT_OR_IAM = {"RetryAttempts", "MaximumEventAgeSeconds", "AlarmTopicArn", "FunctionConcurrency",
                           "LogRetentionDays",
+                          # the preflight's schedule (test_the_preflight_schedule_is_the_same)
+                          "PreflightSchedule",
                           # the default bus's policy (test_the_central_bus_policy_is_the_same)
                           "OrganizationId"}
 
@@ -214,6 +219,29 @@ class SamCdkParity(unittest.TestCase):
             for role in ("EcsSchedulerRole", "EksSchedulerRole"):
                 with self.subTest(configuration=name, role=role):
                     self.assertEqual(scheduler_trust(sam, role), scheduler_trust(cdk, role), "(SAM, CDK)")
+
+    def test_the_preflight_schedule_is_the_same(self):
+        """A weekly (or configured) schedule in the stack's group invokes the ECS function with the
+        preflight's payload through the ECS function's own scheduler role; none when off."""
+        for name, (params, _) in CONFIGURATIONS.items():
+            expected = params.get("PreflightSchedule", "rate(7 days)")
+            for label, evaluated in (("SAM", self.sam[name]), ("CDK", self.cdk[name])):
+                with self.subTest(configuration=name, template=label):
+                    schedules = [evaluated.value(r["Properties"]) for r in evaluated.resources.values()
+                                 if r["Type"] == "AWS::Scheduler::Schedule"]
+                    if expected == "off":
+                        self.assertEqual(schedules, [])
+                        continue
+                    (schedule,) = schedules
+                    self.assertEqual(schedule["ScheduleExpression"], expected)
+                    self.assertEqual(schedule["GroupName"], "${ScheduleGroup}")
+                    target = schedule["Target"]
+                    self.assertEqual(target["Arn"], "${EcsRetirementFunction.Arn}")
+                    self.assertEqual(target["RoleArn"], "${EcsSchedulerRole.Arn}")
+                    self.assertEqual(json.loads(target["Input"]), {"retirement-remediator": "preflight"})
+                    self.assertEqual(target["DeadLetterConfig"], {"Arn": "${DeadLetterQueue.Arn}"})
+                    self.assertEqual(target["RetryPolicy"], {"MaximumRetryAttempts": 2})
+                    self.assertEqual(schedule["FlexibleTimeWindow"], {"Mode": "FLEXIBLE", "MaximumWindowInMinutes": 60})
 
     def test_the_dead_letter_queue_denies_every_sqs_action_without_tls_in_both(self):
         for name in CONFIGURATIONS:

@@ -68,6 +68,10 @@ previous=$("$target/debug/demo-account" seed --event-in "$root/$fixture" --event
     --state "$work/before.json" --subnets "$subnet_a,$subnet_b" --security-group "$security_group")
 # The blue/green service's earlier release has finished (moto leaves every deployment `Created`).
 moto_control codedeploy-status 123456789012 us-east-1 "$previous" Succeeded >/dev/null
+# The risky services' deployment configurations (moto's CreateService drops them): what the
+# preflight flags before any notice.
+moto_control ecs-deployment-config 123456789012 us-east-1 batch nightly-report 0 100 on >/dev/null
+moto_control ecs-deployment-config 123456789012 us-east-1 batch ledger-writer 100 100 on >/dev/null
 
 # Where the operator's chat would be: an SNS topic with an SQS queue subscribed.
 topic_arn=$("$venv/bin/python" - <<'PY'
@@ -95,6 +99,11 @@ watch() { # port log extra-env...: cargo lambda watch for the functions, on loop
     pids+=($!)
     wait_for 127.0.0.1 "$port" "cargo lambda watch" "$log"
 }
+
+echo
+echo "== preflight, before any notice: what a retirement would hurt today (read only; exit 1: high findings)"
+"$target/debug/remediator" preflight || true
+echo
 
 # The ledger: what was done per notice and resource (the templates create the same table).
 export LEDGER_TABLE=retirement-ledger

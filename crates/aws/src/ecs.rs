@@ -305,7 +305,7 @@ pub(crate) fn classify_mutating<E>(
     classified
 }
 
-fn observe(service: &Service) -> Option<ServiceObservation> {
+pub(crate) fn observe(service: &Service) -> Option<ServiceObservation> {
     let name = service.service_name()?.to_owned();
     let controller = match service.deployment_controller().map(|c| c.r#type().as_str()) {
         None | Some("ECS") => Controller::Ecs,

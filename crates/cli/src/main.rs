@@ -6,6 +6,7 @@
 //! remediator show  --report FILE           # render a JSON report (e.g. a Lambda response) as a table
 //! remediator status [--event ARN] [--json]  # where every notice in the ledger stands
 //! remediator ledger init                    # create the ledger table (LEDGER_TABLE)
+//! remediator preflight [--json] [--region R]  # before any notice: what a retirement would hurt today
 //! ```
 //! With `LEDGER_TABLE` set, `plan` and `apply` go through the ledger as the functions do: a
 //! resource already handled for the notice is not acted on again.
@@ -18,6 +19,8 @@
 //! `RUST_LOG` says otherwise.
 // The futures nest the driver, the engine and the SDK calls deeply.
 #![recursion_limit = "256"]
+
+mod preflight;
 
 use std::io::Read;
 use std::path::{Path, PathBuf};
@@ -66,6 +69,9 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Before any notice: what a retirement would hurt today, read only. Exit 0 with no finding
+    /// of severity high, 1 otherwise, 2 on unusable input.
+    Preflight(PreflightArgs),
     /// The ledger table itself.
     Ledger {
         #[command(subcommand)]
@@ -89,6 +95,16 @@ struct EventArgs {
     json: bool,
 }
 
+#[derive(clap::Args)]
+struct PreflightArgs {
+    /// Print JSON (`findings`, `resources`, `summary`) instead of a table.
+    #[arg(long)]
+    json: bool,
+    /// A Region to read (repeat for several); default: the configured Region.
+    #[arg(long = "region")]
+    regions: Vec<String>,
+}
+
 #[tokio::main]
 async fn main() -> ExitCode {
     tracing_subscriber::fmt()
@@ -104,6 +120,7 @@ async fn main() -> ExitCode {
         Command::Apply(args) => run_event(args, false).await,
         Command::Show { report } => show(&report),
         Command::Status { event, json } => status(event.as_deref(), json).await,
+        Command::Preflight(args) => preflight::run(args.json, &args.regions).await,
         Command::Ledger {
             command: LedgerCommand::Init,
         } => ledger_init().await,

@@ -66,22 +66,9 @@ pub fn earliest_retirement(
             | Target::Unrecognized { .. }
             | Target::Elsewhere(_) => continue,
         };
-        let associated = |w: &&EventWindow| {
-            w.tags.iter().any(|(k, v)| match k.as_str() {
-                "aws:ecs:fargateTask" => v == "true",
-                "aws:ecs:clusterArn" => {
-                    cluster.is_some_and(|c| v.ends_with(&format!(":cluster/{c}")))
-                }
-                "aws:ecs:serviceArn" => match (cluster, service) {
-                    (Some(c), Some(s)) => v.ends_with(&format!(":service/{c}/{s}")),
-                    _ => false,
-                },
-                _ => false,
-            })
-        };
         let mine = windows
             .iter()
-            .filter(associated)
+            .filter(|w| associates(w, cluster, service))
             .fold(Windows::default(), |all, w| all.and(w.windows.clone()));
         let first = mine.first_open_from(deadline)?;
         if earliest.as_ref().is_none_or(|(at, _)| first.start < *at) {
@@ -98,6 +85,22 @@ pub fn earliest_retirement(
                 deadline.to_rfc3339()
             ),
         )
+    })
+}
+
+/// Whether the EC2 instance event window `w` applies to a Fargate task of `cluster` (and of
+/// `service`, for a service's task): its tags `aws:ecs:fargateTask=true`, the cluster's ARN
+/// (`aws:ecs:clusterArn`) or the service's (`aws:ecs:serviceArn`), as the ECS developer guide's
+/// task retirement page associates them.
+pub fn associates(w: &EventWindow, cluster: Option<&str>, service: Option<&str>) -> bool {
+    w.tags.iter().any(|(k, v)| match k.as_str() {
+        "aws:ecs:fargateTask" => v == "true",
+        "aws:ecs:clusterArn" => cluster.is_some_and(|c| v.ends_with(&format!(":cluster/{c}"))),
+        "aws:ecs:serviceArn" => match (cluster, service) {
+            (Some(c), Some(s)) => v.ends_with(&format!(":service/{c}/{s}")),
+            _ => false,
+        },
+        _ => false,
     })
 }
 

@@ -187,7 +187,7 @@ fn timing_documents(emf: &Emf, acted: Acted) -> Vec<Value> {
     docs
 }
 
-fn document<'a>(
+pub(crate) fn document<'a>(
     timestamp: i64,
     namespace: &str,
     dimensions: &[&[&str]],

@@ -86,6 +86,15 @@ impl Windows {
         self.0.is_empty()
     }
 
+    /// Every occurrence starting in the week from `from`: what the windows open in a week.
+    pub fn week_from(&self, from: DateTime<Utc>) -> Vec<Occurrence> {
+        let until = from + Duration::days(7);
+        self.occurrences(from, until)
+            .into_iter()
+            .filter(|o| o.start >= from && o.start < until)
+            .collect()
+    }
+
     /// The occurrence that contains `now` (with [`START_GRACE`] before its start), if any.
     pub fn current(&self, now: DateTime<Utc>) -> Option<Occurrence> {
         self.occurrences(now - Duration::days(2), now + Duration::days(1))

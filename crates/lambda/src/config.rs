@@ -25,6 +25,9 @@
 //! | `LEDGER_TABLE` | none | DynamoDB table remembering what was done per notice and resource (see `remediator_core::ledger`) |
 //! | `LEDGER_RETENTION` | `90d` | how long ledger entries are kept after AWS's deadline |
 //! | `MEMBER_ROLE_NAME` | none | central mode: the role assumed in a member account for a notice of that account (off: such a notice fails `other_account`) |
+//! | `PASSABLE_TASK_ROLES` | none | what follows `role/` in the ARNs of the roles the function may pass, comma-separated, wildcards `*` `?` (the template's `PassableTaskRoles`; `none`: no role): the preflight flags standalone tasks with other roles (`role_not_passable`) |
+//! | `ECS_CLUSTER_NAMES` | every cluster | the template's `EcsClusterNames`: the clusters the preflight reads (wildcards `*`, `?`) |
+//! | `PREFLIGHT_REGIONS` | the function's | comma-separated Regions the scheduled preflight reads |
 //! | `ACCOUNTS_INCLUDE` / `ACCOUNTS_EXCLUDE` | none | comma-separated account ids the remediator acts in only / never (`account_excluded`) |
 //! | `CONFIRM_NOTICES` | `off` | `health-api`: before acting, ask AWS Health that the event exists, has the notice's type and lists each resource (`unconfirmed` otherwise; recommended for central mode; needs a Business or Enterprise support plan) |
 //! | `EKS_ENDPOINT_URL` | the endpoint DescribeCluster returns | the CLI only (`remediator apply` on EKS pods): the Kubernetes API server to use instead (a local fake; plain `http://` only here). The Lambda function ignores it |
@@ -60,6 +63,15 @@ pub struct Config {
     pub eks_endpoint_url: Option<String>,
     /// Central mode and account filters.
     pub accounts: remediator_core::accounts::Accounts,
+    /// `PASSABLE_TASK_ROLES`: the role names the function may pass (the template's
+    /// `PassableTaskRoles`, `none` for no role), for the preflight's check of standalone tasks;
+    /// `None` (unset): not checked.
+    pub passable_task_roles: Option<Vec<String>>,
+    /// `PREFLIGHT_REGIONS`: the Regions the scheduled preflight reads; empty: the function's.
+    pub preflight_regions: Vec<String>,
+    /// `ECS_CLUSTER_NAMES`: the clusters the function may act in (the template's
+    /// `EcsClusterNames`); the preflight reads these only. Empty or `*`: every cluster.
+    pub ecs_cluster_names: Vec<String>,
 }
 
 impl Config {
@@ -114,8 +126,26 @@ impl Config {
             controls,
             eks_endpoint_url: get("EKS_ENDPOINT_URL").map(|(_, url)| url.trim().to_owned()),
             accounts: accounts(&get)?,
+            passable_task_roles: get("PASSABLE_TASK_ROLES").map(|(name, v)| {
+                let roles = list(Some((name, v)));
+                roles.into_iter().filter(|r| r != "none").collect()
+            }),
+            preflight_regions: list(get("PREFLIGHT_REGIONS")),
+            ecs_cluster_names: list(get("ECS_CLUSTER_NAMES")),
         })
     }
+}
+
+/// A comma-separated list, blanks dropped.
+fn list(value: Option<(&'static str, String)>) -> Vec<String> {
+    value
+        .map(|(_, v)| {
+            v.split(',')
+                .map(|r| r.trim().to_owned())
+                .filter(|r| !r.is_empty())
+                .collect()
+        })
+        .unwrap_or_default()
 }
 
 fn controls(

@@ -7,6 +7,7 @@
 
 pub mod config;
 pub mod handler;
+pub mod preflight;
 
 /// The AWS adapters the functions run with (they live in `remediator-sdk`, beside the others).
 pub use remediator_sdk::{controls, ledger, notify, scheduler};
@@ -29,11 +30,33 @@ where
     R: Remediate,
     B: FnOnce(&SdkConfig, &Config) -> R,
 {
+    run_blocking(serve(function, build))
+}
+
+/// [`start`] for the ECS function: also answers the scheduled preflight ([`preflight`]) with
+/// `preflight`, the checks it runs.
+pub fn start_with_preflight<R, B, F, Fut>(
+    function: &'static str,
+    build: B,
+    preflight: F,
+) -> Result<(), lambda_runtime::Error>
+where
+    R: Remediate,
+    B: FnOnce(&SdkConfig, &Config) -> R,
+    F: Fn(SdkConfig, Config, chrono::DateTime<chrono::Utc>) -> Fut,
+    Fut: std::future::Future<Output = remediator_core::preflight::Preflight>,
+{
+    run_blocking(serve_inner(function, build, Some(&preflight)))
+}
+
+fn run_blocking(
+    serving: impl std::future::Future<Output = Result<(), lambda_runtime::Error>>,
+) -> Result<(), lambda_runtime::Error> {
     prefer_ca_bundle();
     tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?
-        .block_on(serve(function, build))
+        .block_on(serving)
 }
 
 /// TLS reads the system's CA bundle alone. Without `SSL_CERT_FILE` or `SSL_CERT_DIR`, the root
@@ -60,13 +83,38 @@ where
     R: Remediate,
     B: FnOnce(&SdkConfig, &Config) -> R,
 {
+    type NoPreflight = fn(
+        SdkConfig,
+        Config,
+        chrono::DateTime<chrono::Utc>,
+    ) -> std::future::Ready<remediator_core::preflight::Preflight>;
+    serve_inner(function, build, None::<&NoPreflight>).await
+}
+
+async fn serve_inner<R, B, F, Fut>(
+    function: &'static str,
+    build: B,
+    preflight: Option<&F>,
+) -> Result<(), lambda_runtime::Error>
+where
+    R: Remediate,
+    B: FnOnce(&SdkConfig, &Config) -> R,
+    F: Fn(SdkConfig, Config, chrono::DateTime<chrono::Utc>) -> Fut,
+    Fut: std::future::Future<Output = remediator_core::preflight::Preflight>,
+{
     lambda_runtime::tracing::init_default_subscriber();
     let config = Config::from_env()?;
     let sdk = load_sdk_config(None, config.sdk_max_attempts).await;
     let controls = controls::build(&sdk, &config.controls, function, config.settings.dry_run);
     let remediator = build(&sdk, &config);
-    lambda_runtime::run(service_fn(|event: LambdaEvent<Value>| {
-        handle_with(&remediator, &controls, event, chrono::Utc::now())
+    lambda_runtime::run(service_fn(|event: LambdaEvent<Value>| async {
+        if let Some(preflight) = preflight.filter(|_| preflight::requested(&event.payload)) {
+            let now = chrono::Utc::now();
+            return Ok(preflight::scheduled(preflight, &sdk, &config, function, now).await);
+        }
+        let report = handle_with(&remediator, &controls, event, chrono::Utc::now()).await?;
+        serde_json::to_value(report)
+            .map_err(|e| HandlerError::Retryable(format!("the report could not be encoded: {e}")))
     }))
     .await
 }

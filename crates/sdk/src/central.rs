@@ -140,6 +140,40 @@ impl<R> Central<R> {
             .map(String::as_str)
     }
 
+    /// `R` for `account` in `region` outside any notice (the preflight): the function's own
+    /// clients for its own account (in `region`), the member role's for another, refused for an
+    /// account the configuration leaves out or when central mode is off.
+    pub async fn for_account(
+        &self,
+        account: &str,
+        region: &str,
+    ) -> Result<Arc<R>, (Code, String, bool)> {
+        if let Some(why) = self.accounts.excludes(account) {
+            return Err((Code::AccountExcluded, why, false));
+        }
+        let own = self
+            .own_account()
+            .await
+            .map_err(|why| (Code::ApiError, why, true))?
+            .to_owned();
+        if account == own {
+            return self.member(None, account, region, "preflight").await;
+        }
+        match self.accounts.member_role.clone() {
+            Some(role) => self.member(Some(&role), account, region, "preflight").await,
+            None => Err((
+                Code::OtherAccount,
+                format!("account {account} is not this account ({own}): set MEMBER_ROLE_NAME (central mode) to read it"),
+                false,
+            )),
+        }
+    }
+
+    /// The function's own account (STS `GetCallerIdentity`).
+    pub async fn home_account(&self) -> Result<String, String> {
+        self.own_account().await.map(str::to_owned)
+    }
+
     /// `R` for `account` in `region`, its credentials checked: a role that cannot be assumed is
     /// an outcome, not a failure of every call after it.
     ///

@@ -66,3 +66,29 @@ impl remediator_core::ports::Notifier for SnsNotifier {
         SnsNotifier::publish(self, report).await
     }
 }
+
+impl SnsNotifier {
+    /// Sends the scheduled preflight's summary: the Chatbot custom notification (top findings)
+    /// as the `default` message, every finding as e-mail text. Returns the SNS message id.
+    pub async fn publish_preflight(
+        &self,
+        preflight: &remediator_core::preflight::Preflight,
+    ) -> Result<Option<String>, ApiError> {
+        use remediator_core::preflight::report;
+        let message = json!({
+            "default": report::chatbot(preflight).to_string(),
+            "email": report::plain_text(preflight),
+        });
+        let out = self
+            .client
+            .publish()
+            .topic_arn(&self.topic_arn)
+            .message_structure("json")
+            .message(message.to_string())
+            .subject(report::subject(preflight))
+            .send()
+            .await
+            .map_err(|e| classify("Publish", e))?;
+        Ok(out.message_id().map(str::to_owned))
+    }
+}

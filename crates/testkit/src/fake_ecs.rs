@@ -64,6 +64,14 @@ pub struct FakeEcs {
     pub max_services_per_describe: usize,
     /// UpdateService calls that succeeded, per service.
     pub updates: HashMap<String, usize>,
+    /// What `ListServices` lists (the preflight's account): `svc-0000`… in cluster `bench`.
+    pub listed_services: usize,
+    /// Every call answered, per operation (throttled ones included).
+    pub calls: std::collections::BTreeMap<String, usize>,
+    /// Calls of the "cluster resource read" bucket (DescribeTasks, ListTasks) and the listings
+    /// throttled, per operation.
+    pub throttled: std::collections::BTreeMap<String, usize>,
+    pub resource_read: Bucket,
 }
 
 impl FakeEcs {
@@ -78,7 +86,50 @@ impl FakeEcs {
             describes_throttled: 0,
             max_services_per_describe: 0,
             updates: HashMap::new(),
+            listed_services: 0,
+            calls: Default::default(),
+            throttled: Default::default(),
+            resource_read: Bucket::new(100.0, 20.0 * scale),
         }
+    }
+
+    /// The same, listing `n` services in cluster `bench` (a preflight's account).
+    pub fn listing(scale: f64, n: usize) -> Self {
+        FakeEcs {
+            listed_services: n,
+            ..FakeEcs::scaled(scale)
+        }
+    }
+
+    /// `ListServices`: 100 a page at most (the API's limit), `nextToken` the next index.
+    fn list_services(&mut self, input: &Value) -> (u16, Value) {
+        if !self.read.take() {
+            *self.throttled.entry("ListServices".into()).or_default() += 1;
+            return throttled();
+        }
+        let start: usize = input["nextToken"]
+            .as_str()
+            .and_then(|t| t.parse().ok())
+            .unwrap_or(0);
+        let page = input["maxResults"].as_u64().map_or(10, |m| m.min(100)) as usize;
+        let end = (start + page).min(self.listed_services);
+        let arns: Vec<String> = (start..end)
+            .map(|i| format!("arn:aws:ecs:us-east-1:123456789012:service/bench/svc-{i:04}"))
+            .collect();
+        let mut out = json!({ "serviceArns": arns });
+        if end < self.listed_services {
+            out["nextToken"] = json!(end.to_string());
+        }
+        (200, out)
+    }
+
+    /// A call of the "cluster resource read" bucket that finds nothing (no task runs).
+    fn resource_read(&mut self, operation: &str, empty: Value) -> (u16, Value) {
+        if !self.resource_read.take() {
+            *self.throttled.entry(operation.into()).or_default() += 1;
+            return throttled();
+        }
+        (200, empty)
     }
 
     /// Services forced more than once.
@@ -106,8 +157,10 @@ impl FakeEcs {
     /// Answers the ECS JSON protocol (`X-Amz-Target: AmazonEC2ContainerServiceV20141113.*`).
     fn answer(&mut self, target: &str, body: &[u8]) -> (u16, Value) {
         let input: Value = serde_json::from_slice(body).unwrap_or(Value::Null);
+        let operation = target.rsplit('.').next().unwrap_or_default();
+        *self.calls.entry(operation.to_owned()).or_default() += 1;
         let throttled = json!({ "__type": "ThrottlingException", "message": "Rate exceeded" });
-        match target.rsplit('.').next().unwrap_or_default() {
+        match operation {
             "DescribeServices" => {
                 if !self.read.take() {
                     self.describes_throttled += 1;
@@ -134,12 +187,30 @@ impl FakeEcs {
             }
             // Opt-out tags: no cluster carries any.
             "DescribeClusters" => (200, json!({ "clusters": [], "failures": [] })),
+            "ListClusters" => (
+                200,
+                json!({ "clusterArns": ["arn:aws:ecs:us-east-1:123456789012:cluster/bench"] }),
+            ),
+            "ListServices" => self.list_services(&input),
+            "ListTasks" => self.resource_read("ListTasks", json!({ "taskArns": [] })),
+            "DescribeTasks" => {
+                self.resource_read("DescribeTasks", json!({ "tasks": [], "failures": [] }))
+            }
+            "ListContainerInstances" => (200, json!({ "containerInstanceArns": [] })),
+            "ListAccountSettings" => (200, json!({ "settings": [] })),
             other => (
                 400,
                 json!({ "__type": "InvalidParameterException", "message": format!("not faked: {other}") }),
             ),
         }
     }
+}
+
+fn throttled() -> (u16, Value) {
+    (
+        400,
+        json!({ "__type": "ThrottlingException", "message": "Rate exceeded" }),
+    )
 }
 
 /// Serves `fake` on a loopback port; returns its endpoint URL.

@@ -133,6 +133,21 @@ impl MotoServer {
         ));
     }
 
+    /// The same in `account`, with the deployment circuit breaker on or off (rollback alike).
+    pub fn set_deployment_configuration_in(
+        &self,
+        account: &str,
+        cluster: &str,
+        service: &str,
+        (min, max): (i32, i32),
+        circuit_breaker: bool,
+    ) {
+        let breaker = if circuit_breaker { "on" } else { "off" };
+        self.control(&format!(
+            "ecs-deployment-config {account} {REGION} {cluster} {service} {min} {max} {breaker}"
+        ));
+    }
+
     /// Moves a service's PRIMARY deployment on, as ECS would: `COMPLETED` (every task of it
     /// runs, the older deployments drained away), `FAILED` (the deployment circuit breaker), or
     /// `IN_PROGRESS`. A forced deployment in the test kit starts `IN_PROGRESS` with the previous

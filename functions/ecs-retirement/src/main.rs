@@ -4,7 +4,24 @@
 #![recursion_limit = "256"]
 
 fn main() -> Result<(), lambda_runtime::Error> {
-    remediator_lambda::start("ecs-retirement", |sdk, config| {
-        remediator_aws::central(sdk, config.settings.clone(), config.accounts.clone())
-    })
+    remediator_lambda::start_with_preflight(
+        "ecs-retirement",
+        |sdk, config| {
+            remediator_aws::central(sdk, config.settings.clone(), config.accounts.clone())
+        },
+        |sdk, config, now| async move {
+            let region = sdk.region().map(ToString::to_string);
+            let (members, regions, rules) = remediator_lambda::preflight::scope(&config, region);
+            remediator_aws::preflight::run(
+                &sdk,
+                config.settings.clone(),
+                config.accounts.clone(),
+                &members,
+                &regions,
+                &rules,
+                now,
+            )
+            .await
+        },
+    )
 }

@@ -94,6 +94,12 @@ export interface RemediatorProps extends StackProps {
   /** How long ledger entries are kept after AWS's retirement deadline, e.g. 30d, 90d (default 90d). */
   readonly ledgerRetention?: string;
   /**
+   * How often the ECS function runs the preflight (read only: what a retirement would hurt today) and
+   * sends one summary to notificationTopicArn, with EMF metrics of the findings by risk: an EventBridge
+   * Scheduler expression, `rate(...)` or `cron(...)` in UTC (default `rate(7 days)`); `off`: none.
+   */
+  readonly preflightSchedule?: string;
+  /**
    * Central mode (many accounts): the name of the role `infra/sam/member.yaml` creates in each member
    * account (its default: `retirement-remediator-member`). Both functions then handle a notice whose
    * affected account is another account of the organization by assuming
@@ -421,27 +427,52 @@ export class RemediatorStack extends Stack {
           treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
         }),
       );
-      return f;
+      return [f, schedulerRole] as const;
     };
 
     const arn = (service: string, resource: string) =>
       `arn:${this.partition}:${service}:${this.region}:${this.account}:${resource}`;
 
-    const ecs = fn('EcsRetirementFunction', 'ecs-retirement', 'Ecs', 'the ECS function', {
+    const ecsClusters = props.ecsClusterNames ?? ['*'];
+    if (ecsClusters.length === 0) throw new Error("ecsClusterNames: name at least one cluster ('*' for every cluster)");
+    const taskRoles = props.passableTaskRoles ?? ['ecs-tasks/*'];
+    const [ecs, ecsSchedulerRole] = fn('EcsRetirementFunction', 'ecs-retirement', 'Ecs', 'the ECS function', {
       UPDATE_SERVICE_RATE: props.updateServiceRate ?? '3/30',
       ROLLOUT_TIMEOUT: props.rolloutTimeout ?? '30m',
       REPLACE_DRAINED_INSTANCES: String(props.replaceDrainedInstances ?? false),
       MEMBER_ROLE_NAME: memberRoleName,
       CONFIRM_NOTICES: confirmNotices,
+      // The preflight reads the clusters it may act in and checks standalone tasks' roles against
+      // the roles it may pass ('none', as the SAM template's PassableTaskRoles, for no role).
+      ECS_CLUSTER_NAMES: ecsClusters.join(','),
+      PASSABLE_TASK_ROLES: taskRoles.length > 0 ? taskRoles.join(',') : 'none',
     });
+    // The scheduled preflight: the ECS function through its own scheduler role, in the stack's group.
+    const preflightSchedule = props.preflightSchedule ?? 'rate(7 days)';
+    if (!/^(off|rate\(.+\)|cron\(.+\))$/.test(preflightSchedule)) {
+      throw new Error(`preflightSchedule: rate(...), cron(...) or off, not ${preflightSchedule}`);
+    }
+    if (preflightSchedule !== 'off') {
+      new scheduler.CfnSchedule(this, 'PreflightScheduleEntry', {
+        description: "The retirement remediator's preflight, read only; one summary to the notification topic.",
+        groupName: scheduleGroup.ref,
+        scheduleExpression: preflightSchedule,
+        flexibleTimeWindow: { mode: 'FLEXIBLE', maximumWindowInMinutes: 60 },
+        target: {
+          arn: ecs.functionArn,
+          roleArn: ecsSchedulerRole.roleArn,
+          input: '{"retirement-remediator": "preflight"}',
+          retryPolicy: { maximumRetryAttempts: 2 },
+          deadLetterConfig: { arn: deadLetters.queueArn },
+        },
+      });
+    }
     const allow = (actions: string[], resources: string[], conditions?: Record<string, unknown>) =>
       ecs.addToRolePolicy(new iam.PolicyStatement({ actions, resources, conditions }));
     // ECS, in the clusters of ecsClusterNames only: by the cluster in the resource's ARN (services,
     // tasks, clusters) or, where the resource does not name one, by the ecs:cluster condition key
     // (RunTask, ListTasks). tests/infra/iam_reference.json lists the resource types and condition
     // keys the Service Authorization Reference documents.
-    const ecsClusters = props.ecsClusterNames ?? ['*'];
-    if (ecsClusters.length === 0) throw new Error("ecsClusterNames: name at least one cluster ('*' for every cluster)");
     const inClusters = { ArnLike: { 'ecs:cluster': ecsClusters.map((c) => arn('ecs', `cluster/${c}`)) } };
     // DescribeServiceDeployments (follow-up checks: a deployment's status, lifecycle stage and hooks)
     // requires both its resource types: the service (with DescribeServices) and the service deployment.
@@ -460,7 +491,8 @@ export class RemediatorStack extends Stack {
     );
     // ListTasks' documented resource is a container instance, which Fargate tasks do not have:
     // "*" limited by the ecs:cluster condition, as the ECS developer guide's example.
-    allow(['ecs:ListTasks'], ['*'], inClusters);
+    // ListServices (the preflight) has no resource type, only the ecs:cluster condition.
+    allow(['ecs:ListTasks', 'ecs:ListServices'], ['*'], inClusters);
     // The cluster's tags (opt-in/opt-out) and, for ECS on EC2, its container instances.
     allow(['ecs:DescribeClusters', 'ecs:ListContainerInstances'], ecsClusters.map((c) => arn('ecs', `cluster/${c}`)));
     // ECS on EC2: drain (and reactivate) a container instance AWS will retire, stop or reboot, marking it
@@ -498,7 +530,6 @@ export class RemediatorStack extends Stack {
     }
     // Relaunching a standalone task passes its task and execution roles: only those of
     // passableTaskRoles, and only to ECS tasks.
-    const taskRoles = props.passableTaskRoles ?? ['ecs-tasks/*'];
     if (taskRoles.length > 0) {
       allow(
         ['iam:PassRole'],
@@ -550,7 +581,7 @@ export class RemediatorStack extends Stack {
     };
     assumeMemberRole(ecs, memberRoleName);
 
-    const eks = fn('EksFargatePodFunction', 'eks-fargate-pod', 'Eks', 'the EKS function', { MEMBER_ROLE_NAME: eksMemberRoleName });
+    const [eks] = fn('EksFargatePodFunction', 'eks-fargate-pod', 'Eks', 'the EKS function', { MEMBER_ROLE_NAME: eksMemberRoleName });
     const clusters = props.eksClusterNames ?? [];
     eks.addToRolePolicy(
       new iam.PolicyStatement({

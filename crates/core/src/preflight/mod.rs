@@ -6,7 +6,9 @@
 //! `{"findings": [{"account", "region", "resource", "risk", "severity", "why", "fix"}],
 //! "resources": [...], "summary": {...}}`. `risk` is a stable [`Risk`] name.
 
+pub mod ecs;
 pub mod eks;
+pub mod report;
 
 use std::collections::BTreeMap;
 

@@ -29,6 +29,14 @@ const ROLLING: &[(&str, &str)] = &[
 ];
 /// The blue/green service.
 const BLUE_GREEN: (&str, &str) = ("staging", "legacy-bluegreen");
+/// Services the notice does not name, each with a deployment configuration the preflight flags:
+/// (cluster, service, desiredCount, minimumHealthyPercent, maximumPercent).
+const RISKY: &[(&str, &str, i32, i32, i32)] = &[
+    // Its only task may stop before a replacement starts: an outage at each retirement.
+    ("batch", "nightly-report", 1, 0, 100),
+    // 100 % / 100 %: no room to start a replacement first, a forced deployment would stall.
+    ("batch", "ledger-writer", 2, 100, 100),
+];
 
 /// What `seed` saw, for `compare`.
 #[derive(Serialize, Deserialize)]
@@ -81,6 +89,36 @@ async fn main() -> ExitCode {
     }
 }
 
+/// The services of [`RISKY`], in their cluster.
+async fn seed_risky(seed: &Seed, td: &str) -> Result<(), String> {
+    use aws_sdk_ecs::types::{DeploymentCircuitBreaker, DeploymentConfiguration, LaunchType};
+    seed.cluster("batch").await;
+    for (cluster, name, desired, min, max) in RISKY {
+        let breaker = DeploymentCircuitBreaker::builder()
+            .enable(true)
+            .rollback(true)
+            .build();
+        seed.ecs
+            .create_service()
+            .cluster(*cluster)
+            .service_name(*name)
+            .task_definition(td)
+            .desired_count(*desired)
+            .launch_type(LaunchType::Fargate)
+            .deployment_configuration(
+                DeploymentConfiguration::builder()
+                    .minimum_healthy_percent(*min)
+                    .maximum_percent(*max)
+                    .deployment_circuit_breaker(breaker)
+                    .build(),
+            )
+            .send()
+            .await
+            .map_err(|e| format!("create service {cluster}/{name}: {e:?}"))?;
+    }
+    Ok(())
+}
+
 async fn run_seed(seed: &Seed, event_in: &str, event_out: &str, state: &str) -> Result<(), String> {
     for cluster in ["prod", "staging"] {
         seed.cluster(cluster).await;
@@ -89,6 +127,7 @@ async fn run_seed(seed: &Seed, event_in: &str, event_out: &str, state: &str) -> 
     for (cluster, name) in ROLLING {
         seed.service(cluster, name, &td, None).await;
     }
+    seed_risky(seed, &td).await?;
     let bg = seed.blue_green_service(BLUE_GREEN.0, BLUE_GREEN.1).await;
     // A lone worker started by hand: AWS would stop it and start nothing in its place.
     let worker = seed
@@ -112,8 +151,9 @@ async fn run_seed(seed: &Seed, event_in: &str, event_out: &str, state: &str) -> 
         .and_then(|_| std::fs::write(event_out, event_json))
         .map_err(|e| format!("cannot write: {e}"))?;
     eprintln!(
-        "seeded clusters prod, staging: {} rolling services, blue/green {}/{} (CodeDeploy {}/{}), standalone task {}; {event_out} is the fixture stamped now, naming that task too",
+        "seeded clusters prod, staging, batch: {} rolling services, {} the preflight flags, blue/green {}/{} (CodeDeploy {}/{}), standalone task {}; {event_out} is the fixture stamped now, naming that task too",
         ROLLING.len(),
+        RISKY.len(),
         BLUE_GREEN.0,
         BLUE_GREEN.1,
         saved.application,

@@ -1,0 +1,401 @@
+//! `remediator preflight`, ECS side: read one account and Region (read-only calls only), run the
+//! remediator's own planner on a notice naming every service, standalone task and container
+//! instance found (a dry run: no mutating call), and apply the readiness rules
+//! ([`remediator_core::preflight::ecs`]). SDK types stop here.
+//!
+//! Calls per scope: `ListClusters`; per cluster `ListServices` (100 a page), `DescribeServices`
+//! (10 a call, the API's limit), `ListTasks` (RUNNING, 100 a page), `DescribeTasks` (100 a call),
+//! `DescribeTaskDefinition` once per task definition of a standalone task,
+//! `ListContainerInstances` + `DescribeContainerInstances`; `ListAccountSettings`; with
+//! `fargateEventWindows` enabled, `DescribeInstanceEventWindows`. The dry run reads services
+//! again through the engine (its own batches of 10).
+
+use std::collections::HashMap;
+
+use aws_config::SdkConfig;
+use aws_sdk_ecs::types::{DesiredStatus, LaunchType, Service, ServiceField, Task, TaskField};
+use chrono::{DateTime, Duration, Utc};
+use remediator_core::accounts::event_windows_enabled;
+use remediator_core::notice::{Ec2Event, RetirementNotice};
+use remediator_core::outcome::Outcome;
+use remediator_core::pipeline::Remediate;
+use remediator_core::ports::{
+    ApiError, EcsInstances, EcsServices, EcsTasks, MAX_SERVICES_PER_DESCRIBE,
+};
+use remediator_core::preflight::ecs::{
+    assess, reads_cluster, ClusterSeen, EcsScope, EventWindowsSeen, Rules, ServiceSeen, TaskSeen,
+    DEFAULT_WAIT_DAYS,
+};
+use remediator_core::preflight::{Finding, Resource};
+use remediator_core::target::{InstanceRef, ServiceRef, Target, TaskRef};
+use remediator_sdk::classify;
+
+use crate::ecs::{observe, SdkEcs};
+use crate::AwsRemediator;
+
+/// `DescribeTasks` accepts at most 100 tasks per call.
+const MAX_TASKS_PER_DESCRIBE: usize = 100;
+
+/// One scope's clients: the reads, and the remediator whose planner answers in a dry run.
+pub struct Scope {
+    ecs: SdkEcs,
+    remediator: AwsRemediator,
+}
+
+impl Scope {
+    /// Both over `sdk` (the member's credentials in central mode); `settings` must be a dry run.
+    pub fn new(sdk: &SdkConfig, mut settings: remediator_core::Settings) -> Self {
+        settings.dry_run = true;
+        Scope {
+            ecs: SdkEcs::with_ec2(aws_sdk_ecs::Client::new(sdk), aws_sdk_ec2::Client::new(sdk)),
+            remediator: crate::remediator(sdk, settings),
+        }
+    }
+
+    /// The findings and resources of `account` in `region`.
+    pub async fn preflight(
+        &self,
+        account: &str,
+        region: &str,
+        rules: &Rules,
+        now: DateTime<Utc>,
+    ) -> Result<(Vec<Finding>, Vec<Resource>), ApiError> {
+        let (mut scope, instances) = self.read(rules).await?;
+        scope.account = account.to_owned();
+        scope.region = region.to_owned();
+        let planned = self.plan(&scope, instances, account, region, now).await;
+        Ok(assess(&scope, &planned, rules, now))
+    }
+
+    /// Everything the rules read, and the EC2 instance ids of the container instances.
+    async fn read(&self, rules: &Rules) -> Result<(EcsScope, Vec<String>), ApiError> {
+        let mut scope = EcsScope::default();
+        let mut instances = Vec::new();
+        let mut definitions = HashMap::new();
+        let clusters = self.ecs.list_clusters().await?;
+        for cluster in clusters.into_iter().filter(|c| reads_cluster(rules, c)) {
+            scope.services.extend(self.services(&cluster).await?);
+            scope
+                .tasks
+                .extend(self.standalone_tasks(&cluster, &mut definitions).await?);
+            let found = self.ecs.container_instances(&cluster).await?;
+            let active = found.iter().filter(|c| c.status == "ACTIVE").count();
+            instances.extend(found.iter().map(|c| c.ec2_instance_id.clone()));
+            if !found.is_empty() {
+                // Only a lone instance needs to know whether anything adds another.
+                let managed_scaling = match active {
+                    1 => Some(self.ecs.managed_scaling(&cluster).await?),
+                    _ => None,
+                };
+                scope.clusters.push(ClusterSeen {
+                    name: cluster,
+                    active_instances: active,
+                    managed_scaling,
+                });
+            }
+        }
+        scope.settings = self.ecs.account_settings().await?;
+        if event_windows_enabled(&scope.settings) {
+            scope.event_windows = match self.ecs.event_windows().await {
+                Ok(w) => EventWindowsSeen::Read(w),
+                Err(e) => EventWindowsSeen::Unreadable(e.to_string()),
+            };
+        }
+        Ok((scope, instances))
+    }
+
+    /// The cluster's ACTIVE services.
+    async fn services(&self, cluster: &str) -> Result<Vec<ServiceSeen>, ApiError> {
+        let arns: Vec<String> = self
+            .ecs
+            .client
+            .list_services()
+            .cluster(cluster)
+            .max_results(100)
+            .into_paginator()
+            .items()
+            .send()
+            .try_collect()
+            .await
+            .map_err(|e| classify("ListServices", e))?;
+        let mut seen = Vec::with_capacity(arns.len());
+        for chunk in arns.chunks(MAX_SERVICES_PER_DESCRIBE) {
+            let out = self
+                .ecs
+                .client
+                .describe_services()
+                .cluster(cluster)
+                .set_services(Some(chunk.to_vec()))
+                .include(ServiceField::Tags)
+                .send()
+                .await
+                .map_err(|e| classify("DescribeServices", e))?;
+            seen.extend(
+                out.services()
+                    .iter()
+                    .filter_map(|s| service_seen(cluster, s)),
+            );
+        }
+        Ok(seen)
+    }
+
+    /// The cluster's RUNNING tasks that no service owns.
+    async fn standalone_tasks(
+        &self,
+        cluster: &str,
+        definitions: &mut HashMap<String, Vec<String>>,
+    ) -> Result<Vec<TaskSeen>, ApiError> {
+        let arns: Vec<String> = self
+            .ecs
+            .client
+            .list_tasks()
+            .cluster(cluster)
+            .desired_status(DesiredStatus::Running)
+            .max_results(100)
+            .into_paginator()
+            .items()
+            .send()
+            .try_collect()
+            .await
+            .map_err(|e| classify("ListTasks", e))?;
+        let mut seen = Vec::new();
+        for chunk in arns.chunks(MAX_TASKS_PER_DESCRIBE) {
+            let out = self
+                .ecs
+                .client
+                .describe_tasks()
+                .cluster(cluster)
+                .set_tasks(Some(chunk.to_vec()))
+                .include(TaskField::Tags)
+                .send()
+                .await
+                .map_err(|e| classify("DescribeTasks", e))?;
+            for task in out.tasks() {
+                if task.group().is_some_and(|g| g.starts_with("service:")) {
+                    continue;
+                }
+                let Some(arn) = task.task_arn() else { continue };
+                let mut roles = self.roles_of(task, definitions).await?;
+                if let Some(role) = task.overrides().and_then(|o| o.task_role_arn()) {
+                    roles.retain(|r| r != role);
+                    roles.push(role.to_owned());
+                }
+                seen.push(TaskSeen {
+                    cluster: cluster.to_owned(),
+                    id: arn.rsplit('/').next().unwrap_or(arn).to_owned(),
+                    roles,
+                    fargate: task.launch_type() == Some(&LaunchType::Fargate)
+                        || task
+                            .capacity_provider_name()
+                            .is_some_and(|c| c.starts_with("FARGATE")),
+                });
+            }
+        }
+        Ok(seen)
+    }
+
+    /// The task and execution role ARNs of the task's definition (one call per definition).
+    async fn roles_of(
+        &self,
+        task: &Task,
+        definitions: &mut HashMap<String, Vec<String>>,
+    ) -> Result<Vec<String>, ApiError> {
+        let Some(arn) = task.task_definition_arn() else {
+            return Ok(Vec::new());
+        };
+        if let Some(roles) = definitions.get(arn) {
+            return Ok(roles.clone());
+        }
+        let out = self
+            .ecs
+            .client
+            .describe_task_definition()
+            .task_definition(arn)
+            .send()
+            .await
+            .map_err(|e| classify("DescribeTaskDefinition", e))?;
+        let roles: Vec<String> = out
+            .task_definition()
+            .map(|d| [d.task_role_arn(), d.execution_role_arn()])
+            .into_iter()
+            .flatten()
+            .flatten()
+            .map(str::to_owned)
+            .collect();
+        definitions.insert(arn.to_owned(), roles.clone());
+        Ok(roles)
+    }
+
+    /// The remediator's own answers, in a dry run, for a notice naming everything read.
+    async fn plan(
+        &self,
+        scope: &EcsScope,
+        instances: Vec<String>,
+        account: &str,
+        region: &str,
+        now: DateTime<Utc>,
+    ) -> Vec<Outcome> {
+        let mut targets: Vec<Target> = scope
+            .services
+            .iter()
+            .map(|s| {
+                Target::Service(ServiceRef {
+                    cluster: s.cluster.clone(),
+                    service: s.name.clone(),
+                })
+            })
+            .collect();
+        targets.extend(scope.tasks.iter().map(|t| {
+            Target::Task(TaskRef {
+                cluster: Some(t.cluster.clone()),
+                task_id: t.id.clone(),
+                arn: format!("arn:aws:ecs:{region}:{account}:task/{}/{}", t.cluster, t.id),
+            })
+        }));
+        let wait_days = scope
+            .settings
+            .iter()
+            .find(|(n, _)| n == "fargateTaskRetirementWaitPeriod")
+            .and_then(|(_, v)| v.parse::<i64>().ok())
+            .unwrap_or(DEFAULT_WAIT_DAYS);
+        let notice = |targets: Vec<Target>, ec2: Option<Ec2Event>| {
+            typical_notice(targets, ec2, account, region, now, wait_days)
+        };
+        let mut planned = Vec::new();
+        if !targets.is_empty() {
+            planned.extend(
+                self.remediator
+                    .remediate(&notice(targets, None), None)
+                    .await,
+            );
+        }
+        if !instances.is_empty() {
+            let targets = instances
+                .into_iter()
+                .map(|instance_id| Target::Instance(InstanceRef { instance_id }))
+                .collect();
+            let ec2 = notice(targets, Some(Ec2Event::Retirement));
+            planned.extend(self.remediator.remediate(&ec2, None).await);
+        }
+        planned
+    }
+}
+
+/// A notice as AWS would send one today: published now, AWS's start after the account's wait.
+fn typical_notice(
+    targets: Vec<Target>,
+    ec2: Option<Ec2Event>,
+    account: &str,
+    region: &str,
+    now: DateTime<Utc>,
+    wait_days: i64,
+) -> RetirementNotice {
+    let start = now + Duration::days(wait_days);
+    RetirementNotice {
+        event_id: None,
+        event_arn: format!(
+            "arn:aws:health:{region}::event/ECS/PREFLIGHT/preflight-{}",
+            now.timestamp()
+        ),
+        account: Some(account.to_owned()),
+        affected_account: None,
+        region: Some(region.to_owned()),
+        published_at: now,
+        start_time: Some(start),
+        end_time: Some(start + remediator_core::notice::RETIREMENT_GRACE),
+        status: None,
+        communication_id: None,
+        targets,
+        ec2,
+    }
+}
+
+/// What the rules need of one ACTIVE service.
+fn service_seen(cluster: &str, service: &Service) -> Option<ServiceSeen> {
+    let observed = observe(service)?;
+    if observed.status != "ACTIVE" {
+        return None;
+    }
+    let fargate = service.launch_type() == Some(&LaunchType::Fargate)
+        || service
+            .capacity_provider_strategy()
+            .iter()
+            .any(|c| c.capacity_provider().starts_with("FARGATE"));
+    Some(ServiceSeen {
+        cluster: cluster.to_owned(),
+        name: observed.name,
+        rollout: observed.rollout,
+        controller: observed.controller,
+        circuit_breaker: service
+            .deployment_configuration()
+            .and_then(|c| c.deployment_circuit_breaker())
+            .map(|b| b.enable()),
+        fargate,
+    })
+}
+
+/// The preflight of every account and Region asked: the function's own account, and in central
+/// mode the member accounts given, each through the member role a notice for it would use
+/// ([`remediator_sdk::central::Central::for_account`]). A scope that cannot be read is a
+/// `member_unreadable` finding, never a silent gap.
+pub async fn run(
+    base: &SdkConfig,
+    settings: remediator_core::Settings,
+    accounts: remediator_core::accounts::Accounts,
+    members: &[String],
+    regions: &[String],
+    rules: &Rules,
+    now: DateTime<Utc>,
+) -> remediator_core::preflight::Preflight {
+    use remediator_core::names::Risk;
+    use remediator_core::preflight::Preflight;
+    let central = remediator_sdk::central::Central::new(base, settings, accounts, Scope::new);
+    let unreadable = |account: &str, region: &str, why: String| {
+        Finding::new(
+            account,
+            region,
+            format!("account {account}"),
+            Risk::MemberUnreadable,
+            why,
+            "deploy the member stack (infra/sam/member.yaml) there, or give the reading role the preflight's read-only permissions (infra/README.md)",
+        )
+    };
+    let own = match central.home_account().await {
+        Ok(own) => own,
+        Err(why) => {
+            let region = regions.first().map(String::as_str).unwrap_or_default();
+            return Preflight::new(vec![unreadable("unknown", region, why)], Vec::new(), 0);
+        }
+    };
+    let mut all_accounts = vec![own];
+    all_accounts.extend(
+        members
+            .iter()
+            .filter(|m| !all_accounts.contains(m))
+            .cloned()
+            .collect::<Vec<_>>(),
+    );
+    let (mut findings, mut resources, mut scopes) = (Vec::new(), Vec::new(), 0);
+    for account in &all_accounts {
+        for region in regions {
+            scopes += 1;
+            let scope = match central.for_account(account, region).await {
+                Ok(scope) => scope,
+                Err((_, why, _)) => {
+                    findings.push(unreadable(account, region, why));
+                    continue;
+                }
+            };
+            match scope.preflight(account, region, rules, now).await {
+                Ok((f, r)) => {
+                    findings.extend(f);
+                    resources.extend(r);
+                }
+                Err(e) => {
+                    findings.push(unreadable(account, region, format!("reading failed: {e}")))
+                }
+            }
+        }
+    }
+    Preflight::new(findings, resources, scopes)
+}

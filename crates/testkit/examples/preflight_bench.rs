@@ -1,0 +1,84 @@
+//! Benchmark: the preflight of an account of N services (default 1,000) against the loopback ECS
+//! fake that throttles like ECS (service read bucket: DescribeServices and ListServices, 100
+//! burst, 20 a second). It prints the calls per operation, the most services one DescribeServices
+//! named, the calls throttled, the time, and the read floor: the service-read calls beyond the
+//! burst at 20 a second.
+//!
+//! ```text
+//! cargo run --release -p remediator-testkit --example preflight_bench             # real rates
+//! SERVICES=5000 cargo run --release -p remediator-testkit --example preflight_bench
+//! ```
+//! The preflight reads each cluster's services (ListServices, 100 a page; DescribeServices, 10 a
+//! call) for its rules, then the remediator's planner reads them again in its dry run.
+
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+use remediator_core::preflight::ecs::Rules;
+use remediator_lambda::Config;
+use remediator_testkit::fake_ecs::{start, FakeEcs};
+
+fn env_num(name: &str, default: u32) -> u32 {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+#[tokio::main]
+async fn main() {
+    let n = env_num("SERVICES", 1000) as usize;
+    let config = match Config::from_env() {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("{e}");
+            std::process::exit(2);
+        }
+    };
+    let fake = Arc::new(Mutex::new(FakeEcs::listing(1.0, n)));
+    let sdk = start(fake.clone(), config.sdk_max_attempts).await;
+    let scope = remediator_aws::preflight::Scope::new(&sdk, config.settings.clone());
+    let started = Instant::now();
+    let result = scope
+        .preflight(
+            "123456789012",
+            "us-east-1",
+            &Rules::default(),
+            chrono::Utc::now(),
+        )
+        .await;
+    let elapsed = started.elapsed().as_secs_f64();
+    let (findings, resources) = match result {
+        Ok(found) => found,
+        Err(e) => {
+            eprintln!("preflight failed: {e}");
+            std::process::exit(1);
+        }
+    };
+    let fake = fake.lock().unwrap_or_else(|p| p.into_inner());
+    let reads: usize = ["ListServices", "DescribeServices"]
+        .iter()
+        .map(|op| fake.calls.get(*op).copied().unwrap_or(0))
+        .sum();
+    let floor = (reads.saturating_sub(100) as f64) / 20.0;
+    println!("services                 {n}");
+    println!("resources planned        {}", resources.len());
+    println!("findings                 {}", findings.len());
+    println!("elapsed                  {elapsed:.1} s");
+    println!("service-read floor       {floor:.1} s ({reads} ListServices + DescribeServices calls, burst 100, 20/s)");
+    println!(
+        "DescribeServices         {} calls, at most {} services each, {} throttled",
+        fake.calls.get("DescribeServices").copied().unwrap_or(0),
+        fake.max_services_per_describe,
+        fake.describes_throttled
+    );
+    for (op, count) in &fake.calls {
+        let throttled = fake.throttled.get(op).copied().unwrap_or(0);
+        println!("  {op:<24} {count:>5} calls, {throttled} throttled");
+    }
+    let lost = n.saturating_sub(resources.len());
+    if lost > 0 || fake.max_services_per_describe > 10 {
+        eprintln!("FAILED: {lost} service(s) not planned, or a DescribeServices over 10");
+        std::process::exit(1);
+    }
+}

@@ -1,0 +1,360 @@
+//! The preflight against moto: each finding with a resource beside it that must not be flagged,
+//! read only (nothing forced), and central mode across two member accounts.
+// The futures nest the driver, the engine and the SDK calls deeply.
+#![recursion_limit = "256"]
+
+use aws_config::sts::AssumeRoleProvider;
+use aws_config::SdkConfig;
+use aws_credential_types::provider::SharedCredentialsProvider;
+use aws_sdk_ecs::types::{DeploymentController, DeploymentControllerType, LaunchType, SettingName};
+use chrono::Utc;
+use remediator_core::accounts::Accounts;
+use remediator_core::names::{Code, Risk};
+use remediator_core::preflight::ecs::Rules;
+use remediator_core::preflight::Preflight;
+use remediator_testkit::events::settings;
+use remediator_testkit::{MotoServer, Seed};
+
+const HOME: &str = "123456789012";
+const REGION: &str = "us-east-1";
+const ROLE: &str = "retirement-remediator-member";
+
+async fn preflight(
+    moto: &MotoServer,
+    accounts: Accounts,
+    members: &[&str],
+    rules: &Rules,
+) -> Preflight {
+    let members: Vec<String> = members.iter().map(|m| (*m).to_owned()).collect();
+    remediator_aws::preflight::run(
+        &moto.sdk_config().await,
+        settings(),
+        accounts,
+        &members,
+        &[REGION.to_owned()],
+        rules,
+        Utc::now(),
+    )
+    .await
+}
+
+/// The findings as (risk, resource), in the report's order.
+fn flagged(p: &Preflight) -> Vec<(Risk, String)> {
+    p.findings
+        .iter()
+        .map(|f| (f.risk, f.resource.clone()))
+        .collect()
+}
+
+fn has(p: &Preflight, risk: Risk, resource: &str) -> bool {
+    p.findings
+        .iter()
+        .any(|f| f.risk == risk && f.resource == resource)
+}
+
+fn flags_none_of(p: &Preflight, resource: &str) -> bool {
+    !p.findings.iter().any(|f| f.resource == resource)
+}
+
+/// A Fargate service in `account` with this deployment configuration (set through the test
+/// kit: moto's CreateService drops it).
+#[allow(clippy::too_many_arguments)]
+async fn service(
+    moto: &MotoServer,
+    seed: &Seed,
+    account: &str,
+    name: &str,
+    td: &str,
+    desired: i32,
+    percents: (i32, i32),
+    breaker: bool,
+) {
+    seed.ecs
+        .create_service()
+        .cluster("prod")
+        .service_name(name)
+        .task_definition(td)
+        .desired_count(desired)
+        .launch_type(LaunchType::Fargate)
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("create service {name}: {e:?}"));
+    moto.set_deployment_configuration_in(account, "prod", name, percents, breaker);
+}
+
+#[tokio::test]
+async fn each_risky_service_is_flagged_beside_one_with_room_and_nothing_is_forced() {
+    let moto = MotoServer::start();
+    let seed = Seed::new(&moto).await;
+    seed.cluster("prod").await;
+    let td = seed.task_definition("web").await;
+    service(&moto, &seed, HOME, "web", &td, 2, (100, 200), true).await;
+    service(&moto, &seed, HOME, "lonely", &td, 1, (0, 100), true).await;
+    service(&moto, &seed, HOME, "tight", &td, 2, (100, 100), true).await;
+    service(&moto, &seed, HOME, "nobreaker", &td, 2, (100, 200), false).await;
+    seed.ecs
+        .create_service()
+        .cluster("prod")
+        .service_name("ext")
+        .desired_count(1)
+        .deployment_controller(
+            DeploymentController::builder()
+                .r#type(DeploymentControllerType::External)
+                .build()
+                .unwrap_or_else(|e| panic!("{e}")),
+        )
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("create external service: {e:?}"));
+    let before = seed.primary_deployment("prod", "web").await;
+
+    let p = preflight(&moto, Accounts::default(), &[], &Rules::default()).await;
+
+    assert!(
+        has(&p, Risk::OutageAtRetirement, "service prod/lonely"),
+        "{:#?}",
+        flagged(&p)
+    );
+    assert!(
+        has(&p, Risk::NoRoomToReplace, "service prod/tight"),
+        "{:#?}",
+        flagged(&p)
+    );
+    assert!(
+        has(&p, Risk::NoCircuitBreaker, "service prod/nobreaker"),
+        "{:#?}",
+        flagged(&p)
+    );
+    assert!(
+        has(&p, Risk::ExternalController, "service prod/ext"),
+        "{:#?}",
+        flagged(&p)
+    );
+    assert!(flags_none_of(&p, "service prod/web"), "{:#?}", flagged(&p));
+    let web = p
+        .resources
+        .iter()
+        .find(|r| r.resource == "service prod/web");
+    assert_eq!(
+        web.map(|r| r.code),
+        Some(Code::WouldForceNewDeployment),
+        "{:#?}",
+        p.resources
+    );
+    assert_eq!(p.exit_code(), 1, "high findings");
+    assert_eq!(
+        seed.primary_deployment("prod", "web").await,
+        before,
+        "read only: nothing forced"
+    );
+}
+
+#[tokio::test]
+async fn an_unowned_standalone_task_and_one_whose_role_is_not_passable_are_flagged_and_a_scheduled_one_is_not(
+) {
+    let moto = MotoServer::start();
+    let seed = Seed::new(&moto).await;
+    seed.cluster("jobs").await;
+    let mine = seed.standalone_task("jobs", "worker", "ops-console").await;
+    let scheduled = seed
+        .standalone_task("jobs", "nightly", "events-rule/nightly")
+        .await;
+    let rules = Rules {
+        passable_roles: Some(vec!["someone-else".into()]),
+        ..Rules::default()
+    };
+
+    let p = preflight(&moto, Accounts::default(), &[], &rules).await;
+
+    let label = |t: &remediator_testkit::StandaloneTask| format!("task jobs/{}", t.id);
+    assert!(
+        has(&p, Risk::UnownedStandaloneTask, &label(&mine)),
+        "{:#?}",
+        flagged(&p)
+    );
+    assert!(
+        !has(&p, Risk::UnownedStandaloneTask, &label(&scheduled)),
+        "{:#?}",
+        flagged(&p)
+    );
+    let owned = p.resources.iter().find(|r| r.resource == label(&scheduled));
+    assert_eq!(
+        owned.map(|r| r.code),
+        Some(Code::OwnedByOrchestrator),
+        "{:#?}",
+        p.resources
+    );
+    // The seed's task definitions carry no roles: nothing to pass, nothing flagged.
+    assert!(
+        p.findings.iter().all(|f| f.risk != Risk::RoleNotPassable),
+        "{:#?}",
+        flagged(&p)
+    );
+}
+
+#[tokio::test]
+async fn a_retirement_wait_of_zero_is_flagged_and_the_default_is_not() {
+    let moto = MotoServer::start();
+    let seed = Seed::new(&moto).await;
+    let default = preflight(&moto, Accounts::default(), &[], &Rules::default()).await;
+    seed.ecs
+        .put_account_setting()
+        .name(SettingName::FargateTaskRetirementWaitPeriod)
+        .value("0")
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("put account setting: {e:?}"));
+
+    let zero = preflight(&moto, Accounts::default(), &[], &Rules::default()).await;
+
+    assert!(
+        !has(&default, Risk::RetirementWaitZero, "account settings"),
+        "{:#?}",
+        flagged(&default)
+    );
+    assert!(
+        has(&zero, Risk::RetirementWaitZero, "account settings"),
+        "{:#?}",
+        flagged(&zero)
+    );
+}
+
+#[tokio::test]
+async fn a_cluster_with_one_active_instance_is_flagged_and_one_with_two_is_not() {
+    let moto = MotoServer::start();
+    let seed = Seed::new(&moto).await;
+    seed.cluster("alone").await;
+    seed.cluster("pair").await;
+    for cluster in ["alone", "pair", "pair"] {
+        host(&moto, &seed, cluster).await;
+    }
+
+    let p = preflight(&moto, Accounts::default(), &[], &Rules::default()).await;
+
+    assert!(
+        has(&p, Risk::SingleInstanceCluster, "cluster alone"),
+        "{:#?}",
+        flagged(&p)
+    );
+    assert!(flags_none_of(&p, "cluster pair"), "{:#?}", flagged(&p));
+    let planned: Vec<Code> = p
+        .resources
+        .iter()
+        .filter(|r| r.resource.starts_with("instance"))
+        .map(|r| r.code)
+        .collect();
+    assert_eq!(
+        planned.len(),
+        3,
+        "each container instance planned: {:#?}",
+        p.resources
+    );
+}
+
+/// An EC2 instance (moto registers only instances that exist), registered as a container
+/// instance of `cluster`.
+async fn host(moto: &MotoServer, seed: &Seed, cluster: &str) {
+    let ec2 = aws_sdk_ec2::Client::new(&moto.sdk_config().await);
+    let out = ec2
+        .run_instances()
+        .image_id("ami-12c6146b")
+        .instance_type(aws_sdk_ec2::types::InstanceType::M5Large)
+        .min_count(1)
+        .max_count(1)
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("run instances: {e:?}"));
+    let id = out
+        .instances()
+        .first()
+        .and_then(|i| i.instance_id())
+        .unwrap_or_default()
+        .to_owned();
+    seed.container_instance(cluster, &id).await;
+}
+
+/// Credentials of `account`, as a member role there gives them.
+async fn in_account(base: &SdkConfig, account: &str) -> SdkConfig {
+    let provider = AssumeRoleProvider::builder(format!("arn:aws:iam::{account}:role/{ROLE}"))
+        .session_name("seed")
+        .configure(base)
+        .build()
+        .await;
+    base.to_builder()
+        .credentials_provider(SharedCredentialsProvider::new(provider))
+        .build()
+}
+
+#[tokio::test]
+async fn central_mode_reads_each_member_account_through_its_role_and_names_an_excluded_one() {
+    let moto = MotoServer::start();
+    let (a, b) = ("111111111111", "222222222222");
+    for (account, desired_min) in [(a, 0), (b, 100)] {
+        let sdk = in_account(&moto.sdk_config().await, account).await;
+        let member = Seed {
+            ecs: aws_sdk_ecs::Client::new(&sdk),
+            codedeploy: aws_sdk_codedeploy::Client::new(&sdk),
+            network: None,
+        };
+        member.cluster("prod").await;
+        let td = member.task_definition("web").await;
+        service(
+            &moto,
+            &member,
+            account,
+            "web",
+            &td,
+            1,
+            (desired_min, 200),
+            true,
+        )
+        .await;
+    }
+    let accounts = Accounts {
+        member_role: Some(ROLE.to_owned()),
+        include: vec![HOME.to_owned(), a.to_owned(), b.to_owned()],
+        ..Accounts::default()
+    };
+
+    let p = preflight(&moto, accounts, &[a, b, "333333333333"], &Rules::default()).await;
+
+    let in_a: Vec<_> = p
+        .findings
+        .iter()
+        .filter(|f| f.account == a)
+        .map(|f| (f.risk, f.resource.clone()))
+        .collect();
+    assert_eq!(
+        in_a,
+        vec![(Risk::OutageAtRetirement, "service prod/web".to_owned())],
+        "{:#?}",
+        flagged(&p)
+    );
+    assert!(
+        p.findings
+            .iter()
+            .all(|f| f.account != b || f.risk == Risk::NoCircuitBreaker),
+        "{:#?}",
+        flagged(&p)
+    );
+    assert!(
+        p.resources
+            .iter()
+            .any(|r| r.account == b && r.code == Code::WouldForceNewDeployment),
+        "{:#?}",
+        p.resources
+    );
+    let excluded: Vec<_> = p
+        .findings
+        .iter()
+        .filter(|f| f.account == "333333333333")
+        .collect();
+    assert_eq!(excluded.len(), 1, "{:#?}", flagged(&p));
+    assert_eq!(excluded[0].risk, Risk::MemberUnreadable);
+    assert!(
+        excluded[0].why.contains("ACCOUNTS_INCLUDE"),
+        "{}",
+        excluded[0].why
+    );
+    assert_eq!(p.summary.scopes, 4, "home and three members");
+}
