@@ -11,6 +11,7 @@
 
 pub mod connect;
 pub mod pods;
+pub mod preflight;
 pub mod restart;
 pub mod rollout;
 pub mod token;

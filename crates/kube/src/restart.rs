@@ -482,7 +482,7 @@ pub(crate) fn pairs(meta: Option<&ObjectMeta>) -> Vec<(String, String)> {
 }
 
 /// The controller ownerReference, if any: the object that manages this one.
-fn controller(meta: &ObjectMeta) -> Option<Owner> {
+pub(crate) fn controller(meta: &ObjectMeta) -> Option<Owner> {
     meta.owner_references
         .as_ref()?
         .iter()
@@ -500,7 +500,7 @@ pub fn is_unauthorized(e: &kube::Error) -> bool {
 }
 
 /// Kubernetes API errors worth a later attempt: throttling, server errors, timeouts, transport.
-fn is_retryable(e: &kube::Error) -> bool {
+pub(crate) fn is_retryable(e: &kube::Error) -> bool {
     match e {
         kube::Error::Api(status) => status.code == 429 || status.code >= 500,
         kube::Error::HyperError(_) | kube::Error::Service(_) => true,

@@ -1,6 +1,9 @@
 //! A stateful fake Kubernetes API server on a loopback port, for running the real client
 //! (through `EKS_ENDPOINT_URL`) end to end: objects live at their API paths, `GET` returns them
-//! (404 otherwise), `PATCH` applies a JSON merge patch, and every request is recorded.
+//! (404 otherwise), `PATCH` applies a JSON merge patch, and every request is recorded. A `GET`
+//! of a collection (`/api/v1/pods`, `/apis/apps/v1/namespaces/shop/deployments`) lists the
+//! objects under it, filtered by `labelSelector` and paged by `limit` / `continue`: see
+//! [`crate::fake_kube_list`].
 //!
 //! For asserting each request of a scenario in order instead, see [`crate::scripted_kube`].
 
@@ -125,6 +128,10 @@ async fn answer(state: &Mutex<State>, req: Request<Incoming>) -> Response<Full<B
     state.seen.push(seen.clone());
     let (status, value) = match (seen.method.as_str(), state.objects.get_mut(&seen.path)) {
         ("GET", Some(object)) => (200, object.clone()),
+        ("GET", None) if crate::fake_kube_list::is_collection(&seen.path) => (
+            200,
+            crate::fake_kube_list::list(&state.objects, &seen.path, &seen.query),
+        ),
         ("PATCH", Some(object)) => {
             if let Some(patch) = &seen.body {
                 merge(object, patch);

@@ -26,6 +26,7 @@ pub mod clock;
 pub mod events;
 pub mod fake_ecs;
 pub mod fake_kube;
+pub mod fake_kube_list;
 pub mod fault_proxy;
 pub mod invocations;
 pub mod kube_objects;
