@@ -90,7 +90,7 @@ mod tests {
         assert!(span.from < a && span.to > b);
         assert!(span.at(a) > 0.0 && span.at(b) < 100.0);
         assert_eq!(span.at(a + Duration::days(1)), 50.0);
-        assert_eq!(Span::around([]), None);
+        assert_eq!(Span::around(Vec::new()), None);
     }
 
     #[test]
