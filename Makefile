@@ -52,7 +52,7 @@ browser: ## install Debian's chromium (headless page tests, `make pages`), if mi
 	  $$sudo apt-get update -qq && $$sudo apt-get install -y -qq --no-install-recommends chromium >/dev/null; }
 
 pages: browser ## render the example status and preflight pages and screenshot them into crates/cli/src/pages/*.png
-	@out=$$(mktemp -d) && PAGES_OUT=$$out cargo run -q --locked -p remediator-cli --example pages \
+	@out=$$(mktemp -d) && PAGES_OUT=$$out cargo test -q --locked -p remediator-cli --test pages -- --ignored --exact the_example_pages_are_written_into_pages_out \
 	  && for page in preflight status; do \
 	    chromium --headless --no-sandbox --disable-gpu --hide-scrollbars --screenshot=crates/cli/src/pages/$$page.png \
 	      --window-size=1200,1000 file://$$out/$$page.html 2>/dev/null; done \
