@@ -10,7 +10,7 @@ LAMBDA_PORT ?= 9000
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 # Cargo reuses CARGO_TARGET_DIR when set (CI points it outside the clone).
 
-.PHONY: help venv faketime year-ahead build test fmt lint unit demo watch invoke moto zip bench bench-slow-ledger bench-preflight bench-init infra cdk clean
+.PHONY: help venv faketime browser pages year-ahead build test fmt lint unit demo watch invoke moto zip bench bench-slow-ledger bench-preflight bench-init infra cdk clean
 
 help: ## list the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
@@ -36,7 +36,7 @@ fmt: ## check formatting
 lint: ## clippy, warnings are errors
 	cargo clippy --workspace --all-targets --locked -- -D warnings
 
-unit: venv ## run every test, all binaries even after a failure (moto-backed ones start their own moto server)
+unit: venv browser ## run every test, all binaries even after a failure (moto-backed ones start their own moto server)
 	@set -o pipefail; cargo test --workspace --locked --no-fail-fast 2>&1 | tee .test-output.log
 	@awk '/^test result:/ { p += $$4; f += $$6 } END { printf "all tests: %d passed, %d failed\n", p, f }' .test-output.log
 
@@ -45,6 +45,18 @@ faketime: ## install libfaketime (Debian's faketime package) for the year-ahead 
 	  sudo=$$( [ "$$(id -u)" = 0 ] || echo sudo ); export DEBIAN_FRONTEND=noninteractive; \
 	  $$sudo apt-get install -y -qq --no-install-recommends faketime >/dev/null 2>&1 \
 	  || { $$sudo apt-get update -qq && $$sudo apt-get install -y -qq --no-install-recommends faketime >/dev/null; }; }
+
+browser: ## install Debian's chromium (headless page tests, `make pages`), if missing
+	@[ -x /usr/bin/chromium ] || { \
+	  sudo=$$( [ "$$(id -u)" = 0 ] || echo sudo ); export DEBIAN_FRONTEND=noninteractive; \
+	  $$sudo apt-get update -qq && $$sudo apt-get install -y -qq --no-install-recommends chromium >/dev/null; }
+
+pages: browser ## render the example status and preflight pages and screenshot them into crates/cli/src/pages/*.png
+	@out=$$(mktemp -d) && PAGES_OUT=$$out cargo test -q --locked -p remediator-cli --test pages -- --ignored --exact the_example_pages_are_written_into_pages_out \
+	  && for page in preflight status; do \
+	    chromium --headless --no-sandbox --disable-gpu --hide-scrollbars --screenshot=crates/cli/src/pages/$$page.png \
+	      --window-size=1200,1000 file://$$out/$$page.html 2>/dev/null; done \
+	  && ls -l crates/cli/src/pages/*.png
 
 year-ahead: venv faketime ## the clock-sensitive test binaries again, with the clock a year ahead (faketime)
 	bash tests/local/year_ahead.sh

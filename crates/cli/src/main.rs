@@ -5,8 +5,9 @@
 //! remediator apply --event FILE [--json]   # do it
 //! remediator show  --report FILE           # render a JSON report (e.g. a Lambda response) as a table
 //! remediator status [--event ARN] [--json]  # where every notice in the ledger stands
+//! remediator status --html FILE             # the same as one self-contained HTML page
 //! remediator ledger init                    # create the ledger table (LEDGER_TABLE)
-//! remediator preflight [--json] [--region R]  # before any notice: what a retirement would hurt today
+//! remediator preflight [--json | --html FILE] [--region R]  # before any notice: what a retirement would hurt
 //! ```
 //! With `LEDGER_TABLE` set, `plan` and `apply` go through the ledger as the functions do: a
 //! resource already handled for the notice is not acted on again.
@@ -29,7 +30,8 @@ use std::process::ExitCode;
 use aws_config::SdkConfig;
 use chrono::Utc;
 use clap::{Parser, Subcommand};
-use remediator_core::ledger::{render, summarize, Ledger};
+use remediator_cli::pages::status_page;
+use remediator_core::ledger::{render, summarize, Ledger, NoticeSummary};
 use remediator_core::pipeline::{route, Notice, Remediate, Route};
 use remediator_core::run::{self, Controls, Delivery};
 use remediator_core::{parse_slice, ParseError, Parsed, Report};
@@ -68,6 +70,10 @@ enum Command {
         /// Print JSON instead of a table.
         #[arg(long)]
         json: bool,
+        /// Write the status as one self-contained HTML page (every notice with its resources,
+        /// AWS's window drawn as a timeline) to FILE instead of printing it.
+        #[arg(long, value_name = "FILE", conflicts_with = "json")]
+        html: Option<PathBuf>,
     },
     /// Before any notice: what a retirement would hurt today, read only. Exit 0 with no finding
     /// of severity high, 1 otherwise, 2 on unusable input.
@@ -100,9 +106,18 @@ struct PreflightArgs {
     /// Print JSON (`findings`, `resources`, `summary`) instead of a table.
     #[arg(long)]
     json: bool,
+    /// Write the preflight as one self-contained HTML page (findings by account and Region,
+    /// the fix for each) to FILE instead of printing it.
+    #[arg(long, value_name = "FILE", conflicts_with = "json")]
+    html: Option<PathBuf>,
     /// A Region to read (repeat for several); default: the configured Region.
     #[arg(long = "region")]
     regions: Vec<String>,
+    /// An EKS cluster whose Fargate workloads to read as well (repeat for several), in the
+    /// function's own account and the first Region; its API server is DescribeCluster's (or
+    /// `EKS_ENDPOINT_URL`), reached with the caller's credentials as the EKS function is.
+    #[arg(long = "eks-cluster", value_name = "NAME")]
+    eks_clusters: Vec<String>,
 }
 
 #[tokio::main]
@@ -119,8 +134,23 @@ async fn main() -> ExitCode {
         Command::Plan(args) => run_event(args, true).await,
         Command::Apply(args) => run_event(args, false).await,
         Command::Show { report } => show(&report),
-        Command::Status { event, json } => status(event.as_deref(), json).await,
-        Command::Preflight(args) => preflight::run(args.json, &args.regions).await,
+        Command::Status { event, json, html } => {
+            let output = match html {
+                Some(file) => Output::Html(file),
+                None if json => Output::Json,
+                None => Output::Table,
+            };
+            status(event.as_deref(), output).await
+        }
+        Command::Preflight(args) => {
+            preflight::run(preflight::Args {
+                json: args.json,
+                html: args.html.as_deref(),
+                regions: &args.regions,
+                eks_clusters: &args.eks_clusters,
+            })
+            .await
+        }
         Command::Ledger {
             command: LedgerCommand::Init,
         } => ledger_init().await,
@@ -242,7 +272,15 @@ async fn ledger_from_env() -> Result<DynamoLedger, u8> {
     })
 }
 
-async fn status(event: Option<&str>, json: bool) -> u8 {
+/// How `remediator status` shows the notices.
+enum Output {
+    Table,
+    Json,
+    /// The status page, written to this file.
+    Html(PathBuf),
+}
+
+async fn status(event: Option<&str>, output: Output) -> u8 {
     let ledger = match ledger_from_env().await {
         Ok(l) => l,
         Err(code) => return code,
@@ -262,7 +300,11 @@ async fn status(event: Option<&str>, json: bool) -> u8 {
         None => ledger.all().await,
     };
     let mut notices = match entries {
-        Ok(entries) => summarize(entries, event.is_some()),
+        // The page draws every resource on its notice's timeline.
+        Ok(entries) => summarize(
+            entries,
+            event.is_some() || matches!(output, Output::Html(_)),
+        ),
         Err(e) => {
             eprintln!("remediator: {e}; {}", e.fix);
             return 1;
@@ -283,16 +325,9 @@ async fn status(event: Option<&str>, json: bool) -> u8 {
             }
         }
     }
-    if json {
-        match serde_json::to_string_pretty(&notices) {
-            Ok(s) => println!("{s}"),
-            Err(e) => {
-                eprintln!("remediator: cannot encode the status: {e}");
-                return 1;
-            }
-        }
-    } else {
-        print!("{}", render(&notices));
+    if let Err(e) = show_status(&notices, &output) {
+        eprintln!("remediator: {e}");
+        return 1;
     }
     if event.is_some() && notices.is_empty() {
         eprintln!(
@@ -302,6 +337,25 @@ async fn status(event: Option<&str>, json: bool) -> u8 {
         return 1;
     }
     0
+}
+
+/// Prints the notices as `output` says, or writes the page.
+fn show_status(notices: &[NoticeSummary], output: &Output) -> Result<(), String> {
+    match output {
+        Output::Table => print!("{}", render(notices)),
+        Output::Json => {
+            let json = serde_json::to_string_pretty(notices)
+                .map_err(|e| format!("cannot encode the status: {e}"))?;
+            println!("{json}");
+        }
+        Output::Html(file) => {
+            let page = status_page(notices, Utc::now()).map_err(|e| e.to_string())?;
+            std::fs::write(file, page)
+                .map_err(|e| format!("cannot write {}: {e}", file.display()))?;
+            println!("wrote {}", file.display());
+        }
+    }
+    Ok(())
 }
 
 async fn ledger_init() -> u8 {

@@ -119,23 +119,7 @@ impl<R> Central<R> {
     /// it is acted on) and the next notice asks again.
     async fn own_account(&self) -> Result<&str, String> {
         self.own_account
-            .get_or_try_init(|| async {
-                let identity = aws_sdk_sts::Client::new(&self.base)
-                    .get_caller_identity()
-                    .send()
-                    .await
-                    .map_err(|e| {
-                        format!(
-                            "STS GetCallerIdentity failed ({})",
-                            aws_smithy_types::error::display::DisplayErrorContext(&e)
-                        )
-                    })?;
-                identity
-                    .account()
-                    .filter(|a| !a.is_empty())
-                    .map(str::to_owned)
-                    .ok_or_else(|| "STS GetCallerIdentity named no account".to_owned())
-            })
+            .get_or_try_init(|| caller_account(&self.base))
             .await
             .map(String::as_str)
     }
@@ -246,6 +230,25 @@ impl<R> Central<R> {
         );
         Ok(remediator)
     }
+}
+
+/// The account of `base`'s credentials: STS `GetCallerIdentity`.
+pub async fn caller_account(base: &SdkConfig) -> Result<String, String> {
+    let identity = aws_sdk_sts::Client::new(base)
+        .get_caller_identity()
+        .send()
+        .await
+        .map_err(|e| {
+            format!(
+                "STS GetCallerIdentity failed ({})",
+                aws_smithy_types::error::display::DisplayErrorContext(&e)
+            )
+        })?;
+    identity
+        .account()
+        .filter(|a| !a.is_empty())
+        .map(str::to_owned)
+        .ok_or_else(|| "STS GetCallerIdentity named no account".to_owned())
 }
 
 /// One outcome per target of `notice`, all alike.
