@@ -103,6 +103,10 @@ watch() { # port log extra-env...: cargo lambda watch for the functions, on loop
 echo
 echo "== preflight, before any notice: what a retirement would hurt today (read only; exit 1: high findings)"
 "$target/debug/remediator" preflight || true
+# The pages outlive the demo's work directory: beside the build output.
+pages="${DEMO_PAGES:-$target/demo-pages}"
+mkdir -p "$pages"
+"$target/debug/remediator" preflight --html "$pages/preflight.html" >/dev/null || true
 echo
 
 # The ledger: what was done per notice and resource (the templates create the same table).
@@ -223,6 +227,7 @@ invoke "$work/report-late-check-2.json" "$work/late-check-2.json"
 echo
 echo "== remediator status: where the notice stands in the ledger"
 "$target/debug/remediator" status
+"$target/debug/remediator" status --html "$pages/status.html" >/dev/null
 arn=$(python3 -c 'import json, sys; print(json.load(open(sys.argv[1]))["detail"]["eventArn"])' "$work/event.json")
 echo "   and every resource of the notice:"
 "$target/debug/remediator" status --event "$arn"
@@ -291,3 +296,8 @@ for s in schedules:
 print(f"   {kinds['deferral']} deferral(s) and {kinds['check']} follow-up check(s) scheduled in all "
       "(each delivery of an event finds the schedules it already made)")
 PY
+
+echo
+echo "== pages to look at (self-contained HTML, open in a browser):"
+echo "   preflight: $pages/preflight.html"
+echo "   status:    $pages/status.html"
