@@ -230,6 +230,8 @@ class Settings(unittest.TestCase):
                 # ECS pacing, deployments and container instances on EC2 only; CONFIRM_NOTICES too (AWS
                 # Health notices: the EKS function's pod terminations are not; unset reads as off)
                 missing -= {"UPDATE_SERVICE_RATE", "ROLLOUT_TIMEOUT", "REPLACE_DRAINED_INSTANCES", "CONFIRM_NOTICES"}
+                # the ECS preflight's clusters and roles (the EKS function runs no preflight)
+                missing -= {"ECS_CLUSTER_NAMES", "PASSABLE_TASK_ROLES"}
             self.assertEqual(missing, set(), f"{name} does not set {sorted(missing)}")
 
     def test_each_function_runs_one_event_at_a_time_by_default(self):

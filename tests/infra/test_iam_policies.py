@@ -231,6 +231,7 @@ class EcsScope(unittest.TestCase):
             "no task roles, one cluster": [],
             "central mode, derived EKS member role": ["ecs-tasks/*"],
             "ten of each list": sorted(TEN_ROLES),
+            "no scheduled preflight": ["ecs-tasks/*"],
         }
         self.assertEqual(set(expected), set(CONFIGURATIONS))
         for label, evaluated in self.variants:

@@ -240,8 +240,9 @@ class SamCdkParity(unittest.TestCase):
                     self.assertEqual(target["RoleArn"], "${EcsSchedulerRole.Arn}")
                     self.assertEqual(json.loads(target["Input"]), {"retirement-remediator": "preflight"})
                     self.assertEqual(target["DeadLetterConfig"], {"Arn": "${DeadLetterQueue.Arn}"})
-                    self.assertEqual(target["RetryPolicy"], {"MaximumRetryAttempts": 2})
-                    self.assertEqual(schedule["FlexibleTimeWindow"], {"Mode": "FLEXIBLE", "MaximumWindowInMinutes": 60})
+                    self.assertEqual(str(target["RetryPolicy"]["MaximumRetryAttempts"]), "2")
+                    window = schedule["FlexibleTimeWindow"]
+                    self.assertEqual((window["Mode"], str(window["MaximumWindowInMinutes"])), ("FLEXIBLE", "60"))
 
     def test_the_dead_letter_queue_denies_every_sqs_action_without_tls_in_both(self):
         for name in CONFIGURATIONS:

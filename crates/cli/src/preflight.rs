@@ -3,8 +3,8 @@
 //!
 //! Reads the same configuration as the ECS function's scheduled preflight
 //! ([`remediator_lambda::preflight::scope`]): `MEMBER_ROLE_NAME`, `ACCOUNTS_INCLUDE`,
-//! `ACCOUNTS_EXCLUDE`, `MAINTENANCE_WINDOWS`, `DEADLINE_MARGIN`, `ECS_CLUSTER_NAMES`,
-//! `PREFLIGHT_REGIONS` and `PASSABLE_TASK_ROLES` (the template's `PassableTaskRoles`, to check
+//! `ACCOUNTS_EXCLUDE`, `MAINTENANCE_WINDOWS`, `DEADLINE_MARGIN`, `ECS_CLUSTER_NAMES` and
+//! `PASSABLE_TASK_ROLES` (the template's `PassableTaskRoles`, to check
 //! standalone tasks' roles); `--region` overrides the Regions.
 
 use std::path::Path;

@@ -27,7 +27,6 @@
 //! | `MEMBER_ROLE_NAME` | none | central mode: the role assumed in a member account for a notice of that account (off: such a notice fails `other_account`) |
 //! | `PASSABLE_TASK_ROLES` | none | what follows `role/` in the ARNs of the roles the function may pass, comma-separated, wildcards `*` `?` (the template's `PassableTaskRoles`; `none`: no role): the preflight flags standalone tasks with other roles (`role_not_passable`) |
 //! | `ECS_CLUSTER_NAMES` | every cluster | the template's `EcsClusterNames`: the clusters the preflight reads (wildcards `*`, `?`) |
-//! | `PREFLIGHT_REGIONS` | the function's | comma-separated Regions the scheduled preflight reads |
 //! | `ACCOUNTS_INCLUDE` / `ACCOUNTS_EXCLUDE` | none | comma-separated account ids the remediator acts in only / never (`account_excluded`) |
 //! | `CONFIRM_NOTICES` | `off` | `health-api`: before acting, ask AWS Health that the event exists, has the notice's type and lists each resource (`unconfirmed` otherwise; recommended for central mode; needs a Business or Enterprise support plan) |
 //! | `EKS_ENDPOINT_URL` | the endpoint DescribeCluster returns | the CLI only (`remediator apply` on EKS pods): the Kubernetes API server to use instead (a local fake; plain `http://` only here). The Lambda function ignores it |
@@ -67,8 +66,6 @@ pub struct Config {
     /// `PassableTaskRoles`, `none` for no role), for the preflight's check of standalone tasks;
     /// `None` (unset): not checked.
     pub passable_task_roles: Option<Vec<String>>,
-    /// `PREFLIGHT_REGIONS`: the Regions the scheduled preflight reads; empty: the function's.
-    pub preflight_regions: Vec<String>,
     /// `ECS_CLUSTER_NAMES`: the clusters the function may act in (the template's
     /// `EcsClusterNames`); the preflight reads these only. Empty or `*`: every cluster.
     pub ecs_cluster_names: Vec<String>,
@@ -130,7 +127,6 @@ impl Config {
                 let roles = list(Some((name, v)));
                 roles.into_iter().filter(|r| r != "none").collect()
             }),
-            preflight_regions: list(get("PREFLIGHT_REGIONS")),
             ecs_cluster_names: list(get("ECS_CLUSTER_NAMES")),
         })
     }

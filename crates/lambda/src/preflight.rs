@@ -24,17 +24,13 @@ pub fn requested(payload: &Value) -> bool {
 }
 
 /// What the preflight reads, from the function's configuration: the member accounts (central
-/// mode: `ACCOUNTS_INCLUDE`), the Regions (`PREFLIGHT_REGIONS`, else `region`) and the rules.
+/// mode: `ACCOUNTS_INCLUDE`), the Region (`region`, the function's) and the rules.
 pub fn scope(config: &Config, region: Option<String>) -> (Vec<String>, Vec<String>, Rules) {
     let members = match config.accounts.member_role {
         Some(_) => config.accounts.include.clone(),
         None => Vec::new(),
     };
-    let regions = if config.preflight_regions.is_empty() {
-        region.into_iter().collect()
-    } else {
-        config.preflight_regions.clone()
-    };
+    let regions = region.into_iter().collect();
     let (maintenance, margin) = match &config.controls.deferral {
         Some(d) => (d.windows.clone(), d.margin),
         None => Default::default(),
