@@ -23,8 +23,8 @@ use remediator_core::ports::{
     ApiError, EcsInstances, EcsServices, EcsTasks, MAX_SERVICES_PER_DESCRIBE,
 };
 use remediator_core::preflight::ecs::{
-    assess, reads_cluster, ClusterSeen, EcsScope, EventWindowsSeen, Rules, ServiceSeen, TaskSeen,
-    DEFAULT_WAIT_DAYS,
+    assess, reads_cluster, wait_days, ClusterSeen, EcsScope, EventWindowsSeen, Rules, ServiceSeen,
+    TaskSeen,
 };
 use remediator_core::preflight::{Finding, Resource};
 use remediator_core::target::{InstanceRef, ServiceRef, Target, TaskRef};
@@ -32,6 +32,9 @@ use remediator_sdk::classify;
 
 use crate::ecs::{observe, SdkEcs};
 use crate::AwsRemediator;
+
+/// A task definition's task role and execution role ARNs.
+type Roles = (Option<String>, Option<String>);
 
 /// `DescribeTasks` accepts at most 100 tasks per call.
 const MAX_TASKS_PER_DESCRIBE: usize = 100;
@@ -143,7 +146,7 @@ impl Scope {
     async fn standalone_tasks(
         &self,
         cluster: &str,
-        definitions: &mut HashMap<String, Vec<String>>,
+        definitions: &mut HashMap<String, Roles>,
     ) -> Result<Vec<TaskSeen>, ApiError> {
         let arns: Vec<String> = self
             .ecs
@@ -175,11 +178,22 @@ impl Scope {
                     continue;
                 }
                 let Some(arn) = task.task_arn() else { continue };
-                let mut roles = self.roles_of(task, definitions).await?;
-                if let Some(role) = task.overrides().and_then(|o| o.task_role_arn()) {
-                    roles.retain(|r| r != role);
-                    roles.push(role.to_owned());
-                }
+                let (task_role, execution_role) = self.roles_of(task, definitions).await?;
+                // The task's overrides replace its definition's roles.
+                let overrides = task.overrides();
+                let roles = [
+                    overrides
+                        .and_then(|o| o.task_role_arn())
+                        .map(str::to_owned)
+                        .or(task_role),
+                    overrides
+                        .and_then(|o| o.execution_role_arn())
+                        .map(str::to_owned)
+                        .or(execution_role),
+                ]
+                .into_iter()
+                .flatten()
+                .collect();
                 seen.push(TaskSeen {
                     cluster: cluster.to_owned(),
                     id: arn.rsplit('/').next().unwrap_or(arn).to_owned(),
@@ -198,10 +212,10 @@ impl Scope {
     async fn roles_of(
         &self,
         task: &Task,
-        definitions: &mut HashMap<String, Vec<String>>,
-    ) -> Result<Vec<String>, ApiError> {
+        definitions: &mut HashMap<String, Roles>,
+    ) -> Result<Roles, ApiError> {
         let Some(arn) = task.task_definition_arn() else {
-            return Ok(Vec::new());
+            return Ok((None, None));
         };
         if let Some(roles) = definitions.get(arn) {
             return Ok(roles.clone());
@@ -214,14 +228,12 @@ impl Scope {
             .send()
             .await
             .map_err(|e| classify("DescribeTaskDefinition", e))?;
-        let roles: Vec<String> = out
-            .task_definition()
-            .map(|d| [d.task_role_arn(), d.execution_role_arn()])
-            .into_iter()
-            .flatten()
-            .flatten()
-            .map(str::to_owned)
-            .collect();
+        let roles: Roles = out.task_definition().map_or((None, None), |d| {
+            (
+                d.task_role_arn().map(str::to_owned),
+                d.execution_role_arn().map(str::to_owned),
+            )
+        });
         definitions.insert(arn.to_owned(), roles.clone());
         Ok(roles)
     }
@@ -252,12 +264,7 @@ impl Scope {
                 arn: format!("arn:aws:ecs:{region}:{account}:task/{}/{}", t.cluster, t.id),
             })
         }));
-        let wait_days = scope
-            .settings
-            .iter()
-            .find(|(n, _)| n == "fargateTaskRetirementWaitPeriod")
-            .and_then(|(_, v)| v.parse::<i64>().ok())
-            .unwrap_or(DEFAULT_WAIT_DAYS);
+        let wait_days = wait_days(&scope.settings);
         let notice = |targets: Vec<Target>, ec2: Option<Ec2Event>| {
             typical_notice(targets, ec2, account, region, now, wait_days)
         };
@@ -269,12 +276,13 @@ impl Scope {
                     .await,
             );
         }
-        if !instances.is_empty() {
-            let targets = instances
-                .into_iter()
-                .map(|instance_id| Target::Instance(InstanceRef { instance_id }))
-                .collect();
-            let ec2 = notice(targets, Some(Ec2Event::Retirement));
+        // One notice per instance: AWS schedules an event per instance, and a notice naming
+        // them all would leave none of them room elsewhere in its cluster.
+        for instance_id in instances {
+            let ec2 = notice(
+                vec![Target::Instance(InstanceRef { instance_id })],
+                Some(Ec2Event::Retirement),
+            );
             planned.extend(self.remediator.remediate(&ec2, None).await);
         }
         planned
@@ -357,7 +365,7 @@ pub async fn run(
             format!("account {account}"),
             Risk::MemberUnreadable,
             why,
-            "deploy the member stack (infra/sam/member.yaml) there, or give the reading role the preflight's read-only permissions (infra/README.md)",
+            "deploy the member stack (infra/sam/member.yaml) there, trusting the function's role, or give the reading role the preflight's reads (README, Preflight)",
         )
     };
     let own = match central.home_account().await {
@@ -381,6 +389,12 @@ pub async fn run(
             scopes += 1;
             let scope = match central.for_account(account, region).await {
                 Ok(scope) => scope,
+                // Left out by the configuration on purpose: not a finding.
+                Err((remediator_core::names::Code::AccountExcluded, why, _)) => {
+                    tracing::info!(account, region, %why, "preflight: account left out");
+                    scopes -= 1;
+                    continue;
+                }
                 Err((_, why, _)) => {
                     findings.push(unreadable(account, region, why));
                     continue;

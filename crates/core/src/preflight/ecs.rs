@@ -119,7 +119,20 @@ pub fn assess(
     };
     let mut findings: Vec<Finding> = planned.iter().filter_map(|o| from_plan(o, &at)).collect();
     findings.extend(scope.services.iter().flat_map(|s| service_rules(s, &at)));
-    findings.extend(scope.tasks.iter().flat_map(|t| role_rule(t, rules, &at)));
+    // Only a task the planner would relaunch has its roles passed.
+    let relaunched = |t: &&TaskSeen| {
+        planned.iter().any(|o| {
+            o.code == Code::WouldRelaunch
+                && matches!(&o.target, Target::Task(task) if task.task_id == t.id)
+        })
+    };
+    findings.extend(
+        scope
+            .tasks
+            .iter()
+            .filter(relaunched)
+            .flat_map(|t| role_rule(t, rules, &at)),
+    );
     findings.extend(scope.clusters.iter().filter_map(|c| cluster_rule(c, &at)));
     findings.extend(account_rules(scope, rules, now, &at));
     let resources = planned
@@ -171,6 +184,13 @@ fn from_plan(o: &Outcome, at: &At) -> Option<Finding> {
         Code::MemberRoleUnavailable => (
             Risk::MemberUnreadable,
             "deploy the member stack (infra/sam/member.yaml) in this account, trusting the function's role".to_owned(),
+        ),
+        // The planner could not judge it (a read refused, throttled, out of time): nothing about
+        // it was checked, which is said rather than counted as fine. The last ACTIVE instance is
+        // the single-instance rule's, from the cluster's own reading.
+        _ if o.status == crate::outcome::Status::Failed && o.code != Code::NoCapacityElsewhere => (
+            Risk::MemberUnreadable,
+            "grant the reading role what the reason names (infra/sam/member.yaml, the function's policies), then run the preflight again".to_owned(),
         ),
         _ => return None,
     };
@@ -281,9 +301,7 @@ fn account_rules(scope: &EcsScope, rules: &Rules, now: DateTime<Utc>, at: &At) -
     if event_windows_enabled(&scope.settings) {
         out.extend(event_window_rules(scope, now, at));
     }
-    let wait_days = wait
-        .and_then(|d| d.parse::<i64>().ok())
-        .unwrap_or(DEFAULT_WAIT_DAYS);
+    let wait_days = wait_days(&scope.settings);
     if !rules.maintenance.is_empty() && wait_days > 0 {
         let latest = now + Duration::days(wait_days) - rules.margin;
         let opens = rules.maintenance.current(now).is_some()
@@ -298,6 +316,16 @@ fn account_rules(scope: &EcsScope, rules: &Rules, now: DateTime<Utc>, at: &At) -
         }
     }
     out
+}
+
+/// `fargateTaskRetirementWaitPeriod` in days (0, 7 or 14; the default when unset or odd).
+pub fn wait_days(settings: &[(String, String)]) -> i64 {
+    settings
+        .iter()
+        .find(|(n, _)| n == "fargateTaskRetirementWaitPeriod")
+        .and_then(|(_, v)| v.parse::<i64>().ok())
+        .filter(|d| (0..=14).contains(d))
+        .unwrap_or(DEFAULT_WAIT_DAYS)
 }
 
 /// `fargateEventWindows` enabled: every Fargate task in a window, each window long enough, the

@@ -134,7 +134,8 @@ fn a_codedeploy_redeploy_that_would_drop_its_hooks_is_flagged_and_one_that_keeps
 }
 
 #[test]
-fn a_task_whose_role_is_not_passable_is_flagged_when_passable_roles_are_configured() {
+fn a_task_the_planner_would_relaunch_whose_role_is_not_passable_is_flagged_and_an_owned_one_is_not()
+{
     let mut s = scope();
     let task = |id: &str, role: &str| TaskSeen {
         cluster: "prod".into(),
@@ -146,21 +147,67 @@ fn a_task_whose_role_is_not_passable_is_flagged_when_passable_roles_are_configur
         task("t1", "batch-job"),
         task("t2", "allowed"),
         task("t3", "ecs-tasks/worker"),
+        task("t4", "step-functions-job"),
     ];
+    let target = |id: &str| {
+        Target::Task(TaskRef {
+            cluster: Some("prod".into()),
+            task_id: id.into(),
+            arn: format!("arn:aws:ecs:us-east-1:111122223333:task/prod/{id}"),
+        })
+    };
+    // t4 is its orchestrator's: never relaunched, its roles never passed.
+    let mut planned: Vec<Outcome> = ["t1", "t2", "t3"]
+        .iter()
+        .map(|id| planned(target(id), Code::WouldRelaunch, "dry run"))
+        .collect();
+    planned.push(planned_skip(target("t4")));
     let rules = Rules {
         passable_roles: Some(vec!["allowed".into(), "ecs-tasks/*".into()]),
         ..Rules::default()
     };
-    let (findings, _) = assess(&s, &[], &rules, now());
+    let (findings, _) = assess(&s, &planned, &rules, now());
+    let roles: Vec<_> = risks(&findings)
+        .into_iter()
+        .filter(|(r, _)| *r == Risk::RoleNotPassable)
+        .collect();
     assert_eq!(
-        risks(&findings),
+        roles,
         vec![(Risk::RoleNotPassable, "task prod/t1".to_owned())]
     );
-    assert!(findings[0].why.contains("batch-job"), "{}", findings[0].why);
-    let (unchecked, _) = assess(&s, &[], &Rules::default(), now());
+    let (unchecked, _) = assess(&s, &planned, &Rules::default(), now());
     assert!(
-        unchecked.is_empty(),
+        unchecked.iter().all(|f| f.risk != Risk::RoleNotPassable),
         "without PASSABLE_TASK_ROLES nothing is guessed"
+    );
+}
+
+fn planned_skip(target: Target) -> Outcome {
+    Outcome::new(
+        target,
+        Status::Skipped,
+        Code::OwnedByOrchestrator,
+        "Step Functions".to_owned(),
+    )
+}
+
+#[test]
+fn a_resource_the_planner_could_not_judge_is_reported_unreadable_not_counted_as_fine() {
+    let refused = Outcome::failed(
+        svc("web"),
+        Code::ApiError,
+        "DescribeServices: AccessDenied",
+        false,
+    );
+    let (findings, _) = assess(&scope(), &[refused], &Rules::default(), now());
+    assert_eq!(
+        risks(&findings),
+        vec![(Risk::MemberUnreadable, "service prod/web".to_owned())]
+    );
+    assert!(
+        findings[0].why.contains("AccessDenied"),
+        "{}",
+        findings[0].why
     );
 }
 
