@@ -87,8 +87,21 @@ async fn with_a_ledger_of_50_ms_a_call_the_first_invocation_forces_services_and_
     let summary: Vec<String> = runs
         .iter()
         .map(|r| {
+            // What failures there were, by code, with one reason each.
+            let mut failures = std::collections::BTreeMap::new();
+            for o in r
+                .report
+                .outcomes
+                .iter()
+                .filter(|o| o.status == Status::Failed)
+            {
+                failures
+                    .entry(o.code.as_str())
+                    .or_insert((0, o.reason.as_str()))
+                    .0 += 1;
+            }
             format!(
-                "check {:?}: {} acted, {} ({:?}){}",
+                "check {:?}: {} acted, {} ({:?}){} {failures:?}",
                 r.check,
                 r.report.summary.acted,
                 r.report.message,
@@ -117,16 +130,17 @@ async fn with_a_ledger_of_50_ms_a_call_the_first_invocation_forces_services_and_
                 .any(|o| o.status != Status::AlreadyDone)
         })
         .collect();
-    // An invocation can spend its budget on a slow ledger and act on nothing (the next one then
-    // goes on): seen on 2-core runs, 2 or 3 of 15 to 19. A stall, most invocations idle, fails.
-    let idle = working
+    // Checks of what was forced get half an invocation while work is left, so each acts (before
+    // they were bounded, 2 or 3 of 15 to 19 spent their whole budget checking, on 2 cores).
+    let idle: Vec<usize> = working
         .iter()
-        .filter(|r| r.report.summary.acted == 0)
-        .count();
+        .enumerate()
+        .filter(|(_, r)| r.report.summary.acted == 0)
+        .map(|(i, _)| i)
+        .collect();
     assert!(
-        idle * 3 <= runs.len(),
-        "most invocations with work left make progress ({idle} idle of {}): {summary:#?}",
-        runs.len()
+        idle.is_empty(),
+        "every invocation with work left makes progress (idle: {idle:?}): {summary:#?}"
     );
     assert!(
         runs.iter().all(|r| r.failed.is_none()),

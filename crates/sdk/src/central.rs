@@ -398,6 +398,10 @@ impl<R: Remediate> Remediate for Central<R> {
         self.settings.dry_run
     }
 
+    fn deadline_margin(&self) -> std::time::Duration {
+        self.settings.deadline_margin
+    }
+
     fn claim(&self, parsed: Parsed) -> Claim<R::Notice> {
         self.home.claim(parsed)
     }

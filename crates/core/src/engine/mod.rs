@@ -104,6 +104,10 @@ impl<E: EcsServices + EcsTasks + EcsInstances, D: CodeDeployApi> Remediate for R
         self.settings.dry_run
     }
 
+    fn deadline_margin(&self) -> std::time::Duration {
+        self.settings.deadline_margin
+    }
+
     fn claim(&self, parsed: Parsed) -> Claim<RetirementNotice> {
         claim_retirement(parsed)
     }

@@ -65,7 +65,21 @@ pub async fn remediate_remembering<R: Remediate, L: Ledger>(
             Memory::Follow(entry) => to_follow.push((i, *entry)),
         }
     }
-    for (i, outcome) in follow(remediator, ledger, notice, to_follow, deadline, invocation).await {
+    // Checks only read, and what is still open waits on them: with work left to claim, they
+    // get half of the invocation's working time (net of the margin before the deadline in
+    // which no call starts), so a continuation always acts (a throttled or slow check of
+    // hundreds of forced services would otherwise spend the whole budget, and the next one too).
+    let margin = remediator.deadline_margin();
+    let checks_by = if to_claim.is_empty() {
+        deadline
+    } else {
+        deadline.map(|d| {
+            d.min(
+                started + d.saturating_duration_since(started).saturating_sub(margin) / 2 + margin,
+            )
+        })
+    };
+    for (i, outcome) in follow(remediator, ledger, notice, to_follow, checks_by, invocation).await {
         outcomes[i] = Some(outcome);
     }
     if remediator.dry_run() {
@@ -91,7 +105,7 @@ pub async fn remediate_remembering<R: Remediate, L: Ledger>(
     // within one wave's claims, and what no wave reached is left unclaimed for the continuation.
     let mut queue = in_cluster_order(&targets, to_claim);
     let (mut size, mut claims_took) = (FIRST_WAVE, std::time::Duration::ZERO);
-    while !queue.is_empty() && time_for_a_wave(deadline, claims_took) {
+    while !queue.is_empty() && time_for_a_wave(deadline, margin, claims_took) {
         let wave: Vec<usize> = queue.drain(..size.min(queue.len())).collect();
         let claiming = Instant::now();
         let won = claim_each(ledger, &targets, wave, &request, invocation, &mut outcomes).await;
@@ -127,11 +141,19 @@ pub async fn remediate_remembering<R: Remediate, L: Ledger>(
 const FIRST_WAVE: usize = 10;
 /// Waves double up to this size (160 claims, 16 in flight: ten ledger round trips).
 const MAX_WAVE: usize = 160;
-/// Whether another wave can still claim and act before `deadline`: the first always (nothing
-/// is known yet), a later one while twice what the last wave's claims took is left (its claims,
-/// and as long again to act on them).
-fn time_for_a_wave(deadline: Option<Instant>, claims_took: std::time::Duration) -> bool {
-    deadline.is_none_or(|d| d.saturating_duration_since(Instant::now()) > claims_took * 2)
+/// Whether another wave can still claim and act before `deadline` less `margin` (no call
+/// starts after): the first always (nothing is known yet), a later one while twice what the
+/// last wave's claims took is left (its claims, and as long again to act on them).
+fn time_for_a_wave(
+    deadline: Option<Instant>,
+    margin: std::time::Duration,
+    claims_took: std::time::Duration,
+) -> bool {
+    deadline.is_none_or(|d| {
+        d.saturating_duration_since(Instant::now())
+            .saturating_sub(margin)
+            > claims_took * 2
+    })
 }
 
 /// The resources to claim, those of one cluster together (stable otherwise): each wave's

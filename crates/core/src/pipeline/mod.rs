@@ -301,6 +301,12 @@ pub trait Remediate: Send + Sync {
     /// Compute and report the plan without any mutating call.
     fn dry_run(&self) -> bool;
 
+    /// How long before a deadline this remediator starts no call (its settings'
+    /// `deadline_margin`): the ledger's memory shares out an invocation's time net of it.
+    fn deadline_margin(&self) -> std::time::Duration {
+        std::time::Duration::ZERO
+    }
+
     /// Takes the notice this function handles out of `parsed`; anything else comes back as the
     /// explicit no-op to report (the other function's events are `wrong_function`).
     fn claim(&self, parsed: Parsed) -> Claim<Self::Notice>;
@@ -450,6 +456,11 @@ mod tests {
         calls: AtomicUsize,
         checks: AtomicUsize,
         acts: std::sync::Mutex<std::collections::HashMap<String, usize>>,
+        /// Checks take all the time they are given (a throttled account, hundreds of them).
+        slow_checks: bool,
+        /// No call starts this long before a deadline: checks stop then, and a remediation
+        /// left less fails as not reached.
+        margin: std::time::Duration,
     }
 
     impl Counting {
@@ -468,12 +479,30 @@ mod tests {
             false
         }
 
+        fn deadline_margin(&self) -> std::time::Duration {
+            self.margin
+        }
+
         fn claim(&self, parsed: Parsed) -> Claim<RetirementNotice> {
             claim_retirement(parsed)
         }
 
-        async fn remediate(&self, notice: &RetirementNotice, _: Option<Instant>) -> Vec<Outcome> {
+        async fn remediate(
+            &self,
+            notice: &RetirementNotice,
+            deadline: Option<Instant>,
+        ) -> Vec<Outcome> {
             self.calls.fetch_add(1, Ordering::SeqCst);
+            if deadline.is_some_and(|d| d.saturating_duration_since(Instant::now()) <= self.margin)
+            {
+                return notice
+                    .targets
+                    .iter()
+                    .map(|t| {
+                        Outcome::failed(t.clone(), Code::TimeBudgetExhausted, "not reached", true)
+                    })
+                    .collect();
+            }
             // Let a concurrent delivery run between the claim and the act.
             tokio::task::yield_now().await;
             if let Ok(mut acts) = self.acts.lock() {
@@ -497,9 +526,12 @@ mod tests {
             _: &RetirementNotice,
             followed: &[Followed],
             _: DateTime<Utc>,
-            _: Option<Instant>,
+            deadline: Option<Instant>,
         ) -> Vec<Verdict> {
             self.checks.fetch_add(followed.len(), Ordering::SeqCst);
+            if let (true, Some(deadline)) = (self.slow_checks, deadline) {
+                tokio::time::sleep_until(deadline - self.margin).await;
+            }
             followed
                 .iter()
                 .map(|_| Verdict::Pending("rolling out".into()))
@@ -660,6 +692,58 @@ mod tests {
             (ecs.acts("service prod/web"), ecs.acts("service prod/cart")),
             (1, 1)
         );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn checks_that_take_all_the_time_they_get_leave_the_open_resources_half_the_budget() {
+        for margin in [0, 4] {
+            checks_that_take_all_their_time_leave_time_to_act(std::time::Duration::from_secs(
+                margin,
+            ))
+            .await;
+        }
+    }
+
+    /// Within a 10-s deadline, no call starting in the last `margin`.
+    async fn checks_that_take_all_their_time_leave_time_to_act(margin: std::time::Duration) {
+        let ecs = Counting {
+            slow_checks: true,
+            margin,
+            ..Counting::default()
+        };
+        let ledger = crate::ledger::MemoryLedger::default();
+        let first = notice_naming(&["prod|web"], "2026-11-20T09:00:00Z", "upcoming");
+        let update = notice_naming(
+            &["prod|web", "prod|api"],
+            "2026-11-20T09:00:00Z",
+            "upcoming",
+        );
+        remediate_remembering(
+            &ecs,
+            &ledger,
+            &first,
+            None,
+            &invocation("r1", "2026-11-20T09:01:00Z"),
+        )
+        .await;
+
+        let deadline = Instant::now() + std::time::Duration::from_secs(10);
+        let second = remediate_remembering(
+            &ecs,
+            &ledger,
+            &update,
+            Some(deadline),
+            &invocation("r2", "2026-11-20T09:05:00Z"),
+        )
+        .await;
+
+        assert_eq!(
+            said(&second)[1].2,
+            Code::ForcedNewDeployment,
+            "margin {margin:?}: {second:#?}"
+        );
+        assert_eq!(ecs.checks.load(Ordering::SeqCst), 1);
+        assert_eq!(ecs.acts("service prod/api"), 1);
     }
 
     #[tokio::test]
