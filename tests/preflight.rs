@@ -11,8 +11,9 @@ use chrono::Utc;
 use remediator_core::accounts::Accounts;
 use remediator_core::names::{Code, Risk};
 use remediator_core::preflight::ecs::Rules;
-use remediator_core::preflight::Preflight;
+use remediator_core::preflight::{Preflight, Scopes};
 use remediator_testkit::events::settings;
+use remediator_testkit::fault_proxy::{Fault, FaultProxy};
 use remediator_testkit::{MotoServer, Seed};
 
 const HOME: &str = "123456789012";
@@ -25,17 +26,24 @@ async fn preflight(
     members: &[&str],
     rules: &Rules,
 ) -> Preflight {
-    let members: Vec<String> = members.iter().map(|m| (*m).to_owned()).collect();
-    remediator_aws::preflight::run(
-        &moto.sdk_config().await,
-        settings(),
-        accounts,
-        &members,
-        &[REGION.to_owned()],
-        rules,
-        Utc::now(),
-    )
-    .await
+    preflight_through(&moto.sdk_config().await, accounts, members, rules).await
+}
+
+/// [`preflight`] over `sdk` (moto behind the fault proxy).
+async fn preflight_through(
+    sdk: &SdkConfig,
+    accounts: Accounts,
+    members: &[&str],
+    rules: &Rules,
+) -> Preflight {
+    let scopes = Scopes {
+        members: members.iter().map(|m| (*m).to_owned()).collect(),
+        regions: vec![REGION.to_owned()],
+        rules: rules.clone(),
+        now: Utc::now(),
+        read_by: None,
+    };
+    remediator_aws::preflight::run(sdk, settings(), accounts, &scopes).await
 }
 
 /// The findings as (risk, resource), in the report's order.
@@ -217,6 +225,97 @@ async fn a_retirement_wait_of_zero_is_flagged_and_the_default_is_not() {
         "{:#?}",
         flagged(&zero)
     );
+}
+
+#[tokio::test]
+async fn a_cluster_that_cannot_be_read_is_its_own_finding_and_the_other_clusters_are_still_judged()
+{
+    let moto = MotoServer::start();
+    let seed = Seed::new(&moto).await;
+    let td = seed.task_definition("web").await;
+    for cluster in ["prod", "dev"] {
+        seed.cluster(cluster).await;
+        seed.ecs
+            .create_service()
+            .cluster(cluster)
+            .service_name("lonely")
+            .task_definition(&td)
+            .desired_count(1)
+            .launch_type(LaunchType::Fargate)
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("create service in {cluster}: {e:?}"));
+        moto.set_deployment_configuration_in(HOME, cluster, "lonely", (0, 100), true);
+    }
+    let proxy = FaultProxy::start(moto.endpoint()).await;
+    // IAM refuses the first cluster's listing (a policy scoped to some clusters only).
+    proxy.inject("ListServices", Fault::AccessDenied, 1);
+
+    let p = preflight_through(
+        &proxy.sdk_config(std::time::Duration::from_secs(10)).await,
+        Accounts::default(),
+        &[],
+        &Rules::default(),
+    )
+    .await;
+
+    let unreadable: Vec<&str> = p
+        .findings
+        .iter()
+        .filter(|f| f.risk == Risk::MemberUnreadable)
+        .map(|f| f.resource.as_str())
+        .collect();
+    assert_eq!(unreadable.len(), 1, "{:#?}", flagged(&p));
+    let other = if unreadable[0] == "cluster prod" {
+        "dev"
+    } else {
+        "prod"
+    };
+    assert!(
+        has(
+            &p,
+            Risk::OutageAtRetirement,
+            &format!("service {other}/lonely")
+        ),
+        "{:#?}",
+        flagged(&p)
+    );
+    assert_eq!(p.exit_code(), 1);
+}
+
+#[tokio::test]
+async fn a_scope_left_unread_when_the_invocation_runs_out_of_time_is_a_finding_not_a_gap() {
+    let moto = MotoServer::start();
+    let seed = Seed::new(&moto).await;
+    seed.cluster("prod").await;
+    let td = seed.task_definition("web").await;
+    service(&moto, &seed, HOME, "lonely", &td, 1, (0, 100), true).await;
+    let scopes = Scopes {
+        members: Vec::new(),
+        regions: vec![REGION.to_owned()],
+        rules: Rules::default(),
+        now: Utc::now(),
+        read_by: Some(tokio::time::Instant::now()),
+    };
+
+    let p = remediator_aws::preflight::run(
+        &moto.sdk_config().await,
+        settings(),
+        Accounts::default(),
+        &scopes,
+    )
+    .await;
+
+    assert_eq!(
+        flagged(&p),
+        vec![(Risk::MemberUnreadable, format!("account {HOME}"))]
+    );
+    assert!(
+        p.findings[0].why.contains("ran out of time"),
+        "{}",
+        p.findings[0].why
+    );
+    assert_eq!(p.exit_code(), 1, "an unread scope is not a clean bill");
 }
 
 #[tokio::test]

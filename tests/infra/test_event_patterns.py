@@ -453,6 +453,18 @@ class Alarms(unittest.TestCase):
         self.assertEqual(watched, FAILED_OUTCOME_ALARMS)
         self.assertEqual(self.t["Parameters"]["MetricsNamespace"]["Default"], "RetirementRemediator")
 
+    def test_the_preflight_alarms_on_high_findings_only_while_it_is_scheduled(self):
+        """The default template sets no notification topic: the weekly preflight's high findings
+        reach people through this alarm (EMF metric Findings, dimension set [Function, Severity])."""
+        alarm = self.alarms["PreflightHighFindingsAlarm"]
+        self.assertEqual(alarm.get("Condition"), "RunsPreflight")
+        p = alarm["Properties"]
+        self.assertEqual((p["Namespace"], p["MetricName"]), ({"Ref": "MetricsNamespace"}, "Findings"))
+        dimensions = {d["Name"]: d["Value"] for d in p["Dimensions"]}
+        self.assertEqual(dimensions, {"Function": "ecs-retirement", "Severity": "high"})
+        self.assertEqual((p["ComparisonOperator"], p["Threshold"]), ("GreaterThanThreshold", 0))
+        self.assertIn("remediator preflight", p["AlarmDescription"])
+
     def test_each_function_has_an_unverified_alarm(self):
         """A resource AWS will retire that the follow-up checks never saw replaced by the deadline
         (EMF metric Unverified, dimension set [Function]) pages someone, with what to do."""

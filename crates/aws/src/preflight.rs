@@ -16,6 +16,7 @@ use aws_config::SdkConfig;
 use aws_sdk_ecs::types::{DesiredStatus, LaunchType, Service, ServiceField, Task, TaskField};
 use chrono::{DateTime, Duration, Utc};
 use remediator_core::accounts::event_windows_enabled;
+use remediator_core::names::Risk;
 use remediator_core::notice::{Ec2Event, RetirementNotice};
 use remediator_core::outcome::Outcome;
 use remediator_core::pipeline::Remediate;
@@ -26,7 +27,7 @@ use remediator_core::preflight::ecs::{
     assess, reads_cluster, wait_days, ClusterSeen, EcsScope, EventWindowsSeen, Rules, ServiceSeen,
     TaskSeen,
 };
-use remediator_core::preflight::{Finding, Resource};
+use remediator_core::preflight::{Finding, Resource, Scopes};
 use remediator_core::target::{InstanceRef, ServiceRef, Target, TaskRef};
 use remediator_sdk::classify;
 
@@ -70,31 +71,21 @@ impl Scope {
         Ok(assess(&scope, &planned, rules, now))
     }
 
-    /// Everything the rules read, and the EC2 instance ids of the container instances.
+    /// Everything the rules read, and the EC2 instance ids of the container instances. A
+    /// cluster that cannot be read is noted and the others are read on; only the account-wide
+    /// reads (`ListClusters`, `ListAccountSettings`) fail the whole scope.
     async fn read(&self, rules: &Rules) -> Result<(EcsScope, Vec<String>), ApiError> {
         let mut scope = EcsScope::default();
         let mut instances = Vec::new();
         let mut definitions = HashMap::new();
         let clusters = self.ecs.list_clusters().await?;
         for cluster in clusters.into_iter().filter(|c| reads_cluster(rules, c)) {
-            scope.services.extend(self.services(&cluster).await?);
-            scope
-                .tasks
-                .extend(self.standalone_tasks(&cluster, &mut definitions).await?);
-            let found = self.ecs.container_instances(&cluster).await?;
-            let active = found.iter().filter(|c| c.status == "ACTIVE").count();
-            instances.extend(found.iter().map(|c| c.ec2_instance_id.clone()));
-            if !found.is_empty() {
-                // Only a lone instance needs to know whether anything adds another.
-                let managed_scaling = match active {
-                    1 => Some(self.ecs.managed_scaling(&cluster).await?),
-                    _ => None,
-                };
-                scope.clusters.push(ClusterSeen {
-                    name: cluster,
-                    active_instances: active,
-                    managed_scaling,
-                });
+            if let Err(e) = self
+                .read_cluster(&cluster, &mut scope, &mut instances, &mut definitions)
+                .await
+            {
+                tracing::warn!(cluster, error = %e, "preflight: cluster not read");
+                scope.unreadable_clusters.push((cluster, e.to_string()));
             }
         }
         scope.settings = self.ecs.account_settings().await?;
@@ -105,6 +96,37 @@ impl Scope {
             };
         }
         Ok((scope, instances))
+    }
+
+    /// One cluster's services, standalone tasks and container instances, added to `scope` only
+    /// when all of them were read (a cluster half read would be judged on half).
+    async fn read_cluster(
+        &self,
+        cluster: &str,
+        scope: &mut EcsScope,
+        instances: &mut Vec<String>,
+        definitions: &mut HashMap<String, Roles>,
+    ) -> Result<(), ApiError> {
+        let services = self.services(cluster).await?;
+        let tasks = self.standalone_tasks(cluster, definitions).await?;
+        let found = self.ecs.container_instances(cluster).await?;
+        let active = found.iter().filter(|c| c.status == "ACTIVE").count();
+        // Only a lone instance needs to know whether anything adds another.
+        let managed_scaling = match active {
+            1 => Some(self.ecs.managed_scaling(cluster).await?),
+            _ => None,
+        };
+        scope.services.extend(services);
+        scope.tasks.extend(tasks);
+        instances.extend(found.iter().map(|c| c.ec2_instance_id.clone()));
+        if !found.is_empty() {
+            scope.clusters.push(ClusterSeen {
+                name: cluster.to_owned(),
+                active_instances: active,
+                managed_scaling,
+            });
+        }
+        Ok(())
     }
 
     /// The cluster's ACTIVE services.
@@ -344,72 +366,93 @@ fn service_seen(cluster: &str, service: &Service) -> Option<ServiceSeen> {
 
 /// The preflight of every account and Region asked: the function's own account, and in central
 /// mode the member accounts given, each through the member role a notice for it would use
-/// ([`remediator_sdk::central::Central::for_account`]). A scope that cannot be read is a
-/// `member_unreadable` finding, never a silent gap.
+/// ([`remediator_sdk::central::Central::for_account`]). A scope that cannot be read, or is not
+/// read by `scopes.read_by`, is a `member_unreadable` finding, never a silent gap.
 pub async fn run(
     base: &SdkConfig,
     settings: remediator_core::Settings,
     accounts: remediator_core::accounts::Accounts,
-    members: &[String],
-    regions: &[String],
-    rules: &Rules,
-    now: DateTime<Utc>,
+    scopes: &Scopes,
 ) -> remediator_core::preflight::Preflight {
-    use remediator_core::names::Risk;
     use remediator_core::preflight::Preflight;
     let central = remediator_sdk::central::Central::new(base, settings, accounts, Scope::new);
-    let unreadable = |account: &str, region: &str, why: String| {
-        Finding::new(
-            account,
-            region,
-            format!("account {account}"),
-            Risk::MemberUnreadable,
-            why,
-            "deploy the member stack (infra/sam/member.yaml) there, trusting the function's role, or give the reading role the preflight's reads (README, Preflight)",
-        )
-    };
     let own = match central.home_account().await {
         Ok(own) => own,
         Err(why) => {
-            let region = regions.first().map(String::as_str).unwrap_or_default();
+            let region = scopes
+                .regions
+                .first()
+                .map(String::as_str)
+                .unwrap_or_default();
             return Preflight::new(vec![unreadable("unknown", region, why)], Vec::new(), 0);
         }
     };
     let mut all_accounts = vec![own];
     all_accounts.extend(
-        members
+        scopes
+            .members
             .iter()
             .filter(|m| !all_accounts.contains(m))
             .cloned()
             .collect::<Vec<_>>(),
     );
-    let (mut findings, mut resources, mut scopes) = (Vec::new(), Vec::new(), 0);
+    let (mut findings, mut resources, mut read) = (Vec::new(), Vec::new(), 0);
     for account in &all_accounts {
-        for region in regions {
-            scopes += 1;
+        for region in &scopes.regions {
             let scope = match central.for_account(account, region).await {
                 Ok(scope) => scope,
                 // Left out by the configuration on purpose: not a finding.
                 Err((remediator_core::names::Code::AccountExcluded, why, _)) => {
                     tracing::info!(account, region, %why, "preflight: account left out");
-                    scopes -= 1;
                     continue;
                 }
                 Err((_, why, _)) => {
+                    read += 1;
                     findings.push(unreadable(account, region, why));
                     continue;
                 }
             };
-            match scope.preflight(account, region, rules, now).await {
-                Ok((f, r)) => {
+            read += 1;
+            let reading = scope.preflight(account, region, &scopes.rules, scopes.now);
+            let answer = match scopes.read_by {
+                Some(by) => tokio::time::timeout_at(by, reading).await.ok(),
+                None => Some(reading.await),
+            };
+            match answer {
+                Some(Ok((f, r))) => {
                     findings.extend(f);
                     resources.extend(r);
                 }
-                Err(e) => {
+                Some(Err(e)) => {
                     findings.push(unreadable(account, region, format!("reading failed: {e}")))
                 }
+                None => findings.push(out_of_time(account, region)),
             }
         }
     }
-    Preflight::new(findings, resources, scopes)
+    Preflight::new(findings, resources, read)
+}
+
+/// A scope whose reads failed.
+fn unreadable(account: &str, region: &str, why: String) -> Finding {
+    Finding::new(
+        account,
+        region,
+        format!("account {account}"),
+        Risk::MemberUnreadable,
+        why,
+        "deploy the member stack (infra/sam/member.yaml) there, trusting the function's role, or give the reading role the preflight's reads (README, Preflight)",
+    )
+}
+
+/// A scope the invocation had no time left to read (or to finish reading).
+fn out_of_time(account: &str, region: &str) -> Finding {
+    Finding::new(
+        account,
+        region,
+        format!("account {account}"),
+        Risk::MemberUnreadable,
+        "not read: the scheduled preflight's invocation ran out of time before this scope was read".to_owned(),
+        "raise the ECS function's timeout, narrow ECS_CLUSTER_NAMES, or run `remediator preflight` from the CLI (no deadline)",
+    )
 }

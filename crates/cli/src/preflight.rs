@@ -31,12 +31,11 @@ pub async fn run(args: Args<'_>) -> u8 {
         }
     };
     let sdk = load_sdk_config(args.regions.first().cloned(), config.sdk_max_attempts).await;
-    let (members, mut regions, rules) =
-        preflight::scope(&config, sdk.region().map(ToString::to_string));
+    let mut scopes = preflight::scope(&config, sdk.region().map(ToString::to_string), Utc::now());
     if !args.regions.is_empty() {
-        regions = args.regions.to_vec();
+        scopes.regions = args.regions.to_vec();
     }
-    let Some(first_region) = regions.first().cloned() else {
+    let Some(first_region) = scopes.regions.first().cloned() else {
         eprintln!("remediator: no Region: set AWS_REGION or pass --region");
         return 2;
     };
@@ -44,10 +43,7 @@ pub async fn run(args: Args<'_>) -> u8 {
         &sdk,
         config.settings.clone(),
         config.accounts.clone(),
-        &members,
-        &regions,
-        &rules,
-        Utc::now(),
+        &scopes,
     )
     .await;
     let report = if args.eks_clusters.is_empty() {

@@ -86,7 +86,7 @@ pub fn into_result(report: Report) -> Result<Report, HandlerError> {
 /// some send nothing (`0`). A value that is not a plausible epoch time (before 2001) is read as
 /// a relative budget, and a missing one as Lambda's maximum, so the engine never mistakes an
 /// emulator's header for an expired deadline.
-fn deadline_instant(deadline_ms: u64) -> tokio::time::Instant {
+pub(crate) fn deadline_instant(deadline_ms: u64) -> tokio::time::Instant {
     const PLAUSIBLE_EPOCH_MS: u64 = 1_000_000_000_000;
     let left = match deadline_ms {
         0 => Duration::from_secs(900),

@@ -43,7 +43,7 @@ pub fn start_with_preflight<R, B, F, Fut>(
 where
     R: Remediate,
     B: FnOnce(&SdkConfig, &Config) -> R,
-    F: Fn(SdkConfig, Config, chrono::DateTime<chrono::Utc>) -> Fut,
+    F: Fn(SdkConfig, Config, remediator_core::preflight::Scopes) -> Fut,
     Fut: std::future::Future<Output = remediator_core::preflight::Preflight>,
 {
     run_blocking(serve_inner(function, build, Some(&preflight)))
@@ -86,7 +86,7 @@ where
     type NoPreflight = fn(
         SdkConfig,
         Config,
-        chrono::DateTime<chrono::Utc>,
+        remediator_core::preflight::Scopes,
     ) -> std::future::Ready<remediator_core::preflight::Preflight>;
     serve_inner(function, build, None::<&NoPreflight>).await
 }
@@ -99,7 +99,7 @@ async fn serve_inner<R, B, F, Fut>(
 where
     R: Remediate,
     B: FnOnce(&SdkConfig, &Config) -> R,
-    F: Fn(SdkConfig, Config, chrono::DateTime<chrono::Utc>) -> Fut,
+    F: Fn(SdkConfig, Config, remediator_core::preflight::Scopes) -> Fut,
     Fut: std::future::Future<Output = remediator_core::preflight::Preflight>,
 {
     lambda_runtime::tracing::init_default_subscriber();
@@ -109,8 +109,13 @@ where
     let remediator = build(&sdk, &config);
     lambda_runtime::run(service_fn(|event: LambdaEvent<Value>| async {
         if let Some(preflight) = preflight.filter(|_| preflight::requested(&event.payload)) {
-            let now = chrono::Utc::now();
-            return Ok(preflight::scheduled(preflight, &sdk, &config, function, now).await);
+            let (now, deadline) = (
+                chrono::Utc::now(),
+                handler::deadline_instant(event.context.deadline),
+            );
+            return Ok(
+                preflight::scheduled(preflight, &sdk, &config, function, now, deadline).await,
+            );
         }
         let report = handle_with(&remediator, &controls, event, chrono::Utc::now()).await?;
         serde_json::to_value(report)

@@ -8,7 +8,7 @@ use std::future::Future;
 use aws_config::SdkConfig;
 use chrono::{DateTime, Utc};
 use remediator_core::preflight::ecs::Rules;
-use remediator_core::preflight::{report, Preflight};
+use remediator_core::preflight::{report, Preflight, Scopes};
 use serde_json::{json, Value};
 
 use crate::notify::SnsNotifier;
@@ -24,13 +24,12 @@ pub fn requested(payload: &Value) -> bool {
 }
 
 /// What the preflight reads, from the function's configuration: the member accounts (central
-/// mode: `ACCOUNTS_INCLUDE`), the Region (`region`, the function's) and the rules.
-pub fn scope(config: &Config, region: Option<String>) -> (Vec<String>, Vec<String>, Rules) {
+/// mode: `ACCOUNTS_INCLUDE`), the Region (`region`, the function's) and the rules; no deadline.
+pub fn scope(config: &Config, region: Option<String>, now: DateTime<Utc>) -> Scopes {
     let members = match config.accounts.member_role {
         Some(_) => config.accounts.include.clone(),
         None => Vec::new(),
     };
-    let regions = region.into_iter().collect();
     let (maintenance, margin) = match &config.controls.deferral {
         Some(d) => (d.windows.clone(), d.margin),
         None => Default::default(),
@@ -41,10 +40,20 @@ pub fn scope(config: &Config, region: Option<String>) -> (Vec<String>, Vec<Strin
         maintenance,
         margin,
     };
-    (members, regions, rules)
+    Scopes {
+        members,
+        regions: region.into_iter().collect(),
+        rules,
+        now,
+        read_by: None,
+    }
 }
 
-/// Runs `preflight`, then tells people and metrics: one SNS message when a topic is set (a
+/// Time kept back from the invocation's deadline to send the summary and the metrics.
+pub const REPORT_RESERVE: std::time::Duration = std::time::Duration::from_secs(15);
+
+/// Runs `preflight` on the function's scopes, reading until [`REPORT_RESERVE`] before
+/// `deadline`, then tells people and metrics: one SNS message when a topic is set (a
 /// failure to send is logged and said in the answer, the findings are still in the metrics).
 pub async fn scheduled<F, Fut>(
     preflight: &F,
@@ -52,12 +61,15 @@ pub async fn scheduled<F, Fut>(
     config: &Config,
     function: &str,
     now: DateTime<Utc>,
+    deadline: tokio::time::Instant,
 ) -> Value
 where
-    F: Fn(SdkConfig, Config, DateTime<Utc>) -> Fut,
+    F: Fn(SdkConfig, Config, Scopes) -> Fut,
     Fut: Future<Output = Preflight>,
 {
-    let p = preflight(sdk.clone(), config.clone(), now).await;
+    let mut scopes = scope(config, sdk.region().map(ToString::to_string), now);
+    scopes.read_by = Some(deadline.checked_sub(REPORT_RESERVE).unwrap_or(deadline));
+    let p = preflight(sdk.clone(), config.clone(), scopes).await;
     if let Some(namespace) = &config.controls.metrics_namespace {
         remediator_core::metrics::emit(&report::metrics(&p, namespace, function, now));
     }

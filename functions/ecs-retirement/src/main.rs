@@ -9,17 +9,12 @@ fn main() -> Result<(), lambda_runtime::Error> {
         |sdk, config| {
             remediator_aws::central(sdk, config.settings.clone(), config.accounts.clone())
         },
-        |sdk, config, now| async move {
-            let region = sdk.region().map(ToString::to_string);
-            let (members, regions, rules) = remediator_lambda::preflight::scope(&config, region);
+        |sdk, config, scopes| async move {
             remediator_aws::preflight::run(
                 &sdk,
                 config.settings.clone(),
                 config.accounts.clone(),
-                &members,
-                &regions,
-                &rules,
-                now,
+                &scopes,
             )
             .await
         },

@@ -466,6 +466,28 @@ export class RemediatorStack extends Stack {
           deadLetterConfig: { arn: deadLetters.queueArn },
         },
       });
+      notify(
+        new cloudwatch.Alarm(this, 'PreflightHighFindings', {
+          alarmDescription:
+            'The scheduled preflight found something that would make a retirement an outage or leave ' +
+            'the remediator unable to act (EMF metric Findings, Severity=high): a service with no task ' +
+            "left at retirement, no room to replace, a member account it cannot read, ... Run " +
+            '`remediator preflight` for each finding and its fix; the summary also goes to the ' +
+            'notification topic when one is set. Never fires when the metrics namespace is off (no metrics ' +
+            'are emitted).',
+          metric: new cloudwatch.Metric({
+            namespace,
+            metricName: 'Findings',
+            dimensionsMap: { Function: 'ecs-retirement', Severity: 'high' },
+            statistic: 'Maximum',
+            period: Duration.minutes(5),
+          }),
+          threshold: 0,
+          evaluationPeriods: 1,
+          comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
+          treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
+        }),
+      );
     }
     const allow = (actions: string[], resources: string[], conditions?: Record<string, unknown>) =>
       ecs.addToRolePolicy(new iam.PolicyStatement({ actions, resources, conditions }));

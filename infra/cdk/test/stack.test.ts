@@ -238,8 +238,8 @@ test('the API settings reach both functions (UpdateService pacing the ECS one on
   assert.equal(fns['eks-fargate-pod'][1].Properties.Environment.Variables.UPDATE_SERVICE_RATE, undefined);
 });
 
-test('alarms watch the dead-letter queue, both functions\' errors, failed outcomes and unverified resources', () => {
-  template.resourceCountIs('AWS::CloudWatch::Alarm', 7);
+test('alarms watch the dead-letter queue, both functions\' errors, failed outcomes, unverified resources and the preflight\'s high findings', () => {
+  template.resourceCountIs('AWS::CloudWatch::Alarm', 8);
 });
 
 test('every alarm notifies the created alarm topic, which is KMS-encrypted with a key CloudWatch may use', () => {
@@ -247,7 +247,7 @@ test('every alarm notifies the created alarm topic, which is KMS-encrypted with 
   assert.equal(topics.length, 1, 'one topic, the alarm topic');
   const [topic] = topics;
   const alarms = Object.entries(template.findResources('AWS::CloudWatch::Alarm')) as [string, any][];
-  assert.equal(alarms.length, 7);
+  assert.equal(alarms.length, 8);
   for (const [name, alarm] of alarms) {
     assert.ok(alarm.Properties.AlarmActions?.length, `${name} has no AlarmActions: nobody hears of it`);
     assert.deepEqual(alarm.Properties.AlarmActions, [{ Ref: topic }], `${name}: nobody hears of it`);
@@ -310,7 +310,7 @@ test('with alarmTopicArn given, no topic or key is created and every alarm notif
   t.resourceCountIs('AWS::SNS::TopicPolicy', 0);
   t.resourceCountIs('AWS::KMS::Key', 0);
   const alarms = Object.entries(t.findResources('AWS::CloudWatch::Alarm')) as [string, any][];
-  assert.equal(alarms.length, 7);
+  assert.equal(alarms.length, 8);
   for (const [name, alarm] of alarms) {
     assert.deepEqual(alarm.Properties.AlarmActions, [given], name);
     assert.deepEqual(alarm.Properties.OKActions, [given], name);

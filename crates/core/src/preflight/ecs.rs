@@ -48,6 +48,8 @@ pub struct EcsScope {
     pub settings: Vec<(String, String)>,
     /// Read only when `fargateEventWindows` is enabled.
     pub event_windows: EventWindowsSeen,
+    /// Clusters whose reads failed, with why: findings of their own, the other clusters judged.
+    pub unreadable_clusters: Vec<(String, String)>,
 }
 
 /// The account's EC2 instance event windows, as far as they were read.
@@ -134,6 +136,14 @@ pub fn assess(
             .flat_map(|t| role_rule(t, rules, &at)),
     );
     findings.extend(scope.clusters.iter().filter_map(|c| cluster_rule(c, &at)));
+    findings.extend(scope.unreadable_clusters.iter().map(|(cluster, why)| {
+        at(
+            format!("cluster {cluster}"),
+            Risk::MemberUnreadable,
+            format!("the cluster could not be read, so nothing in it was judged: {why}"),
+            "give the reading role the preflight's reads on this cluster (ecs:ListServices, ecs:DescribeServices, ecs:ListTasks, ecs:DescribeTasks, ecs:ListContainerInstances), or leave it out with ECS_CLUSTER_NAMES".to_owned(),
+        )
+    }));
     findings.extend(account_rules(scope, rules, now, &at));
     let resources = planned
         .iter()

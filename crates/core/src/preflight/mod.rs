@@ -182,6 +182,18 @@ impl Preflight {
     }
 }
 
+/// What a preflight reads: the function's own account and the member accounts given, in each
+/// Region; the rules; the clock; and when it must stop reading (a scheduled preflight's Lambda
+/// deadline, less the time to report), after which the scopes left are findings, not gaps.
+#[derive(Debug, Clone)]
+pub struct Scopes {
+    pub members: Vec<String>,
+    pub regions: Vec<String>,
+    pub rules: ecs::Rules,
+    pub now: chrono::DateTime<chrono::Utc>,
+    pub read_by: Option<tokio::time::Instant>,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

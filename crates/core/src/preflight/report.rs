@@ -34,6 +34,10 @@ fn count(p: &Preflight, severity: Severity) -> usize {
     p.findings.iter().filter(|f| f.severity == severity).count()
 }
 
+/// The e-mail text's size at most: SNS takes 256 KB a message, and the message carries the
+/// Chatbot JSON beside it.
+pub const EMAIL_BUDGET: usize = 200 * 1024;
+
 /// The Chatbot custom notification: the top findings and how to see the rest.
 pub fn chatbot(p: &Preflight) -> Value {
     let mut description = String::new();
@@ -86,10 +90,9 @@ pub fn chatbot(p: &Preflight) -> Value {
 pub fn plain_text(p: &Preflight) -> String {
     let mut out = String::new();
     let _ = writeln!(out, "{}\n", subject(p));
-    for f in &p.findings {
-        let _ = writeln!(
-            out,
-            "[{}] {} {} ({}/{})\n  why: {}\n  fix: {}\n",
+    for (shown, f) in p.findings.iter().enumerate() {
+        let entry = format!(
+            "[{}] {} {} ({}/{})\n  why: {}\n  fix: {}\n\n",
             f.severity.as_str(),
             f.risk.as_str(),
             f.resource,
@@ -98,6 +101,15 @@ pub fn plain_text(p: &Preflight) -> String {
             f.why,
             f.fix
         );
+        if out.len() + entry.len() > EMAIL_BUDGET {
+            let _ = writeln!(
+                out,
+                "…and {} more (SNS takes 256 KB a message): run `remediator preflight` for all of them.\n",
+                p.findings.len() - shown
+            );
+            break;
+        }
+        out.push_str(&entry);
     }
     let _ = writeln!(out, "{} resource(s) read; run `remediator preflight` for what the remediator would do with each.", p.summary.resources);
     out
@@ -175,6 +187,20 @@ mod tests {
             subject(&p).contains("8 finding(s), 8 high"),
             "{}",
             subject(&p)
+        );
+    }
+
+    #[test]
+    fn an_email_of_thousands_of_findings_stays_under_the_sns_limit_and_says_how_many_it_left_out() {
+        let p = preflight(5_000);
+        let text = plain_text(&p);
+        let shown = text.matches("outage_at_retirement").count();
+        assert!(text.len() <= EMAIL_BUDGET + 200, "{} bytes", text.len());
+        assert!(shown > 100 && shown < 5_000, "{shown} shown");
+        assert!(
+            text.contains(&format!("…and {} more", 5_000 - shown)),
+            "{:?}",
+            text.lines().rev().take(3).collect::<Vec<_>>()
         );
     }
 
