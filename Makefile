@@ -103,8 +103,8 @@ clean: ## remove build output and the venvs
 bench: ## throughput benchmark: 1,000 services against the ECS throttling floor (SCALE=10 runs 10x faster)
 	cargo run --release -p remediator-testkit --example throttle_floor
 
-bench-slow-ledger: ## 1,000 services, a ledger of 50 ms a call, 30-s invocations: continuations finish, none forced twice
-	INVOCATION_SECONDS=30 LEDGER_LATENCY_MS=50 cargo run --release -p remediator-testkit --example throttle_floor
+bench-slow-ledger: ## 1,000 services, a ledger of 50 ms a call, 30-s invocations (time ÷2): continuations finish, none forced twice
+	SCALE=2 INVOCATION_SECONDS=30 LEDGER_LATENCY_MS=50 cargo run --release -p remediator-testkit --example throttle_floor
 
 bench-preflight: ## the preflight of a 1,000-service account against the throttling ECS fake: calls per operation, time, the read floor
 	cargo run --release -p remediator-testkit --example preflight_bench

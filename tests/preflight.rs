@@ -38,6 +38,7 @@ async fn preflight_through(
 ) -> Preflight {
     let scopes = Scopes {
         members: members.iter().map(|m| (*m).to_owned()).collect(),
+        organization: false,
         regions: vec![REGION.to_owned()],
         rules: rules.clone(),
         now: Utc::now(),
@@ -292,6 +293,7 @@ async fn a_scope_left_unread_when_the_invocation_runs_out_of_time_is_a_finding_n
     service(&moto, &seed, HOME, "lonely", &td, 1, (0, 100), true).await;
     let scopes = Scopes {
         members: Vec::new(),
+        organization: false,
         regions: vec![REGION.to_owned()],
         rules: Rules::default(),
         now: Utc::now(),
@@ -450,4 +452,135 @@ async fn central_mode_reads_each_member_account_through_its_role_and_leaves_an_e
         flagged(&p)
     );
     assert_eq!(p.summary.scopes, 3, "home and the two members included");
+}
+
+/// A member account created in moto's organization, with a cluster `prod` and one service
+/// `web` of `desired` tasks at `min`% (an outage at each retirement when 1 at 0%).
+async fn organization_member(moto: &MotoServer, name: &str, min: i32) -> String {
+    let org = aws_sdk_organizations::Client::new(&moto.sdk_config().await);
+    let created = org
+        .create_account()
+        .account_name(name)
+        .email(format!("{name}@example.com"))
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("create account: {e:?}"));
+    let id = created
+        .create_account_status()
+        .and_then(|s| s.account_id())
+        .unwrap_or_default()
+        .to_owned();
+    let sdk = in_account(&moto.sdk_config().await, &id).await;
+    let member = Seed {
+        ecs: aws_sdk_ecs::Client::new(&sdk),
+        codedeploy: aws_sdk_codedeploy::Client::new(&sdk),
+        network: None,
+    };
+    member.cluster("prod").await;
+    let td = member.task_definition("web").await;
+    service(moto, &member, &id, "web", &td, 1, (min, 200), true).await;
+    id
+}
+
+/// [`preflight`] with the organization's accounts as members (`ORGANIZATION_ACCOUNTS=on`).
+async fn organization_preflight(sdk: &SdkConfig, accounts: Accounts) -> Preflight {
+    let scopes = Scopes {
+        members: Vec::new(),
+        organization: true,
+        regions: vec![REGION.to_owned()],
+        rules: Rules::default(),
+        now: Utc::now(),
+        read_by: None,
+    };
+    remediator_aws::preflight::run(sdk, settings(), accounts, &scopes).await
+}
+
+#[tokio::test]
+async fn with_organization_accounts_on_every_active_account_is_read_and_closed_or_excluded_ones_are_not(
+) {
+    let moto = MotoServer::start();
+    let org = aws_sdk_organizations::Client::new(&moto.sdk_config().await);
+    org.create_organization()
+        .feature_set(aws_sdk_organizations::types::OrganizationFeatureSet::All)
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("create organization: {e:?}"));
+    let risky = organization_member(&moto, "risky", 0).await;
+    let fine = organization_member(&moto, "fine", 100).await;
+    let excluded = organization_member(&moto, "excluded", 0).await;
+    let closed = organization_member(&moto, "closed", 0).await;
+    org.close_account()
+        .account_id(&closed)
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("close account: {e:?}"));
+    let accounts = Accounts {
+        member_role: Some(ROLE.to_owned()),
+        exclude: vec![excluded.clone()],
+        ..Accounts::default()
+    };
+
+    let p = organization_preflight(&moto.sdk_config().await, accounts).await;
+
+    let outages: Vec<_> = p
+        .findings
+        .iter()
+        .filter(|f| f.risk == Risk::OutageAtRetirement)
+        .map(|f| f.account.clone())
+        .collect();
+    assert_eq!(outages, vec![risky.clone()], "{:#?}", flagged(&p));
+    assert!(
+        p.resources
+            .iter()
+            .any(|r| r.account == fine && r.code == Code::WouldForceNewDeployment),
+        "the fine member was read: {:#?}",
+        p.resources
+    );
+    let left_out = |account: &String| account == &excluded || account == &closed;
+    assert!(
+        !p.findings.iter().any(|f| left_out(&f.account))
+            && !p.resources.iter().any(|r| left_out(&r.account)),
+        "neither the excluded nor the closed account is read or reported: {:#?}",
+        flagged(&p)
+    );
+    assert_eq!(
+        p.summary.scopes, 3,
+        "the management account (listed and home, read once) and the two active members"
+    );
+}
+
+#[tokio::test]
+async fn organization_accounts_that_cannot_be_listed_are_a_finding_and_the_home_account_is_still_read(
+) {
+    let moto = MotoServer::start();
+    let seed = Seed::new(&moto).await;
+    seed.cluster("prod").await;
+    let td = seed.task_definition("web").await;
+    service(&moto, &seed, HOME, "lonely", &td, 1, (0, 100), true).await;
+    let accounts = Accounts {
+        member_role: Some(ROLE.to_owned()),
+        ..Accounts::default()
+    };
+
+    // AWS refuses ListAccounts to an account that is neither the management account nor a
+    // delegated administrator (moto lists whatever it holds): the fault proxy refuses it.
+    let proxy = FaultProxy::start(moto.endpoint()).await;
+    proxy.inject("ListAccounts", Fault::AccessDenied, 1);
+    let p = organization_preflight(
+        &proxy.sdk_config(std::time::Duration::from_secs(10)).await,
+        accounts,
+    )
+    .await;
+
+    assert!(
+        has(&p, Risk::MemberUnreadable, "organization"),
+        "{:#?}",
+        flagged(&p)
+    );
+    assert!(
+        has(&p, Risk::OutageAtRetirement, "service prod/lonely"),
+        "{:#?}",
+        flagged(&p)
+    );
+    assert_eq!(p.exit_code(), 1);
 }

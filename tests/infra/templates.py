@@ -157,6 +157,8 @@ NO_VALUE = NoValue()
 PSEUDO = {"AWS::Partition", "AWS::Region", "AWS::AccountId", "AWS::StackName", "AWS::StackId",
           "AWS::URLSuffix", "AWS::NotificationARNs"}
 _CDK_HASH = re.compile(r"^(.+?)[0-9A-F]{8}$")
+_CDK_FUNCTION_ROLES = {"EcsRetirementFunctionServiceRole": "EcsRetirementFunctionRole",
+                       "EksFargatePodFunctionServiceRole": "EksFargatePodFunctionRole"}
 
 
 class Evaluated:
@@ -187,7 +189,8 @@ class Evaluated:
         if self.cdk:
             m = _CDK_HASH.match(logical_id)
             if m:
-                return m.group(1)
+                # A function's own role: CDK's FunctionServiceRole is SAM's FunctionRole.
+                return _CDK_FUNCTION_ROLES.get(m.group(1), m.group(1))
         return logical_id
 
     def condition(self, name):

@@ -45,8 +45,13 @@ def central_only(grant):
     action, _, condition = grant
     if action == "iam:PassRole":
         return "scheduler.amazonaws.com" in condition
-    # health: ConfirmNotices asks AWS Health from the central account (organizational view).
-    return action.split(":")[0] in ("scheduler", "dynamodb", "sqs", "sns", "kms", "sts", "health")
+    # The preflight simulates the function's own role (members are judged by PassableTaskRoles).
+    if action == "iam:SimulatePrincipalPolicy":
+        return True
+    # health: ConfirmNotices asks AWS Health from the central account (organizational view);
+    # organizations: OrganizationAccounts lists the members from the central account.
+    return action.split(":")[0] in ("scheduler", "dynamodb", "sqs", "sns", "kms", "sts", "health",
+                                    "organizations")
 
 
 def remediation(central, function):
@@ -269,7 +274,11 @@ class SameGrantsAsTheFunction(unittest.TestCase):
                        "scheduler:CreateSchedule", "sns:Publish", "sqs:SendMessage", "sts:AssumeRole"]
                 if function == "ecs-retirement":  # ConfirmNotices=health-api: AWS Health, asked centrally
                     own += ["health:DescribeAffectedEntities", "health:DescribeAffectedEntitiesForOrganization",
-                            "health:DescribeEventDetails", "health:DescribeEventDetailsForOrganization"]
+                            "health:DescribeEventDetails", "health:DescribeEventDetailsForOrganization",
+                            # OrganizationAccounts=on: the members listed from the central account
+                            "organizations:ListAccounts",
+                            # the scheduled preflight's PassRole simulation of its own role
+                            "iam:SimulatePrincipalPolicy"]
                 self.assertEqual(left_out, sorted(own))
         kept = sorted({g[0] for g in T.grants(sam.roles()["eks-fargate-pod"]) if not central_only(g)})
         self.assertEqual(kept, ["eks:DescribeCluster"])

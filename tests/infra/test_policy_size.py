@@ -65,13 +65,13 @@ SAM_WORST = {
     "EcsClusterNames": ",".join(ECS_CLUSTERS), "PassableTaskRoles": ",".join(TASK_ROLES),
     "EksClusterNames": ",".join(EKS_CLUSTERS), "NotificationTopicArn": TOPIC, "NotificationTopicKmsKeyArn": KEY,
     "ReplaceDrainedInstances": "true", "ConfirmNotices": "health-api", "MemberRoleName": MEMBER_ROLE,
-    "EksMemberRoleName": EKS_MEMBER_ROLE, "OrganizationId": ORGANIZATION,
+    "EksMemberRoleName": EKS_MEMBER_ROLE, "OrganizationId": ORGANIZATION, "OrganizationAccounts": "on",
 }
 CDK_WORST = {
     "ecsClusterNames": ECS_CLUSTERS, "passableTaskRoles": TASK_ROLES, "eksClusterNames": EKS_CLUSTERS,
     "notificationTopicArn": TOPIC, "notificationTopicKmsKeyArn": KEY, "replaceDrainedInstances": True,
     "confirmNotices": "health-api", "memberRoleName": MEMBER_ROLE, "eksMemberRoleName": EKS_MEMBER_ROLE,
-    "organizationId": ORGANIZATION,
+    "organizationId": ORGANIZATION, "organizationAccounts": "on",
 }
 MEMBER_WORST = {
     "CentralFunctionRoleArn": f"arn:{PARTITION}:iam::{ACCOUNT}:role/" + "c" * 64,
@@ -194,7 +194,7 @@ class PolicySizes(unittest.TestCase):
 
     def test_the_cdk_app(self):
         evaluated = T.cdk({"largest": CDK_WORST})["largest"]
-        self.check("CDK", evaluated, ["EcsRetirementFunctionServiceRole", "EksFargatePodFunctionServiceRole",
+        self.check("CDK", evaluated, ["EcsRetirementFunctionRole", "EksFargatePodFunctionRole",
                                       "EcsSchedulerRole", "EksSchedulerRole"])
 
     def test_the_configuration_is_the_largest(self):

@@ -39,7 +39,7 @@ CONFIGURATIONS = {
         "MemberRoleName": MEMBER_ROLE, "EksMemberRoleName": EKS_MEMBER_ROLE, "ConfirmNotices": "health-api",
         "AccountsInclude": "111111111111,222222222222",
         "AccountsExclude": "333333333333", "OrganizationId": ORGANIZATION,
-        "PreflightSchedule": "cron(0 6 ? * MON *)",
+        "PreflightSchedule": "cron(0 6 ? * MON *)", "OrganizationAccounts": "on",
     }, {
         "dryRun": False, "optInOnly": True, "maxConcurrency": 16, "updateServiceRate": "2/20",
         "sdkMaxAttempts": 3, "backoffRounds": 4, "deadlineMarginSeconds": 30,
@@ -52,7 +52,7 @@ CONFIGURATIONS = {
         "memberRoleName": MEMBER_ROLE, "eksMemberRoleName": EKS_MEMBER_ROLE, "confirmNotices": "health-api",
         "accountsInclude": ["111111111111", "222222222222"],
         "accountsExclude": ["333333333333"], "organizationId": ORGANIZATION,
-        "preflightSchedule": "cron(0 6 ? * MON *)",
+        "preflightSchedule": "cron(0 6 ? * MON *)", "organizationAccounts": "on",
     }),
     "no scheduled preflight": ({"PreflightSchedule": "off"}, {"preflightSchedule": "off"}),
     "no task roles, one cluster": (

@@ -6,6 +6,7 @@ pub mod codedeploy;
 pub mod ecs;
 pub mod instances;
 mod lifecycle;
+pub mod pass_role;
 pub mod preflight;
 pub mod tasks;
 

@@ -43,6 +43,7 @@ const MAX_TASKS_PER_DESCRIBE: usize = 100;
 /// One scope's clients: the reads, and the remediator whose planner answers in a dry run.
 pub struct Scope {
     ecs: SdkEcs,
+    iam: aws_sdk_iam::Client,
     remediator: AwsRemediator,
 }
 
@@ -52,21 +53,31 @@ impl Scope {
         settings.dry_run = true;
         Scope {
             ecs: SdkEcs::with_ec2(aws_sdk_ecs::Client::new(sdk), aws_sdk_ec2::Client::new(sdk)),
+            iam: aws_sdk_iam::Client::new(sdk),
             remediator: crate::remediator(sdk, settings),
         }
     }
 
-    /// The findings and resources of `account` in `region`.
+    /// The findings and resources of `account` in `region`; with `passer` (the role that would
+    /// relaunch standalone tasks there), its PassRole on their roles as IAM's policy simulator
+    /// answers.
     pub async fn preflight(
         &self,
         account: &str,
         region: &str,
         rules: &Rules,
         now: DateTime<Utc>,
+        passer: Option<&str>,
     ) -> Result<(Vec<Finding>, Vec<Resource>), ApiError> {
         let (mut scope, instances) = self.read(rules).await?;
         scope.account = account.to_owned();
         scope.region = region.to_owned();
+        let mut roles: Vec<String> = scope.tasks.iter().flat_map(|t| t.roles.clone()).collect();
+        roles.sort();
+        roles.dedup();
+        if let (Some(principal), false) = (passer, roles.is_empty()) {
+            scope.pass_simulation = crate::pass_role::simulate(&self.iam, principal, &roles).await;
+        }
         let planned = self.plan(&scope, instances, account, region, now).await;
         Ok(assess(&scope, &planned, rules, now))
     }
@@ -387,16 +398,20 @@ pub async fn run(
             return Preflight::new(vec![unreadable("unknown", region, why)], Vec::new(), 0);
         }
     };
-    let mut all_accounts = vec![own];
-    all_accounts.extend(
-        scopes
-            .members
-            .iter()
-            .filter(|m| !all_accounts.contains(m))
-            .cloned()
-            .collect::<Vec<_>>(),
-    );
     let (mut findings, mut resources, mut read) = (Vec::new(), Vec::new(), 0);
+    let mut members = scopes.members.clone();
+    if scopes.organization {
+        match remediator_sdk::organization::active_accounts(base).await {
+            Ok(listed) => members.extend(listed),
+            Err(why) => findings.push(organization_unreadable(&own, scopes, why)),
+        }
+    }
+    let mut all_accounts = vec![own];
+    for member in members {
+        if !all_accounts.contains(&member) {
+            all_accounts.push(member);
+        }
+    }
     for account in &all_accounts {
         for region in &scopes.regions {
             let scope = match central.for_account(account, region).await {
@@ -413,7 +428,12 @@ pub async fn run(
                 }
             };
             read += 1;
-            let reading = scope.preflight(account, region, &scopes.rules, scopes.now);
+            // The function's own role relaunches in its own account; a member's role is judged
+            // by the patterns (the member stack grants the same PassableTaskRoles).
+            let passer = (*account == all_accounts[0])
+                .then_some(scopes.rules.function_role.as_deref())
+                .flatten();
+            let reading = scope.preflight(account, region, &scopes.rules, scopes.now, passer);
             let answer = match scopes.read_by {
                 Some(by) => tokio::time::timeout_at(by, reading).await.ok(),
                 None => Some(reading.await),
@@ -442,6 +462,24 @@ fn unreadable(account: &str, region: &str, why: String) -> Finding {
         Risk::MemberUnreadable,
         why,
         "deploy the member stack (infra/sam/member.yaml) there, trusting the function's role, or give the reading role the preflight's reads (README, Preflight)",
+    )
+}
+
+/// The organization's accounts could not be listed: nothing but the function's own account and
+/// `ACCOUNTS_INCLUDE` is read, and that gap is a finding (exit 1), not a silent narrowing.
+fn organization_unreadable(own: &str, scopes: &Scopes, why: String) -> Finding {
+    let region = scopes
+        .regions
+        .first()
+        .map(String::as_str)
+        .unwrap_or_default();
+    Finding::new(
+        own,
+        region,
+        "organization",
+        Risk::MemberUnreadable,
+        format!("{why}: the member accounts were not listed, so only this account and ACCOUNTS_INCLUDE were read"),
+        "run the remediator in the organization's management account or a delegated administrator with organizations:ListAccounts (the template's OrganizationAccounts=on grants it), or set ORGANIZATION_ACCOUNTS=off and list the accounts in ACCOUNTS_INCLUDE",
     )
 }
 

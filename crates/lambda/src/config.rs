@@ -28,6 +28,8 @@
 //! | `PASSABLE_TASK_ROLES` | none | what follows `role/` in the ARNs of the roles the function may pass, comma-separated, wildcards `*` `?` (the template's `PassableTaskRoles`; `none`: no role): the preflight flags standalone tasks with other roles (`role_not_passable`) |
 //! | `ECS_CLUSTER_NAMES` | every cluster | the template's `EcsClusterNames`: the clusters the preflight reads (wildcards `*`, `?`) |
 //! | `ACCOUNTS_INCLUDE` / `ACCOUNTS_EXCLUDE` | none | comma-separated account ids the remediator acts in only / never (`account_excluded`) |
+//! | `FUNCTION_ROLE_ARN` | none | the ECS function's role (the templates set it): the preflight asks IAM's policy simulator whether it may pass standalone tasks' roles (`role_not_passable`), else it matches `PASSABLE_TASK_ROLES` |
+//! | `ORGANIZATION_ACCOUNTS` | `off` | `on` (central mode): the preflight reads every `ACTIVE` account of the organization (Organizations `ListAccounts`; the management account or a delegated administrator), narrowed by the two above |
 //! | `CONFIRM_NOTICES` | `off` | `health-api`: before acting, ask AWS Health that the event exists, has the notice's type and lists each resource (`unconfirmed` otherwise; recommended for central mode; needs a Business or Enterprise support plan) |
 //! | `EKS_ENDPOINT_URL` | the endpoint DescribeCluster returns | the CLI only (`remediator apply` on EKS pods): the Kubernetes API server to use instead (a local fake; plain `http://` only here). The Lambda function ignores it |
 
@@ -69,6 +71,12 @@ pub struct Config {
     /// `ECS_CLUSTER_NAMES`: the clusters the function may act in (the template's
     /// `EcsClusterNames`); the preflight reads these only. Empty or `*`: every cluster.
     pub ecs_cluster_names: Vec<String>,
+    /// `ORGANIZATION_ACCOUNTS=on`: the preflight reads every active account of the organization
+    /// (Organizations `ListAccounts`), narrowed by `ACCOUNTS_INCLUDE` / `ACCOUNTS_EXCLUDE`.
+    pub organization_accounts: bool,
+    /// `FUNCTION_ROLE_ARN`: the ECS function's role (the templates set it), whose PassRole the
+    /// preflight asks IAM's policy simulator about; unset: the patterns alone.
+    pub function_role_arn: Option<String>,
 }
 
 impl Config {
@@ -117,17 +125,24 @@ impl Config {
             None => 5,
         };
         let controls = controls(&get)?;
+        let accounts = accounts(&get)?;
+        let organization_accounts = organization_accounts(&get, &accounts)?;
         Ok(Config {
             settings,
             sdk_max_attempts,
             controls,
             eks_endpoint_url: get("EKS_ENDPOINT_URL").map(|(_, url)| url.trim().to_owned()),
-            accounts: accounts(&get)?,
+            accounts,
             passable_task_roles: get("PASSABLE_TASK_ROLES").map(|(name, v)| {
                 let roles = list(Some((name, v)));
                 roles.into_iter().filter(|r| r != "none").collect()
             }),
             ecs_cluster_names: list(get("ECS_CLUSTER_NAMES")),
+            organization_accounts,
+            function_role_arn: match get("FUNCTION_ROLE_ARN") {
+                Some((name, v)) => Some(role_arn(name, v)?),
+                None => None,
+            },
         })
     }
 }
@@ -300,6 +315,51 @@ fn accounts(
     })
 }
 
+/// An IAM role's ARN, `arn:PARTITION:iam::ACCOUNT:role/PATH/NAME`.
+fn role_arn(name: &'static str, v: String) -> Result<String, ConfigError> {
+    let v = v.trim().to_owned();
+    let parts: Vec<&str> = v.splitn(6, ':').collect();
+    let ok = matches!(parts.as_slice(), ["arn", partition, "iam", "", account, rest]
+        if !partition.is_empty()
+            && account.len() == 12
+            && account.bytes().all(|b| b.is_ascii_digit())
+            && rest.strip_prefix("role/").is_some_and(|n| !n.is_empty()));
+    if ok {
+        Ok(v)
+    } else {
+        Err(ConfigError {
+            name,
+            value: v,
+            expected: "an IAM role ARN, arn:aws:iam::123456789012:role/NAME".into(),
+        })
+    }
+}
+
+/// `ORGANIZATION_ACCOUNTS`: `on` or `off` (the default); `on` needs central mode, the member
+/// accounts being read through `MEMBER_ROLE_NAME`.
+fn organization_accounts(
+    get: &impl Fn(&'static str) -> Option<(&'static str, String)>,
+    accounts: &remediator_core::accounts::Accounts,
+) -> Result<bool, ConfigError> {
+    let Some((name, v)) = get("ORGANIZATION_ACCOUNTS") else {
+        return Ok(false);
+    };
+    match v.trim() {
+        "off" => Ok(false),
+        "on" if accounts.member_role.is_some() => Ok(true),
+        "on" => Err(ConfigError {
+            name,
+            value: v,
+            expected: "MEMBER_ROLE_NAME as well: the organization's accounts are read through the member role".into(),
+        }),
+        _ => Err(ConfigError {
+            name,
+            value: v,
+            expected: "on or off".into(),
+        }),
+    }
+}
+
 fn parse_bool(name: &'static str, v: &str) -> Result<bool, ConfigError> {
     match v.trim().to_ascii_lowercase().as_str() {
         "true" | "1" | "yes" => Ok(true),
@@ -374,6 +434,34 @@ mod tests {
             "a share of the account's 5/50 UpdateService bucket, not all of it"
         );
         assert_eq!(c.sdk_max_attempts, 5);
+    }
+
+    #[test]
+    fn the_function_role_must_be_a_role_arn() {
+        let arn = "arn:aws:iam::123456789012:role/service-role/remediator-ecs";
+        let c = config(&[("FUNCTION_ROLE_ARN", arn)]).expect("a role ARN");
+        assert_eq!(c.function_role_arn.as_deref(), Some(arn));
+        for bad in [
+            "remediator-ecs",
+            "arn:aws:iam::123:role/x",
+            "arn:aws:iam::123456789012:user/x",
+        ] {
+            assert!(config(&[("FUNCTION_ROLE_ARN", bad)]).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn organization_accounts_need_central_mode_and_are_off_unless_asked() {
+        assert!(!config(&[]).expect("defaults").organization_accounts);
+        let on = config(&[
+            ("ORGANIZATION_ACCOUNTS", "on"),
+            ("MEMBER_ROLE_NAME", "member"),
+        ]);
+        assert!(on.expect("central mode").organization_accounts);
+        let alone = config(&[("ORGANIZATION_ACCOUNTS", "on")]).expect_err("no member role");
+        assert!(alone.to_string().contains("MEMBER_ROLE_NAME"), "{alone}");
+        let typo = config(&[("ORGANIZATION_ACCOUNTS", "yes"), ("MEMBER_ROLE_NAME", "m")]);
+        assert!(typo.is_err(), "only on or off");
     }
 
     #[test]

@@ -1,6 +1,7 @@
 //! The scheduled preflight (template parameter `PreflightSchedule`): EventBridge Scheduler
 //! invokes the ECS function with [`PAYLOAD`]; the function reads its account (and in central
-//! mode the members of `ACCOUNTS_INCLUDE`), sends one summary to the notification topic and
+//! mode the members of `ACCOUNTS_INCLUDE` or, with `ORGANIZATION_ACCOUNTS=on`, of the
+//! organization), sends one summary to the notification topic and
 //! writes EMF metrics of the findings by risk. Read only; the answer is the summary's counts.
 
 use std::future::Future;
@@ -24,7 +25,7 @@ pub fn requested(payload: &Value) -> bool {
 }
 
 /// What the preflight reads, from the function's configuration: the member accounts (central
-/// mode: `ACCOUNTS_INCLUDE`), the Region (`region`, the function's) and the rules; no deadline.
+/// mode: `ACCOUNTS_INCLUDE`, and the organization's with `ORGANIZATION_ACCOUNTS=on`), the Region (`region`, the function's) and the rules; no deadline.
 pub fn scope(config: &Config, region: Option<String>, now: DateTime<Utc>) -> Scopes {
     let members = match config.accounts.member_role {
         Some(_) => config.accounts.include.clone(),
@@ -36,12 +37,14 @@ pub fn scope(config: &Config, region: Option<String>, now: DateTime<Utc>) -> Sco
     };
     let rules = Rules {
         passable_roles: config.passable_task_roles.clone(),
+        function_role: config.function_role_arn.clone(),
         clusters: config.ecs_cluster_names.clone(),
         maintenance,
         margin,
     };
     Scopes {
         members,
+        organization: config.organization_accounts && config.accounts.member_role.is_some(),
         regions: region.into_iter().collect(),
         rules,
         now,

@@ -10,6 +10,7 @@ pub mod health;
 pub mod http;
 pub mod ledger;
 pub mod notify;
+pub mod organization;
 pub mod scheduler;
 
 use std::time::Duration;

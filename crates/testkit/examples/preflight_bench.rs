@@ -45,6 +45,7 @@ async fn main() {
             "us-east-1",
             &Rules::default(),
             chrono::Utc::now(),
+            None,
         )
         .await;
     let elapsed = started.elapsed().as_secs_f64();

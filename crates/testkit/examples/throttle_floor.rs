@@ -15,8 +15,9 @@
 //! SERVICES=1000 SCALE=1 cargo run --release -p remediator-testkit --example throttle_floor   # real rates, ~323 s
 //! UPDATE_SERVICE_RATE=off cargo run --release -p remediator-testkit --example throttle_floor # SDK retries alone
 //! LEDGER=off cargo run --release -p remediator-testkit --example throttle_floor               # without the ledger
-//! INVOCATION_SECONDS=30 LEDGER_LATENCY_MS=50 cargo run --release -p remediator-testkit --example throttle_floor
-//!     # a slow ledger, 30-s invocations: continuations carry the rest (make bench-slow-ledger)
+//! SCALE=2 INVOCATION_SECONDS=30 LEDGER_LATENCY_MS=50 cargo run --release -p remediator-testkit --example throttle_floor
+//!     # a slow ledger, 30-s invocations: continuations carry the rest (make bench-slow-ledger);
+//!     # SCALE at most 2 here: the 5 s kept to finish each invocation is real time, not scaled
 //! ```
 //! With `INVOCATION_SECONDS` the notice runs as Lambda and Scheduler run it (the test kit's
 //! `invocations::until_final`): each invocation claims, acts and records in waves within its
@@ -88,6 +89,15 @@ async fn main() {
     let (report, runs) = match (invocation, &ledger) {
         (Some(seconds), Some(ledger)) => {
             let budget = Duration::from_secs_f64(seconds / scale);
+            // The finishing reserve is real time, not scaled: a scaled invocation must outlast it.
+            if budget <= run::FINISH_RESERVE * 2 {
+                eprintln!(
+                    "INVOCATION_SECONDS={seconds} at SCALE={scale} leaves {budget:?} per invocation, \
+                     not more than twice the {:?} kept to finish (unscaled): lower SCALE",
+                    run::FINISH_RESERVE
+                );
+                std::process::exit(2);
+            }
             continued(&remediator, ledger, event, budget).await
         }
         _ => (

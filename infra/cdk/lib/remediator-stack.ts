@@ -122,6 +122,13 @@ export interface RemediatorProps extends StackProps {
    * Enterprise On-Ramp or Enterprise support plan). Default `off`.
    */
   readonly confirmNotices?: 'off' | 'health-api';
+  /**
+   * `on` (central mode, with `memberRoleName`): the scheduled preflight reads every ACTIVE account of
+   * the organization (`organizations:ListAccounts`, granted then only; this account must be the
+   * management account or a delegated administrator), narrowed by accountsInclude and accountsExclude.
+   * Default `off`: this account and accountsInclude.
+   */
+  readonly organizationAccounts?: 'off' | 'on';
   /** Act only on resources of these accounts (12-digit ids); unset or `[]`: every account. */
   readonly accountsInclude?: string[];
   /** Never act on resources of these accounts (12-digit ids). */
@@ -182,6 +189,11 @@ export class RemediatorStack extends Stack {
     const eksMemberRoleName = props.eksMemberRoleName || (memberRoleName ? `${memberRoleName}-eks` : '');
     const confirmNotices = props.confirmNotices ?? 'off';
     if (!['off', 'health-api'].includes(confirmNotices)) throw new Error(`confirmNotices ${confirmNotices}: off or health-api`);
+    const organizationAccounts = props.organizationAccounts ?? 'off';
+    if (!['off', 'on'].includes(organizationAccounts)) throw new Error(`organizationAccounts ${organizationAccounts}: off or on`);
+    if (organizationAccounts === 'on' && !memberRoleName) {
+      throw new Error("organizationAccounts=on reads the organization's accounts through the member role; set memberRoleName");
+    }
     const accounts = (name: string, ids: string[] | undefined) => {
       for (const a of ids ?? []) if (!ACCOUNT_ID.test(a)) throw new Error(`${name}: ${a} is not a 12-digit account id`);
       return (ids ?? []).join(',');
@@ -307,6 +319,8 @@ export class RemediatorStack extends Stack {
       // has its own member role, MEMBER_ROLE_NAME set per function.
       ACCOUNTS_INCLUDE: accountsInclude,
       ACCOUNTS_EXCLUDE: accountsExclude,
+      // The preflight's member accounts from Organizations (the ECS function's scheduled preflight).
+      ORGANIZATION_ACCOUNTS: organizationAccounts,
       AWS_LAMBDA_LOG_FORMAT: 'JSON',
     };
 
@@ -328,6 +342,8 @@ export class RemediatorStack extends Stack {
         logGroup,
         environment: { ...controlsEnvironment, SCHEDULE_ROLE_ARN: schedulerRole.roleArn, ...environment },
       });
+      // The preflight asks IAM's policy simulator whether this role may pass standalone tasks' roles.
+      if (f.role) f.addEnvironment('FUNCTION_ROLE_ARN', f.role.roleArn);
       // One-time schedules in the group only (retirement-*: defer to a window; check-*: a
       // follow-up check), handing them its own scheduler role and nothing else.
       const schedules = `arn:${this.partition}:scheduler:${this.region}:${this.account}:schedule/${scheduleGroup.ref}`;
@@ -453,6 +469,11 @@ export class RemediatorStack extends Stack {
       throw new Error(`preflightSchedule: rate(...), cron(...) or off, not ${preflightSchedule}`);
     }
     if (preflightSchedule !== 'off') {
+      // The scheduled preflight asks IAM's policy simulator whether the function's role may pass the
+      // standalone tasks' roles (read only; on that role alone: it reveals no other's policies).
+      if (ecs.role) {
+        ecs.addToRolePolicy(new iam.PolicyStatement({ actions: ['iam:SimulatePrincipalPolicy'], resources: [ecs.role.roleArn] }));
+      }
       new scheduler.CfnSchedule(this, 'PreflightScheduleEntry', {
         description: "The retirement remediator's preflight, read only; one summary to the notification topic.",
         groupName: scheduleGroup.ref,
@@ -586,6 +607,11 @@ export class RemediatorStack extends Stack {
         ['ECS', 'EC2'].map((service) => `arn:${this.partition}:health:*::event/${service}/*/*`),
       );
       allow(['health:DescribeEventDetailsForOrganization', 'health:DescribeAffectedEntitiesForOrganization'], ['*']);
+    }
+    // organizationAccounts=on: the scheduled preflight reads every active account of the organization.
+    // ListAccounts has no resource-level permissions.
+    if (organizationAccounts === 'on' && preflightSchedule !== 'off') {
+      allow(['organizations:ListAccounts'], ['*']);
     }
     // Central mode: the function's own member role (infra/sam/member.yaml) of any account, by its name
     // only, and only in an account of this account's own organization. The ECS member role grants the
@@ -750,7 +776,7 @@ export class RemediatorStack extends Stack {
       {
         id: 'AwsSolutions-IAM5',
         reason:
-          'Resource wildcards only: the remediator acts on whichever services (and their service deployments), tasks, task definitions and deployment groups a retirement names (in the clusters of ecsClusterNames), and in central mode each function assumes its own member role (memberRoleName, eksMemberRoleName: one name each) in whichever account of its organization (aws:ResourceOrgID) a retirement names; with confirmNotices=health-api the ECS function reads AWS Health events of the ECS and EC2 services (event/ECS/*/*, event/EC2/*/*) and the ForOrganization forms, which have no resource-level permissions, on "*"; actions are listed one by one; actions without resource-level permissions (ListClusters, DescribeTaskDefinition, DescribeNetworkInterfaces, DescribeInstances, DescribeInstanceEventWindows, DescribeAutoScalingInstances, ListApplications) need "*", container instances are named by their cluster only (container-instance/CLUSTER/*), capacity providers and, with replaceDrainedInstances, Auto Scaling groups are whichever a container instance belongs to, and ListTasks gets "*" limited by the ecs:cluster condition (its documented resource, a container instance, does not exist for Fargate tasks). tests/infra/iam_reference.json checks each grant against the Service Authorization Reference.',
+          'Resource wildcards only: the remediator acts on whichever services (and their service deployments), tasks, task definitions and deployment groups a retirement names (in the clusters of ecsClusterNames), and in central mode each function assumes its own member role (memberRoleName, eksMemberRoleName: one name each) in whichever account of its organization (aws:ResourceOrgID) a retirement names; with confirmNotices=health-api the ECS function reads AWS Health events of the ECS and EC2 services (event/ECS/*/*, event/EC2/*/*) and the ForOrganization forms, which have no resource-level permissions, on "*"; actions are listed one by one; actions without resource-level permissions (ListClusters, DescribeTaskDefinition, DescribeNetworkInterfaces, DescribeInstances, DescribeInstanceEventWindows, DescribeAutoScalingInstances, ListApplications, and with organizationAccounts=on organizations:ListAccounts) need "*", container instances are named by their cluster only (container-instance/CLUSTER/*), capacity providers and, with replaceDrainedInstances, Auto Scaling groups are whichever a container instance belongs to, and ListTasks gets "*" limited by the ecs:cluster condition (its documented resource, a container instance, does not exist for Fargate tasks). tests/infra/iam_reference.json checks each grant against the Service Authorization Reference.',
       },
     ]);
   }

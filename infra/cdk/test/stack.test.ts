@@ -652,6 +652,8 @@ test('central mode props are checked: a role name, 12-digit accounts, an organiz
   assert.throws(() => stack({ accountsInclude: ['12345'] }), /accountsInclude/);
   assert.throws(() => stack({ accountsExclude: ['1234567890123'] }), /accountsExclude/);
   assert.throws(() => stack({ organizationId: '123456789012' }), /organizationId/);
+  assert.throws(() => stack({ organizationAccounts: 'on' }), /memberRoleName/);
+  assert.throws(() => stack({ organizationAccounts: 'yes' as any, memberRoleName: 'm' }), /organizationAccounts/);
 });
 
 test('cdk-nag reports no unsuppressed AwsSolutions error or warning in central and forwarding mode', () => {

@@ -50,6 +50,28 @@ pub struct EcsScope {
     pub event_windows: EventWindowsSeen,
     /// Clusters whose reads failed, with why: findings of their own, the other clusters judged.
     pub unreadable_clusters: Vec<(String, String)>,
+    /// What IAM's policy simulator answered for passing the standalone tasks' roles.
+    pub pass_simulation: PassSimulation,
+}
+
+/// IAM's policy simulator on `iam:PassRole` of the standalone tasks' roles by the role that
+/// would relaunch them (`SimulatePrincipalPolicy`, the context `iam:PassedToService` =
+/// `ecs-tasks.amazonaws.com`): what the function's own policies, its permissions boundary and
+/// the organization's SCPs decide, where `PASSABLE_TASK_ROLES` only repeats the template.
+#[derive(Debug, Clone, Default)]
+pub enum PassSimulation {
+    /// No principal to simulate (`FUNCTION_ROLE_ARN` unset, a member account) or no role to pass:
+    /// the roles are judged against `PASSABLE_TASK_ROLES`.
+    #[default]
+    NotRun,
+    /// The simulator's answer for `principal`: each role it would refuse, with its decision
+    /// (`implicitDeny`, `explicitDeny`); a role not listed is allowed.
+    Answered {
+        principal: String,
+        refused: std::collections::BTreeMap<String, String>,
+    },
+    /// The simulator could not be asked (why): the roles are judged against the patterns.
+    Unavailable(String),
 }
 
 /// The account's EC2 instance event windows, as far as they were read.
@@ -100,6 +122,9 @@ pub struct Rules {
     /// of the roles the function may pass, `*` and `?` as IAM wildcards (`ecs-tasks/*`, a name);
     /// `None`: not configured, not checked.
     pub passable_roles: Option<Vec<String>>,
+    /// `FUNCTION_ROLE_ARN`: the role that relaunches standalone tasks in the function's own
+    /// account; given, IAM's policy simulator answers for it instead of the patterns.
+    pub function_role: Option<String>,
     /// `ECS_CLUSTER_NAMES`: the template's `EcsClusterNames`, the clusters the function may act
     /// in (wildcards as IAM's); empty: every cluster. The preflight reads these only.
     pub clusters: Vec<String>,
@@ -133,7 +158,7 @@ pub fn assess(
             .tasks
             .iter()
             .filter(relaunched)
-            .flat_map(|t| role_rule(t, rules, &at)),
+            .flat_map(|t| role_rule(t, rules, &scope.pass_simulation, &at)),
     );
     findings.extend(scope.clusters.iter().filter_map(|c| cluster_rule(c, &at)));
     findings.extend(scope.unreadable_clusters.iter().map(|(cluster, why)| {
@@ -245,8 +270,26 @@ fn service_rules(s: &ServiceSeen, at: &At) -> Vec<Finding> {
     out
 }
 
-/// A standalone task whose roles the function may not pass: its relaunch would fail.
-fn role_rule(t: &TaskSeen, rules: &Rules, at: &At) -> Option<Finding> {
+/// A standalone task whose roles the function may not pass: its relaunch would fail. IAM's
+/// policy simulator decides when it answered; otherwise the configured patterns do.
+fn role_rule(t: &TaskSeen, rules: &Rules, simulation: &PassSimulation, at: &At) -> Option<Finding> {
+    let resource = format!("task {}/{}", t.cluster, t.id);
+    if let PassSimulation::Answered { principal, refused } = simulation {
+        let denied: Vec<String> = t
+            .roles
+            .iter()
+            .filter_map(|r| refused.get(r).map(|d| format!("{r} ({d})")))
+            .collect();
+        if denied.is_empty() {
+            return None;
+        }
+        return Some(at(
+            resource,
+            Risk::RoleNotPassable,
+            format!("IAM's policy simulator: {principal} may not pass {} to ecs-tasks.amazonaws.com, so the relaunch's RunTask would be refused", denied.join(", ")),
+            "grant the function's role iam:PassRole on these roles (the template's PassableTaskRoles), or lift the permissions boundary or SCP that denies it".to_owned(),
+        ));
+    }
     let passable = rules.passable_roles.as_ref()?;
     // What follows `role/` in the ARN: the role's path and name, as the template's grant reads it.
     let name = |arn: &str| arn.split_once(":role/").map_or(arn, |(_, n)| n).to_owned();
@@ -259,10 +302,16 @@ fn role_rule(t: &TaskSeen, rules: &Rules, at: &At) -> Option<Finding> {
     if refused.is_empty() {
         return None;
     }
+    let unasked = match simulation {
+        PassSimulation::Unavailable(why) => {
+            format!(" (IAM's policy simulator could not be asked: {why})")
+        }
+        _ => String::new(),
+    };
     Some(at(
-        format!("task {}/{}", t.cluster, t.id),
+        resource,
         Risk::RoleNotPassable,
-        format!("its role(s) {} are not in PassableTaskRoles ({}): the relaunch's RunTask would be refused (iam:PassRole)", refused.join(", "), passable.join(", ")),
+        format!("its role(s) {} are not in PassableTaskRoles ({}){unasked}: the relaunch's RunTask would be refused (iam:PassRole)", refused.join(", "), passable.join(", ")),
         format!("add {} to the PassableTaskRoles parameter and redeploy the stack", refused.join(",")),
     ))
 }

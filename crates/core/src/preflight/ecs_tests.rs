@@ -182,6 +182,63 @@ fn a_task_the_planner_would_relaunch_whose_role_is_not_passable_is_flagged_and_a
     );
 }
 
+#[test]
+fn the_policy_simulator_s_answer_overrides_the_patterns_and_its_absence_is_said() {
+    let mut s = scope();
+    let role = |name: &str| format!("arn:aws:iam::111122223333:role/{name}");
+    let task = |id: &str, name: &str| TaskSeen {
+        cluster: "prod".into(),
+        id: id.into(),
+        roles: vec![role(name)],
+        fargate: true,
+    };
+    // t1's role matches the patterns but a boundary denies it; t2's matches no pattern but the
+    // function's policies allow it.
+    s.tasks = vec![task("t1", "ecs-tasks/bounded"), task("t2", "legacy-job")];
+    let target = |id: &str| {
+        Target::Task(TaskRef {
+            cluster: Some("prod".into()),
+            task_id: id.into(),
+            arn: format!("arn:aws:ecs:us-east-1:111122223333:task/prod/{id}"),
+        })
+    };
+    let planned: Vec<Outcome> = ["t1", "t2"]
+        .iter()
+        .map(|id| planned(target(id), Code::WouldRelaunch, "dry run"))
+        .collect();
+    let rules = Rules {
+        passable_roles: Some(vec!["ecs-tasks/*".into()]),
+        ..Rules::default()
+    };
+    let principal = role("remediator-ecs");
+    s.pass_simulation = PassSimulation::Answered {
+        principal: principal.clone(),
+        refused: [(role("ecs-tasks/bounded"), "explicitDeny".to_owned())].into(),
+    };
+    let (findings, _) = assess(&s, &planned, &rules, now());
+    let refused: Vec<_> = findings
+        .iter()
+        .filter(|f| f.risk == Risk::RoleNotPassable)
+        .collect();
+    assert_eq!(refused.len(), 1, "{refused:#?}");
+    assert_eq!(refused[0].resource, "task prod/t1");
+    assert!(refused[0].why.contains(&principal) && refused[0].why.contains("explicitDeny"));
+
+    s.pass_simulation = PassSimulation::Unavailable("AccessDenied".into());
+    let (findings, _) = assess(&s, &planned, &rules, now());
+    let refused: Vec<_> = findings
+        .iter()
+        .filter(|f| f.risk == Risk::RoleNotPassable)
+        .collect();
+    assert_eq!(refused.len(), 1, "the patterns decide: {refused:#?}");
+    assert_eq!(refused[0].resource, "task prod/t2");
+    assert!(
+        refused[0].why.contains("could not be asked: AccessDenied"),
+        "{}",
+        refused[0].why
+    );
+}
+
 fn planned_skip(target: Target) -> Outcome {
     Outcome::new(
         target,

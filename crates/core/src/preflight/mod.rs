@@ -182,12 +182,15 @@ impl Preflight {
     }
 }
 
-/// What a preflight reads: the function's own account and the member accounts given, in each
+/// What a preflight reads: the function's own account and the member accounts given (and, when
+/// asked, the organization's), in each
 /// Region; the rules; the clock; and when it must stop reading (a scheduled preflight's Lambda
 /// deadline, less the time to report), after which the scopes left are findings, not gaps.
 #[derive(Debug, Clone)]
 pub struct Scopes {
     pub members: Vec<String>,
+    /// `ORGANIZATION_ACCOUNTS=on`: the organization's active accounts are members too.
+    pub organization: bool,
     pub regions: Vec<String>,
     pub rules: ecs::Rules,
     pub now: chrono::DateTime<chrono::Utc>,
