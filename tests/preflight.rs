@@ -386,17 +386,22 @@ async fn in_account(base: &SdkConfig, account: &str) -> SdkConfig {
         .build()
 }
 
+/// A seed of `account`'s resources, through the member role there.
+async fn member_seed(moto: &MotoServer, account: &str) -> Seed {
+    let sdk = in_account(&moto.sdk_config().await, account).await;
+    Seed {
+        ecs: aws_sdk_ecs::Client::new(&sdk),
+        codedeploy: aws_sdk_codedeploy::Client::new(&sdk),
+        network: None,
+    }
+}
+
 #[tokio::test]
 async fn central_mode_reads_each_member_account_through_its_role_and_leaves_an_excluded_one_out() {
     let moto = MotoServer::start();
     let (a, b) = ("111111111111", "222222222222");
     for (account, desired_min) in [(a, 0), (b, 100)] {
-        let sdk = in_account(&moto.sdk_config().await, account).await;
-        let member = Seed {
-            ecs: aws_sdk_ecs::Client::new(&sdk),
-            codedeploy: aws_sdk_codedeploy::Client::new(&sdk),
-            network: None,
-        };
+        let member = member_seed(&moto, account).await;
         member.cluster("prod").await;
         let td = member.task_definition("web").await;
         service(
@@ -470,12 +475,7 @@ async fn organization_member(moto: &MotoServer, name: &str, min: i32) -> String 
         .and_then(|s| s.account_id())
         .unwrap_or_default()
         .to_owned();
-    let sdk = in_account(&moto.sdk_config().await, &id).await;
-    let member = Seed {
-        ecs: aws_sdk_ecs::Client::new(&sdk),
-        codedeploy: aws_sdk_codedeploy::Client::new(&sdk),
-        network: None,
-    };
+    let member = member_seed(moto, &id).await;
     member.cluster("prod").await;
     let td = member.task_definition("web").await;
     service(moto, &member, &id, "web", &td, 1, (min, 200), true).await;

@@ -216,20 +216,14 @@ fn the_policy_simulator_s_answer_overrides_the_patterns_and_its_absence_is_said(
         refused: [(role("ecs-tasks/bounded"), "explicitDeny".to_owned())].into(),
     };
     let (findings, _) = assess(&s, &planned, &rules, now());
-    let refused: Vec<_> = findings
-        .iter()
-        .filter(|f| f.risk == Risk::RoleNotPassable)
-        .collect();
+    let refused = not_passable(&findings);
     assert_eq!(refused.len(), 1, "{refused:#?}");
     assert_eq!(refused[0].resource, "task prod/t1");
     assert!(refused[0].why.contains(&principal) && refused[0].why.contains("explicitDeny"));
 
     s.pass_simulation = PassSimulation::Unavailable("AccessDenied".into());
     let (findings, _) = assess(&s, &planned, &rules, now());
-    let refused: Vec<_> = findings
-        .iter()
-        .filter(|f| f.risk == Risk::RoleNotPassable)
-        .collect();
+    let refused = not_passable(&findings);
     assert_eq!(refused.len(), 1, "the patterns decide: {refused:#?}");
     assert_eq!(refused[0].resource, "task prod/t2");
     assert!(
@@ -237,6 +231,13 @@ fn the_policy_simulator_s_answer_overrides_the_patterns_and_its_absence_is_said(
         "{}",
         refused[0].why
     );
+}
+
+fn not_passable(findings: &[Finding]) -> Vec<&Finding> {
+    findings
+        .iter()
+        .filter(|f| f.risk == Risk::RoleNotPassable)
+        .collect()
 }
 
 fn planned_skip(target: Target) -> Outcome {
