@@ -461,7 +461,7 @@ fn unreadable(account: &str, region: &str, why: String) -> Finding {
         format!("account {account}"),
         Risk::MemberUnreadable,
         why,
-        "deploy the member stack (infra/sam/member.yaml) there, trusting the function's role, or give the reading role the preflight's reads (README, Preflight)",
+        "deploy the member stack (infra/sam/member.yaml) there, trusting the function's role, or give the reading role the preflight's reads (crates/core/README.md, Preflight)",
     )
 }
 

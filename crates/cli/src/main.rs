@@ -8,7 +8,9 @@
 //! remediator status --html FILE             # the same as one self-contained HTML page
 //! remediator ledger init                    # create the ledger table (LEDGER_TABLE)
 //! remediator preflight [--json | --html FILE] [--region R]  # before any notice: what a retirement would hurt
+//! remediator explain CODE                   # what a code means and what to do next
 //! ```
+//! The options, examples and environment of each: [`remediator_cli::args`], `commands.md`.
 //! With `LEDGER_TABLE` set, `plan` and `apply` go through the ledger as the functions do: a
 //! resource already handled for the notice is not acted on again.
 //! Exit status: 0 every resource reached a final outcome, 1 any failed, 2 the input is unusable.
@@ -29,7 +31,8 @@ use std::process::ExitCode;
 
 use aws_config::SdkConfig;
 use chrono::Utc;
-use clap::{Parser, Subcommand};
+use clap::Parser;
+use remediator_cli::args::{Cli, Command, LedgerCommand};
 use remediator_cli::pages::status_page;
 use remediator_core::ledger::{render, summarize, Ledger, NoticeSummary};
 use remediator_core::pipeline::{route, Notice, Remediate, Route};
@@ -38,87 +41,6 @@ use remediator_core::{parse_slice, ParseError, Parsed, Report};
 use remediator_lambda::ledger::DynamoLedger;
 use remediator_lambda::scheduler::next_check;
 use remediator_lambda::{load_sdk_config, Config};
-
-#[derive(Parser)]
-#[command(
-    name = "remediator",
-    version,
-    about = "Act on Fargate retirement notices before AWS does"
-)]
-struct Cli {
-    #[command(subcommand)]
-    command: Command,
-}
-
-#[derive(Subcommand)]
-enum Command {
-    /// Show what would be done for an event, without any mutating call.
-    Plan(EventArgs),
-    /// Remediate every resource the event names.
-    Apply(EventArgs),
-    /// Render a JSON report (the Lambda's response) as a table.
-    Show {
-        /// Report file, or `-` for standard input.
-        #[arg(long)]
-        report: PathBuf,
-    },
-    /// Where every notice in the ledger stands (LEDGER_TABLE), or every resource of one.
-    Status {
-        /// The notice's event ARN (or its ledger key, `ARN#account`, `eks:EVENT_ID`).
-        #[arg(long)]
-        event: Option<String>,
-        /// Print JSON instead of a table.
-        #[arg(long)]
-        json: bool,
-        /// Write the status as one self-contained HTML page (every notice with its resources,
-        /// AWS's window drawn as a timeline) to FILE instead of printing it.
-        #[arg(long, value_name = "FILE", conflicts_with = "json")]
-        html: Option<PathBuf>,
-    },
-    /// Before any notice: what a retirement would hurt today, read only. Exit 0 with no finding
-    /// of severity high, 1 otherwise, 2 on unusable input.
-    Preflight(PreflightArgs),
-    /// The ledger table itself.
-    Ledger {
-        #[command(subcommand)]
-        command: LedgerCommand,
-    },
-}
-
-#[derive(Subcommand)]
-enum LedgerCommand {
-    /// Create LEDGER_TABLE as the templates define it (idempotent).
-    Init,
-}
-
-#[derive(clap::Args)]
-struct EventArgs {
-    /// EventBridge event JSON file, or `-` for standard input.
-    #[arg(long)]
-    event: PathBuf,
-    /// Print the JSON report instead of a table.
-    #[arg(long)]
-    json: bool,
-}
-
-#[derive(clap::Args)]
-struct PreflightArgs {
-    /// Print JSON (`findings`, `resources`, `summary`) instead of a table.
-    #[arg(long)]
-    json: bool,
-    /// Write the preflight as one self-contained HTML page (findings by account and Region,
-    /// the fix for each) to FILE instead of printing it.
-    #[arg(long, value_name = "FILE", conflicts_with = "json")]
-    html: Option<PathBuf>,
-    /// A Region to read (repeat for several); default: the configured Region.
-    #[arg(long = "region")]
-    regions: Vec<String>,
-    /// An EKS cluster whose Fargate workloads to read as well (repeat for several), in the
-    /// function's own account and the first Region; its API server is DescribeCluster's (or
-    /// `EKS_ENDPOINT_URL`), reached with the caller's credentials as the EKS function is.
-    #[arg(long = "eks-cluster", value_name = "NAME")]
-    eks_clusters: Vec<String>,
-}
 
 #[tokio::main]
 async fn main() -> ExitCode {
@@ -151,6 +73,7 @@ async fn main() -> ExitCode {
             })
             .await
         }
+        Command::Explain(args) => explain(args.code.as_deref(), args.all),
         Command::Ledger {
             command: LedgerCommand::Init,
         } => ledger_init().await,
@@ -158,7 +81,7 @@ async fn main() -> ExitCode {
     ExitCode::from(code)
 }
 
-async fn run_event(args: EventArgs, dry_run: bool) -> u8 {
+async fn run_event(args: remediator_cli::args::EventArgs, dry_run: bool) -> u8 {
     let raw = match read_input(&args.event) {
         Ok(raw) => raw,
         Err(e) => {
@@ -380,6 +303,39 @@ async fn ledger_init() -> u8 {
             1
         }
     }
+}
+
+/// `remediator explain`: the reference entries of a code, or the whole reference.
+fn explain(code: Option<&str>, all: bool) -> u8 {
+    use remediator_core::explain;
+    if all {
+        print!("{}", explain::REFERENCE);
+        return 0;
+    }
+    let code = code.unwrap_or_default();
+    let found = explain::explain(code);
+    if found.is_empty() {
+        let near: Vec<&str> = explain::every_name()
+            .into_iter()
+            .map(|(_, n)| n)
+            .filter(|n| {
+                let c = code.to_ascii_lowercase();
+                !c.is_empty() && (n.contains(c.as_str()) || c.contains(n))
+            })
+            .collect();
+        eprintln!(
+            "remediator: no outcome, action, event or risk code {code:?}{}; `remediator explain --all` lists them",
+            if near.is_empty() { String::new() } else { format!(" (did you mean {}?)", near.join(", ")) }
+        );
+        return 2;
+    }
+    for (i, entry) in found.iter().enumerate() {
+        if i > 0 {
+            println!();
+        }
+        println!("{} ({})\n{}", entry.name, entry.kind, entry.text);
+    }
+    0
 }
 
 fn show(path: &Path) -> u8 {

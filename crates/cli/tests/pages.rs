@@ -458,7 +458,7 @@ fn an_empty_ledger_and_a_clean_preflight_still_make_pages() {
     assert!(preflight.contains("no finding"));
 }
 
-/// `make pages`: the example pages the README's screenshots show, written into `PAGES_OUT`.
+/// `make pages`: the example pages crates/cli/README.md's screenshots show, written into `PAGES_OUT`.
 #[test]
 #[ignore = "run by `make pages`"]
 fn the_example_pages_are_written_into_pages_out() {

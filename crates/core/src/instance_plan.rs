@@ -193,7 +193,7 @@ pub fn plan_instance(
 /// nothing about the next hour.
 ///
 /// A final failure, not a skip: a final failure is alarmed (`Outcomes`, `Result=failed`) and
-/// promises that a person must act (README, "Alerts"; [`crate::ledger::State::Unreplaced`] "a
+/// promises that a person must act (crates/README.md, "Follow-up checks", the Alerts bullet; [`crate::ledger::State::Unreplaced`] "a
 /// person decides"), like `no_room_to_replace`, the same kind of "your configuration leaves no
 /// room" answer. Here a person must add capacity or accept AWS's stop; a skip would say nothing
 /// needs doing. Not retryable (Lambda's retry sees the same cluster), but the ledger's `failed`

@@ -13,6 +13,7 @@ pub mod bounds;
 pub mod confirm;
 pub mod defer;
 pub mod engine;
+pub mod explain;
 pub mod follow;
 pub mod instance_plan;
 pub mod ledger;

@@ -1,4 +1,4 @@
-//! The TLS trap from crates.md: with two rustls crypto providers in the build, making an HTTPS
+//! The TLS trap the shared crates notes describe: with two rustls crypto providers in the build, making an HTTPS
 //! Kubernetes client panics at start-up. Only aws-lc-rs (the AWS SDK's) must be there.
 
 #[tokio::test]

@@ -8,7 +8,7 @@
 //! first request uses is then built again, parsing the certificates again. Here one client, made
 //! like the SDK's default (hyper 1, rustls with aws-lc, the proxy from the environment), is
 //! shared by all of them, and the throw-away connector is not built: the root store is parsed
-//! once per process, when the first request needs it (measured in the README's cold-start
+//! once per process, when the first request needs it (measured in tests/README.md, "Measured", cold-start
 //! figures).
 
 use std::sync::OnceLock;

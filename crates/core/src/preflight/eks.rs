@@ -2,7 +2,7 @@
 //! what the pod planner would do for each workload today. Pure: no I/O here (the reader lives in
 //! `remediator_kube::preflight`).
 //!
-//! The Kubernetes and EKS behaviours these rules rely on (docs/domain.md §5 and §7):
+//! The Kubernetes and EKS behaviours these rules rely on (the shared domain notes, §5 and §7):
 //! - EKS patches Fargate nodes by *evicting* pods, which respects PodDisruptionBudgets, and sends
 //!   the `EKS Fargate Pod Scheduled Termination` event only when an eviction fails: a budget that
 //!   allows no disruption (or several budgets over one pod, which the eviction subresource
