@@ -81,9 +81,15 @@ pub fn next_steps(report: &Report) -> Vec<String> {
             None => "Retryable failures: Lambda runs the event again; if it keeps failing it lands in the dead-letter queue (alarmed).".into(),
         });
     }
-    if any(&|o| o.status == Status::Failed && !o.retryable) {
+    let failed = report.final_failure_codes();
+    if !failed.is_empty() {
+        let explain: Vec<String> = failed
+            .iter()
+            .map(|c| format!("`remediator explain {c}`"))
+            .collect();
         steps.push(format!(
-            "Replace the failed resources by hand{deadline}: see each reason."
+            "Replace the failed resources by hand{deadline}: see each reason, and {} for what to do.",
+            explain.join(", ")
         ));
     }
     if any(&|o| {
@@ -310,6 +316,31 @@ mod tests {
             cluster: "prod".into(),
             service: name.into(),
         })
+    }
+
+    #[test]
+    fn final_failures_end_their_next_steps_and_the_table_with_the_command_that_explains_each_code()
+    {
+        let r = report(vec![
+            Outcome::failed(service("a"), Code::RolloutStalled, "no progress", false),
+            Outcome::failed(service("b"), Code::RolloutStalled, "no progress", false),
+            Outcome::failed(service("c"), Code::NoRoomToReplace, "100/100", false),
+            Outcome::failed(service("d"), Code::Throttled, "busy", true),
+        ]);
+        let steps = next_steps(&r).join("\n");
+        assert!(
+            steps.contains(
+                "`remediator explain rollout_stalled`, `remediator explain no_room_to_replace`"
+            ),
+            "{steps}"
+        );
+        assert!(!steps.contains("explain throttled"), "retryable: {steps}");
+        let table = r.render_table();
+        assert_eq!(
+            table.matches("what to do: remediator explain").count(),
+            2,
+            "{table}"
+        );
     }
 
     #[test]

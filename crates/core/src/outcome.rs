@@ -515,8 +515,23 @@ impl Report {
         for note in &self.notes {
             let _ = writeln!(out, "account: {note}");
         }
+        for code in self.final_failure_codes() {
+            let _ = writeln!(out, "what to do: remediator explain {code}");
+        }
         let _ = writeln!(out, "{}", self.message);
         out
+    }
+
+    /// The distinct codes of the final failures, in the order they first appear: each is a
+    /// promise that a person must act, and `remediator explain CODE` says how.
+    pub fn final_failure_codes(&self) -> Vec<Code> {
+        let mut codes: Vec<Code> = Vec::new();
+        for o in &self.outcomes {
+            if o.status == Status::Failed && !o.retryable && !codes.contains(&o.code) {
+                codes.push(o.code);
+            }
+        }
+        codes
     }
 }
 
