@@ -10,7 +10,7 @@ LAMBDA_PORT ?= 9000
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 # Cargo reuses CARGO_TARGET_DIR when set (CI points it outside the clone).
 
-.PHONY: help venv faketime browser pages year-ahead build test fmt lint unit demo watch invoke moto zip bench bench-slow-ledger bench-preflight bench-init infra cdk clean
+.PHONY: help venv faketime browser pages year-ahead build test fmt lint unit demo watch invoke moto zip bench bench-slow-ledger bench-preflight bench-init infra cdk docs clean
 
 help: ## list the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
@@ -77,7 +77,11 @@ cdk: ## CDK app: npm ci, the assertions + cdk-nag tests, and an offline cdk synt
 	  && cd infra/cdk && CDK_DISABLE_VERSION_CHECK=1 npx cdk synth --no-notices --quiet -c assetsDir=$$assets \
 	  && echo "cdk synth: ok"
 
-test: venv fmt lint unit year-ahead infra cdk ## the full check CI runs: fmt, clippy -D warnings, all tests, the year-ahead run, SAM and CDK checks
+docs: venv ## the Markdown stays true (README at most 250 lines, every link and anchor resolves) and every command the README shows runs once (tests/docs)
+	$(VENV)/bin/python -m unittest discover -s tests/docs -v
+	$(VENV)/bin/python tests/docs/readme_commands.py
+
+test: venv fmt lint unit year-ahead infra cdk docs ## the full check CI runs: fmt, clippy -D warnings, all tests, the year-ahead run, SAM and CDK checks, the docs and the README's commands
 
 demo: venv ## seed a local AWS, replay a retirement notice through the Lambda, show the outcome
 	cargo build --workspace --bins --locked

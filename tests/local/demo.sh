@@ -29,6 +29,14 @@ wait_for() { # host port what log: until something accepts connections on the po
     exit 1
 }
 
+step_no=0
+step() { # title why: one numbered step of the story, and the one sentence of why it matters
+    step_no=$((step_no + 1))
+    echo
+    echo "── $step_no. $1"
+    echo "   $2"
+}
+
 moto_port=$(free_port)
 # moto runs in the test kit's helper, whose stdin takes control commands (see
 # crates/testkit/moto_server.py): the demo needs two of them that no AWS API offers.
@@ -37,7 +45,7 @@ exec 3<>"$work/moto.ctl"
 "$venv/bin/python" "$root/crates/testkit/moto_server.py" "$moto_port" <"$work/moto.ctl" >"$work/moto.answers" 2>"$work/moto.log" &
 pids+=($!)
 wait_for 127.0.0.1 "$moto_port" "moto server" "$work/moto.log"
-echo "== local AWS: moto server on 127.0.0.1:$moto_port"
+step "A local AWS and a demo account" "moto on 127.0.0.1:$moto_port stands in for the account: clusters with rolling, blue/green and risky services, a standalone task."
 moto_control() { # command... -> prints the answer's words after "ok"
     local before
     before=$(grep -c '' "$work/moto.answers" || true)
@@ -100,8 +108,7 @@ watch() { # port log extra-env...: cargo lambda watch for the functions, on loop
     wait_for 127.0.0.1 "$port" "cargo lambda watch" "$log"
 }
 
-echo
-echo "== preflight, before any notice: what a retirement would hurt today (read only; exit 1: high findings)"
+step "Preflight, before any notice" "What a retirement would hurt today, read only, while there is time to change a deployment configuration (exit 1: high findings)."
 "$target/debug/remediator" preflight || true
 # The pages outlive the demo's work directory: beside the build output.
 pages="${DEMO_PAGES:-$target/demo-pages}"
@@ -111,11 +118,10 @@ echo
 
 # The ledger: what was done per notice and resource (the templates create the same table).
 export LEDGER_TABLE=retirement-ledger
-echo "== $("$target/debug/remediator" ledger init)"
+echo "   $("$target/debug/remediator" ledger init)"
 
 lambda_port=$(free_port)
-echo "== cargo lambda watch on 127.0.0.1:$lambda_port, invoking ecs-retirement with $fixture"
-echo "   (summaries to SNS topic $topic_arn, metrics as EMF lines in the function log, ledger $LEDGER_TABLE)"
+step "AWS Health's notice reaches the real ecs-retirement function" "cargo lambda serves it on 127.0.0.1:$lambda_port with $fixture stamped now; it acts on every resource first, records each in the ledger, and schedules a follow-up check."
 scheduler_role=arn:aws:iam::123456789012:role/retirement-scheduler
 watch "$lambda_port" "$work/watch.log" "NOTIFICATION_TOPIC_ARN=$topic_arn" "LEDGER_TABLE=$LEDGER_TABLE" \
     "SCHEDULE_ROLE_ARN=$scheduler_role"
@@ -133,20 +139,16 @@ invoke() { # report-file [event-file] [port] [log]
 }
 
 invoke "$work/report.json"
-echo
-echo "== outcome report (the Lambda's response)"
+echo "   the report (the Lambda's response; every id in full with --json):"
 "$target/debug/remediator" show --report "$work/report.json" || true
-echo
-echo "== ECS deployments in the demo account"
+echo "   ECS deployments in the demo account, before and after:"
 "$target/debug/demo-account" compare --state "$work/before.json"
 
-echo
-echo "== the same event delivered again (EventBridge delivers at least once)"
+step "The same event delivered again" "EventBridge delivers at least once: the ledger answers and nothing is acted on twice."
 invoke "$work/report-again.json"
 "$target/debug/remediator" show --report "$work/report-again.json" || true
 
-echo
-echo "== the same notice updated by AWS Health: status open, a later time, prod|search added"
+step "AWS Health updates the notice" "Status open, a later time and prod|search added: only the new service is acted on."
 "$venv/bin/python" - "$work/event.json" "$work/update-event.json" <<'PY'
 import json, sys, uuid, datetime
 event = json.load(open(sys.argv[1]))
@@ -175,8 +177,7 @@ complete_rollouts() { # cluster/service...: ECS finishes replacing the tasks (mo
     for s in "$@"; do moto_control ecs-rollout 123456789012 us-east-1 "${s%%/*}" "${s#*/}" COMPLETED >/dev/null; done
 }
 
-echo
-echo "== a follow-up check, once ECS has replaced the tasks and CodeDeploy finished the redeploy"
+step "A follow-up check" "Acted is not done: once ECS has replaced the tasks and CodeDeploy finished, the scheduled check finds every resource verified."
 # What the deliveries forced and redeployed, from their reports (any FIXTURE).
 read -r -a forced <<<"$(python3 -c 'import json, sys
 services = set()
@@ -195,8 +196,7 @@ scheduled_check "$work/report-update.json" "$work/check.json"
 invoke "$work/report-check.json" "$work/check.json"
 "$target/debug/remediator" show --report "$work/report-check.json" || true
 
-echo
-echo "== a notice that arrives after AWS began (statusCode open, startTime an hour ago, endTime in two days)"
+step "A notice that arrives after AWS began" "startTime an hour ago: it acts at once (racing AWS), and a deployment still under way is followed, not failed."
 "$venv/bin/python" - "$work/event.json" "$work/late-event.json" <<'PY'
 import json, sys, uuid, datetime
 event = json.load(open(sys.argv[1]))
@@ -224,16 +224,14 @@ scheduled_check "$work/report-late-check.json" "$work/late-check-2.json"
 invoke "$work/report-late-check-2.json" "$work/late-check-2.json"
 "$target/debug/remediator" show --report "$work/report-late-check-2.json" || true
 
-echo
-echo "== remediator status: where the notice stands in the ledger"
+step "remediator status" "Where every notice stands in the ledger, and then every resource of one."
 "$target/debug/remediator" status
 "$target/debug/remediator" status --html "$pages/status.html" >/dev/null
 arn=$(python3 -c 'import json, sys; print(json.load(open(sys.argv[1]))["detail"]["eventArn"])' "$work/event.json")
 echo "   and every resource of the notice:"
 "$target/debug/remediator" status --event "$arn"
 
-echo
-echo "== the chat summaries (SNS -> SQS; Chatbot custom-notification JSON), one per event"
+step "What the operator's chat received" "One summary per delivery with news and one final summary (SNS to SQS here; Chatbot custom notifications)."
 "$venv/bin/python" - <<'PY'
 import json, boto3
 sqs = boto3.client("sqs")
@@ -247,8 +245,7 @@ for m in messages:
 print(f"{len(messages)} message(s)")
 PY
 
-echo
-echo "== metrics: CloudWatch EMF lines the function printed"
+step "Metrics" "CloudWatch EMF lines the function printed: outcomes by action and result, no API call."
 "$venv/bin/python" - "$work/watch.log" <<'PY'
 import json, sys
 docs = [json.loads(line) for line in open(sys.argv[1]) if line.startswith("{") and '"_aws"' in line]
@@ -258,8 +255,7 @@ for d in docs:
 print(f"  {len(docs)} EMF line(s), namespace {docs[0]['_aws']['CloudWatchMetrics'][0]['Namespace']}")
 PY
 
-echo
-echo "== maintenance windows: a notice outside the window is deferred to the next window start"
+step "Maintenance windows" "A notice outside the window is deferred to the next window start before AWS's deadline: one schedule, found again on redelivery."
 window_start=$(( ($(date -u +%-H) + 6) % 24 ))
 windows=$(printf 'Daily %02d:00-%02d:00 UTC' "$window_start" $(( (window_start + 2) % 24 )))
 "$venv/bin/python" - "$work/event.json" "$work/deferred-event.json" <<'PY'
@@ -297,7 +293,8 @@ print(f"   {kinds['deferral']} deferral(s) and {kinds['check']} follow-up check(
       "(each delivery of an event finds the schedules it already made)")
 PY
 
-echo
-echo "== pages to look at (self-contained HTML, open in a browser):"
+step "Pages to look at, and where to look further" "Self-contained HTML, open them in a browser:"
 echo "   preflight: $pages/preflight.html"
 echo "   status:    $pages/status.html"
+echo "   remediator explain CODE     what any code above means and what to do next"
+echo "   crates/core/README.md       every case per resource; infra/README.md to deploy it"
