@@ -57,7 +57,10 @@ Environment:
     LEDGER_TABLE              answer what the ledger remembers for the notice (read only)
     MEMBER_ROLE_NAME          central mode: plan a member account's notice through its role
     ACCOUNTS_INCLUDE, ACCOUNTS_EXCLUDE, OPT_IN_ONLY, CONFIRM_NOTICES   what may be acted on
+    ROLLOUT_TIMEOUT           when a deployment the ledger follows counts as stalled
+    MAX_CONCURRENCY, SDK_MAX_ATTEMPTS, BACKOFF_ROUNDS   as the functions read them
     EKS_ENDPOINT_URL          a pod notice's API server instead of DescribeCluster's
+    Every setting of the functions is read and checked (a bad value exits 2).
 {ENV_AWS}"))]
     Plan(EventArgs),
     /// Remediate every resource the event names, now (maintenance windows and DRY_RUN do not
@@ -79,7 +82,11 @@ Environment:
                               be told from a new one)
     MEMBER_ROLE_NAME          central mode: act in a member account through its role
     ACCOUNTS_INCLUDE, ACCOUNTS_EXCLUDE, OPT_IN_ONLY, CONFIRM_NOTICES, UPDATE_SERVICE_RATE,
-    MAX_CONCURRENCY, SDK_MAX_ATTEMPTS, BACKOFF_ROUNDS   as the functions read them
+    MAX_CONCURRENCY, SDK_MAX_ATTEMPTS, BACKOFF_ROUNDS, DEADLINE_MARGIN_SECS   as the functions read them
+    ROLLOUT_TIMEOUT           when a deployment the ledger follows counts as stalled
+    REPLACE_DRAINED_INSTANCES true: a drained instance AWS retires is terminated in its group
+    LEDGER_RETENTION          how long what it records is kept
+    Every setting of the functions is read and checked (a bad value exits 2).
     EKS_ENDPOINT_URL          a pod notice's API server instead of DescribeCluster's
 {ENV_AWS}"))]
     Apply(EventArgs),
@@ -150,7 +157,9 @@ Environment:
     ECS_CLUSTER_NAMES         the clusters the function may act in
     PASSABLE_TASK_ROLES       the roles a relaunch may pass (role_not_passable)
     FUNCTION_ROLE_ARN         whose PassRole IAM's policy simulator is asked about
-    MAINTENANCE_WINDOWS, DEADLINE_MARGIN   checked against a typical deadline
+    MAINTENANCE_WINDOWS, DEADLINE_MARGIN   checked against a typical deadline (windows need
+                              SCHEDULE_ROLE_ARN, as the functions do)
+    OPT_IN_ONLY               the dry-run plan leaves untagged resources out
     EKS_ENDPOINT_URL          the --eks-cluster API server instead of DescribeCluster's
 {ENV_AWS}"))]
     Preflight(PreflightArgs),

@@ -344,6 +344,35 @@ mod tests {
     }
 
     #[test]
+    fn the_table_wraps_long_reasons_under_their_column_and_shortens_ids_the_json_keeps_whole() {
+        let long = "word ".repeat(40);
+        let r = report(vec![Outcome::new(
+            service("web"),
+            Status::Acted,
+            Code::ForcedNewDeployment,
+            long.trim(),
+        )
+        .with_deployments(
+            Some("ecs-svc/578176275046590921".into()),
+            Some("ecs-svc/945977935385204913".into()),
+        )]);
+        let table = r.render_table();
+        let rows: Vec<&str> = table.lines().filter(|l| l.contains("word")).collect();
+        assert!(rows.len() >= 3, "{table}");
+        assert!(rows[0].contains("57817627… -> 94597793…"), "{table}");
+        // Columns in characters: the shortened ids end in a three-byte `…`.
+        let column = |l: &str| l.find("word").map(|at| l[..at].chars().count());
+        let reason_at = column(rows[0]);
+        assert!(
+            rows[1..].iter().all(|l| column(l) == reason_at
+                && l.chars().count() <= reason_at.unwrap_or_default() + 72),
+            "{table}"
+        );
+        let json = serde_json::to_string(&r).unwrap_or_default();
+        assert!(json.contains("ecs-svc/578176275046590921"), "{json}");
+    }
+
+    #[test]
     fn a_check_that_only_sees_the_replacement_under_way_sends_nothing_and_the_last_check_sends_the_final_summary(
     ) {
         let pending = Outcome::new(service("web"), Status::Pending, Code::Verifying, "rolling");

@@ -454,8 +454,8 @@ impl Report {
                         (None, None) => "-".to_owned(),
                         (b, a) => format!(
                             "{} -> {}",
-                            b.as_deref().unwrap_or("?"),
-                            a.as_deref().unwrap_or("?")
+                            short_id(b.as_deref().unwrap_or("?")),
+                            short_id(a.as_deref().unwrap_or("?"))
                         ),
                     };
                     [
@@ -481,14 +481,16 @@ impl Report {
             let mut widths = header.map(str::len);
             for row in &rows {
                 for (w, cell) in widths.iter_mut().zip(row) {
-                    *w = (*w).max(cell.len());
+                    *w = (*w).max(cell.chars().count());
                 }
             }
+            let indent: usize = widths[..4].iter().map(|w| w + 2).sum();
             let mut line = |cells: [&str; 5]| {
                 let mut s = String::new();
                 for (i, cell) in cells.iter().enumerate() {
                     if i == 4 {
-                        s.push_str(cell);
+                        let wrapped = wrap(cell, REASON_WIDTH);
+                        s.push_str(&wrapped.join(&format!("\n{:indent$}", "")));
                     } else {
                         let _ = write!(s, "{cell:<w$}  ", w = widths[i]);
                     }
@@ -533,6 +535,39 @@ impl Report {
         }
         codes
     }
+}
+
+/// How wide the table's reasons run before they wrap under their column.
+const REASON_WIDTH: usize = 72;
+
+/// A deployment, task set or task id short enough for the table: the full one is in the JSON.
+fn short_id(id: &str) -> String {
+    let last = id.rsplit('/').next().unwrap_or(id);
+    if id.chars().count() <= 16 {
+        id.to_owned()
+    } else if last.chars().count() <= 12 {
+        last.to_owned()
+    } else {
+        format!("{}…", last.chars().take(8).collect::<String>())
+    }
+}
+
+/// `text` in lines of at most `width` characters, broken at spaces (a longer word keeps its
+/// own line).
+fn wrap(text: &str, width: usize) -> Vec<String> {
+    let mut lines: Vec<String> = Vec::new();
+    let mut current = String::new();
+    for word in text.split(' ') {
+        if !current.is_empty() && current.chars().count() + 1 + word.chars().count() > width {
+            lines.push(std::mem::take(&mut current));
+        }
+        if !current.is_empty() {
+            current.push(' ');
+        }
+        current.push_str(word);
+    }
+    lines.push(current);
+    lines
 }
 
 fn summarize(outcomes: &[Outcome]) -> Summary {
