@@ -315,7 +315,8 @@ fn explain(code: Option<&str>, all: bool) -> u8 {
     let code = code.unwrap_or_default();
     let found = explain::explain(code);
     if found.is_empty() {
-        let near: Vec<&str> = explain::every_name()
+        // A set: an outcome and a risk can share a name.
+        let near: std::collections::BTreeSet<&str> = explain::every_name()
             .into_iter()
             .map(|(_, n)| n)
             .filter(|n| {
@@ -323,6 +324,7 @@ fn explain(code: Option<&str>, all: bool) -> u8 {
                 !c.is_empty() && (n.contains(c.as_str()) || c.contains(n))
             })
             .collect();
+        let near: Vec<&str> = near.into_iter().collect();
         eprintln!(
             "remediator: no outcome, action, event or risk code {code:?}{}; `remediator explain --all` lists them",
             if near.is_empty() { String::new() } else { format!(" (did you mean {}?)", near.join(", ")) }
