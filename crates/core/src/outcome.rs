@@ -489,7 +489,9 @@ impl Report {
                 let mut s = String::new();
                 for (i, cell) in cells.iter().enumerate() {
                     if i == 4 {
-                        let wrapped = wrap(cell, REASON_WIDTH);
+                        // A word longer than the width keeps its own line, whole.
+                        let options = textwrap::Options::new(REASON_WIDTH).break_words(false);
+                        let wrapped = textwrap::wrap(cell, options);
                         s.push_str(&wrapped.join(&format!("\n{:indent$}", "")));
                     } else {
                         let _ = write!(s, "{cell:<w$}  ", w = widths[i]);
@@ -550,24 +552,6 @@ fn short_id(id: &str) -> String {
     } else {
         format!("{}…", last.chars().take(8).collect::<String>())
     }
-}
-
-/// `text` in lines of at most `width` characters, broken at spaces (a longer word keeps its
-/// own line).
-fn wrap(text: &str, width: usize) -> Vec<String> {
-    let mut lines: Vec<String> = Vec::new();
-    let mut current = String::new();
-    for word in text.split(' ') {
-        if !current.is_empty() && current.chars().count() + 1 + word.chars().count() > width {
-            lines.push(std::mem::take(&mut current));
-        }
-        if !current.is_empty() {
-            current.push(' ');
-        }
-        current.push_str(word);
-    }
-    lines.push(current);
-    lines
 }
 
 fn summarize(outcomes: &[Outcome]) -> Summary {
