@@ -32,7 +32,7 @@ use std::process::ExitCode;
 use aws_config::SdkConfig;
 use chrono::Utc;
 use clap::Parser;
-use remediator_cli::args::{Cli, Command, LedgerCommand};
+use remediator_cli::args::{Cli, Command, EventArgs, LedgerCommand};
 use remediator_cli::pages::status_page;
 use remediator_core::ledger::{render, summarize, Ledger, NoticeSummary};
 use remediator_core::pipeline::{route, Notice, Remediate, Route};
@@ -81,7 +81,7 @@ async fn main() -> ExitCode {
     ExitCode::from(code)
 }
 
-async fn run_event(args: remediator_cli::args::EventArgs, dry_run: bool) -> u8 {
+async fn run_event(args: EventArgs, dry_run: bool) -> u8 {
     let raw = match read_input(&args.event) {
         Ok(raw) => raw,
         Err(e) => {
@@ -316,13 +316,11 @@ fn explain(code: Option<&str>, all: bool) -> u8 {
     let found = explain::explain(code);
     if found.is_empty() {
         // A set: an outcome and a risk can share a name.
+        let asked = code.trim().to_ascii_lowercase();
         let near: std::collections::BTreeSet<&str> = explain::every_name()
             .into_iter()
             .map(|(_, n)| n)
-            .filter(|n| {
-                let c = code.to_ascii_lowercase();
-                !c.is_empty() && (n.contains(c.as_str()) || c.contains(n))
-            })
+            .filter(|n| !asked.is_empty() && (n.contains(asked.as_str()) || asked.contains(n)))
             .collect();
         let near: Vec<&str> = near.into_iter().collect();
         eprintln!(
