@@ -584,3 +584,45 @@ async fn organization_accounts_that_cannot_be_listed_are_a_finding_and_the_home_
     );
     assert_eq!(p.exit_code(), 1);
 }
+
+#[tokio::test]
+async fn each_service_is_described_once_for_the_rules_and_the_planner_alike() {
+    let moto = MotoServer::start();
+    let seed = Seed::new(&moto).await;
+    let td = seed.task_definition("web").await;
+    seed.cluster("prod").await;
+    let services: Vec<String> = (0..25).map(|i| format!("svc-{i:02}")).collect();
+    for name in &services {
+        seed.ecs
+            .create_service()
+            .cluster("prod")
+            .service_name(name)
+            .task_definition(&td)
+            .desired_count(2)
+            .launch_type(LaunchType::Fargate)
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("create service {name}: {e:?}"));
+    }
+    let proxy = FaultProxy::start(moto.endpoint()).await;
+
+    let p = preflight_through(
+        &proxy.sdk_config(std::time::Duration::from_secs(10)).await,
+        Accounts::default(),
+        &[],
+        &Rules::default(),
+    )
+    .await;
+
+    for name in &services {
+        let resource = format!("service prod/{name}");
+        assert!(
+            p.resources.iter().any(|r| r.resource == resource),
+            "{resource} not planned: {:#?}",
+            p.resources
+        );
+    }
+    // 25 services, 10 a call: 3 calls read them all, and the planner's dry run reads none again.
+    assert_eq!(proxy.forwarded("DescribeServices"), 3);
+    assert_eq!(proxy.forwarded("UpdateService"), 0);
+}

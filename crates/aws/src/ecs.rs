@@ -32,7 +32,14 @@ pub struct SdkEcs {
     /// Auto Scaling, for replacing drained container instances (`REPLACE_DRAINED_INSTANCES`).
     pub(crate) autoscaling: Option<aws_sdk_autoscaling::Client>,
     pub(crate) definitions: Definitions,
+    /// Services already described by the caller (the preflight's own read), answering
+    /// `describe_services` without a call: one read of an account serves its rules and the
+    /// planner's dry run. Empty (the default) outside the preflight.
+    pub(crate) pre_read: PreRead,
 }
+
+/// Service observations by (cluster, service name), each answering one `describe_services`.
+pub(crate) type PreRead = Arc<Mutex<HashMap<(String, String), ServiceObservation>>>;
 
 /// What a task definition says about its containers, per task definition ARN (task definitions
 /// are immutable), so a relaunch looks each one up once per execution environment.
@@ -55,6 +62,7 @@ impl SdkEcs {
             ec2: None,
             autoscaling: None,
             definitions: Default::default(),
+            pre_read: Default::default(),
         }
     }
 
@@ -73,29 +81,8 @@ impl SdkEcs {
         }
     }
 
-    /// One `DescribeClusters` call: the tags of each cluster found.
-    async fn describe_cluster_tags(
-        &self,
-        clusters: &[String],
-    ) -> Result<Vec<(String, Vec<(String, String)>)>, ApiError> {
-        let out = self
-            .client
-            .describe_clusters()
-            .set_clusters(Some(clusters.to_vec()))
-            .include(ClusterField::Tags)
-            .send()
-            .await
-            .map_err(|e| classify("DescribeClusters", e))?;
-        Ok(out
-            .clusters()
-            .iter()
-            .filter_map(|c| Some((c.cluster_name()?.to_owned(), tag_pairs(c.tags()))))
-            .collect())
-    }
-}
-
-impl EcsServices for SdkEcs {
-    async fn describe_services(
+    /// One `DescribeServices` call (up to 10 services).
+    async fn describe_services_call(
         &self,
         cluster: &str,
         services: &[String],
@@ -130,6 +117,74 @@ impl EcsServices for SdkEcs {
                 }
             }
         }
+    }
+
+    /// The pre-read observations of `services` in `cluster` (each answers once), and the names
+    /// left to describe.
+    fn take_pre_read(
+        &self,
+        cluster: &str,
+        services: &[String],
+    ) -> (Vec<ServiceObservation>, Vec<String>) {
+        let mut pre_read = self.pre_read.lock().unwrap_or_else(|p| p.into_inner());
+        if pre_read.is_empty() {
+            return (Vec::new(), services.to_vec());
+        }
+        let (mut known, mut left) = (Vec::new(), Vec::new());
+        for name in services {
+            match pre_read.remove(&(cluster.to_owned(), name.clone())) {
+                Some(seen) => known.push(seen),
+                None => left.push(name.clone()),
+            }
+        }
+        (known, left)
+    }
+
+    /// Keeps `observation` of a service of `cluster` to answer the next `describe_services`
+    /// naming it (the preflight: its read serves the planner's dry run).
+    pub(crate) fn keep_pre_read(&self, cluster: &str, observation: ServiceObservation) {
+        let mut pre_read = self.pre_read.lock().unwrap_or_else(|p| p.into_inner());
+        pre_read.insert((cluster.to_owned(), observation.name.clone()), observation);
+    }
+
+    /// One `DescribeClusters` call: the tags of each cluster found.
+    async fn describe_cluster_tags(
+        &self,
+        clusters: &[String],
+    ) -> Result<Vec<(String, Vec<(String, String)>)>, ApiError> {
+        let out = self
+            .client
+            .describe_clusters()
+            .set_clusters(Some(clusters.to_vec()))
+            .include(ClusterField::Tags)
+            .send()
+            .await
+            .map_err(|e| classify("DescribeClusters", e))?;
+        Ok(out
+            .clusters()
+            .iter()
+            .filter_map(|c| Some((c.cluster_name()?.to_owned(), tag_pairs(c.tags()))))
+            .collect())
+    }
+}
+
+impl EcsServices for SdkEcs {
+    async fn describe_services(
+        &self,
+        cluster: &str,
+        services: &[String],
+    ) -> Result<DescribedServices, ApiError> {
+        let (mut known, services) = self.take_pre_read(cluster, services);
+        if services.is_empty() {
+            return Ok(DescribedServices {
+                services: known,
+                failures: Vec::new(),
+            });
+        }
+        let mut described = self.describe_services_call(cluster, &services).await?;
+        known.append(&mut described.services);
+        described.services = known;
+        Ok(described)
     }
 
     async fn describe_service_deployments(

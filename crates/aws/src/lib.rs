@@ -21,11 +21,20 @@ pub use ecs::SdkEcs;
 pub type AwsRemediator = Remediator<SdkEcs, SdkCodeDeploy>;
 
 /// Builds the ECS remediator over SDK clients made once from `sdk`.
-pub fn remediator(sdk: &SdkConfig, mut settings: Settings) -> AwsRemediator {
+pub fn remediator(sdk: &SdkConfig, settings: Settings) -> AwsRemediator {
+    let ecs = SdkEcs::with_ec2(aws_sdk_ecs::Client::new(sdk), aws_sdk_ec2::Client::new(sdk));
+    remediator_over(ecs, sdk, settings)
+}
+
+/// The same over `ecs` (the preflight's, whose pre-read services answer the planner).
+pub(crate) fn remediator_over(
+    ecs: SdkEcs,
+    sdk: &SdkConfig,
+    mut settings: Settings,
+) -> AwsRemediator {
     settings.region = sdk.region().map(ToString::to_string);
     Remediator::new(
-        SdkEcs::with_ec2(aws_sdk_ecs::Client::new(sdk), aws_sdk_ec2::Client::new(sdk))
-            .with_autoscaling(aws_sdk_autoscaling::Client::new(sdk)),
+        ecs.with_autoscaling(aws_sdk_autoscaling::Client::new(sdk)),
         SdkCodeDeploy::new(aws_sdk_codedeploy::Client::new(sdk)),
         settings,
     )

@@ -7,10 +7,16 @@
 //! (10 a call, the API's limit), `ListTasks` (RUNNING, 100 a page), `DescribeTasks` (100 a call),
 //! `DescribeTaskDefinition` once per task definition of a standalone task,
 //! `ListContainerInstances` + `DescribeContainerInstances`; `ListAccountSettings`; with
-//! `fargateEventWindows` enabled, `DescribeInstanceEventWindows`. The dry run reads services
-//! again through the engine (its own batches of 10).
+//! `fargateEventWindows` enabled, `DescribeInstanceEventWindows`.
+//!
+//! The services are read once: each observation also answers the planner's dry run
+//! ([`SdkEcs::keep_pre_read`]), so 1,000 services cost 100 `DescribeServices`, not 200. The
+//! service reads and the task reads are paced at [`READ_SHARE`] of their buckets (ECS: 100
+//! burst, 20 a second each), which the account's consoles, pipelines and this function's own
+//! checks share.
 
 use std::collections::HashMap;
+use std::num::NonZeroU32;
 
 use aws_config::SdkConfig;
 use aws_sdk_ecs::types::{DesiredStatus, LaunchType, Service, ServiceField, Task, TaskField};
@@ -40,21 +46,52 @@ type Roles = (Option<String>, Option<String>);
 /// `DescribeTasks` accepts at most 100 tasks per call.
 const MAX_TASKS_PER_DESCRIBE: usize = 100;
 
+/// The preflight's share of each ECS read bucket it draws on, per account and Region: half.
+/// "Service read" (DescribeServices, ListServices) and "cluster resource read" (DescribeTasks,
+/// ListTasks) are each 100 burst and 20 a second (domain notes §4); the other half stays for
+/// everything else reading the account while a weekly preflight runs.
+pub const READ_SHARE: (u32, u32) = (10, 50);
+
+type Limiter = governor::DefaultDirectRateLimiter;
+
+/// One limiter per read bucket, at [`READ_SHARE`].
+struct Reads {
+    services: Limiter,
+    tasks: Limiter,
+}
+
+impl Reads {
+    fn new() -> Self {
+        let (per_second, burst) = READ_SHARE;
+        let quota =
+            governor::Quota::per_second(NonZeroU32::new(per_second).unwrap_or(NonZeroU32::MIN))
+                .allow_burst(NonZeroU32::new(burst).unwrap_or(NonZeroU32::MIN));
+        Reads {
+            services: governor::RateLimiter::direct(quota),
+            tasks: governor::RateLimiter::direct(quota),
+        }
+    }
+}
+
 /// One scope's clients: the reads, and the remediator whose planner answers in a dry run.
 pub struct Scope {
     ecs: SdkEcs,
     iam: aws_sdk_iam::Client,
     remediator: AwsRemediator,
+    reads: Reads,
 }
 
 impl Scope {
     /// Both over `sdk` (the member's credentials in central mode); `settings` must be a dry run.
     pub fn new(sdk: &SdkConfig, mut settings: remediator_core::Settings) -> Self {
         settings.dry_run = true;
+        // One ECS adapter for the reads and the planner: what the reads keep, the planner uses.
+        let ecs = SdkEcs::with_ec2(aws_sdk_ecs::Client::new(sdk), aws_sdk_ec2::Client::new(sdk));
         Scope {
-            ecs: SdkEcs::with_ec2(aws_sdk_ecs::Client::new(sdk), aws_sdk_ec2::Client::new(sdk)),
+            remediator: crate::remediator_over(ecs.clone(), sdk, settings),
+            ecs,
             iam: aws_sdk_iam::Client::new(sdk),
-            remediator: crate::remediator(sdk, settings),
+            reads: Reads::new(),
         }
     }
 
@@ -140,22 +177,28 @@ impl Scope {
         Ok(())
     }
 
-    /// The cluster's ACTIVE services.
+    /// The cluster's ACTIVE services; each observation is kept for the planner.
     async fn services(&self, cluster: &str) -> Result<Vec<ServiceSeen>, ApiError> {
-        let arns: Vec<String> = self
+        let mut pages = self
             .ecs
             .client
             .list_services()
             .cluster(cluster)
             .max_results(100)
             .into_paginator()
-            .items()
-            .send()
-            .try_collect()
-            .await
-            .map_err(|e| classify("ListServices", e))?;
+            .send();
+        let mut arns = Vec::new();
+        // A page is asked for when it is polled: the token is taken just before.
+        while let Some(page) = {
+            self.reads.services.until_ready().await;
+            pages.next().await
+        } {
+            let page = page.map_err(|e| classify("ListServices", e))?;
+            arns.extend(page.service_arns().iter().cloned());
+        }
         let mut seen = Vec::with_capacity(arns.len());
         for chunk in arns.chunks(MAX_SERVICES_PER_DESCRIBE) {
+            self.reads.services.until_ready().await;
             let out = self
                 .ecs
                 .client
@@ -166,11 +209,12 @@ impl Scope {
                 .send()
                 .await
                 .map_err(|e| classify("DescribeServices", e))?;
-            seen.extend(
-                out.services()
-                    .iter()
-                    .filter_map(|s| service_seen(cluster, s)),
-            );
+            for service in out.services() {
+                seen.extend(service_seen(cluster, service));
+                if let Some(observed) = observe(service) {
+                    self.ecs.keep_pre_read(cluster, observed);
+                }
+            }
         }
         Ok(seen)
     }
@@ -181,7 +225,7 @@ impl Scope {
         cluster: &str,
         definitions: &mut HashMap<String, Roles>,
     ) -> Result<Vec<TaskSeen>, ApiError> {
-        let arns: Vec<String> = self
+        let mut pages = self
             .ecs
             .client
             .list_tasks()
@@ -189,13 +233,18 @@ impl Scope {
             .desired_status(DesiredStatus::Running)
             .max_results(100)
             .into_paginator()
-            .items()
-            .send()
-            .try_collect()
-            .await
-            .map_err(|e| classify("ListTasks", e))?;
+            .send();
+        let mut arns = Vec::new();
+        while let Some(page) = {
+            self.reads.tasks.until_ready().await;
+            pages.next().await
+        } {
+            let page = page.map_err(|e| classify("ListTasks", e))?;
+            arns.extend(page.task_arns().iter().cloned());
+        }
         let mut seen = Vec::new();
         for chunk in arns.chunks(MAX_TASKS_PER_DESCRIBE) {
+            self.reads.tasks.until_ready().await;
             let out = self
                 .ecs
                 .client
