@@ -11,7 +11,8 @@
 //!
 //! The services are read once: each observation also answers the planner's dry run
 //! ([`SdkEcs::keep_pre_read`]), so 1,000 services cost 100 `DescribeServices`, not 200. The
-//! service reads and the task reads are paced at [`READ_SHARE`] of their buckets (ECS: 100
+//! service reads and the task reads (with the container instances' reads, which share the task
+//! reads' bucket) are paced at [`READ_SHARE`] of their buckets (ECS: 100
 //! burst, 20 a second each), which the account's consoles, pipelines and this function's own
 //! checks share.
 
@@ -157,6 +158,12 @@ impl Scope {
     ) -> Result<(), ApiError> {
         let services = self.services(cluster).await?;
         let tasks = self.standalone_tasks(cluster, definitions).await?;
+        // ListContainerInstances and DescribeContainerInstances: the task reads' bucket.
+        self.reads
+            .tasks
+            .until_n_ready(NonZeroU32::new(2).unwrap_or(NonZeroU32::MIN))
+            .await
+            .ok();
         let found = self.ecs.container_instances(cluster).await?;
         let active = found.iter().filter(|c| c.status == "ACTIVE").count();
         // Only a lone instance needs to know whether anything adds another.
@@ -188,12 +195,17 @@ impl Scope {
             .into_paginator()
             .send();
         let mut arns = Vec::new();
-        // A page is asked for when it is polled: the token is taken just before.
+        // A page is asked for when it is polled, and only while the last one had a next token:
+        // the token is taken just before a poll that sends a request.
+        let mut asks = true;
         while let Some(page) = {
-            self.reads.services.until_ready().await;
+            if asks {
+                self.reads.services.until_ready().await;
+            }
             pages.next().await
         } {
             let page = page.map_err(|e| classify("ListServices", e))?;
+            asks = page.next_token().is_some_and(|t| !t.is_empty());
             arns.extend(page.service_arns().iter().cloned());
         }
         let mut seen = Vec::with_capacity(arns.len());
@@ -210,7 +222,11 @@ impl Scope {
                 .await
                 .map_err(|e| classify("DescribeServices", e))?;
             for service in out.services() {
-                seen.extend(service_seen(cluster, service));
+                // Only ACTIVE services are planned: only theirs are kept.
+                let Some(active) = service_seen(cluster, service) else {
+                    continue;
+                };
+                seen.push(active);
                 if let Some(observed) = observe(service) {
                     self.ecs.keep_pre_read(cluster, observed);
                 }
@@ -235,11 +251,17 @@ impl Scope {
             .into_paginator()
             .send();
         let mut arns = Vec::new();
+        // A page is asked for when it is polled, and only while the last one had a next token:
+        // the token is taken just before a poll that sends a request.
+        let mut asks = true;
         while let Some(page) = {
-            self.reads.tasks.until_ready().await;
+            if asks {
+                self.reads.tasks.until_ready().await;
+            }
             pages.next().await
         } {
             let page = page.map_err(|e| classify("ListTasks", e))?;
+            asks = page.next_token().is_some_and(|t| !t.is_empty());
             arns.extend(page.task_arns().iter().cloned());
         }
         let mut seen = Vec::new();
