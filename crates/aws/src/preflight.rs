@@ -21,6 +21,7 @@ use std::num::NonZeroU32;
 
 use aws_config::SdkConfig;
 use aws_sdk_ecs::types::{DesiredStatus, LaunchType, Service, ServiceField, Task, TaskField};
+use aws_smithy_async::future::pagination_stream::PaginationStream;
 use chrono::{DateTime, Duration, Utc};
 use remediator_core::accounts::event_windows_enabled;
 use remediator_core::names::Risk;
@@ -72,6 +73,30 @@ impl Reads {
             tasks: governor::RateLimiter::direct(quota),
         }
     }
+}
+
+/// Every page of `pages`, a token of `limiter` taken before each poll that sends a request: a
+/// page is asked for when it is polled, and only while the last one had a next token.
+async fn paced_pages<O, E>(
+    limiter: &Limiter,
+    mut pages: PaginationStream<Result<O, E>>,
+    more: impl Fn(&O) -> bool,
+) -> Result<Vec<O>, E> {
+    let mut read = Vec::new();
+    loop {
+        if read.last().is_none_or(&more) {
+            limiter.until_ready().await;
+        }
+        match pages.next().await {
+            Some(page) => read.push(page?),
+            None => return Ok(read),
+        }
+    }
+}
+
+/// Whether a listing's page names a next one.
+fn has_next(token: Option<&str>) -> bool {
+    token.is_some_and(|t| !t.is_empty())
 }
 
 /// One scope's clients: the reads, and the remediator whose planner answers in a dry run.
@@ -186,7 +211,7 @@ impl Scope {
 
     /// The cluster's ACTIVE services; each observation is kept for the planner.
     async fn services(&self, cluster: &str) -> Result<Vec<ServiceSeen>, ApiError> {
-        let mut pages = self
+        let pages = self
             .ecs
             .client
             .list_services()
@@ -194,20 +219,13 @@ impl Scope {
             .max_results(100)
             .into_paginator()
             .send();
-        let mut arns = Vec::new();
-        // A page is asked for when it is polled, and only while the last one had a next token:
-        // the token is taken just before a poll that sends a request.
-        let mut asks = true;
-        while let Some(page) = {
-            if asks {
-                self.reads.services.until_ready().await;
-            }
-            pages.next().await
-        } {
-            let page = page.map_err(|e| classify("ListServices", e))?;
-            asks = page.next_token().is_some_and(|t| !t.is_empty());
-            arns.extend(page.service_arns().iter().cloned());
-        }
+        let pages = paced_pages(&self.reads.services, pages, |p| has_next(p.next_token()))
+            .await
+            .map_err(|e| classify("ListServices", e))?;
+        let arns: Vec<String> = pages
+            .iter()
+            .flat_map(|p| p.service_arns().to_vec())
+            .collect();
         let mut seen = Vec::with_capacity(arns.len());
         for chunk in arns.chunks(MAX_SERVICES_PER_DESCRIBE) {
             self.reads.services.until_ready().await;
@@ -241,7 +259,7 @@ impl Scope {
         cluster: &str,
         definitions: &mut HashMap<String, Roles>,
     ) -> Result<Vec<TaskSeen>, ApiError> {
-        let mut pages = self
+        let pages = self
             .ecs
             .client
             .list_tasks()
@@ -250,20 +268,10 @@ impl Scope {
             .max_results(100)
             .into_paginator()
             .send();
-        let mut arns = Vec::new();
-        // A page is asked for when it is polled, and only while the last one had a next token:
-        // the token is taken just before a poll that sends a request.
-        let mut asks = true;
-        while let Some(page) = {
-            if asks {
-                self.reads.tasks.until_ready().await;
-            }
-            pages.next().await
-        } {
-            let page = page.map_err(|e| classify("ListTasks", e))?;
-            asks = page.next_token().is_some_and(|t| !t.is_empty());
-            arns.extend(page.task_arns().iter().cloned());
-        }
+        let pages = paced_pages(&self.reads.tasks, pages, |p| has_next(p.next_token()))
+            .await
+            .map_err(|e| classify("ListTasks", e))?;
+        let arns: Vec<String> = pages.iter().flat_map(|p| p.task_arns().to_vec()).collect();
         let mut seen = Vec::new();
         for chunk in arns.chunks(MAX_TASKS_PER_DESCRIBE) {
             self.reads.tasks.until_ready().await;
