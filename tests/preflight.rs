@@ -47,6 +47,12 @@ async fn preflight_through(
     remediator_aws::preflight::run(sdk, settings(), accounts, &scopes).await
 }
 
+/// [`preflight_through`] the fault proxy: the home account alone, the default rules.
+async fn home_preflight_via(proxy: &FaultProxy) -> Preflight {
+    let sdk = proxy.sdk_config(std::time::Duration::from_secs(10)).await;
+    preflight_through(&sdk, Accounts::default(), &[], &Rules::default()).await
+}
+
 /// The findings as (risk, resource), in the report's order.
 fn flagged(p: &Preflight) -> Vec<(Risk, String)> {
     p.findings
@@ -252,13 +258,7 @@ async fn a_cluster_that_cannot_be_read_is_its_own_finding_and_the_other_clusters
     // IAM refuses the first cluster's listing (a policy scoped to some clusters only).
     proxy.inject("ListServices", Fault::AccessDenied, 1);
 
-    let p = preflight_through(
-        &proxy.sdk_config(std::time::Duration::from_secs(10)).await,
-        Accounts::default(),
-        &[],
-        &Rules::default(),
-    )
-    .await;
+    let p = home_preflight_via(&proxy).await;
 
     let unreadable: Vec<&str> = p
         .findings
@@ -606,13 +606,7 @@ async fn each_service_is_described_once_for_the_rules_and_the_planner_alike() {
     }
     let proxy = FaultProxy::start(moto.endpoint()).await;
 
-    let p = preflight_through(
-        &proxy.sdk_config(std::time::Duration::from_secs(10)).await,
-        Accounts::default(),
-        &[],
-        &Rules::default(),
-    )
-    .await;
+    let p = home_preflight_via(&proxy).await;
 
     for name in &services {
         let resource = format!("service prod/{name}");
