@@ -22,6 +22,7 @@ pub mod names;
 pub mod notice;
 pub mod notify;
 pub mod outcome;
+pub mod pacing;
 pub mod parse_error;
 pub mod pipeline;
 pub mod plan;

@@ -1,5 +1,6 @@
-//! The retry and pacing budget: every port call goes through `with_backoff` (and
-//! `UpdateService` through `paced` as well) so that throttling is absorbed and no
+//! The retry and pacing budget: every port call goes through `with_backoff` (and the calls of
+//! ECS's modify buckets through `paced` as well, which takes from the account's shared budget,
+//! [`crate::ports::SharedBudget`]) so that throttling is absorbed and no
 //! call starts after the invocation deadline's margin.
 //!
 //! A call that still fails ends as a `Budget`; `failure_outcome` is the one place that
@@ -18,7 +19,9 @@ use tokio::time::Instant;
 use super::Remediator;
 use crate::names::Code;
 use crate::outcome::{Outcome, Status};
-use crate::ports::{ApiError, ApiErrorKind, CodeDeployApi, EcsServices, EcsTasks};
+use crate::ports::{
+    ApiError, ApiErrorKind, Bucket, BudgetKey, CodeDeployApi, EcsServices, EcsTasks, Grant,
+};
 use crate::target::Target;
 
 /// Why a call did not produce a result.
@@ -99,19 +102,67 @@ pub(super) fn failure_outcome(target: &Target, e: Budget) -> Outcome {
 }
 
 impl<E: EcsServices + EcsTasks, D: CodeDeployApi> Remediator<E, D> {
-    /// Waits for an `UpdateService` token, but not past the deadline.
-    pub(super) async fn paced(&self, deadline: Option<Instant>) -> Result<(), Budget> {
-        let Some(limiter) = &self.update_limiter else {
+    /// Waits for a token of `key`'s bucket in the shared budget, but not past the deadline. A
+    /// budget that cannot be asked (its store failing) is a throttled call: nothing was sent, so
+    /// the retry needs no look first.
+    pub(super) async fn paced(
+        &self,
+        key: &BudgetKey,
+        deadline: Option<Instant>,
+    ) -> Result<(), Budget> {
+        let Some(rate) = self.settings.rate(key.bucket) else {
             return Ok(());
         };
-        match self.remaining(deadline) {
-            None => {
-                limiter.until_ready().await;
-                Ok(())
+        loop {
+            let wait = match self.budget.take(key, rate, 1).await {
+                Ok(Grant::Taken) => return Ok(()),
+                Ok(Grant::Wait(wait)) => wait,
+                Err(e) => {
+                    return Err(Budget::Api(ApiError::new(
+                        e.operation,
+                        ApiErrorKind::Throttled,
+                        format!("the shared API budget of {key} could not be asked: {e}"),
+                    )))
+                }
+            };
+            if self.remaining(deadline).is_some_and(|left| left <= wait) {
+                return Err(Budget::Exhausted);
             }
-            Some(left) => tokio::time::timeout(left, limiter.until_ready())
-                .await
-                .map_err(|_| Budget::Exhausted),
+            tokio::time::sleep(wait).await;
+        }
+    }
+
+    /// The bucket of the account and Region a resource's ARN names (the ECS ARNs of tasks and
+    /// container instances: `arn:<partition>:ecs:<region>:<account>:…`), else this function's.
+    pub(super) fn key_of_arn(&self, bucket: Bucket, arn: &str) -> BudgetKey {
+        let parts: Vec<&str> = arn.splitn(6, ':').collect();
+        match parts.as_slice() {
+            ["arn", _, "ecs", region, account, _] if !region.is_empty() && !account.is_empty() => {
+                BudgetKey {
+                    account: (*account).to_owned(),
+                    region: (*region).to_owned(),
+                    bucket,
+                }
+            }
+            _ => self.key_of(bucket, None, None),
+        }
+    }
+
+    /// The bucket of the account and Region the clients act in: the configured ones, else the
+    /// notice's (already checked against them, [`crate::plan::out_of_scope`]).
+    pub(super) fn key_of(
+        &self,
+        bucket: Bucket,
+        account: Option<&str>,
+        region: Option<&str>,
+    ) -> BudgetKey {
+        let pick = |set: &Option<String>, seen: Option<&str>, none: &str| {
+            set.as_deref().or(seen).unwrap_or(none).to_owned()
+        };
+        BudgetKey {
+            account: pick(&self.settings.account, account, "this-account"),
+            region: pick(&self.settings.region, region, "this-region"),
+            bucket,
         }
     }
 

@@ -41,7 +41,7 @@ use crate::notice::RetirementNotice;
 use crate::outcome::{Outcome, Status};
 use crate::plan::TaskDecision;
 use crate::ports::{
-    ApiErrorKind, CodeDeployApi, ContainerInstance, EcsInstances, EcsServices, EcsTasks,
+    ApiErrorKind, Bucket, CodeDeployApi, ContainerInstance, EcsInstances, EcsServices, EcsTasks,
     MAX_INSTANCES_PER_UPDATE,
 };
 use crate::target::{InstanceRef, Target, TaskRef};
@@ -350,9 +350,17 @@ impl<E: EcsServices + EcsTasks + EcsInstances, D: CodeDeployApi> Remediator<E, D
             return outcomes;
         }
         let arns: Vec<String> = marked.iter().map(|(_, ci)| ci.arn.clone()).collect();
+        let key = self.key_of_arn(
+            Bucket::ClusterResourceModify,
+            arns.first().map_or("", String::as_str),
+        );
         match self
-            .with_backoff(deadline, || {
-                self.ecs.set_instances_state(cluster, &arns, "DRAINING")
+            .with_backoff(deadline, || async {
+                self.paced(&key, deadline).await?;
+                self.ecs
+                    .set_instances_state(cluster, &arns, "DRAINING")
+                    .await
+                    .map_err(Budget::Api)
             })
             .await
         {
@@ -502,9 +510,14 @@ impl<E: EcsServices + EcsTasks + EcsInstances, D: CodeDeployApi> Remediator<E, D
         deadline: Option<Instant>,
     ) -> Outcome {
         let arns = [ci.arn.clone()];
+        let key = self.key_of_arn(Bucket::ClusterResourceModify, &ci.arn);
         match self
-            .with_backoff(deadline, || {
-                self.ecs.set_instances_state(&ci.cluster, &arns, "ACTIVE")
+            .with_backoff(deadline, || async {
+                self.paced(&key, deadline).await?;
+                self.ecs
+                    .set_instances_state(&ci.cluster, &arns, "ACTIVE")
+                    .await
+                    .map_err(Budget::Api)
             })
             .await
         {

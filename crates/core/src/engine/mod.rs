@@ -25,9 +25,8 @@ mod settings;
 mod tasks;
 mod verify;
 
-use std::num::NonZeroU32;
+use std::sync::Arc;
 
-use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
 use tokio::time::Instant;
 
 use chrono::{DateTime, Utc};
@@ -36,7 +35,8 @@ use crate::follow::{Followed, Verdict};
 use crate::notice::{Parsed, RetirementNotice};
 use crate::outcome::Outcome;
 use crate::pipeline::{claim_retirement, Claim, Notice as _, Remediate};
-use crate::ports::{CodeDeployApi, EcsInstances, EcsServices, EcsTasks};
+use crate::pacing::MemoryBudget;
+use crate::ports::{CodeDeployApi, EcsInstances, EcsServices, EcsTasks, SharedBudget};
 use crate::target::Target;
 
 pub use lifecycle::{through_lifecycle as lifecycle_verdict, Window};
@@ -51,24 +51,26 @@ pub struct Remediator<E, D> {
     ecs: E,
     codedeploy: D,
     settings: Settings,
-    update_limiter: Option<DefaultDirectRateLimiter>,
+    /// The account's buckets, shared with every other environment holding the same store.
+    budget: Arc<dyn SharedBudget>,
 }
 
 impl<E: EcsServices + EcsTasks + EcsInstances, D: CodeDeployApi> Remediator<E, D> {
+    /// A remediator whose pacing is its own ([`MemoryBudget`]): shared with nothing outside this
+    /// value until [`Self::with_budget`] gives it the account's shared budget.
     pub fn new(ecs: E, codedeploy: D, settings: Settings) -> Self {
-        let update_limiter = settings.update_service_rate.and_then(|rate| {
-            let per_second = NonZeroU32::new(rate.per_second)?;
-            let burst = NonZeroU32::new(rate.burst.max(1))?;
-            Some(RateLimiter::direct(
-                Quota::per_second(per_second).allow_burst(burst),
-            ))
-        });
         Remediator {
             ecs,
             codedeploy,
             settings,
-            update_limiter,
+            budget: Arc::new(MemoryBudget::default()),
         }
+    }
+
+    /// The same, pacing its modify calls from `budget` (the ledger table's, in production).
+    pub fn with_budget(mut self, budget: Arc<dyn SharedBudget>) -> Self {
+        self.budget = budget;
+        self
     }
 
     pub fn settings(&self) -> &Settings {

@@ -15,7 +15,7 @@ use crate::outcome::{Outcome, Status};
 use crate::pipeline::collect;
 use crate::plan::{out_of_scope, ServiceDecision, TaskDecision};
 use crate::ports::{
-    CodeDeployApi, EcsInstances, EcsServices, EcsTasks, TaskObservation, MAX_SERVICES_PER_DESCRIBE,
+    Bucket, CodeDeployApi, EcsInstances, EcsServices, EcsTasks, TaskObservation, MAX_SERVICES_PER_DESCRIBE,
 };
 use crate::target::{InstanceRef, ServiceRef, Target, TaskRef};
 
@@ -209,6 +209,12 @@ impl<E: EcsServices + EcsTasks + EcsInstances, D: CodeDeployApi> Remediator<E, D
         work: Vec<(usize, Work<E::Launch>)>,
         deadline: Option<Instant>,
     ) -> Vec<(usize, Outcome)> {
+        let key = self.key_of(
+            Bucket::ServiceModify,
+            notice.account.as_deref(),
+            notice.region.as_deref(),
+        );
+        let key = &key;
         stream::iter(work)
             .map(|(i, item)| async move {
                 let outcome = match item {
@@ -218,7 +224,7 @@ impl<E: EcsServices + EcsTasks + EcsInstances, D: CodeDeployApi> Remediator<E, D
                             previous_deployment,
                         },
                     ) => {
-                        self.force_new_deployment(service, previous_deployment, deadline)
+                        self.force_new_deployment(service, previous_deployment, key, deadline)
                             .await
                     }
                     Work::Service(service, ServiceDecision::CodeDeployRedeploy { spec }) => {

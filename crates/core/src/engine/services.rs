@@ -2,8 +2,9 @@
 //! `UpdateService(forceNewDeployment=true)`; ECS then replaces its tasks under the service's own
 //! deployment settings, on patched hosts.
 //!
-//! Calls are paced to the ECS "service modify" token bucket (`paced`) on top of the backoff, so
-//! a thousand services proceed at the throttling floor instead of in a storm of retries.
+//! Calls are paced to the account's share of the ECS "service modify" token bucket (`paced`,
+//! from the budget every environment acting in the account shares) on top of the backoff, so a
+//! thousand services proceed at the throttling floor instead of in a storm of retries.
 //!
 //! `UpdateService` has no idempotency token: a call that failed with a 5xx, a timeout or a lost
 //! connection may have forced a deployment all the same. Such a failure is followed by a
@@ -17,7 +18,9 @@ use super::budget::{failure_outcome, Applied, Budget, CLOCK_SKEW};
 use super::Remediator;
 use crate::names::{Action, Code};
 use crate::outcome::{Outcome, Status};
-use crate::ports::{ApiErrorKind, CodeDeployApi, DeploymentInfo, EcsServices, EcsTasks};
+use crate::ports::{
+    ApiErrorKind, BudgetKey, CodeDeployApi, DeploymentInfo, EcsServices, EcsTasks,
+};
 use crate::target::{ServiceRef, Target};
 
 impl<E: EcsServices + EcsTasks, D: CodeDeployApi> Remediator<E, D> {
@@ -27,6 +30,7 @@ impl<E: EcsServices + EcsTasks, D: CodeDeployApi> Remediator<E, D> {
         &self,
         service: ServiceRef,
         previous: Option<String>,
+        key: &BudgetKey,
         deadline: Option<Instant>,
     ) -> Outcome {
         let target = Target::Service(service.clone());
@@ -45,7 +49,7 @@ impl<E: EcsServices + EcsTasks, D: CodeDeployApi> Remediator<E, D> {
             .mutate(
                 deadline,
                 || async {
-                    self.paced(deadline).await?;
+                    self.paced(key, deadline).await?;
                     self.ecs
                         .force_new_deployment(&service.cluster, &service.service)
                         .await

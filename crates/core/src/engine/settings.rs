@@ -36,6 +36,9 @@ pub struct Settings {
     /// Client-side pacing of `UpdateService`: this function's share of the account's ECS
     /// "service modify" bucket (50 burst, 5/s), which other callers share.
     pub update_service_rate: Option<Rate>,
+    /// The same for RunTask, StopTask and UpdateContainerInstancesState: this function's share of
+    /// the account's "cluster resource modify" bucket (100 burst, 40/s; RunTask on Fargate 20/s).
+    pub cluster_resource_rate: Option<Rate>,
     pub backoff: Backoff,
     /// Stop starting new calls this long before the deadline, to report in time.
     pub deadline_margin: Duration,
@@ -53,6 +56,16 @@ pub struct Settings {
     pub replace_drained_instances: bool,
 }
 
+impl Settings {
+    /// The share configured for `bucket` (`None`: not paced).
+    pub fn rate(&self, bucket: crate::ports::Bucket) -> Option<Rate> {
+        match bucket {
+            crate::ports::Bucket::ServiceModify => self.update_service_rate,
+            crate::ports::Bucket::ClusterResourceModify => self.cluster_resource_rate,
+        }
+    }
+}
+
 impl Default for Settings {
     fn default() -> Self {
         Settings {
@@ -66,6 +79,12 @@ impl Default for Settings {
             update_service_rate: Some(Rate {
                 per_second: 3,
                 burst: 30,
+            }),
+            // Three fifths again, of the tighter of the two limits RunTask meets: Fargate's 20/s,
+            // and of the bucket's 100 burst.
+            cluster_resource_rate: Some(Rate {
+                per_second: 12,
+                burst: 60,
             }),
             backoff: Backoff {
                 rounds: 6,

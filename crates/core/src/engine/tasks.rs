@@ -15,7 +15,7 @@ use super::Remediator;
 use crate::names::{Action, Code};
 use crate::outcome::{Outcome, Status};
 use crate::plan::{replaces_marker_fits, MAX_USER_TAGS, REPLACES_TAG};
-use crate::ports::{CodeDeployApi, EcsServices, EcsTasks, TaskObservation};
+use crate::ports::{Bucket, CodeDeployApi, EcsServices, EcsTasks, TaskObservation};
 use crate::target::Target;
 
 /// Marks the stop reason of a task this remediator replaced (ECS keeps it on the stopped task).
@@ -84,10 +84,14 @@ impl<E: EcsServices + EcsTasks, D: CodeDeployApi> Remediator<E, D> {
             Some(r) => r,
             None => {
                 let token = client_token(&task.id);
+                let key = self.key_of_arn(Bucket::ClusterResourceModify, &task.arn);
                 match self
-                    .with_backoff(deadline, || {
+                    .with_backoff(deadline, || async {
+                        self.paced(&key, deadline).await?;
                         self.ecs
                             .run_replacement(&task, (REPLACES_TAG, &task.id), &token)
+                            .await
+                            .map_err(Budget::Api)
                     })
                     .await
                 {
@@ -173,9 +177,14 @@ impl<E: EcsServices + EcsTasks, D: CodeDeployApi> Remediator<E, D> {
     ) -> Outcome {
         let reason =
             format!("{STOP_REASON_MARK}: replaced by task {by} ahead of a Fargate retirement");
+        let key = self.key_of_arn(Bucket::ClusterResourceModify, &task.arn);
         match self
-            .with_backoff(deadline, || {
-                self.ecs.stop_task(&task.cluster, &task.arn, &reason)
+            .with_backoff(deadline, || async {
+                self.paced(&key, deadline).await?;
+                self.ecs
+                    .stop_task(&task.cluster, &task.arn, &reason)
+                    .await
+                    .map_err(Budget::Api)
             })
             .await
         {

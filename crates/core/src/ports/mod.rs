@@ -486,10 +486,12 @@ pub trait EcsTasks: Send + Sync {
     ) -> impl Future<Output = Result<(), ApiError>> + Send;
 }
 
+mod budget;
 mod deployments;
 mod instances;
 mod notifier;
 
+pub use budget::{Bucket, BudgetKey, Grant, SharedBudget};
 pub use deployments::{
     HookView, Lifecycle, ServiceDeploymentView, MAX_SERVICE_DEPLOYMENTS_PER_DESCRIBE,
 };
