@@ -63,7 +63,12 @@ fn member_notice() -> Notice {
 
 async fn deliver(sdk: &SdkConfig, accounts: Accounts, event: Value) -> Report {
     let controls = controls_over(sdk, &[("LEDGER_TABLE", TABLE)]);
-    let central = remediator_aws::central(sdk, settings(), accounts);
+    let central = remediator_aws::central(
+        sdk,
+        settings(),
+        accounts,
+        std::sync::Arc::new(remediator_core::pacing::MemoryBudget::default()),
+    );
     handle_with(
         &central,
         &controls,
@@ -207,7 +212,12 @@ async fn the_member_roles_credentials_are_reused_across_notices_of_the_account()
     let proxy = FaultProxy::start(moto.endpoint()).await;
     let sdk = proxy.sdk_config(std::time::Duration::from_secs(5)).await;
     let controls = controls_over(&sdk, &[("LEDGER_TABLE", TABLE)]);
-    let central = remediator_aws::central(&sdk, settings(), central_mode());
+    let central = remediator_aws::central(
+        &sdk,
+        settings(),
+        central_mode(),
+        std::sync::Arc::new(remediator_core::pacing::MemoryBudget::default()),
+    );
 
     for n in 0..3 {
         let event = member_notice().arn_id(&format!("central-{n}")).build();
@@ -239,7 +249,13 @@ async fn the_member_roles_credentials_are_renewed_before_they_expire_by_the_wall
     // moto's AssumeRole credentials last an hour; the clock jumps as a frozen Lambda's would.
     let offset = std::sync::Arc::new(std::sync::atomic::AtomicI64::new(0));
     let clock_offset = offset.clone();
-    let central = remediator_aws::central(&sdk, settings(), central_mode()).with_clock(move || {
+    let central = remediator_aws::central(
+        &sdk,
+        settings(),
+        central_mode(),
+        std::sync::Arc::new(remediator_core::pacing::MemoryBudget::default()),
+    )
+    .with_clock(move || {
         remediator_testkit::clock::now()
             + chrono::Duration::minutes(clock_offset.load(std::sync::atomic::Ordering::SeqCst))
     });

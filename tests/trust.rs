@@ -63,7 +63,12 @@ fn central_mode() -> Accounts {
 
 async fn deliver(sdk: &SdkConfig, accounts: Accounts, event: Value) -> Result<Report, String> {
     let controls = controls_over(sdk, &[("LEDGER_TABLE", TABLE)]);
-    let central = remediator_aws::central(sdk, settings(), accounts);
+    let central = remediator_aws::central(
+        sdk,
+        settings(),
+        accounts,
+        std::sync::Arc::new(remediator_core::pacing::MemoryBudget::default()),
+    );
     handle_with(
         &central,
         &controls,
@@ -208,7 +213,12 @@ async fn without_its_own_account_a_forwarded_member_notice_acts_nowhere_until_st
     proxy.inject("GetCallerIdentity", Fault::ServerError, 100);
     let sdk = proxy.sdk_config(std::time::Duration::from_secs(5)).await;
     let controls = controls_over(&sdk, &[("LEDGER_TABLE", TABLE)]);
-    let central = remediator_aws::central(&sdk, settings(), central_mode());
+    let central = remediator_aws::central(
+        &sdk,
+        settings(),
+        central_mode(),
+        std::sync::Arc::new(remediator_core::pacing::MemoryBudget::default()),
+    );
     // Forwarded from the member's bus: the member's `account`, no affectedAccount.
     let event = Notice::ecs()
         .naming(&["payments|api"])

@@ -123,7 +123,10 @@ async fn run_event(args: EventArgs, dry_run: bool) -> u8 {
             remediate(&pods, &raw, parsed, ledger.as_ref()).await
         }
         parsed => {
-            let ecs = remediator_aws::central(&sdk, settings, config.accounts.clone());
+            // The ledger table's shared budget: a run from a laptop spends the same share as
+            // the functions working on the account at the same time.
+            let budget = remediator_lambda::shared_budget(&sdk, &config);
+            let ecs = remediator_aws::central(&sdk, settings, config.accounts.clone(), budget);
             remediate(&ecs, &raw, parsed, ledger.as_ref()).await
         }
     };

@@ -22,6 +22,22 @@ pub use controls::Controls;
 pub use handler::{handle, handle_with, into_result, HandlerError};
 pub use remediator_sdk::load_sdk_config;
 
+/// The account's shared API budget ([`remediator_core::ports::SharedBudget`]): in the ledger
+/// table when there is one, so that every execution environment (any reserved concurrency)
+/// spends the same share; without a ledger, this environment's own.
+pub fn shared_budget(
+    sdk: &SdkConfig,
+    config: &Config,
+) -> std::sync::Arc<dyn remediator_core::ports::SharedBudget> {
+    match &config.controls.ledger {
+        Some(ledger) => std::sync::Arc::new(remediator_sdk::budget::DynamoBudget::new(
+            aws_sdk_dynamodb::Client::new(sdk),
+            &ledger.table,
+        )),
+        None => std::sync::Arc::new(remediator_core::pacing::MemoryBudget::default()),
+    }
+}
+
 /// Starts a Lambda function from a plain `main`: the CA bundle preferred while the process is
 /// still single-threaded ([`prefer_ca_bundle`]), then the Tokio runtime `#[tokio::main]` would
 /// build, running [`serve`].

@@ -537,6 +537,10 @@ impl Ledger for DynamoLedger {
             .client
             .scan()
             .table_name(&self.table)
+            // The shared API budget's items (`crate::budget`) are not ledger entries.
+            .filter_expression("NOT begins_with(#notice, :budget)")
+            .expression_attribute_names("#notice", "notice")
+            .expression_attribute_values(":budget", AttributeValue::S(crate::budget::PREFIX.into()))
             .consistent_read(true)
             .into_paginator()
             .items()

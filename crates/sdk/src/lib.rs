@@ -3,6 +3,7 @@
 //! whether it talks to AWS or to a local endpoint: `AWS_ENDPOINT_URL` is honoured by the SDK's
 //! standard config chain.
 
+pub mod budget;
 pub mod central;
 pub mod controls;
 pub mod error;

@@ -7,7 +7,12 @@ fn main() -> Result<(), lambda_runtime::Error> {
     remediator_lambda::start_with_preflight(
         "ecs-retirement",
         |sdk, config| {
-            remediator_aws::central(sdk, config.settings.clone(), config.accounts.clone())
+            remediator_aws::central(
+                sdk,
+                config.settings.clone(),
+                config.accounts.clone(),
+                remediator_lambda::shared_budget(sdk, config),
+            )
         },
         |sdk, config, scopes| async move {
             remediator_aws::preflight::run(

@@ -34,8 +34,8 @@ use chrono::{DateTime, Utc};
 use crate::follow::{Followed, Verdict};
 use crate::notice::{Parsed, RetirementNotice};
 use crate::outcome::Outcome;
-use crate::pipeline::{claim_retirement, Claim, Notice as _, Remediate};
 use crate::pacing::MemoryBudget;
+use crate::pipeline::{claim_retirement, Claim, Notice as _, Remediate};
 use crate::ports::{CodeDeployApi, EcsInstances, EcsServices, EcsTasks, SharedBudget};
 use crate::target::Target;
 

@@ -15,7 +15,8 @@ use crate::outcome::{Outcome, Status};
 use crate::pipeline::collect;
 use crate::plan::{out_of_scope, ServiceDecision, TaskDecision};
 use crate::ports::{
-    Bucket, CodeDeployApi, EcsInstances, EcsServices, EcsTasks, TaskObservation, MAX_SERVICES_PER_DESCRIBE,
+    Bucket, CodeDeployApi, EcsInstances, EcsServices, EcsTasks, TaskObservation,
+    MAX_SERVICES_PER_DESCRIBE,
 };
 use crate::target::{InstanceRef, ServiceRef, Target, TaskRef};
 

@@ -18,9 +18,7 @@ use super::budget::{failure_outcome, Applied, Budget, CLOCK_SKEW};
 use super::Remediator;
 use crate::names::{Action, Code};
 use crate::outcome::{Outcome, Status};
-use crate::ports::{
-    ApiErrorKind, BudgetKey, CodeDeployApi, DeploymentInfo, EcsServices, EcsTasks,
-};
+use crate::ports::{ApiErrorKind, BudgetKey, CodeDeployApi, DeploymentInfo, EcsServices, EcsTasks};
 use crate::target::{ServiceRef, Target};
 
 impl<E: EcsServices + EcsTasks, D: CodeDeployApi> Remediator<E, D> {

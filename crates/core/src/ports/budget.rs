@@ -46,7 +46,13 @@ pub struct BudgetKey {
 
 impl fmt::Display for BudgetKey {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}#{}#{}", self.account, self.region, self.bucket.as_str())
+        write!(
+            f,
+            "{}#{}#{}",
+            self.account,
+            self.region,
+            self.bucket.as_str()
+        )
     }
 }
 

@@ -1,0 +1,186 @@
+//! The account's shared API budget in the ledger table: one item per account, Region and ECS
+//! bucket, holding the bucket as one number ([`remediator_core::pacing`], GCRA), changed only
+//! by conditional `UpdateItem`s, so that every execution environment acting in an account,
+//! whichever notice it works on, takes its tokens from the same bucket.
+//!
+//! | attribute | meaning |
+//! |---|---|
+//! | `notice` (partition key) | `budget#<account>#<region>` (no Health event ARN starts so) |
+//! | `resource` (sort key) | the bucket: `ecs-service-modify`, `ecs-cluster-resource-modify` |
+//! | `tat` | the bucket's theoretical arrival time, epoch microseconds |
+//! | `expires` | epoch seconds, an hour on: DynamoDB's TTL removes an idle bucket (a full one) |
+//!
+//! A token costs one write when the bucket is busy and the guess is right, two when another
+//! environment moved it first (the refused write returns the item, `ALL_OLD`: no read). Clocks:
+//! each environment compares `tat` with its own clock; Lambda's hosts keep NTP time, within
+//! milliseconds, against intervals of hundreds of milliseconds.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
+use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue, ReturnValuesOnConditionCheckFailure};
+use futures::future::BoxFuture;
+use remediator_core::engine::Rate;
+use remediator_core::pacing::{grant, Decision, Gcra};
+use remediator_core::ports::{ApiError, ApiErrorKind, BudgetKey, Grant, SharedBudget};
+
+use crate::classify;
+
+/// The partition key prefix of budget items (the status views skip them).
+pub const PREFIX: &str = "budget#";
+/// How long an untouched bucket item lives (it is full long before).
+const IDLE_LIFETIME: Duration = Duration::from_secs(3600);
+/// Writes refused because another environment moved the bucket, before the request waits a
+/// little and is asked again by the engine.
+const RACES: usize = 4;
+
+/// The shared budget in DynamoDB (the ledger table).
+#[derive(Debug)]
+pub struct DynamoBudget {
+    client: aws_sdk_dynamodb::Client,
+    table: String,
+    /// The last `tat` seen per bucket: which of the two writes to try first.
+    seen: Mutex<HashMap<BudgetKey, i64>>,
+}
+
+fn now_us() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_micros() as i64)
+}
+
+fn n(v: i64) -> AttributeValue {
+    AttributeValue::N(v.to_string())
+}
+
+impl DynamoBudget {
+    pub fn new(client: aws_sdk_dynamodb::Client, table: impl Into<String>) -> Self {
+        DynamoBudget {
+            client,
+            table: table.into(),
+            seen: Mutex::default(),
+        }
+    }
+
+    fn seen(&self) -> std::sync::MutexGuard<'_, HashMap<BudgetKey, i64>> {
+        self.seen.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// The write that applies `decision` if the bucket is still where the decision saw it.
+    fn write(
+        &self,
+        key: &BudgetKey,
+        gcra: &Gcra,
+        now: i64,
+        count: u32,
+        idle: bool,
+    ) -> aws_sdk_dynamodb::operation::update_item::builders::UpdateItemFluentBuilder {
+        let expires = (now / 1_000_000) + IDLE_LIFETIME.as_secs() as i64;
+        let update = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key(
+                "notice",
+                AttributeValue::S(format!("{PREFIX}{}#{}", key.account, key.region)),
+            )
+            .key(
+                "resource",
+                AttributeValue::S(key.bucket.as_str().to_owned()),
+            )
+            .expression_attribute_values(":now", n(now))
+            .expression_attribute_values(":expires", n(expires))
+            .return_values(ReturnValue::UpdatedNew)
+            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld);
+        if idle {
+            update
+                .update_expression("SET tat = :tat, expires = :expires")
+                .condition_expression("attribute_not_exists(tat) OR tat < :now")
+                .expression_attribute_values(":tat", n(now + gcra.cost(count)))
+        } else {
+            update
+                .update_expression("SET tat = tat + :cost, expires = :expires")
+                .condition_expression("tat BETWEEN :now AND :limit")
+                .expression_attribute_values(":cost", n(gcra.cost(count)))
+                .expression_attribute_values(":limit", n(gcra.busy_limit(now, count)))
+        }
+    }
+
+    async fn take_tokens(
+        &self,
+        key: &BudgetKey,
+        rate: Rate,
+        count: u32,
+    ) -> Result<Grant, ApiError> {
+        let Some(gcra) = Gcra::new(rate) else {
+            return Ok(Grant::Taken);
+        };
+        let count = count.min(rate.burst.max(1));
+        let mut guess = self.seen().get(key).copied();
+        for _ in 0..RACES {
+            let now = now_us();
+            let idle = guess.is_none_or(|tat| tat < now);
+            if let Decision::WaitUntil(at) = gcra.decide(guess, now, count) {
+                return Ok(grant(Decision::WaitUntil(at), now));
+            }
+            match self.write(key, &gcra, now, count, idle).send().await {
+                Ok(out) => {
+                    if let Some(tat) = out.attributes().and_then(tat_of) {
+                        self.seen().insert(key.clone(), tat);
+                    }
+                    return Ok(Grant::Taken);
+                }
+                Err(e) => {
+                    let refused = match e.as_service_error() {
+                        Some(UpdateItemError::ConditionalCheckFailedException(c)) => {
+                            Some(c.item().and_then(tat_of))
+                        }
+                        _ => None,
+                    };
+                    let Some(actual) = refused else {
+                        return Err(classify("UpdateItem", e));
+                    };
+                    guess = actual;
+                    if let Some(tat) = actual {
+                        self.seen().insert(key.clone(), tat);
+                    }
+                    if let Decision::WaitUntil(at) = gcra.decide(actual, now, count) {
+                        return Ok(grant(Decision::WaitUntil(at), now));
+                    }
+                }
+            }
+        }
+        // Lost every race: others are taking the tokens; ask again after one interval.
+        Ok(Grant::Wait(Duration::from_micros(gcra.interval_us as u64)))
+    }
+}
+
+fn tat_of(item: &HashMap<String, AttributeValue>) -> Option<i64> {
+    item.get("tat")
+        .and_then(|v| v.as_n().ok())
+        .and_then(|v| v.parse().ok())
+}
+
+impl SharedBudget for DynamoBudget {
+    fn take<'a>(
+        &'a self,
+        key: &'a BudgetKey,
+        rate: Rate,
+        n: u32,
+    ) -> BoxFuture<'a, Result<Grant, ApiError>> {
+        Box::pin(async move {
+            self.take_tokens(key, rate, n).await.map_err(|e| {
+                ApiError::new(
+                    "UpdateItem",
+                    match e.kind {
+                        ApiErrorKind::Throttled | ApiErrorKind::Transient => e.kind,
+                        _ => ApiErrorKind::Rejected,
+                    },
+                    format!("the ledger table's budget item for {key}: {}", e.message),
+                )
+            })
+        })
+    }
+}
