@@ -10,7 +10,7 @@ pub mod handler;
 pub mod preflight;
 
 /// The AWS adapters the functions run with (they live in `remediator-sdk`, beside the others).
-pub use remediator_sdk::{controls, ledger, notify, scheduler};
+pub use remediator_sdk::{budget, controls, ledger, notify, scheduler};
 
 use aws_config::SdkConfig;
 use lambda_runtime::{service_fn, LambdaEvent};

@@ -72,6 +72,8 @@ pub struct FakeEcs {
     /// throttled, per operation.
     pub throttled: std::collections::BTreeMap<String, usize>,
     pub resource_read: Bucket,
+    /// When each UpdateService that succeeded arrived, in order.
+    pub update_times: Vec<Instant>,
 }
 
 impl FakeEcs {
@@ -90,6 +92,7 @@ impl FakeEcs {
             calls: Default::default(),
             throttled: Default::default(),
             resource_read: Bucket::new(100.0, 20.0 * scale),
+            update_times: Vec::new(),
         }
     }
 
@@ -155,7 +158,7 @@ impl FakeEcs {
     }
 
     /// Answers the ECS JSON protocol (`X-Amz-Target: AmazonEC2ContainerServiceV20141113.*`).
-    fn answer(&mut self, target: &str, body: &[u8]) -> (u16, Value) {
+    fn answer_ecs(&mut self, target: &str, body: &[u8]) -> (u16, Value) {
         let input: Value = serde_json::from_slice(body).unwrap_or(Value::Null);
         let operation = target.rsplit('.').next().unwrap_or_default();
         *self.calls.entry(operation.to_owned()).or_default() += 1;
@@ -181,6 +184,7 @@ impl FakeEcs {
                     return (400, throttled);
                 }
                 self.updates_ok += 1;
+                self.update_times.push(Instant::now());
                 let name = input["service"].as_str().unwrap_or_default().to_owned();
                 *self.updates.entry(name.clone()).or_default() += 1;
                 (200, json!({ "service": self.service(&name) }))
@@ -213,8 +217,32 @@ fn throttled() -> (u16, Value) {
     )
 }
 
+/// A fake that answers ECS requests: one account ([`FakeEcs`]) or many
+/// ([`crate::fake_org::FakeOrg`], which tells them apart by the request's access key).
+pub trait Answers: Send + 'static {
+    /// The status and JSON body for the request of `target` signed with `access_key`.
+    fn answer(&mut self, access_key: &str, target: &str, body: &[u8]) -> (u16, Value);
+}
+
+impl Answers for FakeEcs {
+    fn answer(&mut self, _access_key: &str, target: &str, body: &[u8]) -> (u16, Value) {
+        self.answer_ecs(target, body)
+    }
+}
+
+/// The access key id a SigV4 request was signed with (`Credential=<key>/<date>/…`).
+fn access_key(req: &Request<Incoming>) -> String {
+    req.headers()
+        .get("authorization")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split("Credential=").nth(1))
+        .and_then(|v| v.split('/').next())
+        .unwrap_or_default()
+        .to_owned()
+}
+
 /// Serves `fake` on a loopback port; returns its endpoint URL.
-pub async fn serve(fake: Arc<Mutex<FakeEcs>>) -> String {
+pub async fn serve<F: Answers>(fake: Arc<Mutex<F>>) -> String {
     let (listener, addr) = crate::loopback().await;
     tokio::spawn(async move {
         while let Ok((stream, _)) = listener.accept().await {
@@ -229,6 +257,7 @@ pub async fn serve(fake: Arc<Mutex<FakeEcs>>) -> String {
                             .and_then(|v| v.to_str().ok())
                             .unwrap_or_default()
                             .to_owned();
+                        let key = access_key(&req);
                         let body = req
                             .into_body()
                             .collect()
@@ -238,7 +267,7 @@ pub async fn serve(fake: Arc<Mutex<FakeEcs>>) -> String {
                         let (status, value) = fake
                             .lock()
                             .unwrap_or_else(|p| p.into_inner())
-                            .answer(&target, &body);
+                            .answer(&key, &target, &body);
                         let response = Response::builder()
                             .status(status)
                             .header("content-type", "application/x-amz-json-1.1")

@@ -27,6 +27,7 @@ pub mod events;
 pub mod fake_ecs;
 pub mod fake_kube;
 pub mod fake_kube_list;
+pub mod fake_org;
 pub mod fault_proxy;
 pub mod invocations;
 pub mod kube_objects;

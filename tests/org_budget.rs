@@ -1,0 +1,207 @@
+//! An organization's wave: notices of three accounts delivered at once to four execution
+//! environments, two of them working on notices of the same account. Each account's ECS is a
+//! throttling fake with ECS's buckets ([`FakeOrg`], told apart by the signing credentials); the
+//! shared budget is the DynamoDB one, in the ledger table on moto, each environment holding its
+//! own client and cache as Lambda's environments do; the ledger is shared, in memory. Rates run 2× faster (the fake's buckets
+//! and the share alike).
+// The futures nest the driver, the engine and the SDK calls deeply.
+#![recursion_limit = "256"]
+
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use remediator_core::ledger::MemoryLedger;
+use remediator_core::pacing::MemoryBudget;
+use remediator_core::ports::SharedBudget;
+use remediator_core::{Report, Settings, Status};
+use remediator_lambda::budget::DynamoBudget;
+use remediator_testkit::events::ledger_table;
+use remediator_testkit::fake_ecs::scaled_settings;
+use remediator_testkit::fake_org::{self, deliver, in_account, notice, over_share, FakeOrg, Timed};
+use remediator_testkit::MotoServer;
+
+const TABLE: &str = "retirement-ledger";
+const SCALE: f64 = 2.0;
+/// Services per account (the shared account's split over two notices).
+const PER_ACCOUNT: usize = 60;
+const SHARED: &str = "111111111111";
+const OTHERS: [&str; 2] = ["222222222222", "333333333333"];
+
+/// The configured share, on the scaled clock: 3/s × SCALE, burst 30.
+fn share() -> Settings {
+    scaled_settings(Settings::default(), SCALE)
+}
+
+/// The services of `account` from `from` on: `cluster-<n>|svc-<i>`.
+fn services(range: std::ops::Range<usize>) -> Vec<String> {
+    range
+        .map(|i| format!("cluster-{}|svc-{i:04}", i % 3))
+        .collect()
+}
+
+/// The wave: (account, notice id, services), the shared account's two notices first.
+fn wave() -> Vec<(&'static str, String, Vec<String>)> {
+    let half = PER_ACCOUNT / 2;
+    let mut notices = vec![
+        (SHARED, "shared-a".to_owned(), services(0..half)),
+        (SHARED, "shared-b".to_owned(), services(half..PER_ACCOUNT)),
+    ];
+    for account in OTHERS {
+        notices.push((account, format!("{account}-only"), services(0..PER_ACCOUNT)));
+    }
+    notices
+}
+
+/// One account's floor at the share: its burst at once, the rest at the rate (seconds).
+fn one_account_floor(settings: &Settings) -> f64 {
+    let rate = settings.update_service_rate.expect("paced");
+    (PER_ACCOUNT as f64 - f64::from(rate.burst)) / f64::from(rate.per_second)
+}
+
+/// Runs every notice of the wave in its own environment, all at once; each environment's
+/// budget from `budget`. Returns the reports and the wall time.
+async fn run_wave(
+    org: &Arc<Mutex<FakeOrg>>,
+    base: &aws_config::SdkConfig,
+    ledger: &impl remediator_core::ledger::Ledger,
+    budget: impl Fn() -> Arc<dyn SharedBudget>,
+) -> (Vec<Report>, f64) {
+    let endpoint = fake_org::serve(org.clone()).await;
+    let started = Instant::now();
+    let runs = wave().into_iter().map(|(account, id, entities)| {
+        let sdk = in_account(base, &endpoint, account);
+        let settings = Settings {
+            account: Some(account.to_owned()),
+            ..share()
+        };
+        let remediator = remediator_aws::remediator(&sdk, settings).with_budget(budget());
+        async move { deliver(&remediator, ledger, notice(account, &id, &entities)).await }
+    });
+    let reports = futures::future::join_all(runs).await;
+    (reports, started.elapsed().as_secs_f64())
+}
+
+/// Where `account`'s UpdateService calls went over the configured share, as a token bucket:
+/// one token of tolerance for the way from the token to ECS, and what the budget store's
+/// slowest answer `lag` may have bunched ([`Timed`]).
+fn over_the_share(
+    org: &Mutex<FakeOrg>,
+    account: &str,
+    lag: Duration,
+) -> Option<(usize, usize, f64)> {
+    let rate = share().update_service_rate.expect("paced");
+    let mut org = org.lock().unwrap_or_else(|p| p.into_inner());
+    over_share(
+        &org.account(account).update_times,
+        f64::from(rate.per_second),
+        f64::from(rate.burst),
+        1.0 + f64::from(rate.per_second) * lag.as_secs_f64(),
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn environments_of_one_account_share_its_budget_and_accounts_proceed_in_parallel() {
+    let moto = MotoServer::start();
+    let base = moto.sdk_config().await;
+    ledger_table(&moto, TABLE).await;
+    // The ledger in memory, DynamoDB's 5 ms a call: moto's DynamoDB answers one call at a time,
+    // and 180 claims behind 400 budget writes would time moto, not the wave (the ledger on
+    // moto has tests of its own: ledger.rs).
+    let ledger = MemoryLedger::with_latency(Duration::from_millis(5));
+    let org = Arc::new(Mutex::new(FakeOrg::scaled(SCALE)));
+    let dynamo = aws_sdk_dynamodb::Client::new(&base);
+    let slowest = Arc::new(Mutex::new(Duration::ZERO));
+    let (reports, elapsed) = run_wave(&org, &base, &ledger, || {
+        let budget = Arc::new(DynamoBudget::new(dynamo.clone(), TABLE));
+        Arc::new(Timed::new(budget, slowest.clone()))
+    })
+    .await;
+    let lag = *slowest.lock().unwrap_or_else(|p| p.into_inner());
+
+    for report in &reports {
+        let not_acted: Vec<_> = report
+            .outcomes
+            .iter()
+            .filter(|o| o.status != Status::Acted)
+            .map(|o| format!("{} {} {}", o.target, o.code, o.reason))
+            .collect();
+        assert!(not_acted.is_empty(), "{not_acted:#?}");
+    }
+    {
+        let mut fakes = org.lock().unwrap_or_else(|p| p.into_inner());
+        for account in [SHARED].iter().chain(OTHERS.iter()) {
+            let fake = fakes.account(account);
+            assert_eq!(
+                fake.updates.len(),
+                PER_ACCOUNT,
+                "{account}: services forced"
+            );
+            assert!(fake.forced_twice().is_empty(), "{account}: forced twice");
+            assert_eq!(fake.updates_throttled, 0, "{account}: ECS throttled it");
+        }
+    }
+    for account in [SHARED].iter().chain(OTHERS.iter()) {
+        assert_eq!(
+            over_the_share(&org, account, lag),
+            None,
+            "{account}'s UpdateService calls exceeded its share"
+        );
+    }
+    let items = dynamo
+        .scan()
+        .table_name(TABLE)
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("{e:?}"));
+    let mut buckets: Vec<String> = items
+        .items()
+        .iter()
+        .filter_map(|i| i.get("notice").and_then(|v| v.as_s().ok()).cloned())
+        .collect();
+    buckets.sort();
+    assert_eq!(
+        buckets,
+        [
+            "budget#111111111111#us-east-1",
+            "budget#222222222222#us-east-1",
+            "budget#333333333333#us-east-1"
+        ],
+        "one budget item per account in the ledger table"
+    );
+    let worst = over_the_share(&org, SHARED, Duration::ZERO).map_or(0.0, |(_, _, x)| x);
+    eprintln!("the shared account's worst window: {worst:.1} calls over the bucket");
+    let one = one_account_floor(&share());
+    eprintln!(
+        "wave {elapsed:.2} s; one account's floor {one:.2} s, the sum of three {:.2} s; the budget's slowest answer {lag:?}",
+        3.0 * one
+    );
+    assert!(
+        elapsed < 1.5 * one + 1.0,
+        "the wave took {elapsed:.2} s: accounts waited for each other (one account's floor {one:.2} s)"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn without_a_shared_budget_two_environments_spend_twice_the_accounts_share() {
+    // The check above can fail: each environment pacing alone (a budget of its own, what
+    // concurrency 1 protected against) spends the share twice in the shared account.
+    let org = Arc::new(Mutex::new(FakeOrg::scaled(SCALE)));
+    let base = aws_config::SdkConfig::builder()
+        .behavior_version(aws_config::BehaviorVersion::latest())
+        .region(aws_config::Region::new("us-east-1"))
+        .build();
+    let ledger = MemoryLedger::default();
+    let (_, _) = run_wave(&org, &base, &ledger, || Arc::new(MemoryBudget::default())).await;
+
+    assert!(
+        over_the_share(&org, SHARED, Duration::ZERO).is_some(),
+        "two environments with budgets of their own kept within one share"
+    );
+    for account in OTHERS {
+        assert_eq!(
+            over_the_share(&org, account, Duration::ZERO),
+            None,
+            "{account}: one environment"
+        );
+    }
+}
