@@ -118,6 +118,13 @@ async fn an_event_outside_the_windows_makes_one_schedule_at_the_next_window_with
         Some("at(2026-11-27T17:00:00)")
     );
     assert_eq!(schedule.schedule_expression_timezone(), Some("UTC"));
+    // Exactly at the window's start: a later run could fall past a short window's end.
+    assert_eq!(
+        schedule
+            .flexible_time_window()
+            .map(|w| w.mode().as_str().to_owned()),
+        Some("OFF".to_owned())
+    );
     let target = schedule.target().unwrap_or_else(|| panic!("no target"));
     assert_eq!(target.arn(), ECS_FUNCTION_ARN);
     assert_eq!(target.role_arn(), SCHEDULER_ROLE);

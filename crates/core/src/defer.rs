@@ -27,7 +27,19 @@ pub struct ScheduleRequest {
     /// The original event, verbatim JSON.
     pub input: String,
     pub description: String,
+    /// Minutes after `at` within which Scheduler may invoke (its flexible time window; 0:
+    /// exactly at `at`). Spreads the schedules that fire together, so that they reach Lambda
+    /// and the accounts' budgets over that time rather than at one instant.
+    pub spread_minutes: u16,
 }
+
+/// Deferrals fire at the window's start exactly: a later run could fall past the end of a
+/// short window and be deferred a week. The budget (shared per account) and Lambda's queue of
+/// asynchronous invocations absorb their burst.
+pub const DEFERRAL_SPREAD_MINUTES: u16 = 0;
+/// Follow-up checks and continuations may fire up to 2 minutes late: what a window's start
+/// deferred together comes back spread.
+pub const CHECK_SPREAD_MINUTES: u16 = 2;
 
 /// What creating a schedule found.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -195,6 +207,7 @@ pub async fn hold<S: Scheduler>(
         target_arn: target_arn.to_owned(),
         input: event.raw.to_string(),
         description,
+        spread_minutes: DEFERRAL_SPREAD_MINUTES,
     };
     match scheduler.schedule_once(&request).await {
         Ok(found) => {

@@ -50,6 +50,18 @@ fn invalid(e: impl std::fmt::Display) -> ApiError {
     ApiError::new("CreateSchedule", ApiErrorKind::Rejected, e.to_string())
 }
 
+/// Scheduler's flexible time window: invoked within `minutes` after the scheduled time
+/// (`FLEXIBLE`, 1–1440 minutes), or exactly then (`OFF`, 0).
+fn flexible_window(minutes: u16) -> Result<FlexibleTimeWindow, ApiError> {
+    let window = match minutes {
+        0 => FlexibleTimeWindow::builder().mode(FlexibleTimeWindowMode::Off),
+        m => FlexibleTimeWindow::builder()
+            .mode(FlexibleTimeWindowMode::Flexible)
+            .maximum_window_in_minutes(i32::from(m.min(1440))),
+    };
+    window.build().map_err(invalid)
+}
+
 impl Scheduler for SdkScheduler {
     async fn schedule_once(&self, request: &ScheduleRequest) -> Result<Scheduled, ApiError> {
         let target = Target::builder()
@@ -71,10 +83,7 @@ impl Scheduler for SdkScheduler {
             )
             .build()
             .map_err(invalid)?;
-        let window = FlexibleTimeWindow::builder()
-            .mode(FlexibleTimeWindowMode::Off)
-            .build()
-            .map_err(invalid)?;
+        let window = flexible_window(request.spread_minutes)?;
         let result = self
             .client
             .create_schedule()

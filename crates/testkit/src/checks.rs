@@ -65,6 +65,17 @@ pub async fn scheduled_input(moto: &MotoServer, report: &Report) -> Value {
         .send()
         .await
         .unwrap_or_else(|e| panic!("GetSchedule {}: {e:?}", follow_up.schedule));
+    // Checks spread over two minutes (`CHECK_SPREAD_MINUTES`), so a window's notices return
+    // spread.
+    let window = schedule.flexible_time_window();
+    assert_eq!(
+        window.map(|w| (w.mode().as_str().to_owned(), w.maximum_window_in_minutes())),
+        Some((
+            "FLEXIBLE".to_owned(),
+            Some(i32::from(remediator_core::defer::CHECK_SPREAD_MINUTES))
+        )),
+        "the check's flexible time window"
+    );
     let input = schedule
         .target()
         .and_then(|t| t.input())

@@ -335,6 +335,7 @@ impl<L: Ledger, S: Scheduler, N: Notifier> Controls<L, S, N> {
                 .to_owned(),
             input: check_event(raw, check, owner).to_string(),
             description: format!("Follow-up check {check} of retirement notice {key}: {why}"),
+            spread_minutes: crate::defer::CHECK_SPREAD_MINUTES,
         };
         let left = by.saturating_duration_since(Instant::now());
         let scheduled = match tokio::time::timeout(left, scheduler.schedule_once(&request)).await {
