@@ -234,9 +234,9 @@ class Settings(unittest.TestCase):
                 missing -= {"ECS_CLUSTER_NAMES", "PASSABLE_TASK_ROLES"}
             self.assertEqual(missing, set(), f"{name} does not set {sorted(missing)}")
 
-    def test_each_function_runs_one_event_at_a_time_by_default(self):
+    def test_each_function_runs_ten_events_at_once_by_default(self):
         t = template()
-        self.assertEqual(t["Parameters"]["FunctionConcurrency"]["Default"], 1)
+        self.assertEqual(t["Parameters"]["FunctionConcurrency"]["Default"], 10)
         self.assertIn("ReservedConcurrentExecutions", t["Globals"]["Function"])
 
     def test_the_dashboard_body_is_json_over_the_outcome_metrics(self):

@@ -86,9 +86,9 @@ export interface RemediatorProps extends StackProps {
   /** CloudWatch namespace of the EMF outcome metrics (default RetirementRemediator). */
   readonly metricsNamespace?: string;
   /**
-   * Invocations of each function at once (default 1). Concurrent deliveries of a notice are safe at any value:
-   * the ledger's conditional claims let one act per resource. 1 keeps the API budget: UpdateService
-   * pacing is per execution environment, so N at once spend N times the configured share.
+   * Invocations of each function at once (default 10, reserved concurrency). Safe at any value: the ledger's
+   * conditional claims let one act per resource, and the ECS modify calls of every environment take from one
+   * budget per account and Region in the ledger table (updateServiceRate is the share of all of them together).
    */
   readonly functionConcurrency?: number;
   /** How long ledger entries are kept after AWS's retirement deadline, e.g. 30d, 90d (default 90d). */
@@ -334,7 +334,7 @@ export class RemediatorStack extends Stack {
         code: lambda.Code.fromAsset(path.join(props.assetsDir, binary)),
         memorySize: 128,
         timeout: Duration.minutes(15),
-        reservedConcurrentExecutions: props.functionConcurrency ?? 1,
+        reservedConcurrentExecutions: props.functionConcurrency ?? 10,
         deadLetterQueue: deadLetters,
         retryAttempts: 2,
         maxEventAge: Duration.hours(6),

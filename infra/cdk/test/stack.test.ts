@@ -42,7 +42,7 @@ test('both functions run the Rust bootstrap on arm64 with a dead-letter queue an
     Handler: 'bootstrap',
     MemorySize: 128,
     Timeout: 900,
-    ReservedConcurrentExecutions: 1,
+    ReservedConcurrentExecutions: 10,
     DeadLetterConfig: Match.objectLike({ TargetArn: Match.anyValue() }),
   });
   template.resourceCountIs('AWS::Lambda::EventInvokeConfig', 2);
