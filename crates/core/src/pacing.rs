@@ -63,8 +63,10 @@ impl Gcra {
         now + self.interval_us * (self.burst - i64::from(n))
     }
 
-    /// The rule, for a bucket at `tat` (`None`: never used, or expired).
+    /// The rule, for a bucket at `tat` (`None`: never used, or expired). A request for more
+    /// than the burst asks for the whole burst (it could never be granted otherwise).
     pub fn decide(&self, tat: Option<i64>, now: i64, n: u32) -> Decision {
+        let n = n.min(self.burst as u32);
         match tat {
             None => Decision::Idle {
                 tat: now + self.cost(n),
@@ -244,5 +246,22 @@ mod tests {
             ..key.clone()
         };
         assert_eq!(budget.take_now(&elsewhere, rate, 1), Grant::Taken);
+    }
+
+    #[test]
+    fn a_request_larger_than_the_burst_takes_the_whole_burst_rather_than_waiting_forever() {
+        let gcra = Gcra::new(Rate {
+            per_second: 3,
+            burst: 30,
+        })
+        .expect("paced");
+        assert_eq!(
+            gcra.decide(None, 0, 500),
+            Decision::Idle { tat: gcra.cost(30) }
+        );
+        assert_eq!(
+            gcra.decide(Some(gcra.cost(1)), 0, 500),
+            Decision::WaitUntil(gcra.cost(1))
+        );
     }
 }

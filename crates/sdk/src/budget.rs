@@ -24,7 +24,7 @@ use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue, ReturnValuesOnConditi
 use futures::future::BoxFuture;
 use remediator_core::engine::Rate;
 use remediator_core::pacing::{grant, Decision, Gcra};
-use remediator_core::ports::{ApiError, ApiErrorKind, BudgetKey, Grant, SharedBudget};
+use remediator_core::ports::{ApiError, BudgetKey, Grant, SharedBudget};
 
 use crate::classify;
 
@@ -117,7 +117,7 @@ impl DynamoBudget {
         let Some(gcra) = Gcra::new(rate) else {
             return Ok(Grant::Taken);
         };
-        let count = count.min(rate.burst.max(1));
+        let count = count.min(gcra.burst as u32);
         let mut guess = self.seen().get(key).copied();
         for _ in 0..RACES {
             let now = now_us();
@@ -171,13 +171,12 @@ impl SharedBudget for DynamoBudget {
         n: u32,
     ) -> BoxFuture<'a, Result<Grant, ApiError>> {
         Box::pin(async move {
+            // The engine counts any failure as throttled (nothing was sent): the kind is kept
+            // as DynamoDB gave it, for the logs.
             self.take_tokens(key, rate, n).await.map_err(|e| {
                 ApiError::new(
                     "UpdateItem",
-                    match e.kind {
-                        ApiErrorKind::Throttled | ApiErrorKind::Transient => e.kind,
-                        _ => ApiErrorKind::Rejected,
-                    },
+                    e.kind,
                     format!("the ledger table's budget item for {key}: {}", e.message),
                 )
             })

@@ -297,15 +297,17 @@ pub async fn start(fake: Arc<Mutex<FakeEcs>>, max_attempts: u32) -> aws_config::
     remediator_lambda::load_sdk_config(Some("us-east-1".into()), max_attempts).await
 }
 
-/// `settings` on a clock `scale` times faster: UpdateService pacing ×`scale` (its burst as it
-/// is), backoff and the deadline margin ÷`scale`, like the fake's buckets.
+/// `settings` on a clock `scale` times faster: both modify buckets' pacing ×`scale` (their
+/// bursts as they are), backoff and the deadline margin ÷`scale`, like the fake's buckets.
 pub fn scaled_settings(settings: Settings, scale: f64) -> Settings {
     let faster = |d: Duration| Duration::from_secs_f64(d.as_secs_f64() / scale);
+    let quicker = |r: Rate| Rate {
+        per_second: (f64::from(r.per_second) * scale) as u32,
+        burst: r.burst,
+    };
     Settings {
-        update_service_rate: settings.update_service_rate.map(|r| Rate {
-            per_second: (f64::from(r.per_second) * scale) as u32,
-            burst: r.burst,
-        }),
+        update_service_rate: settings.update_service_rate.map(quicker),
+        cluster_resource_rate: settings.cluster_resource_rate.map(quicker),
         backoff: remediator_core::Backoff {
             initial: faster(settings.backoff.initial),
             max: faster(settings.backoff.max),
