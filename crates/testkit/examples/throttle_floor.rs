@@ -161,6 +161,18 @@ async fn main() {
     );
     println!("DescribeServices throttled {}", fake.describes_throttled);
     println!("forced twice             {}", fake.forced_twice().len());
+    if let Some(ledger) = &ledger {
+        use remediator_core::ledger::LedgerCounts;
+        let c = &ledger.counts;
+        println!(
+            "ledger items             {} read in {} batches, {} claimed, {} recorded, {} followed",
+            LedgerCounts::get(&c.items_read),
+            LedgerCounts::get(&c.read_calls),
+            LedgerCounts::get(&c.claims),
+            LedgerCounts::get(&c.records),
+            LedgerCounts::get(&c.follows)
+        );
+    }
     if acted != n {
         for o in report
             .outcomes

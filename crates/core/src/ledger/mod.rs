@@ -480,6 +480,31 @@ pub fn default_retention() -> Duration {
 pub struct MemoryLedger {
     entries: Mutex<HashMap<(String, String), Entry>>,
     latency: std::time::Duration,
+    /// What was asked of it, counted as DynamoDB would bill it (items, not calls).
+    pub counts: LedgerCounts,
+}
+
+/// The items a [`MemoryLedger`] read and wrote, per kind: the cost model's counted calls (the
+/// DynamoDB ledger makes one conditional write per claimed, recorded and followed item, and
+/// reads in batches of 100).
+#[derive(Debug, Default)]
+pub struct LedgerCounts {
+    pub read_calls: std::sync::atomic::AtomicUsize,
+    pub items_read: std::sync::atomic::AtomicUsize,
+    pub claims: std::sync::atomic::AtomicUsize,
+    pub records: std::sync::atomic::AtomicUsize,
+    pub follows: std::sync::atomic::AtomicUsize,
+}
+
+impl LedgerCounts {
+    fn add(counter: &std::sync::atomic::AtomicUsize, n: usize) {
+        counter.fetch_add(n, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// A counter's value.
+    pub fn get(counter: &std::sync::atomic::AtomicUsize) -> usize {
+        counter.load(std::sync::atomic::Ordering::Relaxed)
+    }
 }
 
 impl MemoryLedger {
@@ -509,6 +534,8 @@ impl Ledger for MemoryLedger {
         resources: &[String],
     ) -> Result<HashMap<String, Entry>, LedgerError> {
         self.round_trip().await;
+        LedgerCounts::add(&self.counts.read_calls, resources.len().div_ceil(100));
+        LedgerCounts::add(&self.counts.items_read, resources.len());
         let entries = self.lock();
         Ok(resources
             .iter()
@@ -522,6 +549,7 @@ impl Ledger for MemoryLedger {
 
     async fn claim(&self, request: &ClaimRequest) -> Result<Claimed, LedgerError> {
         self.round_trip().await;
+        LedgerCounts::add(&self.counts.claims, 1);
         let mut entries = self.lock();
         let key = (request.notice.clone(), request.resource.clone());
         let existing = entries.get(&key);
@@ -539,6 +567,7 @@ impl Ledger for MemoryLedger {
 
     async fn record(&self, records: &[Entry]) -> Result<(), LedgerError> {
         self.round_trip().await;
+        LedgerCounts::add(&self.counts.records, records.len());
         let mut entries = self.lock();
         for e in records {
             entries.insert((e.notice.clone(), e.resource.clone()), e.clone());
@@ -548,6 +577,7 @@ impl Ledger for MemoryLedger {
 
     async fn follow(&self, records: &[Entry]) -> Result<(), LedgerError> {
         self.round_trip().await;
+        LedgerCounts::add(&self.counts.follows, records.len());
         let mut entries = self.lock();
         for e in records {
             let key = (e.notice.clone(), e.resource.clone());
