@@ -175,8 +175,11 @@ async fn environments_of_one_account_share_its_budget_and_accounts_proceed_in_pa
         "wave {elapsed:.2} s; one account's floor {one:.2} s, the sum of three {:.2} s; the budget's slowest answer {lag:?}",
         3.0 * one
     );
+    // Under the year-ahead run (faketime intercepts every clock read; moto's slowest answer
+    // reaches seconds) the wall time is a figure, not a check: everything else above still is.
+    let year_ahead = std::env::var_os("REMEDIATOR_EXPECT_YEAR").is_some();
     assert!(
-        elapsed < 1.5 * one + 1.0,
+        year_ahead || elapsed < 1.5 * one + 1.0,
         "the wave took {elapsed:.2} s: accounts waited for each other (one account's floor {one:.2} s)"
     );
 }
