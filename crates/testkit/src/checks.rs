@@ -65,15 +65,14 @@ pub async fn scheduled_input(moto: &MotoServer, report: &Report) -> Value {
         .send()
         .await
         .unwrap_or_else(|e| panic!("GetSchedule {}: {e:?}", follow_up.schedule));
-    // Checks spread over two minutes (`CHECK_SPREAD_MINUTES`), so a window's notices return
-    // spread.
+    // Checks fire within `CHECK_SPREAD_MINUTES` of their time (0: exactly).
     let window = schedule.flexible_time_window();
     assert_eq!(
         window.map(|w| (w.mode().as_str().to_owned(), w.maximum_window_in_minutes())),
-        Some((
-            "FLEXIBLE".to_owned(),
-            Some(i32::from(remediator_core::defer::CHECK_SPREAD_MINUTES))
-        )),
+        Some(match remediator_core::defer::CHECK_SPREAD_MINUTES {
+            0 => ("OFF".to_owned(), None),
+            m => ("FLEXIBLE".to_owned(), Some(i32::from(m))),
+        }),
         "the check's flexible time window"
     );
     let input = schedule
