@@ -17,7 +17,8 @@ use remediator_core::{Report, Settings, Status};
 use remediator_lambda::budget::DynamoBudget;
 use remediator_testkit::events::ledger_table;
 use remediator_testkit::fake_ecs::scaled_settings;
-use remediator_testkit::fake_org::{self, deliver, in_account, notice, over_share, FakeOrg, Timed};
+use remediator_testkit::fake_org::{in_account, notice, over_share, FakeOrg, Timed};
+use remediator_testkit::invocations::once;
 use remediator_testkit::MotoServer;
 
 const TABLE: &str = "retirement-ledger";
@@ -66,7 +67,7 @@ async fn run_wave(
     ledger: &impl remediator_core::ledger::Ledger,
     budget: impl Fn() -> Arc<dyn SharedBudget>,
 ) -> (Vec<Report>, f64) {
-    let endpoint = fake_org::serve(org.clone()).await;
+    let endpoint = remediator_testkit::fake_ecs::serve(org.clone()).await;
     let started = Instant::now();
     let runs = wave().into_iter().map(|(account, id, entities)| {
         let sdk = in_account(base, &endpoint, account);
@@ -75,7 +76,7 @@ async fn run_wave(
             ..share()
         };
         let remediator = remediator_aws::remediator(&sdk, settings).with_budget(budget());
-        async move { deliver(&remediator, ledger, notice(account, &id, &entities)).await }
+        async move { once(&remediator, Some(ledger), notice(account, &id, &entities)).await }
     });
     let reports = futures::future::join_all(runs).await;
     (reports, started.elapsed().as_secs_f64())

@@ -34,12 +34,12 @@ use std::time::{Duration, Instant};
 use remediator_aws::remediator;
 use remediator_core::follow::CheckPolicy;
 use remediator_core::ledger::MemoryLedger;
-use remediator_core::run::{self, Controls, Delivery};
+use remediator_core::run;
 use remediator_core::{Outcome, Report, Status};
 use remediator_lambda::Config;
 use remediator_testkit::fake_ecs::{scaled_settings, start, FakeEcs};
-use remediator_testkit::invocations::{until_final, Ran};
-use serde_json::json;
+use remediator_testkit::fake_org::notice;
+use remediator_testkit::invocations::{once, until_final, Ran};
 
 fn env_num(name: &str, default: u32) -> u32 {
     std::env::var(name)
@@ -66,13 +66,7 @@ async fn main() {
     let entities: Vec<String> = (0..n)
         .map(|i| format!("cluster-{}|svc-{i:05}", i % 7))
         .collect();
-    let event = json!({
-        "version": "0", "id": "bench", "detail-type": "AWS Health Event", "source": "aws.health",
-        "account": "123456789012", "time": chrono::Utc::now().to_rfc3339(), "region": "us-east-1",
-        "resources": entities,
-        "detail": { "eventArn": "arn:aws:health:us-east-1::event/ECS/AWS_ECS_TASK_PATCHING_RETIREMENT/bench",
-                    "service": "ECS", "eventTypeCode": "AWS_ECS_TASK_PATCHING_RETIREMENT" }
-    });
+    let event = notice("123456789012", "bench", &entities);
 
     let started = Instant::now();
     let ledger_ms = match std::env::var("LEDGER").as_deref() {
@@ -100,10 +94,7 @@ async fn main() {
             }
             continued(&remediator, ledger, event, budget).await
         }
-        _ => (
-            one_invocation(&remediator, ledger.as_ref(), event).await,
-            Vec::new(),
-        ),
+        _ => (once(&remediator, ledger.as_ref(), event).await, Vec::new()),
     };
     let elapsed = started.elapsed().as_secs_f64();
 
@@ -183,28 +174,6 @@ async fn main() {
             println!("  e.g. {} {} {}", o.target, o.code, o.reason);
         }
     }
-}
-
-/// The notice in one invocation of Lambda's longest budget, the driver with the ledger alone.
-async fn one_invocation(
-    remediator: &remediator_aws::AwsRemediator,
-    ledger: Option<&MemoryLedger>,
-    event: serde_json::Value,
-) -> Report {
-    // The driver the functions run, with the ledger alone: no windows, checks or notifications.
-    let controls = Controls::ledger_only(
-        ledger.map(|l| (l, chrono::Duration::days(90))),
-        "throttle-floor",
-        false,
-    );
-    let delivery = Delivery {
-        payload: event,
-        // A Lambda invocation lives at most 15 minutes.
-        deadline: tokio::time::Instant::now() + Duration::from_secs(900),
-        invoked_arn: "arn:aws:lambda:us-east-1:123456789012:function:ecs-retirement".into(),
-        request_id: "bench".into(),
-    };
-    run::report_of(run::handle(remediator, &controls, delivery, chrono::Utc::now()).await)
 }
 
 /// The notice in invocations of `budget`, each continuation run at once; the outcomes of the

@@ -47,11 +47,6 @@ impl Answers for FakeOrg {
     }
 }
 
-/// Serves `org`; returns its endpoint URL.
-pub async fn serve(org: Arc<Mutex<FakeOrg>>) -> String {
-    crate::fake_ecs::serve(org).await
-}
-
 /// `base` reaching `endpoint` with `account`'s credentials (its access key id the account id).
 pub fn in_account(base: &SdkConfig, endpoint: &str, account: &str) -> SdkConfig {
     base.to_builder()
@@ -95,24 +90,6 @@ pub fn notice(account: &str, id: &str, entities: &[String]) -> Value {
         "detail": { "eventArn": format!("arn:aws:health:us-east-1::event/ECS/AWS_ECS_TASK_PATCHING_RETIREMENT/{id}"),
                     "service": "ECS", "eventTypeCode": "AWS_ECS_TASK_PATCHING_RETIREMENT" }
     })
-}
-
-/// `event` through the driver the functions run, in one invocation of Lambda's longest budget
-/// (15 minutes), with `ledger` alone (no windows, checks or notifications).
-pub async fn deliver<L: remediator_core::ledger::Ledger>(
-    remediator: &remediator_aws::AwsRemediator,
-    ledger: &L,
-    event: Value,
-) -> remediator_core::Report {
-    use remediator_core::run::{self, Controls, Delivery};
-    let controls = Controls::ledger_only(Some((ledger, chrono::Duration::days(90))), "org", false);
-    let delivery = Delivery {
-        payload: event,
-        deadline: tokio::time::Instant::now() + std::time::Duration::from_secs(900),
-        invoked_arn: "arn:aws:lambda:us-east-1:123456789012:function:ecs-retirement".into(),
-        request_id: "org".into(),
-    };
-    run::report_of(run::handle(remediator, &controls, delivery, chrono::Utc::now()).await)
 }
 
 /// A shared budget that remembers its slowest answer. A token is granted at the moment the

@@ -20,6 +20,27 @@ use serde_json::Value;
 /// What the schedules invoke (any ARN: they are not sent anywhere).
 const FUNCTION_ARN: &str = "arn:aws:lambda:us-east-1:123456789012:function:ecs-retirement";
 
+/// `event` through the driver the functions run, in one invocation of Lambda's longest budget
+/// (15 minutes), with `ledger` alone (no windows, checks or notifications).
+pub async fn once<R: Remediate, L: Ledger>(
+    remediator: &R,
+    ledger: Option<&L>,
+    event: Value,
+) -> Report {
+    let controls = Controls::ledger_only(
+        ledger.map(|l| (l, chrono::Duration::days(90))),
+        "one-invocation",
+        false,
+    );
+    let delivery = Delivery {
+        payload: event,
+        deadline: tokio::time::Instant::now() + Duration::from_secs(900),
+        invoked_arn: FUNCTION_ARN.into(),
+        request_id: "one-invocation".into(),
+    };
+    run::report_of(run::handle(remediator, &controls, delivery, Utc::now()).await)
+}
+
 /// One invocation of the run.
 #[derive(Debug, Clone)]
 pub struct Ran {
