@@ -54,18 +54,19 @@ while read -r binary dir; do
     ran=$((ran + 1))
     # The monotonic clock stays real (timers, tokio); the wall clock moves.
     log="${TMPDIR:-/tmp}/year-ahead.$$.log"
+    began=$SECONDS
     # REMEDIATOR_EXPECT_YEAR: the test kit's canary test checks that Rust's clock moved too.
     if (cd "$dir" && LD_PRELOAD="$lib" FAKETIME="$shift_by" FAKETIME_DONT_FAKE_MONOTONIC=1 \
         REMEDIATOR_EXPECT_YEAR="$expected" \
         "$binary" --quiet >"$log" 2>&1); then
         passed=$((passed + 1))
-        grep -E '^test result' "$log" | sed "s|^|  $(basename "$binary"): |" || true
+        grep -E '^test result' "$log" | sed "s|^|  $(basename "$binary") ($((SECONDS - began)) s): |" || true
     else
         failed=$((failed + 1))
-        echo "year-ahead: FAILED $(basename "$binary"):" >&2
+        echo "year-ahead: FAILED $(basename "$binary") ($((SECONDS - began)) s):" >&2
         grep -vE '^(running|$)' "$log" | tail -n 60 >&2 || true
     fi
     rm -f "$log"
 done <<<"$binaries"
-echo "year-ahead: $ran test binaries, $passed passed, $failed failed (clock $shift_by)"
+echo "year-ahead: $ran test binaries, $passed passed, $failed failed (clock $shift_by) in $SECONDS s"
 [ "$failed" -eq 0 ]
