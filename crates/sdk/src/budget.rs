@@ -16,6 +16,7 @@
 //! milliseconds, against intervals of hundreds of milliseconds.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -43,6 +44,9 @@ pub struct DynamoBudget {
     table: String,
     /// The last `tat` seen per bucket: which of the two writes to try first.
     seen: Mutex<HashMap<BudgetKey, i64>>,
+    /// Writes sent: accepted, and refused because another environment moved the bucket.
+    accepted: AtomicU64,
+    refused: AtomicU64,
 }
 
 fn now_us() -> i64 {
@@ -61,7 +65,18 @@ impl DynamoBudget {
             client,
             table: table.into(),
             seen: Mutex::default(),
+            accepted: AtomicU64::new(0),
+            refused: AtomicU64::new(0),
         }
+    }
+
+    /// The writes this client sent so far: (accepted, refused by another environment's move).
+    /// What the budget costs in write units, counted rather than inferred.
+    pub fn writes(&self) -> (u64, u64) {
+        (
+            self.accepted.load(Ordering::Relaxed),
+            self.refused.load(Ordering::Relaxed),
+        )
     }
 
     fn seen(&self) -> std::sync::MutexGuard<'_, HashMap<BudgetKey, i64>> {
@@ -127,6 +142,7 @@ impl DynamoBudget {
             }
             match self.write(key, &gcra, now, count, idle).send().await {
                 Ok(out) => {
+                    self.accepted.fetch_add(1, Ordering::Relaxed);
                     if let Some(tat) = out.attributes().and_then(tat_of) {
                         self.seen().insert(key.clone(), tat);
                     }
@@ -142,6 +158,7 @@ impl DynamoBudget {
                     let Some(actual) = refused else {
                         return Err(classify("UpdateItem", e));
                     };
+                    self.refused.fetch_add(1, Ordering::Relaxed);
                     guess = actual;
                     if let Some(tat) = actual {
                         self.seen().insert(key.clone(), tat);
