@@ -10,7 +10,7 @@ LAMBDA_PORT ?= 9000
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 # Cargo reuses CARGO_TARGET_DIR when set (CI points it outside the clone).
 
-.PHONY: help venv faketime browser pages year-ahead build test fmt lint unit demo watch invoke moto zip bench bench-slow-ledger bench-preflight bench-init infra cdk docs clean
+.PHONY: help venv faketime browser pages year-ahead build test fmt lint unit demo watch invoke moto zip bench bench-slow-ledger bench-preflight bench-org bench-init infra cdk docs clean
 
 help: ## list the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
@@ -112,6 +112,9 @@ bench-slow-ledger: ## 1,000 services, a ledger of 50 ms a call, 30-s invocations
 
 bench-preflight: ## the preflight of a 1,000-service account against the throttling ECS fake: calls per operation, time, the read floor
 	cargo run --release -p remediator-testkit --example preflight_bench
+
+bench-org: venv ## an organization's wave: 200 accounts × 50 services at concurrency 10, the budget in DynamoDB (moto), time ÷2
+	cargo run --release -p remediator-testkit --example org_bench
 
 bench-init: venv ## Lambda init time and peak memory of the release function, against a fake Runtime API and moto
 	cargo build --release -p ecs-retirement -p hello-baseline

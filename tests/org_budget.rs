@@ -209,3 +209,34 @@ async fn without_a_shared_budget_two_environments_spend_twice_the_accounts_share
         );
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn one_environments_waiters_spend_one_write_per_token() {
+    // Twenty UpdateService calls of one environment wait for tokens at once, as the engine's
+    // in-flight calls do; each take that finds the bucket empty waits and asks again. Asked
+    // one at a time per bucket, each decides on the last write's answer: no write is refused.
+    let moto = MotoServer::start();
+    ledger_table(&moto, TABLE).await;
+    let dynamo = aws_sdk_dynamodb::Client::new(&moto.sdk_config().await);
+    let budget = DynamoBudget::new(dynamo, TABLE);
+    let key = remediator_core::ports::BudgetKey {
+        account: SHARED.into(),
+        region: "us-east-1".into(),
+        bucket: remediator_core::ports::Bucket::ServiceModify,
+    };
+    let rate = remediator_core::Rate {
+        per_second: 40,
+        burst: 2,
+    };
+    let takers = (0..20).map(|_| async {
+        loop {
+            match budget.take(&key, rate, 1).await {
+                Ok(remediator_core::ports::Grant::Taken) => return,
+                Ok(remediator_core::ports::Grant::Wait(wait)) => tokio::time::sleep(wait).await,
+                Err(e) => panic!("{e}"),
+            }
+        }
+    });
+    futures::future::join_all(takers).await;
+    assert_eq!(budget.writes(), (20, 0), "(accepted, refused) writes");
+}
