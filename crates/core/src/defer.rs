@@ -37,9 +37,11 @@ pub struct ScheduleRequest {
 /// short window and be deferred a week. The budget (shared per account) and Lambda's queue of
 /// asynchronous invocations absorb their burst.
 pub const DEFERRAL_SPREAD_MINUTES: u16 = 0;
-/// Follow-up checks and continuations fire on time too, for now: a continuation still acts and
-/// passes the window gate again, so a late one could fall past a window's end (or AWS's
-/// deadline). Spreading checks alone (not continuations) is unfinished; the field is ready.
+/// Follow-up checks and continuations fire on time too: a continuation still acts and passes
+/// the window gate again, so a late one could fall past a window's end (or AWS's deadline), and
+/// a check can act as well (a retry, a standalone task's old copy stopped). The checks of a
+/// wave are spread already, each set from the end of acting paced by the account's budget and
+/// the function's concurrency (infra/README.md, "Schedules").
 pub const CHECK_SPREAD_MINUTES: u16 = 0;
 
 /// What creating a schedule found.
