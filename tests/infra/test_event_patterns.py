@@ -229,7 +229,7 @@ class Settings(unittest.TestCase):
             if name == "EksFargatePodFunction":
                 # ECS pacing, deployments and container instances on EC2 only; CONFIRM_NOTICES too (AWS
                 # Health notices: the EKS function's pod terminations are not; unset reads as off)
-                missing -= {"UPDATE_SERVICE_RATE", "ROLLOUT_TIMEOUT", "REPLACE_DRAINED_INSTANCES", "CONFIRM_NOTICES"}
+                missing -= {"UPDATE_SERVICE_RATE", "CLUSTER_RESOURCE_RATE", "ROLLOUT_TIMEOUT", "REPLACE_DRAINED_INSTANCES", "CONFIRM_NOTICES"}
                 # the ECS preflight's clusters and roles (the EKS function runs no preflight)
                 missing -= {"ECS_CLUSTER_NAMES", "PASSABLE_TASK_ROLES"}
             self.assertEqual(missing, set(), f"{name} does not set {sorted(missing)}")

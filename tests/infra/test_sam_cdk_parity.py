@@ -29,6 +29,7 @@ CONFIGURATIONS = {
     "defaults": ({}, {}),
     "every setting changed": ({
         "DryRun": "false", "OptInOnly": "true", "MaxConcurrency": "16", "UpdateServiceRate": "2/20",
+        "ClusterResourceRate": "6/30",
         "SdkMaxAttempts": "3", "BackoffRounds": "4", "DeadlineMarginSeconds": "30",
         "EcsClusterNames": "prod,batch-*", "PassableTaskRoles": "ecs-tasks/*,app/web-task-role",
         "EksClusterNames": "k8s-prod,k8s-batch",
@@ -42,6 +43,7 @@ CONFIGURATIONS = {
         "PreflightSchedule": "cron(0 6 ? * MON *)", "OrganizationAccounts": "on",
     }, {
         "dryRun": False, "optInOnly": True, "maxConcurrency": 16, "updateServiceRate": "2/20",
+        "clusterResourceRate": "6/30",
         "sdkMaxAttempts": 3, "backoffRounds": 4, "deadlineMarginSeconds": 30,
         "ecsClusterNames": ["prod", "batch-*"], "passableTaskRoles": ["ecs-tasks/*", "app/web-task-role"],
         "eksClusterNames": ["k8s-prod", "k8s-batch"],

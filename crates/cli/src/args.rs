@@ -82,7 +82,8 @@ Environment:
                               be told from a new one)
     MEMBER_ROLE_NAME          central mode: act in a member account through its role
     ACCOUNTS_INCLUDE, ACCOUNTS_EXCLUDE, OPT_IN_ONLY, CONFIRM_NOTICES, UPDATE_SERVICE_RATE,
-    MAX_CONCURRENCY, SDK_MAX_ATTEMPTS, BACKOFF_ROUNDS, DEADLINE_MARGIN_SECS   as the functions read them
+    CLUSTER_RESOURCE_RATE, MAX_CONCURRENCY, SDK_MAX_ATTEMPTS, BACKOFF_ROUNDS,
+    DEADLINE_MARGIN_SECS      as the functions read them
     ROLLOUT_TIMEOUT           when a deployment the ledger follows counts as stalled
     REPLACE_DRAINED_INSTANCES true: a drained instance AWS retires is terminated in its group
     LEDGER_RETENTION          how long what it records is kept

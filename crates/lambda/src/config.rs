@@ -7,6 +7,7 @@
 //! | `REPLACE_DRAINED_INSTANCES` | `false` | ECS on EC2: once a container instance AWS retires or stops is drained, terminate it in its Auto Scaling group (desired capacity kept) so a patched one replaces it |
 //! | `MAX_CONCURRENCY` | `8` | API calls in flight at once |
 //! | `UPDATE_SERVICE_RATE` | `3/30` | client-side pacing of UpdateService, `PER_SECOND/BURST`: the share of the account's 5/50 bucket this function takes (the rest stays with auto scaling and pipelines); `off` to disable |
+//! | `CLUSTER_RESOURCE_RATE` | `12/60` | the same for RunTask, StopTask and UpdateContainerInstancesState: the share of the account's "cluster resource modify" bucket (100 burst, 40/s; RunTask on Fargate 20/s); `off` to disable |
 //! | `SDK_MAX_ATTEMPTS` | `5` | attempts per call by the SDK's standard retry (throttling included) |
 //! | `BACKOFF_ROUNDS` | `6` | extra backoff rounds when a call still ends throttled (1 s doubling to 20 s) |
 //! | `DEADLINE_MARGIN_SECS` | `10` | stop starting calls this long before the Lambda deadline |
@@ -109,6 +110,9 @@ impl Config {
         }
         if let Some((name, v)) = get("UPDATE_SERVICE_RATE") {
             settings.update_service_rate = parse_rate(name, &v)?;
+        }
+        if let Some((name, v)) = get("CLUSTER_RESOURCE_RATE") {
+            settings.cluster_resource_rate = parse_rate(name, &v)?;
         }
         if let Some((name, v)) = get("BACKOFF_ROUNDS") {
             settings.backoff.rounds = parse_num(name, &v, 0..=50, "a whole number from 0 to 50")?;
@@ -470,6 +474,7 @@ mod tests {
             ("DRY_RUN", "true"),
             ("MAX_CONCURRENCY", "3"),
             ("UPDATE_SERVICE_RATE", "2/10"),
+            ("CLUSTER_RESOURCE_RATE", "4/8"),
             ("BACKOFF_ROUNDS", "0"),
             ("DEADLINE_MARGIN_SECS", "30"),
             ("SDK_MAX_ATTEMPTS", "2"),
@@ -482,6 +487,13 @@ mod tests {
             Some(Rate {
                 per_second: 2,
                 burst: 10
+            })
+        );
+        assert_eq!(
+            c.settings.cluster_resource_rate,
+            Some(Rate {
+                per_second: 4,
+                burst: 8
             })
         );
         assert_eq!(c.settings.backoff.rounds, 0);
@@ -578,6 +590,13 @@ mod tests {
                 .update_service_rate,
             None
         );
+        assert_eq!(
+            config(&[("CLUSTER_RESOURCE_RATE", "off")])
+                .expect("off")
+                .settings
+                .cluster_resource_rate,
+            None
+        );
     }
 
     #[test]
@@ -588,6 +607,7 @@ mod tests {
             ("MAX_CONCURRENCY", "lots"),
             ("UPDATE_SERVICE_RATE", "5"),
             ("UPDATE_SERVICE_RATE", "0/5"),
+            ("CLUSTER_RESOURCE_RATE", "12"),
             ("SDK_MAX_ATTEMPTS", "99"),
         ] {
             let e = config(&[(k, v)]).expect_err(v);

@@ -43,6 +43,7 @@ new RemediatorStack(app, 'FargateRetirementRemediator', {
   notificationTopicKmsKeyArn: app.node.tryGetContext('notificationTopicKmsKeyArn'),
   maxConcurrency: num('maxConcurrency'),
   updateServiceRate: app.node.tryGetContext('updateServiceRate'),
+  clusterResourceRate: app.node.tryGetContext('clusterResourceRate'),
   sdkMaxAttempts: num('sdkMaxAttempts'),
   backoffRounds: num('backoffRounds'),
   deadlineMarginSeconds: num('deadlineMarginSeconds'),

@@ -72,6 +72,11 @@ export interface RemediatorProps extends StackProps {
   readonly maxConcurrency?: number;
   /** ECS only: client-side pacing of UpdateService, `PER_SECOND/BURST` or `off` (default 3/30: a share of the account's 5/50 bucket). */
   readonly updateServiceRate?: string;
+  /**
+   * ECS only: client-side pacing of RunTask, StopTask and UpdateContainerInstancesState, `PER_SECOND/BURST` or `off`
+   * (default 12/60: a share of the account's cluster-resource-modify bucket, 100 burst, 40/s; RunTask on Fargate 20/s).
+   */
+  readonly clusterResourceRate?: string;
   /** Attempts per AWS call by the SDK's standard retry mode, 1 to 20 (default 5). */
   readonly sdkMaxAttempts?: number;
   /** Further backoff rounds when a call still ends throttled or failed transiently, 0 to 50 (default 6). */
@@ -454,6 +459,7 @@ export class RemediatorStack extends Stack {
     const taskRoles = props.passableTaskRoles ?? ['ecs-tasks/*'];
     const [ecs, ecsSchedulerRole] = fn('EcsRetirementFunction', 'ecs-retirement', 'Ecs', 'the ECS function', {
       UPDATE_SERVICE_RATE: props.updateServiceRate ?? '3/30',
+      CLUSTER_RESOURCE_RATE: props.clusterResourceRate ?? '12/60',
       ROLLOUT_TIMEOUT: props.rolloutTimeout ?? '30m',
       REPLACE_DRAINED_INSTANCES: String(props.replaceDrainedInstances ?? false),
       MEMBER_ROLE_NAME: memberRoleName,

@@ -218,9 +218,9 @@ test('notificationTopicKmsKeyArn lets the functions use that key through SNS onl
   }
 });
 
-test('the API settings reach both functions (UpdateService pacing the ECS one only)', () => {
+test('the API settings reach both functions (the ECS pacing the ECS one only)', () => {
   const fns = functionsByBinary(
-    Template.fromStack(stack({ maxConcurrency: 16, sdkMaxAttempts: 3, backoffRounds: 4, deadlineMarginSeconds: 30, updateServiceRate: '2/20' })),
+    Template.fromStack(stack({ maxConcurrency: 16, sdkMaxAttempts: 3, backoffRounds: 4, deadlineMarginSeconds: 30, updateServiceRate: '2/20', clusterResourceRate: '6/30' })),
   );
   for (const [id, f] of Object.values(fns)) {
     assert.deepEqual(
@@ -236,6 +236,8 @@ test('the API settings reach both functions (UpdateService pacing the ECS one on
   }
   assert.equal(fns['ecs-retirement'][1].Properties.Environment.Variables.UPDATE_SERVICE_RATE, '2/20');
   assert.equal(fns['eks-fargate-pod'][1].Properties.Environment.Variables.UPDATE_SERVICE_RATE, undefined);
+  assert.equal(fns['ecs-retirement'][1].Properties.Environment.Variables.CLUSTER_RESOURCE_RATE, '6/30');
+  assert.equal(fns['eks-fargate-pod'][1].Properties.Environment.Variables.CLUSTER_RESOURCE_RATE, undefined);
 });
 
 test('alarms watch the dead-letter queue, both functions\' errors, failed outcomes, unverified resources and the preflight\'s high findings', () => {
