@@ -2,8 +2,11 @@
 //! environments, two of them working on notices of the same account. Each account's ECS is a
 //! throttling fake with ECS's buckets ([`FakeOrg`], told apart by the signing credentials); the
 //! shared budget is the DynamoDB one, in the ledger table on moto, each environment holding its
-//! own client and cache as Lambda's environments do; the ledger is shared, in memory. Rates run 2× faster (the fake's buckets
-//! and the share alike).
+//! own client and cache as Lambda's environments do; the ledger is shared, in memory. Rates run
+//! 2× faster (the fake's buckets and the share alike).
+//!
+//! Then the budget failing: a store that never answers ends each service "not reached", never
+//! "may have been done"; one that errs is reported as the budget, not as ECS throttling.
 // The futures nest the driver, the engine and the SDK calls deeply.
 #![recursion_limit = "256"]
 
@@ -239,4 +242,134 @@ async fn one_environments_waiters_spend_one_write_per_token() {
     });
     futures::future::join_all(takers).await;
     assert_eq!(budget.writes(), (20, 0), "(accepted, refused) writes");
+}
+
+/// A budget store that never answers, as a DynamoDB that hangs (or this environment's queue
+/// for it, behind others) would look from one take.
+struct NeverAnswers;
+
+impl SharedBudget for NeverAnswers {
+    fn take<'a>(
+        &'a self,
+        _: &'a remediator_core::ports::BudgetKey,
+        _: remediator_core::Rate,
+        _: u32,
+    ) -> futures::future::BoxFuture<
+        'a,
+        Result<remediator_core::ports::Grant, remediator_core::ports::ApiError>,
+    > {
+        Box::pin(futures::future::pending())
+    }
+}
+
+/// A budget store that answers every take with an error of `kind`.
+struct Failing(remediator_core::ports::ApiErrorKind);
+
+impl SharedBudget for Failing {
+    fn take<'a>(
+        &'a self,
+        _: &'a remediator_core::ports::BudgetKey,
+        _: remediator_core::Rate,
+        _: u32,
+    ) -> futures::future::BoxFuture<
+        'a,
+        Result<remediator_core::ports::Grant, remediator_core::ports::ApiError>,
+    > {
+        let kind = self.0;
+        Box::pin(async move {
+            Err(remediator_core::ports::ApiError::new(
+                "UpdateItem",
+                kind,
+                "AccessDeniedException: not authorized to perform dynamodb:UpdateItem",
+            ))
+        })
+    }
+}
+
+/// Three services of one account through one 9-s invocation (4 s for the engine after the
+/// driver's reserve, 2 s of it before the margin) with `budget`; its outcomes and how many
+/// UpdateService calls ECS saw.
+async fn alone_with(budget: Arc<dyn SharedBudget>) -> (Vec<remediator_core::Outcome>, usize) {
+    let org = Arc::new(Mutex::new(FakeOrg::scaled(SCALE)));
+    let endpoint = remediator_testkit::fake_ecs::serve(org.clone()).await;
+    let base = aws_config::SdkConfig::builder()
+        .behavior_version(aws_config::BehaviorVersion::latest())
+        .region(aws_config::Region::new("us-east-1"))
+        .build();
+    let settings = Settings {
+        account: Some(SHARED.to_owned()),
+        deadline_margin: Duration::from_secs(2),
+        ..share()
+    };
+    let remediator = remediator_aws::remediator(&in_account(&base, &endpoint, SHARED), settings)
+        .with_budget(budget);
+    let runs = remediator_testkit::invocations::until_final(
+        &remediator,
+        &MemoryLedger::default(),
+        notice(SHARED, "alone", &services(0..3)),
+        Duration::from_secs(9),
+        &remediator_core::follow::CheckPolicy::default(),
+        1,
+    )
+    .await;
+    let updates = org
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .account(SHARED)
+        .updates
+        .len();
+    (runs[0].report.outcomes.clone(), updates)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_budget_that_never_answers_leaves_each_service_not_reached_and_not_possibly_forced() {
+    let (outcomes, updates) = alone_with(Arc::new(NeverAnswers)).await;
+
+    assert_eq!(updates, 0, "no UpdateService without a token");
+    assert_eq!(outcomes.len(), 3);
+    for o in &outcomes {
+        assert_eq!(
+            (o.status, o.code, o.retryable),
+            (
+                Status::Failed,
+                remediator_core::Code::TimeBudgetExhausted,
+                true
+            ),
+            "{o:?}"
+        );
+        assert!(
+            !o.reason.contains("may have"),
+            "nothing was sent, so nothing may have been done: {o:?}"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_budget_store_that_fails_is_reported_as_the_budget_not_as_ecs_throttling() {
+    use remediator_core::ports::ApiErrorKind;
+    for (kind, retryable) in [
+        (ApiErrorKind::Rejected, false),
+        (ApiErrorKind::Transient, true),
+    ] {
+        let (outcomes, updates) = alone_with(Arc::new(Failing(kind))).await;
+
+        assert_eq!(updates, 0, "{kind:?}: no UpdateService without a token");
+        assert_eq!(outcomes.len(), 3);
+        for o in &outcomes {
+            assert_eq!(
+                (o.status, o.code, o.retryable, o.action),
+                (
+                    Status::Failed,
+                    remediator_core::Code::LedgerUnavailable,
+                    retryable,
+                    None
+                ),
+                "{kind:?}: {o:?}"
+            );
+            assert!(
+                o.reason.contains("shared API budget") && o.reason.contains("nothing was sent"),
+                "{kind:?}: {o:?}"
+            );
+        }
+    }
 }

@@ -204,8 +204,8 @@ impl SharedBudget for DynamoBudget {
         n: u32,
     ) -> BoxFuture<'a, Result<Grant, ApiError>> {
         Box::pin(async move {
-            // The engine counts any failure as throttled (nothing was sent): the kind is kept
-            // as DynamoDB gave it, for the logs.
+            // The engine reports any failure as the budget's, not the API's (nothing was sent to
+            // it); the kind is kept as DynamoDB gave it: refused needs a person, the rest a retry.
             self.take_tokens(key, rate, n).await.map_err(|e| {
                 ApiError::new(
                     "UpdateItem",

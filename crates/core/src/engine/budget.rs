@@ -30,6 +30,9 @@ pub(super) enum Budget {
     Api(ApiError),
     /// The invocation deadline came first.
     Exhausted,
+    /// The account's shared API budget (its item in the ledger table) could not be asked:
+    /// nothing was sent to the API, and the call is not made without it.
+    Store(ApiError),
 }
 
 impl std::fmt::Display for Budget {
@@ -37,6 +40,10 @@ impl std::fmt::Display for Budget {
         match self {
             Budget::Api(e) => write!(f, "{e}"),
             Budget::Exhausted => f.write_str("the invocation deadline came first"),
+            Budget::Store(e) => write!(
+                f,
+                "the account's shared API budget could not be asked ({e})"
+            ),
         }
     }
 }
@@ -72,6 +79,21 @@ pub(super) fn failure_outcome(target: &Target, e: Budget) -> Outcome {
             "not reached before the invocation deadline: a retry picks it up",
             true,
         ),
+        // Not a throttled API: nothing was sent. Refused (a policy, a missing table) needs a
+        // person; anything else a retry asks again.
+        Budget::Store(e) => Outcome::failed(
+            target.clone(),
+            Code::LedgerUnavailable,
+            format!(
+                "not acted on: the account's shared API budget, an item of the ledger table, could not be asked ({e}); nothing was sent{}",
+                if e.kind == ApiErrorKind::Rejected {
+                    ": the function needs dynamodb:UpdateItem on the ledger table"
+                } else {
+                    ", a retry asks again"
+                }
+            ),
+            e.kind != ApiErrorKind::Rejected,
+        ),
         Budget::Api(e) => match e.kind {
             ApiErrorKind::NotFound => Outcome::new(
                 target.clone(),
@@ -102,9 +124,10 @@ pub(super) fn failure_outcome(target: &Target, e: Budget) -> Outcome {
 }
 
 impl<E: EcsServices + EcsTasks, D: CodeDeployApi> Remediator<E, D> {
-    /// Waits for a token of `key`'s bucket in the shared budget, but not past the deadline. A
-    /// budget that cannot be asked (its store failing) is a throttled call: nothing was sent, so
-    /// the retry needs no look first.
+    /// Waits for a token of `key`'s bucket in the shared budget, but not into the deadline's
+    /// margin: asking (the store's answer, this environment's queue for it) and waiting both
+    /// count, and a token granted inside the margin is not used. Every failure here is before
+    /// the call: nothing was sent, so none of them asks the next attempt to look first.
     pub(super) async fn paced(
         &self,
         key: &BudgetKey,
@@ -113,17 +136,23 @@ impl<E: EcsServices + EcsTasks, D: CodeDeployApi> Remediator<E, D> {
         let Some(rate) = self.settings.rate(key.bucket) else {
             return Ok(());
         };
+        let out_of_time = || self.remaining(deadline).is_some_and(|left| left.is_zero());
         loop {
-            let wait = match self.budget.take(key, rate, 1).await {
+            if out_of_time() {
+                return Err(Budget::Exhausted);
+            }
+            let asked = self.budget.take(key, rate, 1);
+            let answer = match self.remaining(deadline) {
+                Some(left) => tokio::time::timeout(left, asked)
+                    .await
+                    .map_err(|_| Budget::Exhausted)?,
+                None => asked.await,
+            };
+            let wait = match answer {
+                Ok(Grant::Taken) if out_of_time() => return Err(Budget::Exhausted),
                 Ok(Grant::Taken) => return Ok(()),
                 Ok(Grant::Wait(wait)) => wait,
-                Err(e) => {
-                    return Err(Budget::Api(ApiError::new(
-                        e.operation,
-                        ApiErrorKind::Throttled,
-                        format!("the shared API budget of {key} could not be asked: {e}"),
-                    )))
-                }
+                Err(e) => return Err(Budget::Store(e)),
             };
             if self.remaining(deadline).is_some_and(|left| left <= wait) {
                 return Err(Budget::Exhausted);

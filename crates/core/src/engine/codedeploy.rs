@@ -33,11 +33,11 @@ use crate::ports::{
 };
 use crate::target::{ServiceRef, Target};
 
-/// A failed call names the redeploy; not reached in time names no action.
+/// A failed call names the redeploy; not reached in time (or not paced) names no action.
 fn redeploy_failed(service: &ServiceRef, e: Budget) -> Outcome {
     let target = Target::Service(service.clone());
     match e {
-        Budget::Exhausted => failure_outcome(&target, e),
+        Budget::Exhausted | Budget::Store(_) => failure_outcome(&target, e),
         Budget::Api(_) => failure_outcome(&target, e).with_action(Action::CodedeployRedeploy),
     }
 }

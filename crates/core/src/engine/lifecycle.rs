@@ -403,6 +403,7 @@ impl<E: EcsServices + EcsTasks, D: CodeDeployApi> Remediator<E, D> {
                 Err(e) => {
                     let why = match e {
                         super::budget::Budget::Api(e) => e.to_string(),
+                        e @ super::budget::Budget::Store(_) => e.to_string(),
                         super::budget::Budget::Exhausted => {
                             "not reached before the invocation deadline".to_owned()
                         }

@@ -95,8 +95,9 @@ impl<E: EcsServices + EcsTasks, D: CodeDeployApi> Remediator<E, D> {
                 format!("service disappeared before it could be updated: {}", e.message),
             )
             .with_deployments(previous, None),
-            // Not reached in time: no call was made, so no action is named.
-            Err(e @ Budget::Exhausted) => {
+            // Not reached in time, or no token to make it: no call was made, so no action is
+            // named.
+            Err(e @ (Budget::Exhausted | Budget::Store(_))) => {
                 failure_outcome(&target, e).with_deployments(previous, None)
             }
             Err(e) => {

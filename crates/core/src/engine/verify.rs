@@ -453,6 +453,9 @@ pub(super) fn not_seen(e: &super::budget::Budget) -> Verdict {
         super::budget::Budget::Exhausted => {
             "not looked at before the invocation deadline; the next check looks again".into()
         }
+        e @ super::budget::Budget::Store(_) => {
+            format!("could not look ({e}); the next check looks again")
+        }
     })
 }
 
