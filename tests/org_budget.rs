@@ -373,3 +373,76 @@ async fn a_budget_store_that_fails_is_reported_as_the_budget_not_as_ecs_throttli
         }
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_bucket_dated_by_a_clock_a_year_ahead_holds_takers_back_an_interval_not_a_year() {
+    // A writer whose clock ran a year ahead (a laptop's, for the CLI) left the bucket's `tat`
+    // a year on: no bucket can be that full, so it is made empty rather than waited out.
+    let moto = MotoServer::start();
+    ledger_table(&moto, TABLE).await;
+    let dynamo = aws_sdk_dynamodb::Client::new(&moto.sdk_config().await);
+    let key = remediator_core::ports::BudgetKey {
+        account: SHARED.into(),
+        region: "us-east-1".into(),
+        bucket: remediator_core::ports::Bucket::ServiceModify,
+    };
+    let item = |tat: i64| {
+        use aws_sdk_dynamodb::types::AttributeValue::{N, S};
+        dynamo
+            .put_item()
+            .table_name(TABLE)
+            .item(
+                "notice",
+                S(format!("budget#{}#{}", key.account, key.region)),
+            )
+            .item("resource", S(key.bucket.as_str().into()))
+            .item("tat", N(tat.to_string()))
+    };
+    let now_us = || chrono::Utc::now().timestamp_micros();
+    let a_year_on = now_us() + 365 * 24 * 3600 * 1_000_000;
+    item(a_year_on)
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("{e:?}"));
+    let budget = DynamoBudget::new(dynamo.clone(), TABLE);
+    let rate = remediator_core::Rate {
+        per_second: 40,
+        burst: 2,
+    };
+
+    let mut waits = Vec::new();
+    let taken = loop {
+        match budget.take(&key, rate, 1).await {
+            Ok(remediator_core::ports::Grant::Taken) => break true,
+            Ok(remediator_core::ports::Grant::Wait(wait)) if waits.len() < 5 => {
+                waits.push(wait);
+                tokio::time::sleep(wait.min(Duration::from_secs(1))).await;
+            }
+            Ok(remediator_core::ports::Grant::Wait(wait)) => {
+                waits.push(wait);
+                break false;
+            }
+            Err(e) => panic!("{e}"),
+        }
+    };
+
+    assert!(taken, "no token after {waits:?}");
+    assert!(
+        waits.iter().all(|w| *w < Duration::from_secs(1)),
+        "waited on a year-ahead bucket: {waits:?}"
+    );
+    // A bucket ahead within the skew bound is a real one, waited for.
+    let within = now_us() + 60 * 1_000_000;
+    item(within)
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("{e:?}"));
+    let fresh = DynamoBudget::new(dynamo, TABLE);
+    match fresh.take(&key, rate, 1).await {
+        Ok(remediator_core::ports::Grant::Wait(wait)) => assert!(
+            wait > Duration::from_secs(50),
+            "a minute-ahead bucket is waited for: {wait:?}"
+        ),
+        other => panic!("a minute-ahead bucket granted: {other:?}"),
+    }
+}

@@ -15,7 +15,10 @@
 //! for one bucket one request at a time, so its own waiters never race each other; a take that
 //! finds the bucket empty waits on its cached guess without writing. Clocks:
 //! each environment compares `tat` with its own clock; Lambda's hosts keep NTP time, within
-//! milliseconds, against intervals of hundreds of milliseconds.
+//! milliseconds, against intervals of hundreds of milliseconds. A `tat` further ahead than a
+//! bucket can be (its whole burst) by more than [`CLOCK_AHEAD`] was written on a clock that ran
+//! ahead (a laptop's, for the CLI): it is replaced by an empty bucket, so that it holds every
+//! environment back for minutes at most, not until that clock's future comes.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -38,6 +41,18 @@ const IDLE_LIFETIME: Duration = Duration::from_secs(3600);
 /// Writes refused because another environment moved the bucket, before the request waits a
 /// little and is asked again by the engine.
 const RACES: usize = 4;
+/// How far beyond a full bucket's `tat` another writer's clock may run ahead of this one
+/// before its `tat` is taken as written on a wrong clock (the engine's bound on clock skew).
+pub const CLOCK_AHEAD: Duration = Duration::from_secs(300);
+
+/// The three writes: a token from an idle bucket, one from a busy bucket, or the bucket made
+/// empty in place of a `tat` a wrong clock wrote (no token: the next take waits one interval).
+#[derive(Clone, Copy)]
+enum Write {
+    Idle,
+    Busy,
+    Reset { wrong: i64 },
+}
 
 /// The shared budget in DynamoDB (the ledger table).
 #[derive(Debug)]
@@ -98,7 +113,7 @@ impl DynamoBudget {
         gcra: &Gcra,
         now: i64,
         count: u32,
-        idle: bool,
+        how: Write,
     ) -> aws_sdk_dynamodb::operation::update_item::builders::UpdateItemFluentBuilder {
         let expires = (now / 1_000_000) + IDLE_LIFETIME.as_secs() as i64;
         let update = self
@@ -117,17 +132,21 @@ impl DynamoBudget {
             .expression_attribute_values(":expires", n(expires))
             .return_values(ReturnValue::UpdatedNew)
             .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld);
-        if idle {
-            update
+        match how {
+            Write::Idle => update
                 .update_expression("SET tat = :tat, expires = :expires")
                 .condition_expression("attribute_not_exists(tat) OR tat < :now")
-                .expression_attribute_values(":tat", n(now + gcra.cost(count)))
-        } else {
-            update
+                .expression_attribute_values(":tat", n(now + gcra.cost(count))),
+            Write::Busy => update
                 .update_expression("SET tat = tat + :cost, expires = :expires")
                 .condition_expression("tat BETWEEN :now AND :limit")
                 .expression_attribute_values(":cost", n(gcra.cost(count)))
-                .expression_attribute_values(":limit", n(gcra.busy_limit(now, count)))
+                .expression_attribute_values(":limit", n(gcra.busy_limit(now, count))),
+            Write::Reset { wrong } => update
+                .update_expression("SET tat = :tat, expires = :expires")
+                .condition_expression("tat = :wrong AND tat > :now")
+                .expression_attribute_values(":tat", n(now + gcra.cost(gcra.burst as u32)))
+                .expression_attribute_values(":wrong", n(wrong)),
         }
     }
 
@@ -152,15 +171,30 @@ impl DynamoBudget {
         let mut guess = self.seen().get(key).copied();
         for _ in 0..RACES {
             let now = now_us();
-            let idle = guess.is_none_or(|tat| tat < now);
-            if let Decision::WaitUntil(at) = gcra.decide(guess, now, count) {
-                return Ok(grant(Decision::WaitUntil(at), now));
+            let beyond = now + gcra.cost(gcra.burst as u32) + CLOCK_AHEAD.as_micros() as i64;
+            let how = match guess {
+                Some(wrong) if wrong > beyond => Write::Reset { wrong },
+                Some(tat) if tat >= now => Write::Busy,
+                _ => Write::Idle,
+            };
+            if !matches!(how, Write::Reset { .. }) {
+                if let Decision::WaitUntil(at) = gcra.decide(guess, now, count) {
+                    return Ok(grant(Decision::WaitUntil(at), now));
+                }
             }
-            match self.write(key, &gcra, now, count, idle).send().await {
+            match self.write(key, &gcra, now, count, how).send().await {
                 Ok(out) => {
                     self.accepted.fetch_add(1, Ordering::Relaxed);
                     if let Some(tat) = out.attributes().and_then(tat_of) {
                         self.seen().insert(key.clone(), tat);
+                    }
+                    if let Write::Reset { wrong } = how {
+                        tracing::warn!(
+                            %key,
+                            ahead_s = (wrong - now) / 1_000_000,
+                            "the budget's bucket was dated by a clock running ahead of this one: made empty"
+                        );
+                        return Ok(Grant::Wait(Duration::from_micros(gcra.interval_us as u64)));
                     }
                     return Ok(Grant::Taken);
                 }
@@ -179,7 +213,10 @@ impl DynamoBudget {
                     if let Some(tat) = actual {
                         self.seen().insert(key.clone(), tat);
                     }
-                    if let Decision::WaitUntil(at) = gcra.decide(actual, now, count) {
+                    let wrong = actual.is_some_and(|tat| tat > beyond);
+                    if let (false, Decision::WaitUntil(at)) =
+                        (wrong, gcra.decide(actual, now, count))
+                    {
                         return Ok(grant(Decision::WaitUntil(at), now));
                     }
                 }
