@@ -375,9 +375,10 @@ async fn a_budget_store_that_fails_is_reported_as_the_budget_not_as_ecs_throttli
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_bucket_dated_by_a_clock_a_year_ahead_holds_takers_back_an_interval_not_a_year() {
+async fn a_bucket_dated_by_a_clock_a_year_ahead_holds_lambdas_back_an_interval_not_a_year() {
     // A writer whose clock ran a year ahead (a laptop's, for the CLI) left the bucket's `tat`
-    // a year on: no bucket can be that full, so it is made empty rather than waited out.
+    // a year on: no bucket can be that full, so on Lambda's clock it is made empty rather than
+    // waited out.
     let moto = MotoServer::start();
     ledger_table(&moto, TABLE).await;
     let dynamo = aws_sdk_dynamodb::Client::new(&moto.sdk_config().await);
@@ -445,4 +446,61 @@ async fn a_bucket_dated_by_a_clock_a_year_ahead_holds_takers_back_an_interval_no
         ),
         other => panic!("a minute-ahead bucket granted: {other:?}"),
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn on_a_clock_nobody_keeps_a_bucket_dated_far_ahead_is_refused_naming_the_item_not_reset() {
+    // The CLI cannot tell a writer's clock ahead from its own behind: resetting there would hand
+    // the functions a full bucket each time. It refuses, saying what to do, and leaves the item.
+    let moto = MotoServer::start();
+    ledger_table(&moto, TABLE).await;
+    let dynamo = aws_sdk_dynamodb::Client::new(&moto.sdk_config().await);
+    let far = chrono::Utc::now().timestamp_micros() + 3600 * 1_000_000;
+    use aws_sdk_dynamodb::types::AttributeValue::{N, S};
+    let notice_key = format!("budget#{SHARED}#us-east-1");
+    dynamo
+        .put_item()
+        .table_name(TABLE)
+        .item("notice", S(notice_key.clone()))
+        .item("resource", S("ecs-service-modify".into()))
+        .item("tat", N(far.to_string()))
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("{e:?}"));
+    let budget =
+        DynamoBudget::new(dynamo.clone(), TABLE).on(remediator_lambda::budget::Clock::Unchecked);
+    let key = remediator_core::ports::BudgetKey {
+        account: SHARED.into(),
+        region: "us-east-1".into(),
+        bucket: remediator_core::ports::Bucket::ServiceModify,
+    };
+    let rate = remediator_core::Rate {
+        per_second: 3,
+        burst: 30,
+    };
+
+    let refused = budget.take(&key, rate, 1).await.expect_err("refused");
+
+    assert_eq!(
+        refused.kind,
+        remediator_core::ports::ApiErrorKind::Rejected,
+        "{refused}"
+    );
+    assert!(
+        refused.message.contains(&notice_key) && refused.message.contains("clock"),
+        "names the clock and the item: {refused}"
+    );
+    let item = dynamo
+        .get_item()
+        .table_name(TABLE)
+        .key("notice", S(notice_key))
+        .key("resource", S("ecs-service-modify".into()))
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("{e:?}"));
+    let tat = item
+        .item()
+        .and_then(|i| i.get("tat"))
+        .and_then(|v| v.as_n().ok());
+    assert_eq!(tat, Some(&far.to_string()), "the item is left as it was");
 }

@@ -125,7 +125,11 @@ async fn run_event(args: EventArgs, dry_run: bool) -> u8 {
         parsed => {
             // The ledger table's shared budget: a run from a laptop spends the same share as
             // the functions working on the account at the same time.
-            let budget = remediator_lambda::shared_budget(&sdk, &config);
+            let budget = remediator_lambda::shared_budget(
+                &sdk,
+                &config,
+                remediator_sdk::budget::Clock::Unchecked,
+            );
             let ecs = remediator_aws::central(&sdk, settings, config.accounts.clone(), budget);
             remediate(&ecs, &raw, parsed, ledger.as_ref()).await
         }

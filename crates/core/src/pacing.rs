@@ -24,6 +24,11 @@ use futures::future::BoxFuture;
 use crate::engine::Rate;
 use crate::ports::{ApiError, BudgetKey, Grant, SharedBudget};
 
+/// The most a bucket may hold, as time (`burst / per_second`): the configuration refuses more, so
+/// that a bucket dated further ahead than this (and the clocks' skew) is known to be a wrong
+/// clock's (`remediator_sdk::budget`).
+pub const MAX_HORIZON: Duration = Duration::from_secs(300);
+
 /// One bucket's parameters, in microseconds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Gcra {

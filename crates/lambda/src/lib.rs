@@ -24,16 +24,21 @@ pub use remediator_sdk::load_sdk_config;
 
 /// The account's shared API budget ([`remediator_core::ports::SharedBudget`]): in the ledger
 /// table when there is one, so that every execution environment (any reserved concurrency)
-/// spends the same share; without a ledger, this environment's own.
+/// spends the same share; without a ledger, this environment's own. `clock`: whose clock reads
+/// the table's buckets (Lambda's is kept by AWS, a laptop's is not).
 pub fn shared_budget(
     sdk: &SdkConfig,
     config: &Config,
+    clock: remediator_sdk::budget::Clock,
 ) -> std::sync::Arc<dyn remediator_core::ports::SharedBudget> {
     match &config.controls.ledger {
-        Some(ledger) => std::sync::Arc::new(remediator_sdk::budget::DynamoBudget::new(
-            aws_sdk_dynamodb::Client::new(sdk),
-            &ledger.table,
-        )),
+        Some(ledger) => std::sync::Arc::new(
+            remediator_sdk::budget::DynamoBudget::new(
+                aws_sdk_dynamodb::Client::new(sdk),
+                &ledger.table,
+            )
+            .on(clock),
+        ),
         None => std::sync::Arc::new(remediator_core::pacing::MemoryBudget::default()),
     }
 }

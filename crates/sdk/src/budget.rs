@@ -15,10 +15,15 @@
 //! for one bucket one request at a time, so its own waiters never race each other; a take that
 //! finds the bucket empty waits on its cached guess without writing. Clocks:
 //! each environment compares `tat` with its own clock; Lambda's hosts keep NTP time, within
-//! milliseconds, against intervals of hundreds of milliseconds. A `tat` further ahead than a
-//! bucket can be (its whole burst) by more than [`CLOCK_AHEAD`] was written on a clock that ran
-//! ahead (a laptop's, for the CLI): it is replaced by an empty bucket, so that it holds every
-//! environment back for minutes at most, not until that clock's future comes.
+//! milliseconds, against intervals of hundreds of milliseconds. No bucket holds more than
+//! [`MAX_HORIZON`] (the configuration refuses a larger `BURST / PER_SECOND`), so a `tat` more than
+//! that plus [`CLOCK_AHEAD`] beyond a reader's clock means one of the two clocks is wrong. On
+//! Lambda's clock ([`Clock::Synchronised`]) it is the writer's, which ran ahead: the bucket is made
+//! empty, so that it holds the functions back an interval, not until that clock's future comes.
+//! On a clock nobody keeps (the CLI's, [`Clock::Unchecked`]) it may be the reader's, behind: a
+//! reset there would hand the functions a full bucket each time, so it refuses, naming the item.
+//! A clock behind by less than the bound spends beyond the share unseen (its tokens look idle to
+//! the others): the CLI's README asks for a synchronised clock.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -29,8 +34,8 @@ use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
 use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue, ReturnValuesOnConditionCheckFailure};
 use futures::future::BoxFuture;
 use remediator_core::engine::Rate;
-use remediator_core::pacing::{grant, Decision, Gcra};
-use remediator_core::ports::{ApiError, BudgetKey, Grant, SharedBudget};
+use remediator_core::pacing::{grant, Decision, Gcra, MAX_HORIZON};
+use remediator_core::ports::{ApiError, ApiErrorKind, BudgetKey, Grant, SharedBudget};
 
 use crate::classify;
 
@@ -41,9 +46,20 @@ const IDLE_LIFETIME: Duration = Duration::from_secs(3600);
 /// Writes refused because another environment moved the bucket, before the request waits a
 /// little and is asked again by the engine.
 const RACES: usize = 4;
-/// How far beyond a full bucket's `tat` another writer's clock may run ahead of this one
+/// How far beyond the fullest bucket's `tat` another writer's clock may run ahead of this one
 /// before its `tat` is taken as written on a wrong clock (the engine's bound on clock skew).
 pub const CLOCK_AHEAD: Duration = Duration::from_secs(300);
+
+/// Whose clock the `tat`s are compared with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Clock {
+    /// Lambda's, kept by AWS: a `tat` too far ahead of it was written on a clock that ran ahead,
+    /// and is replaced by an empty bucket.
+    Synchronised,
+    /// A machine's the project does not keep (the CLI's): a `tat` too far ahead may be this clock
+    /// behind, so it is refused, not replaced.
+    Unchecked,
+}
 
 /// The three writes: a token from an idle bucket, one from a busy bucket, or the bucket made
 /// empty in place of a `tat` a wrong clock wrote (no token: the next take waits one interval).
@@ -59,6 +75,7 @@ enum Write {
 pub struct DynamoBudget {
     client: aws_sdk_dynamodb::Client,
     table: String,
+    clock: Clock,
     /// The last `tat` seen per bucket: which of the two writes to try first.
     seen: Mutex<HashMap<BudgetKey, i64>>,
     /// One queue per bucket: this environment's requests for a bucket go to DynamoDB one at a
@@ -86,11 +103,33 @@ impl DynamoBudget {
         DynamoBudget {
             client,
             table: table.into(),
+            clock: Clock::Synchronised,
             seen: Mutex::default(),
             queues: Mutex::default(),
             accepted: AtomicU64::new(0),
             refused: AtomicU64::new(0),
         }
+    }
+
+    /// The same budget, its `tat`s compared with `clock` (the CLI's is [`Clock::Unchecked`]).
+    pub fn on(mut self, clock: Clock) -> Self {
+        self.clock = clock;
+        self
+    }
+
+    /// A `tat` `ahead` beyond this clock, on a clock nobody keeps: refused, saying what to do.
+    fn too_far_ahead(&self, key: &BudgetKey, ahead: i64) -> ApiError {
+        ApiError::new(
+            "UpdateItem",
+            ApiErrorKind::Rejected,
+            format!(
+                "the bucket is dated {} s beyond this machine's clock, more than a bucket can hold: this clock is behind, or a writer's ran ahead; synchronise them, then delete the item notice={PREFIX}{}#{}, resource={}",
+                ahead / 1_000_000,
+                key.account,
+                key.region,
+                key.bucket.as_str()
+            ),
+        )
     }
 
     /// The writes this client sent so far: (accepted, refused by another environment's move).
@@ -171,9 +210,12 @@ impl DynamoBudget {
         let mut guess = self.seen().get(key).copied();
         for _ in 0..RACES {
             let now = now_us();
-            let beyond = now + gcra.cost(gcra.burst as u32) + CLOCK_AHEAD.as_micros() as i64;
+            let beyond = now + (MAX_HORIZON + CLOCK_AHEAD).as_micros() as i64;
             let how = match guess {
-                Some(wrong) if wrong > beyond => Write::Reset { wrong },
+                Some(far) if far > beyond => match self.clock {
+                    Clock::Synchronised => Write::Reset { wrong: far },
+                    Clock::Unchecked => return Err(self.too_far_ahead(key, far - now)),
+                },
                 Some(tat) if tat >= now => Write::Busy,
                 _ => Write::Idle,
             };

@@ -14,6 +14,8 @@ const THROTTLED: &[&str] = &[
     "TooManyRequestsException",
     "RequestLimitExceeded",
     "RequestThrottled",
+    // DynamoDB's (the ledger table's budget items).
+    "ProvisionedThroughputExceededException",
 ];
 
 /// Error codes that mean the resource (or its cluster) is gone or no longer active.
@@ -30,6 +32,10 @@ const TRANSIENT: &[&str] = &[
     "InternalServerException",
     "InternalError",
     "ServiceUnavailable",
+    // DynamoDB's spelling, and its write conflicts (another writer's transaction or Region).
+    "InternalServerError",
+    "TransactionConflictException",
+    "ReplicatedWriteConflictException",
 ];
 
 /// Classifies an SDK error for `operation`.

@@ -11,7 +11,11 @@ fn main() -> Result<(), lambda_runtime::Error> {
                 sdk,
                 config.settings.clone(),
                 config.accounts.clone(),
-                remediator_lambda::shared_budget(sdk, config),
+                remediator_lambda::shared_budget(
+                    sdk,
+                    config,
+                    remediator_lambda::budget::Clock::Synchronised,
+                ),
             )
         },
         |sdk, config, scopes| async move {

@@ -87,7 +87,7 @@ pub(super) fn failure_outcome(target: &Target, e: Budget) -> Outcome {
             format!(
                 "not acted on: the account's shared API budget, an item of the ledger table, could not be asked ({e}); nothing was sent{}",
                 if e.kind == ApiErrorKind::Rejected {
-                    ": the function needs dynamodb:UpdateItem on the ledger table"
+                    ": the ledger table refused it (the table must exist, and the caller needs dynamodb:UpdateItem on it)"
                 } else {
                     ", a retry asks again"
                 }
@@ -315,8 +315,10 @@ impl<E: EcsServices + EcsTasks, D: CodeDeployApi> Remediator<E, D> {
         let mut round = 0;
         // The last failure that left open whether the change was made.
         let mut ambiguous: Option<ApiError> = None;
+        // After an ambiguous failure, stopping before the next call (out of time, or no token
+        // to make it) reports that failure: the change may have been made.
         let give_up = |e: Budget, ambiguous: Option<ApiError>| match (e, ambiguous) {
-            (Budget::Exhausted, Some(first)) => Budget::Api(first),
+            (Budget::Exhausted | Budget::Store(_), Some(first)) => Budget::Api(first),
             (e, _) => e,
         };
         loop {
