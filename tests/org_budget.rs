@@ -504,3 +504,71 @@ async fn on_a_clock_nobody_keeps_a_bucket_dated_far_ahead_is_refused_naming_the_
         .and_then(|v| v.as_n().ok());
     assert_eq!(tat, Some(&far.to_string()), "the item is left as it was");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_bucket_just_within_the_clock_bound_is_waited_for_and_just_beyond_it_is_a_wrong_clocks() {
+    // The bound is the fullest bucket a configuration may hold plus the clocks' slack: inside
+    // it a bucket is a real one on either clock; past it, Lambda's clock empties it and the
+    // CLI's refuses.
+    use aws_sdk_dynamodb::types::AttributeValue::{N, S};
+    use remediator_core::ports::Grant;
+    use remediator_lambda::budget::{Clock, CLOCK_AHEAD};
+    let moto = MotoServer::start();
+    ledger_table(&moto, TABLE).await;
+    let dynamo = aws_sdk_dynamodb::Client::new(&moto.sdk_config().await);
+    let key = remediator_core::ports::BudgetKey {
+        account: SHARED.into(),
+        region: "us-east-1".into(),
+        bucket: remediator_core::ports::Bucket::ServiceModify,
+    };
+    let rate = remediator_core::Rate {
+        per_second: 40,
+        burst: 2,
+    };
+    let bound = remediator_core::pacing::MAX_HORIZON + CLOCK_AHEAD;
+    let dated = |ahead: Duration| {
+        let tat = chrono::Utc::now().timestamp_micros() + ahead.as_micros() as i64;
+        dynamo
+            .put_item()
+            .table_name(TABLE)
+            .item("notice", S(format!("budget#{SHARED}#us-east-1")))
+            .item("resource", S("ecs-service-modify".into()))
+            .item("tat", N(tat.to_string()))
+            .send()
+    };
+    for clock in [Clock::Synchronised, Clock::Unchecked] {
+        dated(bound - Duration::from_secs(5))
+            .await
+            .unwrap_or_else(|e| panic!("{e:?}"));
+        match DynamoBudget::new(dynamo.clone(), TABLE)
+            .on(clock)
+            .take(&key, rate, 1)
+            .await
+        {
+            Ok(Grant::Wait(wait)) => assert!(
+                wait > bound - Duration::from_secs(10),
+                "{clock:?}: a bucket within the bound is waited for: {wait:?}"
+            ),
+            other => panic!("{clock:?}: a bucket within the bound: {other:?}"),
+        }
+        dated(bound + Duration::from_secs(5))
+            .await
+            .unwrap_or_else(|e| panic!("{e:?}"));
+        let beyond = DynamoBudget::new(dynamo.clone(), TABLE)
+            .on(clock)
+            .take(&key, rate, 1)
+            .await;
+        match (clock, beyond) {
+            (Clock::Synchronised, Ok(Grant::Wait(wait))) => assert!(
+                wait < Duration::from_secs(1),
+                "emptied, one interval to wait: {wait:?}"
+            ),
+            (Clock::Unchecked, Err(e)) => assert_eq!(
+                e.kind,
+                remediator_core::ports::ApiErrorKind::Rejected,
+                "{e}"
+            ),
+            (clock, other) => panic!("{clock:?}: a bucket beyond the bound: {other:?}"),
+        }
+    }
+}

@@ -24,10 +24,13 @@ use futures::future::BoxFuture;
 use crate::engine::Rate;
 use crate::ports::{ApiError, BudgetKey, Grant, SharedBudget};
 
-/// The most a bucket may hold, as time (`burst / per_second`): the configuration refuses more, so
-/// that a bucket dated further ahead than this (and the clocks' skew) is known to be a wrong
-/// clock's (`remediator_sdk::budget`).
-pub const MAX_HORIZON: Duration = Duration::from_secs(300);
+/// The most a bucket may hold, as time (`burst / per_second`; ECS's own hold 10 s and 2.5 s):
+/// the configuration refuses more, so that a bucket dated further ahead than this (and the
+/// clocks' skew) is known to be a wrong clock's (`remediator_sdk::budget`).
+pub const MAX_HORIZON: Duration = Duration::from_secs(60);
+/// The fastest rate the configuration takes (ECS's buckets refill 5 to 40 a second): a token's
+/// interval, in whole microseconds, stays exact enough for [`MAX_HORIZON`] to hold.
+pub const MAX_PER_SECOND: u32 = 1000;
 
 /// One bucket's parameters, in microseconds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -6,7 +6,7 @@
 //! | `OPT_IN_ONLY` | `false` | act only on resources or clusters tagged `retirement-remediator/enabled=true` |
 //! | `REPLACE_DRAINED_INSTANCES` | `false` | ECS on EC2: once a container instance AWS retires or stops is drained, terminate it in its Auto Scaling group (desired capacity kept) so a patched one replaces it |
 //! | `MAX_CONCURRENCY` | `8` | API calls in flight at once |
-//! | `UPDATE_SERVICE_RATE` | `3/30` | client-side pacing of UpdateService, `PER_SECOND/BURST`: the share of the account's 5/50 bucket this function takes (the rest stays with auto scaling and pipelines); `BURST` at most 300 × `PER_SECOND`; `off` to disable |
+//! | `UPDATE_SERVICE_RATE` | `3/30` | client-side pacing of UpdateService, `PER_SECOND/BURST`: the share of the account's 5/50 bucket this function takes (the rest stays with auto scaling and pipelines); `PER_SECOND` at most 1000, `BURST` at most 60 × `PER_SECOND`; `off` to disable |
 //! | `CLUSTER_RESOURCE_RATE` | `12/60` | the same for RunTask, StopTask and UpdateContainerInstancesState: the share of the account's "cluster resource modify" bucket (100 burst, 40/s; RunTask on Fargate 20/s); `off` to disable |
 //! | `SDK_MAX_ATTEMPTS` | `5` | attempts per call by the SDK's standard retry (throttling included) |
 //! | `BACKOFF_ROUNDS` | `6` | extra backoff rounds when a call still ends throttled (1 s doubling to 20 s) |
@@ -410,12 +410,13 @@ fn parse_rate(name: &'static str, v: &str) -> Result<Option<Rate>, ConfigError> 
     }
     // A bucket fuller than MAX_HORIZON would look, to the shared budget, like a wrong clock's.
     let horizon = remediator_core::pacing::MAX_HORIZON.as_secs();
-    if u64::from(burst) > horizon * u64::from(per_second) {
+    let fastest = remediator_core::pacing::MAX_PER_SECOND;
+    if u64::from(burst) > horizon * u64::from(per_second) || per_second > fastest {
         return Err(ConfigError {
             name,
             value: v.to_owned(),
             expected: format!(
-                "PER_SECOND/BURST with BURST at most {horizon} × PER_SECOND (a bucket of at most {horizon} s of calls)"
+                "PER_SECOND/BURST with PER_SECOND at most {fastest} and BURST at most {horizon} × PER_SECOND (a bucket of at most {horizon} s of calls)"
             )
             .into(),
         });
@@ -620,7 +621,8 @@ mod tests {
             ("UPDATE_SERVICE_RATE", "5"),
             ("UPDATE_SERVICE_RATE", "0/5"),
             ("CLUSTER_RESOURCE_RATE", "12"),
-            ("UPDATE_SERVICE_RATE", "1/301"),
+            ("UPDATE_SERVICE_RATE", "1/61"),
+            ("CLUSTER_RESOURCE_RATE", "1001/1001"),
             ("SDK_MAX_ATTEMPTS", "99"),
         ] {
             let e = config(&[(k, v)]).expect_err(v);

@@ -22,7 +22,7 @@
 //! empty, so that it holds the functions back an interval, not until that clock's future comes.
 //! On a clock nobody keeps (the CLI's, [`Clock::Unchecked`]) it may be the reader's, behind: a
 //! reset there would hand the functions a full bucket each time, so it refuses, naming the item.
-//! A clock behind by less than the bound spends beyond the share unseen (its tokens look idle to
+//! A clock behind by less than the bound (90 s) spends beyond the share unseen (its tokens look idle to
 //! the others): the CLI's README asks for a synchronised clock.
 
 use std::collections::HashMap;
@@ -47,8 +47,9 @@ const IDLE_LIFETIME: Duration = Duration::from_secs(3600);
 /// little and is asked again by the engine.
 const RACES: usize = 4;
 /// How far beyond the fullest bucket's `tat` another writer's clock may run ahead of this one
-/// before its `tat` is taken as written on a wrong clock (the engine's bound on clock skew).
-pub const CLOCK_AHEAD: Duration = Duration::from_secs(300);
+/// before its `tat` is taken as written on a wrong clock. Lambda's clocks agree within
+/// milliseconds; this is the slack for a laptop's.
+pub const CLOCK_AHEAD: Duration = Duration::from_secs(30);
 
 /// Whose clock the `tat`s are compared with.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -118,8 +119,8 @@ impl DynamoBudget {
     }
 
     /// A `tat` `ahead` beyond this clock, on a clock nobody keeps: refused, saying what to do.
-    fn too_far_ahead(&self, key: &BudgetKey, ahead: i64) -> ApiError {
-        ApiError::new(
+    fn too_far_ahead(&self, key: &BudgetKey, ahead: i64) -> Refusal {
+        Refusal::Clock(ApiError::new(
             "UpdateItem",
             ApiErrorKind::Rejected,
             format!(
@@ -129,7 +130,7 @@ impl DynamoBudget {
                 key.region,
                 key.bucket.as_str()
             ),
-        )
+        ))
     }
 
     /// The writes this client sent so far: (accepted, refused by another environment's move).
@@ -184,17 +185,12 @@ impl DynamoBudget {
             Write::Reset { wrong } => update
                 .update_expression("SET tat = :tat, expires = :expires")
                 .condition_expression("tat = :wrong AND tat > :now")
-                .expression_attribute_values(":tat", n(now + gcra.cost(gcra.burst as u32)))
+                .expression_attribute_values(":tat", n(now + empty(gcra)))
                 .expression_attribute_values(":wrong", n(wrong)),
         }
     }
 
-    async fn take_tokens(
-        &self,
-        key: &BudgetKey,
-        rate: Rate,
-        count: u32,
-    ) -> Result<Grant, ApiError> {
+    async fn take_tokens(&self, key: &BudgetKey, rate: Rate, count: u32) -> Result<Grant, Refusal> {
         let Some(gcra) = Gcra::new(rate) else {
             return Ok(Grant::Taken);
         };
@@ -248,7 +244,7 @@ impl DynamoBudget {
                         _ => None,
                     };
                     let Some(actual) = refused else {
-                        return Err(classify("UpdateItem", e));
+                        return Err(Refusal::Table(classify("UpdateItem", e)));
                     };
                     self.refused.fetch_add(1, Ordering::Relaxed);
                     guess = actual;
@@ -269,6 +265,44 @@ impl DynamoBudget {
     }
 }
 
+/// Why a take failed: the table's answer, or this clock's disagreement with the bucket.
+enum Refusal {
+    Table(ApiError),
+    Clock(ApiError),
+}
+
+impl Refusal {
+    /// The error as the engine reports it, naming `key`'s item and, when DynamoDB refused the
+    /// write, what the caller needs.
+    fn with_key(self, key: &BudgetKey) -> ApiError {
+        match self {
+            Refusal::Clock(e) => e,
+            Refusal::Table(e) => {
+                let needs = if e.kind == ApiErrorKind::Rejected {
+                    " (the table must exist, and the caller needs dynamodb:UpdateItem on it)"
+                } else {
+                    ""
+                };
+                ApiError::new(
+                    "UpdateItem",
+                    e.kind,
+                    format!(
+                        "the ledger table's budget item for {key}: {}{needs}",
+                        e.message
+                    ),
+                )
+            }
+        }
+    }
+}
+
+/// An empty bucket's distance ahead, within [`MAX_HORIZON`] whatever the rate (a reset bucket is
+/// never itself taken for a wrong clock's).
+fn empty(gcra: &Gcra) -> i64 {
+    gcra.cost(gcra.burst as u32)
+        .min(MAX_HORIZON.as_micros() as i64)
+}
+
 fn tat_of(item: &HashMap<String, AttributeValue>) -> Option<i64> {
     item.get("tat")
         .and_then(|v| v.as_n().ok())
@@ -285,13 +319,9 @@ impl SharedBudget for DynamoBudget {
         Box::pin(async move {
             // The engine reports any failure as the budget's, not the API's (nothing was sent to
             // it); the kind is kept as DynamoDB gave it: refused needs a person, the rest a retry.
-            self.take_tokens(key, rate, n).await.map_err(|e| {
-                ApiError::new(
-                    "UpdateItem",
-                    e.kind,
-                    format!("the ledger table's budget item for {key}: {}", e.message),
-                )
-            })
+            self.take_tokens(key, rate, n)
+                .await
+                .map_err(|e| e.with_key(key))
         })
     }
 }

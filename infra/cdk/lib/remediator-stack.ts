@@ -70,7 +70,7 @@ export interface RemediatorProps extends StackProps {
   readonly notificationTopicKmsKeyArn?: string;
   /** API calls in flight at once, 1 to 256 (default 8). */
   readonly maxConcurrency?: number;
-  /** ECS only: client-side pacing of UpdateService, `PER_SECOND/BURST` or `off` (default 3/30: a share of the account's 5/50 bucket). */
+  /** ECS only: client-side pacing of UpdateService, `PER_SECOND/BURST` (PER_SECOND at most 1000, BURST at most 60 × PER_SECOND) or `off` (default 3/30: a share of the account's 5/50 bucket). */
   readonly updateServiceRate?: string;
   /**
    * ECS only: client-side pacing of RunTask, StopTask and UpdateContainerInstancesState, `PER_SECOND/BURST` or `off`
@@ -454,6 +454,14 @@ export class RemediatorStack extends Stack {
     const arn = (service: string, resource: string) =>
       `arn:${this.partition}:${service}:${this.region}:${this.account}:${resource}`;
 
+    // The function's own bounds on a rate (crates/lambda/src/config.rs), checked at synthesis
+    // rather than when the deployed function starts.
+    for (const [name, rate] of [['updateServiceRate', props.updateServiceRate], ['clusterResourceRate', props.clusterResourceRate]] as const) {
+      const m = rate === undefined || rate === 'off' ? null : /^([0-9]+)\/([0-9]+)$/.exec(rate);
+      if (rate !== undefined && rate !== 'off' && !(m && +m[1] >= 1 && +m[1] <= 1000 && +m[2] >= 1 && +m[2] <= 60 * +m[1])) {
+        throw new Error(`${name}: PER_SECOND/BURST (PER_SECOND 1 to 1000, BURST 1 to 60 × PER_SECOND) or off, not ${rate}`);
+      }
+    }
     const ecsClusters = props.ecsClusterNames ?? ['*'];
     if (ecsClusters.length === 0) throw new Error("ecsClusterNames: name at least one cluster ('*' for every cluster)");
     const taskRoles = props.passableTaskRoles ?? ['ecs-tasks/*'];

@@ -663,3 +663,10 @@ test('cdk-nag reports no unsuppressed AwsSolutions error or warning in central a
   const warnings = Annotations.fromStack(central).findWarning('*', Match.stringLikeRegexp('AwsSolutions-.*'));
   assert.deepEqual([...errors, ...warnings].map((e) => e.entry.data), []);
 });
+
+test('a rate outside the function\'s bounds is refused at synthesis, naming the prop', () => {
+  for (const [prop, rate] of [['updateServiceRate', '1/61'], ['clusterResourceRate', '1001/10'], ['updateServiceRate', '0/5'], ['clusterResourceRate', '12']]) {
+    assert.throws(() => stack({ [prop]: rate }), new RegExp(`${prop}: .*not ${rate}`));
+  }
+  assert.doesNotThrow(() => stack({ updateServiceRate: '1/60', clusterResourceRate: 'off' }));
+});

@@ -79,15 +79,16 @@ pub(super) fn failure_outcome(target: &Target, e: Budget) -> Outcome {
             "not reached before the invocation deadline: a retry picks it up",
             true,
         ),
-        // Not a throttled API: nothing was sent. Refused (a policy, a missing table) needs a
-        // person; anything else a retry asks again.
+        // Not a throttled API: nothing was sent. Refused (a policy, a missing table, a clock the
+        // budget's dates disagree with: the store says which) needs a person; anything else a
+        // retry asks again.
         Budget::Store(e) => Outcome::failed(
             target.clone(),
             Code::LedgerUnavailable,
             format!(
                 "not acted on: the account's shared API budget, an item of the ledger table, could not be asked ({e}); nothing was sent{}",
                 if e.kind == ApiErrorKind::Rejected {
-                    ": the ledger table refused it (the table must exist, and the caller needs dynamodb:UpdateItem on it)"
+                    ""
                 } else {
                     ", a retry asks again"
                 }
