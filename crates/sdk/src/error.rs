@@ -88,3 +88,46 @@ pub fn has_code<E: ProvideErrorMetadata, R>(error: &SdkError<E, R>, codes: &[&st
         _ => false,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
+    use aws_smithy_runtime_api::http::{Response, StatusCode};
+    use aws_smithy_types::body::SdkBody;
+    use aws_smithy_types::error::ErrorMetadata;
+
+    fn dynamodb(code: &str, status: u16) -> ApiErrorKind {
+        let error = UpdateItemError::generic(ErrorMetadata::builder().code(code).build());
+        let status = StatusCode::try_from(status).expect("a status");
+        classify(
+            "UpdateItem",
+            SdkError::service_error(error, Response::new(status, SdkBody::empty())),
+        )
+        .kind
+    }
+
+    #[test]
+    fn dynamodbs_throttling_server_faults_and_write_conflicts_are_retried_and_its_refusals_are_final(
+    ) {
+        for (code, status, kind) in [
+            (
+                "ProvisionedThroughputExceededException",
+                400,
+                ApiErrorKind::Throttled,
+            ),
+            ("ThrottlingException", 400, ApiErrorKind::Throttled),
+            ("InternalServerError", 500, ApiErrorKind::Transient),
+            ("TransactionConflictException", 400, ApiErrorKind::Transient),
+            (
+                "ReplicatedWriteConflictException",
+                400,
+                ApiErrorKind::Transient,
+            ),
+            ("AccessDeniedException", 400, ApiErrorKind::Rejected),
+            ("ResourceNotFoundException", 400, ApiErrorKind::Rejected),
+        ] {
+            assert_eq!(dynamodb(code, status), kind, "{code}");
+        }
+    }
+}
