@@ -22,8 +22,8 @@
 //! empty, so that it holds the functions back an interval, not until that clock's future comes.
 //! On a clock nobody keeps (the CLI's, [`Clock::Unchecked`]) it may be the reader's, behind: a
 //! reset there would hand the functions a full bucket each time, so it refuses, naming the item.
-//! A clock behind by less than the bound (90 s) spends beyond the share unseen (its tokens look idle to
-//! the others): the CLI's README asks for a synchronised clock.
+//! A clock behind by less than the bound (90 s) spends beyond the share unseen (its tokens look
+//! idle to the others): the CLI's README asks for a synchronised clock.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
