@@ -572,3 +572,92 @@ async fn a_bucket_just_within_the_clock_bound_is_waited_for_and_just_beyond_it_i
         }
     }
 }
+
+/// One account's ECS fake whose first UpdateService answers 500 without applying it: the answer
+/// lost, whether it was applied unknown to the caller.
+struct FirstUpdateLost {
+    ecs: remediator_testkit::fake_ecs::FakeEcs,
+    lost: bool,
+}
+
+impl remediator_testkit::fake_ecs::Answers for FirstUpdateLost {
+    fn answer(&mut self, key: &str, target: &str, body: &[u8]) -> (u16, serde_json::Value) {
+        if target.ends_with(".UpdateService") && !self.lost {
+            self.lost = true;
+            return (
+                500,
+                serde_json::json!({ "__type": "ServerException", "message": "injected" }),
+            );
+        }
+        remediator_testkit::fake_ecs::Answers::answer(&mut self.ecs, key, target, body)
+    }
+}
+
+/// A budget that grants `grants` tokens, then fails (its store unreachable).
+struct FailsAfter(std::sync::atomic::AtomicUsize);
+
+impl SharedBudget for FailsAfter {
+    fn take<'a>(
+        &'a self,
+        _: &'a remediator_core::ports::BudgetKey,
+        _: remediator_core::Rate,
+        _: u32,
+    ) -> futures::future::BoxFuture<
+        'a,
+        Result<remediator_core::ports::Grant, remediator_core::ports::ApiError>,
+    > {
+        let left = self.0.fetch_update(
+            std::sync::atomic::Ordering::SeqCst,
+            std::sync::atomic::Ordering::SeqCst,
+            |n| n.checked_sub(1),
+        );
+        Box::pin(async move {
+            match left {
+                Ok(_) => Ok(remediator_core::ports::Grant::Taken),
+                Err(_) => Err(remediator_core::ports::ApiError::new(
+                    "UpdateItem",
+                    remediator_core::ports::ApiErrorKind::Transient,
+                    "connection reset",
+                )),
+            }
+        })
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_budget_failing_after_an_ambiguous_update_reports_the_update_as_possibly_made() {
+    // The first UpdateService's answer is lost; the look after it shows nothing yet; the
+    // budget then fails before the second call. The service may have been forced: the outcome
+    // must say so, not "nothing was sent".
+    let fake = FirstUpdateLost {
+        ecs: remediator_testkit::fake_ecs::FakeEcs::scaled(SCALE),
+        lost: false,
+    };
+    let endpoint = remediator_testkit::fake_ecs::serve(Arc::new(Mutex::new(fake))).await;
+    let base = aws_config::SdkConfig::builder()
+        .behavior_version(aws_config::BehaviorVersion::latest())
+        .region(aws_config::Region::new("us-east-1"))
+        .build();
+    let settings = Settings {
+        account: Some(SHARED.to_owned()),
+        ..share()
+    };
+    let remediator = remediator_aws::remediator(&in_account(&base, &endpoint, SHARED), settings)
+        .with_budget(Arc::new(FailsAfter(1.into())));
+
+    let report = once(
+        &remediator,
+        Some(&MemoryLedger::default()),
+        notice(SHARED, "lost", &services(0..1)),
+    )
+    .await;
+
+    let [o] = report.outcomes.as_slice() else {
+        panic!("{:?}", report.outcomes)
+    };
+    assert_eq!((o.status, o.retryable), (Status::Failed, true), "{o:?}");
+    assert!(
+        o.reason.contains("may have taken effect") && !o.reason.contains("nothing was sent"),
+        "reported as possibly made: {o:?}"
+    );
+}
